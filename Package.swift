@@ -1,0 +1,73 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Shared settings: Swift 6 language mode (strict concurrency is an error) and the upcoming
+// features the style guide asks for.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "callrec",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "callrec", targets: ["callrec"]),
+        .library(name: "CallAudio", targets: ["CallAudio"]),
+        .library(name: "CallAPI", targets: ["CallAPI"]),
+        .library(name: "CallPipeline", targets: ["CallPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+    ],
+    targets: [
+        // C libraries, through system-library targets: a modulemap and a one-include shim each.
+        .systemLibrary(name: "CCallSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CCallLame", pkgConfig: "lame", providers: [.apt(["libmp3lame-dev"])]),
+        .systemLibrary(name: "CCallSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+
+        // decode · validate · encode · chunk · transcode (no network, no database)
+        .target(
+            name: "CallAudio",
+            dependencies: [
+                "CCallSndFile", "CCallLame", "CCallSoxr",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Pipedrive / Telnyx / VoipNow models and clients (no audio)
+        .target(name: "CallAPI", swiftSettings: swiftSettings),
+        // scan, fingerprint, sidecars, the per-recording pipeline and batch runner
+        .target(
+            name: "CallPipeline",
+            dependencies: [
+                "CallAudio", "CallAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // test support: synthetic audio, fixtures, process helpers
+        .target(name: "CallTesting", dependencies: ["CallAudio"], swiftSettings: swiftSettings),
+        // the CLI: argument parsing and wiring only
+        .executableTarget(
+            name: "callrec",
+            dependencies: [
+                "CallPipeline", "CallAudio", "CallAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "CallAudioTests", dependencies: ["CallAudio", "CallTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallAPITests", dependencies: ["CallAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallPipelineTests",
+            dependencies: ["CallPipeline", "CallAudio", "CallTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "callrecTests", dependencies: ["CallTesting", "CallAudio"], swiftSettings: swiftSettings),
+    ]
+)

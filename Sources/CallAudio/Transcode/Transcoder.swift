@@ -1,0 +1,237 @@
+import Crypto
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An MP3 part that has been written.
+public struct EncodedPart: Sendable, Equatable, Codable {
+    public let index: Int
+    public let path: String
+    public let bytes: Int64
+    /// Frames the MP3 decodes to (the LAME tag tells decoders to trim delay and padding).
+    public let frames: Int64
+    public let sampleRate: Int
+    public let channels: Int
+    /// Lowercase hex SHA-256 of the file's bytes.
+    public let sha256: String
+
+    public var seconds: Double { Double(frames) / Double(sampleRate) }
+
+    public init(index: Int, path: String, bytes: Int64, frames: Int64, sampleRate: Int, channels: Int, sha256: String) {
+        self.index = index
+        self.path = path
+        self.bytes = bytes
+        self.frames = frames
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.sha256 = sha256
+    }
+}
+
+/// Encodes parts of accepted recordings: the second decode pass, feeding a fresh LAME encoder
+/// per part (research/audio.md §2.6 A), resampled by libsoxr when the rate changes.
+public enum Transcoder {
+    /// Decodes `part` of the recording again and writes it as MP3 to `destination`.
+    ///
+    /// The file appears at `destination` only once complete (written beside it, then renamed), so
+    /// an interrupted run never leaves a partial MP3 under the final name. Blocking: call it from
+    /// a thread that may block, one part per thread.
+    /// - Throws: ``AudioError`` (`encoder_failed`, `output_failed`, `source_changed`, …).
+    public static func encodePart(_ part: PartPlan, of analysis: AudioAnalysis, format: OutputFormat,
+                                  settings: TranscodeSettings, to destination: String) throws -> EncodedPart {
+        guard analysis.isAccepted, let source = analysis.source, let info = analysis.info else {
+            throw analysis.error ?? AudioError(.undecodable, path: analysis.path, "the recording was not accepted")
+        }
+        let shown = analysis.path
+        let file = try source.open()
+        let reader = BlockReader(file: file, blockFrames: 8192)
+        let inChannels = info.channels
+        let outChannels = format.channels
+
+        // Position at the part's first frame: exact seek for PCM-family codecs, else decode and
+        // discard (compressed codecs' seeks are not guaranteed to be sample-exact).
+        if part.startFrame > 0, !(analysis.seeksExactly && file.seek(to: part.startFrame)) {
+            var skipped: Int64 = 0
+            while skipped < part.startFrame {
+                let n = reader.next(limit: Int(min(Int64(reader.blockFrames), part.startFrame - skipped)))
+                if n == 0 { break }
+                skipped += Int64(n)
+            }
+            guard skipped == part.startFrame else {
+                throw AudioError(.sourceChanged, path: shown, "only \(skipped) frames decoded before part \(part.index + 1), which starts at \(part.startFrame): the file changed since it was validated")
+            }
+        }
+
+        let resampler = format.sampleRate == info.sampleRate ? nil
+            : try Resampler(from: info.sampleRate, to: format.sampleRate, channels: outChannels,
+                            quality: settings.resampleQuality, path: shown)
+        let maxFrames = resampler.map { Int(Double(reader.blockFrames) * $0.ratio) + 2048 } ?? reader.blockFrames
+        let encoder = try LameEncoder(format: format, maxFrames: max(maxFrames, reader.blockFrames), path: shown)
+        let writer = try PartWriter(destination: destination, shown: shown)
+        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: reader.blockFrames * outChannels)
+        defer { mixed.deallocate() }
+
+        var emitted: Int64 = 0
+        func emit(_ samples: UnsafeMutablePointer<Float>, _ frames: Int) throws {
+            let n = Int(min(Int64(frames), part.outputFrames - emitted))
+            guard n > 0 else { return }
+            try encoder.encode(samples, frames: n, path: shown) { try writer.write($0) }
+            emitted += Int64(n)
+        }
+
+        var remaining = part.endFrame - part.startFrame
+        while remaining > 0 {
+            let n = reader.next(limit: Int(min(Int64(reader.blockFrames), remaining)))
+            if n == 0 { break }
+            remaining -= Int64(n)
+            // LAME aborts the process on NaN/Inf (S1): every sample is checked on the way in.
+            sanitize(reader.buffer, count: n * inChannels)
+            let pcm: UnsafeMutablePointer<Float>
+            if inChannels == outChannels {
+                pcm = reader.buffer
+            } else {
+                downmix(reader.buffer, frames: n, channels: inChannels, into: mixed)
+                pcm = mixed
+            }
+            if let resampler {
+                let produced = try resampler.process(pcm, frames: n, path: shown)
+                try emit(resampler.output, produced)
+            } else {
+                try emit(pcm, n)
+            }
+        }
+        guard remaining == 0 else {
+            throw AudioError(.sourceChanged, path: shown, "part \(part.index + 1) decoded \(part.endFrame - part.startFrame - remaining) of its \(part.endFrame - part.startFrame) frames: the file changed since it was validated")
+        }
+        if let resampler {
+            let produced = try resampler.process(nil, frames: 0, path: shown)
+            try emit(resampler.output, produced)
+        }
+        // The resampler's total may round differently from the plan by a frame: pad to the plan.
+        if emitted < part.outputFrames {
+            let zeros = UnsafeMutablePointer<Float>.allocate(capacity: 1024 * outChannels)
+            defer { zeros.deallocate() }
+            zeros.initialize(repeating: 0, count: 1024 * outChannels)
+            while emitted < part.outputFrames { try emit(zeros, 1024) }
+        }
+        try encoder.flush(path: shown) { try writer.write($0) }
+        let tag = encoder.tagFrame()
+        guard !tag.isEmpty else {
+            throw AudioError(.encoderFailed, path: shown, "LAME wrote no tag frame; the part would not decode to its exact length")
+        }
+        let (bytes, digest) = try writer.finish(tag: tag)
+        return EncodedPart(index: part.index, path: destination, bytes: bytes, frames: emitted,
+                           sampleRate: format.sampleRate, channels: outChannels, sha256: digest)
+    }
+
+    /// NaN and ±Inf become silence; finite values pass (LAME clips large ones itself).
+    @inline(__always)
+    static func sanitize(_ samples: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        let raw = UnsafeMutableRawPointer(samples)
+        let inf = SIMD8<Float>(repeating: .infinity)
+        while i + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let finite = pointwiseMax(v, -v) .< inf  // false for NaN and ±Inf
+            if !all(finite) {
+                raw.storeBytes(of: v.replacing(with: 0, where: .!finite), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            }
+            i += 8
+        }
+        while i < count {
+            if !samples[i].isFinite { samples[i] = 0 }
+            i += 1
+        }
+    }
+
+    static func downmix(_ input: UnsafeMutablePointer<Float>, frames: Int, channels: Int,
+                        into output: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(channels)
+        for f in 0..<frames {
+            var s: Float = 0
+            for c in 0..<channels { s += input[f * channels + c] }
+            output[f] = s * scale
+        }
+    }
+}
+
+/// Writes one part beside its destination, patches the tag frame in, hashes, and renames.
+final class PartWriter {
+    private let destination: String
+    private let temporary: String
+    private let shown: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var written: Int64 = 0
+    private var done = false
+
+    init(destination: String, shown: String) throws {
+        self.destination = destination
+        self.shown = shown
+        let slash = destination.lastIndex(of: "/")
+        let dir = slash.map { String(destination[..<$0]) } ?? "."
+        let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        temporary = "\(dir)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw AudioError(.outputFailed, path: shown, "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        buffer.reserveCapacity(1 << 18)
+    }
+
+    deinit {
+        close(fd)
+        if !done { unlink(temporary) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 18 { try drain() }
+    }
+
+    private func drain() throws {
+        try buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw AudioError(.outputFailed, path: shown, "cannot write \(destination): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        written += Int64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the tag over the placeholder frame, hashes the file, renames it into place.
+    func finish(tag: [UInt8]) throws -> (Int64, String) {
+        try drain()
+        let ok = tag.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) == $0.count }
+        guard ok else { throw AudioError(.outputFailed, path: shown, "cannot write the LAME tag to \(destination)") }
+        var hash = SHA256()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: Int64 = 0
+        while offset < written {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(offset)) }
+            guard n > 0 else { throw AudioError(.outputFailed, path: shown, "cannot re-read \(destination) to hash it") }
+            chunk.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            offset += Int64(n)
+        }
+        guard rename(temporary, destination) == 0 else {
+            throw AudioError(.outputFailed, path: shown, "cannot rename into \(destination): \(String(cString: strerror(errno)))")
+        }
+        done = true
+        let digest = hash.finalize().map { byte in
+            let s = String(byte, radix: 16)
+            return s.count == 1 ? "0" + s : s
+        }.joined()
+        return (written, digest)
+    }
+}
+
+@available(*, unavailable)
+extension PartWriter: Sendable {}

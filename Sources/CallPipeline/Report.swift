@@ -1,0 +1,87 @@
+import CallAudio
+
+/// The `--json` document of DESIGN §7: one entry per file, then the summary.
+public struct BatchReport: Sendable, Encodable {
+    public var files: [FileReport]
+    public var summary: Summary
+
+    public struct Summary: Sendable, Encodable {
+        public var ok = 0
+        public var failed = 0
+        public var skipped = 0
+        public var audioSeconds = 0.0
+        public var wallSeconds = 0.0
+
+        enum CodingKeys: String, CodingKey {
+            case ok, failed, skipped, audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
+        }
+    }
+}
+
+public struct FileReport: Sendable, Encodable {
+    public enum Status: String, Sendable, Codable { case ok, failed, skipped }
+
+    public struct ErrorReport: Sendable, Codable, Equatable {
+        public var code: String
+        public var message: String
+    }
+
+    public struct Part: Sendable, Codable, Equatable {
+        public var path: String
+        public var bytes: Int64
+        public var seconds: Double
+        public var frames: Int64
+        public var sampleRate: Int
+        public var channels: Int
+        public var sha256: String
+        public var cut: String
+        public var callLogId: String?
+
+        enum CodingKeys: String, CodingKey {
+            case path, bytes, seconds, frames, sampleRate = "sample_rate", channels, sha256, cut
+            case callLogId = "call_log_id"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(path, forKey: .path)
+            try c.encode(bytes, forKey: .bytes)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(frames, forKey: .frames)
+            try c.encode(sampleRate, forKey: .sampleRate)
+            try c.encode(channels, forKey: .channels)
+            try c.encode(sha256, forKey: .sha256)
+            try c.encode(cut, forKey: .cut)
+            try c.encode(callLogId, forKey: .callLogId)  // null until uploaded
+        }
+    }
+
+    public var path: String
+    public var key: String?
+    public var status: Status
+    public var error: ErrorReport?
+    public var warnings: [AudioWarning]
+    public var input: AudioInfo?
+    public var stats: SignalStats?
+    public var parts: [Part]
+
+    enum CodingKeys: String, CodingKey { case path, key, status, error, warnings, input, stats, parts }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(key, forKey: .key)
+        try c.encode(status, forKey: .status)
+        try c.encode(error, forKey: .error)  // null when the file succeeded
+        try c.encode(warnings, forKey: .warnings)
+        try c.encode(input, forKey: .input)
+        try c.encodeIfPresent(stats, forKey: .stats)
+        try c.encode(parts, forKey: .parts)
+    }
+
+    static func failed(_ path: String, code: String, _ message: String, key: String? = nil,
+                       warnings: [AudioWarning] = [], input: AudioInfo? = nil) -> FileReport {
+        FileReport(path: path, key: key, status: .failed, error: ErrorReport(code: code, message: message),
+                   warnings: warnings, input: input, stats: nil, parts: [])
+    }
+}

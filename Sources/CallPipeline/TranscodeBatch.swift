@@ -1,0 +1,318 @@
+import CallAPI
+import CallAudio
+import Foundation
+import Logging
+
+/// What `callrec transcode` runs: every recording under a directory validated, transcoded and
+/// chunked into an output tree that mirrors it.
+public struct TranscodeBatch: Sendable {
+    public struct Options: Sendable {
+        public var settings = TranscodeSettings()
+        public var validation = ValidationConfiguration()
+        /// CPU concurrency: files, and the parts of one long file, run side by side.
+        public var jobs = ProcessInfo.processInfo.activeProcessorCount
+        /// A missing sidecar fails the recording (upload, enqueue) instead of warning (transcode).
+        public var requireSidecar = false
+        /// Redo recordings whose outputs are already complete.
+        public var force = false
+        public init() {}
+    }
+
+    /// Progress, as it happens (for the progress bar and the periodic log line).
+    public enum Event: Sendable {
+        case started(files: Int)
+        case finished(FileReport, audioSeconds: Double)
+    }
+
+    public let root: String
+    public let output: String
+    public let options: Options
+    public let logger: Logger
+
+    public init(root: String, output: String, options: Options, logger: Logger) {
+        self.root = root
+        self.output = output
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs the batch. One bad file costs that file only; the report lists every file.
+    public func run(events: @escaping @Sendable (Event) -> Void = { _ in }) async throws -> BatchReport {
+        try options.settings.validate()
+        let clock = ContinuousClock(), started = clock.now
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let scan = try Scanner.scan(root: root, excluding: [output])
+        for orphan in scan.orphanSidecars {
+            logger.warning("sidecar without a recording", metadata: ["path": "\(orphan)"])
+        }
+        events(.started(files: scan.files.count))
+
+        // Two recordings with the same stem in one folder would write the same MP3.
+        var owners: [String: String] = [:]
+        var collisions: [String: String] = [:]
+        for file in scan.files where file.refusal == nil {
+            let stem = Scanner.stem(of: file.relativePath)
+            if let first = owners[stem] { collisions[file.relativePath] = first } else { owners[stem] = file.relativePath }
+        }
+
+        let pool = CPUPool(threads: options.jobs)
+        defer { pool.shutdown() }
+        let reports = await withTaskGroup(of: (Int, FileReport).self) { group in
+            var results = [FileReport?](repeating: nil, count: scan.files.count)
+            var next = 0
+            // Keep a few files more than the CPU slots in flight, so the pool never idles while a
+            // file is between stages, and memory stays bounded.
+            let window = options.jobs * 2
+            func add(_ index: Int) {
+                let file = scan.files[index]
+                let collision = collisions[file.relativePath]
+                group.addTask {
+                    let report = await self.process(file, collidesWith: collision, pool: pool)
+                    return (index, report)
+                }
+            }
+            while next < min(window, scan.files.count) { add(next); next += 1 }
+            while let (index, report) = await group.next() {
+                results[index] = report
+                events(.finished(report, audioSeconds: report.parts.reduce(0) { $0 + $1.seconds }))
+                if next < scan.files.count { add(next); next += 1 }
+            }
+            return results.compactMap { $0 }
+        }
+
+        var summary = BatchReport.Summary()
+        for report in reports {
+            switch report.status {
+            case .ok: summary.ok += 1
+            case .failed: summary.failed += 1
+            case .skipped: summary.skipped += 1
+            }
+            summary.audioSeconds += report.parts.reduce(0) { $0 + $1.seconds }
+        }
+        let elapsed = clock.now - started
+        summary.wallSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return BatchReport(files: reports, summary: summary)
+    }
+
+    // MARK: - One recording
+
+    private func process(_ file: ScannedFile, collidesWith other: String?, pool: CPUPool) async -> FileReport {
+        let shown = file.relativePath
+        if let refusal = file.refusal {
+            return .failed(shown, code: "refused", "\(shown): \(refusal)")
+        }
+        if let other {
+            return .failed(shown, code: "output_collision", "\(shown): \(other) has the same name in the same folder, and both would become \(Scanner.stem(of: shown)).mp3; rename one")
+        }
+        let stem = Scanner.stem(of: shown)
+        let manifestPath = Manifest.path(output: output, stem: stem)
+        let fingerprint = Manifest.settingsFingerprint(options)
+        if !options.force, let done = Manifest.load(manifestPath), done.matches(file, settings: fingerprint, output: output) {
+            return done.report(path: shown, output: output)
+        }
+
+        var warnings: [AudioWarning] = []
+        var sidecar: Sidecar?
+        var sidecarFailure: String?
+        if let sidecarPath = file.sidecarPath {
+            let sidecarShown = stem + ".json"
+            if let data = FileManager.default.contents(atPath: sidecarPath) {
+                let (parsed, problems) = Sidecar.parse(data)
+                sidecar = parsed
+                if !problems.isEmpty {
+                    sidecarFailure = "\(sidecarShown): " + problems.map(\.description).joined(separator: "; ")
+                }
+            } else {
+                sidecarFailure = "\(sidecarShown): cannot be read"
+            }
+        } else if options.requireSidecar {
+            sidecarFailure = "\(shown): no sidecar \(stem).json with the call log's metadata"
+        } else {
+            warnings.append(AudioWarning(.missingSidecar, "\(shown): no sidecar \(stem).json; an upload would refuse this recording"))
+        }
+
+        // CPU stage 1: fingerprint, decode + validate, plan.
+        let validation = options.validation, settings = options.settings
+        let stage: Result<(String, AudioAnalysis), any Error>
+        do {
+            stage = .success(try await pool.run {
+                let key = try Fingerprint.sha256(ofFile: file.absolutePath)
+                let analysis = AudioAnalyzer.analyze(path: file.absolutePath, displayPath: shown, configuration: validation)
+                return (key, analysis)
+            })
+        } catch {
+            stage = .failure(error)
+        }
+        let key: String, analysis: AudioAnalysis
+        switch stage {
+        case .success(let value): (key, analysis) = value
+        case .failure(let error): return .failed(shown, code: "unreadable", "\(shown): \(error)")
+        }
+        warnings += analysis.warnings
+        if let sidecarFailure {
+            var message = sidecarFailure
+            if let audio = analysis.error { message += "; and the audio: \(audio.message)" }
+            return .failed(shown, code: "invalid_sidecar", message, key: key, warnings: warnings, input: analysis.info)
+        }
+        guard let info = analysis.info, let envelope = analysis.envelope, analysis.error == nil else {
+            let error = analysis.error ?? AudioError(.undecodable, path: shown, "not decodable")
+            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: analysis.info)
+        }
+        if let callSeconds = sidecar?.declaredCallSeconds, let warning = durationCheck(recording: info.seconds, call: callSeconds, shown: shown) {
+            warnings.append(warning)
+        }
+        let format: OutputFormat
+        do { format = try settings.outputFormat(for: info, path: shown) } catch {
+            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
+        }
+        let plan = ChunkPlanner.plan(frames: info.frames, inputRate: info.sampleRate, envelope: envelope, format: format, settings: settings)
+        if plan.contains(where: { $0.cut == .hard }) {
+            warnings.append(AudioWarning(.hardCut, "\(shown): no pause near the part limit; a part was cut mid-speech"))
+        }
+
+        // CPU stage 2: every part on its own encoder, in parallel.
+        let names = Self.partNames(stem: stem, count: plan.count)
+        let outputDir = Paths.join(output, Paths.directory(of: stem))
+        do { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
+            return .failed(shown, code: "output_failed", "\(shown): cannot create \(outputDir): \(error.localizedDescription)", key: key, warnings: warnings, input: info)
+        }
+        let encoded: [EncodedPart]
+        do {
+            encoded = try await withThrowingTaskGroup(of: EncodedPart.self) { group in
+                for part in plan {
+                    let destination = Paths.join(output, names[part.index])
+                    group.addTask {
+                        try await pool.run {
+                            try Transcoder.encodePart(part, of: analysis, format: format, settings: settings, to: destination)
+                        }
+                    }
+                }
+                var parts: [EncodedPart] = []
+                for try await part in group { parts.append(part) }
+                return parts.sorted { $0.index < $1.index }
+            }
+        } catch let error as AudioError {
+            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
+        } catch {
+            return .failed(shown, code: "encoder_failed", "\(shown): \(error)", key: key, warnings: warnings, input: info)
+        }
+        let expected = plan.reduce(0) { $0 + $1.outputFrames }
+        let written = encoded.reduce(0) { $0 + $1.frames }
+        guard expected == written else {
+            return .failed(shown, code: "encoder_failed", "\(shown): parts hold \(written) frames, the recording \(expected)", key: key, warnings: warnings, input: info)
+        }
+        let parts = zip(encoded, plan).map { part, p in
+            FileReport.Part(path: part.path, bytes: part.bytes, seconds: part.seconds, frames: part.frames,
+                            sampleRate: part.sampleRate, channels: part.channels, sha256: part.sha256,
+                            cut: p.cut.rawValue, callLogId: nil)
+        }
+        let report = FileReport(path: shown, key: key, status: .ok, error: nil, warnings: warnings, input: info,
+                                stats: analysis.stats, parts: parts)
+        let manifest = Manifest(sourceSize: file.size, sourceModified: file.modified, settings: fingerprint, report: report,
+                                partNames: names)
+        do {
+            try manifest.save(manifestPath, removingStaleFrom: Manifest.load(manifestPath), output: output)
+        } catch {
+            logger.warning("cannot write the manifest; a re-run will redo this recording", metadata: ["path": "\(shown)", "error": "\(error)"])
+        }
+        return report
+    }
+
+    /// `<stem>.mp3` for one part; `<stem>-part01.mp3`, `-part02`, … for several.
+    static func partNames(stem: String, count: Int) -> [String] {
+        guard count > 1 else { return [stem + ".mp3"] }
+        let width = max(2, String(count).count)
+        return (1...count).map { i in
+            let n = String(i)
+            return "\(stem)-part\(String(repeating: "0", count: width - n.count))\(n).mp3"
+        }
+    }
+
+    /// Recording length against the call log's (research/audio.md §7.2, the CDR rule).
+    func durationCheck(recording: Double, call: Double, shown: String) -> AudioWarning? {
+        if recording < call - max(5, call * 0.05) {
+            return AudioWarning(.durationMismatch, "\(shown): the recording lasts \(Int(recording.rounded())) s but the call log says \(Int(call.rounded())) s (recording started late or was cut)")
+        }
+        if recording > call + max(10, call * 0.05) {
+            return AudioWarning(.durationMismatch, "\(shown): the recording lasts \(Int(recording.rounded())) s but the call log says \(Int(call.rounded())) s (ringing included, or the wrong file)")
+        }
+        return nil
+    }
+}
+
+/// What a finished recording left in the output tree, so a re-run can skip it: stored hidden
+/// beside the parts as `.<name>.callrec.json`.
+struct Manifest: Codable {
+    var sourceSize: Int64
+    var sourceModified: Double
+    var settings: String
+    var key: String
+    var warnings: [AudioWarning]
+    var input: AudioInfo?
+    var parts: [FileReport.Part]
+    var partNames: [String]
+
+    init(sourceSize: Int64, sourceModified: Double, settings: String, report: FileReport, partNames: [String]) {
+        self.sourceSize = sourceSize
+        self.sourceModified = sourceModified
+        self.settings = settings
+        key = report.key ?? ""
+        warnings = report.warnings
+        input = report.input
+        parts = report.parts
+        self.partNames = partNames
+    }
+
+    static func path(output: String, stem: String) -> String {
+        Paths.join(output, Paths.directory(of: stem), ".\(Paths.name(of: stem)).callrec.json")
+    }
+
+    static func settingsFingerprint(_ options: TranscodeBatch.Options) -> String {
+        struct Fingerprint: Encodable {
+            let version = 1
+            let settings: TranscodeSettings
+            let validation: ValidationConfiguration
+            let requireSidecar: Bool
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(Fingerprint(settings: options.settings, validation: options.validation,
+                                                    requireSidecar: options.requireSidecar))) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func load(_ path: String) -> Manifest? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(Manifest.self, from: data)
+    }
+
+    /// Same source (size and modification time), same settings, and every part still there
+    /// with its size.
+    func matches(_ file: ScannedFile, settings: String, output: String) -> Bool {
+        guard sourceSize == file.size, sourceModified == file.modified, self.settings == settings else { return false }
+        return zip(parts, partNames).allSatisfy { part, name in
+            let path = Paths.join(output, name)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+            return size == part.bytes
+        }
+    }
+
+    func report(path: String, output: String) -> FileReport {
+        FileReport(path: path, key: key, status: .skipped, error: nil, warnings: warnings, input: input, stats: nil,
+                   parts: zip(parts, partNames).map { part, name in
+                       var p = part
+                       p.path = Paths.join(output, name)
+                       return p
+                   })
+    }
+
+    /// Writes atomically, then removes parts an earlier run made that this one did not.
+    func save(_ path: String, removingStaleFrom previous: Manifest?, output: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        for stale in Set(previous?.partNames ?? []).subtracting(partNames) {
+            try? FileManager.default.removeItem(atPath: Paths.join(output, stale))
+        }
+    }
+}

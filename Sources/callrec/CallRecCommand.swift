@@ -1,0 +1,52 @@
+import ArgumentParser
+import CallAudio
+import Foundation
+
+@main
+struct CallRecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "callrec",
+        abstract: "Validate, transcode and chunk phone-call recordings, and keep them in step with Pipedrive.",
+        discussion: """
+            Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); \
+            2 usage or configuration error.
+            """,
+        version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
+        subcommands: [Probe.self, Transcode.self]
+    )
+
+    /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for
+    /// a usage error is 64; callrec promises 2).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func exit(withError error: any Error) -> Never {
+        let code = exitCode(for: error)
+        let message = fullMessage(for: error)
+        if code == .success {
+            if !message.isEmpty { print(message) }
+            Foundation.exit(0)
+        }
+        if let exit = error as? ExitCode {
+            Foundation.exit(exit.rawValue)
+        }
+        if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        Foundation.exit(ExitStatus.usage)
+    }
+}
+
+enum ExitStatus {
+    static let success: Int32 = 0
+    static let someFailed: Int32 = 1
+    static let usage: Int32 = 2
+}
