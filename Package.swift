@@ -7,6 +7,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The sample loops of the audio core and of the test-signal generator run hundreds of millions
+// of iterations in tests; unoptimised they would make the test suite crawl. Optimise these two
+// modules even in debug builds (tests still build with testability).
+let optimisedInDebug: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "callrec",
     platforms: [.macOS(.v14)],
@@ -34,7 +39,7 @@ let package = Package(
                 "CCallSndFile", "CCallLame", "CCallSoxr",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: optimisedInDebug
         ),
         // Pipedrive / Telnyx / VoipNow models and clients (no audio)
         .target(name: "CallAPI", swiftSettings: swiftSettings),
@@ -49,7 +54,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // test support: synthetic audio, fixtures, process helpers
-        .target(name: "CallTesting", dependencies: ["CallAudio"], swiftSettings: swiftSettings),
+        .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile"], swiftSettings: optimisedInDebug),
         // the CLI: argument parsing and wiring only
         .executableTarget(
             name: "callrec",

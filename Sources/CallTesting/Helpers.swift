@@ -1,0 +1,74 @@
+import Foundation
+
+/// A fresh temporary directory, removed after `body`.
+public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {
+    let path = NSTemporaryDirectory() + "callrec-test-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Result of running a program.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let stdout: Data
+    public let stderr: String
+}
+
+/// Runs `executable` with `arguments`, collecting its output.
+public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    nonisolated(unsafe) var errData = Data()
+    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !reader.isFinished { usleep(1000) }
+    return ProcessResult(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// The path of a program on PATH, if installed (ffmpeg, mp3val …).
+public func which(_ name: String) -> String? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let path = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+/// Frames an independent decoder (ffmpeg) gets out of an audio file: decoded to s16le and
+/// counted. Nil when ffmpeg is not installed.
+public func ffmpegDecodedFrames(_ path: String, channels: Int) throws -> Int64? {
+    guard let ffmpeg = which("ffmpeg") else { return nil }
+    let result = try runProcess(ffmpeg, ["-v", "error", "-i", path, "-f", "s16le", "-acodec", "pcm_s16le", "-"])
+    guard result.status == 0 else { throw TestAudioError("ffmpeg failed on \(path): \(result.stderr)") }
+    return Int64(result.stdout.count / 2 / channels)
+}
+
+/// The repository root (the directory holding Package.swift), found from this file's path.
+public func repositoryRoot(_ file: String = #filePath) -> String {
+    var url = URL(fileURLWithPath: file).deletingLastPathComponent()
+    while url.path != "/" {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        url.deleteLastPathComponent()
+    }
+    return FileManager.default.currentDirectoryPath
+}
+
+/// The built `callrec` executable, next to the test bundle.
+public func callrecExecutable() -> String {
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [here, here.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("callrec").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return repositoryRoot() + "/.build/debug/callrec"
+}
