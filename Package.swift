@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
         .library(name: "CallPipeline", targets: ["CallPipeline"]),
+        // Synthetic audio and helpers for tests and for bench/ (not for applications).
+        .library(name: "CallTesting", targets: ["CallTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.6.0"),

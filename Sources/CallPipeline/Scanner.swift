@@ -49,8 +49,11 @@ public enum Scanner {
                 case S_IFDIR:
                     try walk(url, rel)
                 case S_IFREG:
-                    if name.lowercased().hasSuffix(".json") {
+                    let lower = name.lowercased()
+                    if lower.hasSuffix(".json") {
                         sidecars.insert(rel)
+                    } else if Self.documentExtensions.contains(where: { lower.hasSuffix($0) }) {
+                        continue  // CDR exports, notes, scripts: not recordings, not errors
                     } else {
                         let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
                         files.append(ScannedFile(relativePath: rel, absolutePath: url.path, sidecarPath: nil, refusal: nil,
@@ -75,6 +78,12 @@ public enum Scanner {
         }
         return (resolved, sidecars.subtracting(used).sorted())
     }
+
+    /// Files a recording folder commonly holds beside the audio (CDR exports, notes, checksums).
+    /// They are not candidates. Everything else is, and its content decides: a text file named
+    /// `.wav` is still reported as not audio.
+    public static let documentExtensions = [".txt", ".csv", ".tsv", ".md", ".log", ".xml", ".html", ".htm", ".pdf",
+                                            ".yaml", ".yml", ".ini", ".sh", ".sha256", ".md5"]
 
     /// `sub/call-17.wav` → `sub/call-17`.
     public static func stem(of relative: String) -> String {

@@ -3,7 +3,8 @@ import Foundation
 
 /// The metadata beside a recording (`call-17.wav` + `call-17.json`, DESIGN §2).
 public struct Sidecar: Sendable, Equatable {
-    /// The call log to create; nil when ``callLogId`` names an existing one.
+    /// The call log to create. With ``callLogId`` it only describes the call (its times are still
+    /// checked against the audio); nothing is created.
     public var callLog: CallLogDraft?
     /// Attach to this existing call log instead of creating one.
     public var callLogId: String?
@@ -49,9 +50,6 @@ public struct Sidecar: Sendable, Equatable {
                 problems.append(FieldProblem(field: "call_log", reason: "is required unless call_log_id names an existing call log"))
             }
         case let fields as [String: Any]:
-            if sidecar.callLogId != nil {
-                problems.append(FieldProblem(field: "call_log", reason: "give either call_log (to create one) or call_log_id (to attach to one), not both"))
-            }
             let (draft, found) = CallLogDraft.parse(fields)
             sidecar.callLog = draft
             problems += found

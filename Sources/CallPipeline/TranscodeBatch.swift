@@ -60,10 +60,14 @@ public struct TranscodeBatch: Sendable {
         let reports = await withTaskGroup(of: (Int, FileReport).self) { group in
             var results = [FileReport?](repeating: nil, count: scan.files.count)
             var next = 0
+            // Biggest files first (size stands in for duration), so a long call does not start
+            // last and leave the other cores idle at the end; the report keeps the scan's order.
+            let order = scan.files.indices.sorted { scan.files[$0].size > scan.files[$1].size }
             // Keep a few files more than the CPU slots in flight, so the pool never idles while a
             // file is between stages, and memory stays bounded.
             let window = options.jobs * 2
-            func add(_ index: Int) {
+            func add(_ position: Int) {
+                let index = order[position]
                 let file = scan.files[index]
                 let collision = collisions[file.relativePath]
                 group.addTask {
@@ -131,23 +135,37 @@ public struct TranscodeBatch: Sendable {
             warnings.append(AudioWarning(.missingSidecar, "\(shown): no sidecar \(stem).json; an upload would refuse this recording"))
         }
 
-        // CPU stage 1: fingerprint, decode + validate, plan.
+        let names1 = Self.partNames(stem: stem, count: 1)
+        let outputDir = Paths.join(output, Paths.directory(of: stem))
+        do { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
+            return .failed(shown, code: "output_failed", "\(shown): cannot create \(outputDir): \(error.localizedDescription)", warnings: warnings)
+        }
+
+        // CPU stage 1: fingerprint, then one decode that validates and — for a recording that fits
+        // one part, which is nearly every call — encodes it too.
         let validation = options.validation, settings = options.settings
-        let stage: Result<(String, AudioAnalysis), any Error>
+        let encodeNow = sidecarFailure == nil
+        let single = Paths.join(output, names1[0])
+        let stage: Result<(String, OnePassOutcome), any Error>
         do {
             stage = .success(try await pool.run {
                 let key = try Fingerprint.sha256(ofFile: file.absolutePath)
+                if encodeNow {
+                    return (key, Transcoder.transcodeInOnePass(path: file.absolutePath, displayPath: shown, validation: validation,
+                                                                settings: settings, destination: single))
+                }
                 let analysis = AudioAnalyzer.analyze(path: file.absolutePath, displayPath: shown, configuration: validation)
-                return (key, analysis)
+                return (key, OnePassOutcome(analysis: analysis, part: nil, encodeError: nil))
             })
         } catch {
             stage = .failure(error)
         }
-        let key: String, analysis: AudioAnalysis
+        let key: String, outcome: OnePassOutcome
         switch stage {
-        case .success(let value): (key, analysis) = value
+        case .success(let value): (key, outcome) = value
         case .failure(let error): return .failed(shown, code: "unreadable", "\(shown): \(error)")
         }
+        let analysis = outcome.analysis
         warnings += analysis.warnings
         if let sidecarFailure {
             var message = sidecarFailure
@@ -157,6 +175,9 @@ public struct TranscodeBatch: Sendable {
         guard let info = analysis.info, let envelope = analysis.envelope, analysis.error == nil else {
             let error = analysis.error ?? AudioError(.undecodable, path: shown, "not decodable")
             return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: analysis.info)
+        }
+        if let error = outcome.encodeError {
+            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
         }
         if let callSeconds = sidecar?.declaredCallSeconds, let warning = durationCheck(recording: info.seconds, call: callSeconds, shown: shown) {
             warnings.append(warning)
@@ -169,32 +190,33 @@ public struct TranscodeBatch: Sendable {
         if plan.contains(where: { $0.cut == .hard }) {
             warnings.append(AudioWarning(.hardCut, "\(shown): no pause near the part limit; a part was cut mid-speech"))
         }
-
-        // CPU stage 2: every part on its own encoder, in parallel.
         let names = Self.partNames(stem: stem, count: plan.count)
-        let outputDir = Paths.join(output, Paths.directory(of: stem))
-        do { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
-            return .failed(shown, code: "output_failed", "\(shown): cannot create \(outputDir): \(error.localizedDescription)", key: key, warnings: warnings, input: info)
-        }
+
+        // CPU stage 2 (only recordings that need splitting): every part on its own encoder, in
+        // parallel, decoding again from the part's first frame.
         let encoded: [EncodedPart]
-        do {
-            encoded = try await withThrowingTaskGroup(of: EncodedPart.self) { group in
-                for part in plan {
-                    let destination = Paths.join(output, names[part.index])
-                    group.addTask {
-                        try await pool.run {
-                            try Transcoder.encodePart(part, of: analysis, format: format, settings: settings, to: destination)
+        if let part = outcome.part, plan.count == 1 {
+            encoded = [part]
+        } else {
+            do {
+                encoded = try await withThrowingTaskGroup(of: EncodedPart.self) { group in
+                    for part in plan {
+                        let destination = Paths.join(output, names[part.index])
+                        group.addTask {
+                            try await pool.run {
+                                try Transcoder.encodePart(part, of: analysis, format: format, settings: settings, to: destination)
+                            }
                         }
                     }
+                    var parts: [EncodedPart] = []
+                    for try await part in group { parts.append(part) }
+                    return parts.sorted { $0.index < $1.index }
                 }
-                var parts: [EncodedPart] = []
-                for try await part in group { parts.append(part) }
-                return parts.sorted { $0.index < $1.index }
+            } catch let error as AudioError {
+                return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
+            } catch {
+                return .failed(shown, code: "encoder_failed", "\(shown): \(error)", key: key, warnings: warnings, input: info)
             }
-        } catch let error as AudioError {
-            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
-        } catch {
-            return .failed(shown, code: "encoder_failed", "\(shown): \(error)", key: key, warnings: warnings, input: info)
         }
         let expected = plan.reduce(0) { $0 + $1.outputFrames }
         let written = encoded.reduce(0) { $0 + $1.frames }

@@ -99,3 +99,49 @@ import Testing
         }
     }
 }
+
+@Suite struct OnePassTests {
+    @Test(arguments: [SyntheticAudio.Format.wavGSM, .wavPCM16, .flac16, .oggOpus])
+    func onePassEqualsTwoPassByteForByte(_ format: SyntheticAudio.Format) async throws {
+        try await withTemporaryDirectory { dir in
+            let rate = format == .oggOpus ? 16000 : 8000
+            try SyntheticAudio.write(.speech(), seconds: 20, sampleRate: rate, format: format, to: "\(dir)/in")
+            let settings = TranscodeSettings()
+            let one = Transcoder.transcodeInOnePass(path: "\(dir)/in", validation: .init(), settings: settings, destination: "\(dir)/one.mp3")
+            let part = try #require(one.part)
+            let analysis = AudioAnalyzer.analyze(path: "\(dir)/in")
+            let outputFormat = try settings.outputFormat(for: analysis.info!)
+            let plan = ChunkPlanner.plan(frames: analysis.info!.frames, inputRate: rate, envelope: analysis.envelope!, format: outputFormat, settings: settings)
+            let two = try Transcoder.encodePart(plan[0], of: analysis, format: outputFormat, settings: settings, to: "\(dir)/two.mp3")
+            #expect(part.sha256 == two.sha256)
+            #expect(part.frames == analysis.info!.frames)
+            #expect(one.analysis.stats == analysis.stats)
+        }
+    }
+
+    @Test func rejectedRecordingLeavesNoOutput() async throws {
+        try await withTemporaryDirectory { dir in
+            try SyntheticAudio.write(.silence, seconds: 5, to: "\(dir)/quiet.wav")
+            try SyntheticAudio.write(.speech(), seconds: 5, format: .wavFloat, to: "\(dir)/nan.wav", poison: 50)
+            for name in ["quiet", "nan"] {
+                let outcome = Transcoder.transcodeInOnePass(path: "\(dir)/\(name).wav", validation: .init(), settings: .init(), destination: "\(dir)/\(name).mp3")
+                #expect(outcome.analysis.error != nil)
+                #expect(outcome.part == nil)
+                let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".mp3") || $0.hasSuffix(".tmp") }
+                #expect(leftovers.isEmpty, "\(leftovers)")
+            }
+        }
+    }
+
+    @Test func recordingThatNeedsSplittingIsOnlyAnalysed() async throws {
+        try await withTemporaryDirectory { dir in
+            try SyntheticAudio.write(.speech(), seconds: 70, to: "\(dir)/long.wav")
+            var settings = TranscodeSettings()
+            settings.partMaximumSeconds = 60
+            let outcome = Transcoder.transcodeInOnePass(path: "\(dir)/long.wav", validation: .init(), settings: settings, destination: "\(dir)/long.mp3")
+            #expect(outcome.analysis.error == nil)
+            #expect(outcome.part == nil)
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/long.mp3"))
+        }
+    }
+}

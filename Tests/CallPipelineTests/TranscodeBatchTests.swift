@@ -66,7 +66,10 @@ import Testing
                 #expect(Int64(try SyntheticAudio.read(part.path).samples.count / 2) == part.frames)
             }
             #expect(FileManager.default.fileExists(atPath: "\(dir)/out/a.mp3"))
-            #expect(!FileManager.default.fileExists(atPath: "\(dir)/out/empty.mp3"))
+            for name in ["empty", "notes", "silent", "nan", "blip", "link"] {
+                #expect(!FileManager.default.fileExists(atPath: "\(dir)/out/\(name).mp3"))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").allSatisfy { !$0.hasSuffix(".tmp") })
         }
     }
 

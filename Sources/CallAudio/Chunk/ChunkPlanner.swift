@@ -40,19 +40,9 @@ public enum ChunkPlanner {
     public static func plan(frames: Int64, inputRate: Int, envelope: Envelope, format: OutputFormat,
                             settings: TranscodeSettings) -> [PartPlan] {
         let outRate = Int64(format.sampleRate), inRate = Int64(inputRate)
-        let g = gcd(inRate, outRate)
-        let align = inRate / g
+        let align = inRate / gcd(inRate, outRate)
         func outputAt(_ x: Int64) -> Int64 { (x * outRate + inRate / 2) / inRate }
-
-        // 1. Budget, in output frames, then in aligned input frames.
-        let limit = Double(settings.partMaximumBytes)
-        let safety = 64 * 1024 + 0.02 * limit
-        let frameBytes = format.frameBytes + 1  // + a padding byte, worst case
-        let framesPerPart = Int64(((limit - safety - frameBytes) / frameBytes).rounded(.down)) - 2
-        let byBytes = framesPerPart * Int64(format.samplesPerFrame)
-        let bySeconds = Int64(settings.partMaximumSeconds * Double(outRate))
-        let budgetOut = max(min(byBytes, bySeconds), outRate)
-        let budget = max(budgetOut * inRate / outRate / align * align, align)
+        let budget = partBudget(inputRate: inputRate, format: format, settings: settings)
 
         var cuts: [(Int64, PartPlan.CutReason)] = []
         if frames > budget {
@@ -87,6 +77,22 @@ public enum ChunkPlanner {
             start = end
         }
         return parts
+    }
+
+    /// The most input frames one part may hold: the duration limit, or the MP3 byte limit less
+    /// multipart headroom (64 KiB + 2 %) and the tag frame, whichever is smaller; a multiple of
+    /// the input frames that map to whole output frames.
+    public static func partBudget(inputRate: Int, format: OutputFormat, settings: TranscodeSettings) -> Int64 {
+        let outRate = Int64(format.sampleRate), inRate = Int64(inputRate)
+        let align = inRate / gcd(inRate, outRate)
+        let limit = Double(settings.partMaximumBytes)
+        let safety = 64 * 1024 + 0.02 * limit
+        let frameBytes = format.frameBytes + 1  // + a padding byte, worst case
+        let framesPerPart = Int64(((limit - safety - frameBytes) / frameBytes).rounded(.down)) - 2
+        let byBytes = framesPerPart * Int64(format.samplesPerFrame)
+        let bySeconds = Int64(settings.partMaximumSeconds * Double(outRate))
+        let budgetOut = max(min(byBytes, bySeconds), outRate)
+        return max(budgetOut * inRate / outRate / align * align, align)
     }
 
     private static func gcd(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : gcd(b, a % b) }

@@ -48,7 +48,6 @@ public enum Transcoder {
         let file = try source.open()
         let reader = BlockReader(file: file, blockFrames: 8192)
         let inChannels = info.channels
-        let outChannels = format.channels
 
         // Position at the part's first frame: exact seek for PCM-family codecs, else decode and
         // discard (compressed codecs' seeks are not guaranteed to be sample-exact).
@@ -64,23 +63,9 @@ public enum Transcoder {
             }
         }
 
-        let resampler = format.sampleRate == info.sampleRate ? nil
-            : try Resampler(from: info.sampleRate, to: format.sampleRate, channels: outChannels,
-                            quality: settings.resampleQuality, path: shown)
-        let maxFrames = resampler.map { Int(Double(reader.blockFrames) * $0.ratio) + 2048 } ?? reader.blockFrames
-        let encoder = try LameEncoder(format: format, maxFrames: max(maxFrames, reader.blockFrames), path: shown)
-        let writer = try PartWriter(destination: destination, shown: shown)
-        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: reader.blockFrames * outChannels)
-        defer { mixed.deallocate() }
-
-        var emitted: Int64 = 0
-        func emit(_ samples: UnsafeMutablePointer<Float>, _ frames: Int) throws {
-            let n = Int(min(Int64(frames), part.outputFrames - emitted))
-            guard n > 0 else { return }
-            try encoder.encode(samples, frames: n, path: shown) { try writer.write($0) }
-            emitted += Int64(n)
-        }
-
+        let sink = try PartSink(format: format, inputRate: info.sampleRate, inputChannels: info.channels,
+                                blockFrames: reader.blockFrames, settings: settings, destination: destination,
+                                shown: shown, limit: part.outputFrames)
         var remaining = part.endFrame - part.startFrame
         while remaining > 0 {
             let n = reader.next(limit: Int(min(Int64(reader.blockFrames), remaining)))
@@ -88,42 +73,12 @@ public enum Transcoder {
             remaining -= Int64(n)
             // LAME aborts the process on NaN/Inf (S1): every sample is checked on the way in.
             sanitize(reader.buffer, count: n * inChannels)
-            let pcm: UnsafeMutablePointer<Float>
-            if inChannels == outChannels {
-                pcm = reader.buffer
-            } else {
-                downmix(reader.buffer, frames: n, channels: inChannels, into: mixed)
-                pcm = mixed
-            }
-            if let resampler {
-                let produced = try resampler.process(pcm, frames: n, path: shown)
-                try emit(resampler.output, produced)
-            } else {
-                try emit(pcm, n)
-            }
+            try sink.feed(reader.buffer, frames: n)
         }
         guard remaining == 0 else {
             throw AudioError(.sourceChanged, path: shown, "part \(part.index + 1) decoded \(part.endFrame - part.startFrame - remaining) of its \(part.endFrame - part.startFrame) frames: the file changed since it was validated")
         }
-        if let resampler {
-            let produced = try resampler.process(nil, frames: 0, path: shown)
-            try emit(resampler.output, produced)
-        }
-        // The resampler's total may round differently from the plan by a frame: pad to the plan.
-        if emitted < part.outputFrames {
-            let zeros = UnsafeMutablePointer<Float>.allocate(capacity: 1024 * outChannels)
-            defer { zeros.deallocate() }
-            zeros.initialize(repeating: 0, count: 1024 * outChannels)
-            while emitted < part.outputFrames { try emit(zeros, 1024) }
-        }
-        try encoder.flush(path: shown) { try writer.write($0) }
-        let tag = encoder.tagFrame()
-        guard !tag.isEmpty else {
-            throw AudioError(.encoderFailed, path: shown, "LAME wrote no tag frame; the part would not decode to its exact length")
-        }
-        let (bytes, digest) = try writer.finish(tag: tag)
-        return EncodedPart(index: part.index, path: destination, bytes: bytes, frames: emitted,
-                           sampleRate: format.sampleRate, channels: outChannels, sha256: digest)
+        return try sink.finish(index: part.index, outputFrames: part.outputFrames)
     }
 
     /// NaN and ±Inf become silence; finite values pass (LAME clips large ones itself).
@@ -131,10 +86,10 @@ public enum Transcoder {
     static func sanitize(_ samples: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         let raw = UnsafeMutableRawPointer(samples)
-        let inf = SIMD8<Float>(repeating: .infinity)
+        let zero = SIMD8<Float>()
         while i + 8 <= count {
             let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let finite = pointwiseMax(v, -v) .< inf  // false for NaN and ±Inf
+            let finite = v * zero .== zero  // x·0 is NaN for NaN and ±Inf, 0 otherwise
             if !all(finite) {
                 raw.storeBytes(of: v.replacing(with: 0, where: .!finite), toByteOffset: i * 4, as: SIMD8<Float>.self)
             }
@@ -157,9 +112,94 @@ public enum Transcoder {
     }
 }
 
+/// The encode half of a part: channel layout, libsoxr, LAME and the writer, fed sanitised blocks.
+final class PartSink {
+    private let format: OutputFormat
+    private let inputChannels: Int
+    private let resampler: Resampler?
+    private let encoder: LameEncoder
+    private let writer: PartWriter
+    private let mixed: UnsafeMutablePointer<Float>
+    private let shown: String
+    /// Output frames not to exceed (nil: no cap, the total is known only at the end).
+    private let limit: Int64?
+    private(set) var emitted: Int64 = 0
+
+    init(format: OutputFormat, inputRate: Int, inputChannels: Int, blockFrames: Int, settings: TranscodeSettings,
+         destination: String, shown: String, limit: Int64?) throws {
+        self.format = format
+        self.inputChannels = inputChannels
+        self.shown = shown
+        self.limit = limit
+        resampler = format.sampleRate == inputRate ? nil
+            : try Resampler(from: inputRate, to: format.sampleRate, channels: format.channels,
+                            quality: settings.resampleQuality, path: shown)
+        let maxFrames = resampler.map { Int(Double(blockFrames) * $0.ratio) + 2048 } ?? blockFrames
+        encoder = try LameEncoder(format: format, maxFrames: max(maxFrames, blockFrames), path: shown)
+        writer = try PartWriter(destination: destination, shown: shown)
+        mixed = .allocate(capacity: blockFrames * format.channels)
+    }
+
+    deinit { mixed.deallocate() }
+
+    private func emit(_ samples: UnsafeMutablePointer<Float>, _ frames: Int) throws {
+        let n = limit.map { Int(min(Int64(frames), $0 - emitted)) } ?? frames
+        guard n > 0 else { return }
+        try encoder.encode(samples, frames: n, path: shown) { try writer.write($0) }
+        emitted += Int64(n)
+    }
+
+    /// Encodes `frames` sanitised interleaved input frames.
+    func feed(_ buffer: UnsafeMutablePointer<Float>, frames n: Int) throws {
+        let pcm: UnsafeMutablePointer<Float>
+        if inputChannels == format.channels {
+            pcm = buffer
+        } else {
+            Transcoder.downmix(buffer, frames: n, channels: inputChannels, into: mixed)
+            pcm = mixed
+        }
+        if let resampler {
+            let produced = try resampler.process(pcm, frames: n, path: shown)
+            try emit(resampler.output, produced)
+        } else {
+            try emit(pcm, n)
+        }
+    }
+
+    /// Flushes the resampler, pads to exactly `outputFrames`, flushes LAME, writes the tag frame
+    /// and moves the file into place.
+    func finish(index: Int, outputFrames: Int64) throws -> EncodedPart {
+        if let resampler {
+            let produced = try resampler.process(nil, frames: 0, path: shown)
+            try emit(resampler.output, Int(min(Int64(produced), max(outputFrames - emitted, 0))))
+        }
+        // libsoxr emits floor(n·out/in + 0.5) frames, which is the plan's count; pad if short.
+        if emitted < outputFrames {
+            let zeros = UnsafeMutablePointer<Float>.allocate(capacity: 1024 * format.channels)
+            defer { zeros.deallocate() }
+            zeros.initialize(repeating: 0, count: 1024 * format.channels)
+            while emitted < outputFrames { try emit(zeros, Int(min(1024, outputFrames - emitted))) }
+        }
+        guard emitted == outputFrames else {
+            throw AudioError(.encoderFailed, path: shown, "encoded \(emitted) frames where \(outputFrames) were due")
+        }
+        try encoder.flush(path: shown) { try writer.write($0) }
+        let tag = encoder.tagFrame()
+        guard !tag.isEmpty else {
+            throw AudioError(.encoderFailed, path: shown, "LAME wrote no tag frame; the part would not decode to its exact length")
+        }
+        let (bytes, digest) = try writer.finish(tag: tag)
+        return EncodedPart(index: index, path: writer.destination, bytes: bytes, frames: emitted,
+                           sampleRate: format.sampleRate, channels: format.channels, sha256: digest)
+    }
+}
+
+@available(*, unavailable)
+extension PartSink: Sendable {}
+
 /// Writes one part beside its destination, patches the tag frame in, hashes, and renames.
 final class PartWriter {
-    private let destination: String
+    let destination: String
     private let temporary: String
     private let shown: String
     private let fd: Int32
