@@ -4,9 +4,12 @@
 /// file and the reason. Codes are static members over a private enum so new ones can be added
 /// without breaking exhaustive switches in callers.
 public struct AudioError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible, Codable {
-        private let base: String
-        private init(_ base: String) { self.base = base }
+    /// A stable, machine-readable code (`silent_recording`). New codes are added as static
+    /// members, never as enum cases, so callers' switches do not break.
+    public struct Code: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        private init(_ rawValue: String) { self.rawValue = rawValue }
 
         /// The file is 0 bytes or too small to hold any audio header.
         public static let emptyFile = Code("empty_file")
@@ -39,12 +42,7 @@ public struct AudioError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A second decode pass disagreed with the first (the file changed underneath us).
         public static let sourceChanged = Code("source_changed")
 
-        public var description: String { base }
-        public init(from decoder: any Decoder) throws { base = try decoder.singleValueContainer().decode(String.self) }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            try c.encode(base)
-        }
+        public var description: String { rawValue }
     }
 
     public let code: Code
@@ -69,9 +67,11 @@ public struct AudioError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Something worth telling about a recording that is still processed.
 public struct AudioWarning: Sendable, Equatable, Codable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible, Codable {
-        private let base: String
-        private init(_ base: String) { self.base = base }
+    /// A stable, machine-readable code (`truncated`).
+    public struct Code: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        private init(_ rawValue: String) { self.rawValue = rawValue }
         public static let truncated = Code("truncated")
         public static let salvagedHeader = Code("salvaged_header")
         public static let nonFiniteSamples = Code("nonfinite_samples")
@@ -86,12 +86,7 @@ public struct AudioWarning: Sendable, Equatable, Codable, CustomStringConvertibl
         public static let durationMismatch = Code("duration_mismatch")
         public static let missingSidecar = Code("missing_sidecar")
         public static let hardCut = Code("hard_cut")
-        public var description: String { base }
-        public init(from decoder: any Decoder) throws { base = try decoder.singleValueContainer().decode(String.self) }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            try c.encode(base)
-        }
+        public var description: String { rawValue }
     }
 
     public let code: Code

@@ -218,7 +218,7 @@ final class PartWriter {
         guard fd >= 0 else {
             throw AudioError(.outputFailed, path: shown, "cannot create \(temporary): \(String(cString: strerror(errno)))")
         }
-        buffer.reserveCapacity(1 << 18)
+        buffer.reserveCapacity(1 << 15)
     }
 
     deinit {
@@ -228,7 +228,7 @@ final class PartWriter {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 18 { try drain() }
+        if buffer.count >= 1 << 15 { try drain() }
     }
 
     private func drain() throws {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing (libraries, and ffmpeg/mp3val/sox as independent
+# decoders), build, run every test, then the short benchmark comparison (callrec vs the C
+# reference loop, lame, ffmpeg and sox) and print its table. Benchmarks measure; they never fail
+# the run on speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh --test
+
+echo "== swift build --build-tests" >&2
+swift build --build-tests
+echo "== swift test" >&2
+swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳|\[)' || true
+# swift test's exit status is what counts (the pipe above only trims the per-test chatter).
+if ! grep -qE '^✔ Test run with [0-9]+ tests.* passed' .build/test-output.txt; then
+  echo "== tests FAILED" >&2
+  grep -E '✘' .build/test-output.txt | head -50 >&2 || true
+  exit 1
+fi
+
+if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
+  echo "== benchmark (short): callrec vs C reference, lame, ffmpeg, sox" >&2
+  swift build -c release --product callrec 2>&1 | grep -E "error|Build" >&2 || true
+  bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
+  echo "== package-benchmark (bench/): decode, validate, encode, chunk planning" >&2
+  swift package --package-path bench --disable-sandbox benchmark --no-progress --format markdown 2>&1 \
+    | grep -vE '^\[|Compiling|Building|Fetching|Cloning|Working copy|Computing|Creating' || echo "bench: package-benchmark failed" >&2
+fi
+grep -E '^✔ Test run with' .build/test-output.txt
