@@ -27,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // C libraries, through system-library targets: a modulemap and a one-include shim each.
@@ -44,7 +48,32 @@ let package = Package(
             swiftSettings: optimisedInDebug
         ),
         // Pipedrive / Telnyx / VoipNow models and clients (no audio)
-        .target(name: "CallAPI", swiftSettings: swiftSettings),
+        .target(
+            name: "CallAPI",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The local API emulator (Pipedrive CallLogs, Telnyx recordings, VoipNow call events).
+        // Never imports CallAPI: it is the independent peer the client is tested against.
+        .target(
+            name: "CallSandbox",
+            dependencies: [
+                "CallAudio",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // scan, fingerprint, sidecars, the per-recording pipeline and batch runner
         .target(
             name: "CallPipeline",
@@ -61,15 +90,37 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallAPI",
+                "CallPipeline", "CallAudio", "CallAPI", "CallSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
 
         .testTarget(name: "CallAudioTests", dependencies: ["CallAudio", "CallTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "CallAPITests", dependencies: ["CallAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallAPITests",
+            dependencies: [
+                "CallAPI", "CallSandbox", "CallTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallSandboxTests",
+            dependencies: [
+                "CallSandbox", "CallTesting", "CallAudio",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CallPipelineTests",
             dependencies: ["CallPipeline", "CallAudio", "CallTesting"],

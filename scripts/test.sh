@@ -22,6 +22,8 @@ if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   echo "== benchmark (short): callrec vs C reference, lame, ffmpeg, sox" >&2
   swift build -c release --product callrec 2>&1 | grep -E "error|Build" >&2 || true
   bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
+  echo "== API client (short): streamed upload vs curl -F, creates under the burst limit" >&2
+  bench/api.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: api.sh failed (see above)" >&2
   echo "== package-benchmark (bench/): decode, validate, encode, chunk planning" >&2
   swift package --package-path bench --disable-sandbox benchmark --no-progress --format markdown 2>&1 \
     | grep -vE '^\[|Compiling|Building|Fetching|Cloning|Working copy|Computing|Creating' || echo "bench: package-benchmark failed" >&2

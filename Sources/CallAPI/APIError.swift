@@ -1,0 +1,56 @@
+/// An API call that did not succeed, classified by what the caller must do next
+/// (research/api-contract.md §4.1).
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public enum API: String, Sendable { case pipedrive, telnyx, voipnow, none }
+
+    /// What the caller does next.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// The thing is already in the wanted state (409 on upload, 404/410 on delete).
+        public static let doneAlready = Code(rawValue: "done_already")
+        /// This item cannot succeed as sent (400, 404 on create, JSON 403, 405, 415, 422).
+        public static let permanent = Code(rawValue: "permanent")
+        /// 429: wait (``APIError/retryAfter``) and send again; not a failed attempt.
+        public static let rateLimited = Code(rawValue: "rate_limited")
+        /// 5xx, 408, connection refused: retry with backoff (idempotent requests only).
+        public static let transient = Code(rawValue: "transient")
+        /// 401, 402, the HTML 403 abuse block, an exhausted daily budget: stop all traffic to this API.
+        public static let stopEverything = Code(rawValue: "stop_everything")
+        /// The request may or may not have taken effect (timeout, connection cut after sending).
+        public static let unknownOutcome = Code(rawValue: "unknown_outcome")
+        /// Not found (404/410 on GET): the resource is gone.
+        public static let notFound = Code(rawValue: "not_found")
+        /// Bad local configuration (missing credentials, unreadable file, refused URL).
+        public static let configuration = Code(rawValue: "configuration")
+        public var description: String { rawValue }
+    }
+
+    public let code: Code
+    public let api: API
+    /// HTTP status, when a response arrived.
+    public var status: Int?
+    /// The server's message (its `error`, `errors[0].detail` or `error.message`), cut short, or
+    /// what went wrong locally. Never contains credentials.
+    public var message: String
+    /// The server's machine code (`feature_capping_…`, `10005`, `pce_id_invalid`), when given.
+    public var serverCode: String?
+    /// For ``Code/rateLimited``: how long to wait.
+    public var retryAfter: Duration?
+
+    public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil) {
+        self.code = code
+        self.api = api
+        self.status = status
+        self.message = message
+        self.serverCode = serverCode
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String {
+        var text = "\(api) \(code)"
+        if let status { text += " (HTTP \(status))" }
+        if let serverCode { text += " [\(serverCode)]" }
+        return text + ": " + message
+    }
+}

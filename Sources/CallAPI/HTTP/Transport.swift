@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import NIOPosix
+
+/// An HTTP answer, body collected (JSON answers are small; uploads' bodies are streamed out, not
+/// in).
+struct APIResponse: Sendable {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: ByteBuffer
+
+    var json: Any? {
+        guard body.readableBytes > 0 else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(buffer: body), options: [.fragmentsAllowed])
+    }
+
+    var isJSON: Bool {
+        headers.first(name: "content-type")?.lowercased().contains("json") == true || json != nil
+    }
+
+    func header(_ name: String) -> String? { headers.first(name: name) }
+}
+
+/// Sends requests with AsyncHTTPClient: TLS verification on (AHC's default, never turned off),
+/// deadlines per request, and transport failures classified as "not sent" (safe to retry) or
+/// "unknown outcome" (may have taken effect).
+struct Transport: Sendable {
+    let client: HTTPClient
+    let api: APIError.API
+    let logger: Logger
+
+    func send(_ request: HTTPClientRequest, timeout: TimeAmount, operation: String) async throws -> APIResponse {
+        do {
+            let response = try await client.execute(request, timeout: timeout, logger: logger)
+            let body = try await response.body.collect(upTo: 4 << 20)
+            return APIResponse(status: Int(response.status.code), headers: response.headers, body: body)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw Self.classify(error, api: api, operation: operation)
+        }
+    }
+
+    /// A failure before the request could reach the server is transient; anything after that is
+    /// an unknown outcome (the server may have acted).
+    static func classify(_ error: any Error, api: APIError.API, operation: String) -> APIError {
+        let text = String(describing: error)
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .connectTimeout, .getConnectionFromPoolTimeout:
+                return APIError(.transient, api: api, "\(operation): could not connect (\(e.shortDescription))")
+            case .deadlineExceeded, .readTimeout, .remoteConnectionClosed, .cancelled, .writeTimeout:
+                return APIError(.unknownOutcome, api: api, "\(operation): \(e.shortDescription); the request may or may not have taken effect")
+            default:
+                return APIError(.unknownOutcome, api: api, "\(operation): \(e.shortDescription)")
+            }
+        }
+        if error is NIOConnectionError || text.contains("connectionRefused") || text.contains("Connection refused")
+            || error is ChannelError && (error as! ChannelError) == .connectTimeout(.zero) {
+            return APIError(.transient, api: api, "\(operation): could not connect")
+        }
+        if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
+            return APIError(.transient, api: api, "\(operation): connection refused")
+        }
+        return APIError(.unknownOutcome, api: api, "\(operation): connection failed (\(type(of: error))); the request may or may not have taken effect")
+    }
+}
+
+/// Retry delays: exponential with full jitter, capped.
+struct Backoff: Sendable {
+    var base: Duration = .milliseconds(250)
+    var cap: Duration = .seconds(30)
+    var maxAttempts = 5
+
+    func delay(attempt: Int) -> Duration {
+        let ceiling = min(Double(base.components.seconds) + Double(base.components.attoseconds) / 1e18, 1e9)
+            * pow(2, Double(attempt - 1))
+        let capped = min(ceiling, Double(cap.components.seconds))
+        return .milliseconds(Int64(Double.random(in: capped / 2...capped) * 1000))
+    }
+}
+
+extension HTTPHeaders {
+    /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.
+    var retryAfter: Duration? {
+        if let ms = first(name: "retry-after-ms").flatMap(Double.init) { return .milliseconds(Int64(ms)) }
+        if let value = first(name: "retry-after") {
+            if let seconds = Double(value) { return .milliseconds(Int64(seconds * 1000)) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let date = formatter.date(from: value) {
+                return .milliseconds(Int64(Swift.max(date.timeIntervalSinceNow, 0) * 1000))
+            }
+        }
+        if let reset = first(name: "x-ratelimit-reset").flatMap(Double.init) { return .milliseconds(Int64(reset * 1000)) }
+        return nil
+    }
+}

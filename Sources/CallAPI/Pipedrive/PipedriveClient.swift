@@ -1,0 +1,229 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+
+/// Pipedrive's CallLogs API (v1): create, get, list, delete, and the recording upload.
+///
+/// Every request goes through the shared ``PipedriveLimiter``. A 429 waits and is sent again
+/// without counting as an attempt; transient failures of GET and DELETE are retried with backoff;
+/// a POST whose answer was lost throws `unknown_outcome` — creating again blindly would make a
+/// duplicate call log, so the caller resolves it (DESIGN §3).
+public struct PipedriveClient: Sendable {
+    public let baseURL: String
+    let token: Secret
+    let limiter: PipedriveLimiter
+    let transport: Transport
+    let backoff: Backoff
+    /// How many 429s one request waits out before giving up.
+    let maxRateLimitWaits: Int
+    /// Extra headers per request, given the request's name (`POST /callLogs`). For tests that aim
+    /// the sandbox's fault injection at one request.
+    package var decorate: (@Sendable (String) -> [(String, String)])?
+
+    public init(baseURL: String, token: Secret, limiter: PipedriveLimiter, httpClient: HTTPClient, logger: Logger,
+                maxRateLimitWaits: Int = 20) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.limiter = limiter
+        transport = Transport(client: httpClient, api: .pipedrive, logger: logger)
+        backoff = Backoff()
+        self.maxRateLimitWaits = maxRateLimitWaits
+    }
+
+    // MARK: - Operations
+
+    /// `POST /v1/callLogs`. The draft is checked first (a 400 costs 10 tokens).
+    public func createCallLog(_ draft: CallLogDraft) async throws -> CallLog {
+        let problems = draft.problems()
+        guard problems.isEmpty else {
+            throw APIError(.permanent, api: .pipedrive, "the call log would be refused: " + problems.map(\.description).joined(separator: "; "))
+        }
+        let body = try JSONSerialization.data(withJSONObject: draft.jsonObject(), options: [.sortedKeys])
+        let response = try await perform(.add, method: .POST, path: "/callLogs", json: body, idempotent: false)
+        guard let log = CallLog(json: (response.json as? [String: Any])?["data"]) else {
+            throw APIError(.unknownOutcome, api: .pipedrive, status: response.status, "create answered without a call log id")
+        }
+        return log
+    }
+
+    /// `GET /v1/callLogs/{id}`; `not_found` for 404 and 410.
+    public func callLog(id: String) async throws -> CallLog {
+        let response = try await perform(.get, method: .GET, path: "/callLogs/\(try Self.pathComponent(id))", idempotent: true)
+        guard let log = CallLog(json: (response.json as? [String: Any])?["data"]) else {
+            throw APIError(.transient, api: .pipedrive, status: response.status, "get answered without a call log")
+        }
+        return log
+    }
+
+    /// One page of `GET /v1/callLogs` (`limit` ≤ 50; each page costs 20 tokens whatever its size).
+    public func callLogs(start: Int, limit: Int = 50) async throws -> CallLogPage {
+        let limit = min(max(limit, 1), 50)
+        let response = try await perform(.list, method: .GET, path: "/callLogs?start=\(max(start, 0))&limit=\(limit)", idempotent: true)
+        let object = response.json as? [String: Any]
+        let items = (object?["data"] as? [Any] ?? []).compactMap(CallLog.init(json:))
+        let pagination = ((object?["additional_data"] as? [String: Any])?["pagination"] as? [String: Any]) ?? [:]
+        return CallLogPage(items: items, start: start,
+                           moreItems: (pagination["more_items_in_collection"] as? Bool) ?? false,
+                           nextStart: (pagination["next_start"] as? NSNumber)?.intValue)
+    }
+
+    /// Every call log, page by page (research/api-contract.md §4.3): continues while
+    /// `more_items_in_collection`, takes `next_start` only when it advances (else `start + count`),
+    /// stops on an empty page or a start that does not move, dedupes by id, and never reads more
+    /// than `maxPages` pages.
+    public func allCallLogs(maxPages: Int = 10_000, onPage: (CallLogPage) async throws -> Void = { _ in }) async throws -> [CallLog] {
+        var start = 0, pages = 0
+        var seen = Set<String>()
+        var all: [CallLog] = []
+        while pages < maxPages {
+            let page = try await callLogs(start: start)
+            pages += 1
+            try await onPage(page)
+            for log in page.items where seen.insert(log.id).inserted { all.append(log) }
+            guard page.moreItems, !page.items.isEmpty else { break }
+            let next = page.nextStart.flatMap { $0 > start ? $0 : nil } ?? start + page.items.count
+            guard next > start else { break }
+            start = next
+        }
+        return all
+    }
+
+    public enum DeleteOutcome: Sendable, Equatable { case deleted, alreadyGone }
+
+    /// `DELETE /v1/callLogs/{id}`: 404 and 410 mean it is already gone.
+    public func deleteCallLog(id: String) async throws -> DeleteOutcome {
+        do {
+            _ = try await perform(.delete, method: .DELETE, path: "/callLogs/\(try Self.pathComponent(id))", idempotent: true)
+            return .deleted
+        } catch let error as APIError where error.code == .notFound || error.code == .doneAlready {
+            return .alreadyGone
+        }
+    }
+
+    public enum UploadOutcome: Sendable, Equatable { case uploaded, alreadyExists }
+
+    /// `POST /v1/callLogs/{id}/recordings`: the file streamed as the one `file` part. A 409 means
+    /// a recording is already attached (an earlier attempt landed): ``UploadOutcome/alreadyExists``.
+    /// Transient failures and lost answers are retried — the 409 makes the retry safe.
+    public func uploadRecording(callLogId: String, path: String, filename: String) async throws -> UploadOutcome {
+        let target = "/callLogs/\(try Self.pathComponent(callLogId))/recordings"
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                _ = try await MultipartFileBody.withStreamingBody(path: path, filename: filename) { body, multipart in
+                    // Size-scaled deadline: 60 s plus 1 s per MiB.
+                    let timeout = TimeAmount.seconds(60 + multipart.length / (1 << 20))
+                    return try await perform(.recording, method: .POST, path: target, body: body,
+                                             contentType: multipart.contentType, timeout: timeout, idempotent: false)
+                }
+                return .uploaded
+            } catch let error as APIError where error.code == .doneAlready {
+                return .alreadyExists
+            } catch let error as APIError where (error.code == .unknownOutcome || error.code == .transient) && attempt < backoff.maxAttempts {
+                try await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+
+    /// Tokens spent, requests made and 429s seen so far through this credential.
+    public var counters: PipedriveLimiter.Counters { get async { await limiter.counters } }
+
+    // MARK: - Plumbing
+
+    static func pathComponent(_ id: String) throws -> String {
+        guard !id.isEmpty, let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) else {
+            throw APIError(.configuration, api: .pipedrive, "an empty or unencodable call log id")
+        }
+        return encoded
+    }
+
+    private func perform(_ operation: PipedriveLimiter.Operation, method: HTTPMethod, path: String, json: Data? = nil,
+                         body: HTTPClientRequest.Body? = nil, contentType: String? = nil,
+                         timeout: TimeAmount = .seconds(30), idempotent: Bool) async throws -> APIResponse {
+        var attempt = 0, waits = 0
+        let name = "\(method) \(path.split(separator: "?").first ?? "")"
+        while true {
+            let ticket = try await limiter.acquire(operation)
+            var request = HTTPClientRequest(url: baseURL + path)
+            request.method = method
+            request.headers.add(name: "x-api-token", value: token.reveal())
+            request.headers.add(name: "accept", value: "application/json")
+            for (k, v) in decorate?(name) ?? [] { request.headers.add(name: k, value: v) }
+            if let json {
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(data: json))
+            } else if let body {
+                request.headers.add(name: "content-type", value: contentType ?? "application/octet-stream")
+                request.body = body
+            }
+            let response: APIResponse
+            do {
+                response = try await transport.send(request, timeout: timeout, operation: name)
+                await limiter.finished(ticket)
+            } catch let error as APIError {
+                await limiter.finished(ticket)
+                attempt += 1
+                if error.code == .transient || (error.code == .unknownOutcome && idempotent), attempt < backoff.maxAttempts {
+                    try await Task.sleep(for: backoff.delay(attempt: attempt))
+                    continue
+                }
+                throw error
+            }
+            await limiter.observe(limit: response.header("x-ratelimit-limit").flatMap(Int.init),
+                                  remaining: response.header("x-ratelimit-remaining").flatMap(Int.init),
+                                  reset: response.header("x-ratelimit-reset").flatMap(Double.init))
+            let error = classify(response, operation: operation, name: name, idempotent: idempotent)
+            guard let error else { return response }
+            switch error.code {
+            case .rateLimited:
+                waits += 1
+                await limiter.rateLimited(operation, retryAfter: error.retryAfter ?? .seconds(2))
+                if waits > maxRateLimitWaits { throw error }
+            case .transient where idempotent:
+                attempt += 1
+                guard attempt < backoff.maxAttempts else { throw error }
+                try await Task.sleep(for: backoff.delay(attempt: attempt))
+            case .stopEverything:
+                await limiter.stop(error)
+                throw error
+            default:
+                throw error
+            }
+        }
+    }
+
+    /// research/api-contract.md §4.1, Pipedrive rows.
+    func classify(_ r: APIResponse, operation: PipedriveLimiter.Operation, name: String, idempotent: Bool) -> APIError? {
+        let object = r.json as? [String: Any]
+        let message = Self.cut((object?["error"] as? String) ?? (r.isJSON ? "HTTP \(r.status)" : "non-JSON answer"))
+        let serverCode = object?["code"] as? String
+        func error(_ code: APIError.Code, _ text: String? = nil) -> APIError {
+            APIError(code, api: .pipedrive, status: r.status, "\(name): \(text ?? message)", serverCode: serverCode,
+                     retryAfter: code == .rateLimited ? r.headers.retryAfter : nil)
+        }
+        switch r.status {
+        case 200..<300:
+            if let success = object?["success"] as? Bool, !success { return error(.permanent) }
+            return nil
+        case 401: return error(.stopEverything, "the API token was refused (401); check PIPEDRIVE_API_TOKEN")
+        case 402: return error(.stopEverything, "the company account is not open (402)")
+        case 403 where !r.isJSON:
+            return error(.stopEverything, "blocked for abuse (403 with an HTML page): all Pipedrive traffic stops")
+        case 403: return error(.permanent)
+        case 404 where operation == .add: return error(.permanent)
+        case 404, 410: return error(.notFound)
+        case 409 where operation == .recording: return error(.doneAlready)
+        case 429: return error(.rateLimited)
+        case 408, 500..<600:
+            // A POST that failed on the server may still have taken effect.
+            return error(idempotent ? .transient : .unknownOutcome)
+        default: return error(.permanent)
+        }
+    }
+
+    static func cut(_ text: String) -> String { text.count > 300 ? String(text.prefix(300)) + "…" : text }
+}

@@ -1,0 +1,59 @@
+import CallAudio
+import Foundation
+
+/// Whether an upload is an MP3 a browser can play.
+///
+/// Pipedrive documents only "audio supported by HTML5" (api-contract §1.7, UNCONFIRMED which
+/// formats it takes); the pipeline always sends MP3, so the sandbox holds uploads to that: the
+/// bytes must decode as MPEG audio with CallAudio's decoder. Content rules that concern the
+/// pipeline's own validation (too short, silent) do not make an upload fail here.
+enum RecordingCheck {
+    /// Files larger than this are checked on their first `prefixBytes` (a cut MP3 still decodes),
+    /// so a huge upload is not decoded in full while the client waits.
+    static let prefixBytes: Int64 = 4 << 20
+
+    /// Nil when `path` holds MP3 audio, else why not.
+    static func problem(path: String, filename: String, bytes: Int64) async -> String? {
+        await onThread {
+            var checked = path
+            var prefixCopy: String?
+            if bytes > prefixBytes, let head = copyPrefix(of: path, bytes: Int(prefixBytes)) {
+                checked = head
+                prefixCopy = head
+            }
+            defer { if let prefixCopy { try? FileManager.default.removeItem(atPath: prefixCopy) } }
+            var configuration = ValidationConfiguration()
+            configuration.minimumSeconds = 0
+            configuration.maximumSeconds = 10_000 * 3600
+            configuration.minimumSampleRate = 1
+            configuration.maximumSampleRate = 1_000_000
+            let analysis = AudioAnalyzer.analyze(path: checked, displayPath: filename, configuration: configuration)
+            guard let info = analysis.info else {
+                return analysis.error?.reason ?? "the file could not be read as audio"
+            }
+            guard info.format == "MPEG" else { return "the file is \(info.format) audio, not MP3" }
+            if let error = analysis.error, !acceptedCodes.contains(error.code) { return error.reason }
+            return nil
+        }
+    }
+
+    /// Rejections of the pipeline's content rules, which a CRM does not apply.
+    private static let acceptedCodes: Set<AudioError.Code> = [.tooShort, .silentRecording, .corruptFloat]
+
+    private static func copyPrefix(of path: String, bytes: Int) -> String? {
+        guard let input = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? input.close() }
+        let head = path + ".head.mp3"
+        guard let data = try? input.read(upToCount: bytes), (try? data.write(to: URL(fileURLWithPath: head))) != nil else { return nil }
+        return head
+    }
+}
+
+/// Runs blocking work (decoding) on its own thread, keeping the cooperative pool free.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: work()) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}

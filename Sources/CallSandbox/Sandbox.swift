@@ -1,0 +1,194 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+
+/// A local emulator of Pipedrive CallLogs (`/v1/…`), Telnyx call recordings (`/v2/…`) and VoipNow
+/// phone-call events (`/uapi/…`) on one port, with the validation, status codes, error bodies,
+/// pagination, rate limits and hazards of `research/api-contract.md`, plus fault injection and
+/// introspection under `/_sandbox/`.
+///
+/// Run it like any `Service`:
+/// ```swift
+/// let sandbox = Sandbox(configuration: .random(), logger: logger)
+/// let group = ServiceGroup(configuration: .init(services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+/// or, in tests, with ``withSandbox(_:logger:_:)``.
+public final class Sandbox: Service {
+    public let configuration: SandboxConfiguration
+    private let logger: Logger
+    private let files: SandboxFiles
+    private let state: SandboxState
+    private let lifecycle = Lifecycle()
+
+    public init(configuration: SandboxConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        files = configuration.stateDirectory.map { SandboxFiles(root: $0, persistent: true) } ?? .temporary()
+        state = SandboxState(configuration: configuration, files: files, logger: logger)
+    }
+
+    deinit {
+        if !files.persistent { try? FileManager.default.removeItem(atPath: files.root) }
+    }
+
+    /// Loads the state, listens, and serves until cancelled or shut down gracefully.
+    /// - Throws: ``SandboxError`` for a bad configuration or an unreadable state directory, or the
+    ///   server's error (e.g. the port is taken).
+    public func run() async throws {
+        lifecycle.starting()
+        do {
+            try configuration.validate()
+            try await state.load()
+            let core = SandboxCore(configuration: configuration, state: state, files: files)
+            let lifecycle = self.lifecycle
+            let logger = self.logger
+            let app = Application(
+                router: Self.buildRouter(core),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? core.configuration.port
+                    logger.info("sandbox listening", metadata: ["port": "\(port)", "faults": "\(core.configuration.faults.specification)"])
+                    lifecycle.running(port: port)
+                },
+                logger: logger
+            )
+            try await app.run()
+            await state.flush()
+            lifecycle.stopped(nil)
+        } catch {
+            await state.flush()
+            lifecycle.stopped(error)
+            throw error
+        }
+    }
+
+    static func buildRouter(_ core: SandboxCore) -> Router<SandboxRequestContext> {
+        let router = Router(context: SandboxRequestContext.self)
+        router.add(middleware: SandboxMiddleware(core: core))
+        PipedriveRoutes(core: core).register(on: router)
+        TelnyxRoutes(core: core).register(on: router)
+        VoipNowRoutes(core: core).register(on: router)
+        IntrospectionRoutes(core: core).register(on: router)
+        return router
+    }
+
+    /// Waits until the server listens and returns its port (the one picked for port 0).
+    /// - Throws: the error `run()` failed with, or ``SandboxError`` `.notRunning` when it stopped.
+    public func waitUntilRunning() async throws -> Int {
+        try await lifecycle.wait()
+    }
+
+    // MARK: Introspection
+
+    /// Every call log, deleted ones included, in creation order.
+    public func callLogs() async -> [SandboxCallLog] { await state.callLogs() }
+
+    /// One call log, deleted or not.
+    public func callLog(id: String) async -> SandboxCallLog? { await state.callLog(id) }
+
+    /// The file holding the audio attached to a call log (nil when none, or deleted).
+    public func recordingPath(callLogId: String) async -> String? { await state.recordingPath(callLogId) }
+
+    /// Adds a Telnyx recording and returns its id (`id`, or a new UUID).
+    @discardableResult
+    public func seedTelnyxRecording(id: String? = nil) async -> String {
+        await state.seedTelnyxRecording(id: id).id
+    }
+
+    /// Whether a Telnyx recording exists and was not deleted.
+    public func telnyxRecordingExists(_ id: String) async -> Bool { await state.telnyxRecording(id) != nil }
+
+    /// Every Telnyx recording, deleted ones included (``SandboxTelnyxRecording/deleted``).
+    public func telnyxRecordings() async -> [SandboxTelnyxRecording] { await state.allTelnyxRecordings() }
+
+    /// Registers a VoipNow phone-call event on `extension` and returns its id.
+    /// - Parameters:
+    ///   - userId: `@me` (the token's user) or a numeric user id owning the extension.
+    ///   - type: 0 DialIn, 1 DialOut, 2 Hangup.
+    @discardableResult
+    public func seedVoipNowEvent(userId: String = "@me", extension number: String, type: Int) async -> String {
+        await state.seedVoipNowEvent(userId: userId, extension: number, type: type, url: nil, method: nil, note: nil).id
+    }
+
+    /// The live (not deleted) VoipNow events, of one extension or of all.
+    public func voipNowEvents(extension number: String? = nil) async -> [SandboxVoipNowEvent] {
+        await state.voipNowEvents(extension: number)
+    }
+
+    /// Requests, tokens, 429s and faults since the start.
+    public func counters() async -> SandboxCounters { await state.currentCounters() }
+
+    /// API requests served (all routes, or one, e.g. `POST /v1/callLogs`).
+    public func requestCount(route: String? = nil) async -> Int {
+        let counters = await state.currentCounters()
+        return route.map { counters.requestsPerRoute[$0] ?? 0 } ?? counters.requests
+    }
+
+    /// Pipedrive tokens spent today.
+    public func tokensSpent() async -> Int { await state.currentCounters().tokensSpent }
+
+    /// 429s served (burst, budget and injected).
+    public func rateLimitedCount() async -> Int { await state.currentCounters().rateLimited }
+
+    /// Everything `GET /_sandbox/state` shows.
+    public func snapshot() async -> SandboxSnapshot { await state.snapshot() }
+
+    /// Starts a new Pipedrive budget day (tokens spent back to 0, burst window emptied).
+    public func resetBudget() async { await state.resetBudget() }
+}
+
+/// Start/stop state behind a lock, so `waitUntilRunning()` can wait for the bound port.
+private final class Lifecycle: Sendable {
+    private enum Phase {
+        case waiting([CheckedContinuation<Int, any Error>])
+        case running(Int)
+        case stopped(any Error)
+    }
+
+    private let phase = Mutex(Phase.waiting([]))
+
+    func starting() {
+        phase.withLock { phase in
+            if case .stopped = phase { phase = .waiting([]) }
+        }
+    }
+
+    func running(port: Int) {
+        let waiters = phase.withLock { phase -> [CheckedContinuation<Int, any Error>] in
+            defer { phase = .running(port) }
+            if case .waiting(let waiters) = phase { return waiters }
+            return []
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    func stopped(_ error: (any Error)?) {
+        let failure = error ?? SandboxError(.notRunning, "the sandbox has stopped")
+        let waiters = phase.withLock { phase -> [CheckedContinuation<Int, any Error>] in
+            defer { phase = .stopped(failure) }
+            if case .waiting(let waiters) = phase { return waiters }
+            return []
+        }
+        for waiter in waiters { waiter.resume(throwing: failure) }
+    }
+
+    func wait() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let result: Result<Int, any Error>? = phase.withLock { phase in
+                switch phase {
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    phase = .waiting(waiters)
+                    return nil
+                case .running(let port): return .success(port)
+                case .stopped(let error): return .failure(error)
+                }
+            }
+            if let result { continuation.resume(with: result) }
+        }
+    }
+}

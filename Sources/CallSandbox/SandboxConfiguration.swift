@@ -1,0 +1,103 @@
+public import Foundation
+
+/// Everything `callrec sandbox` and the tests can set.
+///
+/// Rate limiting follows Pipedrive's Lite plan with an API token by default: 20 requests in any
+/// rolling 2-second window and 30,000 tokens a day (api-contract §1.6).
+public struct SandboxConfiguration: Sendable {
+    /// The address to listen on. Anything but loopback exposes the introspection routes only to
+    /// loopback peers (`/_sandbox/` answers 403 to others).
+    public var host: String = "127.0.0.1"
+    /// 0 picks any free port; ``Sandbox/waitUntilRunning()`` returns the one bound.
+    public var port: Int = 0
+    /// Nil keeps everything in memory (uploaded audio goes to a temporary directory removed with
+    /// the sandbox). Otherwise a JSON snapshot (`sandbox-state.json`) and the uploaded recordings
+    /// (`recordings/`) live here and survive a restart.
+    public var stateDirectory: String? = nil
+    /// The `x-api-token` Pipedrive requests must carry.
+    public var pipedriveToken: String
+    /// The `Authorization: Bearer` key Telnyx requests must carry.
+    public var telnyxKey: String
+    /// The `Authorization: Bearer` token VoipNow requests must carry.
+    public var voipnowToken: String
+    /// Pipedrive burst limit: requests admitted in any rolling ``burstWindow``.
+    public var burstPerTwoSeconds: Int = 20
+    /// The burst window; 2 seconds at Pipedrive. Tests shorten it instead of sleeping.
+    public var burstWindow: Duration = .seconds(2)
+    /// Pipedrive daily token budget (reset at midnight UTC; the real reset time zone is not
+    /// documented).
+    public var dailyTokens: Int = 30_000
+    /// Uploads larger than this get 413 (Pipedrive documents no limit); nil = no limit.
+    public var maximumRecordingBytes: Int64? = nil
+    /// Random faults; the `x-sandbox-fault` header aims one at a single request.
+    public var faults = FaultPlan()
+
+    public init(pipedriveToken: String, telnyxKey: String, voipnowToken: String) {
+        self.pipedriveToken = pipedriveToken
+        self.telnyxKey = telnyxKey
+        self.voipnowToken = voipnowToken
+    }
+
+    /// A configuration with made-up credentials (for tests).
+    public static func random() -> SandboxConfiguration {
+        SandboxConfiguration(pipedriveToken: randomToken(.pipedrive), telnyxKey: randomToken(.telnyx), voipnowToken: randomToken(.voipnow))
+    }
+
+    /// Reads `PIPEDRIVE_API_TOKEN`, `TELNYX_API_KEY`, `VOIPNOW_ACCESS_TOKEN` (and
+    /// `PIPEDRIVE_BURST`, `PIPEDRIVE_DAILY_TOKENS` when set); makes up a credential for each one
+    /// that is unset or empty.
+    /// - Returns: the configuration, and the names of the variables whose values were made up (the
+    ///   only credentials it is safe to print).
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> (SandboxConfiguration, generated: [String]) {
+        var generated: [String] = []
+        func credential(_ name: String, _ kind: TokenKind) -> String {
+            if let value = environment[name], !value.isEmpty { return value }
+            generated.append(name)
+            return randomToken(kind)
+        }
+        var configuration = SandboxConfiguration(
+            pipedriveToken: credential("PIPEDRIVE_API_TOKEN", .pipedrive),
+            telnyxKey: credential("TELNYX_API_KEY", .telnyx),
+            voipnowToken: credential("VOIPNOW_ACCESS_TOKEN", .voipnow)
+        )
+        if let burst = environment["PIPEDRIVE_BURST"].flatMap({ Int($0) }), burst > 0 {
+            configuration.burstPerTwoSeconds = burst
+        }
+        if let daily = environment["PIPEDRIVE_DAILY_TOKENS"].flatMap({ Int($0) }), daily > 0 {
+            configuration.dailyTokens = daily
+        }
+        return (configuration, generated)
+    }
+
+    /// Checks the ranges.
+    /// - Throws: ``SandboxError`` with code ``SandboxError/Code/invalidConfiguration``.
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw SandboxError(.invalidConfiguration, "port \(port) is not 0…65535") }
+        guard burstPerTwoSeconds >= 1 else { throw SandboxError(.invalidConfiguration, "the burst limit must be at least 1") }
+        guard burstWindow > .zero else { throw SandboxError(.invalidConfiguration, "the burst window must be positive") }
+        guard dailyTokens >= 0 else { throw SandboxError(.invalidConfiguration, "the daily token budget must not be negative") }
+        guard !pipedriveToken.isEmpty, !telnyxKey.isEmpty, !voipnowToken.isEmpty else {
+            throw SandboxError(.invalidConfiguration, "every credential must be non-empty")
+        }
+    }
+
+    enum TokenKind { case pipedrive, telnyx, voipnow }
+
+    static func randomToken(_ kind: TokenKind) -> String {
+        switch kind {
+        case .pipedrive: randomHex(40)  // Pipedrive API tokens are 40 hex digits
+        case .telnyx: "KEY" + randomHex(32).uppercased() + "_" + randomAlphanumeric(22)
+        case .voipnow: randomAlphanumeric(40)
+        }
+    }
+}
+
+func randomHex(_ count: Int) -> String {
+    String((0..<count).map { _ in "0123456789abcdef".randomElement()! })
+}
+
+func randomAlphanumeric(_ count: Int) -> String {
+    String((0..<count).map { _ in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+}

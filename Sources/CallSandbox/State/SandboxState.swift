@@ -1,0 +1,432 @@
+import Foundation
+import HTTPTypes
+import Logging
+
+/// The x-ratelimit-* values of one Pipedrive answer.
+struct RateLimitHeaders: Sendable, Equatable {
+    var limit: Int
+    var remaining: Int
+    /// Whole seconds until the window frees a slot (≥ 1).
+    var reset: Int
+
+    func apply(to fields: inout HTTPFields) {
+        fields[.rateLimitLimit] = String(limit)
+        fields[.rateLimitRemaining] = String(remaining)
+        fields[.rateLimitReset] = String(reset)
+    }
+}
+
+/// The rate limiter's verdict on one Pipedrive request.
+enum Admission: Sendable, Equatable {
+    case admitted(RateLimitHeaders)
+    /// The rolling window is full.
+    case burstLimited(RateLimitHeaders, retryAfter: Int)
+    /// The daily token budget cannot pay for the request.
+    case budgetExhausted(RateLimitHeaders, retryAfter: Int)
+}
+
+/// Everything the sandbox knows, behind one actor: call logs, Telnyx recordings, VoipNow events,
+/// the Pipedrive rate limiter and the counters. Every change to the entities is written to the
+/// snapshot at once (atomically) when the sandbox has a state directory.
+actor SandboxState {
+    private let configuration: SandboxConfiguration
+    let files: SandboxFiles
+    private let logger: Logger
+
+    private var state = PersistedState()
+    private var callLogIndex: [String: Int] = [:]
+    private var counters = SandboxCounters()
+    /// Admission instants of the Pipedrive requests in the current rolling window, oldest first.
+    private var window: [ContinuousClock.Instant] = []
+    /// Tokens were spent since the last snapshot (written with the next change or at shutdown).
+    private var tokensDirty = false
+
+    static let companyId = 66_660_666
+    static let voipNowUserId = "1"
+
+    init(configuration: SandboxConfiguration, files: SandboxFiles, logger: Logger) {
+        self.configuration = configuration
+        self.files = files
+        self.logger = logger
+        counters.dailyTokens = configuration.dailyTokens
+    }
+
+    // MARK: Persistence
+
+    /// Prepares the directories and loads the snapshot, if there is one.
+    func load() throws {
+        try files.prepare()
+        guard files.persistent, FileManager.default.fileExists(atPath: files.stateFile) else { return }
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: files.stateFile))
+            state = try SnakeCaseJSON.decoder().decode(PersistedState.self, from: data)
+        } catch {
+            throw SandboxError(.stateUnreadable, "\(files.stateFile) is not a sandbox state snapshot: \(error)")
+        }
+        callLogIndex = Dictionary(uniqueKeysWithValues: state.callLogs.enumerated().map { ($1.id, $0) })
+        logger.info("sandbox state loaded", metadata: [
+            "call_logs": "\(state.callLogs.count)", "telnyx_recordings": "\(state.telnyxRecordings.count)",
+            "voipnow_events": "\(state.voipnowEvents.count)", "path": "\(files.stateFile)",
+        ])
+    }
+
+    /// Writes the snapshot (atomically: a temporary file renamed over the old one).
+    func persist() {
+        tokensDirty = false
+        guard files.persistent else { return }
+        do {
+            let data = try SnakeCaseJSON.encoder(pretty: true).encode(state)
+            try data.write(to: URL(fileURLWithPath: files.stateFile), options: .atomic)
+        } catch {
+            logger.error("cannot write the sandbox state", metadata: ["path": "\(files.stateFile)", "error": "\(error)"])
+        }
+    }
+
+    /// Writes the snapshot if tokens were spent since the last one.
+    func flush() {
+        if tokensDirty { persist() }
+    }
+
+    // MARK: Counters
+
+    func countRequest(route: String) {
+        counters.requests += 1
+        counters.requestsPerRoute[route, default: 0] += 1
+    }
+
+    func countFault(_ kind: FaultPlan.Kind) {
+        counters.faultsInjected[kind.rawValue, default: 0] += 1
+        if kind == .tooManyRequests { counters.rateLimited += 1 }
+    }
+
+    func countUnauthorized() {
+        counters.unauthorized += 1
+    }
+
+    func currentCounters() -> SandboxCounters {
+        rollBudgetDay()
+        var copy = counters
+        copy.tokensSpent = state.tokensSpent
+        return copy
+    }
+
+    func snapshot() -> SandboxSnapshot {
+        SandboxSnapshot(callLogs: state.callLogs, telnyxRecordings: state.telnyxRecordings,
+                        voipnowEvents: state.voipnowEvents, counters: currentCounters())
+    }
+
+    // MARK: Pipedrive rate limiting
+
+    /// Admits a Pipedrive request of `cost` tokens, or says why not. An admitted request takes a
+    /// slot in the rolling window and pays its cost; a burst 429 takes nothing; a budget 429 takes
+    /// a slot (the server saw it) but no tokens.
+    func admit(cost: Int) -> Admission {
+        let now = ContinuousClock.now
+        prune(now)
+        rollBudgetDay()
+        let limit = configuration.burstPerTwoSeconds
+        guard window.count < limit else {
+            counters.rateLimited += 1
+            counters.burstLimited += 1
+            let reset = resetSeconds(now)
+            return .burstLimited(RateLimitHeaders(limit: limit, remaining: 0, reset: reset), retryAfter: reset)
+        }
+        window.append(now)
+        let headers = RateLimitHeaders(limit: limit, remaining: limit - window.count, reset: resetSeconds(now))
+        if state.tokensSpent >= configuration.dailyTokens || state.tokensSpent + cost > configuration.dailyTokens {
+            counters.rateLimited += 1
+            counters.budgetLimited += 1
+            return .budgetExhausted(headers, retryAfter: Self.secondsUntilUTCMidnight())
+        }
+        if cost > 0 {
+            state.tokensSpent += cost
+            tokensDirty = true
+        }
+        return .admitted(headers)
+    }
+
+    /// The x-ratelimit-* values now, without taking a slot (for 401s and injected 429s).
+    func peekRateLimit(exhausted: Bool = false) -> RateLimitHeaders {
+        let now = ContinuousClock.now
+        prune(now)
+        let limit = configuration.burstPerTwoSeconds
+        return RateLimitHeaders(limit: limit, remaining: exhausted ? 0 : max(0, limit - window.count), reset: resetSeconds(now))
+    }
+
+    /// Starts a new budget day now (`POST /_sandbox/pipedrive/budget/reset`).
+    func resetBudget() {
+        state.tokensSpent = 0
+        state.budgetDay = Self.utcDay()
+        window.removeAll()
+        persist()
+    }
+
+    private func prune(_ now: ContinuousClock.Instant) {
+        let horizon = now - configuration.burstWindow
+        if let firstKept = window.firstIndex(where: { $0 > horizon }) {
+            window.removeFirst(firstKept)
+        } else {
+            window.removeAll()
+        }
+    }
+
+    private func resetSeconds(_ now: ContinuousClock.Instant) -> Int {
+        let remaining = (window.first.map { $0 + configuration.burstWindow } ?? now + configuration.burstWindow) - now
+        let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
+        return max(1, Int(seconds.rounded(.up)))
+    }
+
+    private func rollBudgetDay() {
+        let today = Self.utcDay()
+        if state.budgetDay != today {
+            state.budgetDay = today
+            state.tokensSpent = 0
+            tokensDirty = true
+        }
+    }
+
+    static func utcDay(_ date: Date = Date()) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+    }
+
+    static func secondsUntilUTCMidnight(_ date: Date = Date()) -> Int {
+        let seconds = date.timeIntervalSince1970
+        let next = (seconds / 86_400).rounded(.down) * 86_400 + 86_400
+        return max(1, Int((next - seconds).rounded(.up)))
+    }
+
+    // MARK: Pipedrive call logs
+
+    func createCallLog(_ draft: CallLogDraft) -> SandboxCallLog {
+        let activityId: Int
+        if let given = draft.activityId {
+            activityId = given
+        } else {
+            activityId = state.nextActivityId
+            state.nextActivityId += 1
+        }
+        let log = SandboxCallLog(
+            id: "CA" + randomHex(32), outcome: draft.outcome, toPhoneNumber: draft.toPhoneNumber,
+            fromPhoneNumber: draft.fromPhoneNumber, startTime: draft.startTime, endTime: draft.endTime,
+            duration: draft.duration, subject: draft.subject, note: draft.note, userId: draft.userId,
+            activityId: activityId, personId: draft.personId, orgId: draft.orgId, dealId: draft.dealId,
+            leadId: draft.leadId, companyId: Self.companyId, hasRecording: false, deleted: false,
+            createdAt: Date(), deletedAt: nil, recording: nil
+        )
+        callLogIndex[log.id] = state.callLogs.count
+        state.callLogs.append(log)
+        persist()
+        return log
+    }
+
+    /// The live call log `id`.
+    /// - Throws: 404 when it never existed, 410 when it was deleted.
+    func liveCallLog(_ id: String) throws(APIError) -> SandboxCallLog {
+        guard let index = callLogIndex[id] else {
+            throw APIError(.notFound, "A resource required for this operation was not found.")
+        }
+        let log = state.callLogs[index]
+        guard !log.deleted else { throw APIError(.gone, "The callLog you are trying to access is no longer available") }
+        return log
+    }
+
+    /// A page of live call logs in creation order, and whether more follow.
+    func listCallLogs(start: Int, limit: Int) -> (page: [SandboxCallLog], more: Bool) {
+        let live = state.callLogs.lazy.filter { !$0.deleted }
+        let page = Array(live.dropFirst(start).prefix(limit + 1))
+        return (Array(page.prefix(limit)), page.count > limit)
+    }
+
+    /// Deletes the call log and the audio attached to it.
+    func deleteCallLog(_ id: String) throws(APIError) {
+        var log = try liveCallLog(id)
+        log.deleted = true
+        log.deletedAt = Date()
+        if log.recording != nil {
+            log.recording?.stored = false
+            try? FileManager.default.removeItem(atPath: files.recordingPath(id))
+        }
+        state.callLogs[callLogIndex[id]!] = log
+        persist()
+    }
+
+    /// Whether a recording may be attached to `id`.
+    /// - Throws: 404, 410, or 409 when it already has one.
+    func checkRecordable(_ id: String) throws(APIError) {
+        let log = try liveCallLog(id)
+        guard !log.hasRecording else { throw APIError(.conflict, "A recording for this call already exists") }
+    }
+
+    /// Attaches the uploaded file (moved into `recordings/`), checking again that the call log is
+    /// live and has no recording (another upload may have won meanwhile).
+    func attachRecording(_ id: String, file: ReceivedFile) throws(APIError) {
+        try checkRecordable(id)
+        let destination = files.recordingPath(id)
+        do {
+            try? FileManager.default.removeItem(atPath: destination)
+            try FileManager.default.moveItem(atPath: file.path, toPath: destination)
+        } catch {
+            logger.error("cannot store an uploaded recording", metadata: ["error": "\(error)"])
+            throw APIError(.internalServerError, "An internal server error occurred")
+        }
+        let index = callLogIndex[id]!
+        state.callLogs[index].hasRecording = true
+        state.callLogs[index].recording = SandboxRecording(
+            bytes: file.bytes, sha256: file.sha256, contentType: file.contentType, filename: file.filename,
+            uploadedAt: Date(), stored: true)
+        persist()
+    }
+
+    func callLogs() -> [SandboxCallLog] { state.callLogs }
+
+    func callLog(_ id: String) -> SandboxCallLog? { callLogIndex[id].map { state.callLogs[$0] } }
+
+    /// The stored audio of `id`, if it has some that was not deleted.
+    func recordingPath(_ id: String) -> String? {
+        guard let log = callLog(id), log.recording?.stored == true else { return nil }
+        return files.recordingPath(id)
+    }
+
+    // MARK: Telnyx
+
+    /// Adds a completed recording. Fields left out get plausible values.
+    func seedTelnyxRecording(id: String?, overrides: JSONValue = .object([:])) -> SandboxTelnyxRecording {
+        func text(_ key: String, _ fallback: @autoclosure () -> String) -> String {
+            if case .string(let value)? = overrides[key] { return value }
+            return fallback()
+        }
+        var duration = Int.random(in: 10_000...600_000)
+        if case .int(let value)? = overrides["duration_millis"] { duration = Int(value) }
+        let ended = Date()
+        let started = ended.addingTimeInterval(-Double(duration) / 1000)
+        let recording = SandboxTelnyxRecording(
+            id: (id ?? text("id", UUID().uuidString)).lowercased(),
+            callControlId: text("call_control_id", "v3:" + randomAlphanumeric(22)),
+            callLegId: text("call_leg_id", UUID().uuidString.lowercased()),
+            callSessionId: text("call_session_id", UUID().uuidString.lowercased()),
+            connectionId: text("connection_id", String(Int.random(in: 1_000_000_000_000_000_000...1_999_999_999_999_999_999))),
+            from: text("from", "+15551230000"), to: text("to", "+15559870000"),
+            channels: text("channels", "single"), source: text("source", "call"), durationMillis: duration,
+            initiatedBy: text("initiated_by", "StartCallRecordingAPI"),
+            recordingStartedAt: Self.iso(started), recordingEndedAt: Self.iso(ended),
+            createdAt: Self.iso(ended), updatedAt: Self.iso(ended), deleted: false
+        )
+        if let index = state.telnyxRecordings.firstIndex(where: { $0.id == recording.id }) {
+            state.telnyxRecordings[index] = recording
+        } else {
+            state.telnyxRecordings.append(recording)
+        }
+        persist()
+        return recording
+    }
+
+    /// Live recordings, newest first, that match every filter (`call_leg_id`, `from` …).
+    func telnyxRecordings(filters: [String: String]) -> [SandboxTelnyxRecording] {
+        state.telnyxRecordings.reversed().filter { recording in
+            guard !recording.deleted else { return false }
+            for (key, value) in filters {
+                let field: String? = switch key {
+                case "call_leg_id": recording.callLegId
+                case "call_session_id": recording.callSessionId
+                case "call_control_id": recording.callControlId
+                case "connection_id": recording.connectionId
+                case "from": recording.from
+                case "to": recording.to
+                default: nil
+                }
+                if let field, field != value { return false }
+            }
+            return true
+        }
+    }
+
+    func allTelnyxRecordings() -> [SandboxTelnyxRecording] { state.telnyxRecordings }
+
+    func telnyxRecording(_ id: String) -> SandboxTelnyxRecording? {
+        state.telnyxRecordings.first { $0.id == id.lowercased() && !$0.deleted }
+    }
+
+    /// Deletes a recording; nil when there is no live recording with that id.
+    func deleteTelnyxRecording(_ id: String) -> SandboxTelnyxRecording? {
+        guard let index = state.telnyxRecordings.firstIndex(where: { $0.id == id.lowercased() && !$0.deleted }) else { return nil }
+        state.telnyxRecordings[index].deleted = true
+        state.telnyxRecordings[index].updatedAt = Self.iso(Date())
+        persist()
+        return state.telnyxRecordings[index]
+    }
+
+    static func iso(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    // MARK: VoipNow
+
+    /// Registers an event on `extension`, which becomes known (owned by `userId`).
+    func seedVoipNowEvent(userId: String, extension number: String, type: Int, url: String?, method: String?, note: String?) -> SandboxVoipNowEvent {
+        let owner = Self.resolveSeedUser(userId)
+        if state.voipnowExtensions[number] == nil { state.voipnowExtensions[number] = owner }
+        let event = SandboxVoipNowEvent(
+            id: randomAlphanumeric(24), userId: state.voipnowExtensions[number] ?? owner, extension: number,
+            eventType: type, method: method ?? "POST", url: url ?? "https://crm.example.com/hooks/voipnow",
+            status: "enabled", note: note ?? "", deleted: false)
+        state.voipnowEvents.append(event)
+        persist()
+        return event
+    }
+
+    func voipNowEvents(extension number: String?) -> [SandboxVoipNowEvent] {
+        state.voipnowEvents.filter { !$0.deleted && (number == nil || $0.extension == number) }
+    }
+
+    func allVoipNowEvents() -> [SandboxVoipNowEvent] { state.voipnowEvents }
+
+    /// `DELETE /uapi/extensions/{userId}/{extension}/phoneCallEvents[/{type}[/{id}]]`: the ids
+    /// deleted (empty: nothing to delete). No type and no id deletes every event on the extension.
+    func deleteVoipNowEvents(userId: String, extension number: String, type: String?, id: String?) throws(APIError) -> [String] {
+        guard let user = Self.resolvePathUser(userId) else {
+            throw APIError(.badRequest, code: "user_invalid", "The user id in the request is invalid.")
+        }
+        guard number != "@self", let owner = state.voipnowExtensions[number],
+              user == "@owner" || user == owner
+        else {
+            throw APIError(.badRequest, code: "extension_invalid", "The extension in the request does not exist or is not allowed for this operation.")
+        }
+        var eventType: Int?
+        if let type {
+            guard let value = Int(type), (0...2).contains(value), String(value) == type else {
+                throw APIError(.badRequest, code: "pce_type_invalid", "The phone call event type is invalid. Allowed values: 0 (DialIn), 1 (DialOut), 2 (Hangup).")
+            }
+            eventType = value
+        }
+        let matches = state.voipnowEvents.indices.filter { index in
+            let event = state.voipnowEvents[index]
+            return !event.deleted && event.extension == number
+                && (eventType == nil || event.eventType == eventType)
+                && (id == nil || event.id == id)
+        }
+        if id != nil, matches.isEmpty {
+            throw APIError(.badRequest, code: "pce_id_invalid", "The phone call event id in the request is invalid.")
+        }
+        for index in matches { state.voipnowEvents[index].deleted = true }
+        if !matches.isEmpty { persist() }
+        return matches.map { state.voipnowEvents[$0].id }
+    }
+
+    /// `@me`/`@viewer`/`@owner` in a seed mean the authenticated user.
+    private static func resolveSeedUser(_ user: String) -> String {
+        user.hasPrefix("@") ? voipNowUserId : user
+    }
+
+    /// `@me`/`@viewer` → the authenticated user; `@owner` stays (the extension's owner); digits
+    /// stay; anything else is invalid.
+    private static func resolvePathUser(_ user: String) -> String? {
+        switch user {
+        case "@me", "@viewer": voipNowUserId
+        case "@owner": "@owner"
+        default: !user.isEmpty && user.allSatisfy(\.isASCII) && user.allSatisfy(\.isNumber) ? user : nil
+        }
+    }
+}

@@ -1,0 +1,119 @@
+@testable import CallAPI
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite struct ClientUnitTests {
+    @Test func secretsNeverPrint() throws {
+        let s = Secret("pd-token-123456")
+        #expect("\(s)" == "<redacted>")
+        #expect(String(reflecting: s) == "<redacted>")
+        let env = try APIEnvironment.load(environment: ["PIPEDRIVE_API_TOKEN": "pd-token-123456", "TELNYX_API_KEY": "KEYabc"])
+        #expect(!"\(env)".contains("pd-token-123456"))
+        #expect(!"\(env)".contains("KEYabc"))
+        #expect(env.pipedriveToken?.reveal() == "pd-token-123456")
+    }
+
+    @Test func environmentFileFillsWhatTheEnvironmentLeavesUnset() throws {
+        let path = NSTemporaryDirectory() + "callrec-env-\(UUID().uuidString)"
+        try "# secrets\nPIPEDRIVE_API_TOKEN=\"fromfile\"\nPIPEDRIVE_BURST=40\nTELNYX_API_KEY=filekey\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try APIEnvironment.load(environment: ["TELNYX_API_KEY": "envkey"], file: path)
+        #expect(env.pipedriveToken?.reveal() == "fromfile")
+        #expect(env.telnyxKey?.reveal() == "envkey")
+        #expect(env.pipedriveBurst == 40)
+        #expect(env.pipedriveURL == "https://api.pipedrive.com/v1")
+        #expect(throws: APIError.self) { try APIEnvironment.load(environment: ["PIPEDRIVE_BURST": "many"]) }
+    }
+
+    @Test func voipNowDeleteAllURLCannotBeBuilt() throws {
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "   ") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "", eventType: 2, eventId: "x") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "@self", eventType: 2, eventId: "x") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "", extension: "1", eventType: 2, eventId: "x") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "1", eventType: -1, eventId: "x") }
+        let a = try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "Nq/ey 1")
+        #expect(a.path == "/uapi/extensions/@me/0003*210/phoneCallEvents/2/Nq%2Fey%201")
+        #expect(a.path.split(separator: "/").count == 7)  // uapi, extensions, user, extension, phoneCallEvents, type, id
+    }
+
+    @Test func multipartLengthIsExact() {
+        let body = MultipartFileBody(filename: "call-17-part01.mp3", fileSize: 12345, boundary: "b0undary")
+        #expect(body.preamble == "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"call-17-part01.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n")
+        #expect(body.epilogue == "\r\n--b0undary--\r\n")
+        #expect(body.length == Int64(body.preamble.utf8.count + body.epilogue.utf8.count) + 12345)
+        #expect(body.contentType == "multipart/form-data; boundary=b0undary")
+        #expect(MultipartFileBody(filename: "a\"b\r\n.mp3", fileSize: 0).preamble.contains("filename=\"a_b.mp3\""))
+    }
+
+    func response(_ status: Int, _ body: String, contentType: String = "application/json", headers: [(String, String)] = []) -> APIResponse {
+        var h = HTTPHeaders([("content-type", contentType)])
+        for (k, v) in headers { h.add(name: k, value: v) }
+        return APIResponse(status: status, headers: h, body: ByteBuffer(string: body))
+    }
+
+    @Test func pipedriveStatusesAreClassifiedPerTheContract() async {
+        let client = PipedriveClient(baseURL: "http://127.0.0.1:1/v1", token: Secret("t"), limiter: PipedriveLimiter(),
+                                     httpClient: .shared, logger: .init(label: "t"))
+        let err = #"{"success":false,"error":"boom","error_info":"…"}"#
+        func code(_ r: APIResponse, _ op: PipedriveLimiter.Operation = .get, idempotent: Bool = true) -> APIError.Code? {
+            client.classify(r, operation: op, name: "x", idempotent: idempotent)?.code
+        }
+        #expect(code(response(200, #"{"success":true,"data":{"id":"CA1"}}"#)) == nil)
+        #expect(code(response(200, #"{"success":false}"#)) == .permanent)
+        #expect(code(response(400, err), .add, idempotent: false) == .permanent)
+        #expect(code(response(401, err)) == .stopEverything)
+        #expect(code(response(402, err)) == .stopEverything)
+        #expect(code(response(403, err)) == .permanent)
+        #expect(code(response(403, "<html>Cloudflare</html>", contentType: "text/html")) == .stopEverything)
+        #expect(code(response(404, err), .add, idempotent: false) == .permanent)
+        #expect(code(response(404, err), .delete) == .notFound)
+        #expect(code(response(410, err), .delete) == .notFound)
+        #expect(code(response(409, err), .recording, idempotent: false) == .doneAlready)
+        let limited = client.classify(response(429, err, headers: [("retry-after", "3")]), operation: .add, name: "x", idempotent: false)
+        #expect(limited?.code == .rateLimited)
+        #expect(limited?.retryAfter == .seconds(3))
+        #expect(code(response(503, err)) == .transient)
+        #expect(code(response(500, err), .add, idempotent: false) == .unknownOutcome)
+    }
+
+    @Test func limiterSpacesRequestsToTheBurstWindow() async throws {
+        let limiter = PipedriveLimiter(burst: 5, window: .milliseconds(200), dailyTokens: 1000, margin: .zero)
+        let start = ContinuousClock.now
+        for _ in 0..<15 { await limiter.finished(try await limiter.acquire(.get)) }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(400))  // 3 windows of 5: two waits
+        #expect(await limiter.counters.tokensSpent == 30)
+        #expect(await limiter.counters.requests == 15)
+    }
+
+    @Test func aSlotIsHeldUntilItsAnswerArrives() async throws {
+        let limiter = PipedriveLimiter(burst: 2, window: .milliseconds(100), dailyTokens: 1000, margin: .zero)
+        let a = try await limiter.acquire(.get)
+        let b = try await limiter.acquire(.get)
+        // Both slots in flight for 300 ms: a third request must wait for an answer + the window.
+        let third = Task { () -> ContinuousClock.Instant in
+            try await limiter.acquire(.get)
+            return ContinuousClock.now
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let answered = ContinuousClock.now
+        await limiter.finished(a)
+        await limiter.finished(b)
+        let sentAt = try await third.value
+        #expect(sentAt - answered >= .milliseconds(100))
+    }
+
+    @Test func limiterRefusesBeyondTheDailyBudgetAndAfterAStop() async throws {
+        let limiter = PipedriveLimiter(burst: 100, dailyTokens: 25)
+        await limiter.finished(try await limiter.acquire(.add))
+        await limiter.finished(try await limiter.acquire(.add))
+        await #expect(throws: APIError.self) { try await limiter.acquire(.recording) }
+        await limiter.rateLimited(.add, retryAfter: .milliseconds(1))
+        #expect(await limiter.counters.tokensSpent == 10)
+        await limiter.stop(APIError(.stopEverything, api: .pipedrive, "abuse"))
+        await #expect(throws: APIError.self) { try await limiter.acquire(.get) }
+    }
+}

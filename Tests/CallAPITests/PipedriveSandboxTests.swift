@@ -1,0 +1,218 @@
+import AsyncHTTPClient
+@testable import CallAPI
+import CallSandbox
+import CallTesting
+import Crypto
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// The Pipedrive client against the sandbox over loopback: every status of the contract.
+@Suite struct PipedriveSandboxTests {
+    static func draft(_ i: Int = 0) -> CallLogDraft {
+        var d = CallLogDraft(outcome: "connected", toPhoneNumber: "+1555000\(i)", startTime: "2026-11-20 10:00:00")
+        d.endTime = "2026-11-20 10:01:00"
+        d.subject = "call \(i)"
+        d.note = "<p>marker-\(i)</p>"
+        return d
+    }
+
+    func withClient<T>(_ configure: (inout SandboxConfiguration) -> Void = { _ in },
+                       limiter: PipedriveLimiter = PipedriveLimiter(burst: 1000, dailyTokens: 1_000_000),
+                       logger: Logger = Logger(label: "test"),
+                       _ body: (PipedriveClient, Sandbox) async throws -> T) async throws -> T {
+        var configuration = SandboxConfiguration.random()
+        configuration.burstPerTwoSeconds = 1000
+        configure(&configuration)
+        let token = configuration.pipedriveToken
+        return try await withSandbox(configuration) { url, sandbox in
+            let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(token), limiter: limiter,
+                                         httpClient: .shared, logger: logger)
+            return try await body(client, sandbox)
+        }
+    }
+
+    @Test func createGetListDelete() async throws {
+        try await withClient { client, sandbox in
+            let created = try await client.createCallLog(Self.draft(1))
+            #expect(!created.id.isEmpty)
+            #expect(created.hasRecording == false)
+            let fetched = try await client.callLog(id: created.id)
+            #expect(fetched.id == created.id)
+            #expect(fetched.note?.contains("marker-1") == true)
+            for i in 2...120 { _ = try await client.createCallLog(Self.draft(i)) }
+            var pages = 0
+            let all = try await client.allCallLogs { _ in pages += 1 }
+            #expect(all.count == 120)
+            #expect(pages == 3)  // 50 + 50 + 20
+            #expect(try await client.deleteCallLog(id: created.id) == .deleted)
+            #expect(try await client.deleteCallLog(id: created.id) == .alreadyGone)  // 410
+            #expect(try await client.deleteCallLog(id: "CAunknown") == .alreadyGone)  // 404
+            await #expect { try await client.callLog(id: created.id) } throws: { ($0 as? APIError)?.code == .notFound }
+            #expect(await sandbox.callLogs().filter { !$0.deleted }.count == 119)
+            let counters = await client.counters
+            #expect(counters.tokensSpent == 120 * 10 + 2 + 3 * 20 + 3 * 6 + 2)  // creates, get, 3 pages, 3 deletes, the get that found 410
+            #expect(await sandbox.tokensSpent() == counters.tokensSpent)
+        }
+    }
+
+    @Test func invalidCreateIsPermanentAndNotSent() async throws {
+        try await withClient { client, sandbox in
+            var bad = Self.draft()
+            bad.dealId = 1
+            bad.leadId = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+            await #expect { try await client.createCallLog(bad) } throws: { ($0 as? APIError)?.code == .permanent }
+            #expect(await sandbox.requestCount() == 0)
+        }
+    }
+
+    @Test func uploadIsStreamedByteExactAndASecondUploadIsAlreadyThere() async throws {
+        try await withTemporaryDirectory { dir in
+            let mp3 = "\(dir)/call.mp3"
+            try SyntheticAudio.write(.speech(), seconds: 20, format: .mp3, to: mp3)
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: mp3))
+            let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            try await withClient { client, sandbox in
+                let log = try await client.createCallLog(Self.draft())
+                #expect(try await client.uploadRecording(callLogId: log.id, path: mp3, filename: "call.mp3") == .uploaded)
+                let stored = try #require(await sandbox.callLog(id: log.id)?.recording)
+                #expect(stored.bytes == Int64(bytes.count))
+                #expect(stored.sha256 == sha)
+                #expect(try await client.callLog(id: log.id).hasRecording)
+                #expect(try await client.uploadRecording(callLogId: log.id, path: mp3, filename: "call.mp3") == .alreadyExists)
+                await #expect { try await client.uploadRecording(callLogId: "CAnope", path: mp3, filename: "x.mp3") } throws: {
+                    ($0 as? APIError)?.code == .notFound
+                }
+            }
+        }
+    }
+
+    @Test func wrongTokenStopsEverythingAndNeverLeaksTheToken() async throws {
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "capture") { _ in CaptureHandler(lines: lines) }
+        var configuration = SandboxConfiguration.random()
+        configuration.burstPerTwoSeconds = 1000
+        try await withSandbox(configuration) { url, _ in
+            var logger = logger
+            logger.logLevel = .trace
+            let limiter = PipedriveLimiter()
+            let secret = "wrong-token-\(UUID().uuidString)"
+            let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(secret), limiter: limiter, httpClient: .shared, logger: logger)
+            var caught: APIError?
+            do { _ = try await client.createCallLog(Self.draft()) } catch let e as APIError { caught = e }
+            #expect(caught?.code == .stopEverything)
+            #expect(caught?.status == 401)
+            #expect(await limiter.isStopped)
+            await #expect(throws: APIError.self) { try await client.callLog(id: "x") }  // no more traffic
+            let everything = lines.withLock { $0.joined(separator: "\n") } + "\(String(describing: caught))" + "\(client)"
+            #expect(!everything.contains(secret))
+            #expect(!everything.contains(configuration.pipedriveToken))
+        }
+    }
+
+    @Test func faultsAreClassified() async throws {
+        try await withClient { client, sandbox in
+            func aimed(_ fault: String, at target: String) -> PipedriveClient {
+                var c = client
+                c.decorate = { name in name.hasPrefix(target) ? [("x-sandbox-fault", fault)] : [] }
+                return c
+            }
+            // A lost create answer: unknown outcome, and the call log does exist.
+            let before = await sandbox.callLogs().count
+            await #expect { try await aimed("lost", at: "POST /callLogs").createCallLog(Self.draft(7)) } throws: {
+                ($0 as? APIError)?.code == .unknownOutcome
+            }
+            #expect(await sandbox.callLogs().count == before + 1)
+            // 500 on a create: unknown outcome (never blindly re-posted); 503 on a get: retried, then transient.
+            await #expect { try await aimed("500", at: "POST /callLogs").createCallLog(Self.draft(8)) } throws: {
+                ($0 as? APIError)?.code == .unknownOutcome
+            }
+            let log = try await client.createCallLog(Self.draft(9))
+            await #expect { try await aimed("503", at: "GET /callLogs").callLog(id: log.id) } throws: {
+                ($0 as? APIError)?.code == .transient
+            }
+            // The HTML 403 abuse block stops all traffic.
+            let blocked = aimed("abuse", at: "GET /callLogs")
+            await #expect { try await blocked.callLog(id: log.id) } throws: { ($0 as? APIError)?.code == .stopEverything }
+            await #expect { try await client.createCallLog(Self.draft(10)) } throws: { ($0 as? APIError)?.code == .stopEverything }
+        }
+    }
+
+    @Test func cutUploadIsRetriedAndLandsOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let mp3 = "\(dir)/c.mp3"
+            try SyntheticAudio.write(.speech(), seconds: 30, format: .mp3, to: mp3)
+            try await withClient { client, sandbox in
+                let log = try await client.createCallLog(Self.draft())
+                let attempts = Locked(0)
+                var c = client
+                c.decorate = { name in
+                    guard name.hasSuffix("/recordings") else { return [] }
+                    return attempts.withLock { n in n += 1; return n == 1 } ? [("x-sandbox-fault", "cut")] : []
+                }
+                #expect(try await c.uploadRecording(callLogId: log.id, path: mp3, filename: "c.mp3") == .uploaded)
+                #expect(attempts.withLock { $0 } == 2)
+                #expect(await sandbox.callLog(id: log.id)?.recording?.bytes == Int64(try Data(contentsOf: URL(fileURLWithPath: mp3)).count))
+            }
+        }
+    }
+
+    @Test func aRateLimitedRequestWaitsAndSucceedsWithoutUsingAnAttempt() async throws {
+        try await withClient { client, sandbox in
+            let first = Locked(true)
+            var c = client
+            c.decorate = { _ in first.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "429")] : [] }
+            let start = ContinuousClock.now
+            _ = try await c.createCallLog(Self.draft())
+            #expect(ContinuousClock.now - start >= .milliseconds(900))  // Retry-After: 1
+            #expect(await c.counters.rateLimited == 1)
+            #expect(await sandbox.callLogs().count == 1)
+        }
+    }
+
+    @Test func theLimiterKeepsUnderTheSandboxBurstLimit() async throws {
+        // The sandbox allows 10 per 0.5 s; a limiter configured the same sends 60 creates with no 429.
+        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .milliseconds(500) },
+                             limiter: PipedriveLimiter(burst: 10, window: .milliseconds(500), dailyTokens: 100_000)) { client, sandbox in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<60 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
+                try await group.waitForAll()
+            }
+            #expect(await sandbox.rateLimitedCount() == 0)
+            #expect(await sandbox.callLogs().count == 60)
+        }
+        // Misconfigured (believes 40 per window): the sandbox answers 429s, the client waits them out,
+        // adapts to x-ratelimit-limit, and every create still lands exactly once.
+        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .milliseconds(500) },
+                             limiter: PipedriveLimiter(burst: 40, window: .milliseconds(500), dailyTokens: 100_000)) { client, sandbox in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<40 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
+                try await group.waitForAll()
+            }
+            #expect(await sandbox.rateLimitedCount() > 0)
+            #expect(await sandbox.callLogs().count == 40)
+            #expect(await client.limiter.burst == 10)
+        }
+    }
+}
+
+/// A value behind a lock, shareable by @Sendable closures.
+final class Locked<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    init(_ value: T) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout T) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
+struct CaptureHandler: LogHandler {
+    let lines: Locked<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        lines.withLock { $0.append("\(level) \(message) \(metadata ?? [:]) \(self.metadata)") }
+    }
+}
