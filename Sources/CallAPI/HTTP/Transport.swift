@@ -102,3 +102,45 @@ extension HTTPHeaders {
         return nil
     }
 }
+
+extension Transport {
+    /// Sends `path` as a one-part multipart body with a known `Content-Length`, chunk by chunk,
+    /// each write awaited before the next chunk is read. (The async body API lets a fast file
+    /// reader enqueue writes on the event loop faster than writability is signalled, and the
+    /// client's memory grew with the upload speed; awaiting each write's future bounds it to a
+    /// couple of chunks whatever the file size.)
+    func sendFile(url: String, headers: HTTPHeaders, path: String, filename: String, timeout: Duration,
+                  operation: String) async throws -> APIResponse {
+        do {
+            return try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+                let size = try await handle.info().size
+                let multipart = MultipartFileBody(filename: filename, fileSize: size)
+                var headers = headers
+                headers.replaceOrAdd(name: "content-type", value: multipart.contentType)
+                let chunks = handle.readChunks(chunkLength: .kibibytes(64))
+                let eventLoop = client.eventLoopGroup.any()
+                let body = HTTPClient.Body.stream(contentLength: multipart.length) { writer in
+                    let done = eventLoop.makePromise(of: Void.self)
+                    done.completeWithTask {
+                        try await writer.write(.byteBuffer(ByteBuffer(string: multipart.preamble))).get()
+                        for try await chunk in chunks { try await writer.write(.byteBuffer(chunk)).get() }
+                        try await writer.write(.byteBuffer(ByteBuffer(string: multipart.epilogue))).get()
+                    }
+                    return done.futureResult
+                }
+                let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: body)
+                let deadline = NIODeadline.now() + .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+                let response = try await client.execute(request: request, deadline: deadline, logger: logger).get()
+                return APIResponse(status: Int(response.status.code), headers: response.headers, body: response.body ?? ByteBuffer())
+            }
+        } catch let error as APIError {
+            throw error
+        } catch let error as FileSystemError {
+            throw APIError(.permanent, api: api, "\(operation): cannot read \(path): \(error.message)")
+        } catch {
+            throw Self.classify(error, api: api, operation: operation)
+        }
+    }
+}
+
+import NIOFileSystem

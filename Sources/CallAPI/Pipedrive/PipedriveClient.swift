@@ -114,12 +114,7 @@ public struct PipedriveClient: Sendable {
         while true {
             attempt += 1
             do {
-                _ = try await MultipartFileBody.withStreamingBody(path: path, filename: filename) { body, multipart in
-                    // Size-scaled deadline: 60 s plus 1 s per MiB.
-                    let timeout = TimeAmount.seconds(60 + multipart.length / (1 << 20))
-                    return try await perform(.recording, method: .POST, path: target, body: body,
-                                             contentType: multipart.contentType, timeout: timeout, idempotent: false)
-                }
+                _ = try await perform(.recording, method: .POST, path: target, upload: (path, filename), idempotent: false)
                 return .uploaded
             } catch let error as APIError where error.code == .doneAlready {
                 return .alreadyExists
@@ -142,8 +137,7 @@ public struct PipedriveClient: Sendable {
     }
 
     private func perform(_ operation: PipedriveLimiter.Operation, method: HTTPMethod, path: String, json: Data? = nil,
-                         body: HTTPClientRequest.Body? = nil, contentType: String? = nil,
-                         timeout: TimeAmount = .seconds(30), idempotent: Bool) async throws -> APIResponse {
+                         upload: (path: String, filename: String)? = nil, idempotent: Bool) async throws -> APIResponse {
         var attempt = 0, waits = 0
         let name = "\(method) \(path.split(separator: "?").first ?? "")"
         while true {
@@ -156,13 +150,18 @@ public struct PipedriveClient: Sendable {
             if let json {
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(data: json))
-            } else if let body {
-                request.headers.add(name: "content-type", value: contentType ?? "application/octet-stream")
-                request.body = body
             }
             let response: APIResponse
             do {
-                response = try await transport.send(request, timeout: timeout, operation: name)
+                if let upload {
+                    // Size-scaled deadline: 60 s plus 1 s per MiB.
+                    let size = (try? FileManager.default.attributesOfItem(atPath: upload.path)[.size] as? NSNumber)?.int64Value ?? 0
+                    response = try await transport.sendFile(url: baseURL + path, headers: request.headers, path: upload.path,
+                                                            filename: upload.filename, timeout: .seconds(60 + size / (1 << 20)),
+                                                            operation: name)
+                } else {
+                    response = try await transport.send(request, timeout: .seconds(30), operation: name)
+                }
                 await limiter.finished(ticket)
             } catch let error as APIError {
                 await limiter.finished(ticket)
