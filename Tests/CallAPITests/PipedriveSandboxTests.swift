@@ -139,6 +139,26 @@ import Testing
         }
     }
 
+    @Test func aSlowAnswerIsAnUnknownOutcomeForACreateAndRetriedForAGet() async throws {
+        try await withClient { client, sandbox in
+            var slow = client
+            slow.requestTimeout = .milliseconds(300)
+            slow.decorate = { name in name == "POST /callLogs" ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "1")] : [] }
+            await #expect { try await slow.createCallLog(Self.draft(1)) } throws: { ($0 as? APIError)?.code == .unknownOutcome }
+            // The server did create it (the answer was only late): the caller must look before re-creating.
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(await sandbox.callLogs().count == 1)
+            let log = try #require(await sandbox.callLogs().first)
+            let once = Locked(true)
+            var slowGet = client
+            slowGet.requestTimeout = .milliseconds(300)
+            slowGet.decorate = { name in
+                name.hasPrefix("GET") && once.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "1")] : []
+            }
+            #expect(try await slowGet.callLog(id: log.id).id == log.id)  // timed out once, retried
+        }
+    }
+
     @Test func cutUploadIsRetriedAndLandsOnce() async throws {
         try await withTemporaryDirectory { dir in
             let mp3 = "\(dir)/c.mp3"

@@ -117,14 +117,23 @@ extension Transport {
                 let multipart = MultipartFileBody(filename: filename, fileSize: size)
                 var headers = headers
                 headers.replaceOrAdd(name: "content-type", value: multipart.contentType)
-                let chunks = handle.readChunks(chunkLength: .kibibytes(64))
+                let chunks = handle.readChunks(chunkLength: .kibibytes(256))
                 let eventLoop = client.eventLoopGroup.any()
                 let body = HTTPClient.Body.stream(contentLength: multipart.length) { writer in
                     let done = eventLoop.makePromise(of: Void.self)
                     done.completeWithTask {
-                        try await writer.write(.byteBuffer(ByteBuffer(string: multipart.preamble))).get()
-                        for try await chunk in chunks { try await writer.write(.byteBuffer(chunk)).get() }
-                        try await writer.write(.byteBuffer(ByteBuffer(string: multipart.epilogue))).get()
+                        // At most `window` writes in flight: enough to keep the socket busy, and
+                        // the memory bound is window × chunk (1 MiB) whatever the file size.
+                        let window = 4
+                        var pending: [EventLoopFuture<Void>] = []
+                        func send(_ buffer: ByteBuffer) async throws {
+                            pending.append(writer.write(.byteBuffer(buffer)))
+                            if pending.count >= window { try await pending.removeFirst().get() }
+                        }
+                        try await send(ByteBuffer(string: multipart.preamble))
+                        for try await chunk in chunks { try await send(chunk) }
+                        try await send(ByteBuffer(string: multipart.epilogue))
+                        for future in pending { try await future.get() }
                     }
                     return done.futureResult
                 }

@@ -19,6 +19,9 @@ public struct PipedriveClient: Sendable {
     let backoff: Backoff
     /// How many 429s one request waits out before giving up.
     let maxRateLimitWaits: Int
+    /// Deadline of a JSON request (uploads get 60 s plus 1 s per MiB). A request that runs out
+    /// of time has an unknown outcome.
+    public var requestTimeout: Duration = .seconds(30)
     /// Extra headers per request, given the request's name (`POST /callLogs`). For tests that aim
     /// the sandbox's fault injection at one request.
     package var decorate: (@Sendable (String) -> [(String, String)])?
@@ -160,7 +163,8 @@ public struct PipedriveClient: Sendable {
                                                             filename: upload.filename, timeout: .seconds(60 + size / (1 << 20)),
                                                             operation: name)
                 } else {
-                    response = try await transport.send(request, timeout: .seconds(30), operation: name)
+                    let t = requestTimeout.components
+                    response = try await transport.send(request, timeout: .nanoseconds(t.seconds * 1_000_000_000 + t.attoseconds / 1_000_000_000), operation: name)
                 }
                 await limiter.finished(ticket)
             } catch let error as APIError {
