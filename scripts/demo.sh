@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-swift build -c release --product callrec 2>&1 | grep -E "error|warning: |Compiling callrec|Build" >&2 || true
+swift build -c release --product callrec 2>&1 | grep -E "error:|Build" >&2 || true
 bin=$(swift build -c release --show-bin-path)/callrec
 
 echo "== callrec transcode testdata/calls --out .callrec/demo" >&2

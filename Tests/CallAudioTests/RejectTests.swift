@@ -170,3 +170,35 @@ import Testing
         }
     }
 }
+
+@Suite struct MP3LengthTests {
+    /// A VBR MP3 without a Xing header: libsndfile decodes only up to its estimate (S3). callrec
+    /// cannot recover the rest through libsndfile, but it must say so instead of dropping it.
+    @Test(.enabled(if: which("lame") != nil, "needs the lame CLI to write an MP3 without a Xing header"))
+    func vbrWithoutXingIsFlagged() async throws {
+        try await withTemporaryDirectory { dir in
+            // Loud noise first (a high-bitrate first frame: libsndfile's estimate, size ÷ that
+            // bitrate, comes out short), then a quiet tone that VBR encodes at a low bitrate.
+            var seed: UInt64 = 1
+            try SyntheticAudio.write(frames: 8000 * 60, sampleRate: 8000, channels: 1, format: .wavPCM16, to: "\(dir)/in.wav") { buffer, start, count in
+                for i in 0..<count {
+                    let t = Double(start + Int64(i)) / 8000
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    let noise = Float(Int64(seed >> 40) % 2001 - 1000) / 1000
+                    buffer[i] = t < 2 ? 0.8 * noise : Float(0.05 * sin(2 * .pi * 300 * t))
+                }
+            }
+            let lame = try runProcess(which("lame")!, ["--silent", "-V", "2", "-t", "\(dir)/in.wav", "\(dir)/vbr.mp3"])
+            try #require(lame.status == 0, "\(lame.stderr)")
+            let analysis = AudioAnalyzer.analyze(path: "\(dir)/vbr.mp3", displayPath: "vbr.mp3")
+            let decoded = try #require(analysis.info?.frames)
+            #expect(decoded < 8000 * 59, "libsndfile 1.2.0 stops at its estimate for this file (S3)")
+            #expect(analysis.warnings.contains { $0.code == .lengthMismatch }, "decoded \(decoded) frames of 480000, no warning")
+            // A LAME-tagged MP3 decodes fully and is not flagged.
+            try SyntheticAudio.write(.speech(), seconds: 30, format: .mp3, to: "\(dir)/tagged.mp3")
+            let tagged = AudioAnalyzer.analyze(path: "\(dir)/tagged.mp3")
+            #expect(!tagged.warnings.contains { $0.code == .lengthMismatch })
+            #expect(abs(Int(tagged.info?.frames ?? 0) - 240_000) < 1200)
+        }
+    }
+}

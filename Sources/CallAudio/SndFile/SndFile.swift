@@ -127,6 +127,7 @@ final class SndFile {
     }
 
     var isALaw: Bool { subtypeFormat == sf(SF_FORMAT_ALAW) }
+    var mpegMajorFormat: Int32 { sf(SF_FORMAT_MPEG) }
 
     /// Byte-oriented codecs, for the frames-vs-file-size plausibility check.
     var isByteCodec: Bool { Self.byteCodecSubtypes.contains(subtypeFormat) }

@@ -151,6 +151,12 @@ public enum AudioAnalyzer {
         } else if file.log.contains("(should be") {
             warnings.append(AudioWarning(.truncated, "\(shown): the file is shorter than its header says (\(firstLine(of: file.log, containing: "(should be"))); keeping the \(formatSeconds(seconds)) that are there"))
         }
+        // MP3 whose header under-states its length (VBR without a Xing header): libsndfile stops
+        // at its estimate. Count the frames and say how much audio was not decoded.
+        if file.majorFormat == file.mpegMajorFormat, let counted = MPEGFrames.countSamples(bytes),
+           counted > pass.frames + 2 * 1152 {
+            warnings.append(AudioWarning(.lengthMismatch, "\(shown): the MP3 holds about \(formatSeconds(Double(counted) / Double(info.sampleRate))) of audio but only \(formatSeconds(seconds)) decode (a VBR file without a Xing header); the rest is not in the output — re-encode the source with a Xing/LAME header to keep it"))
+        }
         let totalSamples = Double(pass.frames) * Double(info.channels)
         if stats.nonFiniteSamples > 0 {
             let ratio = Double(stats.nonFiniteSamples) / totalSamples
