@@ -55,6 +55,14 @@ public struct TranscodeBatch: Sendable {
             if let first = owners[stem] { collisions[file.relativePath] = first } else { owners[stem] = file.relativePath }
         }
 
+        // Every recording's single-part name is claimed up front; a split recording claims its
+        // part names later and fails rather than overwrite another recording's output
+        // (`a.wav` split into `a-part01.mp3` beside a recording `a-part01.wav`).
+        var initialClaims: [String: String] = [:]
+        for file in scan.files where file.refusal == nil && collisions[file.relativePath] == nil {
+            initialClaims[Scanner.stem(of: file.relativePath) + ".mp3"] = file.relativePath
+        }
+        let claims = OutputClaims(initialClaims)
         let pool = CPUPool(threads: options.jobs)
         defer { pool.shutdown() }
         let reports = await withTaskGroup(of: (Int, FileReport).self) { group in
@@ -71,7 +79,7 @@ public struct TranscodeBatch: Sendable {
                 let file = scan.files[index]
                 let collision = collisions[file.relativePath]
                 group.addTask {
-                    let report = await self.process(file, collidesWith: collision, pool: pool)
+                    let report = await self.process(file, collidesWith: collision, pool: pool, claims: claims)
                     return (index, report)
                 }
             }
@@ -100,7 +108,7 @@ public struct TranscodeBatch: Sendable {
 
     // MARK: - One recording
 
-    private func process(_ file: ScannedFile, collidesWith other: String?, pool: CPUPool) async -> FileReport {
+    private func process(_ file: ScannedFile, collidesWith other: String?, pool: CPUPool, claims: OutputClaims) async -> FileReport {
         let shown = file.relativePath
         if let refusal = file.refusal {
             return .failed(shown, code: "refused", "\(shown): \(refusal)")
@@ -191,6 +199,9 @@ public struct TranscodeBatch: Sendable {
             warnings.append(AudioWarning(.hardCut, "\(shown): no pause near the part limit; a part was cut mid-speech"))
         }
         let names = Self.partNames(stem: stem, count: plan.count)
+        if let owner = await claims.claim(names, for: shown) {
+            return .failed(shown, code: "output_collision", "\(shown): its parts would overwrite the output of \(owner) (\(names.joined(separator: ", "))); rename one of them", key: key, warnings: warnings, input: info)
+        }
 
         // CPU stage 2 (only recordings that need splitting): every part on its own encoder, in
         // parallel, decoding again from the part's first frame.
@@ -233,7 +244,8 @@ public struct TranscodeBatch: Sendable {
         let manifest = Manifest(sourceSize: file.size, sourceModified: file.modified, settings: fingerprint, report: report,
                                 partNames: names)
         do {
-            try manifest.save(manifestPath, removingStaleFrom: Manifest.load(manifestPath), output: output)
+            let others = await claims.names(ownedByOthersThan: shown)
+            try manifest.save(manifestPath, removingStaleFrom: Manifest.load(manifestPath), output: output, keeping: others)
         } catch {
             logger.warning("cannot write the manifest; a re-run will redo this recording", metadata: ["path": "\(shown)", "error": "\(error)"])
         }
@@ -329,12 +341,30 @@ struct Manifest: Codable {
     }
 
     /// Writes atomically, then removes parts an earlier run made that this one did not.
-    func save(_ path: String, removingStaleFrom previous: Manifest?, output: String) throws {
+    func save(_ path: String, removingStaleFrom previous: Manifest?, output: String, keeping others: Set<String>) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
-        for stale in Set(previous?.partNames ?? []).subtracting(partNames) {
+        for stale in Set(previous?.partNames ?? []).subtracting(partNames).subtracting(others) {
             try? FileManager.default.removeItem(atPath: Paths.join(output, stale))
         }
+    }
+}
+
+/// Which recording owns which output name in this batch.
+actor OutputClaims {
+    private var owners: [String: String]
+
+    init(_ owners: [String: String]) { self.owners = owners }
+
+    /// Claims `names` for `owner`; returns the other owner of the first name already taken.
+    func claim(_ names: [String], for owner: String) -> String? {
+        if let taken = names.lazy.compactMap({ self.owners[$0] }).first(where: { $0 != owner }) { return taken }
+        for name in names { owners[name] = owner }
+        return nil
+    }
+
+    func names(ownedByOthersThan owner: String) -> Set<String> {
+        Set(owners.filter { $0.value != owner }.keys)
     }
 }

@@ -117,3 +117,30 @@ import Testing
         await #expect(throws: APIError.self) { try await limiter.acquire(.get) }
     }
 }
+
+@Suite struct HostileHeaderTests {
+    @Test func nonFiniteAndHugeRetryHeadersAreClamped() {
+        for (name, value) in [("retry-after", "inf"), ("retry-after", "nan"), ("retry-after-ms", "nan"), ("x-ratelimit-reset", "1e300"), ("retry-after", "-5")] {
+            let headers = HTTPHeaders([(name, value)])
+            let wait = headers.retryAfter
+            #expect(wait == nil || (wait! >= .zero && wait! <= .seconds(3600)), "\(name): \(value) → \(String(describing: wait))")
+        }
+    }
+
+    @Test func dotSegmentsAreRefused() throws {
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "1", extension: "0003*210", eventType: 1, eventId: "..") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "1", extension: "0003*210", eventType: 1, eventId: ".") }
+        #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "1", extension: "..", eventType: 1, eventId: "x") }
+        #expect(try VoipNowEventAddress(userId: "@me", extension: "1", eventType: 1, eventId: "a.b").path.hasSuffix("/1/a%2Eb"))
+        #expect(throws: APIError.self) { try PipedriveClient.pathComponent("..") }
+    }
+
+    @Test func observeIgnoresANaNReset() async throws {
+        let limiter = PipedriveLimiter(burst: 5, dailyTokens: 100)
+        await limiter.observe(limit: 5, remaining: 0, reset: .nan)
+        await limiter.observe(limit: 5, remaining: 0, reset: .infinity)
+        let start = ContinuousClock.now
+        try await limiter.acquire(.get)
+        #expect(ContinuousClock.now - start < .seconds(1))
+    }
+}

@@ -112,3 +112,21 @@ import Testing
 }
 
 func Paths_name(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
+
+@Suite struct OutputCollisionTests {
+    @Test func aSplitRecordingNeverOverwritesAnotherRecordingsOutput() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            try SyntheticAudio.write(.speech(), seconds: 150, to: "\(dir)/in/a.wav")         // splits into a-part01…
+            try SyntheticAudio.write(.speech(), seconds: 10, to: "\(dir)/in/a-part01.wav")   // becomes a-part01.mp3
+            var options = TranscodeBatch.Options()
+            options.settings.partMaximumSeconds = 60
+            let report = try await TranscodeBatch(root: "\(dir)/in", output: "\(dir)/out", options: options, logger: Logger(label: "t")).run()
+            let byPath = Dictionary(uniqueKeysWithValues: report.files.map { ($0.path, $0) })
+            #expect(byPath["a-part01.wav"]?.status == .ok)
+            #expect(byPath["a.wav"]?.error?.code == "output_collision")
+            let kept = try SyntheticAudio.read("\(dir)/out/a-part01.mp3")
+            #expect(kept.samples.count == 80_000)  // a-part01.wav's audio, not a's first part
+        }
+    }
+}

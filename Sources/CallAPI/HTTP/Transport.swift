@@ -87,19 +87,22 @@ struct Backoff: Sendable {
 extension HTTPHeaders {
     /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.
     var retryAfter: Duration? {
-        if let ms = first(name: "retry-after-ms").flatMap(Double.init) { return .milliseconds(Int64(ms)) }
+        // Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 h (a trap
+        // converting them would take the process down).
+        func seconds(_ s: Double?) -> Duration? {
+            guard let s, s.isFinite else { return nil }
+            return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 3600) * 1000))
+        }
+        if let ms = seconds(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
         if let value = first(name: "retry-after") {
-            if let seconds = Double(value) { return .milliseconds(Int64(seconds * 1000)) }
+            if let s = seconds(Double(value)) { return s }
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "GMT")
             formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            if let date = formatter.date(from: value) {
-                return .milliseconds(Int64(Swift.max(date.timeIntervalSinceNow, 0) * 1000))
-            }
+            if let date = formatter.date(from: value) { return seconds(date.timeIntervalSinceNow) }
         }
-        if let reset = first(name: "x-ratelimit-reset").flatMap(Double.init) { return .milliseconds(Int64(reset * 1000)) }
-        return nil
+        return seconds(first(name: "x-ratelimit-reset").flatMap(Double.init))
     }
 }
 
@@ -153,3 +156,15 @@ extension Transport {
 }
 
 import NIOFileSystem
+
+extension HTTPClient {
+    /// The client callrec's API clients should use: redirects are never followed (AsyncHTTPClient
+    /// would forward `x-api-token` to another host on a cross-origin redirect), and a 3xx answer
+    /// is then a permanent error. TLS verification stays at its default (on).
+    public static func makeForAPIs() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(10))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+}

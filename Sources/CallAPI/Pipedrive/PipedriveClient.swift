@@ -133,8 +133,9 @@ public struct PipedriveClient: Sendable {
     // MARK: - Plumbing
 
     static func pathComponent(_ id: String) throws -> String {
-        guard !id.isEmpty, let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) else {
-            throw APIError(.configuration, api: .pipedrive, "an empty or unencodable call log id")
+        guard !id.isEmpty, id != ".", id != "..",
+              let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_~"))) else {
+            throw APIError(.configuration, api: .pipedrive, "an empty or unusable call log id")
         }
         return encoded
     }
@@ -169,6 +170,7 @@ public struct PipedriveClient: Sendable {
                 await limiter.finished(ticket)
             } catch let error as APIError {
                 await limiter.finished(ticket)
+                if error.code == .transient { await limiter.refund(operation) }  // never reached the server
                 attempt += 1
                 if error.code == .transient || (error.code == .unknownOutcome && idempotent), attempt < backoff.maxAttempts {
                     try await Task.sleep(for: backoff.delay(attempt: attempt))

@@ -100,8 +100,8 @@ public actor PipedriveLimiter {
     /// reported exhausted pauses until it resets.
     public func observe(limit: Int?, remaining: Int?, reset: Double?) {
         if let limit, limit > 0, limit != burst { burst = limit }
-        if let remaining, remaining <= 0, let reset {
-            pause(for: .milliseconds(Int64(max(reset, 0.05) * 1000)))
+        if let remaining, remaining <= 0, let reset, reset.isFinite {
+            pause(for: .milliseconds(Int64(min(max(reset, 0.05), 3600) * 1000)))
         }
     }
 
@@ -111,6 +111,11 @@ public actor PipedriveLimiter {
         counters.rateLimited += 1
         counters.tokensSpent -= operation.cost
         pause(for: duration)
+    }
+
+    /// A request that never reached the server costs nothing.
+    public func refund(_ operation: Operation) {
+        counters.tokensSpent -= operation.cost
     }
 
     /// Stops all traffic through this limiter (401, 402, abuse block).

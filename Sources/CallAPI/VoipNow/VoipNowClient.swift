@@ -24,6 +24,10 @@ public struct VoipNowEventAddress: Sendable, Equatable {
         guard !trimmed[2].isEmpty else {
             throw APIError(.configuration, api: .voipnow, "a VoipNow event needs its id: without it the delete would remove every event on the extension")
         }
+        // `.` and `..` would be resolved away by a proxy or server, widening the delete.
+        for part in trimmed where part == "." || part == ".." {
+            throw APIError(.configuration, api: .voipnow, "\"\(part)\" is not a usable VoipNow path segment")
+        }
         self.userId = trimmed[0]
         self.extension = trimmed[1]
         self.eventType = eventType
@@ -33,7 +37,7 @@ public struct VoipNowEventAddress: Sendable, Equatable {
     /// `/uapi/extensions/{userId}/{extension}/phoneCallEvents/{type}/{id}`, each part encoded
     /// once (`*` in `0003*210` stays as it is). Always five non-empty segments after `/uapi/`.
     public var path: String {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_.~*@"))
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_~*@"))  // `.` is encoded too
         func enc(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s }
         return "/uapi/extensions/\(enc(userId))/\(enc(self.extension))/phoneCallEvents/\(eventType)/\(enc(eventId))"
     }

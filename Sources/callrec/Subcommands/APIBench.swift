@@ -34,7 +34,8 @@ extension CallRecCommand {
             guard let token = env.pipedriveToken else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
             let logger = Logger(label: "callrec.bench")
             let limiter = PipedriveLimiter(burst: env.pipedriveBurst, dailyTokens: env.pipedriveDailyTokens)
-            let client = PipedriveClient(baseURL: env.pipedriveURL, token: token, limiter: limiter, httpClient: .shared, logger: logger)
+            let http = HTTPClient.makeForAPIs()
+            let client = PipedriveClient(baseURL: env.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let clock = ContinuousClock(), start = clock.now
             switch mode {
             case "upload":
@@ -66,8 +67,10 @@ extension CallRecCommand {
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 print("creates \(n) in \(String(format: "%.2f", seconds)) s; requests \(counters.requests); 429s \(counters.rateLimited); tokens \(counters.tokensSpent)")
             default:
+                try await http.shutdown()
                 throw ValidationError("mode is upload or creates")
             }
+            try await http.shutdown()
         }
     }
 }
