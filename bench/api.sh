@@ -70,7 +70,7 @@ limited_before=$(curl -fsS "$base/_sandbox/state" | python3 -c 'import json,sys;
 "$bin" bench-api creates --count "$creates" --concurrency 4 >"$work/creates.out"
 limited_after=$(curl -fsS "$base/_sandbox/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["rate_limited"])')
 creates_s=$(awk '{print $4}' "$work/creates.out")
-minimum=$(( creates / 20 * 2 ))  # the issue's definition: N / 20 per 2 s
+minimum=$(( creates / 20 * 2 ))  # the issue's definition: N / 20 per 2 s (the strict bound is one window less: the first 20 go at t = 0)
 
 python3 - "$size_mib" "$client_s" "$client_kb" "$curl_s" "$creates" "$creates_s" "$minimum" "$((limited_after - limited_before))" \
   "$sha" "$got_bytes" "$got_sha" "$curl_bytes" "$curl_sha" <<'PY'
@@ -86,7 +86,8 @@ print(f"| throughput MiB/s | {mib / cs:.0f} | {mib / curls:.0f} | |")
 print(f"| client peak RSS MiB | {ckb / 1024:.1f} | | |")
 print(f"| bytes stored = file, SHA-256 equal | {gb == str(size << 20) and gs == sha} | {cb == str(size << 20) and csha == sha} | |")
 print()
-print("| creates | wall s | theoretical minimum s | within | 429s served |")
-print("|---:|---:|---:|---:|---:|")
-print(f"| {n} | {ns:.2f} | {minimum} | {ns / max(minimum, 1) * 100 - 100:+.1f} % | {limited} |")
+strict = max(minimum - 2, 1)
+print("| creates | wall s | N/20 × 2 s | over it | strict bound (first 20 at t=0) | over it | 429s served |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| {n} | {ns:.2f} | {minimum} | {ns / max(minimum, 1) * 100 - 100:+.1f} % | {strict} | {ns / strict * 100 - 100:+.1f} % | {limited} |")
 PY

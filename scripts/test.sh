@@ -24,6 +24,9 @@ if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
   echo "== API client (short): streamed upload vs curl -F, creates under the burst limit" >&2
   bench/api.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: api.sh failed (see above)" >&2
+fi
+if [[ "${CALLREC_PACKAGE_BENCHMARK:-}" == "1" ]]; then
+  # Off by default: building the bench package costs ~6 minutes of CI (make bench-swift runs it).
   echo "== package-benchmark (bench/): decode, validate, encode, chunk planning" >&2
   swift package --package-path bench --disable-sandbox benchmark --no-progress --format markdown 2>&1 \
     | grep -vE '^\[|Compiling|Building|Fetching|Cloning|Working copy|Computing|Creating' || echo "bench: package-benchmark failed" >&2
