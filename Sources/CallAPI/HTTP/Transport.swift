@@ -59,8 +59,7 @@ struct Transport: Sendable {
                 return APIError(.unknownOutcome, api: api, "\(operation): \(e.shortDescription)")
             }
         }
-        if error is NIOConnectionError || text.contains("connectionRefused") || text.contains("Connection refused")
-            || error is ChannelError && (error as! ChannelError) == .connectTimeout(.zero) {
+        if error is NIOConnectionError || text.contains("connectionRefused") || text.contains("Connection refused") {
             return APIError(.transient, api: api, "\(operation): could not connect")
         }
         if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
