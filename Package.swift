@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
         .library(name: "CallPipeline", targets: ["CallPipeline"]),
+        .library(name: "CallStore", targets: ["CallStore"]),
+        .library(name: "CallStoreSQLite", targets: ["CallStoreSQLite"]),
+        .library(name: "CallStorePostgres", targets: ["CallStorePostgres"]),
         // Synthetic audio and helpers for tests and for bench/ (not for applications).
         .library(name: "CallTesting", targets: ["CallTesting"]),
     ],
@@ -31,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // C libraries, through system-library targets: a modulemap and a one-include shim each.
@@ -74,13 +81,37 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // scan, fingerprint, sidecars, the per-recording pipeline and batch runner
+        // the ledger and the job queue: model and protocol (no database code)
+        .target(name: "CallStore", swiftSettings: swiftSettings),
+        // the embedded default backend: SQLite through GRDB
+        .target(
+            name: "CallStoreSQLite",
+            dependencies: [
+                "CallStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // the shared backend: PostgreSQL through postgres-nio
+        .target(
+            name: "CallStorePostgres",
+            dependencies: [
+                "CallStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // scan, fingerprint, sidecars, the per-recording pipeline, batch runner and worker
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI",
+                "CallAudio", "CallAPI", "CallStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -91,7 +122,15 @@ let package = Package(
             name: "callrec",
             dependencies: [
                 "CallPipeline", "CallAudio", "CallAPI", "CallSandbox",
+                "CallStore", "CallStoreSQLite", "CallStorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -122,10 +161,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "CallPipelineTests",
-            dependencies: ["CallPipeline", "CallAudio", "CallTesting"],
+            name: "CallStoreTests",
+            dependencies: ["CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTesting"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "callrecTests", dependencies: ["CallTesting", "CallAudio"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallPipelineTests",
+            dependencies: [
+                "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "callrecTests",
+            dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

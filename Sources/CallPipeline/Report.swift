@@ -18,7 +18,7 @@ public struct BatchReport: Sendable, Encodable {
     }
 }
 
-public struct FileReport: Sendable, Encodable {
+public struct FileReport: Sendable, Codable {
     public enum Status: String, Sendable, Codable { case ok, failed, skipped }
 
     public struct ErrorReport: Sendable, Codable, Equatable {
@@ -66,6 +66,30 @@ public struct FileReport: Sendable, Encodable {
     public var parts: [Part]
 
     enum CodingKeys: String, CodingKey { case path, key, status, error, warnings, input, stats, parts }
+
+    public init(path: String, key: String?, status: Status, error: ErrorReport?, warnings: [AudioWarning], input: AudioInfo?,
+                stats: SignalStats?, parts: [Part]) {
+        self.path = path
+        self.key = key
+        self.status = status
+        self.error = error
+        self.warnings = warnings
+        self.input = input
+        self.stats = stats
+        self.parts = parts
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        key = try c.decodeIfPresent(String.self, forKey: .key)
+        status = try c.decode(Status.self, forKey: .status)
+        error = try c.decodeIfPresent(ErrorReport.self, forKey: .error)
+        warnings = try c.decode([AudioWarning].self, forKey: .warnings)
+        input = try c.decodeIfPresent(AudioInfo.self, forKey: .input)
+        stats = try c.decodeIfPresent(SignalStats.self, forKey: .stats)
+        parts = try c.decode([Part].self, forKey: .parts)
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

@@ -143,104 +143,24 @@ public struct TranscodeBatch: Sendable {
             warnings.append(AudioWarning(.missingSidecar, "\(shown): no sidecar \(stem).json; an upload would refuse this recording"))
         }
 
-        let names1 = Self.partNames(stem: stem, count: 1)
         let outputDir = Paths.join(output, Paths.directory(of: stem))
         do { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
             return .failed(shown, code: "output_failed", "\(shown): cannot create \(outputDir): \(error.localizedDescription)", warnings: warnings)
         }
-
-        // CPU stage 1: fingerprint, then one decode that validates and — for a recording that fits
-        // one part, which is nearly every call — encodes it too.
-        let validation = options.validation, settings = options.settings
-        let encodeNow = sidecarFailure == nil
-        let single = Paths.join(output, names1[0])
-        let stage: Result<(String, OnePassOutcome), any Error>
-        do {
-            stage = .success(try await pool.run {
-                let key = try Fingerprint.sha256(ofFile: file.absolutePath)
-                if encodeNow {
-                    return (key, Transcoder.transcodeInOnePass(path: file.absolutePath, displayPath: shown, validation: validation,
-                                                                settings: settings, destination: single))
-                }
-                let analysis = AudioAnalyzer.analyze(path: file.absolutePath, displayPath: shown, configuration: validation)
-                return (key, OnePassOutcome(analysis: analysis, part: nil, encodeError: nil))
+        let output = self.output
+        let targets = PartTargets(
+            paths: { count in Self.partNames(stem: stem, count: count).map { Paths.join(output, $0) } },
+            claim: { paths in
+                let names = Self.partNames(stem: stem, count: paths.count)
+                guard let owner = await claims.claim(names, for: shown) else { return nil }
+                return "its parts would overwrite the output of \(owner) (\(names.joined(separator: ", "))); rename one of them"
             })
-        } catch {
-            stage = .failure(error)
-        }
-        let key: String, outcome: OnePassOutcome
-        switch stage {
-        case .success(let value): (key, outcome) = value
-        case .failure(let error): return .failed(shown, code: "unreadable", "\(shown): \(error)")
-        }
-        let analysis = outcome.analysis
-        warnings += analysis.warnings
-        if let sidecarFailure {
-            var message = sidecarFailure
-            if let audio = analysis.error { message += "; and the audio: \(audio.message)" }
-            return .failed(shown, code: "invalid_sidecar", message, key: key, warnings: warnings, input: analysis.info)
-        }
-        guard let info = analysis.info, let envelope = analysis.envelope, analysis.error == nil else {
-            let error = analysis.error ?? AudioError(.undecodable, path: shown, "not decodable")
-            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: analysis.info)
-        }
-        if let error = outcome.encodeError {
-            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
-        }
-        if let callSeconds = sidecar?.declaredCallSeconds, let warning = durationCheck(recording: info.seconds, call: callSeconds, shown: shown) {
-            warnings.append(warning)
-        }
-        let format: OutputFormat
-        do { format = try settings.outputFormat(for: info, path: shown) } catch {
-            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
-        }
-        let plan = ChunkPlanner.plan(frames: info.frames, inputRate: info.sampleRate, envelope: envelope, format: format, settings: settings)
-        if plan.contains(where: { $0.cut == .hard }) {
-            warnings.append(AudioWarning(.hardCut, "\(shown): no pause near the part limit; a part was cut mid-speech"))
-        }
-        let names = Self.partNames(stem: stem, count: plan.count)
-        if let owner = await claims.claim(names, for: shown) {
-            return .failed(shown, code: "output_collision", "\(shown): its parts would overwrite the output of \(owner) (\(names.joined(separator: ", "))); rename one of them", key: key, warnings: warnings, input: info)
-        }
-
-        // CPU stage 2 (only recordings that need splitting): every part on its own encoder, in
-        // parallel, decoding again from the part's first frame.
-        let encoded: [EncodedPart]
-        if let part = outcome.part, plan.count == 1 {
-            encoded = [part]
-        } else {
-            do {
-                encoded = try await withThrowingTaskGroup(of: EncodedPart.self) { group in
-                    for part in plan {
-                        let destination = Paths.join(output, names[part.index])
-                        group.addTask {
-                            try await pool.run {
-                                try Transcoder.encodePart(part, of: analysis, format: format, settings: settings, to: destination)
-                            }
-                        }
-                    }
-                    var parts: [EncodedPart] = []
-                    for try await part in group { parts.append(part) }
-                    return parts.sorted { $0.index < $1.index }
-                }
-            } catch let error as AudioError {
-                return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
-            } catch {
-                return .failed(shown, code: "encoder_failed", "\(shown): \(error)", key: key, warnings: warnings, input: info)
-            }
-        }
-        let expected = plan.reduce(0) { $0 + $1.outputFrames }
-        let written = encoded.reduce(0) { $0 + $1.frames }
-        guard expected == written else {
-            return .failed(shown, code: "encoder_failed", "\(shown): parts hold \(written) frames, the recording \(expected)", key: key, warnings: warnings, input: info)
-        }
-        let parts = zip(encoded, plan).map { part, p in
-            FileReport.Part(path: part.path, bytes: part.bytes, seconds: part.seconds, frames: part.frames,
-                            sampleRate: part.sampleRate, channels: part.channels, sha256: part.sha256,
-                            cut: p.cut.rawValue, callLogId: nil)
-        }
-        let report = FileReport(path: shown, key: key, status: .ok, error: nil, warnings: warnings, input: info,
-                                stats: analysis.stats, parts: parts)
+        let report = await RecordingTranscode.run(
+            path: file.absolutePath, shown: shown, key: nil, sidecarFailure: sidecarFailure,
+            declaredCallSeconds: sidecar?.declaredCallSeconds, warnings: warnings,
+            settings: options.settings, validation: options.validation, pool: pool, targets: targets)
+        guard report.status == .ok else { return report }
+        let names = Self.partNames(stem: stem, count: report.parts.count)
         let manifest = Manifest(sourceSize: file.size, sourceModified: file.modified, settings: fingerprint, report: report,
                                 partNames: names)
         do {
@@ -260,17 +180,6 @@ public struct TranscodeBatch: Sendable {
             let n = String(i)
             return "\(stem)-part\(String(repeating: "0", count: width - n.count))\(n).mp3"
         }
-    }
-
-    /// Recording length against the call log's (research/audio.md §7.2, the CDR rule).
-    func durationCheck(recording: Double, call: Double, shown: String) -> AudioWarning? {
-        if recording < call - max(5, call * 0.05) {
-            return AudioWarning(.durationMismatch, "\(shown): the recording lasts \(Int(recording.rounded())) s but the call log says \(Int(call.rounded())) s (recording started late or was cut)")
-        }
-        if recording > call + max(10, call * 0.05) {
-            return AudioWarning(.durationMismatch, "\(shown): the recording lasts \(Int(recording.rounded())) s but the call log says \(Int(call.rounded())) s (ringing included, or the wrong file)")
-        }
-        return nil
     }
 }
 

@@ -93,6 +93,15 @@ public final class Sandbox: Service {
     /// The file holding the audio attached to a call log (nil when none, or deleted).
     public func recordingPath(callLogId: String) async -> String? { await state.recordingPath(callLogId) }
 
+    /// Makes a call log with this id exist (as one made before callrec ran would); returns false
+    /// when it existed already.
+    @discardableResult
+    public func seedCallLog(id: String, startTime: String = "2026-01-01 00:00:00") async -> Bool {
+        let existed = await state.callLog(id) != nil
+        _ = await state.seedCallLog(id: id, startTime: startTime)
+        return !existed
+    }
+
     /// Adds a Telnyx recording and returns its id (`id`, or a new UUID).
     @discardableResult
     public func seedTelnyxRecording(id: String? = nil) async -> String {

@@ -222,6 +222,23 @@ actor SandboxState {
         return log
     }
 
+    /// A call log that exists before the run (what a sidecar's `call_log_id` names in a real
+    /// account); nothing happens when `id` exists already.
+    func seedCallLog(id: String, startTime: String) -> SandboxCallLog {
+        if let existing = callLogIndex[id] { return state.callLogs[existing] }
+        let activityId = state.nextActivityId
+        state.nextActivityId += 1
+        let log = SandboxCallLog(
+            id: id, outcome: "connected", toPhoneNumber: "+15550000000", fromPhoneNumber: nil, startTime: startTime, endTime: startTime,
+            duration: "0", subject: "Seeded call log", note: nil, userId: nil, activityId: activityId, personId: nil, orgId: nil,
+            dealId: nil, leadId: nil, companyId: Self.companyId, hasRecording: false, deleted: false, createdAt: Date(), deletedAt: nil,
+            recording: nil)
+        callLogIndex[log.id] = state.callLogs.count
+        state.callLogs.append(log)
+        persist()
+        return log
+    }
+
     /// The live call log `id`.
     /// - Throws: 404 when it never existed, 410 when it was deleted.
     func liveCallLog(_ id: String) throws(APIError) -> SandboxCallLog {

@@ -1,0 +1,130 @@
+import CallAudio
+import CallStore
+import Foundation
+import Logging
+
+/// `callrec enqueue DIR`: every recording under a directory registered in the ledger with its
+/// sidecar and provider references, and its transcode job enqueued — in one commit per recording,
+/// so the ledger and the queue never disagree.
+public struct EnqueueBatch: Sendable {
+    public let root: String
+    public let store: any CallStore
+    public let jobs: Int
+    public let excluding: [String]
+    public let logger: Logger
+
+    public init(root: String, store: any CallStore, jobs: Int, excluding: [String] = [], logger: Logger) {
+        self.root = root
+        self.store = store
+        self.jobs = jobs
+        self.excluding = excluding
+        self.logger = logger
+    }
+
+    /// Registers every recording; the report says per file `ok` (enqueued), `skipped` (known
+    /// already, or deleted: see the warning) or `failed`.
+    public func run() async throws -> BatchReport {
+        let clock = ContinuousClock(), started = clock.now
+        let scan = try Scanner.scan(root: root, excluding: excluding)
+        let pool = CPUPool(threads: jobs)
+        defer { pool.shutdown() }
+        let reports = await withTaskGroup(of: (Int, FileReport).self) { group in
+            var results = [FileReport?](repeating: nil, count: scan.files.count)
+            var next = 0
+            func add(_ index: Int) {
+                group.addTask { (index, await self.register(scan.files[index], pool: pool)) }
+            }
+            while next < min(jobs * 4, scan.files.count) { add(next); next += 1 }
+            while let (index, report) = await group.next() {
+                results[index] = report
+                if next < scan.files.count { add(next); next += 1 }
+            }
+            return results.compactMap { $0 }
+        }
+        var summary = BatchReport.Summary()
+        for report in reports {
+            switch report.status {
+            case .ok: summary.ok += 1
+            case .failed: summary.failed += 1
+            case .skipped: summary.skipped += 1
+            }
+        }
+        summary.wallSeconds = (clock.now - started).seconds
+        return BatchReport(files: reports, summary: summary)
+    }
+
+    private func register(_ file: ScannedFile, pool: CPUPool) async -> FileReport {
+        let shown = file.relativePath
+        if let refusal = file.refusal {
+            return .failed(shown, code: "refused", "\(shown): \(refusal)")
+        }
+        let stem = Scanner.stem(of: shown)
+        guard let sidecarPath = file.sidecarPath else {
+            return .failed(shown, code: "missing_sidecar", "\(shown): no sidecar \(stem).json with the call log's metadata")
+        }
+        guard let data = FileManager.default.contents(atPath: sidecarPath) else {
+            return .failed(shown, code: "invalid_sidecar", "\(stem).json: cannot be read")
+        }
+        let (parsed, problems) = Sidecar.parse(data)
+        guard let sidecar = parsed, problems.isEmpty else {
+            return .failed(shown, code: "invalid_sidecar", "\(stem).json: " + problems.map(\.description).joined(separator: "; "))
+        }
+        let key: String
+        do {
+            key = try await pool.run { try Fingerprint.sha256(ofFile: file.absolutePath) }
+        } catch {
+            return .failed(shown, code: "unreadable", "\(shown): \(error)")
+        }
+        do {
+            if let tombstone = try await store.tombstone(key: key) {
+                return FileReport(path: shown, key: key, status: .skipped, error: nil,
+                                  warnings: [AudioWarning(.deleted, "\(shown): deleted \(Self.format(tombstone.deletedAt)) (\(tombstone.reason)); not enqueued again")],
+                                  input: nil, stats: nil, parts: [])
+            }
+            if let known = try await store.recording(key: key) {
+                return FileReport(path: shown, key: key, status: .skipped, error: nil,
+                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")],
+                                  input: nil, stats: nil, parts: [])
+            }
+            var ops: [LedgerOp] = [
+                .insertRecording(Recording(key: key, path: file.absolutePath, metadata: String(decoding: data, as: UTF8.self))),
+            ]
+            if let telnyx = sidecar.telnyxRecordingId {
+                ops.append(.putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: key, reference: telnyx)))
+            }
+            if let event = sidecar.voipnowEvent {
+                ops.append(.putProviderRef(ProviderRef(provider: ProviderRef.voipnow, recordingKey: key, reference: event.jsonText)))
+            }
+            ops.append(.enqueue(try TranscodeJobHandler.job(key: key)))
+            let results = try await store.commit(ops)
+            if results.last == .duplicate {
+                return FileReport(path: shown, key: key, status: .skipped, error: nil,
+                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): a job for it is queued already")],
+                                  input: nil, stats: nil, parts: [])
+            }
+            return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
+        } catch {
+            return .failed(shown, code: "store_failed", "\(shown): \(error)", key: key)
+        }
+    }
+
+    static func format(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}
+
+extension Sidecar.VoipNowEventReference {
+    /// The reference as stored in the ledger.
+    public var jsonText: String {
+        let object: [String: Any] = ["user_id": userId, "extension": `extension`, "event_type": eventType, "event_id": eventId]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension AudioWarning.Code {
+    /// The recording was deleted (it has a tombstone): never uploaded again.
+    public static let deleted = AudioWarning.Code(rawValue: "deleted")
+    /// The ledger knows the recording already (same bytes).
+    public static let alreadyKnown = AudioWarning.Code(rawValue: "already_known")
+}

@@ -1,0 +1,137 @@
+import CallAudio
+import CallStore
+import Foundation
+import Logging
+
+/// Where a recording's parts live between transcode and upload: `<state>/spool/<key>/part-NNN.mp3`.
+public struct Spool: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public func directory(key: String) -> String { Paths.join(root, key) }
+
+    /// The transcode's report (input, stats, warnings, parts), kept for the upload report.
+    public func reportPath(key: String) -> String { Paths.join(directory(key: key), "report.json") }
+
+    public func report(key: String) -> FileReport? {
+        guard let data = FileManager.default.contents(atPath: reportPath(key: key)) else { return nil }
+        return try? JSONDecoder().decode(FileReport.self, from: data)
+    }
+
+    public func partPaths(key: String, count: Int) -> [String] {
+        (1...max(1, count)).map { index in
+            let n = String(index)
+            return Paths.join(directory(key: key), "part-\(String(repeating: "0", count: max(0, 3 - n.count)))\(n).mp3")
+        }
+    }
+}
+
+/// Arguments of the jobs that work on one recording.
+public struct RecordingJobArguments: Codable, Sendable, Hashable {
+    public var key: String
+    public init(key: String) { self.key = key }
+}
+
+/// The queue's CPU stage: a `pending` recording is validated, transcoded and chunked into the
+/// spool, and its parts go into the ledger with the state `transcoded` in one commit.
+///
+/// At-least-once safe: a recording that is no longer `pending` is left alone, a crash leaves at
+/// most finished part files that the next run overwrites (parts are renamed into place whole),
+/// and the ledger changes only in the final commit.
+public struct TranscodeJobHandler: JobHandler {
+    public static let kind = "transcode"
+    public var kind: String { Self.kind }
+
+    public let spool: Spool
+    public let settings: TranscodeSettings
+    public let validation: ValidationConfiguration
+    public let pool: CPUPool
+    /// Jobs to enqueue in the same commit once the parts are in the ledger (the upload issue's
+    /// network stage); none by default.
+    public let followUp: @Sendable (String) -> [NewJob]
+
+    public init(spool: Spool, settings: TranscodeSettings = TranscodeSettings(), validation: ValidationConfiguration = ValidationConfiguration(),
+                pool: CPUPool, followUp: @escaping @Sendable (String) -> [NewJob] = { _ in [] }) {
+        self.spool = spool
+        self.settings = settings
+        self.validation = validation
+        self.pool = pool
+        self.followUp = followUp
+    }
+
+    /// The job for a recording: at most one live per recording.
+    public static func job(key: String) throws -> NewJob {
+        try NewJob(queue: JobQueue.transcode, kind: kind, arguments: RecordingJobArguments(key: key),
+                   uniqueKey: "transcode:\(key)", maxAttempts: 3)
+    }
+
+    public func run(_ job: Job, context: JobContext) async throws {
+        let key = try job.arguments(as: RecordingJobArguments.self).key
+        var logger = context.logger
+        logger[metadataKey: "recording"] = "\(key)"
+        let store = context.store
+        guard let recording = try await store.recording(key: key) else {
+            throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
+        }
+        guard recording.state == .pending else {
+            logger.debug("recording is \(recording.state.rawValue) already; nothing to do")
+            return
+        }
+        let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
+        let directory = spool.directory(key: key)
+        try? FileManager.default.removeItem(atPath: directory)
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw JobFailure(.transient, code: "spool_failed", "cannot create \(directory): \(error.localizedDescription)")
+        }
+        let spool = self.spool
+        let report = await RecordingTranscode.run(
+            path: recording.path, shown: recording.path, key: nil, sidecarFailure: nil,
+            declaredCallSeconds: sidecar?.declaredCallSeconds, warnings: [],
+            settings: settings, validation: validation, pool: pool,
+            targets: PartTargets(paths: { spool.partPaths(key: key, count: $0) }))
+        try Task.checkCancellation()
+
+        if let error = report.error {
+            try? FileManager.default.removeItem(atPath: directory)
+            // A file that cannot be read now (a share that went away) may be readable later.
+            if error.code == "unreadable" {
+                throw JobFailure(.transient, code: error.code, error.message)
+            }
+            try await store.commit([
+                .require(key: key, states: [.pending]),
+                .setRecordingState(key: key, state: .failed, errorCode: error.code, errorMessage: error.message),
+                .audit(AuditEntry(recordingKey: key, action: "transcode_failed", detail: "\(error.code): \(error.message)", actor: context.owner)),
+            ])
+            throw JobFailure(.permanent, code: error.code, error.message)
+        }
+        guard report.key == key else {
+            try? FileManager.default.removeItem(atPath: directory)
+            let message = "\(recording.path): its bytes changed since it was enqueued (SHA-256 \(report.key ?? "?"), expected \(key)); enqueue it again"
+            try await store.commit([
+                .require(key: key, states: [.pending]),
+                .setRecordingState(key: key, state: .failed, errorCode: AudioError.Code.sourceChanged.rawValue, errorMessage: message),
+            ])
+            throw JobFailure(.permanent, code: AudioError.Code.sourceChanged.rawValue, message)
+        }
+        let parts = report.parts.enumerated().map { index, part in
+            Part(recordingKey: key, index: index + 1, spoolPath: part.path, bytes: part.bytes, seconds: part.seconds, sha256: part.sha256)
+        }
+        let seconds = report.parts.reduce(0) { $0 + $1.seconds }
+        if let data = try? JSONEncoder.sorted.encode(report) {
+            FileManager.default.createFile(atPath: spool.reportPath(key: key), contents: data)
+        }
+        var ops: [LedgerOp] = [
+            .require(key: key, states: [.pending]),
+            .replaceParts(key: key, parts: parts),
+            .setRecordingAudio(key: key, partCount: parts.count, seconds: seconds),
+            .setRecordingState(key: key, state: .transcoded),
+        ]
+        ops += followUp(key).map { .enqueue($0) }
+        try await store.commit(ops)
+        logger.info("transcoded", metadata: ["parts": "\(parts.count)", "seconds": "\(seconds)",
+                                             "warnings": "\(report.warnings.map(\.code.rawValue))"])
+    }
+}

@@ -1,0 +1,227 @@
+import CallAPI
+import CallStore
+import Foundation
+import Logging
+
+/// The queue's network stage: every part of a `transcoded` recording attached to its own call
+/// log, exactly once towards the CRM whatever fails and wherever the process dies (DESIGN §3;
+/// research/api-contract.md §4.2).
+///
+/// Per part, each step is recorded before the next:
+/// 1. the intent to create the call log, with a marker that goes into its note
+///    (``PartState/creating``) — before the POST;
+/// 2. the call log's id (``PartState/created``) — a POST whose answer was lost is resolved by
+///    finding the marker in `GET /callLogs` before anything is created again;
+/// 3. the upload (``PartState/attached``) — a 409 means an earlier upload landed, confirmed by
+///    `has_recording`.
+/// A `call_log_id` in the sidecar attaches a single-part recording to that call log instead.
+public struct UploadJobHandler: JobHandler {
+    public static let kind = "upload"
+    public var kind: String { Self.kind }
+
+    public let client: PipedriveClient
+
+    public init(client: PipedriveClient) {
+        self.client = client
+    }
+
+    /// The job for a recording: at most one live per recording; 20 attempts span a working day
+    /// of outages with the default backoff.
+    public static func job(key: String) throws -> NewJob {
+        try NewJob(queue: JobQueue.upload, kind: kind, arguments: RecordingJobArguments(key: key),
+                   uniqueKey: "upload:\(key)", maxAttempts: 20)
+    }
+
+    /// The marker a part's call log carries in its note: unique per recording and part, so the
+    /// call logs of one part can be counted and a lost create found.
+    public static func marker(key: String, index: Int) -> String { "callrec:\(key.prefix(32)):p\(index)" }
+
+    public func run(_ job: Job, context: JobContext) async throws {
+        let key = try job.arguments(as: RecordingJobArguments.self).key
+        var logger = context.logger
+        logger[metadataKey: "recording"] = "\(key)"
+        let store = context.store
+        guard let recording = try await store.recording(key: key) else {
+            throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
+        }
+        guard recording.state == .transcoded else {
+            logger.debug("recording is \(recording.state.rawValue); nothing to upload")
+            return
+        }
+        let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
+        guard let sidecar else {
+            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar stored with it no longer parses", owner: context.owner)
+        }
+        let parts = try await store.parts(key: key).sorted { $0.index < $1.index }
+        guard !parts.isEmpty else {
+            throw JobFailure(.permanent, code: "no_parts", "\(recording.path): transcoded without parts")
+        }
+        let stem = Scanner.stem(of: (recording.path as NSString).lastPathComponent)
+        var offset = 0.0
+        do {
+            for var part in parts {
+                defer { offset += part.seconds }
+                if part.state == .attached { continue }
+                try Task.checkCancellation()
+                if part.callLogID == nil {
+                    part = try await ensureCallLog(part, of: recording, sidecar: sidecar, partCount: parts.count, offset: offset,
+                                                   store: store, owner: context.owner, logger: logger)
+                }
+                guard let callLogID = part.callLogID else { continue }
+                let filename = parts.count == 1 ? "\(stem).mp3" : TranscodeBatch.partNames(stem: stem, count: parts.count)[part.index - 1]
+                var outcome = try await client.uploadRecording(callLogId: callLogID, path: part.spoolPath, filename: filename)
+                if outcome == .alreadyExists {
+                    // 409: something is attached already. Ours, from an attempt whose answer was
+                    // lost — has_recording confirms it is there.
+                    let log = try await client.callLog(id: callLogID)
+                    guard log.hasRecording else {
+                        throw JobFailure(.transient, code: "upload_unconfirmed", "call log \(callLogID) answered 409 but has no recording")
+                    }
+                    outcome = .alreadyExists
+                }
+                part.state = .attached
+                part.attachedAt = Date()
+                try await store.commit([
+                    .require(key: key, states: [.transcoded]),
+                    .updatePart(part),
+                    .audit(AuditEntry(recordingKey: key, action: "upload", target: "pipedrive:\(callLogID)",
+                                      httpStatus: outcome == .uploaded ? 200 : 409, detail: "part \(part.index) of \(parts.count), \(part.bytes) bytes, sha256 \(part.sha256)",
+                                      actor: context.owner)),
+                ])
+            }
+        } catch let error as StoreError where error.code == .conflict {
+            // Deleted or changed under us (a cascade delete started): stop here, nothing to undo.
+            logger.info("recording left the transcoded state while uploading; stopping", metadata: ["reason": "\(error.message)"])
+            return
+        } catch let error as APIError {
+            try await handle(error, store: store, key: key, path: recording.path, owner: context.owner)
+        }
+        try await store.commit([
+            .require(key: key, states: [.transcoded]),
+            .setRecordingState(key: key, state: .uploaded),
+            .audit(AuditEntry(recordingKey: key, action: "uploaded", detail: "\(parts.count) part(s)", actor: context.owner)),
+        ])
+        logger.info("uploaded", metadata: ["parts": "\(parts.count)"])
+    }
+
+    /// Gives the part a call log: the sidecar's, one found by its marker, or a new one.
+    private func ensureCallLog(_ part: Part, of recording: Recording, sidecar: Sidecar, partCount: Int, offset: Double,
+                               store: any CallStore, owner: String, logger: Logger) async throws -> Part {
+        var part = part
+        let key = recording.key
+        if let given = sidecar.callLogId {
+            guard partCount == 1 else {
+                try await fail(store, key, code: "call_log_id_for_parts",
+                               "\(recording.path): call_log_id names one call log, but the recording is split into \(partCount) parts and a call log holds one recording; give call_log instead")
+            }
+            part.callLogID = given
+            part.state = .created
+            try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
+            return part
+        }
+        guard let base = sidecar.callLog else {
+            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar has neither call_log nor call_log_id", owner: owner)
+        }
+        let marker = part.marker ?? Self.marker(key: key, index: part.index)
+        if part.state == .creating, let found = try await find(marker: marker) {
+            logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found.id)"])
+            return try await adopt(found.id, for: part, store: store, owner: owner, status: nil)
+        }
+        let draft = Self.draft(base, part: part, partCount: partCount, offset: offset, recordingSeconds: recording.seconds, marker: marker)
+        if let problem = draft.problems().first {
+            try await fail(store, key, code: "invalid_call_log", "\(recording.path): \(problem)", owner: owner)
+        }
+        if part.state != .creating || part.marker != marker {
+            part.state = .creating
+            part.marker = marker
+            part.createStartedAt = Date()
+            try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
+        }
+        do {
+            let log = try await client.createCallLog(draft)
+            return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
+        } catch let error as APIError where error.code == .unknownOutcome {
+            // The create may have landed: look before anything is created again.
+            if let found = try await find(marker: marker) {
+                logger.info("adopted the call log whose create answer was lost", metadata: ["call_log": "\(found.id)"])
+                return try await adopt(found.id, for: part, store: store, owner: owner, status: nil)
+            }
+            throw error
+        }
+    }
+
+    private func adopt(_ id: String, for part: Part, store: any CallStore, owner: String, status: Int?) async throws -> Part {
+        var part = part
+        part.callLogID = id
+        part.state = .created
+        try await store.commit([
+            .require(key: part.recordingKey, states: [.transcoded]),
+            .updatePart(part),
+            .audit(AuditEntry(recordingKey: part.recordingKey, action: status == nil ? "adopt_call_log" : "create_call_log",
+                              target: "pipedrive:\(id)", httpStatus: status, detail: "part \(part.index), marker \(part.marker ?? "-")", actor: owner)),
+        ])
+        return part
+    }
+
+    /// Pages through the call logs looking for the marker (20 tokens a page).
+    private func find(marker: String) async throws -> CallLog? {
+        var found: CallLog?
+        _ = try await client.allCallLogs { page in
+            if found == nil { found = page.items.first { ($0.note ?? "").contains(marker) || ($0.subject ?? "").contains(marker) } }
+        }
+        return found
+    }
+
+    /// The call log for one part: the sidecar's fields; times and duration of this part (derived
+    /// from the audio where the sidecar leaves them out); `(part k of n)` in the subject; the
+    /// marker appended to the note.
+    static func draft(_ base: CallLogDraft, part: Part, partCount: Int, offset: Double, recordingSeconds: Double?, marker: String) -> CallLogDraft {
+        var draft = base
+        let start = CallLogDraft.parseTime(base.startTime)
+        if partCount > 1 {
+            draft.subject = "\(base.subject ?? "Call") (part \(part.index) of \(partCount))"
+            if let start {
+                draft.startTime = CallLogDraft.formatTime(start.addingTimeInterval(offset.rounded(.down)))
+                draft.endTime = CallLogDraft.formatTime(start.addingTimeInterval((offset + part.seconds).rounded(.down)))
+            }
+            draft.duration = String(Int(part.seconds.rounded()))
+        } else {
+            let seconds = recordingSeconds ?? part.seconds
+            if draft.endTime == nil, let start {
+                draft.endTime = CallLogDraft.formatTime(start.addingTimeInterval(seconds.rounded()))
+            }
+            if draft.duration == nil {
+                draft.duration = String(Int(seconds.rounded()))
+            }
+        }
+        let tag = "<p>[\(marker)]</p>"
+        draft.note = (base.note ?? "") + tag
+        return draft
+    }
+
+    private func handle(_ error: APIError, store: any CallStore, key: String, path: String, owner: String) async throws -> Never {
+        switch error.code {
+        case .rateLimited:
+            throw JobFailure(.snooze(error.retryAfter ?? .seconds(60)), code: error.code.rawValue, error.description)
+        case .stopEverything:
+            // An exhausted daily budget, a blocked or unpaid account: wait, do not burn attempts.
+            throw JobFailure(.snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
+        case .permanent, .configuration:
+            try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
+        case .notFound:
+            try await fail(store, key, code: "call_log_gone", "\(path): \(error) (deleted in Pipedrive; reconcile handles it)", owner: owner)
+        default:
+            throw JobFailure(.transient, code: error.code.rawValue, error.description)
+        }
+    }
+
+    /// Marks the recording failed with its reason and discards the job.
+    private func fail(_ store: any CallStore, _ key: String, code: String, _ message: String, owner: String = "") async throws -> Never {
+        try await store.commit([
+            .require(key: key, states: [.transcoded]),
+            .setRecordingState(key: key, state: .failed, errorCode: code, errorMessage: message),
+            .audit(AuditEntry(recordingKey: key, action: "upload_failed", detail: "\(code): \(message)", actor: owner)),
+        ])
+        throw JobFailure(.permanent, code: code, message)
+    }
+}

@@ -1,0 +1,139 @@
+import CallAPI
+import CallAudio
+import CallStore
+import Foundation
+import Logging
+
+/// `callrec upload DIR`: the whole pipeline in one process, on the same store, jobs and
+/// per-recording code as `enqueue` + `worker` — so an interrupted run (Ctrl-C, `kill -9`)
+/// resumes where it stopped, and a re-run makes no API request for recordings already done.
+///
+/// The CPU stage (transcode queue, one slot per core) and the network stage (upload queue) run
+/// side by side; transcodes stop claiming while ``Options/spoolAhead`` recordings wait for their
+/// upload, which bounds the spool and memory.
+public struct UploadRun: Sendable {
+    public struct Options: Sendable {
+        public var settings = TranscodeSettings()
+        public var validation = ValidationConfiguration()
+        public var jobs = ProcessInfo.processInfo.activeProcessorCount
+        public var uploadSlots = 4
+        /// Transcoded recordings waiting for their upload before transcodes pause.
+        public var spoolAhead: Int?
+        public var leaseTTL: Duration = .seconds(60)
+        public var shutdownGrace: Duration = .seconds(25)
+        public init() {}
+    }
+
+    public let root: String
+    public let store: any CallStore
+    public let spool: Spool
+    public let client: PipedriveClient
+    public let options: Options
+    public let logger: Logger
+
+    public init(root: String, store: any CallStore, spool: Spool, client: PipedriveClient, options: Options, logger: Logger) {
+        self.root = root
+        self.store = store
+        self.spool = spool
+        self.client = client
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Step 1: registers every recording and enqueues its transcode (new recordings only).
+    public func register(excluding: [String]) async throws -> BatchReport {
+        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, logger: logger).run()
+    }
+
+    /// Step 2: the worker that runs this directory's jobs until nothing is left to do (put it in
+    /// a `ServiceGroup`; SIGINT then releases what runs, for the next run to resume).
+    public func worker(pool: CPUPool, onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
+        var configuration = Worker.Configuration(slots: [JobQueue.transcode: options.jobs, JobQueue.upload: options.uploadSlots])
+        configuration.untilIdle = true
+        // Retries come sooner than in the worker (a person waits for this run), and the run
+        // waits for a retry due within five minutes rather than leave it for the next run.
+        configuration.backoff = Backoff(base: .seconds(1), cap: .seconds(60))
+        configuration.idleHorizon = .seconds(300)
+        configuration.leaseTTL = options.leaseTTL
+        configuration.shutdownGrace = options.shutdownGrace
+        configuration.pollInterval = .milliseconds(250)
+        configuration.onOutcome = onOutcome
+        let ahead = options.spoolAhead ?? (options.jobs * 2 + options.uploadSlots)
+        let store = self.store
+        configuration.claimLimit = { queue in
+            guard queue == JobQueue.transcode else { return nil }
+            guard let waiting = try? await store.recordingCounts()[.transcoded] else { return nil }
+            return ahead - waiting
+        }
+        let handlers: [any JobHandler] = [
+            TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
+                                followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
+            UploadJobHandler(client: client),
+        ]
+        return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+    }
+
+    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in).
+    public func report(registration: BatchReport, wallSeconds: Double) async throws -> BatchReport {
+        var files: [FileReport] = []
+        var summary = BatchReport.Summary()
+        for registered in registration.files {
+            var file = registered
+            if registered.status != .failed, let key = registered.key {
+                file = try await ledgerReport(registered, key: key)
+            }
+            switch file.status {
+            case .ok: summary.ok += 1
+            case .failed: summary.failed += 1
+            case .skipped: summary.skipped += 1
+            }
+            summary.audioSeconds += file.parts.reduce(0) { $0 + $1.seconds }
+            files.append(file)
+        }
+        summary.wallSeconds = wallSeconds
+        return BatchReport(files: files, summary: summary)
+    }
+
+    private func ledgerReport(_ registered: FileReport, key: String) async throws -> FileReport {
+        let shown = registered.path
+        if registered.warnings.contains(where: { $0.code == .deleted }) { return registered }
+        guard let recording = try await store.recording(key: key) else {
+            return .failed(shown, code: "not_registered", "\(shown): not in the ledger", key: key)
+        }
+        let transcoded = spool.report(key: key)
+        var report = FileReport(path: shown, key: key, status: .ok, error: nil,
+                                warnings: (transcoded?.warnings ?? []) + registered.warnings.filter { $0.code != .alreadyKnown },
+                                input: transcoded?.input, stats: transcoded?.stats, parts: [])
+        let parts = try await store.parts(key: key)
+        report.parts = parts.map { part in
+            var p = transcoded?.parts.first { $0.path == part.spoolPath }
+                ?? FileReport.Part(path: part.spoolPath, bytes: part.bytes, seconds: part.seconds, frames: 0, sampleRate: 0,
+                                   channels: 0, sha256: part.sha256, cut: "", callLogId: nil)
+            p.callLogId = part.state == .attached ? part.callLogID : nil
+            return p
+        }
+        let before = registered.warnings.contains { $0.code == .alreadyKnown }
+        switch recording.state {
+        case .uploaded:
+            report.status = before ? .skipped : .ok
+        case .failed:
+            report.status = .failed
+            report.error = .init(code: recording.errorCode ?? "failed", message: recording.errorMessage ?? "\(shown): failed")
+            report.parts = []
+        case .deleting, .deleted:
+            report.status = .skipped
+            report.warnings.append(AudioWarning(.deleted, "\(shown): deleted; not uploaded again"))
+        case .pending, .transcoded:
+            let jobs = try await store.jobs(JobQuery(states: [.available, .running], uniqueKey: (recording.state == .pending ? "transcode:" : "upload:") + key, limit: 1))
+            var reason = "\(shown): not finished (\(recording.state.rawValue))"
+            if let job = jobs.first {
+                reason += "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
+                if let last = job.lastError { reason += " (\(last))" }
+                reason += "; run again to go on"
+            }
+            report.status = .failed
+            report.error = .init(code: "not_finished", message: reason)
+        }
+        return report
+    }
+}

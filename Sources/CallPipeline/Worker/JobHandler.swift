@@ -1,0 +1,101 @@
+import CallStore
+import Foundation
+import Logging
+
+/// Runs one kind of job. Handlers are at-least-once: a job may run again after a crash, a lost
+/// lease or a retry, so each checks the ledger before it acts (where exactly-once lives).
+public protocol JobHandler: Sendable {
+    /// The `kind` of the jobs it runs.
+    var kind: String { get }
+    /// Runs the job. Return to complete it; throw ``JobFailure`` to say how it failed (any other
+    /// error counts as transient). Cancellation means shutdown or a lost lease: stop, and leave
+    /// the ledger consistent.
+    func run(_ job: Job, context: JobContext) async throws
+}
+
+/// What a handler gets besides its job.
+public struct JobContext: Sendable {
+    /// Carries `job_id`, `kind`, `attempt`, `lease` (and `recording` once the handler adds it).
+    public var logger: Logger
+    public var store: any CallStore
+    /// Who runs the job (`host:pid:boot`), for the audit table.
+    public var owner: String
+}
+
+/// How a job failed, which decides what the queue does next.
+public struct JobFailure: Error, Sendable, CustomStringConvertible {
+    public enum Disposition: Sendable, Hashable {
+        /// Cannot succeed as it is: discard at once (bad audio, HTTP 400/422).
+        case permanent
+        /// Try again after the backoff (network errors, 5xx, timeouts).
+        case transient
+        /// Wait this long without using up an attempt (429, a daily budget spent).
+        case snooze(Duration)
+    }
+
+    public var disposition: Disposition
+    /// A machine code (`silent_recording`, `rate_limited`, …).
+    public var code: String
+    public var message: String
+
+    public init(_ disposition: Disposition, code: String, _ message: String) {
+        self.disposition = disposition
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The job the benchmarks and the queue tests use: it does nothing, or sleeps for the
+/// `sleep_ms` of its arguments (checking for cancellation), or fails when told to. With `trace`,
+/// it appends `start`/`end` lines (job id, attempt, pid, wall-clock nanoseconds) to that file, so
+/// a chaos test can prove no job ever ran concurrently with itself.
+public struct NoopJobHandler: JobHandler {
+    public static let kind = "noop"
+    public var kind: String { Self.kind }
+
+    public struct Arguments: Codable, Sendable {
+        public var sleepMs: Int?
+        public var fail: String?
+        public var trace: String?
+        public init(sleepMs: Int? = nil, fail: String? = nil, trace: String? = nil) {
+            self.sleepMs = sleepMs
+            self.fail = fail
+            self.trace = trace
+        }
+        enum CodingKeys: String, CodingKey { case sleepMs = "sleep_ms", fail, trace }
+    }
+
+    public init() {}
+
+    public func run(_ job: Job, context: JobContext) async throws {
+        guard job.args != "{}" else { return }
+        let arguments = try job.arguments(as: Arguments.self)
+        if let trace = arguments.trace { Self.append(trace, "start", job) }
+        if let sleepMs = arguments.sleepMs, sleepMs > 0 {
+            try await Task.sleep(for: .milliseconds(sleepMs))
+        }
+        if let trace = arguments.trace { Self.append(trace, "end", job) }
+        switch arguments.fail {
+        case "permanent": throw JobFailure(.permanent, code: "noop_failed", "told to fail permanently")
+        case "transient": throw JobFailure(.transient, code: "noop_failed", "told to fail")
+        case "snooze": throw JobFailure(.snooze(.seconds(60)), code: "noop_snoozed", "told to snooze")
+        default: return
+        }
+    }
+}
+
+extension NoopJobHandler {
+    /// One `write(2)` of one line with O_APPEND: lines from several processes never interleave.
+    static func append(_ path: String, _ event: String, _ job: Job) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanos = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        let line = "\(event) \(job.id) \(job.attempt) \(getpid()) \(nanos) \(job.leaseToken ?? 0)\n"
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+}

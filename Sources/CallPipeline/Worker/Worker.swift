@@ -1,0 +1,444 @@
+import CallStore
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Runs jobs from the store until stopped (DESIGN §5; research/queue-and-reconcile.md §(2)).
+///
+/// - Each queue has its own slots (transcode = CPU cores; upload and delete separate), and claims
+///   in batches of its free slots.
+/// - Every running job holds a lease that one heartbeat statement per interval extends; a job
+///   whose lease was lost is cancelled at once (another worker owns it now), and every state
+///   change is fenced by the lease's token.
+/// - A rescuer returns jobs of dead workers; a pruner deletes old finished rows.
+/// - Graceful shutdown (SIGTERM/SIGINT through swift-service-lifecycle) stops claiming, waits up
+///   to ``Configuration/shutdownGrace`` for running jobs, then cancels and *releases* them (no
+///   attempt used). ``stopNow()`` (the second signal) releases at once.
+public final class Worker: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Concurrency per queue; only these queues are served.
+        public var slots: [String: Int]
+        public var leaseTTL: Duration = .seconds(60)
+        /// Defaults to a third of the lease TTL.
+        public var heartbeatInterval: Duration?
+        public var rescueInterval: Duration = .seconds(15)
+        public var pruneInterval: Duration = .seconds(300)
+        public var completedRetention: Duration = .seconds(24 * 3600)
+        public var finalRetention: Duration = .seconds(30 * 24 * 3600)
+        public var shutdownGrace: Duration = .seconds(25)
+        /// How often to look for work when no notification came (other processes' inserts on
+        /// SQLite, jobs whose `run_at` came).
+        public var pollInterval: Duration = .seconds(1)
+        public var statsInterval: Duration = .seconds(15)
+        /// Return once no job is due or running in the served queues.
+        public var untilIdle = false
+        /// With ``untilIdle``: a job that becomes due within this much time still counts (the CLI
+        /// waits out short retry backoffs rather than leave work behind).
+        public var idleHorizon: Duration = .zero
+        public var backoff = Backoff()
+        public var maxSnoozes = 50
+        /// Lost leases after which a job is discarded as poison.
+        public var poisonRescues = 3
+        /// `host:pid:random`, written as `lease_owner`.
+        public var owner = Worker.defaultOwner()
+        /// How many more jobs of a queue may be claimed now (nil: as many as there are free
+        /// slots). Backpressure: the CLI keeps transcodes from running too far ahead of uploads,
+        /// which bounds the spool.
+        public var claimLimit: (@Sendable (_ queue: String) async -> Int?)?
+        /// Called after each job with its outcome (progress reporting).
+        public var onOutcome: (@Sendable (_ job: Job, _ outcome: String) -> Void)?
+
+        public init(slots: [String: Int]) {
+            self.slots = slots
+        }
+    }
+
+    /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
+    /// `released`, `lease_lost`).
+    public struct Summary: Sendable, Hashable {
+        public var outcomes: [String: Int] = [:]
+        public var rescued = 0
+        public subscript(outcome: String) -> Int { outcomes[outcome] ?? 0 }
+    }
+
+    private struct Running {
+        var task: Task<Void, any Error>
+        var queue: String
+        var kind: String
+        var lost = false
+        var interrupted = false
+    }
+
+    private struct State {
+        var running: [Lease: Running] = [:]
+        var stopping = false
+        var idle = false
+        var summary = Summary()
+        var lastHeartbeat = ContinuousClock.now
+    }
+
+    public let store: any CallStore
+    public let configuration: Configuration
+    private let handlers: [String: any JobHandler]
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wakeup = Wakeup()
+    private let metrics: WorkerMetrics
+
+    public init(store: any CallStore, handlers: [any JobHandler], configuration: Configuration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.handlers = Dictionary(handlers.map { ($0.kind, $0) }, uniquingKeysWith: { _, last in last })
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.owner)"
+        self.logger = logger
+        self.metrics = WorkerMetrics()
+    }
+
+    public static func defaultOwner() -> String {
+        let host = ProcessInfo.processInfo.hostName
+        let random = UUID().uuidString.prefix(8).lowercased()
+        return "\(host):\(getpid()):\(random)"
+    }
+
+    public var summary: Summary { state.withLock { $0.summary } }
+
+    /// Leases of the jobs running now (for tests and diagnostics).
+    public var runningLeases: [Lease] { state.withLock { Array($0.running.keys) } }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        logger.info("worker started", metadata: [
+            "store": "\(store.location)",
+            "slots": "\(configuration.slots.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+        ])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { maintenance in
+                maintenance.addTask { await self.every(self.configuration.heartbeatInterval ?? self.configuration.leaseTTL / 3) { await self.heartbeat() } }
+                maintenance.addTask { await self.every(self.configuration.rescueInterval, immediately: true) { await self.rescue() } }
+                maintenance.addTask { await self.every(self.configuration.pruneInterval) { await self.prune() } }
+                maintenance.addTask { await self.every(self.configuration.statsInterval, immediately: true) { await self.sampleStats() } }
+                maintenance.addTask { await self.every(self.configuration.pollInterval) { self.wakeup.signal() } }
+                maintenance.addTask {
+                    while !Task.isCancelled {
+                        await self.store.waitForWork(timeout: self.configuration.pollInterval)
+                        self.wakeup.signal()
+                    }
+                }
+                await withDiscardingTaskGroup { loops in
+                    for (queue, slots) in self.configuration.slots where slots > 0 {
+                        loops.addTask { await self.claimLoop(queue: queue, slots: slots) }
+                    }
+                }
+                maintenance.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        let summary = self.summary
+        logger.info("worker stopped", metadata: [
+            "outcomes": "\(summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+        ])
+    }
+
+    /// Stops claiming; running jobs get ``Configuration/shutdownGrace`` to finish, then they are
+    /// cancelled and released.
+    public func beginShutdown() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        wakeup.signal()
+        guard first else { return }
+        logger.info("shutting down: no new jobs; running ones get \(configuration.shutdownGrace) to finish")
+        let grace = configuration.shutdownGrace
+        Task { [self] in
+            try? await Task.sleep(for: grace)
+            self.interruptAll(reason: "shutdown grace period over")
+        }
+    }
+
+    /// The second signal: stop claiming and release every running job now.
+    public func stopNow() {
+        state.withLock { $0.stopping = true }
+        wakeup.signal()
+        interruptAll(reason: "stopped at once")
+    }
+
+    private func interruptAll(reason: String) {
+        let tasks = state.withLock { state -> [Task<Void, any Error>] in
+            var tasks: [Task<Void, any Error>] = []
+            for (lease, var running) in state.running {
+                running.interrupted = true
+                state.running[lease] = running
+                tasks.append(running.task)
+            }
+            return tasks
+        }
+        if !tasks.isEmpty { logger.info("interrupting \(tasks.count) running job(s): \(reason)") }
+        for task in tasks { task.cancel() }
+    }
+
+    // MARK: - Claiming
+
+    private var isStopping: Bool { state.withLock { $0.stopping || $0.idle } }
+
+    private func runningCount(queue: String) -> Int {
+        state.withLock { $0.running.values.filter { $0.queue == queue }.count }
+    }
+
+    private func claimLoop(queue: String, slots: Int) async {
+        await withDiscardingTaskGroup { jobs in
+            while !isStopping {
+                var free = slots - runningCount(queue: queue)
+                if free > 0, let limit = await configuration.claimLimit?(queue) {
+                    free = min(free, limit)
+                    if free <= 0, configuration.untilIdle, await checkIdle() { break }
+                }
+                if free <= 0 {
+                    await wakeup.wait()
+                    continue
+                }
+                let claimed: [Job]
+                do {
+                    claimed = try await store.claim(queue: queue, limit: free, owner: configuration.owner, leaseTTL: configuration.leaseTTL)
+                } catch {
+                    logger.error("claim failed; trying again", metadata: ["queue": "\(queue)", "error": "\(error)"])
+                    await wakeup.wait()
+                    continue
+                }
+                for job in claimed {
+                    guard let lease = job.lease else { continue }
+                    // Registered before the child starts, so the slot count and the heartbeat see it.
+                    let task = makeTask(for: job)
+                    state.withLock { $0.running[lease] = Running(task: task, queue: queue, kind: job.kind) }
+                    jobs.addTask { await self.finish(job, lease: lease, task: task) }
+                }
+                if claimed.isEmpty {
+                    if configuration.untilIdle, await checkIdle() { break }
+                    await wakeup.wait()
+                }
+            }
+        }
+    }
+
+    /// Until-idle: nothing running here, and nothing due or running in the store (jobs leased
+    /// by a dead worker count as running until the rescuer frees them).
+    private func checkIdle() async -> Bool {
+        if state.withLock({ !$0.running.isEmpty }) { return false }
+        do {
+            guard try await store.isIdle(queues: Set(configuration.slots.filter { $0.value > 0 }.keys)) else { return false }
+            if configuration.idleHorizon > .zero, let next = try await store.queueStats().nextRunAt,
+               next.timeIntervalSince(try await store.now()) <= configuration.idleHorizon.seconds {
+                return false
+            }
+        } catch {
+            logger.warning("cannot read the queue's state", metadata: ["error": "\(error)"])
+            return false
+        }
+        if state.withLock({ !$0.running.isEmpty }) { return false }
+        state.withLock { $0.idle = true }
+        logger.info("queue idle: nothing due or running")
+        wakeup.signal()
+        return true
+    }
+
+    // MARK: - Running one job
+
+    private func makeTask(for job: Job) -> Task<Void, any Error> {
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(job.id)"
+        logger[metadataKey: "kind"] = "\(job.kind)"
+        logger[metadataKey: "attempt"] = "\(job.attempt)"
+        logger[metadataKey: "lease"] = "\(job.leaseToken ?? 0)"
+        let context = JobContext(logger: logger, store: store, owner: configuration.owner)
+        let handler = handlers[job.kind]
+        return Task {
+            guard let handler else {
+                throw JobFailure(.permanent, code: "unknown_kind", "no handler for job kind \"\(job.kind)\"")
+            }
+            try await handler.run(job, context: context)
+        }
+    }
+
+    private func finish(_ job: Job, lease: Lease, task: Task<Void, any Error>) async {
+        let started = ContinuousClock.now
+        metrics.waited(queue: job.queue, kind: job.kind, seconds: max(0, Date().timeIntervalSince(job.runAt)))
+        let result = await task.result
+        metrics.ran(queue: job.queue, kind: job.kind, duration: ContinuousClock.now - started)
+        let running = state.withLock { $0.running.removeValue(forKey: lease) }
+        defer { wakeup.signal() }
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(job.id)"
+        logger[metadataKey: "kind"] = "\(job.kind)"
+        logger[metadataKey: "attempt"] = "\(job.attempt)"
+        if running?.lost == true {
+            record(job, "lease_lost")
+            logger.warning("job stopped: its lease was lost, another worker owns it now")
+            return
+        }
+        // Store calls run in their own task: a cancelled job's release must still reach the database.
+        let store = self.store, configuration = self.configuration
+        let outcome: String
+        do {
+            outcome = try await Task { () async throws -> String in
+                switch result {
+                case .success:
+                    return try await store.complete(lease) ? "completed" : "lease_lost"
+                case .failure(let error):
+                    if running?.interrupted == true || error is CancellationError {
+                        return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? "released" : "lease_lost"
+                    }
+                    let failure = error as? JobFailure ?? JobFailure(.transient, code: "error", "\(error)")
+                    switch failure.disposition {
+                    case .permanent:
+                        let state = try await store.fail(lease, error: failure.description, permanent: true, retryIn: .zero)
+                        return state == nil ? "lease_lost" : "discarded"
+                    case .transient:
+                        let delay = configuration.backoff.delay(afterAttempt: job.attempt)
+                        let state = try await store.fail(lease, error: failure.description, permanent: false, retryIn: delay)
+                        return state.map { $0 == .discarded ? "discarded" : "retried" } ?? "lease_lost"
+                    case .snooze(let delay):
+                        let state = try await store.snooze(lease, delay: delay, reason: failure.description, maxSnoozes: configuration.maxSnoozes)
+                        return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
+                    }
+                }
+            }.value
+        } catch {
+            // The lease expires and the rescuer returns the job; nothing is lost.
+            logger.error("cannot record the job's outcome; the rescuer will return it", metadata: ["error": "\(error)"])
+            record(job, "unrecorded")
+            return
+        }
+        record(job, outcome)
+        switch outcome {
+        case "completed": logger.debug("job completed")
+        case "lease_lost": logger.warning("job finished but its lease was lost; its outcome was not recorded (another worker owns it)")
+        case "released": logger.info("job released for another run (no attempt used)")
+        default:
+            if case .failure(let error) = result {
+                logger.warning("job \(outcome)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func record(_ job: Job, _ outcome: String) {
+        state.withLock { $0.summary.outcomes[outcome, default: 0] += 1 }
+        metrics.outcome(queue: job.queue, kind: job.kind, outcome: outcome)
+        configuration.onOutcome?(job, outcome)
+    }
+
+    // MARK: - Maintenance
+
+    private func every(_ interval: Duration, immediately: Bool = false, _ body: @Sendable () async -> Void) async {
+        if immediately, !Task.isCancelled { await body() }
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            await body()
+        }
+    }
+
+    private func heartbeat() async {
+        let leases = state.withLock { Array($0.running.keys) }
+        guard !leases.isEmpty else {
+            state.withLock { $0.lastHeartbeat = .now }
+            return
+        }
+        let store = self.store, ttl = configuration.leaseTTL
+        do {
+            let held = try await Task { try await store.heartbeat(leases, leaseTTL: ttl) }.value
+            state.withLock { $0.lastHeartbeat = .now }
+            let lost = Set(leases).subtracting(held)
+            guard !lost.isEmpty else { return }
+            let tasks = state.withLock { state -> [Task<Void, any Error>] in
+                lost.compactMap { lease in
+                    guard var running = state.running[lease] else { return nil }
+                    running.lost = true
+                    state.running[lease] = running
+                    return running.task
+                }
+            }
+            for task in tasks { task.cancel() }
+            if !tasks.isEmpty { logger.warning("lost the lease of \(tasks.count) job(s); cancelled them") }
+        } catch {
+            let since = state.withLock { ContinuousClock.now - $0.lastHeartbeat }
+            logger.error("heartbeat failed", metadata: ["error": "\(error)", "since_last": "\(since)"])
+            if since > ttl {
+                // Our leases have expired by now and may be someone else's: stop causing side effects.
+                let tasks = state.withLock { state -> [Task<Void, any Error>] in
+                    for lease in state.running.keys { state.running[lease]?.lost = true }
+                    return state.running.values.map(\.task)
+                }
+                for task in tasks { task.cancel() }
+            }
+        }
+    }
+
+    private func rescue() async {
+        do {
+            let report = try await store.rescueExpiredLeases(poisonRescues: configuration.poisonRescues)
+            guard !report.isEmpty else { return }
+            state.withLock { $0.summary.rescued += report.requeued.count + report.discarded.count }
+            metrics.rescued(requeued: report.requeued.count, discarded: report.discarded.count)
+            logger.warning("returned jobs whose worker was lost", metadata: [
+                "requeued": "\(report.requeued)", "discarded_as_poison": "\(report.discarded)",
+            ])
+            wakeup.signal()
+        } catch {
+            logger.error("rescue failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func prune() async {
+        do {
+            let pruned = try await store.prune(completedAge: configuration.completedRetention, finalAge: configuration.finalRetention, limit: 1_000)
+            if pruned > 0 { logger.info("pruned \(pruned) finished job(s)") }
+        } catch {
+            logger.error("prune failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func sampleStats() async {
+        do {
+            let stats = try await store.queueStats()
+            metrics.sample(stats)
+        } catch {
+            logger.debug("cannot sample queue stats", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// The worker's swift-metrics instruments (served in Prometheus text by `--metrics-port`).
+struct WorkerMetrics: Sendable {
+    func outcome(queue: String, kind: String, outcome: String) {
+        Counter(label: "callrec_jobs_total", dimensions: [("queue", queue), ("kind", kind), ("outcome", outcome)]).increment()
+    }
+
+    func ran(queue: String, kind: String, duration: Duration) {
+        Metrics.Timer(label: "callrec_job_duration_seconds", dimensions: [("queue", queue), ("kind", kind)])
+            .recordNanoseconds(Int64(duration.seconds * 1e9))
+    }
+
+    func waited(queue: String, kind: String, seconds: Double) {
+        Metrics.Timer(label: "callrec_job_wait_seconds", dimensions: [("queue", queue), ("kind", kind)])
+            .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func rescued(requeued: Int, discarded: Int) {
+        Counter(label: "callrec_jobs_rescued_total", dimensions: [("result", "requeued")]).increment(by: requeued)
+        Counter(label: "callrec_jobs_rescued_total", dimensions: [("result", "discarded")]).increment(by: discarded)
+    }
+
+    func sample(_ stats: QueueStats) {
+        for state in JobState.allCases {
+            Gauge(label: "callrec_jobs", dimensions: [("state", state.rawValue)]).record(stats[state])
+        }
+        for queue in Set(stats.byQueue.keys).union(stats.dueByQueue.keys) {
+            Gauge(label: "callrec_queue_depth", dimensions: [("queue", queue)]).record(stats.dueByQueue[queue] ?? 0)
+        }
+        Gauge(label: "callrec_oldest_available_age_seconds").record(stats.oldestDueSeconds ?? 0)
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+
+/// Where a recording is in its life. The ledger is where exactly-once lives: every queue is
+/// at-least-once, so each step checks the ledger before it acts.
+public enum RecordingState: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Registered by a scan or an enqueue; its transcode is to come.
+    case pending
+    /// Validated and split into parts in the spool; the uploads are to come.
+    case transcoded
+    /// Every part is attached to its call log.
+    case uploaded
+    /// Cannot succeed as it is (bad audio, bad sidecar, a permanent API refusal): see its error.
+    case failed
+    /// A deletion intent is running.
+    case deleting
+    /// Deleted everywhere; the tombstone keeps it from coming back.
+    case deleted
+}
+
+/// A recording: one source file, keyed by the SHA-256 of its bytes.
+public struct Recording: Sendable, Hashable {
+    /// SHA-256 of the source bytes, lowercase hex.
+    public var key: String
+    /// The source path as given (absolute, or relative to where the scan ran).
+    public var path: String
+    /// The sidecar document as it was read (JSON text), or nil.
+    public var metadata: String?
+    public var state: RecordingState
+    public var errorCode: String?
+    public var errorMessage: String?
+    /// How many parts the transcode made (0 before it).
+    public var partCount: Int
+    /// Seconds of audio, once decoded.
+    public var seconds: Double?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(key: String, path: String, metadata: String? = nil, state: RecordingState = .pending,
+                errorCode: String? = nil, errorMessage: String? = nil, partCount: Int = 0, seconds: Double? = nil,
+                createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.key = key
+        self.path = path
+        self.metadata = metadata
+        self.state = state
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.partCount = partCount
+        self.seconds = seconds
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Where one part is towards the CRM.
+public enum PartState: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Encoded into the spool; nothing sent.
+    case pending
+    /// The intent to create its call log is recorded (with ``Part/marker``); the POST may have
+    /// happened. Before posting again, look for the marker.
+    case creating
+    /// Its call log exists (``Part/callLogID``); the upload is to come or may have landed.
+    case created
+    /// The audio is attached to the call log.
+    case attached
+}
+
+/// One MP3 part of a recording in the spool, and its call log.
+public struct Part: Sendable, Hashable {
+    public var recordingKey: String
+    /// 1-based.
+    public var index: Int
+    public var spoolPath: String
+    public var bytes: Int64
+    public var seconds: Double
+    /// SHA-256 of the MP3, lowercase hex.
+    public var sha256: String
+    public var state: PartState
+    /// Pipedrive's call-log id, once created or given by the sidecar.
+    public var callLogID: String?
+    /// The marker written into the call log (note) so that a POST whose answer was lost can be
+    /// found again.
+    public var marker: String?
+    public var createStartedAt: Date?
+    public var attachedAt: Date?
+
+    public init(recordingKey: String, index: Int, spoolPath: String, bytes: Int64, seconds: Double, sha256: String,
+                state: PartState = .pending, callLogID: String? = nil, marker: String? = nil,
+                createStartedAt: Date? = nil, attachedAt: Date? = nil) {
+        self.recordingKey = recordingKey
+        self.index = index
+        self.spoolPath = spoolPath
+        self.bytes = bytes
+        self.seconds = seconds
+        self.sha256 = sha256
+        self.state = state
+        self.callLogID = callLogID
+        self.marker = marker
+        self.createStartedAt = createStartedAt
+        self.attachedAt = attachedAt
+    }
+}
+
+/// What a recording is known as at a telephony provider; deleted together with its call logs.
+public struct ProviderRef: Sendable, Hashable {
+    /// `telnyx` or `voipnow`.
+    public var provider: String
+    public var recordingKey: String
+    /// The provider's reference: a Telnyx recording id, or the VoipNow event as JSON text
+    /// (`{"user_id","extension","event_type","event_id"}`).
+    public var reference: String
+    /// `live`, `deleted`.
+    public var state: String
+
+    public init(provider: String, recordingKey: String, reference: String, state: String = "live") {
+        self.provider = provider
+        self.recordingKey = recordingKey
+        self.reference = reference
+        self.state = state
+    }
+
+    public static let telnyx = "telnyx"
+    public static let voipnow = "voipnow"
+}
+
+public enum DeletionStepState: String, Sendable, Hashable, CaseIterable, Codable {
+    case pending, done, failed
+}
+
+/// One target of a deletion: a call log, a provider recording, the spool.
+public struct DeletionStep: Sendable, Hashable {
+    /// Order of execution (remote and irreversible first, local last).
+    public var position: Int
+    /// `pipedrive:<call log id>`, `telnyx:<recording id>`, `voipnow:<event json>`, `spool`.
+    public var target: String
+    public var state: DeletionStepState
+    public var httpStatus: Int?
+    public var detail: String?
+    public var updatedAt: Date
+
+    public init(position: Int, target: String, state: DeletionStepState = .pending, httpStatus: Int? = nil,
+                detail: String? = nil, updatedAt: Date = Date()) {
+        self.position = position
+        self.target = target
+        self.state = state
+        self.httpStatus = httpStatus
+        self.detail = detail
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A durable intent to delete one recording everywhere.
+public struct Deletion: Sendable, Hashable {
+    /// Chosen by the caller (a UUID), so that it can be named in the same commit that creates it.
+    public var id: String
+    public var recordingKey: String
+    /// `cli`, `reconcile: call log 123 answered 404`, …
+    public var reason: String
+    public var steps: [DeletionStep]
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public init(id: String, recordingKey: String, reason: String, steps: [DeletionStep], createdAt: Date = Date(),
+                finishedAt: Date? = nil) {
+        self.id = id
+        self.recordingKey = recordingKey
+        self.reason = reason
+        self.steps = steps
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// One line of the append-only audit table.
+public struct AuditEntry: Sendable, Hashable {
+    /// Assigned by the store (0 before insertion).
+    public var id: Int64
+    public var at: Date
+    public var recordingKey: String?
+    /// `create_call_log`, `upload`, `delete_step`, `tombstone`, `reconcile_plan`, …
+    public var action: String
+    public var target: String?
+    public var httpStatus: Int?
+    public var detail: String?
+    /// Who acted: `host:pid` of the worker or CLI.
+    public var actor: String
+
+    public init(id: Int64 = 0, at: Date = Date(), recordingKey: String?, action: String, target: String? = nil,
+                httpStatus: Int? = nil, detail: String? = nil, actor: String) {
+        self.id = id
+        self.at = at
+        self.recordingKey = recordingKey
+        self.action = action
+        self.target = target
+        self.httpStatus = httpStatus
+        self.detail = detail
+        self.actor = actor
+    }
+}
+
+/// Outlives the deletion of a recording: a scan that meets the same bytes again skips them.
+public struct Tombstone: Sendable, Hashable {
+    public var key: String
+    public var path: String
+    public var reason: String
+    public var deletedAt: Date
+
+    public init(key: String, path: String, reason: String, deletedAt: Date = Date()) {
+        self.key = key
+        self.path = path
+        self.reason = reason
+        self.deletedAt = deletedAt
+    }
+}
+
+/// One change in a ``CallStore/commit(_:)``: all the ops of a commit apply in one transaction,
+/// or none does.
+public enum LedgerOp: Sendable, Hashable {
+    /// Aborts the commit with ``StoreError/Code/conflict`` unless the recording exists and is in
+    /// one of `states`.
+    case require(key: String, states: Set<RecordingState>)
+    /// Inserts the recording; does nothing when the key exists already.
+    case insertRecording(Recording)
+    /// Sets the state and error (nil clears it), and updates `updated_at`.
+    case setRecordingState(key: String, state: RecordingState, errorCode: String? = nil, errorMessage: String? = nil)
+    /// Sets the part count and seconds after a transcode.
+    case setRecordingAudio(key: String, partCount: Int, seconds: Double)
+    /// Replaces every part of the recording with these.
+    case replaceParts(key: String, parts: [Part])
+    /// Writes every field of one existing part (matched by key and index).
+    case updatePart(Part)
+    /// Inserts or replaces a provider reference (matched by key and provider).
+    case putProviderRef(ProviderRef)
+    /// Inserts a deletion with its steps.
+    case insertDeletion(Deletion)
+    /// Updates one step (matched by deletion id and target).
+    case updateDeletionStep(deletionID: String, target: String, state: DeletionStepState, httpStatus: Int?, detail: String?)
+    /// Marks the deletion finished.
+    case finishDeletion(id: String)
+    /// Appends to the audit table.
+    case audit(AuditEntry)
+    /// Inserts the tombstone; keeps the first when the key has one already.
+    case tombstone(Tombstone)
+    /// Enqueues a job in the same transaction (its result comes back from ``CallStore/commit(_:)``).
+    case enqueue(NewJob)
+}
+
+/// Which recordings ``CallStore/recordings(_:)`` lists, in key order.
+public struct RecordingQuery: Sendable, Hashable {
+    public var states: Set<RecordingState>?
+    public var path: String?
+    /// Keys strictly greater than this (for paging).
+    public var afterKey: String?
+    public var limit: Int
+
+    public init(states: Set<RecordingState>? = nil, path: String? = nil, afterKey: String? = nil, limit: Int = 1000) {
+        self.states = states
+        self.path = path
+        self.afterKey = afterKey
+        self.limit = limit
+    }
+}

@@ -1,0 +1,30 @@
+/// A store operation that did not succeed, with a machine-readable code.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// A ``LedgerOp/require(key:states:)`` guard failed: the whole commit was rolled back.
+        public static let conflict = Code(rawValue: "store_conflict")
+        /// The thing named does not exist.
+        public static let notFound = Code(rawValue: "store_not_found")
+        /// The request itself is wrong (job arguments over 64 KiB, bad priority, empty queue name).
+        public static let invalid = Code(rawValue: "store_invalid")
+        /// The database could not be opened, reached or migrated.
+        public static let unavailable = Code(rawValue: "store_unavailable")
+        /// The database URL or state directory is unusable.
+        public static let configuration = Code(rawValue: "store_configuration")
+        /// The schema on disk is newer than this build understands.
+        public static let schemaTooNew = Code(rawValue: "store_schema_too_new")
+        public var description: String { rawValue }
+    }
+
+    public let code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import CallStore
+import Foundation
+
+extension CallRecCommand {
+    struct Queue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Inspect and repair the job queue.",
+            subcommands: [List.self, Retry.self, Cancel.self, Purge.self]
+        )
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "ls", abstract: "List jobs (newest last).")
+
+            @Option(help: "Only jobs in these states (comma-separated): available, running, completed, discarded, cancelled.")
+            var jobState: String?
+            @Option(help: "Only jobs of this queue (transcode, upload, delete, bench).")
+            var queue: String?
+            @Option(help: "Only jobs of this kind.")
+            var kind: String?
+            @Option(help: "At most this many jobs.")
+            var limit: Int = 100
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var global: GlobalOptions
+
+            struct Row: Encodable {
+                var id: Int64
+                var queue: String
+                var kind: String
+                var state: String
+                var attempt: Int
+                var maxAttempts: Int
+                var rescues: Int
+                var runAt: String
+                var uniqueKey: String?
+                var args: String
+                var lastError: String?
+                enum CodingKeys: String, CodingKey {
+                    case id, queue, kind, state, attempt, rescues, args
+                    case maxAttempts = "max_attempts", runAt = "run_at", uniqueKey = "unique_key", lastError = "last_error"
+                }
+            }
+
+            func run() async throws {
+                let logger = global.makeLogger()
+                let states = try parseStates(jobState)
+                let jobs = try await withStore(store, logger: logger) { store in
+                    try await store.jobs(JobQuery(states: states, queue: queue, kind: kind, limit: limit))
+                }
+                let format = ISO8601DateFormatter()
+                let rows = jobs.map {
+                    Row(id: $0.id, queue: $0.queue, kind: $0.kind, state: $0.state.rawValue, attempt: $0.attempt, maxAttempts: $0.maxAttempts,
+                        rescues: $0.rescueCount, runAt: format.string(from: $0.runAt), uniqueKey: $0.uniqueKey, args: $0.args, lastError: $0.lastError)
+                }
+                if global.json {
+                    try writeJSON(rows)
+                    return
+                }
+                print("ID\tQUEUE\tKIND\tSTATE\tATTEMPT\tRUN AT\tLAST ERROR")
+                for row in rows {
+                    print("\(row.id)\t\(row.queue)\t\(row.kind)\t\(row.state)\t\(row.attempt)/\(row.maxAttempts)\t\(row.runAt)\t\(row.lastError ?? "")")
+                }
+            }
+        }
+
+        struct Retry: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Make discarded or cancelled jobs available again (attempts start over).")
+
+            @Argument(help: "Job ids.")
+            var ids: [Int64] = []
+            @Flag(help: "Every discarded job (of --kind, if given).")
+            var allDiscarded = false
+            @Option(help: "With --all-discarded: only jobs of this kind.")
+            var kind: String?
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var global: GlobalOptions
+
+            func validate() throws {
+                if ids.isEmpty == !allDiscarded { throw ValidationError("name job ids, or --all-discarded (not both)") }
+            }
+
+            func run() async throws {
+                let logger = global.makeLogger()
+                let (asked, retried) = try await withStore(store, logger: logger) { store in
+                    var ids = self.ids
+                    if allDiscarded {
+                        ids = try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
+                    }
+                    return (ids, try await store.retry(ids: ids))
+                }
+                report(action: "retried", asked: asked, done: retried, json: global.json)
+            }
+        }
+
+        struct Cancel: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Cancel available or running jobs (a running job's worker cannot record its result).")
+
+            @Argument(help: "Job ids.")
+            var ids: [Int64]
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var global: GlobalOptions
+
+            func run() async throws {
+                let logger = global.makeLogger()
+                let cancelled = try await withStore(store, logger: logger) { try await $0.cancel(ids: ids) }
+                report(action: "cancelled", asked: ids, done: cancelled, json: global.json)
+            }
+        }
+
+        struct Purge: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete finished jobs older than an age.")
+
+            @Option(help: "States to purge (comma-separated; finished states only).")
+            var jobState: String = "discarded,cancelled"
+            @Option(help: "Only jobs finished longer ago than this (30d, 12h, 15m, 45s).")
+            var olderThan: String = "30d"
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var global: GlobalOptions
+
+            func run() async throws {
+                let logger = global.makeLogger()
+                let states = try parseStates(jobState) ?? []
+                guard states.isSubset(of: JobState.final) else {
+                    throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
+                }
+                guard let age = parseAge(olderThan) else { throw ValidationError("--older-than \(olderThan) is not an age (30d, 12h, 15m, 45s)") }
+                let purged = try await withStore(store, logger: logger) { store in
+                    let now = try await store.now()
+                    return try await store.purge(states: states, finalizedBefore: now.addingTimeInterval(-age.seconds))
+                }
+                if global.json { try writeJSON(["purged": purged]) } else { print("purged \(purged) job(s)") }
+            }
+        }
+    }
+}
+
+func parseStates(_ text: String?) throws -> Set<JobState>? {
+    guard let text else { return nil }
+    var states: Set<JobState> = []
+    for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+        guard let state = JobState(rawValue: name) else {
+            throw ValidationError("\(name) is not a job state (\(JobState.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        states.insert(state)
+    }
+    return states
+}
+
+private func report(action: String, asked: [Int64], done: [Int64], json: Bool) {
+    let skipped = Set(asked).subtracting(done).sorted()
+    if json {
+        try? writeJSON([action: done, "skipped": skipped])
+        return
+    }
+    print("\(action) \(done.count) job(s)" + (done.isEmpty ? "" : ": \(done.map(String.init).joined(separator: " "))"))
+    if !skipped.isEmpty {
+        standardError("left alone (not in a state that allows it, or its recording has another live job): \(skipped.map(String.init).joined(separator: " "))")
+    }
+}

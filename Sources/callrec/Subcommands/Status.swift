@@ -1,0 +1,60 @@
+import ArgumentParser
+import CallStore
+import Foundation
+
+extension CallRecCommand {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ledger and queue counts, and how long the oldest waiting job has waited."
+        )
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var global: GlobalOptions
+
+        struct Document: Encodable {
+            var store: String
+            var recordings: [String: Int]
+            var jobs: [String: Int]
+            var queues: [String: [String: Int]]
+            var due: Int
+            var oldestAvailableSeconds: Double
+            var nextRunAt: String?
+
+            enum CodingKeys: String, CodingKey {
+                case store, recordings, jobs, queues, due
+                case oldestAvailableSeconds = "oldest_available_seconds"
+                case nextRunAt = "next_run_at"
+            }
+        }
+
+        func run() async throws {
+            let logger = global.makeLogger()
+            let document = try await withStore(store, logger: logger) { store in
+                let counts = try await store.recordingCounts()
+                let stats = try await store.queueStats()
+                return Document(
+                    store: store.location,
+                    recordings: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+                    jobs: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, stats[$0]) }),
+                    queues: stats.byQueue.mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
+                    due: stats.due,
+                    oldestAvailableSeconds: ((stats.oldestDueSeconds ?? 0) * 1000).rounded() / 1000,
+                    nextRunAt: stats.nextRunAt.map { ISO8601DateFormatter().string(from: $0) })
+            }
+            if global.json {
+                try writeJSON(document)
+                return
+            }
+            print("store: \(document.store)")
+            print("recordings: " + RecordingState.allCases.map { "\($0.rawValue) \(document.recordings[$0.rawValue] ?? 0)" }.joined(separator: ", "))
+            print("jobs: " + JobState.allCases.map { "\($0.rawValue) \(document.jobs[$0.rawValue] ?? 0)" }.joined(separator: ", "))
+            for (queue, counts) in document.queues.sorted(by: { $0.key < $1.key }) {
+                print("  \(queue): " + JobState.allCases.compactMap { s in counts[s.rawValue].flatMap { $0 > 0 ? "\(s.rawValue) \($0)" : nil } }.joined(separator: ", "))
+            }
+            if document.due > 0 {
+                print("oldest due job has waited \(String(format: "%.1f", document.oldestAvailableSeconds)) s")
+            }
+            if let next = document.nextRunAt { print("next scheduled job: \(next)") }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import ArgumentParser
+import AsyncHTTPClient
+import CallAPI
+import CallPipeline
+import CallSandbox
+import CallStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+extension CallRecCommand {
+    struct Upload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The whole pipeline: validate, transcode, chunk, and attach every recording to its Pipedrive call log, exactly once.",
+            discussion: """
+                Credentials come from the environment (PIPEDRIVE_API_TOKEN, PIPEDRIVE_API_URL, …) or \
+                --config FILE, never from the command line. --sandbox runs against a local Pipedrive \
+                emulator instead (no account needed; its state lives under --state). A re-run, or a run \
+                after Ctrl-C or kill -9, goes on where the last one stopped and sends nothing for \
+                recordings already done.
+                """
+        )
+
+        @Argument(help: "The recording directory (walked recursively; every recording needs its <stem>.json sidecar).")
+        var directory: String
+
+        @Flag(help: "Start the API sandbox in this process on a free loopback port and upload there.")
+        var sandbox = false
+
+        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.")
+        var config: String?
+
+        @Option(help: "Uploads at once.")
+        var uploadSlots: Int = 4
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
+        @OptionGroup(title: "Validation") var validation: ValidationOptions
+
+        func run() async throws {
+            let logger = global.makeLogger()
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("\(directory) is not a directory")
+            }
+            if sandbox {
+                let sandboxConfiguration = try SandboxCredentials.configuration(stateDirectory: (store.state as NSString).appendingPathComponent("sandbox"))
+                try await withSandbox(sandboxConfiguration) { url, sandbox in
+                    // Call logs that sidecars name by call_log_id exist in a real account before the
+                    // run; in the sandbox they are made first.
+                    for id in Self.namedCallLogs(in: directory) where await sandbox.seedCallLog(id: id) {
+                        standardError("sandbox: made call log \(id), which a sidecar names by call_log_id")
+                    }
+                    var environment = ProcessInfo.processInfo.environment
+                    environment["PIPEDRIVE_API_URL"] = url.absoluteString + "/v1"
+                    environment["PIPEDRIVE_API_TOKEN"] = sandboxConfiguration.pipedriveToken
+                    environment["TELNYX_API_URL"] = url.absoluteString + "/v2"
+                    environment["TELNYX_API_KEY"] = sandboxConfiguration.telnyxKey
+                    environment["VOIPNOW_API_URL"] = url.absoluteString
+                    environment["VOIPNOW_ACCESS_TOKEN"] = sandboxConfiguration.voipnowToken
+                    standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"); see \(url.absoluteString)/_sandbox/state)")
+                    try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
+                }
+            } else {
+                try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
+            }
+        }
+
+        static func namedCallLogs(in directory: String) -> Set<String> {
+            guard let scan = try? Scanner.scan(root: directory) else { return [] }
+            var ids: Set<String> = []
+            for file in scan.files {
+                guard let path = file.sidecarPath, let data = FileManager.default.contents(atPath: path),
+                      let id = Sidecar.parse(data).sidecar?.callLogId else { continue }
+                ids.insert(id)
+            }
+            return ids
+        }
+
+        func upload(environment: APIEnvironment, logger: Logger) async throws {
+            guard let token = environment.pipedriveToken else {
+                throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
+            }
+            let clock = ContinuousClock(), started = clock.now
+            let limiter = PipedriveLimiter(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens)
+            let http = HTTPClient.makeForAPIs()
+            do {
+                try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger)
+                try? await http.shutdown()
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+        }
+
+        func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
+                    logger: Logger) async throws {
+            let clock = ContinuousClock()
+            let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
+            let store = try await self.store.open(logger: logger)
+            do {
+                var options = UploadRun.Options()
+                options.settings = try transcode.settings()
+                options.validation = validation.configuration()
+                options.jobs = global.jobs
+                options.uploadSlots = uploadSlots
+                let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
+                                    options: options, logger: logger)
+                let registration = try await run.register(excluding: [self.store.state])
+                let toDo = registration.files.filter { $0.status == .ok }.count
+                let progress = ProgressReporter(logger: logger, quiet: false)
+                progress.handle(.started(files: registration.files.count))
+                for file in registration.files where file.status != .ok {
+                    progress.handle(.finished(file, audioSeconds: 0))
+                }
+                let pool = CPUPool(threads: global.jobs)
+                defer { pool.shutdown() }
+                let worker = run.worker(pool: pool) { job, outcome in
+                    let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
+                    guard final else { return }
+                    let status: FileReport.Status = outcome == "completed" ? .ok : .failed
+                    progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+                }
+                let idle = try await store.isIdle(queues: [JobQueue.transcode, JobQueue.upload])
+                if toDo > 0 || !idle {
+                    try await runUntilIdle(worker, logger: logger)
+                }
+                progress.finish()
+                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
+                let counters = await client.counters
+                try? await store.close()
+                try print(report, counters: counters)
+                if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+            } catch {
+                try? await store.close()
+                throw error
+            }
+        }
+
+        /// The worker in a service group; SIGINT/SIGTERM release what runs (the next run resumes
+        /// it), a second signal at once.
+        func runUntilIdle(_ worker: CallPipeline.Worker, logger: Logger) async throws {
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            let watcher = Task {
+                var count = 0
+                for await signal in signals {
+                    count += 1
+                    if count == 1 {
+                        standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
+                        await group.triggerGracefulShutdown()
+                    } else {
+                        worker.stopNow()
+                    }
+                }
+            }
+            defer { watcher.cancel() }
+            try await group.run()
+        }
+
+        struct Document: Encodable {
+            var files: [FileReport]
+            var summary: Summary
+            struct Summary: Encodable {
+                var ok, failed, skipped: Int
+                var audioSeconds, wallSeconds: Double
+                var apiRequests, pipedriveTokens, rateLimited: Int
+                enum CodingKeys: String, CodingKey {
+                    case ok, failed, skipped, audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
+                    case apiRequests = "api_requests", pipedriveTokens = "pipedrive_tokens", rateLimited = "rate_limited"
+                }
+            }
+        }
+
+        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters) throws {
+            let s = report.summary
+            if global.json {
+                try writeJSON(Document(files: report.files, summary: .init(
+                    ok: s.ok, failed: s.failed, skipped: s.skipped, audioSeconds: s.audioSeconds, wallSeconds: s.wallSeconds,
+                    apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
+                return
+            }
+            for file in report.files where file.status == .failed {
+                standardError("failed  \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+            }
+            Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed; \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
+        }
+    }
+}
+
+/// The sandbox of `upload --sandbox`: its state and made-up credentials persist under the state
+/// directory, so a re-run meets the same call logs.
+enum SandboxCredentials {
+    static func configuration(stateDirectory: String) throws -> SandboxConfiguration {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let path = (stateDirectory as NSString).appendingPathComponent("credentials.json")
+        var configuration: SandboxConfiguration
+        if let data = fm.contents(atPath: path), let saved = try? JSONDecoder().decode([String: String].self, from: data),
+           let p = saved["pipedrive"], let t = saved["telnyx"], let v = saved["voipnow"] {
+            configuration = SandboxConfiguration(pipedriveToken: p, telnyxKey: t, voipnowToken: v)
+        } else {
+            configuration = SandboxConfiguration.random()
+            let saved = ["pipedrive": configuration.pipedriveToken, "telnyx": configuration.telnyxKey, "voipnow": configuration.voipnowToken]
+            fm.createFile(atPath: path, contents: try JSONEncoder().encode(saved), attributes: [.posixPermissions: 0o600])
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if let burst = environment["PIPEDRIVE_BURST"].flatMap({ Int($0) }), burst > 0 { configuration.burstPerTwoSeconds = burst }
+        if let daily = environment["PIPEDRIVE_DAILY_TOKENS"].flatMap({ Int($0) }), daily > 0 { configuration.dailyTokens = daily }
+        if let faults = environment["CALLREC_SANDBOX_FAULTS"], !faults.isEmpty {
+            configuration.faults = try FaultPlan(specification: faults)
+        }
+        configuration.stateDirectory = stateDirectory
+        return configuration
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import CallAudio
+import CallPipeline
+import CallStore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+extension CallRecCommand {
+    struct Worker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run jobs from the queue until stopped (SIGTERM/SIGINT drain; a second signal releases at once).",
+            discussion: """
+                Several workers, on one machine or several sharing a PostgreSQL --database, run one \
+                queue safely: each job is leased, heartbeated and fenced, and a job whose worker died \
+                runs again after its lease expires (60 s) and the rescuer sees it (every 15 s).
+                """
+        )
+
+        @Option(help: "Transcode slots (CPU-bound). Default: the number of cores.")
+        var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Upload slots (network-bound).")
+        var uploadSlots: Int = 4
+        @Option(help: "Delete slots.")
+        var deleteSlots: Int = 2
+        @Option(help: "Slots for the benchmarks' no-op jobs (queue `bench`; 0: not served).")
+        var benchSlots: Int = 0
+        @Flag(help: "Exit once no job is due or running (jobs leased by a dead worker count as running until rescued).")
+        var untilIdle = false
+        @Option(help: "Serve Prometheus metrics on this port (/metrics).")
+        var metricsPort: Int?
+        @Option(help: "Address for --metrics-port.")
+        var metricsAddress: String = "127.0.0.1"
+        @Option(help: "Seconds a job's lease lasts without a heartbeat (heartbeats every third of it).")
+        var leaseTtl: Double = 60
+        @Option(help: "Seconds between rescues of jobs whose lease expired.")
+        var rescueInterval: Double = 15
+        @Option(help: "Seconds running jobs get to finish after SIGTERM before they are released.")
+        var shutdownGrace: Double = 25
+        @Option(help: "Seconds between looks for new work when no notification came.")
+        var pollInterval: Double = 1
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
+        @OptionGroup(title: "Validation") var validation: ValidationOptions
+
+        func validate() throws {
+            guard concurrency >= 0, uploadSlots >= 0, deleteSlots >= 0, benchSlots >= 0 else { throw ValidationError("slots must not be negative") }
+            guard concurrency + uploadSlots + deleteSlots + benchSlots > 0 else { throw ValidationError("no slots: the worker would run nothing") }
+            guard leaseTtl >= 0.3, rescueInterval > 0, shutdownGrace >= 0, pollInterval > 0 else {
+                throw ValidationError("--lease-ttl, --rescue-interval and --poll-interval must be positive")
+            }
+        }
+
+        func run() async throws {
+            let logger = global.makeLogger()
+            let registry = PrometheusCollectorRegistry()
+            if metricsPort != nil {
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            }
+            let settings = try transcode.settings()
+            let store = try await self.store.open(logger: logger)
+            let pool = CPUPool(threads: max(1, concurrency))
+            defer { pool.shutdown() }
+
+            var configuration = CallPipeline.Worker.Configuration(slots: [
+                JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
+            ])
+            configuration.leaseTTL = .seconds(leaseTtl)
+            configuration.rescueInterval = .seconds(rescueInterval)
+            configuration.shutdownGrace = .seconds(shutdownGrace)
+            configuration.pollInterval = .seconds(pollInterval)
+            configuration.untilIdle = untilIdle
+            let handlers: [any JobHandler] = [
+                NoopJobHandler(),
+                TranscodeJobHandler(spool: Spool(root: self.store.spoolDirectory), settings: settings,
+                                    validation: validation.configuration(), pool: pool),
+            ]
+            let worker = CallPipeline.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ]
+            if let metricsPort {
+                services.append(.init(service: MetricsServer.application(registry: registry, address: metricsAddress, port: metricsPort, logger: logger)))
+            }
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+
+            // Signals are ours, not the group's: the first drains, the second releases at once
+            // (swift-service-lifecycle takes one signal for one meaning only).
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            let watcher = Task {
+                var count = 0
+                for await signal in signals {
+                    count += 1
+                    if count == 1 {
+                        logger.notice("\(signal): finishing running jobs (send it again to release them at once)")
+                        await group.triggerGracefulShutdown()
+                    } else {
+                        logger.notice("\(signal) again: releasing running jobs now")
+                        worker.stopNow()
+                    }
+                }
+            }
+            defer { watcher.cancel() }
+            do {
+                try await group.run()
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            try? await store.close()
+            let summary = worker.summary
+            let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            if global.json {
+                try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
+            } else {
+                standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
+            }
+            if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+        }
+    }
+}
+
+/// `/metrics` in the Prometheus text format.
+enum MetricsServer {
+    static func application(registry: PrometheusCollectorRegistry, address: String, port: Int, logger: Logger) -> some Service {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        var logger = logger
+        logger.logLevel = .warning
+        return Application(router: router, configuration: .init(address: .hostname(address, port: port)), logger: logger)
+    }
+}

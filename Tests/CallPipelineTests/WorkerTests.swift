@@ -1,0 +1,237 @@
+import CallAudio
+import CallPipeline
+import CallStore
+import CallStoreSQLite
+import CallTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// The worker service in process, over a real SQLite store: slots, outcomes, lost leases,
+/// graceful shutdown, and the transcode job end to end.
+@Suite struct WorkerTests {
+    static func store(_ dir: String) async throws -> SQLiteStore {
+        let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+        try await store.migrate()
+        return store
+    }
+
+    static func configuration(untilIdle: Bool = true, slots: [String: Int] = [JobQueue.bench: 4]) -> Worker.Configuration {
+        var c = Worker.Configuration(slots: slots)
+        c.untilIdle = untilIdle
+        c.leaseTTL = .seconds(3)
+        c.idleHorizon = .seconds(5)
+        c.rescueInterval = .milliseconds(200)
+        c.pollInterval = .milliseconds(100)
+        c.shutdownGrace = .milliseconds(300)
+        c.backoff = Backoff(base: .milliseconds(50), cap: .milliseconds(100))
+        return c
+    }
+
+    static func noop(_ arguments: NoopJobHandler.Arguments = .init(), unique: String? = nil, maxAttempts: Int = 12) throws -> NewJob {
+        try NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind, arguments: arguments, uniqueKey: unique, maxAttempts: maxAttempts)
+    }
+
+    @Test func runsEveryJobOnceAndStopsWhenIdle() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            let trace = "\(dir)/trace"
+            _ = try await store.enqueue((0..<40).map { _ in try Self.noop(.init(sleepMs: 5, trace: trace)) })
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: Self.configuration(), logger: Logger(label: "test"))
+            try await worker.run()
+            let stats = try await store.queueStats()
+            #expect(stats[.completed] == 40)
+            #expect(stats[.available] == 0 && stats[.running] == 0)
+            #expect(worker.summary["completed"] == 40)
+            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+            #expect(lines.filter { $0.hasPrefix("start") }.count == 40)
+            #expect(Set(lines.filter { $0.hasPrefix("end") }.map { $0.split(separator: " ")[1] }).count == 40)
+            try await store.close()
+        }
+    }
+
+    @Test func slotsBoundTheJobsRunningAtOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            let trace = "\(dir)/trace"
+            _ = try await store.enqueue((0..<12).map { _ in try Self.noop(.init(sleepMs: 60, trace: trace)) })
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: Self.configuration(slots: [JobQueue.bench: 3]), logger: Logger(label: "test"))
+            try await worker.run()
+            // Replay the trace: never more than 3 running at once, and at some point 3.
+            var running = 0, peak = 0
+            let events = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+            for event in events.sorted(by: { Int64($0[4])! < Int64($1[4])! }) {
+                running += event[0] == "start" ? 1 : -1
+                peak = max(peak, running)
+            }
+            #expect(peak == 3)
+            try await store.close()
+        }
+    }
+
+    @Test func failuresAreRetriedWithBackoffThenDiscardedAndPermanentOnesAtOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            let results = try await store.enqueue([
+                try Self.noop(.init(fail: "transient"), maxAttempts: 3),
+                try Self.noop(.init(fail: "permanent"), maxAttempts: 3),
+                try Self.noop(),
+            ])
+            let ids = results.compactMap { if case .inserted(let id) = $0 { id } else { nil } }
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: Self.configuration(), logger: Logger(label: "test"))
+            try await worker.run()
+            let transient = try #require(try await store.job(id: ids[0]))
+            #expect(transient.state == .discarded)
+            #expect(transient.attempt == 3)
+            #expect(transient.errors.filter { $0.kind == "failed" }.count == 3)
+            let permanent = try #require(try await store.job(id: ids[1]))
+            #expect(permanent.state == .discarded)
+            #expect(permanent.attempt == 1)
+            #expect(permanent.lastError?.contains("told to fail permanently") == true)
+            #expect(try await store.job(id: ids[2])?.state == .completed)
+            #expect(worker.summary["retried"] == 2)
+            #expect(worker.summary["discarded"] == 2)
+            try await store.close()
+        }
+    }
+
+    @Test func aJobWhoseLeaseIsLostIsCancelledAtOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            let result = try await store.enqueue([try Self.noop(.init(sleepMs: 30_000))])
+            guard case .inserted(let id) = result[0] else { Issue.record("not inserted"); return }
+            var configuration = Self.configuration(untilIdle: false)
+            configuration.heartbeatInterval = .milliseconds(100)
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            let clock = ContinuousClock(), started = clock.now
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await worker.run() }
+                while worker.runningLeases.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                // Someone else takes the job away (an operator's cancel; a rescue works the same way).
+                #expect(try await store.cancel(ids: [id]) == [id])
+                while worker.summary["lease_lost"] == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                worker.beginShutdown()
+                try await group.waitForAll()
+            }
+            #expect(clock.now - started < .seconds(10), "the 30 s job was not stopped")
+            #expect(try await store.job(id: id)?.state == .cancelled)
+            try await store.close()
+        }
+    }
+
+    @Test func gracefulShutdownLetsShortJobsFinishAndReleasesLongOnesWithoutUsingAnAttempt() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            let results = try await store.enqueue([try Self.noop(.init(sleepMs: 100)), try Self.noop(.init(sleepMs: 30_000))])
+            let ids = results.compactMap { if case .inserted(let id) = $0 { id } else { nil } }
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: Self.configuration(untilIdle: false), logger: Logger(label: "test"))
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Logger(label: "test")))
+            try await withThrowingTaskGroup { tasks in
+                tasks.addTask { try await group.run() }
+                while worker.runningLeases.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(try await store.job(id: ids[0])?.state == .completed)
+            let long = try #require(try await store.job(id: ids[1]))
+            #expect(long.state == .available)
+            #expect(long.attempt == 0, "a release must not use up an attempt")
+            #expect(long.errors.last?.kind == "released")
+            #expect(long.runAt <= (try await store.now()))
+            #expect(worker.summary["released"] == 1)
+            try await store.close()
+        }
+    }
+
+    @Test func stopNowReleasesAtOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            _ = try await store.enqueue([try Self.noop(.init(sleepMs: 30_000))])
+            var configuration = Self.configuration(untilIdle: false)
+            configuration.shutdownGrace = .seconds(60)
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            let clock = ContinuousClock(), started = clock.now
+            try await withThrowingTaskGroup { tasks in
+                tasks.addTask { try await worker.run() }
+                while worker.runningLeases.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                worker.beginShutdown()
+                try await Task.sleep(for: .milliseconds(100))
+                worker.stopNow()
+                try await tasks.waitForAll()
+            }
+            #expect(clock.now - started < .seconds(10))
+            #expect(worker.summary["released"] == 1)
+            #expect(try await store.queueStats()[.available] == 1)
+            try await store.close()
+        }
+    }
+
+    @Test func untilIdleWaitsForJobsLeasedByADeadWorkerAndRunsThem() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            _ = try await store.enqueue([try Self.noop()])
+            // A "dead" worker claimed it and vanished.
+            let dead = try await store.claim(queue: JobQueue.bench, limit: 1, owner: "dead:1:x", leaseTTL: .milliseconds(500))
+            #expect(dead.count == 1)
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: Self.configuration(), logger: Logger(label: "test"))
+            try await worker.run()
+            let job = try #require(try await store.job(id: dead[0].id))
+            #expect(job.state == .completed)
+            #expect(job.rescueCount == 1)
+            #expect(job.attempt == 2)
+            try await store.close()
+        }
+    }
+
+    @Test func transcodeJobsFillTheSpoolAndTheLedger() async throws {
+        try await withTemporaryDirectory { dir in
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            let frames = try SyntheticAudio.write(.speech(), seconds: 20, format: .wavULaw, to: "\(dir)/in/a.wav")
+            try SyntheticAudio.write(.speech(talk: 7, pause: 3), seconds: 150, format: .wavPCM16, to: "\(dir)/in/long.wav")
+            try SyntheticAudio.write(.silence, seconds: 5, to: "\(dir)/in/silent.wav")
+            try SyntheticAudio.write(.speech(), seconds: 5, to: "\(dir)/in/nosidecar.wav")
+            for name in ["a", "long", "silent"] {
+                _ = fm.createFile(atPath: "\(dir)/in/\(name).json", contents: Data(TranscodeBatchTests.sidecar.utf8))
+            }
+            let store = try await Self.store(dir)
+            let enqueue = EnqueueBatch(root: "\(dir)/in", store: store, jobs: 2, logger: Logger(label: "test"))
+            let first = try await enqueue.run()
+            #expect(first.summary.ok == 3)
+            #expect(first.files.first { $0.path == "nosidecar.wav" }?.error?.code == "missing_sidecar")
+            #expect(try await enqueue.run().summary.skipped == 3, "the same bytes are registered once")
+
+            let pool = CPUPool(threads: 2)
+            defer { pool.shutdown() }
+            var settings = TranscodeSettings()
+            settings.partMaximumSeconds = 60
+            let spool = Spool(root: "\(dir)/state/spool")
+            let handler = TranscodeJobHandler(spool: spool, settings: settings, pool: pool)
+            let worker = Worker(store: store, handlers: [handler], configuration: Self.configuration(slots: [JobQueue.transcode: 2]), logger: Logger(label: "test"))
+            try await worker.run()
+
+            let counts = try await store.recordingCounts()
+            #expect(counts[.transcoded] == 2)
+            #expect(counts[.failed] == 1)
+            let recordings = try await store.recordings(RecordingQuery())
+            let silent = try #require(recordings.first { $0.path.hasSuffix("silent.wav") })
+            #expect(silent.errorCode == "silent_recording")
+            let a = try #require(recordings.first { $0.path.hasSuffix("/a.wav") })
+            let aParts = try await store.parts(key: a.key)
+            #expect(aParts.count == 1)
+            #expect(aParts[0].spoolPath == spool.partPaths(key: a.key, count: 1)[0])
+            if let decoded = try ffmpegDecodedFrames(aParts[0].spoolPath, channels: 1) { #expect(decoded == frames) }
+            let long = try #require(recordings.first { $0.path.hasSuffix("long.wav") })
+            let longParts = try await store.parts(key: long.key)
+            #expect(longParts.count == 3)
+            #expect(long.partCount == 3)
+            #expect(longParts.map(\.index) == [1, 2, 3])
+            #expect(longParts.allSatisfy { $0.state == .pending && fm.fileExists(atPath: $0.spoolPath) })
+            let jobs = try await store.jobs(JobQuery(queue: JobQueue.transcode))
+            #expect(jobs.filter { $0.state == .completed }.count == 2)
+            #expect(jobs.filter { $0.state == .discarded }.count == 1, "a rejected recording's job is dead-lettered with its code")
+            try await store.close()
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import CallStore
+import CallStorePostgres
+import CallStoreSQLite
+import CallTesting
+import Foundation
+import Testing
+
+/// `callrec worker` as real processes: signals, `kill -9`, two workers on one PostgreSQL queue.
+@Suite struct WorkerProcessTests {
+    let callrec = callrecExecutable()
+
+    /// Starts `callrec` in the background, output to files in `dir`.
+    func start(_ arguments: [String], environment: [String: String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: callrec)
+        process.arguments = arguments
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    func wait(_ process: Process, upTo seconds: Double) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning {
+            if ContinuousClock.now > deadline { return false }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return true
+    }
+
+    struct Event {
+        var kind: Substring
+        var job: Int64
+        var attempt: Int
+        var pid: Int32
+        var nanos: Int64
+        var token: Int64
+    }
+
+    func readTrace(_ path: String) -> [Event] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard f.count == 6, let job = Int64(f[1]), let attempt = Int(f[2]), let pid = Int32(f[3]), let nanos = Int64(f[4]), let token = Int64(f[5]) else { return nil }
+            return Event(kind: f[0], job: job, attempt: attempt, pid: pid, nanos: nanos, token: token)
+        }
+    }
+
+    static func wallNanos() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    static let workerFlags = ["worker", "--concurrency", "0", "--upload-slots", "0", "--delete-slots", "0"]
+
+    @Test func sigtermReleasesTheRunningJobWithoutUsingAnAttemptAndASecondSignalDoesNotWait() async throws {
+        try await withTemporaryDirectory { dir in
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = nil
+            let state = ["--state", "\(dir)/state"]
+            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "1", "--sleep-ms", "60000", "--trace", "\(dir)/trace"] + state, environment: environment)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+
+            for (signals, grace) in [(1, "1"), (2, "120")] {
+                let worker = try start(Self.workerFlags + ["--bench-slots", "2", "--shutdown-grace", grace, "--poll-interval", "0.2"] + state,
+                                       environment: environment, log: "\(dir)/worker-\(signals).log")
+                let startedBefore = readTrace("\(dir)/trace").count
+                let deadline = ContinuousClock.now + .seconds(30)
+                while readTrace("\(dir)/trace").count == startedBefore, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let clock = ContinuousClock(), sent = clock.now
+                for _ in 0..<signals {
+                    kill(worker.processIdentifier, SIGTERM)
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                let exited = try await wait(worker, upTo: 20)
+                if !exited { worker.terminate() }
+                #expect(exited, "worker did not stop after \(signals) signal(s)")
+                #expect(worker.terminationStatus == 0)
+                // One signal waits out the grace (1 s); two release at once, well before the 120 s grace.
+                #expect(clock.now - sent < .seconds(15))
+
+                let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
+                let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
+                let jobs = try #require(doc["jobs"] as? [String: Int])
+                #expect(jobs["available"] == 1 && jobs["running"] == 0, "\(jobs)")
+                let list = try runProcess(callrec, ["queue", "ls", "--json"] + state, environment: environment)
+                let rows = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
+                #expect(rows.first?["attempt"] as? Int == 0, "a released job keeps its attempts")
+            }
+        }
+    }
+
+    @Test func statusPrintsTheDocumentedShape() async throws {
+        try await withTemporaryDirectory { dir in
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = nil
+            let state = ["--state", "\(dir)/state"]
+            _ = try runProcess(callrec, ["bench-enqueue", "--count", "3"] + state, environment: environment)
+            let worker = try runProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--until-idle"] + state, environment: environment)
+            #expect(worker.status == 0, "\(worker.stderr)")
+            _ = try runProcess(callrec, ["bench-enqueue", "--count", "2"] + state, environment: environment)
+            let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
+            #expect(status.status == 0)
+            let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
+            let recordings = try #require(doc["recordings"] as? [String: Int])
+            #expect(Set(recordings.keys) == Set(RecordingState.allCases.map(\.rawValue)))
+            let jobs = try #require(doc["jobs"] as? [String: Int])
+            #expect(jobs == ["available": 2, "running": 0, "completed": 3, "discarded": 0, "cancelled": 0])
+            #expect(doc["oldest_available_seconds"] is Double || doc["oldest_available_seconds"] is Int)
+        }
+    }
+
+    @Test func passwordsAreRefusedOnTheCommandLine() throws {
+        let result = try runProcess(callrec, ["status", "--database", "postgres://u:hunter2@127.0.0.1:1/db"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("CALLREC_DATABASE"))
+        #expect(!result.stderr.contains("hunter2"))
+    }
+
+    /// Two workers on one PostgreSQL queue; one is `kill -9`ed while it runs jobs. Every job
+    /// completes, and no job ever ran concurrently with itself (the trace has the intervals).
+    @Test func killNineOneOfTwoWorkersOnPostgres() async throws {
+        guard let url = try TestPostgres.freshDatabase(prefix: "chaos") else {
+            print("PostgreSQL not installed: the kill -9 chaos test is skipped")
+            return
+        }
+        try await withTemporaryDirectory { dir in
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = url
+            let trace = "\(dir)/trace"
+            let count = 40
+            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "300", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "3", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
+            let victim = try start(flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
+            let survivor = try start(flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
+            // Kill the victim while it holds jobs (it has started some that have not ended).
+            let deadline = ContinuousClock.now + .seconds(60)
+            var killedAt: Int64 = 0
+            while ContinuousClock.now < deadline {
+                let events = readTrace(trace).filter { $0.pid == victim.processIdentifier }
+                let open = Set(events.filter { $0.kind == "start" }.map(\.token)).subtracting(events.filter { $0.kind == "end" }.map(\.token))
+                if events.filter({ $0.kind == "end" }).count >= 3, !open.isEmpty {
+                    kill(victim.processIdentifier, SIGKILL)
+                    killedAt = Self.wallNanos()
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(killedAt > 0, "the victim never held a job")
+            _ = try await wait(victim, upTo: 10)
+            let finished = try await wait(survivor, upTo: 120)
+            if !finished { survivor.terminate() }
+            #expect(finished, "the surviving worker did not finish: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/b.log") ?? Data(), as: UTF8.self).suffix(2000))")
+            #expect(survivor.terminationStatus == 0)
+
+            let store = try PostgresStore(url: url)
+            let jobs = try await store.jobs(JobQuery(queue: JobQueue.bench, limit: 10_000))
+            try await store.close()
+            #expect(jobs.count == count)
+            #expect(jobs.allSatisfy { $0.state == .completed }, "\(jobs.filter { $0.state != .completed }.map { "\($0.id) \($0.state)" })")
+            #expect(jobs.contains { $0.rescueCount >= 1 }, "no job was held by the killed worker")
+
+            // No job ran concurrently with itself: per job, every run ends before the next starts.
+            let events = readTrace(trace)
+            for (job, runs) in Dictionary(grouping: events, by: \.job) {
+                let starts = runs.filter { $0.kind == "start" }.sorted { $0.nanos < $1.nanos }
+                let ends = Dictionary(runs.filter { $0.kind == "end" }.map { ($0.token, $0.nanos) }, uniquingKeysWith: min)
+                #expect(!ends.isEmpty, "job \(job) never finished")
+                var previousEnd: Int64 = 0
+                for start in starts {
+                    #expect(start.nanos >= previousEnd, "job \(job) started again while it was still running")
+                    // A run with no end was cut short by the kill.
+                    let end = ends[start.token] ?? (start.pid == victim.processIdentifier ? killedAt : Int64.max)
+                    #expect(end != Int64.max, "job \(job): a run of the surviving worker never ended")
+                    previousEnd = end
+                }
+            }
+        }
+    }
+}
