@@ -162,13 +162,22 @@ let package = Package(
         ),
         .testTarget(
             name: "CallStoreTests",
-            dependencies: ["CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTesting"],
+            dependencies: [
+                "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CallPipelineTests",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite",
+                "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallAPI", "CallSandbox",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

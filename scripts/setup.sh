@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_packages=(libsndfile1-dev libmp3lame-dev libsoxr-dev pkg-config)
-test_packages=(ffmpeg mp3val mpg123 sox libsox-fmt-mp3 espeak-ng lame time gcc make hyperfine curl python3)
+test_packages=(ffmpeg mp3val mpg123 sox libsox-fmt-mp3 espeak-ng lame time gcc make hyperfine curl python3 postgresql postgresql-client)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--test" ]] && packages+=("${test_packages[@]}")

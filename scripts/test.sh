@@ -9,6 +9,17 @@ source scripts/setup.sh --test
 
 echo "== swift build --build-tests" >&2
 swift build --build-tests
+# A throwaway PostgreSQL cluster for the database tests (TestPostgres reads the URL), stopped on exit.
+if scripts/pg-cluster.sh available; then
+  pg_tmp=$(mktemp -d)
+  chmod 755 "$pg_tmp" # as root the cluster runs as an unprivileged user, who must reach it
+  trap 'scripts/pg-cluster.sh stop "$pg_tmp/pg" || true; rm -rf "$pg_tmp"' EXIT
+  CALLREC_TEST_POSTGRES_URL=$(scripts/pg-cluster.sh start "$pg_tmp/pg")
+  export CALLREC_TEST_POSTGRES_URL
+  echo "== PostgreSQL test cluster: $CALLREC_TEST_POSTGRES_URL" >&2
+else
+  echo "PostgreSQL not installable here: PostgreSQL tests are skipped" >&2
+fi
 echo "== swift test" >&2
 swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳|\[)' || true
 # swift test's exit status is what counts (the pipe above only trims the per-test chatter).

@@ -1,0 +1,165 @@
+/// The PostgreSQL schema, as numbered migrations recorded in `callrec_schema`.
+///
+/// ``PostgresStore/migrate()`` applies them in one transaction under an advisory lock, so that
+/// several processes may migrate at once: the first applies, the others find them applied.
+enum PostgresSchema {
+    struct Migration: Sendable {
+        var version: Int
+        /// One statement each (the extended query protocol runs one statement per query).
+        var statements: [String]
+    }
+
+    /// `pg_advisory_xact_lock` key of migrations (any constant unique among callrec's locks).
+    static let migrationLock: Int64 = 0x6361_6C6C_7265_6301 // "callrec" 0x01
+    /// `pg_try_advisory_xact_lock` key of the rescuer: one rescue pass at a time in a database.
+    static let rescueLock: Int64 = 0x6361_6C6C_7265_6302 // "callrec" 0x02
+
+    static let versionTable = """
+        CREATE TABLE IF NOT EXISTS callrec_schema (
+          version    INTEGER     PRIMARY KEY,
+          applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """
+
+    static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, statements: v1),
+    ]
+
+    /// research/queue-and-reconcile.md §(2) plus `snooze_count`, then the ledger of CallStore.swift
+    /// (the same tables, constraints and indexes as the SQLite schema; text keys collate as "C",
+    /// so that key order and paging are byte order as in SQLite). `args` is TEXT (the
+    /// protocol carries JSON text, kept byte for byte); `errors` is a JSONB array of
+    /// `{"at": unix ms, "attempt", "error", "kind"}`. `attempt` and `max_attempts` are INTEGER
+    /// rather than SMALLINT so that no `maxAttempts` the protocol accepts overflows.
+    static let v1: [String] = [
+        """
+        CREATE TABLE queue_job (
+          id               BIGSERIAL   PRIMARY KEY,
+          queue            TEXT        NOT NULL,
+          kind             TEXT        NOT NULL,
+          args             TEXT        NOT NULL,
+          unique_key       TEXT,
+          state            TEXT        NOT NULL DEFAULT 'available'
+                           CHECK (state IN ('available','running','completed','discarded','cancelled')),
+          priority         SMALLINT    NOT NULL DEFAULT 2 CHECK (priority BETWEEN 1 AND 4),
+          attempt          INTEGER     NOT NULL DEFAULT 0,
+          max_attempts     INTEGER     NOT NULL DEFAULT 12,
+          rescue_count     SMALLINT    NOT NULL DEFAULT 0,
+          snooze_count     SMALLINT    NOT NULL DEFAULT 0,
+          run_at           TIMESTAMPTZ NOT NULL DEFAULT now(),
+          lease_owner      TEXT,
+          lease_token      BIGINT,
+          lease_expires_at TIMESTAMPTZ,
+          last_error       TEXT,
+          errors           JSONB       NOT NULL DEFAULT '[]',
+          created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+          updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+          finalized_at     TIMESTAMPTZ
+        ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000)
+        """,
+        "CREATE SEQUENCE queue_lease_seq AS BIGINT",
+        "CREATE INDEX queue_job_fetch ON queue_job (queue, priority, run_at, id) WHERE state = 'available'",
+        "CREATE INDEX queue_job_lease ON queue_job (lease_expires_at) WHERE state = 'running'",
+        "CREATE INDEX queue_job_final ON queue_job (finalized_at) WHERE state IN ('completed','discarded','cancelled')",
+        """
+        CREATE UNIQUE INDEX queue_job_live_key ON queue_job (unique_key)
+          WHERE unique_key IS NOT NULL AND state IN ('available','running')
+        """,
+
+        """
+        CREATE TABLE recording (
+          key           TEXT COLLATE "C" PRIMARY KEY,
+          path          TEXT             NOT NULL,
+          metadata      TEXT,
+          state         TEXT             NOT NULL
+                        CHECK (state IN ('pending','transcoded','uploaded','failed','deleting','deleted')),
+          error_code    TEXT,
+          error_message TEXT,
+          part_count    INTEGER          NOT NULL DEFAULT 0,
+          seconds       DOUBLE PRECISION,
+          created_at    TIMESTAMPTZ      NOT NULL,
+          updated_at    TIMESTAMPTZ      NOT NULL
+        )
+        """,
+        "CREATE INDEX recording_state ON recording (state, key)",
+        "CREATE INDEX recording_path ON recording (path)",
+
+        """
+        CREATE TABLE part (
+          recording_key     TEXT COLLATE "C" NOT NULL REFERENCES recording (key),
+          idx               INTEGER          NOT NULL,
+          spool_path        TEXT             NOT NULL,
+          bytes             BIGINT           NOT NULL,
+          seconds           DOUBLE PRECISION NOT NULL,
+          sha256            TEXT             NOT NULL,
+          state             TEXT             NOT NULL CHECK (state IN ('pending','creating','created','attached')),
+          call_log_id       TEXT,
+          marker            TEXT,
+          create_started_at TIMESTAMPTZ,
+          attached_at       TIMESTAMPTZ,
+          PRIMARY KEY (recording_key, idx)
+        )
+        """,
+        "CREATE INDEX part_call_log ON part (call_log_id) WHERE call_log_id IS NOT NULL",
+
+        """
+        CREATE TABLE provider_ref (
+          recording_key TEXT COLLATE "C" NOT NULL REFERENCES recording (key),
+          provider      TEXT COLLATE "C" NOT NULL,
+          reference     TEXT NOT NULL,
+          state         TEXT NOT NULL,
+          PRIMARY KEY (recording_key, provider)
+        )
+        """,
+
+        """
+        CREATE TABLE deletion (
+          id            TEXT COLLATE "C" PRIMARY KEY,
+          recording_key TEXT COLLATE "C" NOT NULL,
+          reason        TEXT        NOT NULL,
+          created_at    TIMESTAMPTZ NOT NULL,
+          finished_at   TIMESTAMPTZ
+        )
+        """,
+        "CREATE INDEX deletion_open ON deletion (created_at, id) WHERE finished_at IS NULL",
+        "CREATE INDEX deletion_recording ON deletion (recording_key)",
+
+        """
+        CREATE TABLE deletion_step (
+          deletion_id TEXT COLLATE "C" NOT NULL REFERENCES deletion (id) ON DELETE CASCADE,
+          target      TEXT COLLATE "C" NOT NULL,
+          position    INTEGER     NOT NULL,
+          state       TEXT        NOT NULL CHECK (state IN ('pending','done','failed')),
+          http_status INTEGER,
+          detail      TEXT,
+          updated_at  TIMESTAMPTZ NOT NULL,
+          PRIMARY KEY (deletion_id, target)
+        )
+        """,
+
+        """
+        CREATE TABLE audit (
+          id            BIGSERIAL   PRIMARY KEY,
+          at            TIMESTAMPTZ NOT NULL,
+          recording_key TEXT COLLATE "C",
+          action        TEXT        NOT NULL,
+          target        TEXT,
+          http_status   INTEGER,
+          detail        TEXT,
+          actor         TEXT        NOT NULL
+        )
+        """,
+        "CREATE INDEX audit_recording ON audit (recording_key, id)",
+
+        """
+        CREATE TABLE tombstone (
+          key        TEXT COLLATE "C" PRIMARY KEY,
+          path       TEXT        NOT NULL,
+          reason     TEXT        NOT NULL,
+          deleted_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ]
+}

@@ -1,0 +1,343 @@
+import CallStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The shared backend: PostgreSQL through postgres-nio's `PostgresClient` (a connection pool).
+/// Several processes on several machines may share one database: every method is one statement
+/// or one short transaction, and lease times are the database's `now()`.
+///
+/// Lifecycle: `init` starts the pool's `run()` in a detached task the store owns (a worker may
+/// later run the client as a ServiceLifecycle service instead); ``close()`` cancels it and waits
+/// for it to end, after the listening connection of ``waitForWork(timeout:)``. A store dropped
+/// without ``close()`` cancels both in `deinit`.
+///
+/// Wake-ups: the first ``waitForWork(timeout:)`` starts one long-lived task that holds one
+/// pooled connection listening on `callrec_queue` (listening again after 1 s, then up to 16 s,
+/// when the connection is lost) and wakes this store's waiters; every enqueue (and every change
+/// that makes a job due at once) notifies that channel in its own transaction. LISTEN needs a
+/// session: behind PgBouncer, point the store at a session-mode pool.
+///
+/// Times are stored as `TIMESTAMPTZ` and exchanged in whole milliseconds, as the SQLite store
+/// keeps them, so that both backends give back the same `Date` for the same input.
+public final class PostgresStore: CallStore {
+    public let location: String
+    let client: PostgresClient
+    let logger: Logger
+    let wakeUps = WakeUps()
+    /// For ``migrate()``, which connects on its own (a failure to connect surfaces at once,
+    /// rather than after the pool's 60 s of retries).
+    private let directConfiguration: PostgresConnection.Configuration
+    private let runTask: Task<Void, Never>
+    private let state = Locked(StoreState())
+
+    private struct StoreState {
+        var closed = false
+    }
+
+    /// The channel of `pg_notify` and `LISTEN`: the payload is the queue name.
+    static let channel = "callrec_queue"
+
+    /// Parses `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
+    /// and starts the connection pool (no connection is made before the first use).
+    public init(url: String, logger: Logger = Logger(label: "callrec.store.postgres")) throws {
+        let parsed = try PostgresURL(parsing: url)
+        self.location = parsed.location
+        self.logger = logger
+
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch parsed.tls {
+        case .disable, .prefer, .require: tls.certificateVerification = .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        }
+
+        let clientTLS: PostgresClient.Configuration.TLS
+        let connectionTLS: PostgresConnection.Configuration.TLS
+        do {
+            switch parsed.tls {
+            case .disable:
+                clientTLS = .disable
+                connectionTLS = .disable
+            case .prefer:
+                clientTLS = .prefer(tls)
+                connectionTLS = .prefer(try NIOSSLContext(configuration: tls))
+            case .require, .verifyCA, .verifyFull:
+                clientTLS = .require(tls)
+                connectionTLS = .require(try NIOSSLContext(configuration: tls))
+            }
+        } catch {
+            throw StoreError(.configuration, "\(parsed.location): cannot set up TLS: \(error)")
+        }
+
+        // Only application_name: PgBouncer refuses other startup parameters. Timeouts
+        // (idle_in_transaction_session_timeout, statement_timeout) belong on the role.
+        let startup = [("application_name", "callrec")]
+        var configuration = PostgresClient.Configuration(host: parsed.host, port: parsed.port, username: parsed.user,
+                                                         password: parsed.password, database: parsed.database, tls: clientTLS)
+        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.additionalStartupParameters = startup
+        var direct = PostgresConnection.Configuration(host: parsed.host, port: parsed.port, username: parsed.user,
+                                                      password: parsed.password, database: parsed.database, tls: connectionTLS)
+        direct.options.connectTimeout = .seconds(10)
+        direct.options.additionalStartupParameters = startup
+        self.directConfiguration = direct
+
+        // The pool's own messages (a connection attempt that failed, a lease before run() got
+        // going) come back as this store's errors anyway: only at debug level are they shown.
+        var background = logger
+        if background.logLevel > .debug { background.logLevel = max(background.logLevel, .error) }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        // Detached: not a child of whatever task creates the store, and without its task-locals
+        // (a ServiceLifecycle graceful shutdown must not close the pool while the worker still
+        // releases its jobs). close() ends it.
+        self.runTask = Task.detached { await client.run() }
+    }
+
+    deinit {
+        // Without close(): at least stop the pool (its connections close in the background).
+        _ = wakeUps.close()?.cancel()
+        runTask.cancel()
+    }
+
+    // MARK: lifecycle
+
+    public func migrate() async throws {
+        try checkOpen()
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: directConfiguration, id: 0, logger: logger)
+        } catch {
+            throw StoreError(.unavailable, "\(location): cannot connect: \(Self.describe(error))")
+        }
+        do {
+            let logger = self.logger
+            let location = self.location
+            let applied = try await Self.inTransaction(connection, logger: logger) { connection -> [Int] in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable), logger: logger)
+                let rows = try await connection.query("SELECT coalesce(max(version), 0)::int8 FROM callrec_schema",
+                                                      logger: logger).collect()
+                let current = try rows.first?.decode(Int.self) ?? 0
+                guard current <= PostgresSchema.latestVersion else {
+                    throw StoreError(.schemaTooNew, "\(location): the schema is at version \(current), newer than this callrec understands (\(PostgresSchema.latestVersion))")
+                }
+                var applied: [Int] = []
+                for migration in PostgresSchema.migrations where migration.version > current {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))", logger: logger)
+                    applied.append(migration.version)
+                }
+                return applied
+            }
+            if !applied.isEmpty {
+                logger.debug("migrated", metadata: ["store": "\(location)", "versions": "\(applied)"])
+            }
+        } catch {
+            try? await connection.close()
+            throw wrap(error, "migrate")
+        }
+        try? await connection.close()
+    }
+
+    /// Stops the listener and the pool and waits for both. Idempotent.
+    public func close() async throws {
+        let first = state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard first else { return }
+        if let listener = wakeUps.close() {
+            listener.cancel()
+            await listener.value
+        }
+        runTask.cancel()
+        await runTask.value
+    }
+
+    public func now() async throws -> Date {
+        let rows = try await query("now", "SELECT \(unescaped: SQL.ms("now()"))")
+        guard let row = rows.first else { throw StoreError(.unavailable, "\(location): now: no row") }
+        return try decode("now") { SQL.date(try row.decode(Int64.self)) }
+    }
+
+    // MARK: wake-ups
+
+    public func waitForWork(timeout: Duration) async {
+        guard timeout > .zero, !Task.isCancelled else { return }
+        let deadline = ContinuousClock.now + timeout
+        startListener()
+        if !wakeUps.listening {
+            // The first wait of this store: a notification sent before LISTEN took effect would
+            // be lost, so wait until it has (within the same timeout).
+            await wakeUps.wait(.listening, timeout: deadline - ContinuousClock.now)
+        }
+        let remaining = deadline - ContinuousClock.now
+        guard remaining > .zero, !Task.isCancelled else { return }
+        await wakeUps.wait(.work, timeout: remaining)
+    }
+
+    private func startListener() {
+        let client = self.client
+        let wakeUps = self.wakeUps
+        let logger = self.logger
+        wakeUps.startListener {
+            Task.detached {
+                var reconnected = false
+                var pause = Duration.seconds(1)
+                while !Task.isCancelled {
+                    do {
+                        try await client.withConnection { connection in
+                            try await connection.listen(on: Self.channel) { notifications in
+                                wakeUps.listenerStarted(reconnected: reconnected)
+                                pause = .seconds(1)
+                                for try await _ in notifications {
+                                    wakeUps.notified()
+                                }
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { break }
+                        logger.warning("the listening connection failed; listening again in \(pause)",
+                                       metadata: ["error": "\(Self.describe(error))"])
+                    }
+                    wakeUps.listenerStopped()
+                    reconnected = true
+                    // Waiters still wake at their timeouts meanwhile (the workers' polls).
+                    try? await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(16))
+                }
+                wakeUps.listenerStopped()
+            }
+        }
+    }
+
+    // MARK: access
+
+    func checkOpen() throws {
+        if state.withLock({ $0.closed }) { throw StoreError(.unavailable, "\(location): the store is closed") }
+    }
+
+    /// Runs one statement (its own transaction) and returns every row.
+    func query(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
+        try checkOpen()
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw wrap(error, what)
+        }
+    }
+
+    /// Runs `body` in one transaction on one pooled connection: committed when it returns,
+    /// rolled back when it throws.
+    func transaction<T: Sendable>(_ what: String, readOnly: Bool = false,
+                                  _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try checkOpen()
+        let logger = self.logger
+        do {
+            return try await client.withConnection { connection in
+                try await Self.inTransaction(connection, readOnly: readOnly, logger: logger, body)
+            }
+        } catch {
+            throw wrap(error, what)
+        }
+    }
+
+    nonisolated(nonsending) static func inTransaction<T>(_ connection: PostgresConnection, readOnly: Bool = false, logger: Logger,
+                                 _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+        let value: T
+        do {
+            value = try await body(connection)
+        } catch {
+            do {
+                try await connection.query("ROLLBACK", logger: logger)
+            } catch {
+                // The connection is broken or confused: do not hand it back to the pool as is.
+                try? await connection.close()
+            }
+            throw error
+        }
+        try await connection.query("COMMIT", logger: logger)
+        return value
+    }
+
+    /// Decodes with `body`, reporting a decoding failure as `unavailable`.
+    func decode<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw wrap(error, what)
+        }
+    }
+
+    func wrap(_ error: any Error, _ what: String) -> any Error {
+        if error is StoreError || error is CancellationError { return error }
+        return StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
+    }
+
+    /// The server's message when there is one (PSQLError's description hides it), else the
+    /// error code and its cause. Never the password: it is in no error postgres-nio makes.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let info = error.serverInfo, let message = info[.message] {
+                var text = message
+                if let detail = info[.detail] { text += " (\(detail))" }
+                if let sqlState = info[.sqlState] { text += " [SQLSTATE \(sqlState)]" }
+                return text
+            }
+            var text = error.code.description
+            if let underlying = error.underlying { text += ": \(describe(underlying))" }
+            return text
+        }
+        if let error = error as? PostgresDecodingError {
+            return "column \(error.columnName) (\(error.postgresType)) does not decode as \(error.targetType): \(error.code)"
+        }
+        let reflected = String(reflecting: error)
+        if reflected.contains("connectionCreationCircuitBreakerTripped") {
+            return "cannot connect to the server (every attempt failed for a minute)"
+        }
+        if reflected.contains("poolShutdown") { return "the store is closed" }
+        return "\(error)"
+    }
+}
+
+/// A value behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// SQL fragments for the stored forms.
+enum SQL {
+    /// Unix milliseconds (rounded) of a TIMESTAMPTZ expression.
+    static func ms(_ expression: String) -> String { "(extract(epoch FROM \(expression)) * 1000)::int8" }
+
+    /// `Date` → unix ms, rounded (as the SQLite store).
+    static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func ms(_ date: Date?) -> Int64? { date.map { ms($0) } }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func date(_ ms: Int64?) -> Date? { ms.map { date($0) } }
+
+    /// A duration in whole ms, never negative.
+    static func ms(_ duration: Duration) -> Int64 { max(duration, .zero).milliseconds }
+
+    /// An int binding clamped to INTEGER (a column or comparison that must not overflow).
+    static func int32(_ value: Int) -> Int64 { Int64(max(min(value, Int(Int32.max)), Int(Int32.min))) }
+
+    /// Followed by an int8 of unix ms (in parentheses): that instant as TIMESTAMPTZ, exactly.
+    static let epochPlus = "TIMESTAMPTZ 'epoch' + INTERVAL '1 millisecond' * "
+    /// Followed by an int8 of ms: that many ms after `now()`.
+    static let nowPlus = "now() + INTERVAL '1 millisecond' * "
+}

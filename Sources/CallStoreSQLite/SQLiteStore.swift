@@ -1,0 +1,145 @@
+import CallStore
+import Foundation
+import GRDB
+import Logging
+
+/// The embedded backend: one SQLite file in WAL mode through a GRDB `DatabasePool`. Writes are
+/// `BEGIN IMMEDIATE` transactions (GRDB 7 opens every write transaction IMMEDIATE), so several
+/// processes on one host can share the file: a writer waits up to the busy timeout for another.
+/// Times are the process clock, stored as unix milliseconds.
+public final class SQLiteStore: CallStore {
+    public let location: String
+    let pool: DatabasePool
+    let logger: Logger
+    let signal = WorkSignal()
+
+    /// How long a write waits for another connection's (or process's) transaction.
+    public static let busyTimeout: TimeInterval = 10
+
+    /// Opens (creating it and its directory when missing) the database at `path`.
+    public init(path: String, logger: Logger = Logger(label: "callrec.store.sqlite")) throws {
+        self.location = "sqlite:" + path
+        self.logger = logger
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.configuration, "cannot create the directory \(directory) of \(path): \(error.localizedDescription)")
+        }
+        var config = Configuration()
+        config.label = "callrec.store"
+        config.busyMode = .timeout(Self.busyTimeout)
+        config.foreignKeysEnabled = true
+        config.journalMode = .wal
+        config.prepareDatabase { db in
+            // WAL makes NORMAL safe against corruption; FULL keeps every commit across a power cut,
+            // which the ledger wants (a recorded call-log creation must not vanish).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
+        }
+    }
+
+    // MARK: lifecycle
+
+    public func migrate() async throws {
+        let migrator = SQLiteSchema.migrator
+        let pool = self.pool
+        let location = self.location
+        // GRDB runs each migration in its own IMMEDIATE transaction but reads the applied ones
+        // before: two processes migrating at once can both try the same migration, and the loser
+        // fails ("table already exists"). It then finds the migration applied when it tries again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await pool.read { db in
+                    if try migrator.hasBeenSuperseded(db) {
+                        throw StoreError(.schemaTooNew, "\(location): the schema was migrated by a newer callrec (unknown migrations applied)")
+                    }
+                }
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    migrator.asyncMigrate(pool) { result in
+                        continuation.resume(with: result.map { _ in () })
+                    }
+                }
+                logger.debug("migrated", metadata: ["store": "\(location)"])
+                return
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                if attempt >= 5 {
+                    throw StoreError(.unavailable, "\(location): migration failed: \(Self.describe(error))")
+                }
+                logger.debug("migration raced another process; trying again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(50 * attempt))
+            }
+        }
+    }
+
+    public func close() async throws {
+        do {
+            try pool.close()
+        } catch {
+            throw StoreError(.unavailable, "\(location): close failed: \(Self.describe(error))")
+        }
+    }
+
+    public func now() async throws -> Date { Millis.date(Millis.now()) }
+
+    // MARK: access
+
+    /// Runs `body` in one IMMEDIATE write transaction; errors that are not StoreError (or task
+    /// cancellation) become ``StoreError/Code/unavailable``.
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw wrap(error, what)
+        }
+    }
+
+    /// Runs `body` in a read transaction (a WAL snapshot).
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw wrap(error, what)
+        }
+    }
+
+    private func wrap(_ error: any Error, _ what: String) -> any Error {
+        if error is StoreError || error is CancellationError { return error }
+        return StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "SQLite error \(error.extendedResultCode.rawValue): \(error.message ?? "\(error)")"
+        }
+        return "\(error)"
+    }
+}
+
+/// Unix milliseconds, the stored form of every time.
+enum Millis {
+    static func now() -> Int64 { from(Date()) }
+    static func from(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func date(_ ms: Int64?) -> Date? { ms.map { date($0) } }
+}
+
+/// `?, ?, ?` for an IN list of `count` values.
+func placeholders(_ count: Int) -> String {
+    Array(repeating: "?", count: count).joined(separator: ", ")
+}

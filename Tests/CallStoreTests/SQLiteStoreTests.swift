@@ -1,0 +1,119 @@
+import CallStore
+@testable import CallStoreSQLite
+import CallTesting
+import Foundation
+import GRDB
+import Testing
+
+/// What only the SQLite backend has: its file, its migrations, its in-process wake-ups.
+@Suite(.timeLimit(.minutes(2)))
+struct SQLiteStoreTests {
+    @Test func opensWithWALAndCreatesItsDirectory() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/a/b/state.db"
+            let store = try SQLiteStore(path: path)
+            try await store.migrate()
+            #expect(store.location == "sqlite:" + path)
+            #expect(FileManager.default.fileExists(atPath: path))
+            let mode = try await store.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            #expect(mode == "wal")
+            let version = try await store.pool.read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }
+            print("◇ SQLite \(version ?? "?")")
+            try await store.close()
+        }
+    }
+
+    @Test func storesSharingAFileMigrateAtOnceAndSeeEachOther() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/state.db"
+            // Separate pools stand for separate processes (separate connections and locks).
+            let stores = try (0..<4).map { _ in try SQLiteStore(path: path) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in stores { group.addTask { try await store.migrate() } }
+                try await group.waitForAll()
+            }
+            let id = try await stores[0].insert(newJob())
+            let job = try await stores[1].claimOne()
+            #expect(job.id == id)
+            #expect(try await stores[2].complete(try #require(job.lease)))
+            #expect(try await stores[3].existingJob(id).state == .completed)
+            for store in stores { try await store.close() }
+        }
+    }
+
+    @Test func aSchemaFromANewerBuildIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try await store.migrate()
+            try await store.pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999-future')") }
+            let error = await #expect(throws: StoreError.self) { try await store.migrate() }
+            #expect(error?.code == .schemaTooNew)
+            try await store.close()
+        }
+    }
+
+    @Test func databaseErrorsBecomeUnavailable() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            // Not migrated: no tables.
+            let error = await #expect(throws: StoreError.self) { try await store.job(id: 1) }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.contains("no such table") == true)
+            try await store.close()
+        }
+    }
+
+    @Test func anUnusablePathIsAConfigurationError() async throws {
+        try await withTemporaryDirectory { (directory: String) async throws in
+            let file = directory + "/file"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+            let error = #expect(throws: StoreError.self) { _ = try SQLiteStore(path: file + "/state.db") }
+            #expect(error?.code == .configuration)
+        }
+    }
+
+    @Test func waitsLeaveNoWaiterBehind() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try await store.migrate()
+            // Timed out, signalled, cancelled, and many at once.
+            await store.waitForWork(timeout: .milliseconds(50))
+            let waiters = (0..<20).map { _ in Task { await store.waitForWork(timeout: .seconds(30)) } }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while store.signal.count < 20 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(store.signal.count == 20)
+            _ = try await store.insert(newJob())
+            for waiter in waiters { await waiter.value }
+            let cancelled = Task { await store.waitForWork(timeout: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(100))
+            cancelled.cancel()
+            await cancelled.value
+            // A signal with nobody waiting is not remembered by a later wait.
+            store.signal.signal()
+            let start = ContinuousClock.now
+            await store.waitForWork(timeout: .milliseconds(200))
+            #expect(ContinuousClock.now - start >= .milliseconds(150))
+            #expect(store.signal.count == 0)
+            try await store.close()
+        }
+    }
+
+    @Test func timesAreMillisecondsAndErrorsAreJSON() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try await store.migrate()
+            let id = try await store.insert(newJob())
+            let lease = try #require(try await store.claimOne().lease)
+            #expect(try await store.fail(lease, error: "boom \"quoted\"", permanent: false, retryIn: .zero) == .available)
+            let row = try await store.pool.read { db -> (runAt: Int64, errors: String, valid: Bool)? in
+                try Row.fetchOne(db, sql: "SELECT run_at, errors, json_valid(errors) AS valid FROM queue_job WHERE id = ?",
+                                 arguments: [id]).map { ($0["run_at"], $0["errors"], $0["valid"]) }
+            }
+            let (runAt, errors, valid) = try #require(row)
+            #expect(runAt > 1_700_000_000_000 && runAt < 4_000_000_000_000)
+            #expect(valid)
+            #expect(errors.contains("\"kind\":\"failed\""))
+            try await store.close()
+        }
+    }
+}
