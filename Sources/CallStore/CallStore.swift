@@ -50,6 +50,10 @@ public protocol CallStore: Sendable {
     /// Returns running jobs whose lease expired to `available` (to run at once), or discards them
     /// when out of attempts or after their `poisonRescues`-th lost lease.
     func rescueExpiredLeases(poisonRescues: Int) async throws -> RescueReport
+    /// Ends now the leases held by these owners (workers known to be dead, such as a process of
+    /// this host that no longer exists), so that the next rescue returns their jobs at once
+    /// instead of after the lease TTL. Returns how many leases ended.
+    func expireLeases(ownedBy owners: [String]) async throws -> Int
     /// Deletes completed jobs finalized more than `completedAge` ago and discarded or cancelled
     /// ones older than `finalAge`, at most `limit` rows. Returns how many went.
     func prune(completedAge: Duration, finalAge: Duration, limit: Int) async throws -> Int

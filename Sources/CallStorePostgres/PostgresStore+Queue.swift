@@ -338,6 +338,17 @@ extension PostgresStore {
         return retried
     }
 
+    public func expireLeases(ownedBy owners: [String]) async throws -> Int {
+        let owners = Array(Set(owners)).sorted()
+        guard !owners.isEmpty else { return 0 }
+        let rows = try await query("expire leases", """
+            UPDATE queue_job SET lease_expires_at = now() - interval '1 millisecond', updated_at = now()
+            WHERE state = 'running' AND lease_owner = ANY(\(owners)::text[])
+            RETURNING id
+            """)
+        return rows.count
+    }
+
     public func cancel(ids: [Int64]) async throws -> [Int64] {
         let ids = Array(Set(ids)).sorted()
         guard !ids.isEmpty else { return [] }

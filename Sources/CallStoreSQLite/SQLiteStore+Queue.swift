@@ -167,6 +167,22 @@ extension SQLiteStore {
 
     // MARK: rescue and retention
 
+    public func expireLeases(ownedBy owners: [String]) async throws -> Int {
+        let owners = Array(Set(owners))
+        guard !owners.isEmpty else { return 0 }
+        return try await write("expire leases") { db in
+            let now = Millis.now()
+            let marks = Array(repeating: "?", count: owners.count).joined(separator: ",")
+            var arguments: StatementArguments = [now - 1, now]
+            arguments += StatementArguments(owners)
+            try db.execute(sql: """
+                UPDATE queue_job SET lease_expires_at = ?, updated_at = ?
+                WHERE state = 'running' AND lease_owner IN (\(marks))
+                """, arguments: arguments)
+            return db.changesCount
+        }
+    }
+
     public func rescueExpiredLeases(poisonRescues: Int) async throws -> RescueReport {
         let report = try await write("rescue") { db in
             let now = Millis.now()

@@ -102,6 +102,22 @@ struct QueueTests {
     // MARK: leases
 
     @Test(arguments: Backend.allCases)
+    func expiringTheLeasesOfADeadOwnerLetsTheRescuerReturnItsJobsAtOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.enqueue([newJob(), newJob(), newJob()])
+            let dead = try await store.claim(queue: queueA, limit: 2, owner: "host:1:dead", leaseTTL: .seconds(3600))
+            let alive = try await store.claim(queue: queueA, limit: 1, owner: "host:2:alive", leaseTTL: .seconds(3600))
+            #expect(dead.count == 2 && alive.count == 1)
+            #expect(try await store.rescueExpiredLeases(poisonRescues: 3).isEmpty, "hour-long leases have not run out")
+            #expect(try await store.expireLeases(ownedBy: ["host:1:dead", "host:9:unknown"]) == 2)
+            let report = try await store.rescueExpiredLeases(poisonRescues: 3)
+            #expect(Set(report.requeued) == Set(dead.map(\.id)))
+            #expect(try await store.existingJob(alive[0].id).state == .running)
+            #expect(try await store.expireLeases(ownedBy: []) == 0)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func anExpiredLeaseIsRescuedAndTheJobClaimedAgainWithANewToken(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob())

@@ -119,30 +119,19 @@ extension Transport {
                 let multipart = MultipartFileBody(filename: filename, fileSize: size)
                 var headers = headers
                 headers.replaceOrAdd(name: "content-type", value: multipart.contentType)
+                // The async API pulls the next chunk only when the last one was written (memory
+                // stays at a few chunks whatever the file size), and when the connection drops it
+                // stops pulling and fails the request at once.
                 let chunks = handle.readChunks(chunkLength: .kibibytes(256))
-                let eventLoop = client.eventLoopGroup.any()
-                let body = HTTPClient.Body.stream(contentLength: multipart.length) { writer in
-                    let done = eventLoop.makePromise(of: Void.self)
-                    done.completeWithTask {
-                        // At most `window` writes in flight: enough to keep the socket busy, and
-                        // the memory bound is window × chunk (1 MiB) whatever the file size.
-                        let window = 4
-                        var pending: [EventLoopFuture<Void>] = []
-                        func send(_ buffer: ByteBuffer) async throws {
-                            pending.append(writer.write(.byteBuffer(buffer)))
-                            if pending.count >= window { try await pending.removeFirst().get() }
-                        }
-                        try await send(ByteBuffer(string: multipart.preamble))
-                        for try await chunk in chunks { try await send(chunk) }
-                        try await send(ByteBuffer(string: multipart.epilogue))
-                        for future in pending { try await future.get() }
-                    }
-                    return done.futureResult
-                }
-                let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: body)
-                let deadline = NIODeadline.now() + .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-                let response = try await client.execute(request: request, deadline: deadline, logger: logger).get()
-                return APIResponse(status: Int(response.status.code), headers: response.headers, body: response.body ?? ByteBuffer())
+                let stream = MultipartStream(preamble: ByteBuffer(string: multipart.preamble), chunks: chunks,
+                                             epilogue: ByteBuffer(string: multipart.epilogue))
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers = headers
+                request.body = .stream(stream, length: .known(multipart.length))
+                let response = try await client.execute(request, timeout: .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000), logger: logger)
+                let body = try await response.body.collect(upTo: 4 << 20)
+                return APIResponse(status: Int(response.status.code), headers: response.headers, body: body)
             }
         } catch let error as APIError {
             throw error
@@ -155,6 +144,39 @@ extension Transport {
 }
 
 import NIOFileSystem
+
+/// The multipart body: preamble, the file's chunks, epilogue.
+struct MultipartStream<Chunks: AsyncSequence & Sendable>: AsyncSequence, Sendable where Chunks.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let preamble: ByteBuffer
+    let chunks: Chunks
+    let epilogue: ByteBuffer
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var stage = 0
+        let preamble: ByteBuffer
+        var chunks: Chunks.AsyncIterator
+        let epilogue: ByteBuffer
+
+        mutating func next() async throws -> ByteBuffer? {
+            switch stage {
+            case 0:
+                stage = 1
+                return preamble
+            case 1:
+                if let chunk = try await chunks.next() { return chunk }
+                stage = 2
+                return epilogue
+            default:
+                return nil
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(preamble: preamble, chunks: chunks.makeAsyncIterator(), epilogue: epilogue)
+    }
+}
 
 extension HTTPClient {
     /// The client callrec's API clients should use: redirects are never followed (AsyncHTTPClient

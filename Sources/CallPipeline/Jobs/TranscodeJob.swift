@@ -121,7 +121,7 @@ public struct TranscodeJobHandler: JobHandler {
         }
         let seconds = report.parts.reduce(0) { $0 + $1.seconds }
         if let data = try? JSONEncoder.sorted.encode(report) {
-            FileManager.default.createFile(atPath: spool.reportPath(key: key), contents: data)
+            _ = FileManager.default.createFile(atPath: spool.reportPath(key: key), contents: data)
         }
         var ops: [LedgerOp] = [
             .require(key: key, states: [.pending]),

@@ -230,9 +230,14 @@ public final class Worker: Service, Sendable {
     private func checkIdle() async -> Bool {
         if state.withLock({ !$0.running.isEmpty }) { return false }
         do {
-            guard try await store.isIdle(queues: Set(configuration.slots.filter { $0.value > 0 }.keys)) else { return false }
-            if configuration.idleHorizon > .zero, let next = try await store.queueStats().nextRunAt,
-               next.timeIntervalSince(try await store.now()) <= configuration.idleHorizon.seconds {
+            // One snapshot: a job that becomes due between two reads must not look like none.
+            let now = try await store.now()
+            let stats = try await store.queueStats()
+            for queue in configuration.slots.filter({ $0.value > 0 }).keys {
+                if (stats.dueByQueue[queue] ?? 0) > 0 || (stats.byQueue[queue]?[.running] ?? 0) > 0 { return false }
+            }
+            if configuration.idleHorizon > .zero, let next = stats.nextRunAt,
+               next.timeIntervalSince(now) <= configuration.idleHorizon.seconds {
                 return false
             }
         } catch {
@@ -377,8 +382,27 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Owners of running leases that are processes of this host which no longer exist (a
+    /// `kill -9`ed run): their leases need not run out before the jobs go back.
+    private func deadLocalOwners() async throws -> [String] {
+        let running = try await store.jobs(JobQuery(states: [.running], limit: 100_000))
+        let host = ProcessInfo.processInfo.hostName
+        var dead: Set<String> = []
+        for owner in Set(running.compactMap(\.leaseOwner)) where owner != configuration.owner {
+            let fields = owner.split(separator: ":")
+            guard fields.count == 3, fields[0] == host, let pid = pid_t(fields[1]), pid > 0 else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH { dead.insert(owner) }
+        }
+        return dead.sorted()
+    }
+
     private func rescue() async {
         do {
+            let dead = try await deadLocalOwners()
+            if !dead.isEmpty {
+                let expired = try await store.expireLeases(ownedBy: dead)
+                if expired > 0 { logger.info("\(expired) job(s) were held by a process of this host that is gone; returning them now", metadata: ["owners": "\(dead)"]) }
+            }
             let report = try await store.rescueExpiredLeases(poisonRescues: configuration.poisonRescues)
             guard !report.isEmpty else { return }
             state.withLock { $0.summary.rescued += report.requeued.count + report.discarded.count }

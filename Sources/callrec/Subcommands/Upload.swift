@@ -60,11 +60,33 @@ extension CallRecCommand {
                     environment["TELNYX_API_KEY"] = sandboxConfiguration.telnyxKey
                     environment["VOIPNOW_API_URL"] = url.absoluteString
                     environment["VOIPNOW_ACCESS_TOKEN"] = sandboxConfiguration.voipnowToken
-                    standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"); see \(url.absoluteString)/_sandbox/state)")
-                    try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
+                    standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"))")
+                    let report = try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
+                    if !global.json { await showSandbox(sandbox, report: report) }
+                    if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
                 }
             } else {
-                try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
+                let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
+                if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+            }
+        }
+
+        /// What the sandbox holds now: every call log with a recording, and whether the bytes
+        /// that arrived are the bytes in the spool (the report's SHA-256 of each part).
+        func showSandbox(_ sandbox: CallSandbox.Sandbox, report: BatchReport?) async {
+            let logs = await sandbox.callLogs().filter { !$0.deleted }
+            let spool = Dictionary((report?.files ?? []).flatMap(\.parts).compactMap { part in part.callLogId.map { ($0, part.sha256) } },
+                                   uniquingKeysWith: { first, _ in first })
+            Swift.print("\nThe sandbox's call logs (\(logs.count)):")
+            for log in logs.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
+                var line = "  \(log.id)  \((log.subject ?? "-").padding(toLength: 28, withPad: " ", startingAt: 0))"
+                if let recording = log.recording {
+                    line += "  \(recording.bytes) bytes  sha256 \(recording.sha256.prefix(16))…"
+                    if let expected = spool[log.id] { line += expected == recording.sha256 ? "  = spool" : "  ≠ spool!" }
+                } else {
+                    line += "  (no recording)"
+                }
+                Swift.print(line)
             }
         }
 
@@ -79,7 +101,8 @@ extension CallRecCommand {
             return ids
         }
 
-        func upload(environment: APIEnvironment, logger: Logger) async throws {
+        @discardableResult
+        func upload(environment: APIEnvironment, logger: Logger) async throws -> BatchReport {
             guard let token = environment.pipedriveToken else {
                 throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
             }
@@ -87,8 +110,9 @@ extension CallRecCommand {
             let limiter = PipedriveLimiter(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens)
             let http = HTTPClient.makeForAPIs()
             do {
-                try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger)
+                let report = try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger)
                 try? await http.shutdown()
+                return report
             } catch {
                 try? await http.shutdown()
                 throw error
@@ -96,7 +120,7 @@ extension CallRecCommand {
         }
 
         func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
-                    logger: Logger) async throws {
+                    logger: Logger) async throws -> BatchReport {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let store = try await self.store.open(logger: logger)
@@ -132,7 +156,7 @@ extension CallRecCommand {
                 let counters = await client.counters
                 try? await store.close()
                 try print(report, counters: counters)
-                if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+                return report
             } catch {
                 try? await store.close()
                 throw error

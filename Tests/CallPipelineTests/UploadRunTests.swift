@@ -1,0 +1,145 @@
+import AsyncHTTPClient
+import CallAPI
+import CallAudio
+import CallPipeline
+import CallSandbox
+import CallStore
+import CallStoreSQLite
+import CallTesting
+import Crypto
+import Foundation
+import Logging
+import Testing
+
+/// The whole pipeline in process against the sandbox over loopback: exactly once towards the CRM
+/// under every fault class, zero requests on a re-run, bad inputs failing alone.
+@Suite struct UploadRunTests {
+    static func makeDirectory(_ dir: String, count: Int) throws {
+        try UploadFixtures.makeDirectory(dir, count: count)
+    }
+
+    struct Outcome {
+        var report: BatchReport
+        var counters: PipedriveLimiter.Counters
+    }
+
+    static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore) async throws -> Outcome {
+        let http = HTTPClient.makeForAPIs()
+        let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: configuration.dailyTokens)
+        let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
+                                     httpClient: http, logger: Logger(label: "test"))
+        var options = UploadRun.Options()
+        options.jobs = 2
+        options.settings.partMaximumSeconds = 60
+        let run = UploadRun(root: "\(dir)/in", store: store, spool: Spool(root: "\(dir)/state/spool"), client: client, options: options,
+                            logger: Logger(label: "test"))
+        let pool = CPUPool(threads: 2)
+        defer { pool.shutdown() }
+        let registration = try await run.register(excluding: [])
+        try await run.worker(pool: pool).run()
+        let report = try await run.report(registration: registration, wallSeconds: 0)
+        let counters = await client.counters
+        try await http.shutdown()
+        return Outcome(report: report, counters: counters)
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Every part attached exactly once (one call log per marker), the bytes that arrived are the
+    /// spool's, nothing lost or half-done.
+    static func checkExactlyOnce(_ dir: String, store: any CallStore, sandbox: Sandbox, expectedOK: Int) async throws {
+        let logs = await sandbox.callLogs().filter { !$0.deleted }
+        var byMarker: [String: [SandboxCallLog]] = [:]
+        for log in logs {
+            if let range = log.note?.range(of: #"callrec:[0-9a-f]+:p[0-9]+"#, options: .regularExpression) {
+                byMarker[String(log.note![range]), default: []].append(log)
+            }
+        }
+        let recordings = try await store.recordings(RecordingQuery(limit: 10_000))
+        let uploaded = recordings.filter { $0.state == .uploaded }
+        #expect(uploaded.count == expectedOK)
+        #expect(recordings.allSatisfy { $0.state == .uploaded || $0.state == .failed }, "a recording was left half-done: \(recordings.filter { $0.state != .uploaded && $0.state != .failed }.map(\.path))")
+        for recording in uploaded {
+            for part in try await store.parts(key: recording.key) {
+                #expect(part.state == .attached)
+                let id = try #require(part.callLogID)
+                if recording.path.hasSuffix("attached.wav") {
+                    #expect(id == UploadFixtures.existingCallLog)
+                } else {
+                    let marker = UploadJobHandler.marker(key: recording.key, index: part.index)
+                    #expect(byMarker[marker]?.count == 1, "\(recording.path) part \(part.index): \(byMarker[marker]?.count ?? 0) call logs carry its marker")
+                    #expect(byMarker[marker]?.first?.id == id)
+                }
+                let log = try #require(logs.first { $0.id == id })
+                #expect(log.recording?.sha256 == (try sha256(part.spoolPath)), "\(recording.path) part \(part.index): the bytes that arrived are not the spool's")
+            }
+        }
+        let stats = try await store.queueStats()
+        #expect(stats[.available] == 0 && stats[.running] == 0)
+    }
+
+    @Test func happyPathAttachesEveryPartOnceWithTwentyTokensPerCallAndARerunSendsNothing() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.makeDirectory(dir, count: 12)
+            var configuration = SandboxConfiguration.random()
+            configuration.burstPerTwoSeconds = 200
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            try await store.migrate()
+            try await withSandbox(configuration) { url, sandbox in
+                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+                let first = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                let byPath = Dictionary(uniqueKeysWithValues: first.report.files.map { ($0.path, $0) })
+                #expect(byPath["silent.wav"]?.error?.code == "silent_recording")
+                #expect(byPath["orphan.wav"]?.error?.code == "missing_sidecar")
+                #expect(byPath["badmeta.wav"]?.error?.code == "invalid_sidecar")
+                #expect(byPath["badmeta.wav"]?.error?.message.contains("call_log.outcome") == true)
+                #expect(first.report.summary.ok == 15 && first.report.summary.failed == 3)
+                #expect(byPath["long-0.wav"]?.parts.count == 3)
+                #expect(byPath["long-0.wav"]?.parts.allSatisfy { $0.callLogId != nil } == true)
+                // 12 short calls + 1 attached + 2 × 3 parts: 18 uploads and 18 − 1 creates;
+                // the long calls' subjects say which part they are.
+                #expect(first.counters.byOperation["add"] == 18 && first.counters.byOperation["recording"] == 19,
+                        "\(first.counters.byOperation)")
+                #expect(first.counters.tokensSpent == 20 * 18 + 10)
+                #expect(first.counters.rateLimited == 0)
+                let subjects = await sandbox.callLogs().compactMap(\.subject).filter { $0.contains("(part ") }
+                #expect(subjects.filter { $0.hasSuffix("(part 2 of 3)") }.count == 2)
+                // Derived from the audio: end time and duration of a short call.
+                let log = try #require(await sandbox.callLogs().first { $0.subject == "Call 4" })
+                #expect(log.duration == "6")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 15)
+
+                let again = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                #expect(again.counters.requests == 0, "a re-run must make no API request")
+                #expect(again.report.summary.skipped == 15)
+            }
+            try await store.close()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func soakWithEveryFaultClassAttachesEveryPartExactlyOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.makeDirectory(dir, count: 100)
+            var configuration = SandboxConfiguration.random()
+            configuration.burstPerTwoSeconds = 100
+            configuration.faults = try FaultPlan(specification: "429=0.04,500=0.03,503=0.03,slow=0.03,cut=0.03,lost=0.03,delay=0.3")
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            try await store.migrate()
+            try await withSandbox(configuration) { url, sandbox in
+                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+                let outcome = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                #expect(outcome.report.summary.ok == 103, "\(outcome.report.files.filter { $0.status == .failed }.map { "\($0.path): \($0.error?.message ?? "")" })")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 103)
+                let jobs = try await store.jobs(JobQuery(states: [.discarded], limit: 100))
+                #expect(jobs.count == 1, "only the silent recording's transcode is dead-lettered: \(jobs.map { $0.lastError ?? "" })")
+                let sandboxCounters = await sandbox.counters()
+                print("soak: \(outcome.counters.requests) requests, \(outcome.counters.tokensSpent) tokens spent by the client, \(outcome.counters.rateLimited) answered 429; sandbox counted \(sandboxCounters.tokensSpent) tokens; per uploaded part: \(Double(outcome.counters.tokensSpent) / 109)")
+            }
+            try await store.close()
+        }
+    }
+}
