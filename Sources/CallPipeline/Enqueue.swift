@@ -81,6 +81,21 @@ public struct EnqueueBatch: Sendable {
                                   warnings: [AudioWarning(.deleted, "\(shown): deleted \(Self.format(tombstone.deletedAt)) (\(tombstone.reason)); not enqueued again")],
                                   input: nil, stats: nil, parts: [])
             }
+            if let known = try await store.recording(key: key), known.state == .failed, known.errorCode == "quarantined" {
+                // Asked again for a recording whose runs died: try it once more.
+                let parts = try await store.parts(key: key)
+                let state: RecordingState = parts.isEmpty ? .pending : .transcoded
+                let job = parts.isEmpty ? try TranscodeJobHandler.job(key: key) : try UploadJobHandler.job(key: key)
+                try await store.commit([
+                    .require(key: key, states: [.failed]),
+                    .setRecordingState(key: key, state: state),
+                    .audit(AuditEntry(recordingKey: key, action: "rearmed", detail: "registered again after quarantine", actor: "enqueue")),
+                    .enqueue(job),
+                ])
+                return FileReport(path: shown, key: key, status: .ok, error: nil,
+                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): quarantined by an earlier run (\(known.errorMessage ?? "")); tried again")],
+                                  input: nil, stats: nil, parts: [])
+            }
             if let known = try await store.recording(key: key) {
                 return FileReport(path: shown, key: key, status: .skipped, error: nil,
                                   warnings: [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")],

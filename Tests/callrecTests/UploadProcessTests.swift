@@ -87,6 +87,10 @@ import Testing
             byMarker[String(note[range]), default: []].append(log)
         }
         let recordings = try await store.recordings(RecordingQuery(limit: 10_000))
+        for recording in recordings where recording.state != .uploaded && recording.state != .failed {
+            let jobs = try await store.jobs(JobQuery(limit: 10_000)).filter { $0.args.contains(recording.key) }
+            print("UNFINISHED \(recording.path) \(recording.state): jobs \(jobs.map { "\($0.id) \($0.kind) \($0.state) attempt \($0.attempt) rescues \($0.rescueCount) \($0.errors.map { "\($0.kind): \($0.error)" })" }); parts \(try await store.parts(key: recording.key).map { "\($0.index) \($0.state) \($0.callLogID ?? "-")" }); audit \(try await store.audit(key: recording.key, limit: 50).map { "\($0.action) \($0.target ?? "") \($0.detail ?? "")" })")
+        }
         #expect(recordings.filter { $0.state == .uploaded }.count == expectedOK)
         #expect(recordings.allSatisfy { $0.state == .uploaded || $0.state == .failed }, "half-done: \(recordings.filter { $0.state != .uploaded && $0.state != .failed }.map(\.path))")
         for recording in recordings where recording.state == .uploaded {
@@ -140,7 +144,7 @@ import Testing
                 #expect((file?["error"] as? [String: Any])?["code"] as? String == code, "\(name)")
             }
             let okOrDone = files.filter { ["ok", "skipped"].contains($0["status"] as? String) }
-            #expect(okOrDone.count == expected)
+            #expect(okOrDone.count == expected, "\(files.filter { !["ok", "skipped"].contains($0["status"] as? String) }.map { ($0["path"] as? String ?? "") + ": " + (($0["error"] as? [String: Any])?["message"] as? String ?? "") })")
             #expect(kills > 0, "no run was killed mid-way")
 
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")

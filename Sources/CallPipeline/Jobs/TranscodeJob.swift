@@ -68,6 +68,10 @@ public struct TranscodeJobHandler: JobHandler {
                    uniqueKey: "transcode:\(key)", maxAttempts: 3)
     }
 
+    public func quarantined(_ job: Job, context: JobContext) async throws {
+        try await quarantine(recordingOf: job, from: [.pending], context: context)
+    }
+
     public func run(_ job: Job, context: JobContext) async throws {
         let key = try job.arguments(as: RecordingJobArguments.self).key
         var logger = context.logger

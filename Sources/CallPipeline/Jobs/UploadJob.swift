@@ -20,9 +20,11 @@ public struct UploadJobHandler: JobHandler {
     public var kind: String { Self.kind }
 
     public let client: PipedriveClient
+    let finder: CallLogFinder
 
     public init(client: PipedriveClient) {
         self.client = client
+        finder = CallLogFinder(client: client)
     }
 
     /// The job for a recording: at most one live per recording; 20 attempts span a working day
@@ -35,6 +37,10 @@ public struct UploadJobHandler: JobHandler {
     /// The marker a part's call log carries in its note: unique per recording and part, so the
     /// call logs of one part can be counted and a lost create found.
     public static func marker(key: String, index: Int) -> String { "callrec:\(key.prefix(32)):p\(index)" }
+
+    public func quarantined(_ job: Job, context: JobContext) async throws {
+        try await quarantine(recordingOf: job, from: [.transcoded], context: context)
+    }
 
     public func run(_ job: Job, context: JobContext) async throws {
         let key = try job.arguments(as: RecordingJobArguments.self).key
@@ -123,9 +129,20 @@ public struct UploadJobHandler: JobHandler {
             try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar has neither call_log nor call_log_id", owner: owner)
         }
         let marker = part.marker ?? Self.marker(key: key, index: part.index)
-        if part.state == .creating, let found = try await find(marker: marker) {
-            logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found.id)"])
-            return try await adopt(found.id, for: part, store: store, owner: owner, status: nil)
+        if part.state == .creating {
+            // An earlier attempt sent the create and died or lost the answer. The request may
+            // still land until its deadline has passed: only a scan that starts after that can
+            // say it did not, so wait for it (without using up an attempt).
+            let settled = (part.createStartedAt ?? .distantPast).addingTimeInterval(client.requestTimeout.seconds + 2)
+            let wait = settled.timeIntervalSinceNow
+            if wait > 0 {
+                throw JobFailure(.snooze(.milliseconds(Int64(wait * 1000) + 1)), code: "create_unsettled",
+                                 "part \(part.index): an earlier create may still land; looking for it at \(settled)")
+            }
+            if let found = try await finder.find(marker: marker, after: settled) {
+                logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found)"])
+                return try await adopt(found, for: part, store: store, owner: owner, status: nil)
+            }
         }
         let draft = Self.draft(base, part: part, partCount: partCount, offset: offset, recordingSeconds: recording.seconds, marker: marker)
         if let problem = draft.problems().first {
@@ -140,11 +157,14 @@ public struct UploadJobHandler: JobHandler {
         do {
             let log = try await client.createCallLog(draft)
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
-        } catch let error as APIError where error.code == .unknownOutcome {
-            // The create may have landed: look before anything is created again.
-            if let found = try await find(marker: marker) {
-                logger.info("adopted the call log whose create answer was lost", metadata: ["call_log": "\(found.id)"])
-                return try await adopt(found.id, for: part, store: store, owner: owner, status: nil)
+        } catch let error as APIError where error.code == .unknownOutcome && error.status != nil {
+            // The server answered 5xx: it is done with the request, which may still have
+            // created the call log. Look before anything is created again. (Without an answer
+            // — a timeout, a dropped connection — the request may still be in flight: the
+            // retry waits until it has settled; see above.)
+            if let found = try await finder.find(marker: marker, after: Date()) {
+                logger.info("adopted the call log whose create answer was lost", metadata: ["call_log": "\(found)"])
+                return try await adopt(found, for: part, store: store, owner: owner, status: nil)
             }
             throw error
         }
@@ -161,15 +181,6 @@ public struct UploadJobHandler: JobHandler {
                               target: "pipedrive:\(id)", httpStatus: status, detail: "part \(part.index), marker \(part.marker ?? "-")", actor: owner)),
         ])
         return part
-    }
-
-    /// Pages through the call logs looking for the marker (20 tokens a page).
-    private func find(marker: String) async throws -> CallLog? {
-        var found: CallLog?
-        _ = try await client.allCallLogs { page in
-            if found == nil { found = page.items.first { ($0.note ?? "").contains(marker) || ($0.subject ?? "").contains(marker) } }
-        }
-        return found
     }
 
     /// The call log for one part: the sidecar's fields; times and duration of this part (derived
@@ -223,5 +234,64 @@ public struct UploadJobHandler: JobHandler {
             .audit(AuditEntry(recordingKey: key, action: "upload_failed", detail: "\(code): \(message)", actor: owner)),
         ])
         throw JobFailure(.permanent, code: code, message)
+    }
+}
+
+/// Finds call logs by their marker, sharing scans between the parts that need one: a scan of
+/// `GET /callLogs` (20 tokens a page) that started after a part's create was sent answers for
+/// that part, so the lost creates of one stretch of time cost one scan, not one each. Requests
+/// that come within ``gather`` of each other wait for one scan together.
+actor CallLogFinder {
+    let client: PipedriveClient
+    let gather: Duration
+    private var last: (started: Date, markers: [String: String])?
+    private var pending: Task<(Date, [String: String]), any Error>?
+
+    init(client: PipedriveClient, gather: Duration = .milliseconds(1500)) {
+        self.client = client
+        self.gather = gather
+    }
+
+    /// The id of the call log carrying `marker`, from a scan that started after `after`.
+    func find(marker: String, after: Date) async throws -> String? {
+        if let last, last.started > after { return last.markers[marker] }
+        let task: Task<(Date, [String: String]), any Error>
+        if let pending {
+            task = pending
+        } else {
+            let client = self.client, gather = self.gather
+            task = Task {
+                try await Task.sleep(for: gather)
+                let started = Date()
+                var markers: [String: String] = [:]
+                _ = try await client.allCallLogs { page in
+                    for log in page.items {
+                        for text in [log.note, log.subject].compactMap({ $0 }) {
+                            var rest = Substring(text)
+                            while let range = rest.range(of: "callrec:") {
+                                let tail = rest[range.lowerBound...]
+                                let end = tail.firstIndex(where: { !($0.isLetter || $0.isNumber || $0 == ":") }) ?? tail.endIndex
+                                markers[String(tail[..<end])] = markers[String(tail[..<end])] ?? log.id
+                                rest = tail[end...]
+                            }
+                        }
+                    }
+                }
+                return (started, markers)
+            }
+            pending = task
+        }
+        let result: (Date, [String: String])
+        do {
+            result = try await task.value
+        } catch {
+            if pending == task { pending = nil }
+            throw error
+        }
+        if pending == task { pending = nil }
+        if last == nil || last!.started < result.0 { last = (result.0, result.1) }
+        // A scan that started before this create was sent cannot answer for it: scan again.
+        guard result.0 > after else { return try await find(marker: marker, after: after) }
+        return result.1[marker]
     }
 }

@@ -11,6 +11,29 @@ public protocol JobHandler: Sendable {
     /// error counts as transient). Cancellation means shutdown or a lost lease: stop, and leave
     /// the ledger consistent.
     func run(_ job: Job, context: JobContext) async throws
+    /// Called when the rescuer discarded the job as poison: its lease was lost too often (the
+    /// process died while running it). Record why, so nothing is left silently half-done.
+    func quarantined(_ job: Job, context: JobContext) async throws
+}
+
+extension JobHandler {
+    public func quarantined(_ job: Job, context: JobContext) async throws {}
+}
+
+/// Marks the recording a poisoned job was working on as failed (`quarantined`), unless it has
+/// moved on.
+func quarantine(recordingOf job: Job, from states: Set<RecordingState>, context: JobContext) async throws {
+    let key = try job.arguments(as: RecordingJobArguments.self).key
+    let message = "the process died \(job.rescueCount + 1) times while it ran this recording's \(job.kind) (a crash or kill); quarantined — `callrec upload`/`enqueue` of its directory tries it again"
+    do {
+        try await context.store.commit([
+            .require(key: key, states: states),
+            .setRecordingState(key: key, state: .failed, errorCode: "quarantined", errorMessage: message),
+            .audit(AuditEntry(recordingKey: key, action: "quarantined", detail: "job \(job.id) (\(job.kind))", actor: context.owner)),
+        ])
+    } catch let error as StoreError where error.code == .conflict {
+        return
+    }
 }
 
 /// What a handler gets besides its job.

@@ -406,6 +406,17 @@ public final class Worker: Service, Sendable {
             let report = try await store.rescueExpiredLeases(poisonRescues: configuration.poisonRescues)
             guard !report.isEmpty else { return }
             state.withLock { $0.summary.rescued += report.requeued.count + report.discarded.count }
+            if !report.discarded.isEmpty {
+                let jobs = try await store.jobs(JobQuery(ids: report.discarded, limit: report.discarded.count))
+                for job in jobs {
+                    record(job, "discarded")
+                    guard let handler = handlers[job.kind] else { continue }
+                    let context = JobContext(logger: logger, store: store, owner: configuration.owner)
+                    do { try await handler.quarantined(job, context: context) } catch {
+                        logger.error("cannot record the quarantine", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+                    }
+                }
+            }
             metrics.rescued(requeued: report.requeued.count, discarded: report.discarded.count)
             logger.warning("returned jobs whose worker was lost", metadata: [
                 "requeued": "\(report.requeued)", "discarded_as_poison": "\(report.discarded)",

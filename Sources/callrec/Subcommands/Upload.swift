@@ -147,10 +147,9 @@ extension CallRecCommand {
                     let status: FileReport.Status = outcome == "completed" ? .ok : .failed
                     progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
                 }
-                let idle = try await store.isIdle(queues: [JobQueue.transcode, JobQueue.upload])
-                if toDo > 0 || !idle {
-                    try await runUntilIdle(worker, logger: logger)
-                }
+                // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
+                _ = toDo
+                try await runUntilIdle(worker, logger: logger)
                 progress.finish()
                 let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
                 let counters = await client.counters
