@@ -55,7 +55,8 @@ final class ProgressReporter: Sendable {
 
     private func render(_ s: State, elapsed: Duration) -> String {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let fraction = s.total > 0 ? Double(s.done) / Double(s.total) : 1
+        // Clamped: jobs left by an earlier run can finish in this one, beyond its own count.
+        let fraction = s.total > 0 ? min(1, Double(s.done) / Double(s.total)) : 1
         let speed = seconds > 0 ? s.audio / seconds : 0
         let eta = fraction > 0 && fraction < 1 ? seconds / fraction - seconds : 0
         let width = 24

@@ -20,7 +20,8 @@ import Testing
     static func configuration(untilIdle: Bool = true, slots: [String: Int] = [JobQueue.bench: 4]) -> Worker.Configuration {
         var c = Worker.Configuration(slots: slots)
         c.untilIdle = untilIdle
-        c.leaseTTL = .seconds(3)
+        // Long enough that a machine busy with the whole suite never misses a heartbeat.
+        c.leaseTTL = .seconds(15)
         c.idleHorizon = .seconds(5)
         c.rescueInterval = .milliseconds(200)
         c.pollInterval = .milliseconds(100)

@@ -97,7 +97,8 @@ struct PostgresSmokeTests {
         let error = await #expect(throws: StoreError.self) { try await store.migrate() }
         #expect(error?.code == .unavailable)
         #expect(error?.message.contains("hunter2") == false)
-        #expect(ContinuousClock.now - start < .seconds(15))
+        // Fails, does not hang (generous: the test machine may be busy with the whole suite).
+        #expect(ContinuousClock.now - start < .seconds(60))
         print("◇ \(error?.message ?? "")")
         try await store.close()
     }

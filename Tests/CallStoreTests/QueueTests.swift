@@ -11,7 +11,7 @@ struct QueueTests {
     func claimOrdersByPriorityThenRunAtThenIDAndRespectsTheLimit(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             // x: due after y, a and b although enqueued before them; one batch (a, b) shares run_at.
-            let x = try await store.insert(newJob(delay: .seconds(1)))
+            let x = try await store.insert(newJob(delay: .seconds(4)))
             let y = try await store.insert(newJob())
             let batch = try await store.enqueue([newJob(), newJob()])
             guard case .inserted(let a) = batch[0], case .inserted(let b) = batch[1] else {
@@ -22,7 +22,7 @@ struct QueueTests {
             let last = try await store.insert(newJob(priority: 4))
             let other = try await store.insert(newJob(queueB, priority: 1))
             let xJob = try await store.existingJob(x), aJob = try await store.existingJob(a)
-            try #require(xJob.runAt > aJob.runAt, "the machine stalled for over a second between two enqueues")
+            try #require(xJob.runAt > aJob.runAt, "the machine stalled for over four seconds between two enqueues")
             #expect(aJob.runAt == (try await store.existingJob(b)).runAt)
             try await Task.sleep(for: .seconds(max(0, xJob.runAt.timeIntervalSince(try await store.now()))) + .milliseconds(100))
 

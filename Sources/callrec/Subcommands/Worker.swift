@@ -31,6 +31,8 @@ extension CallRecCommand {
         var benchSlots: Int = 0
         @Flag(help: "Exit once no job is due or running (jobs leased by a dead worker count as running until rescued).")
         var untilIdle = false
+        @Option(help: "With --until-idle: a job that becomes due within this many seconds (a retry, a snooze) is waited for.")
+        var idleHorizon: Double = 300
         @Option(help: "Serve Prometheus metrics on this port (/metrics).")
         var metricsPort: Int?
         @Option(help: "Address for --metrics-port.")
@@ -43,6 +45,10 @@ extension CallRecCommand {
         var shutdownGrace: Double = 25
         @Option(help: "Seconds between looks for new work when no notification came.")
         var pollInterval: Double = 1
+        @Option(help: ArgumentHelp(
+            "Run a reconcile pass (apply, default caps, never --force) at start and then every this long: 1h, 30m, 1d. Needs PIPEDRIVE_API_TOKEN.",
+            discussion: "With several workers sharing a queue, give this to one of them."))
+        var reconcileEvery: String?
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
@@ -55,6 +61,11 @@ extension CallRecCommand {
             guard leaseTtl >= 0.3, rescueInterval > 0, shutdownGrace >= 0, pollInterval > 0 else {
                 throw ValidationError("--lease-ttl, --rescue-interval and --poll-interval must be positive")
             }
+            if let reconcileEvery {
+                guard let every = parseAge(reconcileEvery), every >= .seconds(1) else {
+                    throw ValidationError("--reconcile-every \(reconcileEvery) is not an interval of a second or more (1h, 30m, 1d)")
+                }
+            }
         }
 
         func run() async throws {
@@ -64,10 +75,28 @@ extension CallRecCommand {
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             }
             let settings = try transcode.settings()
+            // Deletions need the API clients: built only when credentials are present.
+            let environment = try loadEnvironment(config: nil)
+            if reconcileEvery != nil, environment.pipedriveToken == nil {
+                throw ValidationError("--reconcile-every needs PIPEDRIVE_API_TOKEN")
+            }
+            var deleteSlots = self.deleteSlots
+            if environment.pipedriveToken == nil, deleteSlots > 0 {
+                logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
+                deleteSlots = 0
+            }
             let store = try await self.store.open(logger: logger)
+            let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
             let pool = CPUPool(threads: max(1, concurrency))
             defer { pool.shutdown() }
 
+            // Uploads need Pipedrive credentials; without them this worker leaves the upload queue
+            // to workers that have them (transcodes still enqueue their uploads).
+            var uploadSlots = self.uploadSlots
+            if wiring?.apis.pipedrive == nil, uploadSlots > 0 {
+                logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
+                uploadSlots = 0
+            }
             var configuration = CallPipeline.Worker.Configuration(slots: [
                 JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
             ])
@@ -76,11 +105,15 @@ extension CallRecCommand {
             configuration.shutdownGrace = .seconds(shutdownGrace)
             configuration.pollInterval = .seconds(pollInterval)
             configuration.untilIdle = untilIdle
-            let handlers: [any JobHandler] = [
+            configuration.idleHorizon = .seconds(max(0, idleHorizon))
+            var handlers: [any JobHandler] = [
                 NoopJobHandler(),
                 TranscodeJobHandler(spool: Spool(root: self.store.spoolDirectory), settings: settings,
-                                    validation: validation.configuration(), pool: pool),
+                                    validation: validation.configuration(), pool: pool,
+                                    followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
             ]
+            if let wiring { handlers.append(wiring.handler(store: self.store)) }
+            if let pipedrive = wiring?.apis.pipedrive { handlers.append(UploadJobHandler(client: pipedrive)) }
             let worker = CallPipeline.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
 
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -88,6 +121,15 @@ extension CallRecCommand {
             ]
             if let metricsPort {
                 services.append(.init(service: MetricsServer.application(registry: registry, address: metricsAddress, port: metricsPort, logger: logger)))
+            }
+            if let reconcileEvery, let every = parseAge(reconcileEvery), let wiring {
+                let storeForPass = store
+                services.append(.init(service: ReconcileService(interval: every, logger: logger) {
+                    // Apply with the default caps; never --force unattended.
+                    var options = Reconciler.Options()
+                    options.apply = true
+                    return try await Reconcile.pass(store: storeForPass, wiring: wiring, options: options, logger: logger)
+                }))
             }
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
 
@@ -112,9 +154,11 @@ extension CallRecCommand {
                 try await group.run()
             } catch {
                 try? await store.close()
+                await wiring?.shutdown()
                 throw error
             }
             try? await store.close()
+            await wiring?.shutdown()
             let summary = worker.summary
             let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             if global.json {
