@@ -23,6 +23,7 @@ done
 if ((quick)); then jobs=5000; ttl=3; rescue=1; else jobs=50000; ttl=60; rescue=15; fi
 
 work=$(mktemp -d /tmp/callrec-queue-bench.XXXXXX)
+chmod 755 "$work"  # the throwaway PostgreSQL runs as an unprivileged user
 cluster=""
 cleanup() {
   [[ -n $cluster ]] && scripts/pg-cluster.sh stop "$cluster" >/dev/null 2>&1 || true

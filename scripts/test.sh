@@ -35,6 +35,10 @@ if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
   echo "== API client (short): streamed upload vs curl -F, creates under the burst limit" >&2
   bench/api.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: api.sh failed (see above)" >&2
+  echo "== queue (short): no-op jobs on SQLite and PostgreSQL, rescue after kill -9" >&2
+  bench/queue.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: queue.sh failed (see above)" >&2
+  echo "== pipeline (short): upload vs transcode vs the ffmpeg+curl loop, tokens per part" >&2
+  bench/upload.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: upload.sh failed (see above)" >&2
 fi
 if [[ "${CALLREC_PACKAGE_BENCHMARK:-}" == "1" ]]; then
   # Off by default: building the bench package costs ~6 minutes of CI (make bench-swift runs it).

@@ -12,7 +12,7 @@ struct CallRecCommand: AsyncParsableCommand {
             2 usage or configuration error.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
-        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Sandbox.self, BenchAPI.self, BenchQueue.self]
+        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
     )
 
     /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for

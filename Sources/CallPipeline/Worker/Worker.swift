@@ -422,6 +422,8 @@ public final class Worker: Service, Sendable {
                 "requeued": "\(report.requeued)", "discarded_as_poison": "\(report.discarded)",
             ])
             wakeup.signal()
+        } catch is CancellationError {
+            return  // the worker is stopping
         } catch {
             logger.error("rescue failed", metadata: ["error": "\(error)"])
         }

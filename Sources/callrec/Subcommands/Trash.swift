@@ -1,0 +1,57 @@
+import ArgumentParser
+import CallPipeline
+import CallStore
+import Foundation
+
+extension CallRecCommand {
+    struct Trash: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The trash: spools of deleted recordings, under <state>/trash/.",
+            subcommands: [Purge.self]
+        )
+
+        struct Purge: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Remove trash folders older than --older-than (default 14d).",
+                discussion: """
+                    A folder is removed only when its recording's deletion has finished (every remote \
+                    step done); the spool of a deletion that is still open is kept.
+                    """
+            )
+
+            @Option(help: "Age: 14d, 36h, 90m, 30s or plain seconds.")
+            var olderThan: String = "14d"
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var global: GlobalOptions
+
+            func validate() throws {
+                guard let age = parseAge(olderThan), age >= .zero else {
+                    throw ValidationError("--older-than \(olderThan) is not an age (14d, 36h, 90m, 30s)")
+                }
+            }
+
+            func run() async throws {
+                let logger = global.makeLogger()
+                let age = parseAge(olderThan) ?? .seconds(14 * 86400)
+                let trash = CallPipeline.Trash(root: store.trashDirectory)
+                let report = try await withStore(store, logger: logger) { store in
+                    await trash.purge(olderThan: age) { entry in
+                        do {
+                            guard let recording = try await store.recording(key: entry.key) else { return nil }
+                            return recording.state == .deleted ? nil : "its deletion has not finished (the recording is \(recording.state.rawValue))"
+                        } catch {
+                            return "cannot read the ledger: \(error)"
+                        }
+                    }
+                }
+                if global.json {
+                    try writeJSON(report)
+                    return
+                }
+                for kept in report.kept { standardError("kept \(kept.name): \(kept.reason)") }
+                print("removed \(report.removed.count) folder(s), \(report.bytes) bytes; kept \(report.kept.count); \(report.young) younger than \(olderThan)")
+            }
+        }
+    }
+}
