@@ -112,7 +112,7 @@ unix_socket_directories = '$dir/sock'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-max_connections = 200
+max_connections = 1000
 logging_collector = off
 include_if_exists = 'callrec-port.conf'
 EOF

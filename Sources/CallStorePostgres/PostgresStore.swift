@@ -77,6 +77,9 @@ public final class PostgresStore: CallStore {
                                                          password: parsed.password, database: parsed.database, tls: clientTLS)
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.additionalStartupParameters = startup
+        // A worker needs a few connections (claims, heartbeats, completions, the listener); a
+        // smaller pool keeps many workers on one server well under max_connections.
+        configuration.options.maximumConnections = 8
         var direct = PostgresConnection.Configuration(host: parsed.host, port: parsed.port, username: parsed.user,
                                                       password: parsed.password, database: parsed.database, tls: connectionTLS)
         direct.options.connectTimeout = .seconds(10)

@@ -148,12 +148,12 @@ public struct UploadJobHandler: JobHandler {
         if let problem = draft.problems().first {
             try await fail(store, key, code: "invalid_call_log", "\(recording.path): \(problem)", owner: owner)
         }
-        if part.state != .creating || part.marker != marker {
-            part.state = .creating
-            part.marker = marker
-            part.createStartedAt = Date()
-            try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
-        }
+        // Recorded before every POST, with the time it leaves: whoever resumes this part waits
+        // until this request has settled before it may conclude that it did not land.
+        part.state = .creating
+        part.marker = marker
+        part.createStartedAt = Date()
+        try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
         do {
             let log = try await client.createCallLog(draft)
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
