@@ -136,26 +136,33 @@ import Testing
             environment["CALLREC_DATABASE"] = url
             let trace = "\(dir)/trace"
             let count = 40
-            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "300", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
+            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "3", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
+            // The victim starts first (on a busy machine a late starter could find the queue
+            // drained); the survivor joins once the victim runs jobs; the victim dies holding one.
             let victim = try start(flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
-            let survivor = try start(flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
-            // Kill the victim while it holds jobs (it has started some that have not ended).
             let deadline = ContinuousClock.now + .seconds(120)
             var killedAt: Int64 = 0
+            var joined: Process?
             while ContinuousClock.now < deadline {
                 let events = readTrace(trace).filter { $0.pid == victim.processIdentifier }
                 let open = Set(events.filter { $0.kind == "start" }.map(\.token)).subtracting(events.filter { $0.kind == "end" }.map(\.token))
                 if !open.isEmpty {
-                    kill(victim.processIdentifier, SIGKILL)
-                    killedAt = Self.wallNanos()
-                    break
+                    if joined == nil {
+                        joined = try start(flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
+                    } else if events.filter({ $0.kind == "end" }).count >= 1 || readTrace(trace).contains(where: { $0.pid != victim.processIdentifier }) {
+                        kill(victim.processIdentifier, SIGKILL)
+                        killedAt = Self.wallNanos()
+                        break
+                    }
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
+            let survivorProcess = try #require(joined, "the victim never ran a job")
             #expect(killedAt > 0, "the victim never held a job")
             _ = try await wait(victim, upTo: 10)
+            let survivor = survivorProcess
             let finished = try await wait(survivor, upTo: 120)
             if !finished { survivor.terminate() }
             #expect(finished, "the surviving worker did not finish: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/b.log") ?? Data(), as: UTF8.self).suffix(2000))")
