@@ -159,7 +159,7 @@ import Testing
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            let survivorProcess = try #require(joined, "the victim never ran a job")
+            let survivorProcess = try #require(joined, "the victim never ran a job: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/a.log") ?? Data(), as: UTF8.self).suffix(3000))")
             #expect(killedAt > 0, "the victim never held a job")
             _ = try await wait(victim, upTo: 10)
             let survivor = survivorProcess
