@@ -200,23 +200,9 @@ func loadEnvironment(config: String?) throws -> APIEnvironment {
 @discardableResult
 func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger) async throws -> CallPipeline.Worker.Summary {
     let worker = DeleteRun.worker(store: store, handler: handler, logger: logger)
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
-    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-    let watcher = Task {
-        var count = 0
-        for await signal in signals {
-            count += 1
-            if count == 1 {
-                standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
-                await group.triggerGracefulShutdown()
-            } else {
-                worker.stopNow()
-            }
-        }
+    try await runWorkerHandlingSignals(worker, logger: logger) { signal in
+        standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
     }
-    defer { watcher.cancel() }
-    try await group.run()
     return worker.summary
 }
 

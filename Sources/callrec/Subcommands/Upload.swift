@@ -165,23 +165,9 @@ extension CallRecCommand {
         /// The worker in a service group; SIGINT/SIGTERM release what runs (the next run resumes
         /// it), a second signal at once.
         func runUntilIdle(_ worker: CallPipeline.Worker, logger: Logger) async throws {
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            let watcher = Task {
-                var count = 0
-                for await signal in signals {
-                    count += 1
-                    if count == 1 {
-                        standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
-                        await group.triggerGracefulShutdown()
-                    } else {
-                        worker.stopNow()
-                    }
-                }
+            try await runWorkerHandlingSignals(worker, logger: logger) { signal in
+                standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
             }
-            defer { watcher.cancel() }
-            try await group.run()
         }
 
         struct Document: Encodable {

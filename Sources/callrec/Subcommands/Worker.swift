@@ -133,25 +133,10 @@ extension CallRecCommand {
             }
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
 
-            // Signals are ours, not the group's: the first drains, the second releases at once
-            // (swift-service-lifecycle takes one signal for one meaning only).
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            let watcher = Task {
-                var count = 0
-                for await signal in signals {
-                    count += 1
-                    if count == 1 {
-                        logger.notice("\(signal): finishing running jobs (send it again to release them at once)")
-                        await group.triggerGracefulShutdown()
-                    } else {
-                        logger.notice("\(signal) again: releasing running jobs now")
-                        worker.stopNow()
-                    }
-                }
-            }
-            defer { watcher.cancel() }
             do {
-                try await group.run()
+                try await runHandlingSignals(group, worker: worker,
+                    first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
+                    again: { logger.notice("\($0) again: releasing running jobs now") })
             } catch {
                 try? await store.close()
                 await wiring?.shutdown()
