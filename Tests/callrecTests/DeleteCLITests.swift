@@ -32,42 +32,10 @@ import Testing
         return environment
     }
 
-    /// A sandbox process on a free port; returns it and its base URL.
-    func startSandbox(_ dir: String, faults: String? = nil) async throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? [])
-        process.environment = environment()
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        var buffer = Data()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            if let doc = try? JSONSerialization.jsonObject(with: buffer) as? [String: Any], let base = doc["base_url"] as? String {
-                return (process, base)
-            }
-        }
-        process.terminate()
-        throw TestAudioError("the sandbox did not start: \(String(decoding: buffer, as: UTF8.self))")
-    }
-
+    /// A request the sandbox's fault injection leaves alone.
     @discardableResult
     func request(_ method: String, _ url: String, json: String? = nil, headers: [String: String] = [:]) async throws -> (Int, [String: Any]) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        request.setValue("none", forHTTPHeaderField: "x-sandbox-fault")
-        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-        if let json {
-            request.setValue("application/json", forHTTPHeaderField: "content-type")
-            request.httpBody = Data(json.utf8)
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+        try await httpJSON(method, url, json: json, headers: headers.merging(["x-sandbox-fault": "none"]) { a, _ in a })
     }
 
     func seedTelnyx(_ base: String) async throws -> String {
@@ -80,23 +48,6 @@ import Testing
         let (status, body) = try await request("POST", base + "/_sandbox/voipnow/events", json: #"{"user_id": "@me", "extension": "\#(number)", "event_type": 2}"#)
         #expect(status == 201)
         return try #require(body["id"] as? String)
-    }
-
-    func state(_ base: String) async throws -> [String: Any] {
-        let (_, body) = try await request("GET", base + "/_sandbox/state")
-        return body
-    }
-
-    func liveCallLogs(_ state: [String: Any]) -> Set<String> {
-        Set((state["call_logs"] as? [[String: Any]] ?? []).filter { ($0["deleted"] as? Bool) != true }.compactMap { $0["id"] as? String })
-    }
-
-    func liveTelnyx(_ state: [String: Any]) -> Set<String> {
-        Set((state["telnyx_recordings"] as? [[String: Any]] ?? []).filter { ($0["deleted"] as? Bool) != true }.compactMap { $0["id"] as? String })
-    }
-
-    func liveEvents(_ state: [String: Any]) -> Set<String> {
-        Set((state["voipnow_events"] as? [[String: Any]] ?? []).filter { ($0["deleted"] as? Bool) != true }.compactMap { $0["id"] as? String })
     }
 
     func routeCount(_ state: [String: Any], _ route: String) -> Int {
@@ -112,7 +63,8 @@ import Testing
     @Test(.timeLimit(.minutes(5)))
     func deleteByPartTwoDeletesTheRecordingAndUploadDoesNotBringItBack() async throws {
         try await withTemporaryDirectory { dir in
-            let (sandbox, base) = try await startSandbox(dir)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            let base = sandbox.base
             defer { sandbox.terminate() }
             let env = environment(base: base)
             let telnyx = try await seedTelnyx(base)
@@ -154,11 +106,11 @@ import Testing
             #expect(steps.allSatisfy { $0["state"] as? String == "done" })
             #expect(steps.map { $0["http_status"] as? Int } == [200, 200, 200, 200, 200, nil])
 
-            var sandboxState = try await state(base)
-            #expect(liveCallLogs(sandboxState).isDisjoint(with: partIDs))
-            #expect(liveCallLogs(sandboxState).contains(short))
-            #expect(!liveTelnyx(sandboxState).contains(telnyx))
-            #expect(liveEvents(sandboxState) == [bystander])
+            var sandboxState = try await sandbox.state()
+            #expect(liveIDs("call_logs", sandboxState).isDisjoint(with: partIDs))
+            #expect(liveIDs("call_logs", sandboxState).contains(short))
+            #expect(!liveIDs("telnyx_recordings", sandboxState).contains(telnyx))
+            #expect(liveIDs("voipnow_events", sandboxState) == [bystander])
             #expect(routeCount(sandboxState, "DELETE /uapi/extensions/{user_id}/{extension}/phoneCallEvents") == 0)
             #expect(routeCount(sandboxState, "DELETE /uapi/extensions/{user_id}/{extension}/phoneCallEvents/{type}") == 0)
             let trash = try fm.contentsOfDirectory(atPath: "\(dir)/state/trash")
@@ -171,7 +123,7 @@ import Testing
             let againLong = try #require((try json(again)["files"] as? [[String: Any]])?.first { $0["path"] as? String == "long.wav" })
             #expect(againLong["status"] as? String == "skipped")
             #expect((againLong["warnings"] as? [[String: Any]])?.contains { $0["code"] as? String == "deleted" } == true)
-            sandboxState = try await state(base)
+            sandboxState = try await sandbox.state()
             #expect(routeCount(sandboxState, "POST /v1/callLogs") == creates)
 
             // Deleting again is fine; the trash purge takes the spool.
@@ -236,7 +188,8 @@ import Testing
     func killNineInTheMiddleOfACascadeThenARerunFinishesIt() async throws {
         try await withTemporaryDirectory { dir in
             // Every API request takes a second: the cascade is slow enough to be killed midway.
-            let (sandbox, base) = try await startSandbox(dir, faults: "slow=1,delay=1")
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(), faults: "slow=1,delay=1")
+            let base = sandbox.base
             defer { sandbox.terminate() }
             let env = environment(base: base)
             try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
@@ -282,11 +235,11 @@ import Testing
             #expect(try await store.tombstone(key: target.key) != nil)
             try await store.close()
 
-            let snapshot = try await state(base)
-            #expect(liveCallLogs(snapshot).isDisjoint(with: target.callLogIDs))
-            #expect(liveCallLogs(snapshot).isSuperset(of: seeded[1].callLogIDs))
-            #expect(!liveTelnyx(snapshot).contains(target.telnyx) && liveTelnyx(snapshot).contains(seeded[1].telnyx))
-            #expect(!liveEvents(snapshot).contains(target.event) && liveEvents(snapshot).contains(seeded[1].event))
+            let snapshot = try await sandbox.state()
+            #expect(liveIDs("call_logs", snapshot).isDisjoint(with: target.callLogIDs))
+            #expect(liveIDs("call_logs", snapshot).isSuperset(of: seeded[1].callLogIDs))
+            #expect(!liveIDs("telnyx_recordings", snapshot).contains(target.telnyx) && liveIDs("telnyx_recordings", snapshot).contains(seeded[1].telnyx))
+            #expect(!liveIDs("voipnow_events", snapshot).contains(target.event) && liveIDs("voipnow_events", snapshot).contains(seeded[1].event))
         }
     }
 
@@ -295,7 +248,8 @@ import Testing
     @Test(.timeLimit(.minutes(5)))
     func reconcilePlansThenAppliesAndAbortsOverTheCap() async throws {
         try await withTemporaryDirectory { dir in
-            let (sandbox, base) = try await startSandbox(dir)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            let base = sandbox.base
             defer { sandbox.terminate() }
             let env = environment(base: base)
             try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
@@ -311,12 +265,12 @@ import Testing
             let planned = lines.filter { !(($0["evidence"] as? [Any]) ?? []).isEmpty }
             #expect(planned.map { $0["key"] as? String } == [seeded[4].key])
             #expect(planned.first?["action"] as? String == "would_delete")
-            #expect(liveTelnyx(try await state(base)).contains(seeded[4].telnyx))
+            #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(seeded[4].telnyx))
 
             let capped = try runProcess(callrec, ["reconcile", "--apply", "--max-delete", "0", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(capped.status == 1)
             #expect((try json(capped)["report"] as? [String: Any]).flatMap { ($0["abort"] as? [String: Any])?["code"] as? String } == "mass_delete_cap")
-            #expect(liveTelnyx(try await state(base)).contains(seeded[4].telnyx))
+            #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(seeded[4].telnyx))
 
             let apply = try runProcess(callrec, ["reconcile", "--apply", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(apply.status == 0, "\(apply.stderr)")
@@ -324,11 +278,11 @@ import Testing
             #expect(applied["outcome"] as? String == "applied")
             let line = try #require((applied["recordings"] as? [[String: Any]])?.first { $0["key"] as? String == seeded[4].key })
             #expect(line["result"] as? String == "deleted")
-            let snapshot = try await state(base)
-            #expect(!liveTelnyx(snapshot).contains(seeded[4].telnyx))
-            #expect(!liveEvents(snapshot).contains(seeded[4].event))
+            let snapshot = try await sandbox.state()
+            #expect(!liveIDs("telnyx_recordings", snapshot).contains(seeded[4].telnyx))
+            #expect(!liveIDs("voipnow_events", snapshot).contains(seeded[4].event))
             for r in seeded where r.key != seeded[4].key {
-                #expect(liveCallLogs(snapshot).contains(r.callLogIDs[0]) && liveTelnyx(snapshot).contains(r.telnyx) && liveEvents(snapshot).contains(r.event))
+                #expect(liveIDs("call_logs", snapshot).contains(r.callLogIDs[0]) && liveIDs("telnyx_recordings", snapshot).contains(r.telnyx) && liveIDs("voipnow_events", snapshot).contains(r.event))
             }
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/state/spool/\(seeded[4].key)"))
             #expect(FileManager.default.fileExists(atPath: "\(dir)/state/spool/\(seeded[5].key)"))
@@ -337,6 +291,60 @@ import Testing
             var bare = env
             bare["PIPEDRIVE_API_TOKEN"] = nil
             #expect(try runProcess(callrec, ["reconcile", "--state", "\(dir)/state"], environment: bare).status == 2)
+        }
+    }
+    /// `callrec worker --reconcile-every 2s` runs a pass at start and then on its timer: a call log
+    /// deleted behind callrec's back before the worker starts, and another one deleted while it
+    /// runs, each take their recording's provider recordings, events and spool with them; the
+    /// other recordings stay.
+    @Test(.timeLimit(.minutes(5)))
+    func workerReconcilesPeriodically() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            let env = environment(base: sandbox.base)
+            try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
+            let seeded = try await seed(30, parts: 1, base: sandbox.base, state: "\(dir)/state")
+            func deleteBehindCallrecsBack(_ r: Seeded) async throws {
+                let (status, _) = try await sandbox.request("DELETE", "/v1/callLogs/\(r.callLogIDs[0])", headers: ["x-api-token": Self.pipedriveToken])
+                #expect(status == 200)
+            }
+            func cleaned(_ r: Seeded, within seconds: Double) async throws -> Bool {
+                let deadline = ContinuousClock.now + .seconds(seconds)
+                while ContinuousClock.now < deadline {
+                    let snapshot = try await sandbox.state()
+                    if !liveIDs("telnyx_recordings", snapshot).contains(r.telnyx), !liveIDs("voipnow_events", snapshot).contains(r.event),
+                       !FileManager.default.fileExists(atPath: "\(dir)/state/spool/\(r.key)") { return true }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return false
+            }
+            try await deleteBehindCallrecsBack(seeded[3])
+            let log = "\(dir)/worker.log"
+            let worker = try startProcess(callrec, ["worker", "--reconcile-every", "2s", "--concurrency", "0", "--upload-slots", "0", "--delete-slots", "1",
+                                                    "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "info"], environment: env, log: log)
+            defer { if worker.isRunning { worker.terminate() } }
+            let first = try await cleaned(seeded[3], within: 60)
+            #expect(first, "the pass at start did not clean up: \(String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).suffix(3000))")
+            try await deleteBehindCallrecsBack(seeded[17])
+            let second = try await cleaned(seeded[17], within: 60)
+            #expect(second, "a later pass did not clean up: \(String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).suffix(3000))")
+
+            let snapshot = try await sandbox.state()
+            for r in seeded where r.key != seeded[3].key && r.key != seeded[17].key {
+                #expect(liveIDs("call_logs", snapshot).contains(r.callLogIDs[0]) && liveIDs("telnyx_recordings", snapshot).contains(r.telnyx)
+                        && liveIDs("voipnow_events", snapshot).contains(r.event))
+            }
+            kill(worker.processIdentifier, SIGTERM)
+            #expect(try await waitForExit(worker, upTo: 30))
+            #expect(worker.terminationStatus == 0)
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            #expect(try await store.recording(key: seeded[3].key)?.state == .deleted)
+            #expect(try await store.recording(key: seeded[17].key)?.state == .deleted)
+            #expect(try await store.tombstone(key: seeded[17].key) != nil)
+            try await store.close()
+            let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+            #expect(text.components(separatedBy: "periodic reconcile").count - 1 >= 2, "fewer than two passes logged")
         }
     }
 }

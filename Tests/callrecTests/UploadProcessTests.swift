@@ -14,72 +14,14 @@ import Testing
 @Suite(.serialized) struct UploadProcessTests {
     let callrec = callrecExecutable()
 
-    /// A sandbox process on a free port; returns it and its base URL.
-    func startSandbox(_ dir: String, environment: [String: String], faults: String? = nil) async throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? [])
-        process.environment = environment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        var buffer = Data()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            if let doc = try? JSONSerialization.jsonObject(with: buffer) as? [String: Any], let base = doc["base_url"] as? String {
-                return (process, base)
-            }
-        }
-        process.terminate()
-        throw TestAudioError("the sandbox did not start: \(String(decoding: buffer, as: UTF8.self))")
-    }
-
-    /// The call log the `attached` sidecar names exists before the run (as in a real account).
-    func seedCallLog(_ base: String) async throws {
-        var request = URLRequest(url: URL(string: base + "/_sandbox/pipedrive/callLogs")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "content-type")
-        request.httpBody = Data(#"{"id": "\#(UploadFixtures.existingCallLog)"}"#.utf8)
-        let (_, response) = try await URLSession.shared.data(for: request)
-        #expect((response as? HTTPURLResponse)?.statusCode == 201)
-    }
-
-    func start(_ arguments: [String], environment: [String: String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = arguments
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
-    }
-
-    func wait(_ process: Process, upTo seconds: Double) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while process.isRunning {
-            if ContinuousClock.now > deadline { return false }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return true
-    }
-
     static func sha256(_ path: String) throws -> String {
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Every uploaded recording's parts are attached exactly once (one live call log per
     /// marker), with the spool's bytes; nothing is left half-done.
-    func checkExactlyOnce(base: String, store: any CallStore, expectedOK: Int) async throws {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: base + "/_sandbox/state")!)
-        let state = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    func checkExactlyOnce(_ sandbox: SandboxProcess, store: any CallStore, expectedOK: Int) async throws {
+        let state = try await sandbox.state()
         let logs = (state["call_logs"] as? [[String: Any]] ?? []).filter { ($0["deleted"] as? Bool) != true }
         var byMarker: [String: [[String: Any]]] = [:]
         for log in logs {
@@ -119,21 +61,33 @@ import Testing
             environment["CALLREC_DATABASE"] = nil
             environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
             environment["PIPEDRIVE_BURST"] = "200"
-            let (sandbox, base) = try await startSandbox(dir, environment: environment)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment)
+            let base = sandbox.base
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
-            try await seedCallLog(base)
+            try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
             let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--jobs", "2", "--log-level", "warning", "--part-max-minutes", "1"]
 
             var kills = 0
             for round in 0..<10 {
-                let process = try start(upload, environment: environment, log: "\(dir)/upload-\(round).log")
-                try await Task.sleep(for: .milliseconds(Int.random(in: 50...1500)))
+                let process = try startProcess(callrec, upload, environment: environment, log: "\(dir)/upload-\(round).log")
+                if round == 0 {
+                    // The first kill lands mid-way for certain, however fast the machine: once the
+                    // first call log exists, with most of the batch still to go.
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while process.isRunning, ContinuousClock.now < deadline,
+                          liveIDs("call_logs", try await sandbox.state()).count < 2 {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...200)))
+                } else {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 50...1500)))
+                }
                 if process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
                     kills += 1
                 }
-                _ = try await wait(process, upTo: 30)
+                _ = try await waitForExit(process, upTo: 30)
             }
             let final = try runProcess(callrec, upload + ["--json"], environment: environment)
             #expect(final.status == 1, "bad inputs fail: exit 1 (\(final.stderr.suffix(2000)))")
@@ -148,7 +102,7 @@ import Testing
             #expect(kills > 0, "no run was killed mid-way")
 
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await checkExactlyOnce(base: base, store: store, expectedOK: expected)
+            try await checkExactlyOnce(sandbox, store: store, expectedOK: expected)
             // And a further re-run sends nothing.
             let again = try runProcess(callrec, upload + ["--json"], environment: environment)
             let againDoc = try #require(try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any])
@@ -169,26 +123,27 @@ import Testing
             environment["CALLREC_DATABASE"] = url
             environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
             environment["PIPEDRIVE_BURST"] = "200"
-            let (sandbox, base) = try await startSandbox(dir, environment: environment, faults: "500=0.03,cut=0.03,lost=0.03")
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment, faults: "500=0.03,cut=0.03,lost=0.03")
+            let base = sandbox.base
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
-            try await seedCallLog(base)
+            try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
             let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/e"], environment: environment)
             #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
             let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "4", "--rescue-interval", "1",
                          "--poll-interval", "0.2", "--part-max-minutes", "1", "--log-level", "warning"]
-            let victim = try start(flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
-            let survivor = try start(flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
+            let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
+            let survivor = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
             try await Task.sleep(for: .milliseconds(Int.random(in: 800...2000)))
             kill(victim.processIdentifier, SIGKILL)
-            _ = try await wait(victim, upTo: 10)
-            let finished = try await wait(survivor, upTo: 300)
+            _ = try await waitForExit(victim, upTo: 10)
+            let finished = try await waitForExit(survivor, upTo: 300)
             if !finished { survivor.terminate() }
             #expect(finished)
             let store = try PostgresStore(url: url)
             // The killed worker's transcodes wrote its parts into its own spool; the survivor
             // re-ran them into its own. Both are on this machine, so the checks can read them.
-            try await checkExactlyOnce(base: base, store: store, expectedOK: expected)
+            try await checkExactlyOnce(sandbox, store: store, expectedOK: expected)
             try await store.close()
         }
     }

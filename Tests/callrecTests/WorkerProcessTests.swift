@@ -3,34 +3,14 @@ import CallStorePostgres
 import CallStoreSQLite
 import CallTesting
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// `callrec worker` as real processes: signals, `kill -9`, two workers on one PostgreSQL queue.
 @Suite struct WorkerProcessTests {
     let callrec = callrecExecutable()
-
-    /// Starts `callrec` in the background, output to files in `dir`.
-    func start(_ arguments: [String], environment: [String: String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = arguments
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
-    }
-
-    func wait(_ process: Process, upTo seconds: Double) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while process.isRunning {
-            if ContinuousClock.now > deadline { return false }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return true
-    }
 
     struct Event {
         var kind: Substring
@@ -67,7 +47,7 @@ import Testing
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
 
             for (signals, grace) in [(1, "1"), (2, "120")] {
-                let worker = try start(Self.workerFlags + ["--bench-slots", "2", "--shutdown-grace", grace, "--poll-interval", "0.2"] + state,
+                let worker = try startProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--shutdown-grace", grace, "--poll-interval", "0.2"] + state,
                                        environment: environment, log: "\(dir)/worker-\(signals).log")
                 let startedBefore = readTrace("\(dir)/trace").count
                 let deadline = ContinuousClock.now + .seconds(30)
@@ -79,7 +59,7 @@ import Testing
                     kill(worker.processIdentifier, SIGTERM)
                     try await Task.sleep(for: .milliseconds(300))
                 }
-                let exited = try await wait(worker, upTo: 20)
+                let exited = try await waitForExit(worker, upTo: 20)
                 if !exited { worker.terminate() }
                 #expect(exited, "worker did not stop after \(signals) signal(s)")
                 #expect(worker.terminationStatus == 0)
@@ -117,6 +97,51 @@ import Testing
         }
     }
 
+    /// `--metrics-port 0` serves the swift-metrics instruments in the Prometheus text format:
+    /// the job counters by outcome, the duration and wait histograms, the queue gauges.
+    @Test func metricsPortServesPrometheusText() async throws {
+        try await withTemporaryDirectory { dir in
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = nil
+            let state = ["--state", "\(dir)/state"]
+            _ = try runProcess(callrec, ["bench-enqueue", "--count", "5"] + state, environment: environment)
+            let log = "\(dir)/worker.log"
+            let worker = try startProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--metrics-port", "0", "--log-level", "info"] + state,
+                                          environment: environment, log: log)
+            defer { if worker.isRunning { worker.terminate() } }
+            var url: String?
+            var text = ""
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                if url == nil, let logged = try? String(contentsOfFile: log, encoding: .utf8),
+                   let range = logged.range(of: #"metrics served at http://[0-9.]+:[0-9]+/metrics"#, options: .regularExpression) {
+                    url = String(logged[range].dropFirst("metrics served at ".count))
+                }
+                if let url, let (data, response) = try? await URLSession.shared.data(from: URL(string: url)!) {
+                    #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "content-type")?.hasPrefix("text/plain") == true)
+                    text = String(decoding: data, as: UTF8.self)
+                    if text.contains(#"callrec_jobs_total{queue="bench",kind="noop",outcome="completed"} 5"#) { break }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(url != nil, "no metrics address in the log: \(String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).suffix(2000))")
+            let lines = text.split(separator: "\n").map(String.init)
+            func value(_ prefix: String) -> Double? {
+                lines.first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect(value(#"callrec_jobs_total{queue="bench",kind="noop",outcome="completed"}"#) == 5, "\(text)")
+            #expect(text.contains("# TYPE callrec_job_duration_seconds histogram"))
+            #expect(value(#"callrec_job_duration_seconds_count{queue="bench",kind="noop"}"#) == 5)
+            #expect(value(#"callrec_job_wait_seconds_count{queue="bench",kind="noop"}"#) == 5)
+            #expect(lines.contains { $0.hasPrefix(#"callrec_job_duration_seconds_bucket{queue="bench",kind="noop",le="+Inf"} 5"#) })
+            #expect(text.contains("# TYPE callrec_jobs gauge"))
+            #expect(value(#"callrec_jobs{state="available"}"#) != nil)
+            #expect(value("callrec_oldest_available_age_seconds") != nil)
+            kill(worker.processIdentifier, SIGTERM)
+            #expect(try await waitForExit(worker, upTo: 30))
+        }
+    }
+
     @Test func passwordsAreRefusedOnTheCommandLine() throws {
         let result = try runProcess(callrec, ["status", "--database", "postgres://u:hunter2@127.0.0.1:1/db"])
         #expect(result.status == 2)
@@ -141,7 +166,7 @@ import Testing
             let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "3", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
             // The victim starts first (on a busy machine a late starter could find the queue
             // drained); the survivor joins once the victim runs jobs; the victim dies holding one.
-            let victim = try start(flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
+            let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let deadline = ContinuousClock.now + .seconds(120)
             var killedAt: Int64 = 0
             var joined: Process?
@@ -150,7 +175,7 @@ import Testing
                 let open = Set(events.filter { $0.kind == "start" }.map(\.token)).subtracting(events.filter { $0.kind == "end" }.map(\.token))
                 if !open.isEmpty {
                     if joined == nil {
-                        joined = try start(flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
+                        joined = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
                     } else if events.filter({ $0.kind == "end" }).count >= 1 || readTrace(trace).contains(where: { $0.pid != victim.processIdentifier }) {
                         kill(victim.processIdentifier, SIGKILL)
                         killedAt = Self.wallNanos()
@@ -161,9 +186,9 @@ import Testing
             }
             let survivorProcess = try #require(joined, "the victim never ran a job: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/a.log") ?? Data(), as: UTF8.self).suffix(3000))")
             #expect(killedAt > 0, "the victim never held a job")
-            _ = try await wait(victim, upTo: 10)
+            _ = try await waitForExit(victim, upTo: 10)
             let survivor = survivorProcess
-            let finished = try await wait(survivor, upTo: 120)
+            let finished = try await waitForExit(survivor, upTo: 120)
             if !finished { survivor.terminate() }
             #expect(finished, "the surviving worker did not finish: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/b.log") ?? Data(), as: UTF8.self).suffix(2000))")
             #expect(survivor.terminationStatus == 0)

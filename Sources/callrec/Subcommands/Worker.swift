@@ -33,7 +33,7 @@ extension CallRecCommand {
         var untilIdle = false
         @Option(help: "With --until-idle: a job that becomes due within this many seconds (a retry, a snooze) is waited for.")
         var idleHorizon: Double = 300
-        @Option(help: "Serve Prometheus metrics on this port (/metrics).")
+        @Option(help: "Serve Prometheus metrics on this port (/metrics); 0 picks a free one and logs it.")
         var metricsPort: Int?
         @Option(help: "Address for --metrics-port.")
         var metricsAddress: String = "127.0.0.1"
@@ -166,8 +166,14 @@ enum MetricsServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-        var logger = logger
-        logger.logLevel = .warning
-        return Application(router: router, configuration: .init(address: .hostname(address, port: port)), logger: logger)
+        var quiet = logger
+        quiet.logLevel = .warning
+        // With --metrics-port 0 the kernel picks the port; the log line says which.
+        return Application(router: router, configuration: .init(address: .hostname(address, port: port)),
+                           onServerRunning: { channel in
+                               let bound = channel.localAddress?.port ?? port
+                               logger.notice("metrics served at http://\(address):\(bound)/metrics", metadata: ["port": "\(bound)"])
+                           },
+                           logger: quiet)
     }
 }
