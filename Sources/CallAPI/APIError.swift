@@ -15,8 +15,11 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         public static let rateLimited = Code(rawValue: "rate_limited")
         /// 5xx, 408, connection refused: retry with backoff (idempotent requests only).
         public static let transient = Code(rawValue: "transient")
-        /// 401, 402, the HTML 403 abuse block, an exhausted daily budget: stop all traffic to this API.
+        /// 401, 402, the HTML 403 abuse block: stop all traffic to this API.
         public static let stopEverything = Code(rawValue: "stop_everything")
+        /// The daily token budget is spent: no request until ``APIError/retryAfter`` (the reset);
+        /// wait without using an attempt.
+        public static let budgetSpent = Code(rawValue: "budget_spent")
         /// The request may or may not have taken effect (timeout, connection cut after sending).
         public static let unknownOutcome = Code(rawValue: "unknown_outcome")
         /// Not found (404/410 on GET): the resource is gone.
@@ -35,7 +38,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The server's machine code (`feature_capping_…`, `10005`, `pce_id_invalid`), when given.
     public var serverCode: String?
-    /// For ``Code/rateLimited``: how long to wait.
+    /// For ``Code/rateLimited`` and ``Code/budgetSpent``: how long to wait.
     public var retryAfter: Duration?
 
     public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil) {

@@ -19,6 +19,8 @@ public struct APIEnvironment: Sendable {
     public var pipedriveURL: String
     public var pipedriveToken: Secret?
     public var pipedriveDailyTokens: Int
+    /// `PIPEDRIVE_BUDGET_RESET` (`HH:MM`, UTC; default `00:00`): when the daily budget renews.
+    public var pipedriveBudgetReset: Duration = .zero
     public var pipedriveBurst: Int
     public var telnyxURL: String
     public var telnyxKey: Secret?
@@ -50,7 +52,15 @@ public struct APIEnvironment: Sendable {
             }
             return n
         }
-        return APIEnvironment(
+        var budgetReset = Duration.zero
+        if let text = values["PIPEDRIVE_BUDGET_RESET"] {
+            let fields = text.split(separator: ":").map { Int($0) }
+            guard fields.count == 2, let h = fields[0], let m = fields[1], (0..<24).contains(h), (0..<60).contains(m) else {
+                throw APIError(.configuration, api: .none, "PIPEDRIVE_BUDGET_RESET=\(text) is not a UTC time HH:MM")
+            }
+            budgetReset = .seconds(h * 3600 + m * 60)
+        }
+        var environment = APIEnvironment(
             pipedriveURL: values["PIPEDRIVE_API_URL"] ?? "https://api.pipedrive.com/v1",
             pipedriveToken: secret("PIPEDRIVE_API_TOKEN"),
             pipedriveDailyTokens: try integer("PIPEDRIVE_DAILY_TOKENS", 30_000),
@@ -60,6 +70,8 @@ public struct APIEnvironment: Sendable {
             voipnowURL: values["VOIPNOW_API_URL"],
             voipnowToken: secret("VOIPNOW_ACCESS_TOKEN")
         )
+        environment.pipedriveBudgetReset = budgetReset
+        return environment
     }
 }
 

@@ -41,15 +41,7 @@ public struct EnqueueBatch: Sendable {
             }
             return results.compactMap { $0 }
         }
-        var summary = BatchReport.Summary()
-        for report in reports {
-            switch report.status {
-            case .ok: summary.ok += 1
-            case .failed: summary.failed += 1
-            case .skipped: summary.skipped += 1
-            }
-        }
-        summary.wallSeconds = (clock.now - started).seconds
+        let summary = BatchReport.Summary(files: reports, wallSeconds: (clock.now - started).seconds)
         return BatchReport(files: reports, summary: summary)
     }
 
@@ -93,12 +85,15 @@ public struct EnqueueBatch: Sendable {
                     .enqueue(job),
                 ])
                 return FileReport(path: shown, key: key, status: .ok, error: nil,
-                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): quarantined by an earlier run (\(known.errorMessage ?? "")); tried again")],
+                                  warnings: [AudioWarning(.resumed, "\(shown): quarantined by an earlier run (\(known.errorMessage ?? "")); tried again")],
                                   input: nil, stats: nil, parts: [])
             }
             if let known = try await store.recording(key: key) {
+                // Known and finished (uploaded, failed, deleted), or known with its work still to
+                // do: a run that does that work reports it as its own.
+                let unfinished = known.state == .pending || known.state == .transcoded
                 return FileReport(path: shown, key: key, status: .skipped, error: nil,
-                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")],
+                                  warnings: [AudioWarning(unfinished ? .resumed : .alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")],
                                   input: nil, stats: nil, parts: [])
             }
             var ops: [LedgerOp] = [
@@ -114,7 +109,7 @@ public struct EnqueueBatch: Sendable {
             let results = try await store.commit(ops)
             if results.last == .duplicate {
                 return FileReport(path: shown, key: key, status: .skipped, error: nil,
-                                  warnings: [AudioWarning(.alreadyKnown, "\(shown): a job for it is queued already")],
+                                  warnings: [AudioWarning(.resumed, "\(shown): a job for it is queued already")],
                                   input: nil, stats: nil, parts: [])
             }
             return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
@@ -140,6 +135,9 @@ extension Sidecar.VoipNowEventReference {
 extension AudioWarning.Code {
     /// The recording was deleted (it has a tombstone): never uploaded again.
     public static let deleted = AudioWarning.Code(rawValue: "deleted")
-    /// The ledger knows the recording already (same bytes).
+    /// The ledger knows the recording already (same bytes), and its work is done.
     public static let alreadyKnown = AudioWarning.Code(rawValue: "already_known")
+    /// The ledger knows the recording already, and its work is still to do (an interrupted or
+    /// waiting run): this run goes on with it.
+    public static let resumed = AudioWarning.Code(rawValue: "resumed")
 }

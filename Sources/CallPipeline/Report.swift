@@ -1,4 +1,5 @@
 import CallAudio
+import Foundation
 
 /// The `--json` document of DESIGN §7: one entry per file, then the summary.
 public struct BatchReport: Sendable, Encodable {
@@ -9,17 +10,49 @@ public struct BatchReport: Sendable, Encodable {
         public var ok = 0
         public var failed = 0
         public var skipped = 0
+        /// Not finished, and nothing is wrong with them: their jobs wait (a spent daily budget, a
+        /// long rate-limit pause) until ``resumeAfter``; a later run goes on.
+        public var waiting = 0
+        public var resumeAfter: Date?
         public var audioSeconds = 0.0
         public var wallSeconds = 0.0
 
+        public init() {}
+
+        /// The counts of `files`.
+        public init(files: [FileReport], wallSeconds: Double) {
+            for file in files {
+                switch file.status {
+                case .ok: ok += 1
+                case .failed: failed += 1
+                case .skipped: skipped += 1
+                case .waiting: waiting += 1
+                }
+                audioSeconds += file.parts.reduce(0) { $0 + $1.seconds }
+            }
+            self.wallSeconds = wallSeconds
+        }
+
         enum CodingKeys: String, CodingKey {
-            case ok, failed, skipped, audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
+            case ok, failed, skipped, waiting, resumeAfter = "resume_after", audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(ok, forKey: .ok)
+            try c.encode(failed, forKey: .failed)
+            try c.encode(skipped, forKey: .skipped)
+            try c.encode(waiting, forKey: .waiting)
+            try c.encode(resumeAfter.map { ISO8601DateFormatter().string(from: $0) }, forKey: .resumeAfter)
+            try c.encode(audioSeconds, forKey: .audioSeconds)
+            try c.encode(wallSeconds, forKey: .wallSeconds)
         }
     }
 }
 
 public struct FileReport: Sendable, Codable {
-    public enum Status: String, Sendable, Codable { case ok, failed, skipped }
+    /// `waiting`: not finished and nothing wrong; a later run goes on (upload only).
+    public enum Status: String, Sendable, Codable { case ok, failed, skipped, waiting }
 
     public struct ErrorReport: Sendable, Codable, Equatable {
         public var code: String

@@ -92,17 +92,7 @@ public struct TranscodeBatch: Sendable {
             return results.compactMap { $0 }
         }
 
-        var summary = BatchReport.Summary()
-        for report in reports {
-            switch report.status {
-            case .ok: summary.ok += 1
-            case .failed: summary.failed += 1
-            case .skipped: summary.skipped += 1
-            }
-            summary.audioSeconds += report.parts.reduce(0) { $0 + $1.seconds }
-        }
-        let elapsed = clock.now - started
-        summary.wallSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let summary = BatchReport.Summary(files: reports, wallSeconds: (clock.now - started).seconds)
         return BatchReport(files: reports, summary: summary)
     }
 

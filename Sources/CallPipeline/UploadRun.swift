@@ -76,33 +76,32 @@ public struct UploadRun: Sendable {
     /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in).
     public func report(registration: BatchReport, wallSeconds: Double) async throws -> BatchReport {
         var files: [FileReport] = []
-        var summary = BatchReport.Summary()
+        var resumeAfter: Date?
         for registered in registration.files {
             var file = registered
             if registered.status != .failed, let key = registered.key {
-                file = try await ledgerReport(registered, key: key)
+                let (report, waitsUntil) = try await ledgerReport(registered, key: key)
+                file = report
+                // The earliest wait still ahead (jobs held back behind the uploads go on with them).
+                if let waitsUntil, waitsUntil > Date() { resumeAfter = min(resumeAfter ?? waitsUntil, waitsUntil) }
             }
-            switch file.status {
-            case .ok: summary.ok += 1
-            case .failed: summary.failed += 1
-            case .skipped: summary.skipped += 1
-            }
-            summary.audioSeconds += file.parts.reduce(0) { $0 + $1.seconds }
             files.append(file)
         }
-        summary.wallSeconds = wallSeconds
+        var summary = BatchReport.Summary(files: files, wallSeconds: wallSeconds)
+        summary.resumeAfter = resumeAfter
         return BatchReport(files: files, summary: summary)
     }
 
-    private func ledgerReport(_ registered: FileReport, key: String) async throws -> FileReport {
+    /// The file's line from the ledger, and for one that waits, when its job is due.
+    private func ledgerReport(_ registered: FileReport, key: String) async throws -> (FileReport, Date?) {
         let shown = registered.path
-        if registered.warnings.contains(where: { $0.code == .deleted }) { return registered }
+        if registered.warnings.contains(where: { $0.code == .deleted }) { return (registered, nil) }
         guard let recording = try await store.recording(key: key) else {
-            return .failed(shown, code: "not_registered", "\(shown): not in the ledger", key: key)
+            return (.failed(shown, code: "not_registered", "\(shown): not in the ledger", key: key), nil)
         }
         let transcoded = spool.report(key: key)
         var report = FileReport(path: shown, key: key, status: .ok, error: nil,
-                                warnings: (transcoded?.warnings ?? []) + registered.warnings.filter { $0.code != .alreadyKnown },
+                                warnings: (transcoded?.warnings ?? []) + registered.warnings.filter { $0.code != .alreadyKnown && $0.code != .resumed },
                                 input: transcoded?.input, stats: transcoded?.stats, parts: [])
         let parts = try await store.parts(key: key)
         report.parts = parts.map { part in
@@ -126,14 +125,20 @@ public struct UploadRun: Sendable {
         case .pending, .transcoded:
             let jobs = try await store.jobs(JobQuery(states: [.available, .running], uniqueKey: (recording.state == .pending ? "transcode:" : "upload:") + key, limit: 1))
             var reason = "\(shown): not finished (\(recording.state.rawValue))"
-            if let job = jobs.first {
-                reason += "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
-                if let last = job.lastError { reason += " (\(last))" }
-                reason += "; run again to go on"
+            guard let job = jobs.first else {
+                report.status = .failed
+                report.error = .init(code: "not_finished", message: reason + "; no job is left for it (callrec queue ls)")
+                return (report, nil)
             }
-            report.status = .failed
-            report.error = .init(code: "not_finished", message: reason)
+            // Its job waits (a spent budget, a rate-limit pause, back-pressure behind those):
+            // nothing is wrong with the recording, and the next run after that time goes on.
+            reason += "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
+            if let last = job.lastError { reason += " (\(last))" }
+            reason += "; run again then to go on"
+            report.status = .waiting
+            report.error = .init(code: job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished", message: reason)
+            return (report, job.runAt)
         }
-        return report
+        return (report, nil)
     }
 }

@@ -60,7 +60,9 @@ public protocol CallStore: Sendable {
     func job(id: Int64) async throws -> Job?
     func jobs(_ query: JobQuery) async throws -> [Job]
     /// Discarded or cancelled jobs become available again with `attempt = 0`. Jobs whose unique
-    /// key is live again in another job are left alone. Returns the ids retried.
+    /// key is live again in another job are left alone. Available jobs that wait (snoozed until
+    /// a budget's reset, backing off) become due now, keeping their attempts. Returns the ids
+    /// retried or woken.
     func retry(ids: [Int64]) async throws -> [Int64]
     /// Available or running jobs become cancelled (a running job's worker then fails its fenced
     /// completion). Returns the ids cancelled.

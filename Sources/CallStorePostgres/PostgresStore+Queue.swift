@@ -299,8 +299,15 @@ extension PostgresStore {
             """
         let logger = self.logger
         let retried = try await transaction("retry") { connection -> [Int64] in
+            // Waiting jobs become due now, keeping their attempts.
+            let woken = try await connection.query("""
+                UPDATE queue_job SET run_at = now(), updated_at = now()
+                WHERE id = ANY(\(ids)::int8[]) AND state = 'available' AND run_at > now()
+                RETURNING id
+                """, logger: logger).collect().map { try $0.decode(Int64.self) }
             // Without a unique key nothing can clash: all at once.
-            var retried = try await connection.query("""
+            var retried = woken
+            retried += try await connection.query("""
                 UPDATE queue_job SET \(unescaped: reset)
                 WHERE id = ANY(\(ids)::int8[]) AND state IN ('discarded','cancelled') AND unique_key IS NULL
                 RETURNING id

@@ -293,6 +293,13 @@ extension SQLiteStore {
         let retried = try await write("retry") { db in
             let now = Millis.now()
             var retried: [Int64] = []
+            let wake = try db.cachedStatement(sql: """
+                UPDATE queue_job SET run_at = ?, updated_at = ? WHERE id = ? AND state = 'available' AND run_at > ?
+                """)
+            for id in ids {
+                try wake.execute(arguments: [now, now, id, now])
+                if db.changesCount > 0 { retried.append(id) }
+            }
             for id in ids {
                 guard let row = try Row.fetchOne(db, sql: "SELECT state, unique_key FROM queue_job WHERE id = ?",
                                                  arguments: [id]) else { continue }

@@ -9,7 +9,8 @@ struct CallRecCommand: AsyncParsableCommand {
         abstract: "Validate, transcode and chunk phone-call recordings, and keep them in step with Pipedrive.",
         discussion: """
             Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); \
-            2 usage or configuration error.
+            2 usage or configuration error; 3 (upload) nothing failed but some recordings wait for the \
+            daily budget or a rate-limit pause: run again after the time it prints.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
         subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
@@ -49,4 +50,6 @@ enum ExitStatus {
     static let success: Int32 = 0
     static let someFailed: Int32 = 1
     static let usage: Int32 = 2
+    /// Nothing failed, but some recordings wait (a spent daily budget): run again later.
+    static let waiting: Int32 = 3
 }

@@ -116,6 +116,58 @@ import Testing
         await limiter.stop(APIError(.stopEverything, api: .pipedrive, "abuse"))
         await #expect(throws: APIError.self) { try await limiter.acquire(.get) }
     }
+
+    /// The budget is counted per budget day (from `PIPEDRIVE_BUDGET_RESET` after midnight UTC):
+    /// spent, it refuses with the time of the reset; the next day it has its tokens again. A
+    /// create goes out only when the budget also covers its upload.
+    @Test func theDailyBudgetRenewsAtItsResetAndACreateReservesItsUpload() async throws {
+        let clock = ManualWallClock(Date(timeIntervalSince1970: 1_700_000_000))  // 2023-11-14 22:13:20 UTC
+        let limiter = PipedriveLimiter(burst: 100, dailyTokens: 48, budgetReset: .seconds(23 * 3600), now: { clock.now })
+        // Two creates, each with its upload set aside: 40 of 48 promised.
+        try await limiter.reserve(10, alongWith: .add)
+        await limiter.finished(try await limiter.acquire(.add))
+        await limiter.keepReservation(10, for: "A")
+        try await limiter.reserve(10, alongWith: .add)
+        await limiter.finished(try await limiter.acquire(.add))
+        await limiter.keepReservation(10, for: "B")
+        // A third create and its upload would not fit; nor an upload without a reservation.
+        do {
+            try await limiter.reserve(10, alongWith: .add)
+            Issue.record("a create went out that its upload could not follow")
+        } catch let error as APIError {
+            #expect(error.code == .budgetSpent)
+            #expect(error.retryAfter == .seconds(2800))  // until 23:00 UTC
+            #expect(error.message.contains("2023-11-14T23:00:00Z"), "\(error.message)")
+        }
+        await #expect(throws: APIError.self) { try await limiter.acquire(.recording, for: "C") }
+        // The two reserved uploads go out whatever else was spent in between.
+        await limiter.finished(try await limiter.acquire(.get))
+        await limiter.finished(try await limiter.acquire(.get))
+        await limiter.finished(try await limiter.acquire(.recording, for: "B"))
+        await limiter.finished(try await limiter.acquire(.recording, for: "A"))
+        #expect(await limiter.counters.tokensSpent == 44)
+        clock.now = clock.now.addingTimeInterval(2800)  // the reset
+        #expect(await limiter.nextBudgetReset == Date(timeIntervalSince1970: 1_700_002_800 + 86_400))
+        await limiter.finished(try await limiter.acquire(.recording, for: "C"))
+        #expect(await limiter.counters.tokensSpent == 54, "the run's count goes on across days")
+    }
+
+    @Test func theBudgetResetComesFromTheEnvironment() throws {
+        let environment = try APIEnvironment.load(environment: ["PIPEDRIVE_BUDGET_RESET": "07:30"])
+        #expect(environment.pipedriveBudgetReset == .seconds(7 * 3600 + 30 * 60))
+        #expect(throws: APIError.self) { try APIEnvironment.load(environment: ["PIPEDRIVE_BUDGET_RESET": "25:00"]) }
+    }
+}
+
+/// A wall clock a test moves by hand.
+final class ManualWallClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Date
+    init(_ start: Date) { value = start }
+    var now: Date {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
 }
 
 @Suite struct HostileHeaderTests {
@@ -123,7 +175,7 @@ import Testing
         for (name, value) in [("retry-after", "inf"), ("retry-after", "nan"), ("retry-after-ms", "nan"), ("x-ratelimit-reset", "1e300"), ("retry-after", "-5")] {
             let headers = HTTPHeaders([(name, value)])
             let wait = headers.retryAfter
-            #expect(wait == nil || (wait! >= .zero && wait! <= .seconds(3600)), "\(name): \(value) → \(String(describing: wait))")
+            #expect(wait == nil || (wait! >= .zero && wait! <= .seconds(86_400)), "\(name): \(value) → \(String(describing: wait))")
         }
     }
 

@@ -23,9 +23,10 @@ import Testing
         var counters: PipedriveLimiter.Counters
     }
 
-    static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore) async throws -> Outcome {
+    /// - Parameter clientBudget: the daily budget callrec is told (default: the sandbox's).
+    static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil) async throws -> Outcome {
         let http = HTTPClient.makeForAPIs()
-        let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: configuration.dailyTokens)
+        let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
         let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
                                      httpClient: http, logger: Logger(label: "test"))
         var options = UploadRun.Options()
@@ -138,6 +139,113 @@ import Testing
                 #expect(jobs.count == 1, "only the silent recording's transcode is dead-lettered: \(jobs.map { $0.lastError ?? "" })")
                 let sandboxCounters = await sandbox.counters()
                 print("soak: \(outcome.counters.requests) requests, \(outcome.counters.tokensSpent) tokens spent by the client, \(outcome.counters.rateLimited) answered 429; sandbox counted \(sandboxCounters.tokensSpent) tokens; per uploaded part: \(Double(outcome.counters.tokensSpent) / 109)")
+            }
+            try await store.close()
+        }
+    }
+
+    /// The next midnight UTC: the sandbox's (and by default callrec's) budget reset.
+    static func nextUTCMidnight() -> Date {
+        Date(timeIntervalSince1970: ((Date().timeIntervalSince1970 / 86_400).rounded(.down) + 1) * 86_400)
+    }
+
+    /// The daily budget runs out mid-run (callrec's own count): the run stops cleanly — it
+    /// returns, transcodes only what the spool bound allows, provokes no 429, leaves no call log
+    /// without its audio, and reports every unfinished recording as waiting until the reset. The
+    /// upload jobs are snoozed until then (the worker's behaviour: the same jobs and handler).
+    /// After a top-up (`queue retry --all-waiting`) the next run finishes everything exactly once.
+    @Test(.timeLimit(.minutes(5)))
+    func aSpentDailyBudgetStopsTheRunCleanlyAndTheNextRunGoesOn() async throws {
+        try await withTemporaryDirectory { dir in
+            let expected = try UploadFixtures.makeDirectory(dir, count: 12)
+            var configuration = SandboxConfiguration.random()
+            configuration.burstPerTwoSeconds = 200
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            try await store.migrate()
+            try await withSandbox(configuration) { url, sandbox in
+                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+                let first = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 70)
+                let summary = first.report.summary
+                // Only bad inputs fail (one may not have been read yet: back-pressure held it).
+                for file in first.report.files where file.status == .failed {
+                    #expect(UploadFixtures.failing[(file.path as NSString).lastPathComponent] == file.error?.code, "\(file.path): \(String(describing: file.error))")
+                }
+                #expect(summary.waiting > 0 && summary.ok + summary.waiting + summary.failed == expected + 3, "\(summary)")
+                let reset = Self.nextUTCMidnight()
+                #expect(summary.resumeAfter.map { abs($0.timeIntervalSince(reset)) < 2 } == true, "\(String(describing: summary.resumeAfter))")
+                for file in first.report.files where file.status == .waiting {
+                    #expect(file.error?.code == "budget_spent" || file.error?.code == "not_finished", "\(file.path): \(String(describing: file.error))")
+                }
+                #expect(first.report.files.contains { $0.status == .waiting && $0.error?.code == "budget_spent" && $0.error?.message.contains("renews at") == true })
+                #expect(first.counters.tokensSpent <= 70)
+                let sandboxLimited = await sandbox.counters().rateLimited
+                #expect(first.counters.rateLimited == 0 && sandboxLimited == 0, "the run provoked a 429")
+                // No call log waits without its audio: a create goes out only when the budget
+                // also covers its upload.
+                let bare = await sandbox.callLogs().filter { !$0.deleted && $0.recording == nil && $0.id != UploadFixtures.existingCallLog }
+                #expect(bare.isEmpty, "call logs without audio: \(bare.map(\.id))")
+                // Back-pressure held the rest: the spool holds at most jobs × 2 + upload slots
+                // recordings waiting for their upload; the others were not transcoded yet.
+                let counts = try await store.recordingCounts()
+                #expect((counts[.transcoded] ?? 0) <= 2 * 2 + 4 + 2, "\(counts)")
+                #expect((counts[.pending] ?? 0) > 0, "\(counts)")
+                let waitingUploads = try await store.jobs(JobQuery(states: [.available], kind: UploadJobHandler.kind, limit: 100))
+                #expect(!waitingUploads.isEmpty)
+                for job in waitingUploads {
+                    #expect(abs(job.runAt.timeIntervalSince(reset)) < 2, "job \(job.id) runs at \(job.runAt)")
+                    #expect(job.lastError?.hasPrefix("budget_spent") == true)
+                    #expect(job.attempt <= 1, "waiting for the budget used up attempts")
+                }
+
+                // More tokens bought: wake the waiting jobs, run again with the new budget.
+                let waiting = try await store.jobs(JobQuery(states: [.available], limit: 1000)).filter { $0.runAt > Date() }
+                #expect(try await store.retry(ids: waiting.map(\.id)).count == waiting.count)
+                let second = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 1_000_000)
+                #expect(second.report.summary.waiting == 0 && second.report.summary.failed == 3)
+                #expect(second.report.summary.ok + second.report.summary.skipped == expected)
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
+            }
+            try await store.close()
+        }
+    }
+
+    /// The server's budget runs out first (another integration spent it): its 429 says to wait
+    /// until the reset. The run does not sleep it out or hammer the API: it stops cleanly with
+    /// the recordings waiting, and goes on once the budget is back.
+    @Test(.timeLimit(.minutes(5)))
+    func aBudgetSpentAtTheServerStopsTheRunWithoutHammering() async throws {
+        try await withTemporaryDirectory { dir in
+            let expected = try UploadFixtures.makeDirectory(dir, count: 12, longCalls: 0)
+            var configuration = SandboxConfiguration.random()
+            configuration.burstPerTwoSeconds = 200
+            configuration.dailyTokens = 150
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            try await store.migrate()
+            try await withSandbox(configuration) { url, sandbox in
+                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+                let first = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 1_000_000)
+                let summary = first.report.summary
+                #expect(summary.failed <= 3 && summary.waiting > 0 && summary.ok + summary.waiting + summary.failed == expected + 3, "\(summary)")
+                #expect(summary.resumeAfter.map { abs($0.timeIntervalSince(Self.nextUTCMidnight())) < 5 } == true,
+                        "\(String(describing: summary.resumeAfter)): \(first.report.files.filter { $0.status == .waiting }.map { $0.error?.message ?? "" })")
+                let counters = await sandbox.counters()
+                #expect(counters.budgetLimited >= 1)
+                // One 429 per request in flight when the budget ran out, not a retry loop.
+                #expect(counters.rateLimited <= 4 + 2, "\(counters.rateLimited) answers 429")
+
+                // Day after day (the sandbox's budget renewed, the waiting jobs woken) until done.
+                var days = 1
+                var summaryOfDay = summary
+                while summaryOfDay.waiting > 0 && days < 10 {
+                    await sandbox.resetBudget()
+                    let waiting = try await store.jobs(JobQuery(states: [.available], limit: 1000)).filter { $0.runAt > Date() }
+                    _ = try await store.retry(ids: waiting.map(\.id))
+                    summaryOfDay = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 1_000_000).report.summary
+                    #expect(summaryOfDay.failed <= 3, "\(summaryOfDay)")
+                    days += 1
+                }
+                #expect(summaryOfDay.waiting == 0 && summaryOfDay.failed == 3, "not done after \(days) days: \(summaryOfDay)")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
             }
             try await store.close()
         }

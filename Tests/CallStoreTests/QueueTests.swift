@@ -449,7 +449,25 @@ struct QueueTests {
             #expect(retried.finalizedAt == nil)
             #expect(retried.runAt <= (try await store.now()).addingTimeInterval(0.001))
             #expect(try await store.existingJob(completed).state == .completed)
-            #expect(try await store.retry(ids: [running]).isEmpty, "an available job is not retried")
+            #expect(try await store.retry(ids: [running]).isEmpty, "an available job that is due is left alone")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func retryWakesAWaitingJobAndKeepsItsAttempts(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let id = try await store.insert(newJob())
+            let other = try await store.insert(newJob(queueB))
+            let lease = try #require(try await store.claimOne().lease)
+            // Snoozed until a budget's reset, hours away.
+            #expect(try await store.snooze(lease, delay: .seconds(6 * 3600), reason: "budget_spent", maxSnoozes: 5) == .available)
+            #expect(try await store.claim(queue: queueA, limit: 1, owner: "w", leaseTTL: .seconds(30)).isEmpty)
+            #expect(try await store.retry(ids: [id, other]) == [id], "a due job is left alone")
+            let woken = try await store.existingJob(id)
+            #expect(woken.state == .available && woken.snoozeCount == 1 && woken.lastError != nil)
+            #expect(woken.runAt <= (try await store.now()).addingTimeInterval(0.001))
+            let again = try await store.claimOne()
+            #expect(again.id == id)
         }
     }
 

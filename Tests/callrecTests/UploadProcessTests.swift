@@ -111,6 +111,38 @@ import Testing
         }
     }
 
+    /// `callrec upload --sandbox` with a daily budget that runs out: exit 3, every unfinished
+    /// recording said to wait until the reset; `queue retry --all-waiting` after a top-up and a
+    /// re-run finish the rest (exit 0).
+    @Test(.timeLimit(.minutes(5)))
+    func aSpentBudgetExitsThreeAndTheRunAfterATopUpFinishes() async throws {
+        try await withTemporaryDirectory { dir in
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = nil
+            environment["PIPEDRIVE_DAILY_TOKENS"] = "70"
+            let upload = ["upload", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state", "--json", "--log-level", "error"]
+            let first = try runProcess(callrec, upload, environment: environment)
+            #expect(first.status == 3, "\(first.stderr.suffix(2000))")
+            let doc = try #require(try JSONSerialization.jsonObject(with: first.stdout) as? [String: Any])
+            let summary = try #require(doc["summary"] as? [String: Any])
+            #expect((summary["waiting"] as? Int ?? 0) > 0 && summary["failed"] as? Int == 0, "\(summary)")
+            #expect((summary["resume_after"] as? String)?.hasSuffix("T00:00:00Z") == true, "\(summary)")
+            #expect((summary["pipedrive_tokens"] as? Int ?? 99) <= 70)
+            let files = try #require(doc["files"] as? [[String: Any]])
+            #expect(files.filter { $0["status"] as? String == "waiting" }.allSatisfy { (($0["error"] as? [String: Any])?["code"] as? String) == "budget_spent" })
+
+            let woken = try runProcess(callrec, ["queue", "retry", "--all-waiting", "--state", "\(dir)/state", "--json"], environment: environment)
+            #expect(woken.status == 0, "\(woken.stderr)")
+            environment["PIPEDRIVE_DAILY_TOKENS"] = "30000"
+            let second = try runProcess(callrec, upload, environment: environment)
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            let again = try #require(try JSONSerialization.jsonObject(with: second.stdout) as? [String: Any])
+            let after = try #require(again["summary"] as? [String: Any])
+            #expect(after["waiting"] as? Int == 0 && after["failed"] as? Int == 0, "\(after)")
+            #expect((after["ok"] as? Int ?? 0) == summary["waiting"] as? Int)
+        }
+    }
+
     @Test(.timeLimit(.minutes(10)))
     func twoWorkersOnPostgresOneKilledUploadEveryPartExactlyOnce() async throws {
         guard let url = try TestPostgres.freshDatabase(prefix: "upload") else {

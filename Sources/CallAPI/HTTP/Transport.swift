@@ -76,7 +76,7 @@ struct Backoff: Sendable {
     var maxAttempts = 5
 
     func delay(attempt: Int) -> Duration {
-        let ceiling = min(Double(base.components.seconds) + Double(base.components.attoseconds) / 1e18, 1e9)
+        let ceiling = min(base.seconds, 1e9)
             * pow(2, Double(attempt - 1))
         let capped = min(ceiling, Double(cap.components.seconds))
         return .milliseconds(Int64(Double.random(in: capped / 2...capped) * 1000))
@@ -86,11 +86,12 @@ struct Backoff: Sendable {
 extension HTTPHeaders {
     /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.
     var retryAfter: Duration? {
-        // Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 h (a trap
-        // converting them would take the process down).
+        // Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 day (a
+        // trap converting them would take the process down; a spent daily budget's 429 asks to
+        // wait until its reset, hours away).
         func seconds(_ s: Double?) -> Duration? {
             guard let s, s.isFinite else { return nil }
-            return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 3600) * 1000))
+            return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 86_400) * 1000))
         }
         if let ms = seconds(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
         if let value = first(name: "retry-after") {

@@ -45,11 +45,21 @@ public struct PipedriveClient: Sendable {
             throw APIError(.permanent, api: .pipedrive, "the call log would be refused: " + problems.map(\.description).joined(separator: "; "))
         }
         let body = try JSONSerialization.data(withJSONObject: draft.jsonObject(), options: [.sortedKeys])
-        let response = try await perform(.add, method: .POST, path: "/callLogs", json: body, idempotent: false)
-        guard let log = CallLog(json: (response.json as? [String: Any])?["data"]) else {
-            throw APIError(.unknownOutcome, api: .pipedrive, status: response.status, "create answered without a call log id")
+        // A call log is made to carry a recording: the budget must cover its upload too, or the
+        // call log would wait a day without its audio.
+        let upload = PipedriveLimiter.Operation.recording.cost
+        try await limiter.reserve(upload, alongWith: .add)
+        do {
+            let response = try await perform(.add, method: .POST, path: "/callLogs", json: body, idempotent: false)
+            guard let log = CallLog(json: (response.json as? [String: Any])?["data"]) else {
+                throw APIError(.unknownOutcome, api: .pipedrive, status: response.status, "create answered without a call log id")
+            }
+            await limiter.keepReservation(upload, for: log.id)
+            return log
+        } catch {
+            await limiter.releaseReservation(upload)
+            throw error
         }
-        return log
     }
 
     /// `GET /v1/callLogs/{id}`; `not_found` for 404 and 410.
@@ -117,7 +127,7 @@ public struct PipedriveClient: Sendable {
         while true {
             attempt += 1
             do {
-                _ = try await perform(.recording, method: .POST, path: target, upload: (path, filename), idempotent: false)
+                _ = try await perform(.recording, method: .POST, path: target, upload: (path, filename), idempotent: false, callLog: callLogId)
                 return .uploaded
             } catch let error as APIError where error.code == .doneAlready {
                 return .alreadyExists
@@ -141,11 +151,11 @@ public struct PipedriveClient: Sendable {
     }
 
     private func perform(_ operation: PipedriveLimiter.Operation, method: HTTPMethod, path: String, json: Data? = nil,
-                         upload: (path: String, filename: String)? = nil, idempotent: Bool) async throws -> APIResponse {
+                         upload: (path: String, filename: String)? = nil, idempotent: Bool, callLog: String? = nil) async throws -> APIResponse {
         var attempt = 0, waits = 0
         let name = "\(method) \(path.split(separator: "?").first ?? "")"
         while true {
-            let ticket = try await limiter.acquire(operation)
+            let ticket = try await limiter.acquire(operation, for: callLog)
             var request = HTTPClientRequest(url: baseURL + path)
             request.method = method
             request.headers.add(name: "x-api-token", value: token.reveal())
@@ -186,8 +196,11 @@ public struct PipedriveClient: Sendable {
             switch error.code {
             case .rateLimited:
                 waits += 1
-                await limiter.rateLimited(operation, retryAfter: error.retryAfter ?? .seconds(2))
-                if waits > maxRateLimitWaits { throw error }
+                let wait = error.retryAfter ?? .seconds(2)
+                await limiter.rateLimited(operation, retryAfter: wait)
+                // A long Retry-After (the daily budget at the server) is not slept out here: the
+                // caller snoozes the job until then.
+                if waits > maxRateLimitWaits || wait > limiter.maxWait { throw error }
             case .transient where idempotent:
                 attempt += 1
                 guard attempt < backoff.maxAttempts else { throw error }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One limiter per Pipedrive credential (research/api-contract.md §1.6, §4.4): the burst window
 /// (requests per rolling 2 s, adapted from `x-ratelimit-*`), the daily token budget (costs per
 /// operation), pauses after a 429 (`Retry-After` or the reset header), and a stop switch for
@@ -35,6 +37,20 @@ public actor PipedriveLimiter {
     public private(set) var burst: Int
     public let window: Duration
     public let dailyTokens: Int
+    /// The budget day starts this long after midnight UTC (Pipedrive resets at the server's
+    /// midnight, in a time zone it does not name: `PIPEDRIVE_BUDGET_RESET`).
+    public let budgetReset: Duration
+    /// A pause longer than this (a 429 whose `Retry-After` runs to the budget's reset) is not
+    /// waited out in-process: ``acquire(_:)`` throws `rate_limited` with the time left, and the
+    /// job snoozes.
+    public let maxWait: Duration
+    private let now: @Sendable () -> Date
+    /// Tokens booked in the current budget day (``Counters/tokensSpent`` counts this limiter's life).
+    private var dayTokens = 0
+    /// Tokens set aside for uploads that must follow creates; by call log once it is known.
+    private var reserved = 0
+    private var reservations: [String: Int] = [:]
+    private var budgetDay: Int64?
     /// The requests of the current window. A slot is dated by when its answer arrived — after
     /// the server counted the request — so however latency varies, a new request cannot reach the
     /// server inside the old one's window. Until the answer arrives the slot cannot expire.
@@ -49,24 +65,91 @@ public actor PipedriveLimiter {
     /// - Parameters:
     ///   - burst: requests per `window` (Lite with an API token: 20 per 2 s).
     ///   - dailyTokens: the company's daily token budget (30,000 × plan multiplier × seats).
-    public init(burst: Int = 20, window: Duration = .seconds(2), dailyTokens: Int = 30_000, margin: Duration = .milliseconds(5)) {
+    ///   - budgetReset: when the budget day starts, after midnight UTC.
+    ///   - now: the wall clock (tests move it across a budget day).
+    public init(burst: Int = 20, window: Duration = .seconds(2), dailyTokens: Int = 30_000, budgetReset: Duration = .zero,
+                maxWait: Duration = .seconds(60), margin: Duration = .milliseconds(5), now: @escaping @Sendable () -> Date = { Date() }) {
         self.burst = max(1, burst)
         self.window = window
         self.dailyTokens = dailyTokens
+        self.budgetReset = budgetReset
+        self.maxWait = maxWait
         self.margin = margin
+        self.now = now
+    }
+
+    /// The limits of `PIPEDRIVE_BURST`, `PIPEDRIVE_DAILY_TOKENS` and `PIPEDRIVE_BUDGET_RESET`.
+    public init(environment: APIEnvironment) {
+        self.init(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens, budgetReset: environment.pipedriveBudgetReset)
+    }
+
+    /// When the current budget day ends and the daily budget renews.
+    public var nextBudgetReset: Date {
+        let offset = budgetReset.seconds
+        let day = ((now().timeIntervalSince1970 - offset) / 86_400).rounded(.down)
+        return Date(timeIntervalSince1970: (day + 1) * 86_400 + offset)
+    }
+
+    /// Starts a new budget day's count when the day has changed.
+    private func rollBudgetDay() {
+        let day = Int64(((now().timeIntervalSince1970 - budgetReset.seconds) / 86_400).rounded(.down))
+        if budgetDay != day {
+            budgetDay = day
+            dayTokens = 0
+        }
+    }
+
+    private func book(_ cost: Int) {
+        counters.tokensSpent += cost
+        dayTokens = max(0, dayTokens + cost)
+    }
+
+    /// Sets `tokens` of today's budget aside for a request that must follow `operation` (a
+    /// create's upload: a call log is only made when its audio can follow the same day). Throws
+    /// `budget_spent` when the budget cannot cover both. Give the reservation to the call log
+    /// with ``keepReservation(_:for:)``, or back with ``releaseReservation(_:)``.
+    public func reserve(_ tokens: Int, alongWith operation: Operation) throws {
+        rollBudgetDay()
+        guard dayTokens + reserved + operation.cost + tokens <= dailyTokens else { throw budgetSpent() }
+        reserved += tokens
+    }
+
+    /// The reservation is for the upload to `callLog`.
+    public func keepReservation(_ tokens: Int, for callLog: String) {
+        reservations[callLog, default: 0] += tokens
+    }
+
+    /// The reservation is not needed (the create failed).
+    public func releaseReservation(_ tokens: Int) {
+        reserved = max(0, reserved - tokens)
+    }
+
+    private func budgetSpent() -> APIError {
+        let reset = nextBudgetReset
+        return APIError(.budgetSpent, api: .pipedrive,
+                        "the daily token budget is spent (\(dayTokens) of \(dailyTokens) tokens used, \(reserved) set aside for uploads); it renews at \(ISO8601DateFormatter().string(from: reset))",
+                        retryAfter: .seconds(max(1, reset.timeIntervalSince(now()).rounded(.up))))
     }
 
     /// Waits until a request may go out, and books its tokens. Throws `stop_everything` when the
-    /// API was stopped or the daily budget cannot cover the request.
+    /// API was stopped, `budget_spent` when the day's budget, less what is set aside for uploads,
+    /// cannot cover the request. A request for `callLog` uses that call log's reservation.
     @discardableResult
-    public func acquire(_ operation: Operation) async throws -> Ticket {
+    public func acquire(_ operation: Operation, for callLog: String? = nil) async throws -> Ticket {
         while true {
             if let stopped { throw stopped }
-            guard counters.tokensSpent + operation.cost <= dailyTokens else {
-                throw APIError(.stopEverything, api: .pipedrive, "the daily token budget is spent (\(counters.tokensSpent) of \(dailyTokens)); it renews at the server's midnight")
-            }
+            rollBudgetDay()
+            let held = callLog.flatMap { reservations[$0] }.map { min($0, operation.cost) } ?? 0
+            guard dayTokens + reserved - held + operation.cost <= dailyTokens else { throw budgetSpent() }
             let now = ContinuousClock.now
             if let until = pausedUntil, until > now {
+                if until - now > maxWait {
+                    let left = until - now
+                    let at = self.now().addingTimeInterval(left.seconds)
+                    throw APIError(.rateLimited, api: .pipedrive,
+                                   "Pipedrive asked for a pause until \(ISO8601DateFormatter().string(from: at)) (a 429 with a long Retry-After: the daily budget, or another integration on the account, is spent)",
+                                   retryAfter: left)
+                }
                 try await Task.sleep(until: until, clock: .continuous)
                 continue
             }
@@ -77,7 +160,11 @@ public actor PipedriveLimiter {
                 nextTicket += 1
                 slots.append((nextTicket, now, true))
                 counters.requests += 1
-                counters.tokensSpent += operation.cost
+                book(operation.cost)
+                if held > 0, let callLog {
+                    reserved -= held
+                    reservations[callLog] = reservations[callLog].map { $0 - held }.flatMap { $0 > 0 ? $0 : nil }
+                }
                 counters.byOperation[operation.rawValue, default: 0] += 1
                 return Ticket(id: nextTicket)
             }
@@ -109,13 +196,13 @@ public actor PipedriveLimiter {
     /// back (a rejected request costs nothing).
     public func rateLimited(_ operation: Operation, retryAfter duration: Duration) {
         counters.rateLimited += 1
-        counters.tokensSpent -= operation.cost
+        book(-operation.cost)
         pause(for: duration)
     }
 
     /// A request that never reached the server costs nothing.
     public func refund(_ operation: Operation) {
-        counters.tokensSpent -= operation.cost
+        book(-operation.cost)
     }
 
     /// Stops all traffic through this limiter (401, 402, abuse block).

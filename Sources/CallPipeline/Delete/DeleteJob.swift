@@ -168,7 +168,7 @@ public struct DeleteJobHandler: JobHandler {
             case .rateLimited:
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
                 throw JobFailure(.snooze(error.retryAfter ?? .seconds(60)), code: error.code.rawValue, error.description)
-            case .stopEverything:
+            case .stopEverything, .budgetSpent:
                 // A refused credential, a blocked or unpaid account, a spent budget: wait, do not burn attempts.
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
                 throw JobFailure(.snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)

@@ -214,8 +214,9 @@ public struct UploadJobHandler: JobHandler {
         switch error.code {
         case .rateLimited:
             throw JobFailure(.snooze(error.retryAfter ?? .seconds(60)), code: error.code.rawValue, error.description)
-        case .stopEverything:
-            // An exhausted daily budget, a blocked or unpaid account: wait, do not burn attempts.
+        case .budgetSpent, .stopEverything:
+            // A spent daily budget (until its reset, which the error carries), a refused
+            // credential, a blocked or unpaid account: wait, do not burn attempts.
             throw JobFailure(.snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)

@@ -234,7 +234,14 @@ public final class Worker: Service, Sendable {
             let now = try await store.now()
             let stats = try await store.queueStats()
             for queue in configuration.slots.filter({ $0.value > 0 }).keys {
-                if (stats.dueByQueue[queue] ?? 0) > 0 || (stats.byQueue[queue]?[.running] ?? 0) > 0 { return false }
+                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return false }
+                // Due jobs that back-pressure holds (the spool is full of transcoded recordings
+                // whose uploads wait for a budget reset) cannot run until those uploads do: when
+                // nothing else is due or running, they wait for the next run.
+                if (stats.dueByQueue[queue] ?? 0) > 0 {
+                    if let limit = await configuration.claimLimit?(queue), limit <= 0 { continue }
+                    return false
+                }
             }
             if configuration.idleHorizon > .zero, let next = stats.nextRunAt,
                next.timeIntervalSince(now) <= configuration.idleHorizon.seconds {

@@ -33,7 +33,7 @@ extension CallRecCommand {
             let env = try APIEnvironment.load(environment: ProcessInfo.processInfo.environment)
             guard let token = env.pipedriveToken else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
             let logger = Logger(label: "callrec.bench")
-            let limiter = PipedriveLimiter(burst: env.pipedriveBurst, dailyTokens: env.pipedriveDailyTokens)
+            let limiter = PipedriveLimiter(environment: env)
             let http = HTTPClient.makeForAPIs()
             let client = PipedriveClient(baseURL: env.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let clock = ContinuousClock(), start = clock.now

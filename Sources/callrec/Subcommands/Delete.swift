@@ -140,7 +140,7 @@ struct DeleteWiring {
         var voipnow: VoipNowClient?
         if let http {
             if let token = environment.pipedriveToken {
-                let limiter = PipedriveLimiter(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens)
+                let limiter = PipedriveLimiter(environment: environment)
                 pipedrive = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             }
             if let key = environment.telnyxKey {

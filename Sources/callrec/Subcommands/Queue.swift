@@ -66,20 +66,28 @@ extension CallRecCommand {
 
         struct Retry: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Make discarded or cancelled jobs available again (attempts start over).")
+                abstract: "Make discarded or cancelled jobs available again (attempts start over), or waiting jobs due now.",
+                discussion: """
+                    A job that waits (snoozed until the daily Pipedrive budget renews, or backing off) \
+                    becomes due now and keeps its attempts: after buying more tokens, for example, \
+                    `callrec queue retry --all-waiting` and a new run go on at once.
+                    """)
 
             @Argument(help: "Job ids.")
             var ids: [Int64] = []
             @Flag(help: "Every discarded job (of --kind, if given).")
             var allDiscarded = false
-            @Option(help: "With --all-discarded: only jobs of this kind.")
+            @Flag(help: "Every available job that is not due yet (of --kind, if given).")
+            var allWaiting = false
+            @Option(help: "With --all-discarded or --all-waiting: only jobs of this kind.")
             var kind: String?
 
             @OptionGroup var store: StoreOptions
             @OptionGroup var global: GlobalOptions
 
             func validate() throws {
-                if ids.isEmpty == !allDiscarded { throw ValidationError("name job ids, or --all-discarded (not both)") }
+                let all = allDiscarded || allWaiting
+                if ids.isEmpty == !all { throw ValidationError("name job ids, or --all-discarded / --all-waiting (not both)") }
             }
 
             func run() async throws {
@@ -87,7 +95,11 @@ extension CallRecCommand {
                 let (asked, retried) = try await withStore(store, logger: logger) { store in
                     var ids = self.ids
                     if allDiscarded {
-                        ids = try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
+                        ids += try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
+                    }
+                    if allWaiting {
+                        let now = Date()
+                        ids += try await store.jobs(JobQuery(states: [.available], kind: kind, limit: 1_000_000)).filter { $0.runAt > now }.map(\.id)
                     }
                     return (ids, try await store.retry(ids: ids))
                 }

@@ -63,12 +63,18 @@ extension CallRecCommand {
                     standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"))")
                     let report = try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
                     if !global.json { await showSandbox(sandbox, report: report) }
-                    if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+                    try Self.exit(report.summary)
                 }
             } else {
                 let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
-                if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+                try Self.exit(report.summary)
             }
+        }
+
+        /// 1 when a recording failed; 3 when none did but some wait for a later run.
+        static func exit(_ summary: BatchReport.Summary) throws {
+            if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+            if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
         }
 
         /// What the sandbox holds now: every call log with a recording, and whether the bytes
@@ -107,7 +113,7 @@ extension CallRecCommand {
                 throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
             }
             let clock = ContinuousClock(), started = clock.now
-            let limiter = PipedriveLimiter(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens)
+            let limiter = PipedriveLimiter(environment: environment)
             let http = HTTPClient.makeForAPIs()
             do {
                 let report = try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger)
@@ -173,13 +179,19 @@ extension CallRecCommand {
         struct Document: Encodable {
             var files: [FileReport]
             var summary: Summary
+            /// The batch summary plus what the run cost at the API.
             struct Summary: Encodable {
-                var ok, failed, skipped: Int
-                var audioSeconds, wallSeconds: Double
+                var batch: BatchReport.Summary
                 var apiRequests, pipedriveTokens, rateLimited: Int
                 enum CodingKeys: String, CodingKey {
-                    case ok, failed, skipped, audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
                     case apiRequests = "api_requests", pipedriveTokens = "pipedrive_tokens", rateLimited = "rate_limited"
+                }
+                func encode(to encoder: any Encoder) throws {
+                    try batch.encode(to: encoder)
+                    var c = encoder.container(keyedBy: CodingKeys.self)
+                    try c.encode(apiRequests, forKey: .apiRequests)
+                    try c.encode(pipedriveTokens, forKey: .pipedriveTokens)
+                    try c.encode(rateLimited, forKey: .rateLimited)
                 }
             }
         }
@@ -188,14 +200,17 @@ extension CallRecCommand {
             let s = report.summary
             if global.json {
                 try writeJSON(Document(files: report.files, summary: .init(
-                    ok: s.ok, failed: s.failed, skipped: s.skipped, audioSeconds: s.audioSeconds, wallSeconds: s.wallSeconds,
-                    apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
+                    batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
                 return
             }
-            for file in report.files where file.status == .failed {
-                standardError("failed  \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+            for file in report.files where file.status == .failed || file.status == .waiting {
+                standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
             }
-            Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed; \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
+            if s.waiting > 0 {
+                let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
+                standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
+            }
+            Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
         }
     }
 }
