@@ -32,6 +32,9 @@ public protocol CallStore: Sendable {
 
     /// Inserts a job, or reports a live duplicate of its unique key.
     func enqueue(_ job: NewJob) async throws -> EnqueueResult
+    /// Enqueues many jobs in one transaction, without a ledger change (a backend may insert
+    /// them in one statement); one result per job, in order.
+    func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult]
     /// Claims up to `limit` due jobs of `queue` (priority, then `runAt`, then id), marks them
     /// running with a fresh fencing token each and a lease of `leaseTTL`, and counts an attempt.
     func claim(queue: String, limit: Int, owner: String, leaseTTL: Duration) async throws -> [Job]

@@ -66,6 +66,7 @@ public struct NewJob: Sendable, Hashable {
             throw StoreError(.invalid, "job args are \(args.utf8.count) bytes; at most \(Self.maxArgsBytes) are allowed")
         }
         guard delay >= .zero else { throw StoreError(.invalid, "job delay must not be negative") }
+        guard uniqueKey.map({ !$0.isEmpty }) ?? true else { throw StoreError(.invalid, "a job's unique key must not be empty (leave it out instead)") }
     }
 }
 

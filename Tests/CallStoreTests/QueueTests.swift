@@ -453,6 +453,36 @@ struct QueueTests {
         }
     }
 
+    /// A batch (one statement per thousand on PostgreSQL): one result per job in order, keyed
+    /// duplicates inside the batch and against live jobs left out, every field stored.
+    @Test(arguments: Backend.allCases)
+    func batchEnqueueReportsEachJobInOrder(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let live = try await store.insert(newJob(uniqueKey: "live"))
+            var batch = [
+                newJob(kind: "first"), newJob(uniqueKey: "a", priority: 1), newJob(uniqueKey: "a"),
+                newJob(queueB, kind: "later", maxAttempts: 3, delay: .seconds(3600)), newJob(uniqueKey: "live"),
+            ]
+            batch += (0..<1200).map { _ in newJob(kind: "bulk") }
+            let results = try await store.enqueue(batch)
+            #expect(results.count == batch.count)
+            #expect(results[2] == .duplicate && results[4] == .duplicate)
+            var ids: [Int64] = []
+            for (i, result) in results.enumerated() where i != 2 && i != 4 {
+                guard case .inserted(let id) = result else { Issue.record("job \(i): \(result)"); continue }
+                ids.append(id)
+            }
+            #expect(ids == ids.sorted() && Set(ids).count == ids.count && !ids.contains(live), "ids follow the batch's order")
+            let first = try await store.existingJob(ids[0]), keyed = try await store.existingJob(ids[1]), later = try await store.existingJob(ids[2])
+            #expect(first.kind == "first" && first.uniqueKey == nil && first.args == #"{"n":1}"#)
+            #expect(keyed.uniqueKey == "a" && keyed.priority == 1)
+            let now = try await store.now()
+            #expect(later.queue == queueB && later.maxAttempts == 3 && later.runAt > now.addingTimeInterval(3500))
+            #expect(try await store.jobs(JobQuery(kind: "bulk", limit: 10_000)).count == 1200)
+            await #expect(throws: StoreError.self) { try await store.enqueue([newJob(uniqueKey: "")]) }
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func retryWakesAWaitingJobAndKeepsItsAttempts(_ backend: Backend) async throws {
         try await withStore(backend) { store in

@@ -21,10 +21,29 @@ public struct UploadJobHandler: JobHandler {
 
     public let client: PipedriveClient
     let finder: CallLogFinder
+    /// Creates whose outcome is unknown are looked for by scans on this clock-aligned grid: the
+    /// unsettled creates of one stretch of time share one scan of `GET /callLogs` (20 tokens a
+    /// page) instead of one scan each.
+    public let scanGrid: Duration
 
-    public init(client: PipedriveClient) {
+    public init(client: PipedriveClient, scanGrid: Duration = .seconds(60)) {
         self.client = client
+        self.scanGrid = scanGrid
         finder = CallLogFinder(client: client)
+    }
+
+    /// When a part whose create went out at `sent` may be looked for: once the request has
+    /// settled (its deadline and a margin have passed), at the next tick of the scan grid.
+    func scanTime(sent: Date?) -> (settled: Date, scanAt: Date) {
+        let settled = (sent ?? .distantPast).addingTimeInterval(client.requestTimeout.seconds + 2)
+        let grid = scanGrid.seconds
+        guard grid > 0 else { return (settled, settled) }
+        return (settled, Date(timeIntervalSince1970: (settled.timeIntervalSince1970 / grid).rounded(.up) * grid))
+    }
+
+    func unsettled(_ part: Part, until scanAt: Date) -> JobFailure {
+        JobFailure(.snooze(.milliseconds(Int64(max(0, scanAt.timeIntervalSinceNow) * 1000) + 1)), code: "create_unsettled",
+                   "part \(part.index): an earlier create may have landed; looking for it at \(scanAt)")
     }
 
     /// The job for a recording: at most one live per recording; 20 attempts span a working day
@@ -133,12 +152,8 @@ public struct UploadJobHandler: JobHandler {
             // An earlier attempt sent the create and died or lost the answer. The request may
             // still land until its deadline has passed: only a scan that starts after that can
             // say it did not, so wait for it (without using up an attempt).
-            let settled = (part.createStartedAt ?? .distantPast).addingTimeInterval(client.requestTimeout.seconds + 2)
-            let wait = settled.timeIntervalSinceNow
-            if wait > 0 {
-                throw JobFailure(.snooze(.milliseconds(Int64(wait * 1000) + 1)), code: "create_unsettled",
-                                 "part \(part.index): an earlier create may still land; looking for it at \(settled)")
-            }
+            let (settled, scanAt) = scanTime(sent: part.createStartedAt)
+            if scanAt > Date() { throw unsettled(part, until: scanAt) }
             if let found = try await finder.find(marker: marker, after: settled) {
                 logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found)"])
                 return try await adopt(found, for: part, store: store, owner: owner, status: nil)
@@ -157,16 +172,11 @@ public struct UploadJobHandler: JobHandler {
         do {
             let log = try await client.createCallLog(draft)
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
-        } catch let error as APIError where error.code == .unknownOutcome && error.status != nil {
-            // The server answered 5xx: it is done with the request, which may still have
-            // created the call log. Look before anything is created again. (Without an answer
-            // — a timeout, a dropped connection — the request may still be in flight: the
-            // retry waits until it has settled; see above.)
-            if let found = try await finder.find(marker: marker, after: Date()) {
-                logger.info("adopted the call log whose create answer was lost", metadata: ["call_log": "\(found)"])
-                return try await adopt(found, for: part, store: store, owner: owner, status: nil)
-            }
-            throw error
+        } catch let error as APIError where error.code == .unknownOutcome {
+            // A 5xx, a timeout, a dropped connection: the call log may exist. Look before
+            // anything is created again, with the other unsettled creates (see above).
+            logger.warning("create outcome unknown", metadata: ["part": "\(part.index)", "error": "\(error)"])
+            throw unsettled(part, until: scanTime(sent: part.createStartedAt).scanAt)
         }
     }
 
