@@ -140,6 +140,8 @@ import Testing
             let after = try #require(again["summary"] as? [String: Any])
             #expect(after["waiting"] as? Int == 0 && after["failed"] as? Int == 0, "\(after)")
             #expect((after["ok"] as? Int ?? 0) == summary["waiting"] as? Int)
+            // Nothing was left to look for: a create the budget refused never went out.
+            #expect((after["pipedrive_tokens"] as? Int ?? 999) <= 20 * (summary["waiting"] as? Int ?? 0), "\(after)")
         }
     }
 

@@ -38,8 +38,10 @@ public struct PipedriveClient: Sendable {
 
     // MARK: - Operations
 
-    /// `POST /v1/callLogs`. The draft is checked first (a 400 costs 10 tokens).
-    public func createCallLog(_ draft: CallLogDraft) async throws -> CallLog {
+    /// `POST /v1/callLogs`. The draft is checked first (a 400 costs 10 tokens), then the budget
+    /// (the create and its upload); `beforeSending` runs last, just before the request may go out
+    /// (the caller records its intent there).
+    public func createCallLog(_ draft: CallLogDraft, beforeSending: () async throws -> Void = {}) async throws -> CallLog {
         let problems = draft.problems()
         guard problems.isEmpty else {
             throw APIError(.permanent, api: .pipedrive, "the call log would be refused: " + problems.map(\.description).joined(separator: "; "))
@@ -50,6 +52,7 @@ public struct PipedriveClient: Sendable {
         let upload = PipedriveLimiter.Operation.recording.cost
         try await limiter.reserve(upload, alongWith: .add)
         do {
+            try await beforeSending()
             let response = try await perform(.add, method: .POST, path: "/callLogs", json: body, idempotent: false)
             guard let log = CallLog(json: (response.json as? [String: Any])?["data"]) else {
                 throw APIError(.unknownOutcome, api: .pipedrive, status: response.status, "create answered without a call log id")

@@ -164,14 +164,31 @@ public struct UploadJobHandler: JobHandler {
             try await fail(store, key, code: "invalid_call_log", "\(recording.path): \(problem)", owner: owner)
         }
         // Recorded before every POST, with the time it leaves: whoever resumes this part waits
-        // until this request has settled before it may conclude that it did not land.
-        part.state = .creating
-        part.marker = marker
-        part.createStartedAt = Date()
-        try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
+        // until this request has settled before it may conclude that it did not land. (Only
+        // once the budget is known to cover the create and its upload: a refusal there leaves
+        // nothing to look for.)
+        var sending = part
+        sending.state = .creating
+        sending.marker = marker
+        sending.createStartedAt = Date()
+        part = sending
+        var recorded = false
         do {
-            let log = try await client.createCallLog(draft)
+            let log = try await client.createCallLog(draft) {
+                try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(sending)])
+                recorded = true
+            }
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
+        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything].contains(error.code) {
+            // Refused, or never sent (the limiter held it back): no call log was made. The part
+            // goes back to having no create in flight, so nothing needs looking for later.
+            if recorded {
+                var idle = part
+                idle.state = .pending
+                idle.createStartedAt = nil
+                try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(idle)])
+            }
+            throw error
         } catch let error as APIError where error.code == .unknownOutcome {
             // A 5xx, a timeout, a dropped connection: the call log may exist. Look before
             // anything is created again, with the other unsettled creates (see above).
