@@ -185,6 +185,38 @@ import Testing
         }
     }
 
+    /// A lease whose owner is a process of this pid namespace that no longer exists goes back at
+    /// the next rescue; one from another namespace (another machine, another container, with
+    /// the same hostname and a pid that happens to be free here) waits for its lease to run out.
+    @Test func onlyOwnersInThisPidSpaceAreJudgedByTheirPid() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            _ = try await store.enqueue([try Self.noop(), try Self.noop()])
+            let space = try #require(Worker.defaultOwner().split(separator: ":").last)
+            #expect(Worker.defaultOwner().split(separator: ":").count == 4)
+            let host = ProcessInfo.processInfo.hostName
+            let here = try await store.claim(queue: JobQueue.bench, limit: 1, owner: "\(host):999999:dead:\(space)", leaseTTL: .seconds(60))
+            let elsewhere = try await store.claim(queue: JobQueue.bench, limit: 1, owner: "\(host):999999:dead:0badf00d", leaseTTL: .seconds(60))
+            var configuration = Self.configuration(untilIdle: false)
+            configuration.rescueInterval = .milliseconds(100)
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await worker.run() }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await store.job(id: here[0].id)?.state != .completed, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                try await Task.sleep(for: .milliseconds(500))  // several more rescues
+                worker.stopNow()
+                try await tasks.waitForAll()
+            }
+            #expect(try await store.job(id: here[0].id)?.state == .completed)
+            let foreign = try #require(try await store.job(id: elsewhere[0].id))
+            #expect(foreign.state == .running && foreign.leaseOwner == "\(host):999999:dead:0badf00d", "a foreign owner's lease was cut short")
+            try await store.close()
+        }
+    }
+
     @Test func transcodeJobsFillTheSpoolAndTheLedger() async throws {
         try await withTemporaryDirectory { dir in
             let fm = FileManager.default

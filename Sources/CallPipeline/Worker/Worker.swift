@@ -41,7 +41,7 @@ public final class Worker: Service, Sendable {
         public var maxSnoozes = 50
         /// Lost leases after which a job is discarded as poison.
         public var poisonRescues = 3
-        /// `host:pid:random`, written as `lease_owner`.
+        /// `host:pid:random:space` (``Worker/defaultOwner()``), written as `lease_owner`.
         public var owner = Worker.defaultOwner()
         /// How many more jobs of a queue may be claimed now (nil: as many as there are free
         /// slots). Backpressure: the CLI keeps transcodes from running too far ahead of uploads,
@@ -97,11 +97,26 @@ public final class Worker: Service, Sendable {
         self.metrics = WorkerMetrics()
     }
 
+    /// `host:pid:random:space`. `space` names the pid namespace of this boot (a hash of the boot
+    /// id and the namespace's inode): only a worker in the same space may tell from the pid that
+    /// the owner is gone — two containers or machines may share a hostname, never a space.
     public static func defaultOwner() -> String {
-        let host = ProcessInfo.processInfo.hostName
+        let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: ":", with: "_")
         let random = UUID().uuidString.prefix(8).lowercased()
-        return "\(host):\(getpid()):\(random)"
+        return "\(host):\(getpid()):\(random):\(pidSpace)"
     }
+
+    /// This process's pid namespace on this boot, as 8 hex digits ("-" when /proc cannot say).
+    static let pidSpace: String = {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8),
+              let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid") else { return "-" }
+        // FNV-1a: stable across processes and runs (Hasher is seeded per process).
+        var hash: UInt32 = 2_166_136_261
+        for byte in (boot.trimmingCharacters(in: .whitespacesAndNewlines) + namespace).utf8 {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        return String(format: "%08x", hash)
+    }()
 
     public var summary: Summary { state.withLock { $0.summary } }
 
@@ -393,11 +408,12 @@ public final class Worker: Service, Sendable {
     /// `kill -9`ed run): their leases need not run out before the jobs go back.
     private func deadLocalOwners() async throws -> [String] {
         let running = try await store.jobs(JobQuery(states: [.running], limit: 100_000))
-        let host = ProcessInfo.processInfo.hostName
+        let space = Self.pidSpace
+        guard space != "-" else { return [] }
         var dead: Set<String> = []
         for owner in Set(running.compactMap(\.leaseOwner)) where owner != configuration.owner {
-            let fields = owner.split(separator: ":")
-            guard fields.count == 3, fields[0] == host, let pid = pid_t(fields[1]), pid > 0 else { continue }
+            let fields = owner.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[3] == space, let pid = pid_t(fields[1]), pid > 0 else { continue }
             if kill(pid, 0) != 0, errno == ESRCH { dead.insert(owner) }
         }
         return dead.sorted()
