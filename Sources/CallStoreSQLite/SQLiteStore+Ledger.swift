@@ -154,24 +154,12 @@ extension SQLiteStore {
     public func recordings(_ query: RecordingQuery) async throws -> [Recording] {
         guard query.limit > 0 else { return [] }
         if let states = query.states, states.isEmpty { return [] }
-        var conditions: [String] = []
-        var arguments = StatementArguments()
-        if let states = query.states {
-            let names = states.map(\.rawValue).sorted()
-            conditions.append("state IN (\(placeholders(names.count)))")
-            arguments += StatementArguments(names)
-        }
-        if let path = query.path {
-            conditions.append("path = ?")
-            arguments += [path]
-        }
-        if let after = query.afterKey {
-            conditions.append("key > ?")
-            arguments += [after]
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments += [query.limit]
-        let sql = "SELECT * FROM recording \(whereClause) ORDER BY key LIMIT ?"
+        var filter = SQLFilter()
+        filter.oneOf("state", query.states?.map(\.rawValue).sorted())
+        filter.compare("path", query.path)
+        filter.compare("key", query.afterKey, op: ">")
+        let arguments = filter.arguments + [query.limit]
+        let sql = "SELECT * FROM recording \(filter.clause) ORDER BY key LIMIT ?"
         return try await read("recordings") { [arguments] db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.recording(from:))
         }

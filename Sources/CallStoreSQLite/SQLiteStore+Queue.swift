@@ -256,32 +256,14 @@ extension SQLiteStore {
         guard query.limit > 0 else { return [] }
         if let ids = query.ids, ids.isEmpty { return [] }
         if let states = query.states, states.isEmpty { return [] }
-        var conditions: [String] = []
-        var arguments = StatementArguments()
-        if let states = query.states {
-            let names = states.map(\.rawValue).sorted()
-            conditions.append("state IN (\(placeholders(names.count)))")
-            arguments += StatementArguments(names)
-        }
-        if let queue = query.queue {
-            conditions.append("queue = ?")
-            arguments += [queue]
-        }
-        if let kind = query.kind {
-            conditions.append("kind = ?")
-            arguments += [kind]
-        }
-        if let ids = query.ids {
-            conditions.append("id IN (\(placeholders(ids.count)))")
-            arguments += StatementArguments(ids)
-        }
-        if let key = query.uniqueKey {
-            conditions.append("unique_key = ?")
-            arguments += [key]
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments += [query.limit]
-        let sql = "SELECT * FROM queue_job \(whereClause) ORDER BY id LIMIT ?"
+        var filter = SQLFilter()
+        filter.oneOf("state", query.states?.map(\.rawValue).sorted())
+        filter.compare("queue", query.queue)
+        filter.compare("kind", query.kind)
+        filter.oneOf("id", query.ids)
+        filter.compare("unique_key", query.uniqueKey)
+        let arguments = filter.arguments + [query.limit]
+        let sql = "SELECT * FROM queue_job \(filter.clause) ORDER BY id LIMIT ?"
         return try await read("jobs") { [arguments] db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.job(from:))
         }

@@ -143,3 +143,25 @@ enum Millis {
 func placeholders(_ count: Int) -> String {
     Array(repeating: "?", count: count).joined(separator: ", ")
 }
+
+/// A WHERE clause and its arguments, one optional filter at a time.
+struct SQLFilter {
+    private var conditions: [String] = []
+    private(set) var arguments = StatementArguments()
+
+    /// `column IN (…)`, when `values` is given.
+    mutating func oneOf<Value: DatabaseValueConvertible>(_ column: String, _ values: [Value]?) {
+        guard let values else { return }
+        conditions.append("\(column) IN (\(placeholders(values.count)))")
+        arguments += StatementArguments(values)
+    }
+
+    /// `column <op> ?`, when `value` is given.
+    mutating func compare<Value: DatabaseValueConvertible>(_ column: String, _ value: Value?, op: String = "=") {
+        guard let value else { return }
+        conditions.append("\(column) \(op) ?")
+        arguments += [value]
+    }
+
+    var clause: String { conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ") }
+}

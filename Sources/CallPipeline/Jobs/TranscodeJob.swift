@@ -73,17 +73,9 @@ public struct TranscodeJobHandler: JobHandler {
     }
 
     public func run(_ job: Job, context: JobContext) async throws {
-        let key = try job.arguments(as: RecordingJobArguments.self).key
         var logger = context.logger
-        logger[metadataKey: "recording"] = "\(key)"
-        let store = context.store
-        guard let recording = try await store.recording(key: key) else {
-            throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
-        }
-        guard recording.state == .pending else {
-            logger.debug("recording is \(recording.state.rawValue) already; nothing to do")
-            return
-        }
+        guard let recording = try await recording(for: job, in: .pending, context: context, logger: &logger) else { return }
+        let key = recording.key, store = context.store
         let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
         let directory = spool.directory(key: key)
         try? FileManager.default.removeItem(atPath: directory)

@@ -62,17 +62,9 @@ public struct UploadJobHandler: JobHandler {
     }
 
     public func run(_ job: Job, context: JobContext) async throws {
-        let key = try job.arguments(as: RecordingJobArguments.self).key
         var logger = context.logger
-        logger[metadataKey: "recording"] = "\(key)"
-        let store = context.store
-        guard let recording = try await store.recording(key: key) else {
-            throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
-        }
-        guard recording.state == .transcoded else {
-            logger.debug("recording is \(recording.state.rawValue); nothing to upload")
-            return
-        }
+        guard let recording = try await recording(for: job, in: .transcoded, context: context, logger: &logger) else { return }
+        let key = recording.key, store = context.store
         let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
         guard let sidecar else {
             try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar stored with it no longer parses", owner: context.owner)

@@ -20,6 +20,21 @@ extension JobHandler {
     public func quarantined(_ job: Job, context: JobContext) async throws {}
 }
 
+/// The recording a recording job names, when it is in `state`; nil (nothing to do) when it has
+/// moved on. The logger gets the recording's key.
+func recording(for job: Job, in state: RecordingState, context: JobContext, logger: inout Logger) async throws -> Recording? {
+    let key = try job.arguments(as: RecordingJobArguments.self).key
+    logger[metadataKey: "recording"] = "\(key)"
+    guard let recording = try await context.store.recording(key: key) else {
+        throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
+    }
+    guard recording.state == state else {
+        logger.debug("recording is \(recording.state.rawValue), not \(state.rawValue); nothing to do")
+        return nil
+    }
+    return recording
+}
+
 /// Marks the recording a poisoned job was working on as failed (`quarantined`), unless it has
 /// moved on.
 func quarantine(recordingOf job: Job, from states: Set<RecordingState>, context: JobContext) async throws {
