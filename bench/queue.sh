@@ -94,7 +94,7 @@ rescue_run() {
   sleep 0.5
   victim=$a
   if [[ $where == other-host ]]; then victim=$(pgrep -P "$a" | head -1); fi
-  kill -9 "$victim"; killed=$(now); wait "$a" 2>/dev/null || true
+  kill -9 "$victim"; killed=$(now); { wait "$a"; } 2>/dev/null || true
   for _ in $(seq $(((ttl + rescue) * 40 + 400))); do (($(grep -c '^start' "$trace") >= 2)) && break; sleep 0.05; done
   again=$(awk '/^start/ {n++; if (n==2) printf "%.3f", $5/1e9}' "$trace")
   kill -9 "$b" 2>/dev/null; wait "$b" 2>/dev/null || true
