@@ -23,8 +23,9 @@ done
 if ((quick)); then corpus=bench/corpus/quick; bench/make-corpus.sh "$corpus" --quick >&2; else corpus=bench/corpus/full; bench/make-corpus.sh "$corpus" >&2; fi
 jobs=2
 work=$(mktemp -d /tmp/callrec-upload-bench.XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+# Each sandbox writes its pid beside its state ($(sandbox …) runs in a subshell, so an array
+# filled there would stay empty here).
+trap 'for f in "$work"/*.pid; do [[ -e $f ]] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$work"' EXIT
 unset CALLREC_DATABASE
 export PIPEDRIVE_API_TOKEN="bench$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export PIPEDRIVE_BURST=100000 PIPEDRIVE_DAILY_TOKENS=100000000
@@ -33,7 +34,7 @@ sandbox() {  # $1 = state dir, $2 = faults; prints the base URL
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$bin" sandbox --port "$port" --state "$1" --burst 100000 --daily-tokens 100000000 ${2:+--faults "$2"} >"$1.log" 2>&1 &
-  pids+=($!)
+  echo $! >"$1.pid"
   for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/_sandbox/state" >/dev/null 2>&1 && break; sleep 0.05; done
   echo "http://127.0.0.1:$port"
 }
@@ -42,6 +43,9 @@ field() { python3 -c "import json,sys; d=json.load(open('$1')); print(d$2)"; }
 files=$(($(wc -l <"$corpus/manifest.tsv") - 1))
 audio=$(awk -F'\t' 'NR>1 {s+=$6} END {printf "%.0f", s}' "$corpus/manifest.tsv")
 echo "corpus: $corpus, $files recordings, $((audio / 60)) min of audio, --jobs $jobs" >&2
+
+# The corpus is read once first, so the first timed run does not pay for the page cache alone.
+find "$corpus" -type f -exec cat {} + >/dev/null
 
 # 1a. callrec transcode (the CPU stage alone)
 /usr/bin/time -f "%e %M" -o "$work/t.time" "$bin" transcode "$corpus" --out "$work/t" --jobs $jobs --log-level error >/dev/null || true

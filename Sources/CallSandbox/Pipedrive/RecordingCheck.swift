@@ -8,9 +8,11 @@ import Foundation
 /// bytes must decode as MPEG audio with CallAudio's decoder. Content rules that concern the
 /// pipeline's own validation (too short, silent) do not make an upload fail here.
 enum RecordingCheck {
-    /// Files larger than this are checked on their first `prefixBytes` (a cut MP3 still decodes),
-    /// so a huge upload is not decoded in full while the client waits.
-    static let prefixBytes: Int64 = 4 << 20
+    /// Files larger than this are checked on their first `prefixBytes` (a cut MP3 still decodes):
+    /// about 20 s of speech at 24 kbps tells MP3 from anything else, and the sandbox does not
+    /// spend the CPU of a full decode per upload on the machine that also runs the client (it
+    /// was half of the sandbox's time in bench/upload.sh).
+    static let prefixBytes: Int64 = 64 << 10
 
     /// Nil when `path` holds MP3 audio, else why not.
     static func problem(path: String, filename: String, bytes: Int64) async -> String? {
