@@ -44,6 +44,21 @@ import Testing
         return Outcome(report: report, counters: counters)
     }
 
+    /// A store under `dir/state` and a sandbox (`configure`d) that holds the call log the
+    /// `attached` sidecar names, for `body`; the store is closed afterwards.
+    static func withStoreAndSandbox(_ dir: String, configure: (inout SandboxConfiguration) throws -> Void,
+                                    _ body: (URL, Sandbox, SandboxConfiguration, SQLiteStore) async throws -> Void) async throws {
+        var configuration = SandboxConfiguration.random()
+        try configure(&configuration)
+        let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+        try await store.migrate()
+        try await withSandbox(configuration) { url, sandbox in
+            await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+            try await body(url, sandbox, configuration, store)
+        }
+        try await store.close()
+    }
+
     static func sha256(_ path: String) throws -> String {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
@@ -85,12 +100,9 @@ import Testing
     @Test func happyPathAttachesEveryPartOnceWithTwentyTokensPerCallAndARerunSendsNothing() async throws {
         try await withTemporaryDirectory { dir in
             try Self.makeDirectory(dir, count: 12)
-            var configuration = SandboxConfiguration.random()
-            configuration.burstPerTwoSeconds = 200
-            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await store.migrate()
-            try await withSandbox(configuration) { url, sandbox in
-                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+            }) { url, sandbox, configuration, store in
                 let first = try await Self.run(dir, url: url, configuration: configuration, store: store)
                 let byPath = Dictionary(uniqueKeysWithValues: first.report.files.map { ($0.path, $0) })
                 #expect(byPath["silent.wav"]?.error?.code == "silent_recording")
@@ -117,7 +129,6 @@ import Testing
                 #expect(again.counters.requests == 0, "a re-run must make no API request")
                 #expect(again.report.summary.skipped == 15)
             }
-            try await store.close()
         }
     }
 
@@ -125,13 +136,10 @@ import Testing
     func soakWithEveryFaultClassAttachesEveryPartExactlyOnce() async throws {
         try await withTemporaryDirectory { dir in
             try Self.makeDirectory(dir, count: 100)
-            var configuration = SandboxConfiguration.random()
-            configuration.burstPerTwoSeconds = 100
-            configuration.faults = try FaultPlan(specification: "429=0.04,500=0.03,503=0.03,slow=0.03,cut=0.03,lost=0.03,delay=0.3")
-            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await store.migrate()
-            try await withSandbox(configuration) { url, sandbox in
-                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 100
+                configuration.faults = try FaultPlan(specification: "429=0.04,500=0.03,503=0.03,slow=0.03,cut=0.03,lost=0.03,delay=0.3")
+            }) { url, sandbox, configuration, store in
                 let outcome = try await Self.run(dir, url: url, configuration: configuration, store: store)
                 #expect(outcome.report.summary.ok == 103, "\(outcome.report.files.filter { $0.status == .failed }.map { "\($0.path): \($0.error?.message ?? "")" })")
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 103)
@@ -140,7 +148,6 @@ import Testing
                 let sandboxCounters = await sandbox.counters()
                 print("soak: \(outcome.counters.requests) requests, \(outcome.counters.tokensSpent) tokens spent by the client, \(outcome.counters.rateLimited) answered 429; sandbox counted \(sandboxCounters.tokensSpent) tokens; per uploaded part: \(Double(outcome.counters.tokensSpent) / 109)")
             }
-            try await store.close()
         }
     }
 
@@ -158,12 +165,9 @@ import Testing
     func aSpentDailyBudgetStopsTheRunCleanlyAndTheNextRunGoesOn() async throws {
         try await withTemporaryDirectory { dir in
             let expected = try UploadFixtures.makeDirectory(dir, count: 12)
-            var configuration = SandboxConfiguration.random()
-            configuration.burstPerTwoSeconds = 200
-            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await store.migrate()
-            try await withSandbox(configuration) { url, sandbox in
-                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+            }) { url, sandbox, configuration, store in
                 let first = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 70)
                 let summary = first.report.summary
                 // Only bad inputs fail (one may not have been read yet: back-pressure held it).
@@ -205,7 +209,6 @@ import Testing
                 #expect(second.report.summary.ok + second.report.summary.skipped == expected)
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
             }
-            try await store.close()
         }
     }
 
@@ -216,13 +219,10 @@ import Testing
     func aBudgetSpentAtTheServerStopsTheRunWithoutHammering() async throws {
         try await withTemporaryDirectory { dir in
             let expected = try UploadFixtures.makeDirectory(dir, count: 12, longCalls: 0)
-            var configuration = SandboxConfiguration.random()
-            configuration.burstPerTwoSeconds = 200
-            configuration.dailyTokens = 150
-            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await store.migrate()
-            try await withSandbox(configuration) { url, sandbox in
-                await sandbox.seedCallLog(id: UploadFixtures.existingCallLog)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+                configuration.dailyTokens = 150
+            }) { url, sandbox, configuration, store in
                 let first = try await Self.run(dir, url: url, configuration: configuration, store: store, clientBudget: 1_000_000)
                 let summary = first.report.summary
                 #expect(summary.failed <= 3 && summary.waiting > 0 && summary.ok + summary.waiting + summary.failed == expected + 3, "\(summary)")
@@ -247,7 +247,6 @@ import Testing
                 #expect(summaryOfDay.waiting == 0 && summaryOfDay.failed == 3, "not done after \(days) days: \(summaryOfDay)")
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
             }
-            try await store.close()
         }
     }
 }
