@@ -40,6 +40,14 @@ actor SandboxState {
     private var window: [ContinuousClock.Instant] = []
     /// Tokens were spent since the last snapshot (written with the next change or at shutdown).
     private var tokensDirty = false
+    /// A change waits for the pending write.
+    private var changed = false
+    private var writer: Task<Void, Never>?
+    /// Changes within this long of each other share one write of the snapshot: it is the whole
+    /// state as JSON, and writing it per change made the sandbox's cost grow with the square of
+    /// the call logs. A sandbox killed with SIGKILL loses at most this much; a stopped one
+    /// writes at once (``flush()``).
+    static let writeDelay: Duration = .milliseconds(50)
 
     static let companyId = 66_660_666
     static let voipNowUserId = "1"
@@ -70,10 +78,29 @@ actor SandboxState {
         ])
     }
 
-    /// Writes the snapshot (atomically: a temporary file renamed over the old one).
+    /// Schedules a write of the snapshot (see ``writeDelay``).
     func persist() {
+        guard files.persistent else {
+            tokensDirty = false
+            return
+        }
+        changed = true
+        guard writer == nil else { return }
+        writer = Task {
+            try? await Task.sleep(for: Self.writeDelay)
+            self.writePending()
+        }
+    }
+
+    private func writePending() {
+        writer = nil
+        if changed { write() }
+    }
+
+    /// Writes the snapshot (atomically: a temporary file renamed over the old one).
+    private func write() {
+        changed = false
         tokensDirty = false
-        guard files.persistent else { return }
         do {
             let data = try SnakeCaseJSON.encoder(pretty: true).encode(state)
             try data.write(to: URL(fileURLWithPath: files.stateFile), options: .atomic)
@@ -82,9 +109,11 @@ actor SandboxState {
         }
     }
 
-    /// Writes the snapshot if tokens were spent since the last one.
+    /// Writes the snapshot now if anything changed since the last one (at shutdown).
     func flush() {
-        if tokensDirty { persist() }
+        writer?.cancel()
+        writer = nil
+        if files.persistent, changed || tokensDirty { write() }
     }
 
     // MARK: Counters
