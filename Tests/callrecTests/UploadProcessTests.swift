@@ -65,6 +65,10 @@ import Testing
             let base = sandbox.base
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
+            // callrec paces itself to 20 requests per 2 s (the sandbox, started above, allows
+            // 200): the upload stage then takes seconds, so a kill lands mid-way even where the
+            // transcodes are done in a moment.
+            environment["PIPEDRIVE_BURST"] = "20"
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
             let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--jobs", "2", "--log-level", "warning", "--part-max-minutes", "1"]
 
@@ -86,8 +90,11 @@ import Testing
                 if process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
                     kills += 1
+                } else if round == 0 {
+                    let log = String(decoding: FileManager.default.contents(atPath: "\(dir)/upload-0.log") ?? Data(), as: UTF8.self)
+                    Issue.record("the first run ended (status \(process.terminationStatus)) before it could be killed: \(log.suffix(3000))")
                 }
-                _ = try await waitForExit(process, upTo: 30)
+                _ = try await waitForExit(process, upTo: 60)
             }
             let final = try runProcess(callrec, upload + ["--json"], environment: environment)
             #expect(final.status == 1, "bad inputs fail: exit 1 (\(final.stderr.suffix(2000)))")
