@@ -60,18 +60,17 @@ public struct APIEnvironment: Sendable {
             }
             budgetReset = .seconds(h * 3600 + m * 60)
         }
-        var environment = APIEnvironment(
+        return APIEnvironment(
             pipedriveURL: values["PIPEDRIVE_API_URL"] ?? "https://api.pipedrive.com/v1",
             pipedriveToken: secret("PIPEDRIVE_API_TOKEN"),
             pipedriveDailyTokens: try integer("PIPEDRIVE_DAILY_TOKENS", 30_000),
+            pipedriveBudgetReset: budgetReset,
             pipedriveBurst: try integer("PIPEDRIVE_BURST", 20),
             telnyxURL: values["TELNYX_API_URL"] ?? "https://api.telnyx.com/v2",
             telnyxKey: secret("TELNYX_API_KEY"),
             voipnowURL: values["VOIPNOW_API_URL"],
             voipnowToken: secret("VOIPNOW_ACCESS_TOKEN")
         )
-        environment.pipedriveBudgetReset = budgetReset
-        return environment
     }
 }
 

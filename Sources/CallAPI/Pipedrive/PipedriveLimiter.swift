@@ -83,16 +83,19 @@ public actor PipedriveLimiter {
         self.init(burst: environment.pipedriveBurst, dailyTokens: environment.pipedriveDailyTokens, budgetReset: environment.pipedriveBudgetReset)
     }
 
+    /// The number of the budget day now (days since the epoch, each starting at `budgetReset`).
+    private var budgetDayNow: Int64 {
+        Int64(((now().timeIntervalSince1970 - budgetReset.seconds) / 86_400).rounded(.down))
+    }
+
     /// When the current budget day ends and the daily budget renews.
     public var nextBudgetReset: Date {
-        let offset = budgetReset.seconds
-        let day = ((now().timeIntervalSince1970 - offset) / 86_400).rounded(.down)
-        return Date(timeIntervalSince1970: (day + 1) * 86_400 + offset)
+        Date(timeIntervalSince1970: Double(budgetDayNow + 1) * 86_400 + budgetReset.seconds)
     }
 
     /// Starts a new budget day's count when the day has changed.
     private func rollBudgetDay() {
-        let day = Int64(((now().timeIntervalSince1970 - budgetReset.seconds) / 86_400).rounded(.down))
+        let day = budgetDayNow
         if budgetDay != day {
             budgetDay = day
             dayTokens = 0

@@ -159,11 +159,10 @@ public struct UploadJobHandler: JobHandler {
         // until this request has settled before it may conclude that it did not land. (Only
         // once the budget is known to cover the create and its upload: a refusal there leaves
         // nothing to look for.)
-        var sending = part
-        sending.state = .creating
-        sending.marker = marker
-        sending.createStartedAt = Date()
-        part = sending
+        part.state = .creating
+        part.marker = marker
+        part.createStartedAt = Date()
+        let sending = part
         var recorded = false
         do {
             let log = try await client.createCallLog(draft) {
