@@ -116,7 +116,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // test support: synthetic audio, fixtures, process helpers
-        .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile"], swiftSettings: optimisedInDebug),
+        .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: optimisedInDebug),
         // the CLI: argument parsing and wiring only
         .executableTarget(
             name: "callrec",

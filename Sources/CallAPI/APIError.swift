@@ -40,6 +40,10 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var serverCode: String?
     /// For ``Code/rateLimited`` and ``Code/budgetSpent``: how long to wait.
     public var retryAfter: Duration?
+    /// For an upload that ended without an answer (``Code/unknownOutcome``): whether its whole
+    /// body went out. `false`: the server cannot have stored it, so sending it again is safe
+    /// and nothing needs checking first.
+    public var bodyDelivered: Bool?
 
     public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil) {
         self.code = code

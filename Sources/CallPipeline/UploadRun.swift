@@ -21,6 +21,9 @@ public struct UploadRun: Sendable {
         public var spoolAhead: Int?
         public var leaseTTL: Duration = .seconds(60)
         public var shutdownGrace: Duration = .seconds(25)
+        /// The grid unsettled creates are looked for on while the run still has other work
+        /// (at its end they are looked for at once, together).
+        public var scanGrid: Duration = .seconds(300)
         public init() {}
     }
 
@@ -65,10 +68,17 @@ public struct UploadRun: Sendable {
             guard let waiting = try? await store.recordingCounts()[.transcoded] else { return nil }
             return ahead - waiting
         }
+        // Unsettled creates (lost answers, 5xx, timeouts) are looked for together once the run
+        // has nothing else to do: one scan of the account for the whole run, not one a minute.
+        // The wide grid only matters for runs of many minutes.
+        let uploads = UploadJobHandler(client: client, scanGrid: options.scanGrid, gridOrigin: Date())
+        configuration.beforeIdle = { [horizon = configuration.idleHorizon] in
+            try await uploads.lookForUnsettledCreates(store: store, horizon: horizon)
+        }
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
                                 followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
-            UploadJobHandler(client: client),
+            uploads,
         ]
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
     }

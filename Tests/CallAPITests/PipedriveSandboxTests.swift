@@ -159,10 +159,16 @@ import Testing
         }
     }
 
-    @Test func cutUploadIsRetriedAndLandsOnce() async throws {
+    /// The sandbox cuts the connection when half of the body has arrived: a file larger than
+    /// the connection's buffers is still being sent then, so callrec knows nothing was stored
+    /// and sends it again at once, without looking first.
+    @Test func anUploadCutBeforeItsEndIsSentAgainWithoutALook() async throws {
         try await withTemporaryDirectory { dir in
             let mp3 = "\(dir)/c.mp3"
             try SyntheticAudio.write(.speech(), seconds: 30, format: .mp3, to: mp3)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: mp3))
+            try handle.truncate(atOffset: 64 << 20)  // sparse: an MP3, then zeros up to 64 MiB
+            try handle.close()
             try await withClient { client, sandbox in
                 let log = try await client.createCallLog(Self.draft())
                 let attempts = Locked(0)
@@ -173,7 +179,29 @@ import Testing
                 }
                 #expect(try await c.uploadRecording(callLogId: log.id, path: mp3, filename: "c.mp3") == .uploaded)
                 #expect(attempts.withLock { $0 } == 2)
-                #expect(await sandbox.callLog(id: log.id)?.recording?.bytes == Int64(try Data(contentsOf: URL(fileURLWithPath: mp3)).count))
+                #expect(await sandbox.requestCount(route: "GET /v1/callLogs/{id}") == 0)
+                #expect(await sandbox.callLog(id: log.id)?.recording?.bytes == 64 << 20)
+            }
+        }
+    }
+
+    /// The whole file went out and the answer was lost (it landed): one `GET` (2 tokens) finds
+    /// `has_recording`, and the file is not sent again (10 tokens and its bytes).
+    @Test func anUploadWhoseAnswerWasLostIsLookedAtNotSentAgain() async throws {
+        try await withTemporaryDirectory { dir in
+            let mp3 = "\(dir)/c.mp3"
+            try SyntheticAudio.write(.speech(), seconds: 30, format: .mp3, to: mp3)
+            try await withClient { client, sandbox in
+                let log = try await client.createCallLog(Self.draft())
+                var c = client
+                c.decorate = { name in name.hasSuffix("/recordings") ? [("x-sandbox-fault", "lost")] : [] }
+                let before = await c.counters.tokensSpent
+                #expect(try await c.uploadRecording(callLogId: log.id, path: mp3, filename: "c.mp3") == .landedEarlier)
+                #expect(await sandbox.requestCount(route: "POST /v1/callLogs/{id}/recordings") == 1)
+                #expect(await sandbox.requestCount(route: "GET /v1/callLogs/{id}") == 1)
+                #expect(await c.counters.tokensSpent - before == 12)
+                let sha = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: mp3))).map { String(format: "%02x", $0) }.joined()
+                #expect(await sandbox.callLog(id: log.id)?.recording?.sha256 == sha)
             }
         }
     }
@@ -214,25 +242,5 @@ import Testing
             #expect(await sandbox.callLogs().count == 40)
             #expect(await client.limiter.burst == 10)
         }
-    }
-}
-
-/// A value behind a lock, shareable by @Sendable closures.
-final class Locked<T: Sendable>: Sendable {
-    private let mutex: Mutex<T>
-    init(_ value: T) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout T) -> R) -> R { mutex.withLock { body(&$0) } }
-}
-
-struct CaptureHandler: LogHandler {
-    let lines: Locked<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        lines.withLock { $0.append("\(event.level) \(event.message) \(event.metadata ?? [:]) \(self.metadata) \(String(describing: event.error))") }
     }
 }

@@ -24,20 +24,27 @@ import Testing
     }
 
     /// - Parameter clientBudget: the daily budget callrec is told (default: the sandbox's).
-    static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil) async throws -> Outcome {
+    static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil,
+                    scanGrid: Duration? = nil, spoolAhead: Int? = nil, requestTimeout: Duration? = nil, logger: Logger = Logger(label: "test"),
+                    onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
         let http = HTTPClient.makeForAPIs()
         let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
-        let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
+        var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
                                      httpClient: http, logger: Logger(label: "test"))
+        // A lost create is looked for once its request has settled (its timeout and 2 s):
+        // a short timeout keeps fault-heavy tests short.
+        if let requestTimeout { client.requestTimeout = requestTimeout }
         var options = UploadRun.Options()
         options.jobs = 2
         options.settings.partMaximumSeconds = 60
+        if let scanGrid { options.scanGrid = scanGrid }
+        options.spoolAhead = spoolAhead
         let run = UploadRun(root: "\(dir)/in", store: store, spool: Spool(root: "\(dir)/state/spool"), client: client, options: options,
-                            logger: Logger(label: "test"))
+                            logger: logger)
         let pool = CPUPool(threads: 2)
         defer { pool.shutdown() }
         let registration = try await run.register(excluding: [])
-        try await run.worker(pool: pool).run()
+        try await run.worker(pool: pool, onOutcome: onOutcome).run()
         let report = try await run.report(registration: registration, wallSeconds: 0)
         let counters = await client.counters
         try await http.shutdown()
@@ -140,13 +147,55 @@ import Testing
                 configuration.burstPerTwoSeconds = 100
                 configuration.faults = try FaultPlan(specification: "429=0.04,500=0.03,503=0.03,slow=0.03,cut=0.03,lost=0.03,delay=0.3")
             }) { url, sandbox, configuration, store in
-                let outcome = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                let outcome = try await Self.run(dir, url: url, configuration: configuration, store: store, requestTimeout: .seconds(8))
                 #expect(outcome.report.summary.ok == 103, "\(outcome.report.files.filter { $0.status == .failed }.map { "\($0.path): \($0.error?.message ?? "")" })")
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 103)
                 let jobs = try await store.jobs(JobQuery(states: [.discarded], limit: 100))
                 #expect(jobs.count == 1, "only the silent recording's transcode is dead-lettered: \(jobs.map { $0.lastError ?? "" })")
                 let sandboxCounters = await sandbox.counters()
                 print("soak: \(outcome.counters.requests) requests, \(outcome.counters.tokensSpent) tokens spent by the client, \(outcome.counters.rateLimited) answered 429; sandbox counted \(sandboxCounters.tokensSpent) tokens; per uploaded part: \(Double(outcome.counters.tokensSpent) / 109)")
+            }
+        }
+    }
+
+    /// Creates whose answer was lost or unclear (lost, 500, 503) are looked for together, once
+    /// the run has nothing else to do: one scan of the account at the end of the run, not one per
+    /// create or per minute (each scan reads every page at 20 tokens). The grid is set beyond the
+    /// run, so without that the lost creates would wait past its end. (The spool bound is set
+    /// wide: a spool full of recordings whose creates are unsettled would rightly make the run
+    /// look for them early, to go on transcoding.)
+    @Test(.timeLimit(.minutes(5)))
+    func unsettledCreatesAreLookedForTogetherOnceNothingElseIsLeft() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.makeDirectory(dir, count: 30)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+                configuration.faults = try FaultPlan(specification: "lost=0.15,500=0.1")
+            }) { url, sandbox, configuration, store in
+                // One timeline: job outcomes and the scans, in the order they happened.
+                let events = Locked<[String]>([])
+                var logger = Logger(label: "test") { _ in CaptureHandler(lines: events) }
+                logger.logLevel = .info
+                _ = try await Self.run(dir, url: url, configuration: configuration, store: store, scanGrid: .seconds(3600),
+                                       spoolAhead: 100, requestTimeout: .seconds(8), logger: logger) { job, outcome in
+                    events.withLock { $0.append("outcome \(job.kind) \(job.id) \(outcome)") }
+                }
+                let timeline = events.withLock { $0 }
+                let unknown = timeline.filter { $0.contains("create outcome unknown") }.count
+                let scans = timeline.indices.filter { timeline[$0].contains("scanning GET /callLogs") }
+                #expect(unknown > 0, "the fault plan left no create unsettled; nothing was tested")
+                #expect(!scans.isEmpty)
+                // When the first scan starts, everything else is done: after it, only jobs put off
+                // before it (their creates unsettled) finish.
+                let first = scans.first ?? timeline.count
+                let putOff = Set(timeline[..<first].filter { $0.hasSuffix(" snoozed") }.map { $0.split(separator: " ")[2] })
+                let finishedLater = timeline[first...].filter { $0.hasPrefix("outcome") && $0.hasSuffix(" completed") }
+                #expect(finishedLater.allSatisfy { putOff.contains($0.split(separator: " ")[2]) && $0.contains(" upload ") },
+                        "work other than the put-off uploads ran after the scan: \(finishedLater)")
+                // Another scan only for creates left unsettled by the first scan's round.
+                let unknownAfter = timeline[first...].filter { $0.contains("create outcome unknown") }.count
+                #expect(scans.count <= 1 + unknownAfter, "\(scans.count) scans for \(unknown) unsettled creates")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 33)
             }
         }
     }

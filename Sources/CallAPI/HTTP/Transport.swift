@@ -114,6 +114,7 @@ extension Transport {
     /// couple of chunks whatever the file size.)
     func sendFile(url: String, headers: HTTPHeaders, path: String, filename: String, timeout: Duration,
                   operation: String) async throws -> APIResponse {
+        let ended = EndFlag()
         do {
             return try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
                 let size = try await handle.info().size
@@ -125,7 +126,7 @@ extension Transport {
                 // stops pulling and fails the request at once.
                 let chunks = handle.readChunks(chunkLength: .kibibytes(256))
                 let stream = MultipartStream(preamble: ByteBuffer(string: multipart.preamble), chunks: chunks,
-                                             epilogue: ByteBuffer(string: multipart.epilogue))
+                                             epilogue: ByteBuffer(string: multipart.epilogue), ended: ended)
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
                 request.headers = headers
@@ -139,25 +140,43 @@ extension Transport {
         } catch let error as FileSystemError {
             throw APIError(.permanent, api: api, "\(operation): cannot read \(path): \(error.message)")
         } catch {
-            throw Self.classify(error, api: api, operation: operation)
+            var classified = Self.classify(error, api: api, operation: operation)
+            if classified.code == .unknownOutcome {
+                classified.bodyDelivered = ended.value.load(ordering: .acquiring)
+                if classified.bodyDelivered == false {
+                    classified.message = "\(operation): the connection closed before the whole file was sent; nothing can have been stored"
+                }
+            }
+            throw classified
         }
     }
 }
 
 import NIOFileSystem
+import Synchronization
 
 /// The multipart body: preamble, the file's chunks, epilogue.
+/// Set once a streamed body has been handed out whole.
+final class EndFlag: Sendable {
+    let value = Atomic(false)
+}
+
+/// `ended` turns true once the client asks for more after the epilogue, i.e. the whole body was
+/// handed to the connection (AsyncHTTPClient stops asking when a write fails). While it is
+/// false the body is known to be incomplete; true does not prove it arrived.
 struct MultipartStream<Chunks: AsyncSequence & Sendable>: AsyncSequence, Sendable where Chunks.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let preamble: ByteBuffer
     let chunks: Chunks
     let epilogue: ByteBuffer
+    let ended: EndFlag
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var stage = 0
         let preamble: ByteBuffer
         var chunks: Chunks.AsyncIterator
         let epilogue: ByteBuffer
+        let ended: EndFlag
 
         mutating func next() async throws -> ByteBuffer? {
             switch stage {
@@ -169,13 +188,15 @@ struct MultipartStream<Chunks: AsyncSequence & Sendable>: AsyncSequence, Sendabl
                 stage = 2
                 return epilogue
             default:
+                // Asked for more: every byte was handed to the connection.
+                ended.value.store(true, ordering: .releasing)
                 return nil
             }
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(preamble: preamble, chunks: chunks.makeAsyncIterator(), epilogue: epilogue)
+        AsyncIterator(preamble: preamble, chunks: chunks.makeAsyncIterator(), epilogue: epilogue, ended: ended)
     }
 }
 

@@ -119,11 +119,26 @@ public struct PipedriveClient: Sendable {
         }
     }
 
-    public enum UploadOutcome: Sendable, Equatable { case uploaded, alreadyExists }
+    public enum UploadOutcome: Sendable, Equatable {
+        /// 200: attached now.
+        case uploaded
+        /// 409: a recording is attached already (the caller confirms it is ours).
+        case alreadyExists
+        /// An attempt sent the whole file but its answer was lost, and `has_recording` then
+        /// said it had landed.
+        case landedEarlier
+    }
 
-    /// `POST /v1/callLogs/{id}/recordings`: the file streamed as the one `file` part. A 409 means
-    /// a recording is already attached (an earlier attempt landed): ``UploadOutcome/alreadyExists``.
-    /// Transient failures and lost answers are retried — the 409 makes the retry safe.
+    /// `POST /v1/callLogs/{id}/recordings`: the file streamed as the one `file` part.
+    ///
+    /// Transient failures and lost answers are retried, each safely:
+    /// - the connection closed before the whole file went out: nothing can have been stored,
+    ///   so it is sent again at once;
+    /// - the whole file went out but no answer came (a cut after sending, a timeout): it may have
+    ///   landed, so `GET /callLogs/{id}` (2 tokens) looks at `has_recording` before the file is
+    ///   sent again (10 tokens, and all its bytes): ``UploadOutcome/landedEarlier``;
+    /// - a 5xx: sent again; a 409 then means an earlier attempt landed:
+    ///   ``UploadOutcome/alreadyExists``.
     public func uploadRecording(callLogId: String, path: String, filename: String) async throws -> UploadOutcome {
         let target = "/callLogs/\(try Self.pathComponent(callLogId))/recordings"
         var attempt = 0
@@ -135,6 +150,7 @@ public struct PipedriveClient: Sendable {
             } catch let error as APIError where error.code == .doneAlready {
                 return .alreadyExists
             } catch let error as APIError where (error.code == .unknownOutcome || error.code == .transient) && attempt < backoff.maxAttempts {
+                if error.bodyDelivered == true, try await callLog(id: callLogId).hasRecording { return .landedEarlier }
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
             }
         }

@@ -25,10 +25,15 @@ public struct UploadJobHandler: JobHandler {
     /// unsettled creates of one stretch of time share one scan of `GET /callLogs` (20 tokens a
     /// page) instead of one scan each.
     public let scanGrid: Duration
+    /// Where the grid starts: the clock's epoch (workers' scans fall on the same ticks), or a
+    /// run's start (a run shorter than its grid scans only at its end; see
+    /// ``lookForUnsettledCreates(store:horizon:)``).
+    let gridOrigin: Date
 
-    public init(client: PipedriveClient, scanGrid: Duration = .seconds(60)) {
+    public init(client: PipedriveClient, scanGrid: Duration = .seconds(60), gridOrigin: Date = Date(timeIntervalSince1970: 0)) {
         self.client = client
         self.scanGrid = scanGrid
+        self.gridOrigin = gridOrigin
         finder = CallLogFinder(client: client)
     }
 
@@ -38,12 +43,41 @@ public struct UploadJobHandler: JobHandler {
         let settled = (sent ?? .distantPast).addingTimeInterval(client.requestTimeout.seconds + 2)
         let grid = scanGrid.seconds
         guard grid > 0 else { return (settled, settled) }
-        return (settled, Date(timeIntervalSince1970: (settled.timeIntervalSince1970 / grid).rounded(.up) * grid))
+        let origin = gridOrigin.timeIntervalSince1970
+        return (settled, Date(timeIntervalSince1970: origin + ((settled.timeIntervalSince1970 - origin) / grid).rounded(.up) * grid))
     }
 
     func unsettled(_ part: Part, until scanAt: Date) -> JobFailure {
         JobFailure(.snooze(.milliseconds(Int64(max(0, scanAt.timeIntervalSinceNow) * 1000) + 1)), code: "create_unsettled",
                    "part \(part.index): an earlier create may have landed; looking for it at \(scanAt)")
+    }
+
+    /// For a run that ends when its work is done (`callrec upload`), as its
+    /// ``Worker/Configuration/beforeIdle``: once nothing is left within `horizon` but the upload
+    /// jobs put off because a create may have landed, those are made due together, as soon as
+    /// the last of their creates has settled. They then share one scan of `GET /callLogs` (each
+    /// scan reads every page: 20 tokens per 50 call logs in the account) at the run's end, rather
+    /// than one per grid tick.
+    public func lookForUnsettledCreates(store: any CallStore, horizon: Duration) async throws -> Worker.IdleAnswer {
+        let now = Date()
+        let later = try await store.jobs(JobQuery(states: [.available], limit: 1_000_000)).filter { $0.runAt > now }
+        var ids: [Int64] = []
+        var lastSent = Date.distantPast
+        for job in later.sorted(by: { $0.runAt < $1.runAt }) {
+            if job.kind == Self.kind, let key = try? job.arguments(as: RecordingJobArguments.self).key,
+               let sent = try await store.parts(key: key).filter({ $0.state == .creating }).compactMap(\.createStartedAt).max() {
+                ids.append(job.id)
+                lastSent = max(lastSent, sent)
+            } else if job.runAt.timeIntervalSince(now) <= horizon.seconds {
+                // Other work comes first (a retry after its backoff): it may leave creates
+                // unsettled too, and they should share the scan.
+                return .nothing
+            }
+        }
+        guard !ids.isEmpty else { return .nothing }
+        if scanTime(sent: lastSent).settled > now { return .waiting }
+        _ = try await store.retry(ids: ids)
+        return .woke
     }
 
     /// The job for a recording: at most one live per recording; 20 attempts span a working day
@@ -102,7 +136,9 @@ public struct UploadJobHandler: JobHandler {
                     .require(key: key, states: [.transcoded]),
                     .updatePart(part),
                     .audit(AuditEntry(recordingKey: key, action: "upload", target: "pipedrive:\(callLogID)",
-                                      httpStatus: outcome == .uploaded ? 200 : 409, detail: "part \(part.index) of \(parts.count), \(part.bytes) bytes, sha256 \(part.sha256)",
+                                      httpStatus: outcome == .uploaded ? 200 : outcome == .alreadyExists ? 409 : nil,
+                                      detail: "part \(part.index) of \(parts.count), \(part.bytes) bytes, sha256 \(part.sha256)"
+                                          + (outcome == .landedEarlier ? "; its answer was lost, has_recording confirmed it" : ""),
                                       actor: context.owner)),
                 ])
             }
@@ -145,8 +181,10 @@ public struct UploadJobHandler: JobHandler {
             // still land until its deadline has passed: only a scan that starts after that can
             // say it did not, so wait for it (without using up an attempt).
             let (settled, scanAt) = scanTime(sent: part.createStartedAt)
-            if scanAt > Date() { throw unsettled(part, until: scanAt) }
-            if let found = try await finder.find(marker: marker, after: settled) {
+            // Due on the grid, or made due early (the run has nothing else to do, a retry, a
+            // rescue): once settled, look.
+            if settled > Date() { throw unsettled(part, until: scanAt) }
+            if let found = try await finder.find(marker: marker, after: settled, logger: logger) {
                 logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found)"])
                 return try await adopt(found, for: part, store: store, owner: owner, status: nil)
             }
@@ -272,7 +310,7 @@ actor CallLogFinder {
     }
 
     /// The id of the call log carrying `marker`, from a scan that started after `after`.
-    func find(marker: String, after: Date) async throws -> String? {
+    func find(marker: String, after: Date, logger: Logger) async throws -> String? {
         if let last, last.started > after { return last.markers[marker] }
         let task: Task<(Date, [String: String]), any Error>
         if let pending {
@@ -283,7 +321,8 @@ actor CallLogFinder {
                 try await Task.sleep(for: gather)
                 let started = Date()
                 var markers: [String: String] = [:]
-                _ = try await client.allCallLogs { page in
+                logger.info("scanning GET /callLogs for call logs whose create may have landed")
+                let logs = try await client.allCallLogs { page in
                     for log in page.items {
                         for text in [log.note, log.subject].compactMap({ $0 }) {
                             var rest = Substring(text)
@@ -296,6 +335,7 @@ actor CallLogFinder {
                         }
                     }
                 }
+                logger.info("scan done", metadata: ["call_logs": "\(logs.count)", "markers": "\(markers.count)"])
                 return (started, markers)
             }
             pending = task
@@ -310,7 +350,7 @@ actor CallLogFinder {
         if pending == task { pending = nil }
         if last == nil || last!.started < result.0 { last = (result.0, result.1) }
         // A scan that started before this create was sent cannot answer for it: scan again.
-        guard result.0 > after else { return try await find(marker: marker, after: after) }
+        guard result.0 > after else { return try await find(marker: marker, after: after, logger: logger) }
         return result.1[marker]
     }
 }

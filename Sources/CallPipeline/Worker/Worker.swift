@@ -49,10 +49,24 @@ public final class Worker: Service, Sendable {
         public var claimLimit: (@Sendable (_ queue: String) async -> Int?)?
         /// Called after each job with its outcome (progress reporting).
         public var onOutcome: (@Sendable (_ job: Job, _ outcome: String) -> Void)?
+        /// With ``untilIdle``: asked once nothing is due or running, before the run waits for
+        /// later jobs or ends. Work a handler put off until the run has nothing else to do (the
+        /// CLI's lookups of unsettled creates) is made due here.
+        public var beforeIdle: (@Sendable () async throws -> IdleAnswer)?
 
         public init(slots: [String: Int]) {
             self.slots = slots
         }
+    }
+
+    /// What ``Configuration/beforeIdle`` did.
+    public enum IdleAnswer: Sendable {
+        /// Nothing put off: the run waits for later jobs within the horizon, or ends.
+        case nothing
+        /// Work was put off and becomes due soon: keep looking.
+        case waiting
+        /// Put-off jobs were made due: claim them now.
+        case woke
     }
 
     /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
@@ -255,6 +269,15 @@ public final class Worker: Service, Sendable {
                 // nothing else is due or running, they wait for the next run.
                 if (stats.dueByQueue[queue] ?? 0) > 0 {
                     if let limit = await configuration.claimLimit?(queue), limit <= 0 { continue }
+                    return false
+                }
+            }
+            if let beforeIdle = configuration.beforeIdle {
+                switch try await beforeIdle() {
+                case .nothing: break
+                case .waiting: return false
+                case .woke:
+                    wakeup.signal()
                     return false
                 }
             }
