@@ -31,13 +31,13 @@ public final class SQLiteStore: CallStore {
         config.busyMode = .timeout(Self.busyTimeout)
         config.foreignKeysEnabled = true
         config.journalMode = .wal
-        config.prepareDatabase { db in
-            // WAL makes NORMAL safe against corruption; FULL keeps every commit across a power cut,
-            // which the ledger wants (a recorded call-log creation must not vanish).
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            // WAL makes NORMAL safe against corruption; FULL keeps every commit across a power cut,
+            // which the ledger wants (a recorded call-log creation must not vanish). Set on the
+            // writer after the pool is open: GRDB sets NORMAL when it turns WAL on, which comes
+            // after `prepareDatabase` (a FULL set there was silently undone).
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
         }

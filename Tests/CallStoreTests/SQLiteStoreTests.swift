@@ -8,7 +8,7 @@ import Testing
 /// What only the SQLite backend has: its file, its migrations, its in-process wake-ups.
 @Suite(.timeLimit(.minutes(2)))
 struct SQLiteStoreTests {
-    @Test func opensWithWALAndCreatesItsDirectory() async throws {
+    @Test func opensWithWALAndFullSyncAndCreatesItsDirectory() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/a/b/state.db"
             let store = try SQLiteStore(path: path)
@@ -17,6 +17,9 @@ struct SQLiteStoreTests {
             #expect(FileManager.default.fileExists(atPath: path))
             let mode = try await store.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")
+            // FULL (2) on the connection that commits: GRDB's WAL set-up would leave NORMAL (1).
+            let synchronous = try await store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+            #expect(synchronous == 2)
             let version = try await store.pool.read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }
             print("◇ SQLite \(version ?? "?")")
             try await store.close()
