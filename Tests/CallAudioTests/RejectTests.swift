@@ -201,4 +201,24 @@ import Testing
             #expect(abs(Int(tagged.info?.frames ?? 0) - 240_000) < 1200)
         }
     }
+
+    /// `readingAtMost` reads a file as though it ended there: an MP3's head still decodes as MPEG
+    /// (the sandbox's check of an upload), and no byte past the limit is read.
+    @Test func readingAtMostDecodesOnlyTheHead() async throws {
+        try await withTemporaryDirectory { dir in
+            try SyntheticAudio.write(.speech(), seconds: 60, format: .mp3, to: "\(dir)/call.mp3")
+            let whole = AudioAnalyzer.analyze(path: "\(dir)/call.mp3")
+            let head = AudioAnalyzer.analyze(path: "\(dir)/call.mp3", readingAtMost: 16 << 10)
+            #expect(head.info?.format == "MPEG" && whole.info?.format == "MPEG")
+            let wholeFrames = try #require(whole.info?.frames), headFrames = try #require(head.info?.frames)
+            #expect(headFrames > 8000 && headFrames < wholeFrames / 4, "\(headFrames) of \(wholeFrames) frames")
+            // Bytes past the limit are not read: garbage there changes nothing.
+            let handle = try #require(FileHandle(forWritingAtPath: "\(dir)/call.mp3"))
+            try handle.seek(toOffset: 20 << 10)
+            handle.write(Data(repeating: 0xFF, count: 64 << 10))
+            try handle.close()
+            let again = AudioAnalyzer.analyze(path: "\(dir)/call.mp3", readingAtMost: 16 << 10)
+            #expect(again.info?.frames == headFrames && again.error?.code == head.error?.code)
+        }
+    }
 }

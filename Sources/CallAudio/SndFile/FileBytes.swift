@@ -7,7 +7,8 @@ import Darwin
 /// A read-only view of a file for libsndfile's virtual I/O, with optional byte patches laid over
 /// it. The patches are how a WAV whose recorder died before writing the `data`/`RIFF` sizes is
 /// salvaged (research/audio.md S6): the header is re-served with the real sizes while the audio
-/// bytes come straight from disk, so memory stays flat whatever the file size.
+/// bytes come straight from disk, so memory stays flat whatever the file size. With a `limit`,
+/// the file seems to end after that many bytes (a check of a large file's beginning).
 final class FileBytes {
     let fd: Int32
     let length: Int64
@@ -15,7 +16,7 @@ final class FileBytes {
     /// Byte ranges replaced on read: (offset, bytes). Small and few (two 4-byte size fields).
     let patches: [(offset: Int64, bytes: [UInt8])]
 
-    init(path: String, patches: [(offset: Int64, bytes: [UInt8])] = []) throws(AudioError) {
+    init(path: String, patches: [(offset: Int64, bytes: [UInt8])] = [], limit: Int64? = nil) throws(AudioError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw AudioError(.unreadable, path: path, "cannot open: \(String(cString: strerror(errno)))")
@@ -31,7 +32,7 @@ final class FileBytes {
             throw AudioError(.unreadable, path: path, "not a regular file")
         }
         self.fd = fd
-        self.length = Int64(st.st_size)
+        self.length = min(Int64(st.st_size), limit ?? .max)
         self.patches = patches
     }
 
@@ -41,6 +42,7 @@ final class FileBytes {
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
         guard count > 0, offset < length else { return 0 }
         var done = 0
+        let count = Int(min(Int64(count), length - offset))
         while done < count {
             let n = pread(fd, buffer + done, count - done, off_t(offset + Int64(done)))
             if n < 0 {

@@ -9,9 +9,11 @@ struct SourcePlan: Sendable, Equatable {
     let path: String
     let displayPath: String
     let patches: [Patch]
+    /// Read no further than this many bytes (``AudioAnalyzer/analyze(path:displayPath:configuration:readingAtMost:)``).
+    var byteLimit: Int64? = nil
 
     func openBytes() throws(AudioError) -> FileBytes {
-        try FileBytes(path: path, patches: patches.map { ($0.offset, $0.bytes) })
+        try FileBytes(path: path, patches: patches.map { ($0.offset, $0.bytes) }, limit: byteLimit)
     }
 
     func open() throws(AudioError) -> SndFile {

@@ -33,12 +33,16 @@ public enum AudioAnalyzer {
     /// - Parameters:
     ///   - path: the file to read.
     ///   - displayPath: how messages name the file (defaults to `path`).
+    ///   - readingAtMost: when set, the file is read as though it ended after this many bytes:
+    ///     a cheap check of what a large file's beginning holds (a cut MP3 still decodes; a cut
+    ///     WAV reads as truncated).
     public static func analyze(
         path: String,
         displayPath: String? = nil,
-        configuration: ValidationConfiguration = .init()
+        configuration: ValidationConfiguration = .init(),
+        readingAtMost: Int64? = nil
     ) -> AudioAnalysis {
-        analyze(path: path, displayPath: displayPath, configuration: configuration, prepare: nil)
+        analyze(path: path, displayPath: displayPath, configuration: configuration, byteLimit: readingAtMost, prepare: nil)
     }
 
     /// The decode pass with a hook: once the header has passed its checks, `prepare` may return
@@ -48,6 +52,7 @@ public enum AudioAnalyzer {
         path: String,
         displayPath: String?,
         configuration: ValidationConfiguration,
+        byteLimit: Int64? = nil,
         prepare: ((AudioInfo) -> (any BlockConsumer)?)?
     ) -> AudioAnalysis {
         let shown = displayPath ?? path
@@ -59,7 +64,7 @@ public enum AudioAnalyzer {
 
         // 1. Bytes and container, before libsndfile sees anything.
         let bytes: FileBytes
-        do { bytes = try FileBytes(path: path) } catch {
+        do { bytes = try FileBytes(path: path, limit: byteLimit) } catch {
             return reject(AudioError(error.code, path: shown, error.reason))
         }
         if bytes.length < 44 {
@@ -77,7 +82,7 @@ public enum AudioAnalyzer {
             patches = fix.map { SourcePlan.Patch(offset: $0.offset, bytes: $0.bytes) }
             warnings.append(AudioWarning(.salvagedHeader, "\(shown): the WAV header declares no audio data (the recorder did not finalise it); read \(fix[1].bytes.withUnsafeBytes { $0.load(as: UInt32.self) }) bytes of audio that follow it"))
         }
-        let plan = SourcePlan(path: path, displayPath: shown, patches: patches)
+        let plan = SourcePlan(path: path, displayPath: shown, patches: patches, byteLimit: byteLimit)
         let file: SndFile
         do { file = try plan.open() } catch {
             return reject(error)

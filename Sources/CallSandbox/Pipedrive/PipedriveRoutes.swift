@@ -84,7 +84,7 @@ struct PipedriveRoutes {
             maximumBytes: core.configuration.maximumRecordingBytes, cutAfter: cutAfter,
             cut: { await context.dropConnection() })
         do {
-            if let problem = await RecordingCheck.problem(path: file.path, filename: file.filename, bytes: file.bytes) {
+            if let problem = await RecordingCheck.problem(path: file.path, filename: file.filename) {
                 throw APIError(.badRequest, "The file is not a playable MP3 recording: \(problem)")
             }
             try await core.state.attachRecording(id, file: file)

@@ -8,28 +8,23 @@ import Foundation
 /// bytes must decode as MPEG audio with CallAudio's decoder. Content rules that concern the
 /// pipeline's own validation (too short, silent) do not make an upload fail here.
 enum RecordingCheck {
-    /// Files larger than this are checked on their first `prefixBytes` (a cut MP3 still decodes):
-    /// about 20 s of speech at 24 kbps tells MP3 from anything else, and the sandbox does not
-    /// spend the CPU of a full decode per upload on the machine that also runs the client (it
-    /// was half of the sandbox's time in bench/upload.sh).
-    static let prefixBytes: Int64 = 64 << 10
+    /// Only a file's first `prefixBytes` are decoded (a cut MP3 still decodes): some 5 s of
+    /// speech at 24 kbps, dozens of frames, tells MP3 from anything else, and the sandbox does not
+    /// spend the CPU of a full decode per upload on the machine that also runs the client (a full
+    /// decode was half of the sandbox's time in bench/upload.sh; a 64 KiB copy of the head, a file
+    /// created and deleted per upload, still a quarter).
+    static let prefixBytes: Int64 = 16 << 10
 
     /// Nil when `path` holds MP3 audio, else why not.
-    static func problem(path: String, filename: String, bytes: Int64) async -> String? {
+    static func problem(path: String, filename: String) async -> String? {
         await onThread {
-            var checked = path
-            var prefixCopy: String?
-            if bytes > prefixBytes, let head = copyPrefix(of: path, bytes: Int(prefixBytes)) {
-                checked = head
-                prefixCopy = head
-            }
-            defer { if let prefixCopy { try? FileManager.default.removeItem(atPath: prefixCopy) } }
             var configuration = ValidationConfiguration()
             configuration.minimumSeconds = 0
             configuration.maximumSeconds = 10_000 * 3600
             configuration.minimumSampleRate = 1
             configuration.maximumSampleRate = 1_000_000
-            let analysis = AudioAnalyzer.analyze(path: checked, displayPath: filename, configuration: configuration)
+            let analysis = AudioAnalyzer.analyze(path: path, displayPath: filename, configuration: configuration,
+                                                 readingAtMost: prefixBytes)
             guard let info = analysis.info else {
                 return analysis.error?.reason ?? "the file could not be read as audio"
             }
@@ -41,14 +36,6 @@ enum RecordingCheck {
 
     /// Rejections of the pipeline's content rules, which a CRM does not apply.
     private static let acceptedCodes: Set<AudioError.Code> = [.tooShort, .silentRecording, .corruptFloat]
-
-    private static func copyPrefix(of path: String, bytes: Int) -> String? {
-        guard let input = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? input.close() }
-        let head = path + ".head.mp3"
-        guard let data = try? input.read(upToCount: bytes), (try? data.write(to: URL(fileURLWithPath: head))) != nil else { return nil }
-        return head
-    }
 }
 
 /// Runs blocking work (decoding) on its own thread, keeping the cooperative pool free.

@@ -47,7 +47,7 @@ actor SandboxState {
     /// state as JSON, and writing it per change made the sandbox's cost grow with the square of
     /// the call logs. A sandbox killed with SIGKILL loses at most this much; a stopped one
     /// writes at once (``flush()``).
-    static let writeDelay: Duration = .milliseconds(50)
+    static let writeDelay: Duration = .milliseconds(250)
 
     static let companyId = 66_660_666
     static let voipNowUserId = "1"
