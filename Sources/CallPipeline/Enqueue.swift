@@ -77,7 +77,7 @@ public struct EnqueueBatch: Sendable {
                 // Asked again for a recording whose runs died: try it once more.
                 let parts = try await store.parts(key: key)
                 let state: RecordingState = parts.isEmpty ? .pending : .transcoded
-                let job = parts.isEmpty ? try TranscodeJobHandler.job(key: key) : try UploadJobHandler.job(key: key)
+                let job = parts.isEmpty ? try TranscodeJobHandler.job(key: key, bytes: file.size) : try UploadJobHandler.job(key: key)
                 try await store.commit([
                     .require(key: key, states: [.failed]),
                     .setRecordingState(key: key, state: state),
@@ -105,7 +105,7 @@ public struct EnqueueBatch: Sendable {
             if let event = sidecar.voipnowEvent {
                 ops.append(.putProviderRef(ProviderRef(provider: ProviderRef.voipnow, recordingKey: key, reference: event.jsonText)))
             }
-            ops.append(.enqueue(try TranscodeJobHandler.job(key: key)))
+            ops.append(.enqueue(try TranscodeJobHandler.job(key: key, bytes: file.size)))
             let results = try await store.commit(ops)
             if results.last == .duplicate {
                 return FileReport(path: shown, key: key, status: .skipped, error: nil,

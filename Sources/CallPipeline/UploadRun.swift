@@ -50,8 +50,14 @@ public struct UploadRun: Sendable {
 
     /// Step 2: the worker that runs this directory's jobs until nothing is left to do (put it in
     /// a `ServiceGroup`; SIGINT then releases what runs, for the next run to resume).
-    public func worker(pool: CPUPool, onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
-        var configuration = Worker.Configuration(slots: [JobQueue.transcode: options.jobs, JobQueue.upload: options.uploadSlots])
+    ///
+    /// It may start while step 1 still runs, transcoding what is registered while the rest is
+    /// fingerprinted: until `registering` says it is done, running out of jobs does not end it.
+    public func worker(pool: CPUPool, registering: (@Sendable () -> Bool)? = nil,
+                       onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
+        // One transcode more than the pool has threads: its CPU work waits queued in the pool, so a
+        // thread goes straight on to it while a finished job commits (fsync) and the next is claimed.
+        var configuration = Worker.Configuration(slots: [JobQueue.transcode: pool.threads + 1, JobQueue.upload: options.uploadSlots])
         configuration.untilIdle = true
         // Retries come sooner than in the worker (a person waits for this run), and the run
         // waits for a retry due within five minutes rather than leave it for the next run.
@@ -73,7 +79,8 @@ public struct UploadRun: Sendable {
         // The wide grid only matters for runs of many minutes.
         let uploads = UploadJobHandler(client: client, scanGrid: options.scanGrid, gridOrigin: Date())
         configuration.beforeIdle = { [horizon = configuration.idleHorizon] in
-            try await uploads.lookForUnsettledCreates(store: store, horizon: horizon)
+            if registering?() == true { return .waiting }
+            return try await uploads.lookForUnsettledCreates(store: store, horizon: horizon)
         }
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,

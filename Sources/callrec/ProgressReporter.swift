@@ -18,10 +18,14 @@ final class ProgressReporter: Sendable {
     private let state = Mutex(State())
     private let logger: Logger
     private let terminal: Bool
+    /// Whether finished files come with their audio's length (transcode); the upload run counts
+    /// jobs as they end and shows files per second instead.
+    private let countsAudio: Bool
     private let started = ContinuousClock.now
 
-    init(logger: Logger, quiet: Bool) {
+    init(logger: Logger, quiet: Bool, countsAudio: Bool = true) {
         self.logger = logger
+        self.countsAudio = countsAudio
         terminal = !quiet && isatty(STDERR_FILENO) == 1
     }
 
@@ -64,7 +68,11 @@ final class ProgressReporter: Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         var text = "\(terminal ? "[\(bar)] " : "")\(s.done)/\(s.total) files"
         if s.failed > 0 { text += " (\(s.failed) failed)" }
-        text += String(format: ", %.2f h audio, %.0f× realtime", s.audio / 3600, speed)
+        if countsAudio {
+            text += String(format: ", %.2f h audio, %.0f× realtime", s.audio / 3600, speed)
+        } else {
+            text += String(format: ", %.1f files/s", seconds > 0 ? Double(s.done) / seconds : 0)
+        }
         if eta > 0 { text += ", ETA \(formatDuration(eta))" }
         return text
     }

@@ -83,6 +83,9 @@ import Testing
 
             let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--part-max-minutes", "1"], environment: env)
             #expect(upload.status == 0, "\(upload.stderr)")
+            // Progress on stderr counts files (an upload run learns no audio lengths as it goes).
+            let progress = upload.stderr.split(separator: "\n").last { $0.contains(" files") }
+            #expect(progress?.contains("2/2 files") == true && progress?.contains("files/s") == true, "\(upload.stderr.suffix(1500))")
             let files = try #require(try json(upload)["files"] as? [[String: Any]])
             let long = try #require(files.first { $0["path"] as? String == "long.wav" })
             let partIDs = try #require((long["parts"] as? [[String: Any]])?.compactMap { $0["call_log_id"] as? String })

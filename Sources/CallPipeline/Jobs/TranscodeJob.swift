@@ -62,10 +62,18 @@ public struct TranscodeJobHandler: JobHandler {
         self.followUp = followUp
     }
 
-    /// The job for a recording: at most one live per recording.
-    public static func job(key: String) throws -> NewJob {
+    /// The job for a recording: at most one live per recording. Bigger files go first (size
+    /// stands in for duration), as in `callrec transcode`: a long call started last would run
+    /// alone on one core at the end while the others idle.
+    public static func job(key: String, bytes: Int64? = nil) throws -> NewJob {
         try NewJob(queue: JobQueue.transcode, kind: kind, arguments: RecordingJobArguments(key: key),
-                   uniqueKey: "transcode:\(key)", maxAttempts: 3)
+                   uniqueKey: "transcode:\(key)", priority: priority(bytes: bytes), maxAttempts: 3)
+    }
+
+    /// 1 from 64 MiB (an hour and more of telephone audio), 2 from 8 MiB, else 3; unknown: 2.
+    static func priority(bytes: Int64?) -> Int {
+        guard let bytes else { return 2 }
+        return bytes >= 64 << 20 ? 1 : bytes >= 8 << 20 ? 2 : 3
     }
 
     public func quarantined(_ job: Job, context: JobContext) async throws {

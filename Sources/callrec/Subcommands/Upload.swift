@@ -138,24 +138,36 @@ extension CallRecCommand {
                 options.uploadSlots = uploadSlots
                 let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
                                     options: options, logger: logger)
-                let registration = try await run.register(excluding: [self.store.state])
-                let toDo = registration.files.filter { $0.status == .ok }.count
-                let progress = ProgressReporter(logger: logger, quiet: false)
-                progress.handle(.started(files: registration.files.count))
-                for file in registration.files where file.status != .ok {
-                    progress.handle(.finished(file, audioSeconds: 0))
-                }
+                let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
                 let pool = CPUPool(threads: global.jobs)
                 defer { pool.shutdown() }
-                let worker = run.worker(pool: pool) { job, outcome in
+                // Registration (fingerprinting every file) runs beside the worker, which starts on
+                // the first recordings registered instead of after the last.
+                let registering = Switch()
+                let registrationTask = Task { [excluded = self.store.state] in
+                    defer { registering.set() }
+                    let registration = try await run.register(excluding: [excluded])
+                    progress.handle(.started(files: registration.files.count))
+                    for file in registration.files where file.status != .ok {
+                        progress.handle(.finished(file, audioSeconds: 0))
+                    }
+                    return registration
+                }
+                let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
                     let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
                     guard final else { return }
                     let status: FileReport.Status = outcome == "completed" ? .ok : .failed
                     progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
                 }
                 // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
-                _ = toDo
-                try await runUntilIdle(worker, logger: logger)
+                do {
+                    try await runUntilIdle(worker, logger: logger)
+                } catch {
+                    registrationTask.cancel()
+                    _ = try? await registrationTask.value
+                    throw error
+                }
+                let registration = try await registrationTask.value
                 progress.finish()
                 let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
                 let counters = await client.counters
