@@ -66,7 +66,9 @@ final class ProgressReporter: Sendable {
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        var text = "\(terminal ? "[\(bar)] " : "")\(s.done)/\(s.total) files"
+        // The upload run learns its total once registration ends; until then, no "/0".
+        let count = s.total > 0 || s.done == 0 ? "\(s.done)/\(s.total)" : "\(s.done)"
+        var text = "\(terminal ? "[\(bar)] " : "")\(count) files"
         if s.failed > 0 { text += " (\(s.failed) failed)" }
         if countsAudio {
             text += String(format: ", %.2f h audio, %.0f× realtime", s.audio / 3600, speed)
