@@ -1,3 +1,5 @@
+import Foundation
+
 /// An API call that did not succeed, classified by what the caller must do next
 /// (research/api-contract.md §4.1).
 public struct APIError: Error, Sendable, CustomStringConvertible {
@@ -40,18 +42,24 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var serverCode: String?
     /// For ``Code/rateLimited`` and ``Code/budgetSpent``: how long to wait.
     public var retryAfter: Duration?
+    /// For ``Code/budgetSpent``: the instant the budget renews. A job put off until then wakes
+    /// at that instant however long the error took to reach the queue (``retryAfter`` counts
+    /// from the moment the error was made).
+    public var retryAt: Date?
     /// For an upload that ended without an answer (``Code/unknownOutcome``): whether its whole
     /// body went out. `false`: the server cannot have stored it, so sending it again is safe
     /// and nothing needs checking first.
     public var bodyDelivered: Bool?
 
-    public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil) {
+    public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil,
+                retryAt: Date? = nil) {
         self.code = code
         self.api = api
         self.status = status
         self.message = message
         self.serverCode = serverCode
         self.retryAfter = retryAfter
+        self.retryAt = retryAt
     }
 
     public var description: String {

@@ -45,9 +45,11 @@ public protocol CallStore: Sendable {
     /// Records a failure: the job becomes available again after `retryIn`, or discarded when
     /// `permanent` or out of attempts. Returns the new state, or nil when the lease was lost.
     func fail(_ lease: Lease, error: String, permanent: Bool, retryIn: Duration) async throws -> JobState?
-    /// Makes the job available again after `delay` without using up its attempt (429, provider
-    /// not ready). After `maxSnoozes` snoozes it is discarded. Nil when the lease was lost.
-    func snooze(_ lease: Lease, delay: Duration, reason: String, maxSnoozes: Int) async throws -> JobState?
+    /// Makes the job available again after `delay`, and not before `notBefore` (an instant such
+    /// as a budget's reset, counted where the change is recorded), without using up its attempt
+    /// (429, provider not ready). After `maxSnoozes` snoozes it is discarded. Nil when the lease
+    /// was lost.
+    func snooze(_ lease: Lease, delay: Duration, notBefore: Date?, reason: String, maxSnoozes: Int) async throws -> JobState?
     /// Makes the job available at once without using up its attempt (graceful shutdown).
     func release(_ lease: Lease, reason: String) async throws -> Bool
     /// Returns running jobs whose lease expired to `available` (to run at once), or discards them
@@ -99,6 +101,11 @@ public protocol CallStore: Sendable {
 }
 
 extension CallStore {
+    /// Snoozes for `delay`.
+    public func snooze(_ lease: Lease, delay: Duration, reason: String, maxSnoozes: Int) async throws -> JobState? {
+        try await snooze(lease, delay: delay, notBefore: nil, reason: reason, maxSnoozes: maxSnoozes)
+    }
+
     /// Enqueues without a ledger change.
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         try await commit(jobs.map { .enqueue($0) })

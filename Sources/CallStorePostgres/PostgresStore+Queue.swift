@@ -170,18 +170,18 @@ extension PostgresStore {
         return try await transition("fail", s.query)
     }
 
-    public func snooze(_ lease: Lease, delay: Duration, reason: String, maxSnoozes: Int) async throws -> JobState? {
+    public func snooze(_ lease: Lease, delay: Duration, notBefore: Date?, reason: String, maxSnoozes: Int) async throws -> JobState? {
         var s = Statement()
         let id = s.bind(lease.jobID), token = s.bind(lease.token), message = s.bind(reason)
         let discard = "(snooze_count + 1 > \(s.bind(maxSnoozes)))"
-        let wait = s.bind(SQL.ms(delay))
+        let wait = s.bind(SQL.ms(delay)), earliest = s.bind(SQL.ms(notBefore))
         s.sql = """
             WITH changed AS (
               UPDATE queue_job SET
                 state = CASE WHEN \(discard) THEN 'discarded' ELSE 'available' END,
                 finalized_at = CASE WHEN \(discard) THEN now() END,
                 attempt = greatest(attempt - 1, 0), snooze_count = snooze_count + 1,
-                run_at = \(SQL.nowPlus)\(wait),
+                run_at = greatest(\(SQL.nowPlus)\(wait), \(SQL.epochPlus)\(earliest)),
                 last_error = \(message), errors = \(Self.appendError(kind: "snoozed", error: message)),
                 updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
               WHERE id = \(id) AND lease_token = \(token) AND state = 'running'

@@ -96,13 +96,14 @@ extension SQLiteStore {
         return state
     }
 
-    public func snooze(_ lease: Lease, delay: Duration, reason: String, maxSnoozes: Int) async throws -> JobState? {
+    public func snooze(_ lease: Lease, delay: Duration, notBefore: Date?, reason: String, maxSnoozes: Int) async throws -> JobState? {
         let delay = max(delay, .zero).milliseconds
+        let notBefore = notBefore.map(Millis.from) ?? 0
         let state = try await write("snooze") { db -> JobState? in
             try Self.transition(db, lease) { job, now in
                 let snoozes = job.snoozeCount + 1
                 return Transition(state: snoozes > maxSnoozes ? .discarded : .available, attempt: max(job.attempt - 1, 0),
-                                  snoozeCount: snoozes, runAt: now + delay, error: reason, kind: "snoozed",
+                                  snoozeCount: snoozes, runAt: max(now + delay, notBefore), error: reason, kind: "snoozed",
                                   recordedAttempt: job.attempt)
             }
         }

@@ -145,8 +145,12 @@ import Testing
             slow.requestTimeout = .milliseconds(300)
             slow.decorate = { name in name == "POST /callLogs" ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "1")] : [] }
             await #expect { try await slow.createCallLog(Self.draft(1)) } throws: { ($0 as? APIError)?.code == .unknownOutcome }
-            // The server did create it (the answer was only late): the caller must look before re-creating.
-            try await Task.sleep(for: .milliseconds(1200))
+            // The server does create it (the answer was only late): the caller must look before
+            // re-creating. It lands about a second after it was sent; a loaded machine may take longer.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while await sandbox.callLogs().isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(await sandbox.callLogs().count == 1)
             let log = try #require(await sandbox.callLogs().first)
             let once = Locked(true)

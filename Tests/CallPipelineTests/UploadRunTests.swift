@@ -245,7 +245,8 @@ import Testing
                 let waitingUploads = try await store.jobs(JobQuery(states: [.available], kind: UploadJobHandler.kind, limit: 100))
                 #expect(!waitingUploads.isEmpty)
                 for job in waitingUploads {
-                    #expect(abs(job.runAt.timeIntervalSince(reset)) < 2, "job \(job.id) runs at \(job.runAt)")
+                    // At the reset itself, however long the refusal took to reach the queue.
+                    #expect(abs(job.runAt.timeIntervalSince(reset)) < 0.002, "job \(job.id) runs at \(job.runAt)")
                     #expect(job.lastError?.hasPrefix("budget_spent") == true)
                     #expect(job.attempt <= 1, "waiting for the budget used up attempts")
                 }

@@ -346,6 +346,29 @@ struct QueueTests {
         }
     }
 
+    /// A snooze until an instant (a budget's reset) lands on that instant exactly, however late
+    /// it is recorded; the later of the delay and the instant wins.
+    @Test(arguments: Backend.allCases)
+    func aSnoozeUntilAnInstantWakesAtThatInstant(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let id = try await store.insert(newJob())
+            var lease = try #require(try await store.claimOne().lease)
+            let reset = Date(timeIntervalSince1970: ((try await store.now().timeIntervalSince1970 / 60).rounded(.down) + 5) * 60)
+            #expect(try await store.snooze(lease, delay: .zero, notBefore: reset, reason: "budget", maxSnoozes: 5) == .available)
+            #expect(abs(try await store.existingJob(id).runAt.timeIntervalSince(reset)) < 0.002)
+            // A delay that ends later than the instant wins; an instant in the past changes nothing.
+            _ = try await store.retry(ids: [id])
+            lease = try #require(try await store.claimOne().lease)
+            #expect(try await store.snooze(lease, delay: .seconds(3600), notBefore: reset, reason: "429", maxSnoozes: 5) == .available)
+            #expect(near(try await store.existingJob(id).runAt, try await store.now().addingTimeInterval(3600), tolerance: 5))
+            _ = try await store.retry(ids: [id])
+            lease = try #require(try await store.claimOne().lease)
+            #expect(try await store.snooze(lease, delay: .seconds(60), notBefore: Date(timeIntervalSince1970: 0), reason: "429",
+                                           maxSnoozes: 5) == .available)
+            #expect(near(try await store.existingJob(id).runAt, try await store.now().addingTimeInterval(60), tolerance: 5))
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func aSnoozeUsesNoAttemptAndDiscardsAfterMaxSnoozes(_ backend: Backend) async throws {
         try await withStore(backend) { store in

@@ -131,7 +131,7 @@ public actor PipedriveLimiter {
         let reset = nextBudgetReset
         return APIError(.budgetSpent, api: .pipedrive,
                         "the daily token budget is spent (\(dayTokens) of \(dailyTokens) tokens used, \(reserved) set aside for uploads); it renews at \(ISO8601DateFormatter().string(from: reset))",
-                        retryAfter: .seconds(max(1, reset.timeIntervalSince(now()).rounded(.up))))
+                        retryAfter: .seconds(max(1, reset.timeIntervalSince(now()).rounded(.up))), retryAt: reset)
     }
 
     /// Waits until a request may go out, and books its tokens. Throws `stop_everything` when the

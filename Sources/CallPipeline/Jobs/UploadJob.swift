@@ -48,7 +48,7 @@ public struct UploadJobHandler: JobHandler {
     }
 
     func unsettled(_ part: Part, until scanAt: Date) -> JobFailure {
-        JobFailure(.snooze(.milliseconds(Int64(max(0, scanAt.timeIntervalSinceNow) * 1000) + 1)), code: "create_unsettled",
+        JobFailure(.snoozeUntil(scanAt), code: "create_unsettled",
                    "part \(part.index): an earlier create may have landed; looking for it at \(scanAt)")
     }
 
@@ -283,7 +283,7 @@ public struct UploadJobHandler: JobHandler {
         case .budgetSpent, .stopEverything:
             // A spent daily budget (until its reset, which the error carries), a refused
             // credential, a blocked or unpaid account: wait, do not burn attempts.
-            throw JobFailure(.snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
+            throw JobFailure(error.retryAt.map { .snoozeUntil($0) } ?? .snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
         case .notFound:

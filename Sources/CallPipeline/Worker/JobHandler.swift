@@ -69,6 +69,10 @@ public struct JobFailure: Error, Sendable, CustomStringConvertible {
         case transient
         /// Wait this long without using up an attempt (429, a daily budget spent).
         case snooze(Duration)
+        /// Wait until this instant (a budget's reset, a create's settling time) without using
+        /// up an attempt. The wait is counted when the queue records it, so time the failure
+        /// took to get there is not added on top.
+        case snoozeUntil(Date)
     }
 
     public var disposition: Disposition

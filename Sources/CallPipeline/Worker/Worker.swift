@@ -354,6 +354,10 @@ public final class Worker: Service, Sendable {
                     case .snooze(let delay):
                         let state = try await store.snooze(lease, delay: delay, reason: failure.description, maxSnoozes: configuration.maxSnoozes)
                         return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
+                    case .snoozeUntil(let instant):
+                        let state = try await store.snooze(lease, delay: .zero, notBefore: instant, reason: failure.description,
+                                                           maxSnoozes: configuration.maxSnoozes)
+                        return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
                     }
                 }
             }.value

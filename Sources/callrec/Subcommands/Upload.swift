@@ -241,7 +241,10 @@ enum SandboxCredentials {
         } else {
             configuration = SandboxConfiguration.random()
             let saved = ["pipedrive": configuration.pipedriveToken, "telnyx": configuration.telnyxKey, "voipnow": configuration.voipnowToken]
-            fm.createFile(atPath: path, contents: try JSONEncoder().encode(saved), attributes: [.posixPermissions: 0o600])
+            guard fm.createFile(atPath: path, contents: try JSONEncoder().encode(saved), attributes: [.posixPermissions: 0o600]) else {
+                // Without them a re-run would meet a sandbox whose state no longer matches its keys.
+                throw ValidationError("cannot write the sandbox's credentials to \(path)")
+            }
         }
         let environment = ProcessInfo.processInfo.environment
         if let burst = environment["PIPEDRIVE_BURST"].flatMap({ Int($0) }), burst > 0 { configuration.burstPerTwoSeconds = burst }
