@@ -42,9 +42,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var serverCode: String?
     /// For ``Code/rateLimited`` and ``Code/budgetSpent``: how long to wait.
     public var retryAfter: Duration?
-    /// For ``Code/budgetSpent``: the instant the budget renews. A job put off until then wakes
-    /// at that instant however long the error took to reach the queue (``retryAfter`` counts
-    /// from the moment the error was made).
+    /// The instant ``retryAfter`` ends: a budget's reset, or a server's `Retry-After` counted
+    /// from when its answer arrived. A job put off until then wakes at that instant however
+    /// long the error took to reach the queue.
     public var retryAt: Date?
     /// For an upload that ended without an answer (``Code/unknownOutcome``): whether its whole
     /// body went out. `false`: the server cannot have stored it, so sending it again is safe
@@ -59,7 +59,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.serverCode = serverCode
         self.retryAfter = retryAfter
-        self.retryAt = retryAt
+        self.retryAt = retryAt ?? retryAfter.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
     }
 
     public var description: String {

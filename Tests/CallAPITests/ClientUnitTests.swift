@@ -193,6 +193,6 @@ final class ManualWallClock: @unchecked Sendable {
         await limiter.observe(limit: 5, remaining: 0, reset: .infinity)
         let start = ContinuousClock.now
         try await limiter.acquire(.get)
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(ContinuousClock.now - start < .seconds(10))
     }
 }

@@ -155,9 +155,9 @@ import Testing
             let log = try #require(await sandbox.callLogs().first)
             let once = Locked(true)
             var slowGet = client
-            slowGet.requestTimeout = .milliseconds(300)
+            slowGet.requestTimeout = .seconds(2)  // room for the retry's answer on a busy machine
             slowGet.decorate = { name in
-                name.hasPrefix("GET") && once.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "1")] : []
+                name.hasPrefix("GET") && once.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "5")] : []
             }
             #expect(try await slowGet.callLog(id: log.id).id == log.id)  // timed out once, retried
         }
@@ -235,9 +235,10 @@ import Testing
             #expect(await sandbox.callLogs().count == 60)
         }
         // Misconfigured (believes 40 per window): the sandbox answers 429s, the client waits them out,
-        // adapts to x-ratelimit-limit, and every create still lands exactly once.
-        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .milliseconds(500) },
-                             limiter: PipedriveLimiter(burst: 40, window: .milliseconds(500), dailyTokens: 100_000)) { client, sandbox in
+        // adapts to x-ratelimit-limit, and every create still lands exactly once. The window is
+        // long enough that more than 10 creates reach it even when a busy machine spreads them out.
+        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .seconds(2) },
+                             limiter: PipedriveLimiter(burst: 40, window: .seconds(2), dailyTokens: 100_000)) { client, sandbox in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<40 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
                 try await group.waitForAll()

@@ -1,5 +1,5 @@
 import CallStore
-import CallStoreSQLite
+@testable import CallStoreSQLite
 import CallTesting
 import Foundation
 import CallStorePostgres
@@ -171,4 +171,18 @@ extension Optional: MillisecondNormalizable where Wrapped: MillisecondNormalizab
 
 extension Array: MillisecondNormalizable where Element: MillisecondNormalizable {
     var normalized: Self { map(\.normalized) }
+}
+
+/// Returns once `count` callers wait inside `waitForWork`. SQLite's in-process signal wakes only
+/// those already waiting (the worker polls besides), so a test that signals must know they are
+/// there; PostgreSQL's wake-ups are remembered, so a short pause is enough there.
+func untilWaiting(_ store: any CallStore, count: Int) async throws {
+    guard let sqlite = store as? SQLiteStore else {
+        try await Task.sleep(for: .milliseconds(300))
+        return
+    }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while sqlite.signal.count < count, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(10))
+    }
 }

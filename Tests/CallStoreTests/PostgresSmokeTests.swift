@@ -114,7 +114,7 @@ struct PostgresSmokeTests {
             #expect(error?.code == .unavailable)
             let start = ContinuousClock.now
             await store.waitForWork(timeout: .seconds(10))
-            #expect(ContinuousClock.now - start < .seconds(1))
+            #expect(ContinuousClock.now - start < .seconds(8))
         }
     }
 
@@ -148,7 +148,7 @@ struct PostgresSmokeTests {
             try await Task.sleep(for: .milliseconds(200))
             _ = try await producer.insert(newJob())
             await woken.value
-            #expect(ContinuousClock.now - clock < .seconds(5))
+            #expect(ContinuousClock.now - clock < .seconds(15))
 
             // A job becoming due through the rescuer of another store wakes it too.
             let lease = try #require(try await waiter.claimOne(leaseTTL: .milliseconds(100)).lease)
@@ -158,7 +158,7 @@ struct PostgresSmokeTests {
             try await Task.sleep(for: .milliseconds(200))
             #expect(try await producer.rescueExpiredLeases(poisonRescues: 3).requeued == [lease.jobID])
             await rescued.value
-            #expect(ContinuousClock.now - clock < .seconds(5))
+            #expect(ContinuousClock.now - clock < .seconds(15))
 
             #expect(waiter.wakeUps.count == 0)
             try await waiter.close()
@@ -199,7 +199,7 @@ struct PostgresSmokeTests {
             try await Task.sleep(for: .milliseconds(200))
             _ = try await producer.insert(newJob())
             await woken.value
-            #expect(ContinuousClock.now - clock < .seconds(5))
+            #expect(ContinuousClock.now - clock < .seconds(15))
             try await waiter.close()
             try await producer.close()
         }

@@ -190,8 +190,9 @@ import Testing
     @Test(.timeLimit(.minutes(5)))
     func killNineInTheMiddleOfACascadeThenARerunFinishesIt() async throws {
         try await withTemporaryDirectory { dir in
-            // Every API request takes a second: the cascade is slow enough to be killed midway.
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(), faults: "slow=1,delay=1")
+            // Every API request takes three seconds: the cascade is slow enough to be killed
+            // midway even when the machine is busy.
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(), faults: "slow=1,delay=3")
             let base = sandbox.base
             defer { sandbox.terminate() }
             let env = environment(base: base)
@@ -216,7 +217,6 @@ import Testing
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(done == 1)
-            try await Task.sleep(for: .milliseconds(300))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal)

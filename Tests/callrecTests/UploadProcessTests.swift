@@ -184,7 +184,7 @@ import Testing
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
             let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/e"], environment: environment)
             #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
-            let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "4", "--rescue-interval", "1",
+            let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "20", "--rescue-interval", "1",
                          "--poll-interval", "0.2", "--part-max-minutes", "1", "--log-level", "warning"]
             let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let survivor = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")

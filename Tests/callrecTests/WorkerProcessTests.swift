@@ -64,7 +64,7 @@ import Testing
                 #expect(exited, "worker did not stop after \(signals) signal(s)")
                 #expect(worker.terminationStatus == 0)
                 // One signal waits out the grace (1 s); two release at once, well before the 120 s grace.
-                #expect(clock.now - sent < .seconds(15))
+                #expect(clock.now - sent < .seconds(60))
 
                 let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
                 let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
@@ -163,7 +163,7 @@ import Testing
             let count = 40
             let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
-            let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "3", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
+            let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "20", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
             // The victim starts first (on a busy machine a late starter could find the queue
             // drained); the survivor joins once the victim runs jobs; the victim dies holding one.
             let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")

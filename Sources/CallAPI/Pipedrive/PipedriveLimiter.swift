@@ -151,7 +151,7 @@ public actor PipedriveLimiter {
                     let at = self.now().addingTimeInterval(left.seconds)
                     throw APIError(.rateLimited, api: .pipedrive,
                                    "Pipedrive asked for a pause until \(ISO8601DateFormatter().string(from: at)) (a 429 with a long Retry-After: the daily budget, or another integration on the account, is spent)",
-                                   retryAfter: left)
+                                   retryAfter: left, retryAt: at)
                 }
                 try await Task.sleep(until: until, clock: .continuous)
                 continue

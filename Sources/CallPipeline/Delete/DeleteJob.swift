@@ -167,11 +167,11 @@ public struct DeleteJobHandler: JobHandler {
             switch error.code {
             case .rateLimited:
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
-                throw JobFailure(.snooze(error.retryAfter ?? .seconds(60)), code: error.code.rawValue, error.description)
+                throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
             case .stopEverything, .budgetSpent:
                 // A refused credential, a blocked or unpaid account, a spent budget: wait, do not burn attempts.
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
-                throw JobFailure(error.retryAt.map { .snoozeUntil($0) } ?? .snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
+                throw JobFailure(error.wait(otherwise: .seconds(3600)), code: error.code.rawValue, error.description)
             case .transient, .unknownOutcome:
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
                 throw JobFailure(.transient, code: error.code.rawValue, error.description)

@@ -279,11 +279,11 @@ public struct UploadJobHandler: JobHandler {
     private func handle(_ error: APIError, store: any CallStore, key: String, path: String, owner: String) async throws -> Never {
         switch error.code {
         case .rateLimited:
-            throw JobFailure(.snooze(error.retryAfter ?? .seconds(60)), code: error.code.rawValue, error.description)
+            throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
         case .budgetSpent, .stopEverything:
             // A spent daily budget (until its reset, which the error carries), a refused
             // credential, a blocked or unpaid account: wait, do not burn attempts.
-            throw JobFailure(error.retryAt.map { .snoozeUntil($0) } ?? .snooze(error.retryAfter ?? .seconds(3600)), code: error.code.rawValue, error.description)
+            throw JobFailure(error.wait(otherwise: .seconds(3600)), code: error.code.rawValue, error.description)
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
         case .notFound:
