@@ -12,12 +12,15 @@ public struct EnqueueBatch: Sendable {
     public let jobs: Int
     public let excluding: [String]
     public let logger: Logger
+    /// Where the fingerprints taken are remembered for a transcode in this process.
+    public let fingerprints: Fingerprints?
 
-    public init(root: String, store: any CallStore, jobs: Int, excluding: [String] = [], logger: Logger) {
+    public init(root: String, store: any CallStore, jobs: Int, excluding: [String] = [], fingerprints: Fingerprints? = nil, logger: Logger) {
         self.root = root
         self.store = store
         self.jobs = jobs
         self.excluding = excluding
+        self.fingerprints = fingerprints
         self.logger = logger
     }
 
@@ -63,7 +66,9 @@ public struct EnqueueBatch: Sendable {
         }
         let key: String
         do {
-            key = try await pool.run { try Fingerprint.sha256(ofFile: file.absolutePath) }
+            let (hashed, stamp) = try await pool.run { try Fingerprint.stamped(ofFile: file.absolutePath) }
+            key = hashed
+            fingerprints?.remember(key: key, path: file.absolutePath, stamp: stamp)
         } catch {
             return .failed(shown, code: "unreadable", "\(shown): \(error)")
         }

@@ -33,6 +33,8 @@ public struct UploadRun: Sendable {
     public let client: PipedriveClient
     public let options: Options
     public let logger: Logger
+    /// Registration's fingerprints, for this run's transcodes (a file is read and hashed once).
+    let fingerprints = Fingerprints()
 
     public init(root: String, store: any CallStore, spool: Spool, client: PipedriveClient, options: Options, logger: Logger) {
         self.root = root
@@ -45,7 +47,7 @@ public struct UploadRun: Sendable {
 
     /// Step 1: registers every recording and enqueues its transcode (new recordings only).
     public func register(excluding: [String]) async throws -> BatchReport {
-        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, logger: logger).run()
+        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, fingerprints: fingerprints, logger: logger).run()
     }
 
     /// Step 2: the worker that runs this directory's jobs until nothing is left to do (put it in
@@ -84,7 +86,7 @@ public struct UploadRun: Sendable {
         }
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
-                                followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
+                                fingerprints: fingerprints, followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
             uploads,
         ]
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)

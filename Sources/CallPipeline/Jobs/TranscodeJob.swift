@@ -52,9 +52,14 @@ public struct TranscodeJobHandler: JobHandler {
     /// Jobs to enqueue in the same commit once the parts are in the ledger (the upload issue's
     /// network stage); none by default.
     public let followUp: @Sendable (String) -> [NewJob]
+    /// Fingerprints this process took at registration: a recording whose file is unchanged
+    /// since is not hashed again. Without them (a worker), the job hashes the file to check
+    /// that it is still the recording that was enqueued.
+    public let fingerprints: Fingerprints?
 
     public init(spool: Spool, settings: TranscodeSettings = TranscodeSettings(), validation: ValidationConfiguration = ValidationConfiguration(),
-                pool: CPUPool, followUp: @escaping @Sendable (String) -> [NewJob] = { _ in [] }) {
+                pool: CPUPool, fingerprints: Fingerprints? = nil, followUp: @escaping @Sendable (String) -> [NewJob] = { _ in [] }) {
+        self.fingerprints = fingerprints
         self.spool = spool
         self.settings = settings
         self.validation = validation
@@ -92,7 +97,7 @@ public struct TranscodeJobHandler: JobHandler {
         }
         let spool = self.spool
         let report = await RecordingTranscode.run(
-            path: recording.path, shown: recording.path, key: nil, sidecarFailure: nil,
+            path: recording.path, shown: recording.path, key: fingerprints?.key(key, ifUnchanged: recording.path), sidecarFailure: nil,
             declaredCallSeconds: sidecar?.declaredCallSeconds, warnings: [],
             settings: settings, validation: validation, pool: pool,
             targets: PartTargets(paths: { spool.partPaths(key: key, count: $0) }))
