@@ -59,7 +59,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.serverCode = serverCode
         self.retryAfter = retryAfter
-        self.retryAt = retryAt ?? retryAfter.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+        self.retryAt = retryAt ?? retryAfter.map { Date().addingTimeInterval($0.seconds) }
     }
 
     public var description: String {
