@@ -1,3 +1,5 @@
+import Foundation
+
 /// Plain `/`-separated path helpers. (Foundation's NSString path methods crash on Linux for
 /// some one-component strings, so callrec does not use them.)
 enum Paths {
@@ -20,5 +22,28 @@ enum Paths {
             if out.isEmpty { out = part } else if out.hasSuffix("/") { out += part } else { out += "/" + part }
         }
         return out
+    }
+
+    /// The absolute, symlink-free form of `path`, which need not exist: its deepest existing
+    /// ancestor is resolved and the rest appended (so `out/new` compares right with `out`).
+    static func resolved(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : join(FileManager.default.currentDirectoryPath, path)
+        var components = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        var rest: [String] = []
+        while !components.isEmpty {
+            let candidate = "/" + components.joined(separator: "/")
+            if let real = realpath(candidate, nil) {
+                defer { free(real) }
+                var base = String(cString: real)
+                for part in rest.reversed() {
+                    if part == "." { continue }
+                    if part == ".." { base = directory(of: base); if base.isEmpty { base = "/" }; continue }
+                    base = join(base, part)
+                }
+                return base
+            }
+            rest.append(components.removeLast())
+        }
+        return "/" + rest.reversed().joined(separator: "/")
     }
 }

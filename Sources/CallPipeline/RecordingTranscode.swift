@@ -6,8 +6,8 @@ import Foundation
 struct PartTargets: Sendable {
     /// Destination paths for `count` parts.
     var paths: @Sendable (_ count: Int) -> [String]
-    /// Returns why these paths may not be written, or nil.
-    var claim: @Sendable (_ paths: [String]) async -> String? = { _ in nil }
+    /// Returns why these paths may not be written (an error code and message), or nil.
+    var claim: @Sendable (_ paths: [String]) async -> (code: String, message: String)? = { _ in nil }
 }
 
 /// The CPU stage of one recording — fingerprint, decode, validate, chunk, encode — shared by
@@ -71,7 +71,7 @@ enum RecordingTranscode {
         let destinations = targets.paths(plan.count)
         if let refusal = await targets.claim(destinations) {
             if plan.count > 1, outcome.part != nil { try? FileManager.default.removeItem(atPath: single) }
-            return .failed(shown, code: "output_collision", "\(shown): \(refusal)", key: key, warnings: warnings, input: info)
+            return .failed(shown, code: refusal.code, "\(shown): \(refusal.message)", key: key, warnings: warnings, input: info)
         }
 
         // Only recordings that need splitting: every part on its own encoder, in parallel,

@@ -37,8 +37,13 @@ public struct TranscodeBatch: Sendable {
     }
 
     /// Runs the batch. One bad file costs that file only; the report lists every file.
+    ///
+    /// Throws ``OverlappingTrees`` before anything is written when the output tree and the input
+    /// tree overlap (the same directory, one inside the other): outputs would land among the
+    /// recordings, replace some of them, and be taken for recordings by a later run.
     public func run(events: @escaping @Sendable (Event) -> Void = { _ in }) async throws -> BatchReport {
         try options.settings.validate()
+        try Self.checkSeparate(input: root, output: output)
         let clock = ContinuousClock(), started = clock.now
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let scan = try Scanner.scan(root: root, excluding: [output])
@@ -133,6 +138,12 @@ public struct TranscodeBatch: Sendable {
             warnings.append(AudioWarning(.missingSidecar, "\(shown): no sidecar \(stem).json; an upload would refuse this recording"))
         }
 
+        // callrec writes over no file it did not create: an output name already taken by a file
+        // that no manifest of callrec's lists is left alone, and the recording fails.
+        let previous = Manifest.load(manifestPath)
+        if let foreign = Self.foreignFile(names: [stem + ".mp3"], output: output, previous: previous) {
+            return .failed(shown, code: "output_exists", Self.foreignMessage(shown, foreign), warnings: warnings)
+        }
         let outputDir = Paths.join(output, Paths.directory(of: stem))
         do { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
             return .failed(shown, code: "output_failed", "\(shown): cannot create \(outputDir): \(error.localizedDescription)", warnings: warnings)
@@ -142,8 +153,14 @@ public struct TranscodeBatch: Sendable {
             paths: { count in Self.partNames(stem: stem, count: count).map { Paths.join(output, $0) } },
             claim: { paths in
                 let names = Self.partNames(stem: stem, count: paths.count)
-                guard let owner = await claims.claim(names, for: shown) else { return nil }
-                return "its parts would overwrite the output of \(owner) (\(names.joined(separator: ", "))); rename one of them"
+                if let owner = await claims.claim(names, for: shown) {
+                    return ("output_collision", "its parts would overwrite the output of \(owner) (\(names.joined(separator: ", "))); rename one of them")
+                }
+                // (The single-part name was checked before the first pass wrote it.)
+                if let foreign = Self.foreignFile(names: names.filter { $0 != stem + ".mp3" }, output: output, previous: previous) {
+                    return ("output_exists", Self.foreignMessage(nil, foreign))
+                }
+                return nil
             })
         let report = await RecordingTranscode.run(
             path: file.absolutePath, shown: shown, key: nil, sidecarFailure: sidecarFailure,
@@ -162,6 +179,32 @@ public struct TranscodeBatch: Sendable {
         return report
     }
 
+    /// The first of `names` that exists in `output` although callrec's manifest for this
+    /// recording does not list it: a file callrec did not create.
+    static func foreignFile(names: [String], output: String, previous: Manifest?) -> String? {
+        let ours = Set(previous?.partNames ?? [])
+        for name in names where !ours.contains(name) {
+            let path = Paths.join(output, name)
+            var st = stat()
+            if lstat(path, &st) == 0 { return path }
+        }
+        return nil
+    }
+
+    static func foreignMessage(_ shown: String?, _ foreign: String) -> String {
+        (shown.map { "\($0): " } ?? "") + "\(foreign) exists and callrec did not write it; it is left alone (move it away, or choose another --out)"
+    }
+
+    /// Refuses an output tree that is the input tree, lies inside it, or contains it.
+    public static func checkSeparate(input: String, output: String) throws {
+        let input = Paths.resolved(input), output = Paths.resolved(output)
+        func inside(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b.hasSuffix("/") ? b : b + "/") }
+        if inside(output, input) || inside(input, output) {
+            let relation = output == input ? "is the input directory" : inside(output, input) ? "lies inside the input directory \(input)" : "contains the input directory \(input)"
+            throw OverlappingTrees(message: "--out \(output) \(relation): the MP3s would be written among the recordings (and could replace them); choose an output directory outside \(input)")
+        }
+    }
+
     /// `<stem>.mp3` for one part; `<stem>-part01.mp3`, `-part02`, … for several.
     static func partNames(stem: String, count: Int) -> [String] {
         guard count > 1 else { return [stem + ".mp3"] }
@@ -171,6 +214,13 @@ public struct TranscodeBatch: Sendable {
             return "\(stem)-part\(String(repeating: "0", count: width - n.count))\(n).mp3"
         }
     }
+}
+
+/// The output tree and the input tree overlap (a usage error: nothing was written).
+public struct OverlappingTrees: Error, CustomStringConvertible {
+    public let code = "overlapping_trees"
+    public let message: String
+    public var description: String { message }
 }
 
 /// What a finished recording left in the output tree, so a re-run can skip it: stored hidden

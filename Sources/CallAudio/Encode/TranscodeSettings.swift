@@ -102,6 +102,26 @@ extension TranscodeSettings {
         }
     }
 
+    /// The output formats (rate, channels) a recording can get under these settings with
+    /// `bitratePerChannel`: those whose MP3 frames take that bitrate and still carry the LAME tag.
+    public func reachableFormats(bitratePerChannel: Int) -> [(rate: Int, channels: Int)] {
+        var formats: [(rate: Int, channels: Int)] = []
+        for rate in Self.lameRates where rate <= maximumSampleRate {
+            for channels in downmix ? [1] : [1, 2] {
+                let total = bitratePerChannel * channels
+                if Self.allowedBitrates(forRate: rate).contains(total), total >= Self.minimumTaggedBitrate(rate: rate, channels: channels) {
+                    formats.append((rate, channels))
+                }
+            }
+        }
+        return formats
+    }
+
+    /// The lowest per-channel bitrate a mono part can have at some reachable rate.
+    public func lowestUsableBitrate() -> Int {
+        (8...320).first { reachableFormats(bitratePerChannel: $0).contains { $0.channels == 1 } } ?? 24
+    }
+
     /// The output for a recording with `info`: never upsampled, rates above the maximum brought
     /// down to it, one or two channels, a CBR bitrate that is valid for the MPEG version and
     /// still carries the LAME tag (so every part decodes to its exact length).

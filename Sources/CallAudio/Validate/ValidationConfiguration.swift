@@ -7,9 +7,11 @@ public struct ValidationConfiguration: Sendable, Equatable, Codable {
     public var shortSeconds: Double = 3.0
     /// Longer than this is implausible for a call (`implausible_header`).
     public var maximumSeconds: Double = 12 * 3600
-    /// Accepted sample rates.
+    /// Accepted sample rates: what the resampler (libsoxr) takes down to an MP3 rate. Hardware
+    /// recorders and softphones record at 96 or 192 kHz; 384 kHz is the highest PCM rate in use.
+    /// Below 8 kHz there is no MP3 rate to keep without upsampling, which callrec never does.
     public var minimumSampleRate: Int = 8000
-    public var maximumSampleRate: Int = 48000
+    public var maximumSampleRate: Int = 384_000
     /// More channels than this are rejected; 3 up to this many are downmixed.
     public var maximumChannels: Int = 8
     /// NaN/Inf samples above this share of all samples reject the file (`corrupt_float`).

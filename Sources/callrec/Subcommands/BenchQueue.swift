@@ -31,7 +31,7 @@ extension CallRecCommand {
             let job = try NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind, arguments: arguments, maxAttempts: 5)
             let plain = sleepMs == 0 && trace == nil ? NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind) : job
             let clock = ContinuousClock(), started = clock.now
-            try await withStore(store, logger: logger) { store in
+            try await withStore(store, logger: logger, creating: true) { store in
                 var left = count
                 while left > 0 {
                     let n = min(batch, left)

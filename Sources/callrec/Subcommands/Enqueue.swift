@@ -26,7 +26,7 @@ extension CallRecCommand {
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
                 throw ValidationError("\(directory) is not a directory")
             }
-            let report = try await withStore(store, logger: logger) { store in
+            let report = try await withStore(store, logger: logger, creating: true) { store in
                 try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], logger: logger).run()
             }
             if global.json {

@@ -53,6 +53,9 @@ struct TranscodeOptions: ParsableArguments {
     @Option(help: "The shortest pause (milliseconds) a part may be cut in.")
     var minSilenceMs: Int = 400
 
+    /// Every setting is checked when the command line is parsed, before any file is read.
+    func validate() throws { _ = try settings() }
+
     func settings() throws -> TranscodeSettings {
         var s = TranscodeSettings()
         s.maximumSampleRate = maxSampleRate
@@ -69,8 +72,21 @@ struct TranscodeOptions: ParsableArguments {
         }
         s.partMaximumBytes = bytes
         s.minimumSilenceSeconds = Double(minSilenceMs) / 1000
-        do { try s.validate() } catch { throw ValidationError(error.reason) }
+        do { try s.validate() } catch { throw ValidationError(Self.flagged(error.reason)) }
+        // Most call recordings are mono: a bitrate no mono part can have at any rate would fail
+        // nearly every file, so it is refused here rather than file by file.
+        if let bitrate, !s.reachableFormats(bitratePerChannel: bitrate).contains(where: { $0.channels == 1 }) {
+            throw ValidationError("--bitrate \(bitrate) fits no mono output rate up to --max-sample-rate \(maxSampleRate) (it is no MP3 bitrate there, or the LAME tag, which makes parts decode to their exact length, does not fit its frames); use at least \(s.lowestUsableBitrate()) kbps, or leave --bitrate out")
+        }
         return s
+    }
+
+    /// The settings' own words, with the flag a user typed.
+    static func flagged(_ reason: String) -> String {
+        let flags = [("maximum sample rate", "--max-sample-rate"), ("LAME quality", "--quality"), ("bitrate", "--bitrate"),
+                     ("part limit of", "--part-max-minutes / --part-max-bytes"), ("minimum silence", "--min-silence-ms")]
+        guard let flag = flags.first(where: { reason.hasPrefix($0.0) })?.1 else { return reason }
+        return "\(flag): \(reason)"
     }
 
     static func parseBytes(_ text: String) -> Int? {
@@ -104,7 +120,27 @@ struct ValidationOptions: ParsableArguments {
     var minSampleRate: Int = 8000
 
     @Option(help: "Accepted sample-rate range, highest.")
-    var maxInputSampleRate: Int = 48000
+    var maxInputSampleRate: Int = 384_000
+
+    /// Impossible thresholds are refused when the command line is parsed, before any file is read.
+    func validate() throws {
+        guard minDuration.isFinite, minDuration >= 0 else { throw ValidationError("--min-duration \(minDuration) must be 0 or more seconds") }
+        guard maxDurationHours.isFinite, maxDurationHours > 0, maxDurationHours * 3600 > minDuration else {
+            throw ValidationError("--max-duration-hours \(maxDurationHours) must be positive and longer than --min-duration")
+        }
+        guard maxNonfiniteRatio.isFinite, (0...1).contains(maxNonfiniteRatio) else {
+            throw ValidationError("--max-nonfinite-ratio \(maxNonfiniteRatio) is a share of the samples: between 0 and 1")
+        }
+        guard silenceRmsDb.isFinite, silencePeakDb.isFinite, silenceRmsDb <= 0, silencePeakDb <= 0 else {
+            throw ValidationError("--silence-rms-db and --silence-peak-db are levels in dBFS: 0 or below")
+        }
+        guard minSampleRate >= 8000 else {
+            throw ValidationError("--min-sample-rate \(minSampleRate): below 8000 Hz there is no MP3 rate (callrec never upsamples)")
+        }
+        guard maxInputSampleRate >= minSampleRate, maxInputSampleRate <= 10_000_000 else {
+            throw ValidationError("--max-input-sample-rate \(maxInputSampleRate) must be at least --min-sample-rate (\(minSampleRate)) and a real rate")
+        }
+    }
 
     func configuration() -> ValidationConfiguration {
         var c = ValidationConfiguration()

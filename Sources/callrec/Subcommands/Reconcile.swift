@@ -229,7 +229,7 @@ extension CallRecCommand {
             let fm = FileManager.default
             let sources = (self.store.state as NSString).appendingPathComponent("bench-sources")
             try fm.createDirectory(atPath: sources, withIntermediateDirectories: true)
-            try await withStore(self.store, logger: logger) { store in
+            try await withStore(self.store, logger: logger, creating: true) { store in
                 let spool = Spool(root: self.store.spoolDirectory)
                 var ops: [LedgerOp] = []
                 for (i, key) in keys.enumerated() {

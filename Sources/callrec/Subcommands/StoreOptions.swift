@@ -23,8 +23,12 @@ struct StoreOptions: ParsableArguments {
 
     var spoolDirectory: String { (state as NSString).appendingPathComponent("spool") }
 
-    /// Opens and migrates the store.
-    func open(logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> any CallStore {
+    /// Opens and migrates the store. Only commands that put work in (`upload`, `enqueue`,
+    /// `worker`) pass `creating`: the others, which read or repair, refuse a state directory that
+    /// holds no database rather than make an empty one (a mistyped `--state` would otherwise show
+    /// an empty queue, or nothing to delete).
+    func open(logger: Logger, creating: Bool = false,
+              environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> any CallStore {
         let store: any CallStore
         if let url = database ?? environment["CALLREC_DATABASE"].flatMap({ $0.isEmpty ? nil : $0 }) {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
@@ -36,12 +40,16 @@ struct StoreOptions: ParsableArguments {
             }
             store = try PostgresStore(url: full, logger: logger)
         } else {
+            let database = (state as NSString).appendingPathComponent("callrec.sqlite")
+            if !creating, !FileManager.default.fileExists(atPath: database) {
+                throw StoreError(.configuration, "--state \(state): no callrec state there (\(database) does not exist); name the state directory an upload, enqueue or worker used (or --database)")
+            }
             do {
                 try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
             } catch {
                 throw StoreError(.configuration, "cannot create the state directory \(state): \(error.localizedDescription)")
             }
-            store = try SQLiteStore(path: (state as NSString).appendingPathComponent("callrec.sqlite"), logger: logger)
+            store = try SQLiteStore(path: database, logger: logger)
         }
         do {
             try await store.migrate()
@@ -68,8 +76,9 @@ struct StoreOptions: ParsableArguments {
 }
 
 /// Runs `body` with an open store and closes it afterwards, whatever happens.
-func withStore<T>(_ options: StoreOptions, logger: Logger, _ body: (any CallStore) async throws -> T) async throws -> T {
-    let store = try await options.open(logger: logger)
+func withStore<T>(_ options: StoreOptions, logger: Logger, creating: Bool = false,
+                  _ body: (any CallStore) async throws -> T) async throws -> T {
+    let store = try await options.open(logger: logger, creating: creating)
     do {
         let result = try await body(store)
         try? await store.close()

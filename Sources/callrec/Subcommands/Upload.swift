@@ -39,6 +39,10 @@ extension CallRecCommand {
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
         @OptionGroup(title: "Validation") var validation: ValidationOptions
 
+        func validate() throws {
+            guard (1...256).contains(uploadSlots) else { throw ValidationError("--upload-slots \(uploadSlots) must be between 1 and 256 (uploads at once)") }
+        }
+
         func run() async throws {
             let logger = global.makeLogger()
             var isDir: ObjCBool = false
@@ -129,7 +133,7 @@ extension CallRecCommand {
                     logger: Logger) async throws -> BatchReport {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
-            let store = try await self.store.open(logger: logger)
+            let store = try await self.store.open(logger: logger, creating: true)
             do {
                 var options = UploadRun.Options()
                 options.settings = try transcode.settings()

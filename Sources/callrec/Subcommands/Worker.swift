@@ -85,7 +85,7 @@ extension CallRecCommand {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
                 deleteSlots = 0
             }
-            let store = try await self.store.open(logger: logger)
+            let store = try await self.store.open(logger: logger, creating: true)
             let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
             let pool = CPUPool(threads: max(1, concurrency))
             defer { pool.shutdown() }
