@@ -41,7 +41,7 @@ enum RecordingTranscode {
         let key: String, outcome: OnePassOutcome
         switch stage {
         case .success(let value): (key, outcome) = value
-        case .failure(let error): return .failed(shown, code: "unreadable", "\(shown): \(error)", key: knownKey)
+        case .failure(let error): return .failed(shown, code: "unreadable", "\(shown): \(ScanError.reason(error))", key: knownKey)
         }
         let analysis = outcome.analysis
         warnings += analysis.warnings

@@ -100,4 +100,9 @@ public struct ScanError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
+
+    /// What went wrong without the path, for a message that names the file already.
+    static func reason(_ error: any Error) -> String {
+        (error as? ScanError)?.reason ?? "\(error)"
+    }
 }

@@ -143,6 +143,35 @@ import Testing
         }
     }
 
+    /// A file the user cannot read fails alone, and its message names it once (it said
+    /// `a.wav: /tmp/…/a.wav: cannot open: …`). As root, the run is made as `nobody`, for whom a
+    /// mode-000 file is unreadable (root reads everything).
+    @Test func anUnreadableFileIsNamedOnceInItsMessage() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            try SyntheticAudio.write(.speech(), seconds: 2, to: "\(dir)/in/locked.wav")
+            try SyntheticAudio.write(.speech(), seconds: 2, to: "\(dir)/in/open.wav")
+            try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: "\(dir)/in/locked.wav")
+            try FileManager.default.createDirectory(atPath: "\(dir)/out", withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: "\(dir)/out")
+            var command = callrec, arguments = ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--json"]
+            if getuid() == 0 {
+                let runuser = try #require(["/usr/sbin/runuser", "/sbin/runuser"].first { FileManager.default.isExecutableFile(atPath: $0) })
+                arguments = ["-u", "nobody", "--", callrec] + arguments
+                command = runuser
+            }
+            let result = try runProcess(command, arguments)
+            #expect(result.status == 1, "\(result.stderr)")
+            let files = try #require((try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])?["files"] as? [[String: Any]])
+            let locked = try #require(files.first { $0["path"] as? String == "locked.wav" })
+            let error = try #require(locked["error"] as? [String: Any])
+            #expect(error["code"] as? String == "unreadable")
+            let message = try #require(error["message"] as? String)
+            #expect(message.components(separatedBy: "locked.wav").count == 2, "\(message)")
+            #expect(files.first { $0["path"] as? String == "open.wav" }?["status"] as? String == "ok")
+        }
+    }
+
     /// Hardware recorders and softphones record at 96 or 192 kHz: resampled (libsoxr) to the
     /// 16 kHz speech rate, the parts decode (ffmpeg) to exactly the recording's length.
     @Test(arguments: [(96000, 1), (192_000, 2)])
