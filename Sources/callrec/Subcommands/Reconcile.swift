@@ -240,7 +240,8 @@ extension CallRecCommand {
                     _ = fm.createFile(atPath: part, contents: Data(count: 16))
                     ops.append(.insertRecording(Recording(key: key, path: source, state: .uploaded, partCount: 1, seconds: 60)))
                     ops.append(.replaceParts(key: key, parts: [Part(recordingKey: key, index: 1, spoolPath: part, bytes: 16, seconds: 60, sha256: key,
-                                                                    state: .attached, callLogID: callLog(key), attachedAt: Date())]))
+                                                                    state: .attached, callLogID: callLog(key), callLogOrigin: .created,
+                                                                    marker: "callrec:\(key.prefix(32)):p1", attachedAt: Date())]))
                     if ops.count >= 1000 {
                         try await store.commit(ops)
                         ops.removeAll()
