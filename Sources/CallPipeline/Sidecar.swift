@@ -56,9 +56,13 @@ public struct Sidecar: Sendable, Equatable {
         default:
             problems.append(FieldProblem(field: "call_log", reason: "must be an object with the fields of POST /v1/callLogs"))
         }
+        // Provider references are checked by the rule the delete addresses them with: a
+        // reference the delete would refuse never gets uploaded.
         switch object["telnyx_recording_id"] {
         case nil, is NSNull: break
-        case let s as String where UUID(uuidString: s) != nil: sidecar.telnyxRecordingId = s
+        case let s as String where TelnyxClient.recordingIDProblem(s) == nil: sidecar.telnyxRecordingId = s
+        case let s as String:
+            problems.append(FieldProblem(field: "telnyx_recording_id", reason: TelnyxClient.recordingIDProblem(s) ?? ""))
         default: problems.append(FieldProblem(field: "telnyx_recording_id", reason: "must be a Telnyx recording id (a UUID)"))
         }
         switch object["voipnow_event"] {
@@ -101,6 +105,9 @@ public struct Sidecar: Sendable, Equatable {
             problems.append(FieldProblem(field: "voipnow_event.event_type", reason: "must be a non-negative integer"))
         }
         guard let user, let ext, let type, let id, problems.isEmpty else { return (nil, problems) }
+        if let problem = VoipNowEventAddress.problem(userId: user, extension: ext, eventType: type, eventId: id) {
+            return (nil, [FieldProblem(field: "voipnow_event.\(problem.field)", reason: problem.reason)])
+        }
         return (VoipNowEventReference(userId: user, extension: ext, eventType: type, eventId: id), problems)
     }
 

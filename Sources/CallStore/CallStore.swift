@@ -9,10 +9,10 @@ import Foundation
 ///   index on `unique_key` among `available`/`running` jobs.
 /// - `recording` (key PK, path, metadata, state, error_code, error_message, part_count, seconds,
 ///   created_at, updated_at), `part` (recording_key + idx PK, spool_path, bytes, seconds, sha256,
-///   state, call_log_id, marker, create_started_at, attached_at), `provider_ref` (recording_key +
-///   provider PK, reference, state), `deletion` (id PK, recording_key, reason, created_at,
-///   finished_at), `deletion_step` (deletion_id + target PK, position, state, http_status, detail,
-///   updated_at), `audit` (id autoincrement, append-only), `tombstone` (key PK; never deleted).
+///   state, call_log_id, marker, create_started_at, attached_at, call_log_origin), `provider_ref`
+///   (recording_key + provider PK, reference, state), `deletion` (id PK, recording_key, reason,
+///   created_at, finished_at), `deletion_step` (deletion_id + target PK, position, state
+///   pending/done/failed/skipped, http_status, detail, updated_at), `audit` (id autoincrement, append-only), `tombstone` (key PK; never deleted).
 ///
 /// Every method is one short transaction; none is held open while a job runs. Times of leases
 /// are the database's (PostgreSQL `now()`, so that machines need not agree about clocks) or the

@@ -64,6 +64,15 @@ public enum PartState: String, Sendable, Hashable, CaseIterable, Codable {
     case attached
 }
 
+/// Who made a part's call log: what decides whether a delete may remove it.
+public enum CallLogOrigin: String, Sendable, Hashable, CaseIterable, Codable {
+    /// callrec created it (its note carries the part's marker).
+    case created
+    /// The sidecar's `call_log_id` named it: someone else made it, with whatever else it holds.
+    /// Pipedrive removes a recording only with its call log, so a delete leaves it unless told.
+    case given
+}
+
 /// One MP3 part of a recording in the spool, and its call log.
 public struct Part: Sendable, Hashable {
     public var recordingKey: String
@@ -77,6 +86,9 @@ public struct Part: Sendable, Hashable {
     public var state: PartState
     /// Pipedrive's call-log id, once created or given by the sidecar.
     public var callLogID: String?
+    /// Who made ``callLogID``'s call log. Nil for a call log of unknown origin, which a delete
+    /// treats as one callrec did not create.
+    public var callLogOrigin: CallLogOrigin?
     /// The marker written into the call log (note) so that a POST whose answer was lost can be
     /// found again.
     public var marker: String?
@@ -84,7 +96,7 @@ public struct Part: Sendable, Hashable {
     public var attachedAt: Date?
 
     public init(recordingKey: String, index: Int, spoolPath: String, bytes: Int64, seconds: Double, sha256: String,
-                state: PartState = .pending, callLogID: String? = nil, marker: String? = nil,
+                state: PartState = .pending, callLogID: String? = nil, callLogOrigin: CallLogOrigin? = nil, marker: String? = nil,
                 createStartedAt: Date? = nil, attachedAt: Date? = nil) {
         self.recordingKey = recordingKey
         self.index = index
@@ -94,6 +106,7 @@ public struct Part: Sendable, Hashable {
         self.sha256 = sha256
         self.state = state
         self.callLogID = callLogID
+        self.callLogOrigin = callLogOrigin
         self.marker = marker
         self.createStartedAt = createStartedAt
         self.attachedAt = attachedAt
@@ -124,6 +137,13 @@ public struct ProviderRef: Sendable, Hashable {
 
 public enum DeletionStepState: String, Sendable, Hashable, CaseIterable, Codable {
     case pending, done, failed
+    /// Not done, on purpose, and final: a call log callrec did not create (left unless asked),
+    /// or a step a user told callrec to give up (`callrec delete --skip-step`). The detail says
+    /// why; a deletion whose steps are all done or skipped finishes.
+    case skipped
+
+    /// Done or skipped: nothing left to do for this step.
+    public var isSettled: Bool { self == .done || self == .skipped }
 }
 
 /// One target of a deletion: a call log, a provider recording, the spool.

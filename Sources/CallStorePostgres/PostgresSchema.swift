@@ -25,6 +25,21 @@ enum PostgresSchema {
 
     static let migrations: [Migration] = [
         Migration(version: 1, statements: v1),
+        Migration(version: 2, statements: v2),
+    ]
+
+    /// Who made each part's call log (`created` by callrec, or `given` by the sidecar's
+    /// `call_log_id`), and the `skipped` state of a deletion step. Parts recorded before: a call
+    /// log whose part carries a marker was created (the marker is written before the create);
+    /// one without was given.
+    static let v2: [String] = [
+        "ALTER TABLE part ADD COLUMN call_log_origin TEXT CHECK (call_log_origin IN ('created','given'))",
+        """
+        UPDATE part SET call_log_origin = CASE WHEN marker IS NOT NULL THEN 'created' ELSE 'given' END
+          WHERE call_log_id IS NOT NULL
+        """,
+        "ALTER TABLE deletion_step DROP CONSTRAINT deletion_step_state_check",
+        "ALTER TABLE deletion_step ADD CONSTRAINT deletion_step_state_check CHECK (state IN ('pending','done','failed','skipped'))",
     ]
 
     /// research/queue-and-reconcile.md §(2) plus `snooze_count`, then the ledger of CallStore.swift

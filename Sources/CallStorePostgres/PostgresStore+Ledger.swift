@@ -80,7 +80,7 @@ extension PostgresStore {
                 let values = partValues(part, &s)
                 s.sql = """
                     INSERT INTO part (recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker,
-                                      create_started_at, attached_at)
+                                      create_started_at, attached_at, call_log_origin)
                     VALUES (\(s.bind(part.recordingKey)), \(s.bind(part.index)), \(values))
                     """
                 _ = try await rows(s.query)
@@ -88,7 +88,7 @@ extension PostgresStore {
 
         case .updatePart(let part):
             var s = Statement()
-            let columns = "spool_path, bytes, seconds, sha256, state, call_log_id, marker, create_started_at, attached_at"
+            let columns = "spool_path, bytes, seconds, sha256, state, call_log_id, marker, create_started_at, attached_at, call_log_origin"
             let values = partValues(part, &s)
             s.sql = """
                 UPDATE part SET (\(columns)) = ROW(\(values))
@@ -196,7 +196,7 @@ extension PostgresStore {
             s.bind(part.spoolPath), s.bind(part.bytes), s.bind(part.seconds), s.bind(part.sha256),
             s.bind(part.state.rawValue), s.bind(part.callLogID), s.bind(part.marker),
             "(\(SQL.epochPlus)\(s.bind(SQL.ms(part.createStartedAt))))",
-            "(\(SQL.epochPlus)\(s.bind(SQL.ms(part.attachedAt))))",
+            "(\(SQL.epochPlus)\(s.bind(SQL.ms(part.attachedAt))))", s.bind(part.callLogOrigin?.rawValue),
         ].joined(separator: ", ")
     }
 
@@ -209,7 +209,7 @@ extension PostgresStore {
 
     static let partColumns = """
         recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker, \
-        \(SQL.ms("create_started_at")), \(SQL.ms("attached_at"))
+        \(SQL.ms("create_started_at")), \(SQL.ms("attached_at")), call_log_origin
         """
 
     public func recording(key: String) async throws -> Recording? {
@@ -371,13 +371,13 @@ extension PostgresStore {
     }
 
     static func part(from row: PostgresRow) throws -> Part {
-        let (key, index, spoolPath, bytes, seconds, sha256, stateName, callLogID, marker, createStartedAt, attachedAt) =
-            try row.decode((String, Int, String, Int64, Double, String, String, String?, String?, Int64?, Int64?).self)
+        let (key, index, spoolPath, bytes, seconds, sha256, stateName, callLogID, marker, createStartedAt, attachedAt, origin) =
+            try row.decode((String, Int, String, Int64, Double, String, String, String?, String?, Int64?, Int64?, String?).self)
         guard let state = PartState(rawValue: stateName) else {
             throw StoreError(.unavailable, "part \(index) of \(key) has an unknown state \(stateName)")
         }
         return Part(recordingKey: key, index: index, spoolPath: spoolPath, bytes: bytes, seconds: seconds, sha256: sha256,
-                    state: state, callLogID: callLogID, marker: marker, createStartedAt: SQL.date(createStartedAt),
+                    state: state, callLogID: callLogID, callLogOrigin: origin.flatMap(CallLogOrigin.init(rawValue:)), marker: marker, createStartedAt: SQL.date(createStartedAt),
                     attachedAt: SQL.date(attachedAt))
     }
 }

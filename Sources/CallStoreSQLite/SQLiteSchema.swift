@@ -7,8 +7,37 @@ enum SQLiteSchema {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: v1)
         }
+        migrator.registerMigration("v2-call-log-origin") { db in
+            try db.execute(sql: v2CallLogOrigin)
+        }
         return migrator
     }
+
+    /// Who made each part's call log (`created` by callrec, or `given` by the sidecar's
+    /// `call_log_id`), and the `skipped` state of a deletion step. Parts recorded before: a call
+    /// log whose part carries a marker was created (the marker is written before the create);
+    /// one without was given. SQLite cannot change a CHECK constraint, so `deletion_step` is
+    /// rebuilt (nothing references it).
+    static let v2CallLogOrigin = """
+        ALTER TABLE part ADD COLUMN call_log_origin TEXT CHECK (call_log_origin IN ('created','given'));
+        UPDATE part SET call_log_origin = CASE WHEN marker IS NOT NULL THEN 'created' ELSE 'given' END
+          WHERE call_log_id IS NOT NULL;
+
+        CREATE TABLE deletion_step_v2 (
+          deletion_id TEXT    NOT NULL REFERENCES deletion (id) ON DELETE CASCADE,
+          target      TEXT    NOT NULL,
+          position    INTEGER NOT NULL,
+          state       TEXT    NOT NULL CHECK (state IN ('pending','done','failed','skipped')),
+          http_status INTEGER,
+          detail      TEXT,
+          updated_at  INTEGER NOT NULL,
+          PRIMARY KEY (deletion_id, target)
+        );
+        INSERT INTO deletion_step_v2 (deletion_id, target, position, state, http_status, detail, updated_at)
+          SELECT deletion_id, target, position, state, http_status, detail, updated_at FROM deletion_step;
+        DROP TABLE deletion_step;
+        ALTER TABLE deletion_step_v2 RENAME TO deletion_step;
+        """
 
     /// research/queue-and-reconcile.md §(2), SQLite variant, plus `snooze_count`; then the ledger
     /// of CallStore.swift. `AUTOINCREMENT` so that an id is never reused after a prune (as a

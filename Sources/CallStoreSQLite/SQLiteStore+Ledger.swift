@@ -61,19 +61,19 @@ extension SQLiteStore {
             for part in parts {
                 try db.execute(sql: """
                     INSERT INTO part (recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker,
-                                      create_started_at, attached_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      create_started_at, attached_at, call_log_origin)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: partArguments(part))
             }
 
         case .updatePart(let part):
             try db.execute(sql: """
                 UPDATE part SET spool_path = ?, bytes = ?, seconds = ?, sha256 = ?, state = ?, call_log_id = ?, marker = ?,
-                    create_started_at = ?, attached_at = ?
+                    create_started_at = ?, attached_at = ?, call_log_origin = ?
                 WHERE recording_key = ? AND idx = ?
                 """, arguments: [part.spoolPath, part.bytes, part.seconds, part.sha256, part.state.rawValue, part.callLogID,
                                  part.marker, part.createStartedAt.map(Millis.from), part.attachedAt.map(Millis.from),
-                                 part.recordingKey, part.index])
+                                 part.callLogOrigin?.rawValue, part.recordingKey, part.index])
             try expectChange(db, "part \(part.index) of \(part.recordingKey)")
 
         case .putProviderRef(let ref):
@@ -140,7 +140,8 @@ extension SQLiteStore {
 
     private static func partArguments(_ part: Part) -> StatementArguments {
         [part.recordingKey, part.index, part.spoolPath, part.bytes, part.seconds, part.sha256, part.state.rawValue,
-         part.callLogID, part.marker, part.createStartedAt.map(Millis.from), part.attachedAt.map(Millis.from)]
+         part.callLogID, part.marker, part.createStartedAt.map(Millis.from), part.attachedAt.map(Millis.from),
+         part.callLogOrigin?.rawValue]
     }
 
     // MARK: reads
@@ -257,9 +258,10 @@ extension SQLiteStore {
         guard let state = PartState(rawValue: stateName) else {
             throw StoreError(.unavailable, "a part has an unknown state \(stateName)")
         }
+        let origin: String? = row["call_log_origin"]
         return Part(recordingKey: row["recording_key"], index: row["idx"], spoolPath: row["spool_path"], bytes: row["bytes"],
                     seconds: row["seconds"], sha256: row["sha256"], state: state, callLogID: row["call_log_id"],
-                    marker: row["marker"], createStartedAt: Millis.date(row["create_started_at"] as Int64?),
+                    callLogOrigin: origin.flatMap(CallLogOrigin.init(rawValue:)), marker: row["marker"], createStartedAt: Millis.date(row["create_started_at"] as Int64?),
                     attachedAt: Millis.date(row["attached_at"] as Int64?))
     }
 

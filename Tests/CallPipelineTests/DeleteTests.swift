@@ -95,7 +95,8 @@ import Testing
                     logIDs.append(id)
                     _ = FileManager.default.createFile(atPath: spoolPaths[j], contents: Data(repeating: UInt8(j), count: 100))
                     partRows.append(Part(recordingKey: key, index: j + 1, spoolPath: spoolPaths[j], bytes: 100, seconds: 10, sha256: key,
-                                         state: .attached, callLogID: id, marker: UploadJobHandler.marker(key: key, index: j + 1), attachedAt: Date()))
+                                         state: .attached, callLogID: id, callLogOrigin: .created, marker: UploadJobHandler.marker(key: key, index: j + 1),
+                                         attachedAt: Date()))
                 }
                 let telnyx = await sandbox.seedTelnyxRecording()
                 let ext = "0003*\(200 + seeded.count)"
@@ -562,6 +563,74 @@ import Testing
         }
     }
 
+    // MARK: - Call logs callrec did not create; steps a user gives up
+
+    /// A call log callrec did not create (the sidecar's call_log_id, or of unknown origin) is
+    /// left by the cascade — in a reconcile too — and said so in the deletion, the audit and the
+    /// report; `includeForeign` deletes it like any other.
+    @Test func callLogsCallrecDidNotCreateAreLeftUnlessIncluded() async throws {
+        try await Self.withFixture(postgres: true) { f in
+            let seeded = try await f.seed(4, parts: { $0 == 0 ? 2 : 1 })
+            // Recording 0: its second part went to a call log made by hand; recording 1: its only
+            // call log has no recorded origin (treated as not callrec's).
+            var parts = try await f.store.parts(key: seeded[0].key)
+            parts[1].callLogOrigin = .given
+            try await f.store.commit([.updatePart(parts[1])])
+            var unknown = try #require(try await f.store.parts(key: seeded[1].key).first)
+            unknown.callLogOrigin = nil
+            try await f.store.commit([.updatePart(unknown)])
+
+            // Reconcile: recording 0's first call log was deleted in Pipedrive.
+            try await f.deleteBehindBack(callLog: seeded[0].callLogIDs[0])
+            let report = try await f.reconciler { $0.apply = true; $0.maxDelete = 5 }.run()
+            let line = try #require(report.recordings.first { $0.key == seeded[0].key })
+            #expect(!line.targets.contains("pipedrive:\(seeded[0].callLogIDs[1])"))
+            #expect(line.findings.contains { $0.code == "call_log_left" && $0.detail.hasPrefix("pipedrive:\(seeded[0].callLogIDs[1]): left") })
+            try await f.runDeletes()
+            #expect(await f.sandbox.callLog(id: seeded[0].callLogIDs[1])?.deleted == false)
+            #expect(!(await f.sandbox.telnyxRecordingExists(seeded[0].telnyxID)))
+            #expect(try await f.store.recording(key: seeded[0].key)?.state == .deleted)
+            let deletion = try #require(try await f.store.deletion(id: line.deletionID ?? ""))
+            #expect(deletion.finishedAt != nil)
+            #expect(deletion.steps.first { $0.target == "pipedrive:\(seeded[0].callLogIDs[1])" }?.state == .skipped)
+            let audit = try await f.store.audit(key: seeded[0].key, limit: 100)
+            #expect(audit.contains { $0.action == "delete_step" && $0.target == "pipedrive:\(seeded[0].callLogIDs[1])" && ($0.detail ?? "").hasPrefix("skipped: left") })
+            #expect(audit.contains { $0.action == "deleted" && ($0.detail ?? "").contains("1 skipped") })
+
+            // Of unknown origin: left by default …
+            let left = try await f.planner.register(key: seeded[1].key, reason: "test")
+            #expect(left.steps.first?.state == .skipped)
+            #expect(left.steps.first?.detail?.contains("does not say who made it") == true)
+            // … and included when asked: the open deletion's step is pending again.
+            let included = try await f.planner.register(key: seeded[1].key, reason: "test: include", includeForeign: true)
+            #expect(included.outcome == .resumed && included.steps.first?.state == .pending)
+            try await f.runDeletes()
+            try await f.expectDeleted(seeded[1])
+            for other in seeded[2...] { try await f.expectUntouched(other) }
+        }
+    }
+
+    /// A step is named by its target or its kind; a name that matches no open step, one already
+    /// settled, or several, is refused with the steps still to do.
+    @Test func aStepToSkipIsNamedByItsTargetOrItsKind() throws {
+        let steps = [
+            DeletionStep(position: 1, target: "pipedrive:1", state: .done),
+            DeletionStep(position: 2, target: "pipedrive:2", state: .failed),
+            DeletionStep(position: 3, target: "pipedrive:3"),
+            DeletionStep(position: 4, target: #"voipnow:{"event_id":"."}"#, state: .failed),
+            DeletionStep(position: 5, target: "spool"),
+        ]
+        #expect(try DeletionPlanner.match("voipnow", in: steps).position == 4)
+        #expect(try DeletionPlanner.match(#"voipnow:{"event_id":"."}"#, in: steps).position == 4)
+        #expect(try DeletionPlanner.match("pipedrive:2", in: steps).position == 2)
+        #expect(try DeletionPlanner.match("spool", in: steps).position == 5)
+        for name in ["pipedrive", "pipedrive:1", "telnyx", "pipedrive:9"] {
+            let error = #expect(throws: DeleteError.self, "\(name)") { try DeletionPlanner.match(name, in: steps) }
+            #expect(error?.code == .unknownStep)
+            #expect(error?.message.contains("pipedrive:2") == true, "\(error?.message ?? "")")
+        }
+    }
+
     // MARK: - VoipNow: never a delete-all
 
     @Test func aVoipNowReferenceWithoutTypeOrIdIsNeverSent() async throws {
@@ -882,7 +951,8 @@ struct SplitMix: Sendable {
                 var parts: [Part] = []
                 for (j, id) in ids.enumerated() {
                     _ = FileManager.default.createFile(atPath: paths[j], contents: Data([1]))
-                    parts.append(Part(recordingKey: key, index: j + 1, spoolPath: paths[j], bytes: 1, seconds: 1, sha256: key, state: .attached, callLogID: id))
+                    parts.append(Part(recordingKey: key, index: j + 1, spoolPath: paths[j], bytes: 1, seconds: 1, sha256: key, state: .attached, callLogID: id,
+                                      callLogOrigin: .created))
                 }
                 let telnyxID = UUID().uuidString.lowercased(), eventID = "ev\(key.prefix(12))"
                 setup += [

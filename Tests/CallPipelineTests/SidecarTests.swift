@@ -61,6 +61,37 @@ import Testing
         #expect(problems(mutate { $0["voipnow_event"] = ["user_id": "@me", "extension": "1", "event_type": 2] }).first?.hasPrefix("voipnow_event.event_id: is required") == true)
     }
 
+    /// Provider references follow the rule the delete addresses them with (one function): what
+    /// the delete would refuse fails the sidecar, naming the field, and what it takes passes.
+    @Test func providerReferencesFollowTheDeletesRule() throws {
+        func event(_ edit: (inout [String: Any]) -> Void) -> String {
+            mutate { object in
+                var event = object["voipnow_event"] as! [String: Any]
+                edit(&event)
+                object["voipnow_event"] = event
+            }
+        }
+        let refused: [(String, String, String)] = [
+            ("event_id", ".", "voipnow_event.event_id"), ("event_id", "..", "voipnow_event.event_id"),
+            ("event_id", " ", "voipnow_event.event_id"), ("event_id", "x/..", "voipnow_event.event_id"),
+            ("event_id", "x\ny", "voipnow_event.event_id"), ("extension", "0003*210/..", "voipnow_event.extension"),
+            ("extension", "..\\0003*210", "voipnow_event.extension"), ("extension", " @self ", "voipnow_event.extension"),
+            ("user_id", "./@me", "voipnow_event.user_id"), ("user_id", "\t", "voipnow_event.user_id"),
+        ]
+        for (field, value, named) in refused {
+            let found = problems(event { $0[field] = value })
+            #expect(found.count == 1 && found.first?.hasPrefix(named + ":") == true, "\(field)=\(value.debugDescription): \(found)")
+            let address = try? VoipNowEventAddress(userId: field == "user_id" ? value : "@me", extension: field == "extension" ? value : "0003*210",
+                                                   eventType: 2, eventId: field == "event_id" ? value : "Nqey")
+            #expect(address == nil, "the delete takes what the sidecar refuses: \(field)=\(value.debugDescription)")
+        }
+        for (field, value) in [("event_id", "Nq/ey"), ("event_id", "a.b"), ("event_id", "..."), ("extension", "0003*210")] {
+            #expect(problems(event { $0[field] = value }).isEmpty, "\(field)=\(value)")
+        }
+        #expect(problems(mutate { $0["telnyx_recording_id"] = "../recordings" }) == ["telnyx_recording_id: must be a Telnyx recording id (a UUID)"])
+        #expect(TelnyxClient.recordingIDProblem("../recordings") != nil && TelnyxClient.recordingIDProblem("3fa85f64-5717-4562-b3fc-2c963f66afa6") == nil)
+    }
+
     @Test func callLogIdAttachesWithoutACallLog() throws {
         let (sidecar, problems) = Sidecar.parse(Data(#"{"call_log_id": "c0ffee"}"#.utf8))
         #expect(problems.isEmpty)

@@ -203,6 +203,38 @@ struct LedgerTests {
         }
     }
 
+    /// Who made a part's call log decides whether a delete may remove it: the ledger keeps it
+    /// through replace and update, and a part without a call log has none.
+    @Test(arguments: Backend.allCases)
+    func partsKeepWhoMadeTheirCallLog(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = Self.key(1)
+            try await store.commit([.insertRecording(Self.recording(1))])
+            var created = Self.part(key, 1)
+            created.state = .attached
+            created.callLogID = "cl-1"
+            created.callLogOrigin = .created
+            created.marker = "callrec:\(key.prefix(32)):p1"
+            var given = Self.part(key, 2)
+            given.state = .created
+            given.callLogID = "cl-2"
+            given.callLogOrigin = .given
+            let none = Self.part(key, 3)
+            try await store.commit([.replaceParts(key: key, parts: [created, given, none])])
+            #expect(try await store.parts(key: key).normalized == [created, given, none])
+            #expect(try await store.part(callLogID: "cl-2")?.callLogOrigin == .given)
+
+            var attached = given
+            attached.state = .attached
+            attached.attachedAt = .fixture(3)
+            try await store.commit([.updatePart(attached)])
+            #expect(try await store.part(callLogID: "cl-2").normalized == attached)
+            attached.callLogOrigin = nil
+            try await store.commit([.updatePart(attached)])
+            #expect(try await store.part(callLogID: "cl-2")?.callLogOrigin == nil)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func providerReferencesArePutPerProvider(_ backend: Backend) async throws {
         try await withStore(backend) { store in
@@ -269,6 +301,29 @@ struct LedgerTests {
             #expect(near(finished.finishedAt, try await store.now(), tolerance: 5))
             #expect(try await store.openDeletions().map(\.id) == [older.id])
             #expect(try await store.recording(key: key)?.state == .deleted)
+        }
+    }
+
+    /// A step can be skipped (a call log callrec did not create, a step a user gave up), from
+    /// the start or later, and reads back as such.
+    @Test(arguments: Backend.allCases)
+    func deletionStepsCanBeSkipped(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = Self.key(1)
+            try await store.commit([.insertRecording(Self.recording(1, state: .deleting))])
+            let deletion = Deletion(id: "d-1", recordingKey: key, reason: "cli", steps: [
+                DeletionStep(position: 1, target: "pipedrive:cl-1", state: .skipped, detail: "left: not created by callrec", updatedAt: .fixture()),
+                DeletionStep(position: 2, target: "voipnow:{}", state: .failed, detail: "not sent", updatedAt: .fixture()),
+                DeletionStep(position: 3, target: "spool", updatedAt: .fixture()),
+            ], createdAt: .fixture())
+            try await store.commit([.insertDeletion(deletion)])
+            #expect(try await store.deletion(id: deletion.id).normalized == deletion)
+            try await store.commit([.updateDeletionStep(deletionID: deletion.id, target: "voipnow:{}", state: .skipped, httpStatus: nil,
+                                                        detail: "skipped at the request of someone")])
+            let stored = try #require(try await store.deletion(id: deletion.id))
+            #expect(stored.steps.map(\.state) == [.skipped, .skipped, .pending])
+            #expect(stored.steps.map(\.state.isSettled) == [true, true, false])
+            #expect(stored.steps[1].detail == "skipped at the request of someone")
         }
     }
 

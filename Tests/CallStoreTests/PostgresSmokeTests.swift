@@ -66,6 +66,44 @@ struct PostgresSmokeTests {
         }
     }
 
+    /// A ledger written before callrec kept who made each call log (schema version 1): the
+    /// upgrade says `created` where the part carries its marker, `given` where it does not,
+    /// nothing without a call log; deletion steps keep their state and may then be skipped.
+    @Test func anOlderLedgerLearnsWhoMadeItsCallLogs() async throws {
+        try await withDatabase("origin") { url in
+            let store = try PostgresStore(url: url)
+            do {
+                try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
+                for statement in try #require(PostgresSchema.migrations.first { $0.version == 1 }).statements {
+                    try await store.client.query(PostgresQuery(unsafeSQL: statement))
+                }
+                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (1)")
+                let key = String(repeating: "a", count: 64)
+                try await store.client.query("INSERT INTO recording (key, path, state, created_at, updated_at) VALUES (\(key), '/a.wav', 'deleting', now(), now())")
+                for (idx, callLog, marker) in [(1, "cl-1", "callrec:x:p1"), (2, "cl-2", nil), (3, nil, nil)] as [(Int, String?, String?)] {
+                    try await store.client.query("""
+                        INSERT INTO part (recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker)
+                        VALUES (\(key), \(idx), '/s', 1, 1, 'x', 'attached', \(callLog), \(marker))
+                        """)
+                }
+                try await store.client.query("INSERT INTO deletion (id, recording_key, reason, created_at) VALUES ('d', \(key), 'cli', now())")
+                try await store.client.query("""
+                    INSERT INTO deletion_step (deletion_id, target, position, state, detail, updated_at)
+                    VALUES ('d', 'voipnow:{}', 1, 'failed', 'not sent', now())
+                    """)
+                try await store.migrate()
+                #expect(try await store.parts(key: key).map(\.callLogOrigin) == [.created, .given, nil])
+                #expect(try await store.deletion(id: "d")?.steps.map(\.state) == [.failed])
+                try await store.commit([.updateDeletionStep(deletionID: "d", target: "voipnow:{}", state: .skipped, httpStatus: nil, detail: "given up")])
+                #expect(try await store.openDeletions().first?.steps.map(\.state) == [.skipped])
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            try await store.close()
+        }
+    }
+
     @Test func databaseErrorsBecomeUnavailableWithTheServersMessage() async throws {
         try await withDatabase("errors") { url in
             // Not migrated: no tables.

@@ -55,6 +55,35 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// A ledger written before callrec kept who made each call log: the upgrade says `created`
+    /// for a part whose call log carries its marker (written before every create), `given` for
+    /// one without (the sidecar's call_log_id), nothing where there is no call log; deletion
+    /// steps keep their state and may then be skipped.
+    @Test func anOlderLedgerLearnsWhoMadeItsCallLogs() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try SQLiteSchema.migrator.migrate(store.pool, upTo: "v1")
+            let key = String(repeating: "a", count: 64)
+            try await store.pool.write { db in
+                try db.execute(sql: "INSERT INTO recording (key, path, state, created_at, updated_at) VALUES (?, '/a.wav', 'deleting', 1, 1)", arguments: [key])
+                for (idx, callLog, marker) in [(1, "cl-1", "callrec:x:p1"), (2, "cl-2", nil), (3, nil, nil)] as [(Int, String?, String?)] {
+                    try db.execute(sql: """
+                        INSERT INTO part (recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker)
+                        VALUES (?, ?, '/s', 1, 1, 'x', 'attached', ?, ?)
+                        """, arguments: [key, idx, callLog, marker])
+                }
+                try db.execute(sql: "INSERT INTO deletion (id, recording_key, reason, created_at) VALUES ('d', ?, 'cli', 1)", arguments: [key])
+                try db.execute(sql: "INSERT INTO deletion_step (deletion_id, target, position, state, detail, updated_at) VALUES ('d', 'voipnow:{}', 1, 'failed', 'not sent', 1)")
+            }
+            try await store.migrate()
+            #expect(try await store.parts(key: key).map(\.callLogOrigin) == [.created, .given, nil])
+            #expect(try await store.deletion(id: "d")?.steps.map(\.state) == [.failed])
+            try await store.commit([.updateDeletionStep(deletionID: "d", target: "voipnow:{}", state: .skipped, httpStatus: nil, detail: "given up")])
+            #expect(try await store.openDeletions().first?.steps.map(\.state) == [.skipped])
+            try await store.close()
+        }
+    }
+
     @Test func databaseErrorsBecomeUnavailable() async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteStore(path: directory + "/state.db")

@@ -155,36 +155,55 @@ import Testing
     /// Uploaded recordings straight into the ledger, their call logs, Telnyx recordings and
     /// VoipNow events into the sandbox (through its seeding routes, which no fault touches).
     func seed(_ count: Int, parts: Int, base: String, state: String) async throws -> [Seeded] {
-        let store = try SQLiteStore(path: "\(state)/callrec.sqlite")
-        try await store.migrate()
         var seeded: [Seeded] = []
         for i in 0..<count {
-            let key = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-            var rows: [Part] = []
-            var ids: [String] = []
-            try FileManager.default.createDirectory(atPath: "\(state)/spool/\(key)", withIntermediateDirectories: true)
-            for j in 1...parts {
-                let id = "CA\(key.prefix(20))\(j)"
-                let (status, _) = try await request("POST", base + "/_sandbox/pipedrive/callLogs", json: #"{"id": "\#(id)"}"#)
-                #expect(status == 201)
-                let spool = "\(state)/spool/\(key)/part-00\(j).mp3"
-                _ = FileManager.default.createFile(atPath: spool, contents: Data(count: 10))
-                rows.append(Part(recordingKey: key, index: j, spoolPath: spool, bytes: 10, seconds: 1, sha256: key, state: .attached, callLogID: id))
-                ids.append(id)
-            }
-            let telnyx = try await seedTelnyx(base)
-            let event = try await seedEvent(base, extension: "0003*3\(i)")
-            try await store.commit([
-                .insertRecording(Recording(key: key, path: "/recordings/\(i).wav", state: .uploaded, partCount: parts)),
-                .replaceParts(key: key, parts: rows),
-                .putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: key, reference: telnyx)),
-                .putProviderRef(ProviderRef(provider: ProviderRef.voipnow, recordingKey: key,
-                                            reference: #"{"event_id":"\#(event)","event_type":2,"extension":"0003*3\#(i)","user_id":"@me"}"#)),
-            ])
-            seeded.append(Seeded(key: key, callLogIDs: ids, telnyx: telnyx, event: event))
+            seeded.append(try await seedRecording(base: base, state: state, path: "/recordings/\(i).wav", parts: parts, extensionNumber: "0003*3\(i)"))
         }
-        try await store.close()
         return seeded
+    }
+
+    /// One uploaded recording straight into the ledger (as callrec would have left it: call logs
+    /// it created, with their markers), its call logs, Telnyx recording and VoipNow event in the
+    /// sandbox. `voipnow` makes the reference JSON the ledger holds from the event's id.
+    func seedRecording(base: String, state: String, path: String, parts: Int = 1, voipnow: ((String) -> String)? = nil,
+                       extensionNumber: String = "0003*401") async throws -> Seeded {
+        let store = try SQLiteStore(path: "\(state)/callrec.sqlite")
+        try await store.migrate()
+        let key = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        var rows: [Part] = []
+        var ids: [String] = []
+        try FileManager.default.createDirectory(atPath: "\(state)/spool/\(key)", withIntermediateDirectories: true)
+        for j in 1...parts {
+            let id = "CA\(key.prefix(20))\(j)"
+            let (status, _) = try await request("POST", base + "/_sandbox/pipedrive/callLogs", json: #"{"id": "\#(id)"}"#)
+            #expect(status == 201)
+            let spool = "\(state)/spool/\(key)/part-00\(j).mp3"
+            _ = FileManager.default.createFile(atPath: spool, contents: Data(count: 10))
+            rows.append(Part(recordingKey: key, index: j, spoolPath: spool, bytes: 10, seconds: 1, sha256: key, state: .attached, callLogID: id,
+                             callLogOrigin: .created, marker: "callrec:\(key.prefix(32)):p\(j)", attachedAt: Date()))
+            ids.append(id)
+        }
+        let telnyx = try await seedTelnyx(base)
+        let event = try await seedEvent(base, extension: extensionNumber)
+        let reference = voipnow?(event) ?? #"{"event_id":"\#(event)","event_type":2,"extension":"\#(extensionNumber)","user_id":"@me"}"#
+        try await store.commit([
+            .insertRecording(Recording(key: key, path: path, state: .uploaded, partCount: parts)),
+            .replaceParts(key: key, parts: rows),
+            .putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: key, reference: telnyx)),
+            .putProviderRef(ProviderRef(provider: ProviderRef.voipnow, recordingKey: key, reference: reference)),
+        ])
+        try await store.close()
+        return Seeded(key: key, callLogIDs: ids, telnyx: telnyx, event: event)
+    }
+
+    /// A `callrec sandbox` process and a state directory: `body(sandbox, environment, dir, state)`.
+    func withSandboxAndState(_ body: (SandboxProcess, [String: String], String, String) async throws -> Void) async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
+            try await body(sandbox, environment(base: sandbox.base), dir, "\(dir)/state")
+        }
     }
 
     @Test(.timeLimit(.minutes(5)))

@@ -92,9 +92,15 @@ public struct TelnyxClient: Sendable {
         }
     }
 
+    /// The one rule for a Telnyx recording id: what a delete (or get) refuses to address, and
+    /// what a sidecar's `telnyx_recording_id` is refused for. Nil when the id is usable.
+    public static func recordingIDProblem(_ id: String) -> String? {
+        UUID(uuidString: id) == nil ? "must be a Telnyx recording id (a UUID)" : nil
+    }
+
     static func pathComponent(_ id: String) throws -> String {
-        guard UUID(uuidString: id) != nil else {
-            throw APIError(.configuration, api: .telnyx, "\"\(id)\" is not a Telnyx recording id (a UUID)")
+        if let problem = recordingIDProblem(id) {
+            throw APIError(.configuration, api: .telnyx, "\"\(id)\" \(problem)")
         }
         return id
     }

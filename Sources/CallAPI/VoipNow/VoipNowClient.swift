@@ -13,25 +13,58 @@ public struct VoipNowEventAddress: Sendable, Equatable {
     public let eventType: Int
     public let eventId: String
 
-    /// Refuses any missing or empty part.
+    /// Why a reference cannot be addressed, naming its field (`user_id`, `extension`,
+    /// `event_type`, `event_id`).
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        public var field: String
+        public var reason: String
+        public var description: String { "\(field): \(reason)" }
+    }
+
+    /// The one rule for a VoipNow reference: what this initializer refuses, and what a sidecar
+    /// is refused for (so that nothing is uploaded whose event the delete could never address).
+    /// Every part must be present and non-blank; the extension is not `@self`; the type is 0 or
+    /// more; no part holds a control character, or a `.` or `..` segment between `/` or `\`
+    /// (`0003*210/..`): a proxy or server that decodes and normalises the path would address
+    /// another resource — `…/phoneCallEvents/2/x/..` is every event of that type. A `/` alone is
+    /// encoded (`%2F`) and kept. Surrounding white space is trimmed.
+    public static func problem(userId: String, extension ext: String, eventType: Int, eventId: String) -> Problem? {
+        let parts = [("user_id", userId), ("extension", ext), ("event_id", eventId)].map {
+            (field: $0.0, value: $0.1.trimmingCharacters(in: .whitespacesAndNewlines), blank: !$0.1.isEmpty)
+        }
+        for part in parts where part.value.isEmpty {
+            let what = part.blank ? "must not be blank" : "is required"
+            let reason = switch part.field {
+            case "event_id": "\(what): without it the delete would remove every event on the extension"
+            default: "\(what) (a VoipNow event is addressed by user, extension, type and id)"
+            }
+            return Problem(field: part.field, reason: reason)
+        }
+        if parts[1].value == "@self" {
+            return Problem(field: "extension", reason: "must name the extension (@self is not allowed in a delete)")
+        }
+        if eventType < 0 { return Problem(field: "event_type", reason: "must be 0 or more, not \(eventType)") }
+        for part in parts {
+            if part.value.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) {
+                return Problem(field: part.field, reason: "must not hold a control character")
+            }
+            let segments = part.value.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }
+            if segments.contains(where: { $0 == "." || $0 == ".." }) {
+                return Problem(field: part.field, reason: "\"\(part.value)\" holds a \".\" or \"..\" path segment: a server would resolve it away and address other events")
+            }
+        }
+        return nil
+    }
+
+    /// Refuses what ``problem(userId:extension:eventType:eventId:)`` finds.
     public init(userId: String, extension ext: String, eventType: Int, eventId: String) throws {
-        let trimmed = [userId, ext, eventId].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard !trimmed[0].isEmpty else { throw APIError(.configuration, api: .voipnow, "a VoipNow event needs its user id") }
-        guard !trimmed[1].isEmpty, trimmed[1] != "@self" else {
-            throw APIError(.configuration, api: .voipnow, "a VoipNow event needs its extension (not @self)")
+        if let problem = Self.problem(userId: userId, extension: ext, eventType: eventType, eventId: eventId) {
+            throw APIError(.configuration, api: .voipnow, "a VoipNow event's \(problem)")
         }
-        guard eventType >= 0 else { throw APIError(.configuration, api: .voipnow, "a VoipNow event type is 0 or more, not \(eventType)") }
-        guard !trimmed[2].isEmpty else {
-            throw APIError(.configuration, api: .voipnow, "a VoipNow event needs its id: without it the delete would remove every event on the extension")
-        }
-        // `.` and `..` would be resolved away by a proxy or server, widening the delete.
-        for part in trimmed where part == "." || part == ".." {
-            throw APIError(.configuration, api: .voipnow, "\"\(part)\" is not a usable VoipNow path segment")
-        }
-        self.userId = trimmed[0]
-        self.extension = trimmed[1]
+        self.userId = userId.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.extension = ext.trimmingCharacters(in: .whitespacesAndNewlines)
         self.eventType = eventType
-        self.eventId = trimmed[2]
+        self.eventId = eventId.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `/uapi/extensions/{userId}/{extension}/phoneCallEvents/{type}/{id}`, each part encoded

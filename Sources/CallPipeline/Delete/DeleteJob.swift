@@ -21,7 +21,9 @@ import Logging
 /// the step `failed` and the cascade goes on — except that while a Pipedrive step has failed the
 /// provider and spool steps wait, since deletion flows from the call log. A deletion with a
 /// failed step stays open (the recording stays `deleting`, so nothing uploads it again), and the
-/// job is discarded; registering the delete again retries the failed steps.
+/// job is discarded; registering the delete again retries the failed steps, or gives up those
+/// the user names (`skipped`, like a call log callrec did not create): a deletion whose steps are
+/// all done or skipped finishes, and the references of skipped steps stay marked `skipped`.
 public struct DeleteJobHandler: JobHandler {
     public static let kind = "delete"
     public var kind: String { Self.kind }
@@ -90,7 +92,7 @@ public struct DeleteJobHandler: JobHandler {
         var pipedriveFailed = false
         for step in deletion.steps.sorted(by: { $0.position < $1.position }) {
             let target = DeletionTarget(step.target)
-            if step.state == .done { continue }
+            if step.state.isSettled { continue }
             if pipedriveFailed, !target.isPipedrive {
                 logger.info("not deleting \(step.target) while a call log could not be deleted")
                 continue
@@ -112,7 +114,7 @@ public struct DeleteJobHandler: JobHandler {
         }
 
         guard let current = try await store.deletion(id: deletion.id) else { return }
-        let open = current.steps.filter { $0.state != .done }
+        let open = current.steps.filter { !$0.state.isSettled }
         guard open.isEmpty else {
             let text = open.map { "\($0.target) \($0.state.rawValue)\($0.detail.map { ": \($0)" } ?? "")" }.joined(separator: "; ")
             throw JobFailure(.permanent, code: "delete_step_failed", "\(recording.path): not every target could be deleted: \(text)")
@@ -123,14 +125,19 @@ public struct DeleteJobHandler: JobHandler {
             .setRecordingState(key: key, state: .deleted),
             .tombstone(Tombstone(key: key, path: recording.path, reason: deletion.reason)),
         ]
-        for var ref in try await store.providerRefs(key: key) where ref.state != "deleted" {
-            ref.state = "deleted"
+        // A reference whose step was skipped is not deleted at the provider: the ledger says so.
+        let skipped = current.steps.filter { $0.state == .skipped }
+        for var ref in try await store.providerRefs(key: key) where ref.state == "live" {
+            ref.state = skipped.contains { $0.target == "\(ref.provider):\(ref.reference)" } ? "skipped" : "deleted"
             ops.append(.putProviderRef(ref))
         }
-        ops.append(.audit(AuditEntry(recordingKey: key, action: "deleted", detail: "deletion \(deletion.id): \(deletion.reason); \(current.steps.count) step(s) done",
+        let summary = "\(current.steps.count - skipped.count) step(s) done"
+            + (skipped.isEmpty ? "" : ", \(skipped.count) skipped (left in place: \(skipped.map(\.target).joined(separator: ", ")))")
+        ops.append(.audit(AuditEntry(recordingKey: key, action: "deleted", detail: "deletion \(deletion.id): \(deletion.reason); \(summary)",
                                      actor: context.owner)))
         try await store.commit(ops)
-        logger.info("recording deleted everywhere", metadata: ["steps": "\(current.steps.count)"])
+        logger.info(skipped.isEmpty ? "recording deleted everywhere" : "recording deleted; some targets were left in place",
+                    metadata: ["steps": "\(current.steps.count)", "skipped": "\(skipped.count)"])
     }
 
     /// Runs one step; returns its final state, status and detail, or throws the ``JobFailure``
@@ -150,11 +157,8 @@ public struct DeleteJobHandler: JobHandler {
             case .telnyx(let id):
                 result = try await apis.deleteTelnyxRecording(id: id)
             case .voipnow(let reference):
-                let address: VoipNowEventAddress
-                do {
-                    address = try VoipNowReference.address(reference)
-                } catch {
-                    return (.failed, nil, "not sent: \((error as? DeleteError)?.message ?? "\(error)") (a VoipNow delete without both event type and id would remove every event on the extension)")
+                guard let address = try? VoipNowReference.address(reference) else {
+                    return (.failed, nil, VoipNowReference.unsendable(reference) ?? "not sent")
                 }
                 result = try await apis.deleteVoipNowEvent(address)
             case .spool:
@@ -212,7 +216,8 @@ public struct DeleteJobHandler: JobHandler {
     private func deleteStrays(_ deletion: Deletion, store: any CallStore, actor: String, logger: Logger) async throws {
         let planned = Set(deletion.steps.map(\.target))
         let parts = try await store.parts(key: deletion.recordingKey)
-        var strays = DeletionPlanner.steps(parts: parts, refs: []).map { DeletionTarget($0.target) }.filter {
+        // Only call logs callrec created: one it did not create is left, as the planner would.
+        var strays = DeletionPlanner.steps(parts: parts, refs: []).filter { $0.state == .pending }.map { DeletionTarget($0.target) }.filter {
             $0.isPipedrive && !planned.contains($0.target)
         }
         guard !strays.isEmpty else { return }

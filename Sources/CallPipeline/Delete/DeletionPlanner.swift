@@ -13,6 +13,8 @@ public struct DeleteError: Error, Sendable, CustomStringConvertible {
         public static let conflict = Code(rawValue: "conflict")
         /// A provider reference that cannot name exactly one thing to delete.
         public static let invalidReference = Code(rawValue: "invalid_reference")
+        /// A step to skip that names no open step of the deletion (or more than one).
+        public static let unknownStep = Code(rawValue: "unknown_step")
         public var description: String { rawValue }
     }
 
@@ -66,6 +68,19 @@ public enum DeletionTarget: Sendable, Hashable {
         }
     }
 
+    /// What `--skip-step` takes besides the whole target: `pipedrive`, `pipedrive-marker`,
+    /// `telnyx`, `voipnow`, `spool`.
+    public var kind: String {
+        switch self {
+        case .pipedrive: "pipedrive"
+        case .pipedriveMarker: "pipedrive-marker"
+        case .telnyx: "telnyx"
+        case .voipnow: "voipnow"
+        case .spool: "spool"
+        case .unknown: "unknown"
+        }
+    }
+
     /// Pipedrive is where deletion flows from: while one of these steps has failed, the
     /// provider and spool steps wait.
     public var isPipedrive: Bool {
@@ -80,6 +95,16 @@ public enum DeletionTarget: Sendable, Hashable {
 /// complete address, or refused: there is no way to get a type-less or id-less address out of it
 /// (research/api-contract.md §3.2: that DELETE removes every event on the extension).
 public enum VoipNowReference {
+    /// Why a step for this reference is never sent (`not sent: …`), or nil when it can be.
+    public static func unsendable(_ reference: String) -> String? {
+        do {
+            _ = try address(reference)
+            return nil
+        } catch {
+            return "not sent: \((error as? DeleteError)?.message ?? "\(error)")"
+        }
+    }
+
     public static func address(_ reference: String) throws -> VoipNowEventAddress {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(reference.utf8))) as? [String: Any] else {
             throw DeleteError(.invalidReference, "the VoipNow reference is not a JSON object")
@@ -89,7 +114,8 @@ public enum VoipNowReference {
             case let s as String: return s
             case let n as NSNumber where !n.isBoolean && n.doubleValue == n.doubleValue.rounded():
                 return n.stringValue
-            default: throw DeleteError(.invalidReference, "the VoipNow reference has no usable \(key)")
+            default:
+                throw DeleteError(.invalidReference, "the VoipNow reference has no usable \(key) (a delete without both event type and id would remove every event on the extension)")
             }
         }
         let typeText = try text("event_type").trimmingCharacters(in: .whitespaces)
@@ -158,15 +184,26 @@ public struct DeletionPlanner: Sendable {
         self.actor = actor
     }
 
-    /// The recording a selector names. A path is looked up as registered (also made absolute);
-    /// failing that, a file at that path is fingerprinted (the same bytes are the same recording).
+    /// The recording a selector names (the oldest, when a path names several: see
+    /// ``resolveAll(_:)``).
     public func resolve(_ selector: Selector) async throws -> Recording {
+        try await resolveAll(selector)[0]
+    }
+
+    /// Every recording a selector names, oldest first. A key or a call log names one. A path
+    /// names every version callrec registered from it (the file may have been replaced with
+    /// other bytes after an upload: each version is its own recording), looked up as given,
+    /// made absolute and with symlinks resolved, and the recording whose bytes the file at that
+    /// path holds now (the same bytes are the same recording, wherever they were registered).
+    /// Throws ``DeleteError/Code/notFound`` when it names none.
+    public func resolveAll(_ selector: Selector) async throws -> [Recording] {
+        var found: [Recording] = []
         switch selector {
         case .key(let key):
-            if let recording = try await store.recording(key: key.lowercased()) { return recording }
+            if let recording = try await store.recording(key: key.lowercased()) { found.append(recording) }
         case .callLog(let id):
             if let part = try await store.part(callLogID: id), let recording = try await store.recording(key: part.recordingKey) {
-                return recording
+                found.append(recording)
             }
         case .path(let path):
             // The scan registers `standardizedFileURL.resolvingSymlinksInPath()` of its root.
@@ -177,15 +214,31 @@ public struct DeletionPlanner: Sendable {
                 candidates.append(candidate)
             }
             for candidate in candidates {
-                if let recording = try await store.recordings(RecordingQuery(path: candidate, limit: 1)).first { return recording }
+                var after: String?
+                while true {
+                    let page = try await store.recordings(RecordingQuery(path: candidate, afterKey: after, limit: 1000))
+                    found += page.filter { recording in !found.contains { $0.key == recording.key } }
+                    guard page.count == 1000, let last = page.last else { break }
+                    after = last.key
+                }
             }
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), !isDirectory.boolValue,
-               let key = try? Fingerprint.sha256(ofFile: absolute), let recording = try await store.recording(key: key) {
-                return recording
+               let key = try? Fingerprint.sha256(ofFile: absolute), !found.contains(where: { $0.key == key }),
+               let recording = try await store.recording(key: key) {
+                found.append(recording)
             }
         }
-        throw DeleteError(.notFound, "no recording in the ledger for \(selector)")
+        guard !found.isEmpty else { throw DeleteError(.notFound, "no recording in the ledger for \(selector)") }
+        return found.sorted { ($0.createdAt, $0.key) < ($1.createdAt, $1.key) }
+    }
+
+    /// The detail of a step that leaves a call log callrec did not create.
+    public static let foreignCallLogNote = "left: callrec did not create this call log"
+
+    static func foreignDetail(_ part: Part) -> String {
+        let origin = part.callLogOrigin == .given ? "the sidecar's call_log_id named it" : "the ledger does not say who made it"
+        return "\(foreignCallLogNote) (\(origin)); Pipedrive removes a recording only with its call log, so the audio stays attached there (--include-foreign-call-logs deletes it with everything it holds)"
     }
 
     /// The steps deleting a recording takes, in order: every part's call log (remote and
@@ -193,9 +246,14 @@ public struct DeletionPlanner: Sendable {
     /// reference, the spool last. `gone` marks call logs already confirmed gone (a reconcile's
     /// `GET` answered 404/410) done with that status, without another request.
     ///
+    /// A call log callrec did not create (the sidecar's `call_log_id`, or of unknown origin) gets
+    /// a step that is `skipped` from the start, saying why, unless `includeForeign`: it may hold
+    /// what someone else wrote, and deleting it is not callrec's call.
+    ///
     /// A VoipNow reference that cannot form a complete address gets a step that is `failed` from
     /// the start (with the reason) and is never sent.
-    public static func steps(parts: [Part], refs: [ProviderRef], gone: [String: Int] = [:], now: Date = Date()) -> [DeletionStep] {
+    public static func steps(parts: [Part], refs: [ProviderRef], gone: [String: Int] = [:], includeForeign: Bool = false,
+                             now: Date = Date()) -> [DeletionStep] {
         var steps: [DeletionStep] = []
         var targets = Set<String>()
         func add(_ target: DeletionTarget, state: DeletionStepState = .pending, httpStatus: Int? = nil, detail: String? = nil) {
@@ -207,6 +265,8 @@ public struct DeletionPlanner: Sendable {
             if let id = part.callLogID, !id.isEmpty {
                 if let status = gone[id] {
                     add(.pipedrive(id), state: .done, httpStatus: status, detail: "confirmed gone by reconcile (GET answered \(status))")
+                } else if part.callLogOrigin != .created, !includeForeign {
+                    add(.pipedrive(id), state: .skipped, detail: foreignDetail(part))
                 } else {
                     add(.pipedrive(id))
                 }
@@ -219,12 +279,10 @@ public struct DeletionPlanner: Sendable {
             case ProviderRef.telnyx:
                 add(.telnyx(ref.reference))
             case ProviderRef.voipnow:
-                do {
-                    _ = try VoipNowReference.address(ref.reference)
+                if let unsendable = VoipNowReference.unsendable(ref.reference) {
+                    add(.voipnow(ref.reference), state: .failed, detail: unsendable)
+                } else {
                     add(.voipnow(ref.reference))
-                } catch {
-                    add(.voipnow(ref.reference), state: .failed,
-                        detail: "not sent: \((error as? DeleteError)?.message ?? "\(error)") (a VoipNow delete without both event type and id would remove every event on the extension)")
                 }
             default:
                 add(.unknown("\(ref.provider):\(ref.reference)"), state: .failed, detail: "unknown provider \(ref.provider)")
@@ -240,8 +298,14 @@ public struct DeletionPlanner: Sendable {
     ///   - requiring: the states the recording must still be in when the commit lands (a
     ///     reconcile asks for `uploaded` only); otherwise ``DeleteError/Code/conflict``.
     ///   - gone: call logs already confirmed gone, with the status seen.
+    ///   - includeForeign: delete call logs callrec did not create too (see
+    ///     ``steps(parts:refs:gone:includeForeign:now:)``); an open deletion's steps that left
+    ///     them become pending again.
+    ///   - skipping: steps to give up, each named by its target or its kind (``match(_:in:)``),
+    ///     in the same commit; `askedBy` says who asked, for the audit table.
     public func register(key: String, reason: String, requiring: Set<RecordingState> = DeletionPlanner.deletableStates,
-                         gone: [String: Int] = [:]) async throws -> Registration {
+                         gone: [String: Int] = [:], includeForeign: Bool = false, skipping: [String] = [],
+                         askedBy: String? = nil) async throws -> Registration {
         guard let recording = try await store.recording(key: key) else {
             throw DeleteError(.notFound, "no recording \(key) in the ledger")
         }
@@ -250,12 +314,24 @@ public struct DeletionPlanner: Sendable {
             return Registration(outcome: .alreadyDeleted, key: key, path: recording.path, deletionID: nil, steps: [])
         case .deleting:
             if let open = try await store.openDeletions().first(where: { $0.recordingKey == key }) {
-                try await commit([
+                var steps = open.steps
+                var ops: [LedgerOp] = [
                     .require(key: key, states: [.deleting]),
                     .audit(AuditEntry(recordingKey: key, action: "delete_resumed", detail: "deletion \(open.id): \(reason)", actor: actor)),
-                    .enqueue(try DeleteJobHandler.job(key: key, deletionID: open.id)),
-                ], key: key)
-                return Registration(outcome: .resumed, key: key, path: recording.path, deletionID: open.id, steps: open.steps)
+                ]
+                if includeForeign {
+                    for index in steps.indices where steps[index].state == .skipped && (steps[index].detail ?? "").hasPrefix(Self.foreignCallLogNote) {
+                        steps[index].state = .pending
+                        steps[index].detail = nil
+                        ops.append(.updateDeletionStep(deletionID: open.id, target: steps[index].target, state: .pending, httpStatus: nil, detail: nil))
+                        ops.append(.audit(AuditEntry(recordingKey: key, action: "delete_step", target: steps[index].target,
+                                                     detail: "pending: a call log callrec did not create, included as asked (\(reason))", actor: actor)))
+                    }
+                }
+                ops += try skip(skipping, in: &steps, deletionID: open.id, key: key, askedBy: askedBy).ops
+                ops.append(.enqueue(try DeleteJobHandler.job(key: key, deletionID: open.id)))
+                try await commit(ops, key: key)
+                return Registration(outcome: .resumed, key: key, path: recording.path, deletionID: open.id, steps: steps)
             }
         default:
             guard requiring.contains(recording.state) else {
@@ -264,7 +340,9 @@ public struct DeletionPlanner: Sendable {
         }
         let parts = try await store.parts(key: key)
         let refs = try await store.providerRefs(key: key)
-        let steps = Self.steps(parts: parts, refs: refs, gone: gone)
+        var steps = Self.steps(parts: parts, refs: refs, gone: gone, includeForeign: includeForeign)
+        // Skips are audited after the registration: they change steps it planned.
+        let skips = try skip(skipping, in: &steps, deletionID: nil, key: key, askedBy: askedBy)
         let deletion = Deletion(id: UUID().uuidString.lowercased(), recordingKey: key, reason: reason, steps: steps)
         var ops: [LedgerOp] = [
             .require(key: key, states: recording.state == .deleting ? [.deleting] : requiring),
@@ -273,13 +351,59 @@ public struct DeletionPlanner: Sendable {
             .audit(AuditEntry(recordingKey: key, action: "delete_registered", target: nil,
                               detail: "deletion \(deletion.id): \(reason); steps: \(steps.map(\.target).joined(separator: ", "))", actor: actor)),
         ]
-        for step in steps where step.state != .pending {
+        for step in steps where step.state != .pending && !skips.targets.contains(step.target) {
             ops.append(.audit(AuditEntry(recordingKey: key, action: "delete_step", target: step.target, httpStatus: step.httpStatus,
                                          detail: "\(step.state.rawValue): \(step.detail ?? "")", actor: actor)))
         }
+        ops += skips.ops
         ops.append(.enqueue(try DeleteJobHandler.job(key: key, deletionID: deletion.id)))
         try await commit(ops, key: key)
         return Registration(outcome: .registered, key: key, path: recording.path, deletionID: deletion.id, steps: steps)
+    }
+
+    /// The step `name` names among `steps`: its whole target (`voipnow:{…}`, `pipedrive:123`), or
+    /// its kind (`voipnow`, `telnyx`, `pipedrive`, `spool`) when exactly one step still to do has
+    /// that kind. Throws ``DeleteError/Code/unknownStep``, listing the steps still to do, when
+    /// it names none of them (or a step already done or skipped), or several.
+    public static func match(_ name: String, in steps: [DeletionStep]) throws -> DeletionStep {
+        let open = steps.filter { !$0.state.isSettled }
+        let listing = open.isEmpty ? "none" : open.map { "\($0.target) (\($0.state.rawValue))" }.joined(separator: ", ")
+        if let exact = steps.first(where: { $0.target == name }) {
+            guard !exact.state.isSettled else {
+                throw DeleteError(.unknownStep, "step \(name) is \(exact.state.rawValue) already; steps still to do: \(listing)")
+            }
+            return exact
+        }
+        let ofKind = open.filter { DeletionTarget($0.target).kind == name }
+        if ofKind.count == 1 { return ofKind[0] }
+        if ofKind.count > 1 {
+            throw DeleteError(.unknownStep, "\(ofKind.count) steps still to do are \(name) steps; name one by its target: \(ofKind.map(\.target).joined(separator: ", "))")
+        }
+        throw DeleteError(.unknownStep, "no step still to do is \(name); steps still to do: \(listing)")
+    }
+
+    /// Marks the steps `names` names skipped in `steps`. Returns their targets and the ops that
+    /// record it: for an open deletion (`deletionID`) the step changes, and per step an audit line
+    /// saying who asked.
+    private func skip(_ names: [String], in steps: inout [DeletionStep], deletionID: String?, key: String,
+                      askedBy: String?) throws -> (targets: Set<String>, ops: [LedgerOp]) {
+        var targets = Set<String>(), ops: [LedgerOp] = []
+        let who = askedBy ?? actor
+        for name in names {
+            let step = try Self.match(name, in: steps)
+            guard let index = steps.firstIndex(where: { $0.target == step.target }) else { continue }
+            let was = "it was \(step.state.rawValue)\(step.detail.map { ": \($0)" } ?? "")"
+            steps[index].state = .skipped
+            steps[index].detail = "skipped at the request of \(who); \(was)"
+            targets.insert(step.target)
+            if let deletionID {
+                ops.append(.updateDeletionStep(deletionID: deletionID, target: step.target, state: .skipped, httpStatus: step.httpStatus,
+                                               detail: steps[index].detail))
+            }
+            ops.append(.audit(AuditEntry(recordingKey: key, action: "delete_step_skipped", target: step.target, httpStatus: step.httpStatus,
+                                         detail: "asked by \(who): given up without deleting it; \(was)", actor: actor)))
+        }
+        return (targets, ops)
     }
 
     private func commit(_ ops: [LedgerOp], key: String) async throws {

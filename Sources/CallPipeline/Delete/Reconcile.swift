@@ -18,8 +18,9 @@ import ServiceLifecycle
 ///    is evidence; a 200 is a listing gap, reported;
 /// 5. plans the recordings with evidence. Any API error anywhere in the pass (a listing page, the
 ///    sentinel, a confirmation: 401/403, timeouts, 5xx — after the client's own retries) aborts
-///    the pass: it deletes nothing and says why. More planned recordings than the cap aborts the
-///    whole pass unless `force`;
+///    the pass: it deletes nothing and says why. More recordings than the cap aborts the whole
+///    pass unless `force`, after listing them (`would_delete`, not confirmed: no `GET` is spent
+///    on a pass that will not act) with the cap and how to go on;
 /// 6. with `apply`, registers each planned deletion through ``DeletionPlanner`` (the same cascade
 ///    as `callrec delete`; the confirmed call logs count as done with the status seen) and
 ///    re-queues deletions left open.
@@ -36,6 +37,9 @@ public struct Reconciler: Sendable {
         public var force = false
         /// Report uploaded recordings whose source file or spool parts are gone.
         public var checkLocalFiles = true
+        /// Delete call logs callrec did not create too (the sidecar's `call_log_id`); otherwise
+        /// they are left and reported (``DeletionPlanner/steps(parts:refs:gone:includeForeign:now:)``).
+        public var includeForeignCallLogs = false
         public var pageSize = 50
         /// A listing that has not ended after this many pages aborts the pass.
         public var maxPages = 20_000
@@ -93,6 +97,8 @@ public struct Reconciler: Sendable {
         report.totals.cap = cap
         var findings: [String: [ReconcileReport.Finding]] = [:]
         var evidence: [String: [ReconcileReport.Evidence]] = [:]
+        // Recordings a pass over the cap would delete: listed, not acted on.
+        var overCap = Set<String>()
 
         do {
             // 2. The listing.
@@ -132,8 +138,15 @@ public struct Reconciler: Sendable {
                         "the listing shows none of the \(keyOfCallLog.count) call logs the ledger knows (\(listed.count) listed): another account, or an empty view; nothing deleted (--force to act anyway)"))
                 }
                 if candidateKeys.count > cap, !options.force {
-                    throw Aborted(problem: .init(code: "mass_delete_cap", message:
-                        "\(candidateKeys.count) recordings have call logs missing from the listing, more than the cap of \(cap); nothing confirmed or deleted (--max-delete N or --force)"))
+                    // Listed, then refused: what would be deleted, without a GET per call log.
+                    for id in candidates {
+                        guard let key = keyOfCallLog[id] else { continue }
+                        overCap.insert(key)
+                        findings[key, default: []].append(.init(code: "call_log_missing", detail:
+                            "call log \(id) is missing from the listing (not confirmed with a GET: the pass is over the cap)"))
+                    }
+                    throw Aborted(problem: .init(code: "mass_delete_cap", message: Self.overCap(candidateKeys.count, cap: cap, apply: options.apply,
+                                                                                                 what: "have call logs missing from the listing")))
                 }
                 if let sentinel = knownListed.randomElement() {
                     lookups += 1
@@ -174,8 +187,9 @@ public struct Reconciler: Sendable {
                 }
             }
             if evidence.count > cap, !options.force {
-                throw Aborted(problem: .init(code: "mass_delete_cap", message:
-                    "\(evidence.count) recordings would be deleted, more than the cap of \(cap); nothing deleted (--max-delete N or --force)"))
+                overCap.formUnion(evidence.keys)
+                throw Aborted(problem: .init(code: "mass_delete_cap", message: Self.overCap(evidence.count, cap: cap, apply: options.apply,
+                                                                                             what: "would be deleted")))
             }
         } catch let aborted as Aborted {
             report.abort = aborted.problem
@@ -218,10 +232,17 @@ public struct Reconciler: Sendable {
             guard let entry = known[key] else { continue }
             var line = ReconcileReport.Line(key: key, path: entry.recording.path, findings: findings[key] ?? [], evidence: evidence[key] ?? [],
                                             action: "none")
-            if let proof = evidence[key], !proof.isEmpty {
-                let gone = Dictionary(proof.map { ($0.callLogID, $0.httpStatus) }, uniquingKeysWith: { first, _ in first })
+            let proof = evidence[key] ?? []
+            let gone = Dictionary(proof.map { ($0.callLogID, $0.httpStatus) }, uniquingKeysWith: { first, _ in first })
+            if overCap.contains(key) || !proof.isEmpty {
                 let refs = try await store.providerRefs(key: key)
-                line.targets = DeletionPlanner.steps(parts: entry.parts, refs: refs, gone: gone).map(\.target)
+                Self.describe(DeletionPlanner.steps(parts: entry.parts, refs: refs, gone: gone, includeForeign: options.includeForeignCallLogs),
+                              in: &line)
+            }
+            if overCap.contains(key) {
+                line.action = "would_delete"
+                line.result = "not deleted: the pass is over the cap (\(report.abort?.code ?? ""))"
+            } else if !proof.isEmpty {
                 if report.abort != nil {
                     line.action = "none"
                     line.result = "pass aborted: \(report.abort?.code ?? "")"
@@ -230,7 +251,8 @@ public struct Reconciler: Sendable {
                 } else {
                     let reason = "reconcile: " + proof.map { "call log \($0.callLogID) answered \($0.httpStatus)" }.joined(separator: ", ")
                     do {
-                        let registration = try await planner.register(key: key, reason: reason, requiring: [.uploaded], gone: gone)
+                        let registration = try await planner.register(key: key, reason: reason, requiring: [.uploaded], gone: gone,
+                                                                      includeForeign: options.includeForeignCallLogs)
                         line.action = "delete"
                         line.deletionID = registration.deletionID
                         line.result = registration.outcome.rawValue
@@ -247,7 +269,7 @@ public struct Reconciler: Sendable {
         // Deletions left open (a step failed, or the job gave up): reported, and re-queued on apply.
         for deletion in try await store.openDeletions() {
             guard let recording = try await store.recording(key: deletion.recordingKey) else { continue }
-            let open = deletion.steps.filter { $0.state != .done }
+            let open = deletion.steps.filter { !$0.state.isSettled }
             var line = ReconcileReport.Line(
                 key: deletion.recordingKey, path: recording.path,
                 findings: [.init(code: "deletion_open", detail: "deletion \(deletion.id) (\(deletion.reason)): " +
@@ -257,7 +279,8 @@ public struct Reconciler: Sendable {
                 let jobs = try await store.jobs(JobQuery(states: JobState.live, uniqueKey: "delete:\(deletion.recordingKey)", limit: 1))
                 if jobs.isEmpty {
                     do {
-                        let registration = try await planner.register(key: deletion.recordingKey, reason: "reconcile: resumed")
+                        let registration = try await planner.register(key: deletion.recordingKey, reason: "reconcile: resumed",
+                                                                      includeForeign: options.includeForeignCallLogs)
                         line.action = "resume"
                         line.result = registration.outcome.rawValue
                         report.totals.resumed += 1
@@ -280,6 +303,21 @@ public struct Reconciler: Sendable {
             "gone": "\(report.totals.confirmedGone)", "tokens": "\(report.totals.tokensSpent)",
         ])
         return report
+    }
+
+    /// The refusal of a pass over the cap: how many, the cap, and how to go on.
+    static func overCap(_ count: Int, cap: Int, apply: Bool, what: String) -> String {
+        let how = apply ? "run again with --max-delete \(count) (or --force)"
+            : "run again with --max-delete \(count) to confirm each with a GET (or --force), and with --apply to delete them"
+        return "\(count) recordings \(what), more than the cap of \(cap); they are listed, nothing was deleted. If they are meant to go, \(how)"
+    }
+
+    /// A line's targets (the steps that would run) and what would be left, with why.
+    static func describe(_ steps: [DeletionStep], in line: inout ReconcileReport.Line) {
+        line.targets = steps.filter { $0.state != .skipped }.map(\.target)
+        for step in steps where step.state == .skipped {
+            line.findings.append(.init(code: "call_log_left", detail: "\(step.target): \(step.detail ?? "")"))
+        }
     }
 
     static func rethrowCancellation(_ error: any Error) throws {
@@ -345,8 +383,9 @@ public struct ReconcileReport: Sendable, Encodable {
     }
 
     public struct Finding: Sendable, Encodable, Hashable {
-        /// `call_log_gone`, `listing_gap`, `local_file_missing`, `spool_missing`,
-        /// `provider_recording_missing`, `deletion_open`.
+        /// `call_log_gone`, `call_log_missing` (not confirmed: over the cap), `listing_gap`,
+        /// `call_log_left` (callrec did not create it: the deletion leaves it), `local_file_missing`,
+        /// `spool_missing`, `provider_recording_missing`, `deletion_open`.
         public var code: String
         public var detail: String
     }

@@ -178,6 +178,7 @@ public struct UploadJobHandler: JobHandler {
                                "\(recording.path): call_log_id names one call log, but the recording is split into \(partCount) parts and a call log holds one recording; give call_log instead")
             }
             part.callLogID = given
+            part.callLogOrigin = .given  // not callrec's: a delete leaves it unless told
             part.state = .created
             try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
             return part
@@ -239,6 +240,7 @@ public struct UploadJobHandler: JobHandler {
     private func adopt(_ id: String, for part: Part, store: any CallStore, owner: String, status: Int?) async throws -> Part {
         var part = part
         part.callLogID = id
+        part.callLogOrigin = .created
         part.state = .created
         try await store.commit([
             .require(key: part.recordingKey, states: [.transcoded]),

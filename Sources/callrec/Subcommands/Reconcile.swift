@@ -18,10 +18,13 @@ extension CallRecCommand {
                 pass that saw any API error deletes nothing. Before acting it checks that a known call \
                 log is still listed and still answers 200 (the same account as before). More planned \
                 deletions than --max-delete (default: 20 recordings or 5 % of the uploaded ones, \
-                whichever is smaller, at least 1) abort the pass unless --force. Missing local files \
+                whichever is smaller, at least 1) are listed, then refused: the pass deletes nothing \
+                and says the cap and how to go on (--max-delete N, or --force). Missing local files \
                 and missing provider recordings are reported, never deleted. --apply runs the same \
-                cascade as `callrec delete` for every planned recording. Exit codes: 0 clean or \
-                done, 1 the pass was aborted or a deletion did not finish, 2 usage or configuration.
+                cascade as `callrec delete` for every planned recording; a call log callrec did not \
+                create (the sidecar's call_log_id) is left and reported unless \
+                --include-foreign-call-logs. Exit codes: 0 clean or done, 1 the pass was aborted or \
+                refused or a deletion did not finish, 2 usage or configuration.
                 """
         )
 
@@ -33,6 +36,9 @@ extension CallRecCommand {
 
         @Flag(help: "Go on beyond --max-delete, and when the listing shows none of the known call logs.")
         var force = false
+
+        @Flag(help: "Delete call logs callrec did not create too (attached with the sidecar's call_log_id), with everything they hold.")
+        var includeForeignCallLogs = false
 
         @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.")
         var config: String?
@@ -63,6 +69,7 @@ extension CallRecCommand {
                 options.apply = apply
                 options.maxDelete = maxDelete
                 options.force = force
+                options.includeForeignCallLogs = includeForeignCallLogs
                 var report = try await Self.pass(store: store, wiring: wiring, options: options, logger: logger)
                 var unfinished = 0
                 if apply, report.abort == nil {
@@ -77,7 +84,7 @@ extension CallRecCommand {
                             report.recordings[index].result = "deleted"
                         } else {
                             unfinished += 1
-                            let open = deletion.steps.filter { $0.state != .done }
+                            let open = deletion.steps.filter { !$0.state.isSettled }
                             report.recordings[index].result = "not finished: " + open.map { "\($0.target) \($0.state.rawValue)\($0.detail.map { " (\($0))" } ?? "")" }.joined(separator: "; ")
                         }
                     }
@@ -240,7 +247,8 @@ extension CallRecCommand {
                     _ = fm.createFile(atPath: part, contents: Data(count: 16))
                     ops.append(.insertRecording(Recording(key: key, path: source, state: .uploaded, partCount: 1, seconds: 60)))
                     ops.append(.replaceParts(key: key, parts: [Part(recordingKey: key, index: 1, spoolPath: part, bytes: 16, seconds: 60, sha256: key,
-                                                                    state: .attached, callLogID: callLog(key), attachedAt: Date())]))
+                                                                    state: .attached, callLogID: callLog(key), callLogOrigin: .created,
+                                                                    marker: "callrec:\(key.prefix(32)):p1", attachedAt: Date())]))
                     if ops.count >= 1000 {
                         try await store.commit(ops)
                         ops.removeAll()
