@@ -69,11 +69,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The local API emulator (Pipedrive CallLogs, Telnyx recordings, VoipNow call events).
-        // Never imports CallAPI: it is the independent peer the client is tested against.
+        // Never imports CallAPI nor CallAudio: it is the independent peer the client is tested
+        // against (it reads MPEG frame headers itself to check an upload).
         .target(
             name: "CallSandbox",
             dependencies: [
-                "CallAudio",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
