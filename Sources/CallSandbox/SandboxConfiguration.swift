@@ -91,6 +91,18 @@ public struct SandboxConfiguration: Sendable {
         }
     }
 
+    /// The base URL of a sandbox listening on `port` with this configuration (a wildcard host is
+    /// reached on loopback).
+    public func baseURL(port: Int) -> String {
+        let shown = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host
+        return "http://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)"
+    }
+
+    /// What a sandbox listening on `port` publishes about itself.
+    func address(port: Int) -> SandboxAddress {
+        SandboxAddress(url: baseURL(port: port), pid: ProcessInfo.processInfo.processIdentifier, pipedriveToken: pipedriveToken, telnyxKey: telnyxKey, voipnowToken: voipnowToken)
+    }
+
     enum TokenKind { case pipedrive, telnyx, voipnow }
 
     static func randomToken(_ kind: TokenKind) -> String {
