@@ -146,10 +146,11 @@ import Testing
     func twoSandboxUploadsOnOneStateShareOneSandbox() async throws {
         try await withTemporaryDirectory { dir in
             try UploadFixtures.makeDirectory(dir, count: 12, longCalls: 1)
-            // Every request is answered 0.2 s late: the first run is still at work when the second starts.
-            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.2", "PIPEDRIVE_BURST": "500"])
-            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--part-max-minutes", "1", "--json",
-                          "--log-level", "warning"]
+            // Every request is answered 0.3 s late and each run sends two at a time: the first run
+            // has seconds of work left when the second starts.
+            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.3", "PIPEDRIVE_BURST": "500"])
+            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
+                          "--part-max-minutes", "1", "--json", "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
             try await Self.waitForACallLog(state: "\(dir)/state", while: first)
             let second = try startProcess(callrec, upload, environment: environment, log: "\(dir)/second.log")
@@ -170,9 +171,11 @@ import Testing
     @Test(.timeLimit(.minutes(4)))
     func aStandaloneSandboxRefusesAStateInUse() async throws {
         try await withTemporaryDirectory { dir in
-            try UploadFixtures.makeDirectory(dir, count: 4, longCalls: 0)
-            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.2"])
-            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "1", "--log-level", "warning"]
+            try UploadFixtures.makeDirectory(dir, count: 8, longCalls: 0)
+            // Every request is answered 0.5 s late, one at a time: the run lasts some 9 s.
+            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.5"])
+            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "1", "--upload-slots", "1",
+                          "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
             try await Self.waitForACallLog(state: "\(dir)/state", while: first)
             let standalone = try startProcess(callrec, ["sandbox", "--port", "0", "--state", "\(dir)/state/sandbox"], environment: environment,
