@@ -133,17 +133,17 @@ struct SandboxView {
             : differ.isEmpty ? "The audio of this directory's \(count(arrived.count, "part")) arrived as the spool holds it (SHA-256)."
             : "\(differ.count) of this directory's \(count(arrived.count, "part")) arrived with other bytes than the spool holds!"
         var lines = ["", head]
-        let sorted = live.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-        let shown = sorted.suffix(Self.newest)
-        if sorted.count > shown.count { lines.append("The newest \(shown.count):") }
+        let ordered = live  // in creation order (the snapshot's; `created_at` keeps whole seconds only)
+        let shown = ordered.suffix(Self.newest)
+        if ordered.count > shown.count { lines.append("The newest \(shown.count):") }
         lines += shown.map { row($0, spool: spool) }
         let unshown = differ.filter { log in !shown.contains { $0.id == log.id } }
         if !unshown.isEmpty {
             lines.append("Also arrived with other bytes:")
             lines += unshown.map { row($0, spool: spool) }
         }
-        if sorted.count > shown.count {
-            lines.append("All \(sorted.count) are in \((directory as NSString).appendingPathComponent("sandbox-state.json")) "
+        if ordered.count > shown.count {
+            lines.append("All \(ordered.count) are in \((directory as NSString).appendingPathComponent("sandbox-state.json")) "
                 + "(or GET /_sandbox/state of `callrec sandbox --state \(directory)`).")
         }
         return (lines + [""]).joined(separator: "\n")
