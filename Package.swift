@@ -46,7 +46,7 @@ let package = Package(
         .systemLibrary(name: "CCallSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         // Keeps libmpg123 (libsndfile's MP3 decoder) off the user's terminal: every handle made in
         // the process gets MPG123_QUIET (see the C file). libmpg123-dev comes with libsndfile1-dev.
-        .target(name: "CCallQuietMPG123", linkerSettings: [.linkedLibrary("mpg123"), .linkedLibrary("dl")]),
+        .target(name: "CCallQuietMPG123", linkerSettings: [.linkedLibrary("mpg123", .when(platforms: [.linux])), .linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         // decode · validate · encode · chunk · transcode (no network, no database)
         .target(

@@ -10,11 +10,13 @@
 // one because libsndfile refers to it. It makes the handle with libmpg123's own mpg123_new (the
 // next definition after this one) and adds MPG123_QUIET, which silences every message of that
 // handle. A crash still reaches the terminal: it is not one of libmpg123's messages.
+#include "ccall_quiet_mpg123.h"
+
+#ifdef __linux__
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
 #include <mpg123.h>
-#include "ccall_quiet_mpg123.h"
 
 typedef mpg123_handle *(*ccall_mpg123_new_function)(const char *, int *);
 
@@ -33,3 +35,10 @@ mpg123_handle *mpg123_new(const char *decoder, int *error) {
 int ccall_mpg123_quiet(void) {
     return dlsym(RTLD_DEFAULT, "mpg123_new") == (void *)mpg123_new;
 }
+
+#else
+// Elsewhere (two-level namespaces on Darwin) a definition here would not take libmpg123's place.
+int ccall_mpg123_quiet(void) {
+    return 0;
+}
+#endif
