@@ -44,12 +44,15 @@ let package = Package(
         .systemLibrary(name: "CCallSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CCallLame", pkgConfig: "lame", providers: [.apt(["libmp3lame-dev"])]),
         .systemLibrary(name: "CCallSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        // Keeps libmpg123 (libsndfile's MP3 decoder) off the user's terminal: every handle made in
+        // the process gets MPG123_QUIET (see the C file). libmpg123-dev comes with libsndfile1-dev.
+        .target(name: "CCallQuietMPG123", linkerSettings: [.linkedLibrary("mpg123", .when(platforms: [.linux])), .linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         // decode · validate · encode · chunk · transcode (no network, no database)
         .target(
             name: "CallAudio",
             dependencies: [
-                "CCallSndFile", "CCallLame", "CCallSoxr",
+                "CCallSndFile", "CCallLame", "CCallSoxr", "CCallQuietMPG123",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: optimisedInDebug
@@ -69,11 +72,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The local API emulator (Pipedrive CallLogs, Telnyx recordings, VoipNow call events).
-        // Never imports CallAPI: it is the independent peer the client is tested against.
+        // Never imports CallAPI nor CallAudio: it is the independent peer the client is tested
+        // against (it reads MPEG frame headers itself to check an upload).
         .target(
             name: "CallSandbox",
             dependencies: [
-                "CallAudio",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

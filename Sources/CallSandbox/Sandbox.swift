@@ -38,29 +38,43 @@ public final class Sandbox: Service {
     /// Loads the state, listens, and serves until cancelled or shut down gracefully.
     /// - Throws: ``SandboxError`` for a bad configuration or an unreadable state directory, or the
     ///   server's error (e.g. the port is taken).
+    ///
+    /// A sandbox with a state directory holds it alone while it runs (a second one there fails
+    /// with ``SandboxError/Code/stateInUse``) and publishes its ``SandboxAddress`` in it once it
+    /// listens (``SandboxAddress/serving(_:)``).
     public func run() async throws {
         lifecycle.starting()
+        var claim: SandboxClaim?
         do {
             try configuration.validate()
+            if files.persistent { claim = try SandboxClaim(files: files) }
             try await state.load()
             let core = SandboxCore(configuration: configuration, state: state, files: files)
             let lifecycle = self.lifecycle
             let logger = self.logger
+            let published = claim
             let app = Application(
                 router: Self.buildRouter(core),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? core.configuration.port
                     logger.info("sandbox listening", metadata: ["port": "\(port)", "faults": "\(core.configuration.faults.specification)"])
+                    do {
+                        try published?.publish(core.configuration.address(port: port))
+                    } catch {
+                        logger.error("cannot publish the sandbox's address", metadata: ["error": "\(error)"])
+                    }
                     lifecycle.running(port: port)
                 },
                 logger: logger
             )
             try await app.run()
             await state.flush()
+            claim?.release()
             lifecycle.stopped(nil)
         } catch {
             await state.flush()
+            claim?.release()
             lifecycle.stopped(error)
             throw error
         }

@@ -27,6 +27,11 @@ public struct SandboxConfiguration: Sendable {
     /// Pipedrive daily token budget (reset at midnight UTC; the real reset time zone is not
     /// documented).
     public var dailyTokens: Int = 30_000
+    /// Telnyx requests admitted in any rolling ``telnyxWindow``, per key (Telnyx publishes no
+    /// numbers for `/v2/recordings`: api-contract §2.6); over it, 429 `10011`.
+    public var telnyxRequestsPerWindow: Int = 100
+    /// The Telnyx window; `x-ratelimit-reset` counts the seconds until its oldest request leaves it.
+    public var telnyxWindow: Duration = .seconds(1)
     /// Uploads larger than this get 413 (Pipedrive documents no limit); nil = no limit.
     public var maximumRecordingBytes: Int64? = nil
     /// Random faults; the `x-sandbox-fault` header aims one at a single request.
@@ -77,10 +82,25 @@ public struct SandboxConfiguration: Sendable {
         guard (0...65535).contains(port) else { throw SandboxError(.invalidConfiguration, "port \(port) is not 0…65535") }
         guard burstPerTwoSeconds >= 1 else { throw SandboxError(.invalidConfiguration, "the burst limit must be at least 1") }
         guard burstWindow > .zero else { throw SandboxError(.invalidConfiguration, "the burst window must be positive") }
+        guard telnyxRequestsPerWindow >= 1, telnyxWindow > .zero else {
+            throw SandboxError(.invalidConfiguration, "the Telnyx rate limit must be at least 1 request in a positive window")
+        }
         guard dailyTokens >= 0 else { throw SandboxError(.invalidConfiguration, "the daily token budget must not be negative") }
         guard !pipedriveToken.isEmpty, !telnyxKey.isEmpty, !voipnowToken.isEmpty else {
             throw SandboxError(.invalidConfiguration, "every credential must be non-empty")
         }
+    }
+
+    /// The base URL of a sandbox listening on `port` with this configuration (a wildcard host is
+    /// reached on loopback).
+    public func baseURL(port: Int) -> String {
+        let shown = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host
+        return "http://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)"
+    }
+
+    /// What a sandbox listening on `port` publishes about itself.
+    func address(port: Int) -> SandboxAddress {
+        SandboxAddress(url: baseURL(port: port), pid: ProcessInfo.processInfo.processIdentifier, pipedriveToken: pipedriveToken, telnyxKey: telnyxKey, voipnowToken: voipnowToken)
     }
 
     enum TokenKind { case pipedrive, telnyx, voipnow }

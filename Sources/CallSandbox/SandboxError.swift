@@ -13,6 +13,8 @@ public struct SandboxError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
         /// The state directory or its snapshot could not be read.
         public static let stateUnreadable = Code(rawValue: "state_unreadable")
+        /// Another sandbox serves the state directory (the message names its process and address).
+        public static let stateInUse = Code(rawValue: "state_in_use")
         /// The server stopped (or failed to bind) before it listened.
         public static let notRunning = Code(rawValue: "not_running")
 

@@ -5,8 +5,9 @@ import Logging
 import NIOCore
 
 /// Runs in front of every route (and of the router's 404): classifies the request by API, checks
-/// credentials, aims faults, applies Pipedrive's rate limits and token costs, adds the
-/// `x-ratelimit-*` headers, and renders errors in the format of the API they belong to.
+/// credentials, aims faults, applies Pipedrive's rate limits and token costs and Telnyx's rate
+/// limit, adds the `x-ratelimit-*` headers, and renders errors in the format of the API they
+/// belong to.
 struct SandboxMiddleware: RouterMiddleware {
     typealias Context = SandboxRequestContext
 
@@ -39,7 +40,7 @@ struct SandboxMiddleware: RouterMiddleware {
     ) async throws -> Response {
         await state.countRequest(route: route.key)
         var headers = HTTPFields()
-        guard request.headers[.apiToken] == configuration.pipedriveToken else {
+        guard Self.pipedriveToken(request) == configuration.pipedriveToken else {
             await state.countUnauthorized()
             await state.peekRateLimit().apply(to: &headers)
             return render(.pipedrive, APIError(.unauthorized, "unauthorized access"), headers: headers)
@@ -83,16 +84,20 @@ struct SandboxMiddleware: RouterMiddleware {
         _ request: Request, context: Context, route: RouteInfo, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         await state.countRequest(route: route.key)
-        let secret = route.api == .telnyx ? configuration.telnyxKey : configuration.voipnowToken
+        let telnyx = route.api == .telnyx
+        // Telnyx answers carry its x-ratelimit-* headers (api-contract §2.6); VoipNow's none.
+        var headers = HTTPFields()
+        let secret = telnyx ? configuration.telnyxKey : configuration.voipnowToken
         guard Self.bearer(request, allowQuery: route.api == .voipnow) == secret else {
             await state.countUnauthorized()
-            let error = route.api == .telnyx
+            if telnyx { await state.peekTelnyxRateLimit().apply(to: &headers) }
+            let error = telnyx
                 ? APIError(.unauthorized, code: "10009", title: "Authentication failed", "The API key looks malformed or is not valid. Check that you copied it correctly.")
                 : APIError(.unauthorized, code: "access_denied", "The access token is missing, expired or not valid.")
-            return render(route.api, error)
+            return render(route.api, error, headers: headers)
         }
         guard let faults = resolveFaults(request) else {
-            return render(route.api, APIError(.badRequest, code: route.api == .telnyx ? "10015" : "bad_request", title: "Bad Request", Self.badFaultMessage))
+            return render(route.api, APIError(.badRequest, code: telnyx ? "10015" : "bad_request", title: "Bad Request", Self.badFaultMessage))
         }
         if faults.contains(.abuse) {
             await state.countFault(.abuse)
@@ -100,21 +105,31 @@ struct SandboxMiddleware: RouterMiddleware {
         }
         if faults.contains(.tooManyRequests) {
             await state.countFault(.tooManyRequests)
-            var headers = HTTPFields()
+            if telnyx { await state.peekTelnyxRateLimit(exhausted: true).apply(to: &headers) }
             headers[.retryAfter] = String(configuration.faults.retryAfterSeconds)
-            let error = route.api == .telnyx
-                ? APIError(.tooManyRequests, code: "10011", title: "Too many requests", "You have exceeded the maximum number of allowed requests.")
-                : APIError(.tooManyRequests, code: "too_many_requests", "Too many requests.")
-            return render(route.api, error, headers: headers)
+            return render(route.api, telnyx ? Self.telnyxTooManyRequests : APIError(.tooManyRequests, code: "too_many_requests", "Too many requests."),
+                          headers: headers)
+        }
+        if telnyx {
+            let (limits, admitted) = await state.admitTelnyx()
+            limits.apply(to: &headers)
+            guard admitted else {
+                headers[.retryAfter] = String(limits.reset)
+                return render(.telnyx, Self.telnyxTooManyRequests, headers: headers)
+            }
         }
         var context = context
-        if let early = try await injectBeforeWork(faults, request: request, context: &context, route: route, api: route.api, headers: [:]) {
+        if let early = try await injectBeforeWork(faults, request: request, context: &context, route: route, api: route.api, headers: headers) {
             return early
         }
-        let response = try await rendered(route.api) { try await next(request, context) }
+        var response = try await rendered(route.api) { try await next(request, context) }
         try await injectAfterWork(faults, context: context)
+        for field in headers { response.headers[field.name] = field.value }
         return response
     }
+
+    static let telnyxTooManyRequests = APIError(.tooManyRequests, code: "10011", title: "Too many requests",
+                                                "You have exceeded the maximum number of allowed requests.")
 
     // MARK: Faults
 
@@ -205,9 +220,17 @@ struct SandboxMiddleware: RouterMiddleware {
         } catch let error as APIError {
             return render(api, error, headers: error.headers)
         } catch let error as HTTPError {
-            let message = error.body ?? (error.status == .notFound ? "Unknown method ." : error.status.reasonPhrase)
-            return render(api, APIError(error.status, message), headers: error.headers)
+            return render(api, Self.routeError(api, error), headers: error.headers)
         }
+    }
+
+    /// Hummingbird's own errors (the router's 404 for a route or method an API does not have) in
+    /// the API's words.
+    private static func routeError(_ api: RouteInfo.API, _ error: HTTPError) -> APIError {
+        if api == .telnyx, error.status == .notFound {
+            return APIError(.notFound, code: "10005", title: "Resource not found", "The requested resource or URL could not be found.")
+        }
+        return APIError(error.status, error.body ?? (error.status == .notFound ? "Unknown method ." : error.status.reasonPhrase))
     }
 
     private func render(_ api: RouteInfo.API, _ error: APIError, headers: HTTPFields = [:]) -> Response {
@@ -240,6 +263,13 @@ struct SandboxMiddleware: RouterMiddleware {
     }
 
     // MARK: Helpers
+
+    /// Pipedrive's API token: the `x-api-token` header, or else the legacy `?api_token=` query
+    /// parameter that clients such as the popular Python one still send (api-contract §1.1).
+    /// Neither is ever logged (the sandbox logs no request line).
+    static func pipedriveToken(_ request: Request) -> String? {
+        request.headers[.apiToken] ?? queryItems(request.uri.query)["api_token"]
+    }
 
     /// `Authorization: Bearer X` → X (VoipNow also takes `?accessRequestToken=Bearer X`).
     static func bearer(_ request: Request, allowQuery: Bool) -> String? {

@@ -1,5 +1,7 @@
 import CallSandbox
+import CallTesting
 import Foundation
+import Logging
 import NIOHTTP1
 import Testing
 
@@ -165,6 +167,41 @@ import Testing
             // create 10 + get 2 + delete 6 + (delete 6 + get 2 + get 2 + delete 6: errors cost too)
             #expect(await sandbox.tokensSpent() == 34)
         }
+    }
+
+    /// The legacy query form (`?api_token=`), which popular clients still send, is accepted like
+    /// the header, and the token never reaches the sandbox's log.
+    @Test func acceptsTheTokenAsAQueryParameter() async throws {
+        let configuration = testConfiguration()
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "test.sandbox", factory: { _ in CaptureHandler(lines: lines) })
+        try await withSandbox(configuration, logger: logger) { base, sandbox in
+            let client = SandboxClient(base: base, configuration: configuration)
+            let token = configuration.pipedriveToken
+            let json = ["Content-Type": "application/json"]
+            let body = try JSONSerialization.data(withJSONObject: [
+                "outcome": "connected", "to_phone_number": "+15551230000", "start_time": "2026-11-20 10:00:00", "end_time": "2026-11-20 10:04:10",
+            ])
+            let created = try await client.send(.POST, "/v1/callLogs?api_token=\(token)", headers: json, body: body)
+            #expect(created.status == 200, "\(created.text)")
+            let id = try #require((try created.json["data"] as? [String: Any])?["id"] as? String)
+            let listed = try await client.send(.GET, "/v1/callLogs?start=0&api_token=\(token)&limit=5")
+            #expect(listed.status == 200)
+            #expect((try listed.json["data"] as? [[String: Any]])?.count == 1)
+            #expect(listed.header("x-ratelimit-remaining") != nil)
+            let got = try await client.send(.GET, "/api/v1/callLogs/\(id)?api_token=\(token)")
+            #expect(got.status == 200)
+
+            let wrong = try await client.send(.GET, "/v1/callLogs?api_token=wrong\(token)")
+            #expect(wrong.status == 401)
+            #expect(try wrong.json["error"] as? String == "unauthorized access")
+            let empty = try await client.send(.GET, "/v1/callLogs?api_token=")
+            #expect(empty.status == 401)
+            #expect(await sandbox.counters().unauthorized == 2)
+        }
+        let logged = lines.withLock { $0 }
+        #expect(!logged.isEmpty)
+        #expect(!logged.contains { $0.contains(configuration.pipedriveToken) }, "\(logged)")
     }
 
     @Test func answersUnknownRoutesWithTheEnvelope() async throws {

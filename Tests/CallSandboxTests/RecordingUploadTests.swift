@@ -79,6 +79,60 @@ import Testing
         }
     }
 
+    /// The check reads frame headers after the ID3v2 tag, however large the tag (cover art):
+    /// a check that decoded the file's first 16 KiB saw nothing but the tag and refused it.
+    @Test func acceptsAnMP3BehindALargeID3Tag() async throws {
+        let size = 20 << 10
+        var tagged = Data([0x49, 0x44, 0x33, 3, 0, 0, UInt8(size >> 21 & 0x7F), UInt8(size >> 14 & 0x7F), UInt8(size >> 7 & 0x7F), UInt8(size & 0x7F)])
+        tagged.append(Data(count: size))  // padding: a valid, empty tag body
+        tagged.append(try makeMP3(seconds: 5))
+        try await withTestSandbox { client, sandbox in
+            let id = try await client.newCallLog()
+            let result = try await client.upload(id, data: tagged)
+            #expect(result.status == 200, "\(result.text)")
+            #expect(await sandbox.callLog(id: id)?.recording?.sha256 == sha256Hex(tagged))
+        }
+    }
+
+    /// A very short MP3 (fewer frames than the run the check asks for) and one cut in the
+    /// middle of a frame are still MP3.
+    @Test func acceptsShortAndCutMP3s() async throws {
+        let short = try makeMP3(seconds: 0.2)
+        let long = try makeMP3(seconds: 8, sampleRate: 16000)
+        let cut = long.prefix(long.count * 3 / 5 + 7)
+        try await withTestSandbox { client, _ in
+            for (name, data) in [("short", short), ("cut", Data(cut))] {
+                let result = try await client.upload(try await client.newCallLog(), data: data)
+                #expect(result.status == 200, "\(name): \(result.text)")
+            }
+        }
+    }
+
+    /// What is not a run of MP3 frames is refused with the reason: MPEG audio of another layer,
+    /// and a few real frames followed by something else.
+    @Test func rejectsWhatIsNotARunOfMP3Frames() async throws {
+        // MPEG-1 Layer II, 128 kbps, 44.1 kHz, mono: 417-byte frames (header, then zeros).
+        var layer2 = Data()
+        for _ in 0..<40 { layer2.append(Data([0xFF, 0xFD, 0x80, 0xC0] + [UInt8](repeating: 0, count: 413))) }
+        let mp3 = try makeMP3(seconds: 5)
+        let frames = mp3FrameOffsets(mp3, count: 4)
+        try #require(frames.count == 4)
+        var frankenstein = mp3.prefix(frames[3])
+        frankenstein.append(Data(String(repeating: "this is not audio at all\n", count: 800).utf8))
+        try await withTestSandbox { client, sandbox in
+            let id = try await client.newCallLog()
+            let second = try await client.upload(id, data: layer2)
+            #expect(second.status == 400)
+            #expect(try second.json["error"] as? String == "The file is not a playable MP3 recording: the file is MPEG-1 Layer II audio, not MP3")
+            #expect(await sandbox.callLog(id: id)?.hasRecording == false)
+            let other = try await client.newCallLog()
+            let mixed = try await client.upload(other, data: Data(frankenstein))
+            #expect(mixed.status == 400)
+            #expect(try mixed.json["error"] as? String == "The file is not a playable MP3 recording: only 3 MPEG audio frames at its start; byte \(frames[3]) is not a frame header")
+            #expect(await sandbox.callLog(id: other)?.hasRecording == false)
+        }
+    }
+
     @Test func rejectsUploadsWithoutAFilePart() async throws {
         let mp3 = try makeMP3(seconds: 2)
         try await withTestSandbox { client, sandbox in

@@ -1,4 +1,5 @@
 import CallSandbox
+import CallTesting
 import Foundation
 import Testing
 
@@ -91,6 +92,66 @@ import Testing
             #expect(await sandbox.requestCount() == 3)
             #expect(await sandbox.requestCount(route: "POST /v1/callLogs") == 1)
         }
+    }
+
+    /// Two sandboxes on one state directory would each write their own state over the other's
+    /// (the last write wins, call logs vanish). The one serving it holds it and publishes its
+    /// address there (owner-only: it holds the credentials); a second one fails to start, and
+    /// says who serves it; once the first stops, the directory is free again.
+    @Test func aStateDirectoryIsServedByOneSandboxAtATime() async throws {
+        let directory = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = testConfiguration { $0.stateDirectory = directory }
+        try await withSandbox(configuration) { base, _ in
+            let address = try #require(SandboxAddress.serving(directory))
+            #expect(address.url == base.absoluteString)
+            #expect(address.pid == ProcessInfo.processInfo.processIdentifier)
+            #expect(address.pipedriveToken == configuration.pipedriveToken)
+            let mode = try FileManager.default.attributesOfItem(atPath: directory + "/serving.json")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            var second = testConfiguration()
+            second.stateDirectory = directory
+            do {
+                _ = try await withSandbox(second) { _, _ in Issue.record("a second sandbox served the same state") }
+                Issue.record("a second sandbox on the same state started")
+            } catch let error as SandboxError {
+                #expect(error.code == .stateInUse)
+                #expect(error.message.contains("\(directory) is in use: process \(address.pid) serves it at \(base.absoluteString)"), "\(error.message)")
+            }
+            // The first one still serves.
+            #expect(SandboxAddress.serving(directory) == address)
+        }
+        #expect(SandboxAddress.serving(directory) == nil)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/serving.json"))
+        try await withSandbox(configuration) { _, _ in
+            #expect(SandboxAddress.serving(directory) != nil)
+        }
+    }
+
+    /// The run serving a state directory's sandbox (`upload --sandbox`) keeps it up while other
+    /// runs use it: it is alone only once they all ended, and from then on a newcomer waits for
+    /// it to stop instead of joining a sandbox that is going away.
+    @Test func theServingRunWaitsUntilTheOthersEnded() async throws {
+        let directory = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let host = try await SandboxUse(directory: directory)
+        let guest = try await SandboxUse(directory: directory)
+        let waiting = Locked(false), alone = Locked(false)
+        let task = Task {
+            try await host.waitUntilAlone(interval: .milliseconds(5)) { waiting.withLock { $0 = true } }
+            alone.withLock { $0 = true }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !waiting.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(waiting.withLock { $0 })
+        #expect(!alone.withLock { $0 }, "alone while another run uses the sandbox")
+        guest.end()
+        try await task.value
+        #expect(alone.withLock { $0 })
+        await #expect(throws: SandboxError.self) { _ = try await SandboxUse(directory: directory, timeout: .milliseconds(50)) }
+        host.end()
+        let next = try await SandboxUse(directory: directory, timeout: .seconds(10))
+        next.end()
     }
 
     @Test func aTakenPortFailsTheStart() async throws {

@@ -80,6 +80,73 @@ import Testing
         }
     }
 
+    /// A route Telnyx does not have (or a method it does not take) answers 404 in Telnyx's
+    /// JSON:API error format (api-contract §2.5), not in another API's words.
+    @Test(arguments: [(HTTPMethod.GET, "/v2/calls"), (.POST, "/v2/recordings"), (.GET, "/v2/recordings/x/actions"), (.PATCH, "/v2/recordings/x")])
+    func answersUnknownRoutesInTelnyxFormat(method: HTTPMethod, path: String) async throws {
+        try await withTestSandbox { client, _ in
+            let result = try await client.send(method, path, headers: client.telnyxAuth)
+            #expect(result.status == 404)
+            #expect(result.header("content-type")?.hasPrefix("application/json") == true)
+            let errors = try #require(try result.json["errors"] as? [[String: Any]])
+            #expect(errors.count == 1)
+            #expect(errors.first?["code"] as? String == "10005")
+            #expect(errors.first?["title"] as? String == "Resource not found")
+            #expect(errors.first?["detail"] as? String == "The requested resource or URL could not be found.")
+            #expect(result.header("x-ratelimit-limit") != nil)
+        }
+    }
+
+    /// Every Telnyx answer carries `x-ratelimit-limit`, `x-ratelimit-remaining` and
+    /// `x-ratelimit-reset` (seconds until the window resets), as the real API does.
+    @Test func answersCarryRateLimitHeaders() async throws {
+        try await withTestSandbox { client, sandbox in
+            let id = await sandbox.seedTelnyxRecording()
+            for path in ["/v2/recordings", "/v2/recordings/\(id)", "/v2/recordings/\(UUID().uuidString)"] {
+                let result = try await client.send(.GET, path, headers: client.telnyxAuth)
+                let limit = try #require(result.header("x-ratelimit-limit").flatMap(Int.init), "\(path)")
+                let left = try #require(result.header("x-ratelimit-remaining").flatMap(Int.init))
+                let reset = try #require(result.header("x-ratelimit-reset").flatMap(Int.init))
+                #expect(left >= 0 && left < limit, "this request took one")
+                #expect(reset >= 1)
+            }
+            let unauthorized = try await client.send(.GET, "/v2/recordings", headers: ["Authorization": "Bearer nope"])
+            #expect(unauthorized.status == 401)
+            #expect(unauthorized.header("x-ratelimit-limit") != nil)
+        }
+    }
+
+    /// Over the configured limit Telnyx answers 429 `10011` with `Retry-After` and the headers
+    /// (remaining 0); a 429 takes no slot, and the window frees again.
+    @Test func overTheLimitIs429InTelnyxFormat() async throws {
+        let configuration = testConfiguration {
+            $0.telnyxRequestsPerWindow = 3
+            $0.telnyxWindow = .seconds(30)  // long enough that a loaded machine cannot slip out of it
+        }
+        try await withTestSandbox(configuration) { client, sandbox in
+            var remaining: [String] = []
+            for _ in 0..<3 {
+                let result = try await client.send(.GET, "/v2/recordings", headers: client.telnyxAuth)
+                #expect(result.status == 200)
+                #expect(result.header("x-ratelimit-limit") == "3")
+                remaining.append(result.header("x-ratelimit-remaining") ?? "?")
+            }
+            #expect(remaining == ["2", "1", "0"])
+            let limited = try await client.send(.DELETE, "/v2/recordings/\(UUID().uuidString)", headers: client.telnyxAuth)
+            #expect(limited.status == 429)
+            let error = try #require((try limited.json["errors"] as? [[String: Any]])?.first)
+            #expect(error["code"] as? String == "10011")
+            #expect(error["title"] as? String == "Too many requests")
+            #expect(limited.header("x-ratelimit-remaining") == "0")
+            let reset = try #require(limited.header("x-ratelimit-reset").flatMap(Int.init))
+            #expect((1...30).contains(reset))
+            #expect(limited.header("retry-after").flatMap(Int.init) == reset)
+            #expect(await sandbox.rateLimitedCount() == 1)
+            // Pipedrive keeps its own window.
+            #expect(try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth).status == 200)
+        }
+    }
+
     @Test func filtersByCallLeg() async throws {
         try await withTestSandbox { client, _ in
             let seeded = try await client.send(.POST, "/_sandbox/telnyx/recordings",

@@ -1,3 +1,4 @@
+internal import CCallQuietMPG123
 internal import CCallSndFile
 import Synchronization
 
@@ -5,6 +6,13 @@ import Synchronization
 /// (research/audio.md §1.7): two failing opens at once can report each other's errors. Every open
 /// and every read of that global state happens under this one lock; reads and closes do not.
 private let openLock = Mutex<Void>(())
+
+/// libmpg123, which libsndfile decodes MP3 with, prints warnings about odd or cut files ("Warning:
+/// Xing stream size off by more than 1%…") straight to stderr unless its handle is quiet, and
+/// libsndfile cannot make it quiet. CCallQuietMPG123's `mpg123_new` adds MPG123_QUIET to every
+/// handle in the process; what such a file means reaches the user through the analysis
+/// (truncated, not decodable). True when that `mpg123_new` is the one in use.
+let libmpg123IsQuiet: Bool = ccall_mpg123_quiet() != 0
 
 /// One open libsndfile handle over a ``FileBytes`` view. Not shareable across tasks: one decode
 /// belongs to one task at a time.
@@ -31,6 +39,7 @@ final class SndFile {
 
     /// Opens `bytes` for reading. The caller keeps `bytes` alive only through this object.
     init(bytes: FileBytes) throws(OpenFailure) {
+        _ = libmpg123IsQuiet
         self.bytes = bytes
         var info = SF_INFO()
         let userData = Unmanaged.passUnretained(bytes).toOpaque()

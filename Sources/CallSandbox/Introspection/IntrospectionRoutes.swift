@@ -6,8 +6,8 @@ import Hummingbird
 ///
 /// - `GET /_sandbox/state`: ``SandboxSnapshot`` as JSON.
 /// - `POST /_sandbox/telnyx/recordings` `{id?, call_leg_id?, from?, to?, …}` → 201 `{id, data}`.
-/// - `POST /_sandbox/pipedrive/callLogs` `{id}` → 201: a call log made before callrec ran (what a
-///   sidecar's `call_log_id` names).
+/// - `POST /_sandbox/pipedrive/callLogs` `{id}` → 201 (200 when it existed): a call log made
+///   before callrec ran (what a sidecar's `call_log_id` names).
 /// - `POST /_sandbox/voipnow/events` `{user_id, extension, event_type, url?, method?, note?}` → 201 `{id, data}`.
 /// - `GET /_sandbox/pipedrive/callLogs/{id}/recording`: the stored audio bytes.
 /// - `POST /_sandbox/pipedrive/budget/reset`: a new budget day.
@@ -38,8 +38,9 @@ struct IntrospectionRoutes {
             guard case .string(let id)? = body["id"], !id.isEmpty, id.allSatisfy({ $0.isLetter || $0.isNumber }) else {
                 throw APIError(.badRequest, "id must be a non-empty alphanumeric string")
             }
+            let existed = await core.state.callLog(id) != nil
             let log = await core.state.seedCallLog(id: id, startTime: "2026-01-01 00:00:00")
-            return Response.json(["id": .string(log.id)], status: .created)
+            return Response.json(["id": .string(log.id)], status: existed ? .ok : .created)
         }
         router.post("/_sandbox/voipnow/events") { request, _ in
             let body = try await jsonBody(request)

@@ -84,7 +84,7 @@ struct PipedriveRoutes {
             maximumBytes: core.configuration.maximumRecordingBytes, cutAfter: cutAfter,
             cut: { await context.dropConnection() })
         do {
-            if let problem = await RecordingCheck.problem(path: file.path, filename: file.filename) {
+            if let problem = RecordingCheck.problem(path: file.path) {
                 throw APIError(.badRequest, "The file is not a playable MP3 recording: \(problem)")
             }
             try await core.state.attachRecording(id, file: file)

@@ -192,6 +192,12 @@ public struct SandboxSnapshot: Sendable, Codable, Equatable {
         case voipnowEvents = "voipnow_events"
         case counters
     }
+
+    /// Reads the JSON `GET /_sandbox/state` answers.
+    /// - Throws: `DecodingError` when `data` is not such a document.
+    public static func decode(_ data: Data) throws -> SandboxSnapshot {
+        try SnakeCaseJSON.decoder().decode(SandboxSnapshot.self, from: data)
+    }
 }
 
 /// What is written to `sandbox-state.json`.

@@ -10,6 +10,12 @@ struct SandboxFiles: Sendable {
     var stateFile: String { root + "/sandbox-state.json" }
     var recordings: String { root + "/recordings" }
     var uploads: String { root + "/uploads" }
+    /// Held exclusively by the sandbox that serves this directory (``SandboxClaim``).
+    var serveLock: String { root + "/serve.lock" }
+    /// Held shared by each run that uses this directory's sandbox (``SandboxUse``).
+    var useLock: String { root + "/use.lock" }
+    /// The ``SandboxAddress`` of the sandbox serving this directory.
+    var addressFile: String { root + "/serving.json" }
 
     func recordingPath(_ callLogId: String) -> String { recordings + "/" + callLogId + ".mp3" }
 

@@ -16,6 +16,50 @@ struct RateLimitHeaders: Sendable, Equatable {
     }
 }
 
+/// The instants of the requests admitted in a rolling window, oldest first.
+struct RollingWindow: Sendable {
+    let limit: Int
+    let length: Duration
+    private var admitted: [ContinuousClock.Instant] = []
+
+    init(limit: Int, length: Duration) {
+        self.limit = limit
+        self.length = length
+    }
+
+    /// Takes a slot at `now`; false when the window is full.
+    mutating func admit(_ now: ContinuousClock.Instant) -> Bool {
+        prune(now)
+        guard admitted.count < limit else { return false }
+        admitted.append(now)
+        return true
+    }
+
+    /// The x-ratelimit-* values at `now` (after ``admit(_:)``: what is left to others).
+    mutating func headers(_ now: ContinuousClock.Instant, exhausted: Bool = false) -> RateLimitHeaders {
+        prune(now)
+        return RateLimitHeaders(limit: limit, remaining: exhausted ? 0 : max(0, limit - admitted.count), reset: resetSeconds(now))
+    }
+
+    mutating func clear() { admitted.removeAll() }
+
+    private mutating func prune(_ now: ContinuousClock.Instant) {
+        let horizon = now - length
+        if let firstKept = admitted.firstIndex(where: { $0 > horizon }) {
+            admitted.removeFirst(firstKept)
+        } else {
+            admitted.removeAll()
+        }
+    }
+
+    /// Whole seconds until the oldest slot frees (≥ 1).
+    private func resetSeconds(_ now: ContinuousClock.Instant) -> Int {
+        let remaining = (admitted.first.map { $0 + length } ?? now + length) - now
+        let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
+        return max(1, Int(seconds.rounded(.up)))
+    }
+}
+
 /// The rate limiter's verdict on one Pipedrive request.
 enum Admission: Sendable, Equatable {
     case admitted(RateLimitHeaders)
@@ -36,8 +80,10 @@ actor SandboxState {
     private var state = PersistedState()
     private var callLogIndex: [String: Int] = [:]
     private var counters = SandboxCounters()
-    /// Admission instants of the Pipedrive requests in the current rolling window, oldest first.
-    private var window: [ContinuousClock.Instant] = []
+    /// The Pipedrive requests in the current rolling window.
+    private var window: RollingWindow
+    /// The Telnyx requests in its rolling window.
+    private var telnyxWindow: RollingWindow
     /// Tokens were spent since the last snapshot (written with the next change or at shutdown).
     private var tokensDirty = false
     /// A change waits for the pending write.
@@ -57,6 +103,8 @@ actor SandboxState {
         self.files = files
         self.logger = logger
         counters.dailyTokens = configuration.dailyTokens
+        window = RollingWindow(limit: configuration.burstPerTwoSeconds, length: configuration.burstWindow)
+        telnyxWindow = RollingWindow(limit: configuration.telnyxRequestsPerWindow, length: configuration.telnyxWindow)
     }
 
     // MARK: Persistence
@@ -151,17 +199,14 @@ actor SandboxState {
     /// a slot (the server saw it) but no tokens.
     func admit(cost: Int) -> Admission {
         let now = ContinuousClock.now
-        prune(now)
         rollBudgetDay()
-        let limit = configuration.burstPerTwoSeconds
-        guard window.count < limit else {
+        guard window.admit(now) else {
             counters.rateLimited += 1
             counters.burstLimited += 1
-            let reset = resetSeconds(now)
-            return .burstLimited(RateLimitHeaders(limit: limit, remaining: 0, reset: reset), retryAfter: reset)
+            let headers = window.headers(now, exhausted: true)
+            return .burstLimited(headers, retryAfter: headers.reset)
         }
-        window.append(now)
-        let headers = RateLimitHeaders(limit: limit, remaining: limit - window.count, reset: resetSeconds(now))
+        let headers = window.headers(now)
         if state.tokensSpent >= configuration.dailyTokens || state.tokensSpent + cost > configuration.dailyTokens {
             counters.rateLimited += 1
             counters.budgetLimited += 1
@@ -176,33 +221,31 @@ actor SandboxState {
 
     /// The x-ratelimit-* values now, without taking a slot (for 401s and injected 429s).
     func peekRateLimit(exhausted: Bool = false) -> RateLimitHeaders {
+        window.headers(.now, exhausted: exhausted)
+    }
+
+    /// Admits a Telnyx request into its rolling window (``SandboxConfiguration/telnyxRequestsPerWindow``):
+    /// the x-ratelimit-* values, and whether it was admitted. A 429 takes no slot.
+    func admitTelnyx() -> (headers: RateLimitHeaders, admitted: Bool) {
         let now = ContinuousClock.now
-        prune(now)
-        let limit = configuration.burstPerTwoSeconds
-        return RateLimitHeaders(limit: limit, remaining: exhausted ? 0 : max(0, limit - window.count), reset: resetSeconds(now))
+        guard telnyxWindow.admit(now) else {
+            counters.rateLimited += 1
+            return (telnyxWindow.headers(now, exhausted: true), false)
+        }
+        return (telnyxWindow.headers(now), true)
+    }
+
+    /// The Telnyx x-ratelimit-* values now, without taking a slot.
+    func peekTelnyxRateLimit(exhausted: Bool = false) -> RateLimitHeaders {
+        telnyxWindow.headers(.now, exhausted: exhausted)
     }
 
     /// Starts a new budget day now (`POST /_sandbox/pipedrive/budget/reset`).
     func resetBudget() {
         state.tokensSpent = 0
         state.budgetDay = Self.utcDay()
-        window.removeAll()
+        window.clear()
         persist()
-    }
-
-    private func prune(_ now: ContinuousClock.Instant) {
-        let horizon = now - configuration.burstWindow
-        if let firstKept = window.firstIndex(where: { $0 > horizon }) {
-            window.removeFirst(firstKept)
-        } else {
-            window.removeAll()
-        }
-    }
-
-    private func resetSeconds(_ now: ContinuousClock.Instant) -> Int {
-        let remaining = (window.first.map { $0 + configuration.burstWindow } ?? now + configuration.burstWindow) - now
-        let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
-        return max(1, Int(seconds.rounded(.up)))
     }
 
     private func rollBudgetDay() {

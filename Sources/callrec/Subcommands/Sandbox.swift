@@ -28,7 +28,7 @@ extension CallRecCommand {
         @Option(help: "Address to listen on. The introspection routes answer loopback clients only.")
         var host: String = "127.0.0.1"
 
-        @Option(help: "Keep the state (call logs, recordings, events, tokens spent) in this directory across restarts. Default: memory.")
+        @Option(help: "Keep the state (call logs, recordings, events, tokens spent) in this directory across restarts (one sandbox at a time serves it). Default: memory.")
         var state: String?
 
         @Option(help: "Random faults, e.g. 429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02 (delay=SECONDS sets the slow delay).")
@@ -69,18 +69,22 @@ extension CallRecCommand {
             let sandbox = CallSandbox.Sandbox(configuration: configuration, logger: logger)
             let services = ServiceGroup(configuration: .init(
                 services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await services.run() }
-                let bound = try await sandbox.waitUntilRunning()
-                announce(configuration, port: bound, generated: generated)
-                try await group.waitForAll()
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await services.run() }
+                    let bound = try await sandbox.waitUntilRunning()
+                    announce(configuration, port: bound, generated: generated)
+                    try await group.waitForAll()
+                }
+            } catch let error as SandboxError where error.code == .stateInUse {
+                // Two sandboxes on one state would each write their own over the other's.
+                throw ValidationError(error.message)
             }
         }
 
         /// The URLs to export, and the credentials made up here (never ones from the environment).
         private func announce(_ configuration: SandboxConfiguration, port: Int, generated: [String]) {
-            let shownHost = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
-            let base = "http://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(port)"
+            let base = configuration.baseURL(port: port)
             var exports: [(String, String)] = [
                 ("PIPEDRIVE_API_URL", base + "/v1"), ("TELNYX_API_URL", base + "/v2"), ("VOIPNOW_API_URL", base),
             ]

@@ -50,25 +50,7 @@ extension CallRecCommand {
                 throw ValidationError("\(directory) is not a directory")
             }
             if sandbox {
-                let sandboxConfiguration = try SandboxCredentials.configuration(stateDirectory: (store.state as NSString).appendingPathComponent("sandbox"))
-                try await withSandbox(sandboxConfiguration) { url, sandbox in
-                    // Call logs that sidecars name by call_log_id exist in a real account before the
-                    // run; in the sandbox they are made first.
-                    for id in Self.namedCallLogs(in: directory) where await sandbox.seedCallLog(id: id) {
-                        standardError("sandbox: made call log \(id), which a sidecar names by call_log_id")
-                    }
-                    var environment = ProcessInfo.processInfo.environment
-                    environment["PIPEDRIVE_API_URL"] = url.absoluteString + "/v1"
-                    environment["PIPEDRIVE_API_TOKEN"] = sandboxConfiguration.pipedriveToken
-                    environment["TELNYX_API_URL"] = url.absoluteString + "/v2"
-                    environment["TELNYX_API_KEY"] = sandboxConfiguration.telnyxKey
-                    environment["VOIPNOW_API_URL"] = url.absoluteString
-                    environment["VOIPNOW_ACCESS_TOKEN"] = sandboxConfiguration.voipnowToken
-                    standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"))")
-                    let report = try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
-                    if !global.json { await showSandbox(sandbox, report: report) }
-                    try Self.exit(report.summary)
-                }
+                try await runWithSandbox(logger: logger)
             } else {
                 let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
                 try Self.exit(report.summary)
@@ -81,38 +63,10 @@ extension CallRecCommand {
             if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
         }
 
-        /// What the sandbox holds now: every call log with a recording, and whether the bytes
-        /// that arrived are the bytes in the spool (the report's SHA-256 of each part).
-        func showSandbox(_ sandbox: CallSandbox.Sandbox, report: BatchReport?) async {
-            let logs = await sandbox.callLogs().filter { !$0.deleted }
-            let spool = Dictionary((report?.files ?? []).flatMap(\.parts).compactMap { part in part.callLogId.map { ($0, part.sha256) } },
-                                   uniquingKeysWith: { first, _ in first })
-            Swift.print("\nThe sandbox's call logs (\(logs.count)):")
-            for log in logs.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
-                var line = "  \(log.id)  \((log.subject ?? "-").padding(toLength: 28, withPad: " ", startingAt: 0))"
-                if let recording = log.recording {
-                    line += "  \(recording.bytes) bytes  sha256 \(recording.sha256.prefix(16))…"
-                    if let expected = spool[log.id] { line += expected == recording.sha256 ? "  = spool" : "  ≠ spool!" }
-                } else {
-                    line += "  (no recording)"
-                }
-                Swift.print(line)
-            }
-        }
-
-        static func namedCallLogs(in directory: String) -> Set<String> {
-            guard let scan = try? Scanner.scan(root: directory) else { return [] }
-            var ids: Set<String> = []
-            for file in scan.files {
-                guard let path = file.sidecarPath, let data = FileManager.default.contents(atPath: path),
-                      let id = Sidecar.parse(data).sidecar?.callLogId else { continue }
-                ids.insert(id)
-            }
-            return ids
-        }
-
+        /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
+        /// which comes last.
         @discardableResult
-        func upload(environment: APIEnvironment, logger: Logger) async throws -> BatchReport {
+        func upload(environment: APIEnvironment, logger: Logger, beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> BatchReport {
             guard let token = environment.pipedriveToken else {
                 throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
             }
@@ -120,7 +74,8 @@ extension CallRecCommand {
             let limiter = PipedriveLimiter(environment: environment)
             let http = HTTPClient.makeForAPIs()
             do {
-                let report = try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger)
+                let report = try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger,
+                                              beforeSummary: beforeSummary)
                 try? await http.shutdown()
                 return report
             } catch {
@@ -130,7 +85,7 @@ extension CallRecCommand {
         }
 
         func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
-                    logger: Logger) async throws -> BatchReport {
+                    logger: Logger, beforeSummary: (BatchReport) async -> Void) async throws -> BatchReport {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let store = try await self.store.open(logger: logger, creating: true)
@@ -176,6 +131,7 @@ extension CallRecCommand {
                 let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
                 let counters = await client.counters
                 try? await store.close()
+                await beforeSummary(report)
                 try print(report, counters: counters)
                 return report
             } catch {
@@ -228,35 +184,5 @@ extension CallRecCommand {
             }
             Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
         }
-    }
-}
-
-/// The sandbox of `upload --sandbox`: its state and made-up credentials persist under the state
-/// directory, so a re-run meets the same call logs.
-enum SandboxCredentials {
-    static func configuration(stateDirectory: String) throws -> SandboxConfiguration {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        let path = (stateDirectory as NSString).appendingPathComponent("credentials.json")
-        var configuration: SandboxConfiguration
-        if let data = fm.contents(atPath: path), let saved = try? JSONDecoder().decode([String: String].self, from: data),
-           let p = saved["pipedrive"], let t = saved["telnyx"], let v = saved["voipnow"] {
-            configuration = SandboxConfiguration(pipedriveToken: p, telnyxKey: t, voipnowToken: v)
-        } else {
-            configuration = SandboxConfiguration.random()
-            let saved = ["pipedrive": configuration.pipedriveToken, "telnyx": configuration.telnyxKey, "voipnow": configuration.voipnowToken]
-            guard fm.createFile(atPath: path, contents: try JSONEncoder().encode(saved), attributes: [.posixPermissions: 0o600]) else {
-                // Without them a re-run would meet a sandbox whose state no longer matches its keys.
-                throw ValidationError("cannot write the sandbox's credentials to \(path)")
-            }
-        }
-        let environment = ProcessInfo.processInfo.environment
-        if let burst = environment["PIPEDRIVE_BURST"].flatMap({ Int($0) }), burst > 0 { configuration.burstPerTwoSeconds = burst }
-        if let daily = environment["PIPEDRIVE_DAILY_TOKENS"].flatMap({ Int($0) }), daily > 0 { configuration.dailyTokens = daily }
-        if let faults = environment["CALLREC_SANDBOX_FAULTS"], !faults.isEmpty {
-            configuration.faults = try FaultPlan(specification: faults)
-        }
-        configuration.stateDirectory = stateDirectory
-        return configuration
     }
 }

@@ -160,6 +160,24 @@ func makeMP3(seconds: Double = 5, sampleRate: Int = 8000) throws -> Data {
     return try Data(contentsOf: URL(fileURLWithPath: path))
 }
 
+/// Where the first `count` frames of an MPEG Layer III stream without an ID3 tag start, by the
+/// test's own reading of the frame headers (bitrate, sample rate and padding give the length).
+func mp3FrameOffsets(_ data: Data, count: Int) -> [Int] {
+    let bytes = [UInt8](data)
+    var offsets: [Int] = []
+    var offset = 0
+    while offsets.count < count, offset + 4 <= bytes.count, bytes[offset] == 0xFF, bytes[offset + 1] & 0xE0 == 0xE0 {
+        offsets.append(offset)
+        let mpeg1 = (bytes[offset + 1] >> 3) & 0x3 == 3
+        let version = (bytes[offset + 1] >> 3) & 0x3
+        let bitrates = mpeg1 ? [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] : [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
+        let rates = mpeg1 ? [44100, 48000, 32000] : version == 2 ? [22050, 24000, 16000] : [11025, 12000, 8000]
+        let bitrate = bitrates[Int(bytes[offset + 2] >> 4)] * 1000, rate = rates[Int((bytes[offset + 2] >> 2) & 0x3)]
+        offset += (mpeg1 ? 144 : 72) * bitrate / rate + Int((bytes[offset + 2] >> 1) & 0x1)
+    }
+    return offsets
+}
+
 func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
