@@ -5,9 +5,9 @@ import Foundation
 import Testing
 
 /// What `callrec upload` (and `enqueue`, `transcode`) take from a recording directory, run as
-/// real processes against a `callrec sandbox` process (issue 13, items 2 and 3): a recording
+/// real processes against a `callrec sandbox` process (issue 13, items 2, 3 and 5): a recording
 /// still being written, a file whose bytes changed after its upload, the same audio under two
-/// names, two recordings sharing one sidecar.
+/// names, two recordings sharing one sidecar, and sidecars mended after a failure.
 @Suite(.serialized) struct RegistrationProcessTests {
     let callrec = callrecExecutable()
 
@@ -224,6 +224,77 @@ import Testing
             #expect(code(byPath["e.wav"]) == "duplicate_audio" && message(byPath["e.wav"]).contains("a.wav") && message(byPath["e.wav"]).contains("uploaded"),
                     "\(message(byPath["e.wav"]))")
             #expect(try await liveCallLogs(sandbox).count == 1)
+        }
+    }
+
+    // MARK: - Item 5: a mended sidecar is read again
+
+    /// Recordings that failed after registration — a `call_log_id` that does not exist (404), an
+    /// id Pipedrive refuses (400) — are taken again once their sidecars are mended: by a re-run
+    /// (it reads a sidecar that changed), and by `queue retry` (the retried job reads it). A
+    /// sidecar broken meanwhile fails the retried job with `invalid_sidecar`. The 404 says the
+    /// call log does not exist, not that it was deleted in Pipedrive.
+    @Test(.timeLimit(.minutes(5)))
+    func aMendedSidecarIsReadAgainByAReRunAndByARetriedJob() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
+            defer { sandbox.terminate() }
+            let env = environment(base: sandbox.base)
+            try await sandbox.seedCallLog("CAseeded0001")
+            try await sandbox.seedCallLog("CAseeded0002")
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            for (index, name) in ["gone", "refused", "later", "broken"].enumerated() {
+                try SyntheticAudio.write(.speech(), seconds: 4 + Double(index) / 10, to: "\(dir)/in/\(name).wav")
+            }
+            write(#"{"call_log_id": "CAmissing0001"}"#, to: "\(dir)/in/gone.json")
+            write(RecorderFixtures.sidecar(to: "+15550107", subject: "Refused", extra: #", "person_id": 9999999999999"#), to: "\(dir)/in/refused.json")
+            write(#"{"call_log_id": "CAmissing0002"}"#, to: "\(dir)/in/later.json")
+            write(#"{"call_log_id": "CAmissing0003"}"#, to: "\(dir)/in/broken.json")
+
+            let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--log-level", "error"]
+            let first = try runProcess(callrec, upload, environment: env)
+            #expect(first.status == 1)
+            var byPath = try files(first)
+            #expect(code(byPath["gone.wav"]) == "call_log_not_found", "\(String(describing: byPath["gone.wav"]))")
+            let gone = message(byPath["gone.wav"])
+            #expect(gone.contains("CAmissing0001") && gone.contains("does not exist") && gone.contains("gone.json") && !gone.contains("deleted in Pipedrive"), "\(gone)")
+            #expect(code(byPath["refused.wav"]) == "api_refused", "\(String(describing: byPath["refused.wav"]))")
+
+            // Mended: gone.json names a call log that exists, refused.json drops the refused id.
+            write(#"{"call_log_id": "CAseeded0001"}"#, to: "\(dir)/in/gone.json")
+            write(RecorderFixtures.sidecar(to: "+15550107", subject: "Refused"), to: "\(dir)/in/refused.json")
+            let second = try runProcess(callrec, upload, environment: env)
+            #expect(second.status == 1, "later and broken still fail: \(second.stderr.suffix(2000))")
+            byPath = try files(second)
+            #expect(byPath["gone.wav"]?["status"] as? String == "ok" && callLogIDs(byPath["gone.wav"]) == ["CAseeded0001"], "\(String(describing: byPath["gone.wav"]))")
+            #expect(byPath["refused.wav"]?["status"] as? String == "ok", "\(String(describing: byPath["refused.wav"]))")
+            #expect(warnings(byPath["refused.wav"])["sidecar_reread"] != nil)
+            let refusedLogs = try await liveCallLogs(sandbox).filter { $0["subject"] as? String == "Refused" }
+            #expect(refusedLogs.count == 1 && callLogIDs(byPath["refused.wav"]) == refusedLogs.compactMap { $0["id"] as? String })
+            #expect(code(byPath["later.wav"]) == "call_log_not_found", "unchanged sidecar: still failed")
+
+            // Mended after the run, then retried: the worker's job reads the sidecar again.
+            write(#"{"call_log_id": "CAseeded0002"}"#, to: "\(dir)/in/later.json")
+            write(#"{"call_log_id": true}"#, to: "\(dir)/in/broken.json")
+            // Written a while ago (a sidecar written to just now may be caught half-written, and
+            // is looked at again shortly rather than called broken).
+            for name in ["later", "broken"] {
+                try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: "\(dir)/in/\(name).json")
+            }
+            let retry = try runProcess(callrec, ["queue", "retry", "--all-discarded", "--state", "\(dir)/state"], environment: env)
+            #expect(retry.status == 0, "\(retry.stderr)")
+            let worker = try runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--log-level", "error"], environment: env)
+            #expect(worker.status == 1, "broken.wav's job is discarded: \(worker.stderr.suffix(2000))")
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            let recordings = Dictionary(uniqueKeysWithValues: try await store.recordings(RecordingQuery()).map { (($0.path as NSString).lastPathComponent, $0) })
+            #expect(recordings["later.wav"]?.state == .uploaded, "\(String(describing: recordings["later.wav"]))")
+            #expect(try await store.parts(key: try #require(recordings["later.wav"]?.key)).map(\.callLogID) == ["CAseeded0002"])
+            #expect(recordings["broken.wav"]?.state == .failed && recordings["broken.wav"]?.errorCode == "invalid_sidecar")
+            #expect(recordings["broken.wav"]?.errorMessage?.contains("broken.json: call_log_id") == true, "\(String(describing: recordings["broken.wav"]?.errorMessage))")
+            try await store.close()
+            let logs = try await liveCallLogs(sandbox)
+            #expect(logs.filter { ($0["recording"] as? [String: Any]) != nil }.compactMap { $0["id"] as? String }.sorted()
+                == (["CAseeded0001", "CAseeded0002"] + refusedLogs.compactMap { $0["id"] as? String }).sorted())
         }
     }
 }
