@@ -20,6 +20,17 @@ import Testing
         return environment
     }
 
+    /// A temporary directory with an empty `in/`, a sandbox process, and the environment that
+    /// points callrec at it, for `body`.
+    func withSandboxAndDirectory(_ body: (String, SandboxProcess, [String: String]) async throws -> Void) async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
+            defer { sandbox.terminate() }
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            try await body(dir, sandbox, environment(base: sandbox.base))
+        }
+    }
+
     func json(_ result: ProcessResult) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.stderr)")
     }
@@ -58,11 +69,7 @@ import Testing
     /// run's `--settle 0` stands for the time that passed.
     @Test(.timeLimit(.minutes(5)))
     func aRecordingStillBeingWrittenWaitsAndTheNextRunUploadsItOnceWhole() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
-            defer { sandbox.terminate() }
-            let env = environment(base: sandbox.base)
-            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        try await withSandboxAndDirectory { dir, sandbox, env in
             try SyntheticAudio.write(.speech(), seconds: 20, to: "\(dir)/whole.wav")
             let whole = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/whole.wav"))
             write(RecorderFixtures.sidecar(to: "+15550100", subject: "Recorded"), to: "\(dir)/in/call.json")
@@ -108,11 +115,7 @@ import Testing
     /// new bytes.
     @Test(.timeLimit(.minutes(5)))
     func aFileReplacedAfterItsUploadIsSourceChangedUntilTheOldVersionIsDeleted() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
-            defer { sandbox.terminate() }
-            let env = environment(base: sandbox.base)
-            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        try await withSandboxAndDirectory { dir, sandbox, env in
             try SyntheticAudio.write(.speech(), seconds: 6, to: "\(dir)/in/call.wav")
             write(RecorderFixtures.sidecar(to: "+15550101", subject: "Replaced"), to: "\(dir)/in/call.json")
             let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--log-level", "error"]
@@ -154,12 +157,8 @@ import Testing
     /// an uploaded recording the same way, against the call the ledger holds.
     @Test(.timeLimit(.minutes(5)))
     func theSameAudioUnderTwoNamesAndOneSidecarForTwoFilesFollowOneRuleInEveryCommand() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
-            defer { sandbox.terminate() }
-            let env = environment(base: sandbox.base)
+        try await withSandboxAndDirectory { dir, sandbox, env in
             let fm = FileManager.default
-            try fm.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
             try SyntheticAudio.write(.speech(), seconds: 5, to: "\(dir)/in/a.wav")
             write(RecorderFixtures.sidecar(to: "+15550102", subject: "A"), to: "\(dir)/in/a.json")
             try fm.copyItem(atPath: "\(dir)/in/a.wav", toPath: "\(dir)/in/b.wav")
@@ -236,13 +235,9 @@ import Testing
     /// call log does not exist, not that it was deleted in Pipedrive.
     @Test(.timeLimit(.minutes(5)))
     func aMendedSidecarIsReadAgainByAReRunAndByARetriedJob() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(base: ""))
-            defer { sandbox.terminate() }
-            let env = environment(base: sandbox.base)
+        try await withSandboxAndDirectory { dir, sandbox, env in
             try await sandbox.seedCallLog("CAseeded0001")
             try await sandbox.seedCallLog("CAseeded0002")
-            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
             for (index, name) in ["gone", "refused", "later", "broken"].enumerated() {
                 try SyntheticAudio.write(.speech(), seconds: 4 + Double(index) / 10, to: "\(dir)/in/\(name).wav")
             }
