@@ -115,10 +115,10 @@ public struct EnqueueBatch: Sendable {
                 return .failed(shown, code: "unreadable", "\(shown): \(error)")
             }
         }
-        do {
-            // Twice at most: a conflict means the same bytes were registered meanwhile (another
-            // run), and the second pass meets them as known.
-            for _ in 0..<2 {
+        // A few passes at most: a conflict means the recording changed meanwhile (the same bytes
+        // registered by another run, a job that moved it on), and the next pass meets it as it is.
+        for _ in 0..<3 {
+            do {
                 if let tombstone = try await store.tombstone(key: key) {
                     return FileReport(path: shown, key: key, status: .skipped, error: nil,
                                       warnings: [AudioWarning(.deleted, "\(shown): deleted \(Self.format(tombstone.deletedAt)) (\(tombstone.reason)); not enqueued again")],
@@ -129,18 +129,16 @@ public struct EnqueueBatch: Sendable {
                 }
                 if let report = try await otherVersion(candidate, key: key) { return report }
                 let recording = Recording(key: key, path: file.absolutePath, metadata: candidate.text)
-                do {
-                    try await store.commit([.registerRecording(recording)] + Self.providerRefs(candidate.sidecar, key: key).map { .putProviderRef($0) }
-                        + [.enqueue(try TranscodeJobHandler.job(key: key, bytes: file.size))])
-                    return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
-                } catch let error as StoreError where error.code == .conflict {
-                    continue
-                }
+                try await store.commit([.registerRecording(recording)] + Self.providerRefs(candidate.sidecar, key: key).map { .putProviderRef($0) }
+                    + [.enqueue(try TranscodeJobHandler.job(key: key, bytes: file.size))])
+                return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            } catch {
+                return .failed(shown, code: "store_failed", "\(shown): \(error)", key: key)
             }
-            return .failed(shown, code: "store_failed", "\(shown): registered and unregistered meanwhile; run again", key: key)
-        } catch {
-            return .failed(shown, code: "store_failed", "\(shown): \(error)", key: key)
         }
+        return .failed(shown, code: "store_failed", "\(shown): its recording kept changing while it was registered; run again", key: key)
     }
 
     /// A file whose bytes the ledger knows: the same file again (its sidecar read in again if it
@@ -193,7 +191,7 @@ public struct EnqueueBatch: Sendable {
             return report(.ok, (changed ? [reread] : []) + [warning])
         case .pending, .transcoded:
             // Its work is still to do: a run that does it reports it as its own.
-            if changed { try await store.commit([.require(key: key, states: [known.state])] + mend) }
+            if changed { try await store.commit([.require(key: key, states: [.pending, .transcoded])] + mend) }
             return report(.skipped, (changed ? [reread] : []) + [AudioWarning(.resumed, "\(shown): known already as \(known.path) (\(known.state.rawValue))")])
         case .uploaded, .deleting, .deleted:
             var warnings = [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")]
