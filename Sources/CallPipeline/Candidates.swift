@@ -94,7 +94,7 @@ enum DuplicateAudio {
         let keys = await withTaskGroup(of: (Member, Result<(key: String, held: Bool, trusted: FileStamp?), any Error>).self) { group in
             for member in candidates {
                 group.addTask {
-                    do { return (member, .success(try await pool.run { try Fingerprint.hashOnce(member.file.absolutePath) })) } catch {
+                    do { return (member, .success(try await pool.run { try Fingerprint.hashOnce(member.file.absolutePath, now: settle.now()) })) } catch {
                         return (member, .failure(error))
                     }
                 }

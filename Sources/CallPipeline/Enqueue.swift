@@ -107,7 +107,8 @@ public struct EnqueueBatch: Sendable {
             fingerprints?.remember(key: key, path: file.absolutePath, stamp: hashed.stamp)
         } else {
             do {
-                let read = try await pool.run { try Fingerprint.hashOnce(file.absolutePath) }
+                let now = settle.now
+                let read = try await pool.run { try Fingerprint.hashOnce(file.absolutePath, now: now()) }
                 guard read.held else { return settle.changedWhileRead(shown: shown) }
                 key = read.key
                 fingerprints?.remember(key: key, path: file.absolutePath, stamp: read.trusted)

@@ -11,17 +11,16 @@ public enum Fingerprint {
     /// The key, and the file's ``FileStamp`` when the bytes hashed are the bytes the stamp
     /// stands for: unchanged while they were read, and last changed well before (a file still
     /// being written gets no stamp).
-    public static func stamped(ofFile path: String) throws -> (key: String, stamp: FileStamp?) {
-        let read = try hashOnce(path)
+    public static func stamped(ofFile path: String, now: Date = Date()) throws -> (key: String, stamp: FileStamp?) {
+        let read = try hashOnce(path, now: now)
         return (read.key, read.trusted)
     }
 
     /// One read of the file: its key, the stamp it had when the read began, whether that stamp
     /// still held at the end (else the file changed while it was read), and the stamp when it
-    /// can be trusted for a later read (held, and the file had settled: timestamps are coarse,
-    /// so a write in the same tick as the stamp would not show).
-    static func hashOnce(_ path: String) throws -> (key: String, held: Bool, trusted: FileStamp?) {
-        let started = Date()
+    /// can be trusted for a later read (held, and the file had settled by `now`, when the read
+    /// began: timestamps are coarse, so a write in the same tick as the stamp would not show).
+    static func hashOnce(_ path: String, now started: Date) throws -> (key: String, held: Bool, trusted: FileStamp?) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ScanError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
