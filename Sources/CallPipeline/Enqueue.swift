@@ -197,7 +197,7 @@ public struct EnqueueBatch: Sendable {
         case .uploaded, .deleting, .deleted:
             var warnings = [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")]
             if changed {
-                warnings.append(AudioWarning(Self.sidecarChanged, "\(shown): \(Scanner.stem(of: shown)).json changed after the upload (\(Self.format(known.updatedAt))); its call log keeps what was sent (callrec does not edit call logs)"))
+                warnings.append(AudioWarning(Self.sidecarChanged, "\(shown): \(Scanner.stem(of: shown)).json changed after the upload (\(Self.format(known.updatedAt))); its call log keeps what was sent (callrec does not edit call logs), and the provider references stay as registered"))
             }
             return report(.skipped, warnings)
         case .failed:

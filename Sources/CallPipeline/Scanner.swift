@@ -13,7 +13,7 @@ public struct ScannedFile: Sendable, Equatable {
     public let modified: Double
     /// Other recordings in the same folder with the same stem (`x.wav` beside `x.aif`): they
     /// would share one sidecar (`x.json`) and one output name, so every command fails them all
-    /// (``SharedStem``).
+    /// (`shared_stem`, see `Preflight`).
     public var sharesStemWith: [String] = []
 }
 

@@ -290,6 +290,14 @@ import Testing
             let logs = try await liveCallLogs(sandbox)
             #expect(logs.filter { ($0["recording"] as? [String: Any]) != nil }.compactMap { $0["id"] as? String }.sorted()
                 == (["CAseeded0001", "CAseeded0002"] + refusedLogs.compactMap { $0["id"] as? String }).sorted())
+
+            // A sidecar changed after the upload: nothing is sent again, and the run says so.
+            write(#"{"call_log_id": "CAseeded0002"}"#, to: "\(dir)/in/gone.json")
+            let third = try runProcess(callrec, upload, environment: env)
+            byPath = try files(third)
+            #expect(byPath["gone.wav"]?["status"] as? String == "skipped" && callLogIDs(byPath["gone.wav"]) == ["CAseeded0001"])
+            #expect(warnings(byPath["gone.wav"])["sidecar_changed"]?.contains("callrec does not edit call logs") == true, "\(String(describing: byPath["gone.wav"]))")
+            #expect((try json(third)["summary"] as? [String: Any])?["api_requests"] as? Int == 0)
         }
     }
 }
