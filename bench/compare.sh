@@ -185,7 +185,7 @@ run_tool() {
       # a fresh working directory each time, so callrec's default state (.callrec/) starts empty
       rm -rf "$work/callrec-cwd"
       mkdir -p "$work/callrec-cwd"
-      (cd "$work/callrec-cwd" && run_timed callrec "$j" "$dir" "$callrec" transcode "$corpus" --out "$dir" --jobs "$j") ;;
+      (cd "$work/callrec-cwd" && run_timed callrec "$j" "$dir" "$callrec" transcode "$corpus" --out "$dir" --jobs "$j" --settle 0) ;;
     ref) run_timed ref "$j" "$dir" "$ref" -j "$j" -o "$dir" - <"$work/files.txt" ;;
     lame | ffmpeg | sox)
       sed "s#@OUT@#$dir#g" "$work/$name.args.in" >"$work/$name.args"
@@ -261,7 +261,7 @@ measure_mem() {  # TOOL LABEL DIR_OR_FILE
   rm -rf "$dir" "$work/callrec-cwd"
   mkdir -p "$dir" "$work/callrec-cwd"
   if [[ "$tool" == callrec ]]; then
-    (cd "$work/callrec-cwd" && "$TIME" -f '%e %M' -o "$work/mem-stats" "$callrec" transcode "$(dirname "$input")" --out "$dir" --jobs 1) \
+    (cd "$work/callrec-cwd" && "$TIME" -f '%e %M' -o "$work/mem-stats" "$callrec" transcode "$(dirname "$input")" --out "$dir" --jobs 1 --settle 0) \
       >"$work/mem-$tool-$label.log" 2>&1 || rc=$?
   else
     "$TIME" -f '%e %M' -o "$work/mem-stats" "$ref" -j 1 -o "$dir" "$input" >"$work/mem-$tool-$label.log" 2>&1 || rc=$?

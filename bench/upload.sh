@@ -48,19 +48,19 @@ echo "corpus: $corpus, $files recordings, $((audio / 60)) min of audio, --jobs $
 find "$corpus" -type f -exec cat {} + >/dev/null
 
 # 1a. callrec transcode (the CPU stage alone)
-/usr/bin/time -f "%e %M" -o "$work/t.time" "$bin" transcode "$corpus" --out "$work/t" --jobs $jobs --log-level error >/dev/null || true
+/usr/bin/time -f "%e %M" -o "$work/t.time" "$bin" transcode "$corpus" --out "$work/t" --jobs $jobs --settle 0 --log-level error >/dev/null || true
 read -r t_s t_kb <"$work/t.time"
 
 # 1b. callrec upload against the sandbox, limiter off
 base=$(sandbox "$work/sb1")
 export PIPEDRIVE_API_URL="$base/v1"
-/usr/bin/time -f "%e %M" -o "$work/u.time" "$bin" upload "$corpus" --state "$work/u" --jobs $jobs --json --log-level error >"$work/u.json" || true
+/usr/bin/time -f "%e %M" -o "$work/u.time" "$bin" upload "$corpus" --settle 0 --state "$work/u" --jobs $jobs --json --log-level error >"$work/u.json" || true
 read -r u_s u_kb <"$work/u.time"
 ok=$(field "$work/u.json" "['summary']['ok']"); failed=$(field "$work/u.json" "['summary']['failed']")
 tokens=$(field "$work/u.json" "['summary']['pipedrive_tokens']"); requests=$(field "$work/u.json" "['summary']['api_requests']")
 single=$(python3 -c "import json; d=json.load(open('$work/u.json')); print(sum(1 for f in d['files'] if len(f['parts'])==1))")
 parts=$(python3 -c "import json; d=json.load(open('$work/u.json')); print(sum(len(f['parts']) for f in d['files']))")
-"$bin" upload "$corpus" --state "$work/u" --jobs $jobs --json --log-level error >"$work/u2.json" || true
+"$bin" upload "$corpus" --settle 0 --state "$work/u" --jobs $jobs --json --log-level error >"$work/u2.json" || true
 rerun=$(field "$work/u2.json" "['summary']['api_requests']")
 
 # 1c. the shell loop a user would write: per file, create the call log, ffmpeg to the same
@@ -88,7 +88,7 @@ loop_s=$(python3 -c "print($(date +%s.%N)-$start)")
 
 # 2. soak: every fault class on
 base3=$(sandbox "$work/sb3" "429=0.01,500=0.01,503=0.01,slow=0.01,cut=0.01,lost=0.01,delay=0.3")
-PIPEDRIVE_API_URL="$base3/v1" "$bin" upload "$corpus" --state "$work/s" --jobs $jobs --json --log-level error >"$work/s.json" || true
+PIPEDRIVE_API_URL="$base3/v1" "$bin" upload "$corpus" --settle 0 --state "$work/s" --jobs $jobs --json --log-level error >"$work/s.json" || true
 soak_tokens=$(field "$work/s.json" "['summary']['pipedrive_tokens']"); soak_ok=$(field "$work/s.json" "['summary']['ok']")
 
 python3 - "$t_s" "$u_s" "$loop_s" "$u_kb" "$tokens" "$parts" "$single" "$rerun" "$soak_tokens" "$audio" "$files" "$ok" "$failed" "$soak_ok" "$requests" <<'PY'

@@ -11,8 +11,16 @@ public enum Fingerprint {
     /// The key, and the file's ``FileStamp`` when the bytes hashed are the bytes the stamp
     /// stands for: unchanged while they were read, and last changed well before (a file still
     /// being written gets no stamp).
-    public static func stamped(ofFile path: String) throws -> (key: String, stamp: FileStamp?) {
-        let started = Date()
+    public static func stamped(ofFile path: String, now: Date = Date()) throws -> (key: String, stamp: FileStamp?) {
+        let read = try hashOnce(path, now: now)
+        return (read.key, read.trusted)
+    }
+
+    /// One read of the file: its key, the stamp it had when the read began, whether that stamp
+    /// still held at the end (else the file changed while it was read), and the stamp when it
+    /// can be trusted for a later read (held, and the file had settled by `now`, when the read
+    /// began: timestamps are coarse, so a write in the same tick as the stamp would not show).
+    static func hashOnce(_ path: String, now started: Date) throws -> (key: String, held: Bool, trusted: FileStamp?) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ScanError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -30,9 +38,9 @@ public enum Fingerprint {
             if n == 0 { break }
             hash.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: n))
         }
-        let after = FileStamp(fd: fd)
+        let held = before != nil && before == FileStamp(fd: fd)
         let settled = before.map { started.timeIntervalSince1970 - $0.changedAt >= FileStamp.settleSeconds } ?? false
-        return (hex(hash.finalize()), before == after && settled ? before : nil)
+        return (hex(hash.finalize()), held, held && settled ? before : nil)
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
@@ -61,6 +69,7 @@ public struct FileStamp: Sendable, Hashable {
     static let settleSeconds = 2.0
 
     var changedAt: Double { Double(changed) / 1e9 }
+    var modifiedAt: Double { Double(modified) / 1e9 }
 
     init?(fd: Int32) {
         var s = stat()

@@ -28,6 +28,7 @@ public struct BatchReport: Sendable, Encodable {
                 case .skipped: skipped += 1
                 case .waiting: waiting += 1
                 }
+                if let until = file.waitsUntil { resumeAfter = min(resumeAfter ?? until, until) }
                 audioSeconds += file.parts.reduce(0) { $0 + $1.seconds }
             }
             self.wallSeconds = wallSeconds
@@ -97,11 +98,14 @@ public struct FileReport: Sendable, Codable {
     public var input: AudioInfo?
     public var stats: SignalStats?
     public var parts: [Part]
+    /// For a file that waits: when a run may take it (in the summary's `resume_after`).
+    public var waitsUntil: Date?
 
     enum CodingKeys: String, CodingKey { case path, key, status, error, warnings, input, stats, parts }
 
     public init(path: String, key: String?, status: Status, error: ErrorReport?, warnings: [AudioWarning], input: AudioInfo?,
-                stats: SignalStats?, parts: [Part]) {
+                stats: SignalStats?, parts: [Part], waitsUntil: Date? = nil) {
+        self.waitsUntil = waitsUntil
         self.path = path
         self.key = key
         self.status = status

@@ -11,6 +11,10 @@ public struct ScannedFile: Sendable, Equatable {
     public let refusal: String?
     public let size: Int64
     public let modified: Double
+    /// Other recordings in the same folder with the same stem (`x.wav` beside `x.aif`): they
+    /// would share one sidecar (`x.json`) and one output name, so every command fails them all
+    /// (`shared_stem`, see `Preflight`).
+    public var sharesStemWith: [String] = []
 }
 
 /// Walks a recording directory (DESIGN §2): recursive, content decides (every file that is not a
@@ -67,16 +71,35 @@ public enum Scanner {
         }
         try walk(rootURL, "")
 
+        var byStem: [String: [String]] = [:]
+        for file in files where file.refusal == nil { byStem[Self.stem(of: file.relativePath), default: []].append(file.relativePath) }
         let resolved = files.map { file -> ScannedFile in
             guard file.refusal == nil else { return file }
             let stem = Self.stem(of: file.relativePath)
-            let sidecar = sidecars.first { $0.lowercased() == (stem + ".json").lowercased() && $0.dropLast(5) == stem }
+            let sidecar = sidecars.first { Self.isSidecar($0, of: stem) }
             if let sidecar { used.insert(sidecar) }
             return ScannedFile(relativePath: file.relativePath, absolutePath: file.absolutePath,
                                sidecarPath: sidecar.map { rootURL.appendingPathComponent($0).path },
-                               refusal: nil, size: file.size, modified: file.modified)
+                               refusal: nil, size: file.size, modified: file.modified,
+                               sharesStemWith: (byStem[stem] ?? []).filter { $0 != file.relativePath })
         }
         return (resolved, sidecars.subtracting(used).sorted())
+    }
+
+    /// Whether `name` (a path) is the sidecar of the recording with this stem: the stem and
+    /// `.json` in any case.
+    static func isSidecar(_ name: String, of stem: String) -> Bool {
+        name.count == stem.count + 5 && name.hasPrefix(stem) && name.lowercased().hasSuffix(".json")
+    }
+
+    /// The sidecar beside a recording file, as a scan would pair them; nil when there is none.
+    public static func sidecarPath(ofRecording path: String) -> String? {
+        let directory = (path as NSString).deletingLastPathComponent
+        let stem = Self.stem(of: (path as NSString).lastPathComponent)
+        let exact = Paths.join(directory, stem + ".json")
+        if FileManager.default.fileExists(atPath: exact) { return exact }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().first { isSidecar($0, of: stem) }.map { Paths.join(directory, $0) }
     }
 
     /// Files a recording folder commonly holds beside the audio (CDR exports, notes, checksums).

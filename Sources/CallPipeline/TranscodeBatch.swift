@@ -15,6 +15,8 @@ public struct TranscodeBatch: Sendable {
         public var requireSidecar = false
         /// Redo recordings whose outputs are already complete.
         public var force = false
+        /// When a file counts as written to its end; one still being written waits for a later run.
+        public var settle = Settle()
         public init() {}
     }
 
@@ -52,47 +54,59 @@ public struct TranscodeBatch: Sendable {
         }
         events(.started(files: scan.files.count))
 
-        // Two recordings with the same stem in one folder would write the same MP3.
-        var owners: [String: String] = [:]
-        var collisions: [String: String] = [:]
-        for file in scan.files where file.refusal == nil {
-            let stem = Scanner.stem(of: file.relativePath)
-            if let first = owners[stem] { collisions[file.relativePath] = first } else { owners[stem] = file.relativePath }
+        // What is settled before any audio is read: refused files, shared stems, files still
+        // being written, sidecars; then the same bytes under several names.
+        var results = [FileReport?](repeating: nil, count: scan.files.count)
+        var sidecars: [Int: SidecarRead] = [:]
+        for (index, file) in scan.files.enumerated() {
+            if let early = Preflight.check(file, settle: options.settle) { results[index] = early } else { sidecars[index] = SidecarRead.read(file) }
         }
+        let pool = CPUPool(threads: options.jobs)
+        defer { pool.shutdown() }
+        let members = sidecars.compactMap { index, read -> DuplicateAudio.Member? in
+            switch read {
+            case .broken: nil  // fails on its own
+            case .missing where options.requireSidecar: nil
+            case .missing, .valid: DuplicateAudio.Member(index: index, file: scan.files[index], sidecar: read.sidecar)
+            }
+        }
+        for (index, report) in try await DuplicateAudio.resolve(members, settle: options.settle, pool: pool).reports {
+            results[index] = report
+            sidecars[index] = nil
+        }
+        for report in results.compactMap({ $0 }) { events(.finished(report, audioSeconds: 0)) }
 
         // Every recording's single-part name is claimed up front; a split recording claims its
         // part names later and fails rather than overwrite another recording's output
         // (`a.wav` split into `a-part01.mp3` beside a recording `a-part01.wav`).
         var initialClaims: [String: String] = [:]
-        for file in scan.files where file.refusal == nil && collisions[file.relativePath] == nil {
+        for index in sidecars.keys {
+            let file = scan.files[index]
             initialClaims[Scanner.stem(of: file.relativePath) + ".mp3"] = file.relativePath
         }
         let claims = OutputClaims(initialClaims)
-        let pool = CPUPool(threads: options.jobs)
-        defer { pool.shutdown() }
         let reports = await withTaskGroup(of: (Int, FileReport).self) { group in
-            var results = [FileReport?](repeating: nil, count: scan.files.count)
             var next = 0
             // Biggest files first (size stands in for duration), so a long call does not start
             // last and leave the other cores idle at the end; the report keeps the scan's order.
-            let order = scan.files.indices.sorted { scan.files[$0].size > scan.files[$1].size }
+            let order = sidecars.keys.sorted { (scan.files[$0].size, $1) > (scan.files[$1].size, $0) }
             // Keep a few files more than the CPU slots in flight, so the pool never idles while a
             // file is between stages, and memory stays bounded.
             let window = options.jobs * 2
             func add(_ position: Int) {
                 let index = order[position]
                 let file = scan.files[index]
-                let collision = collisions[file.relativePath]
+                let sidecar = sidecars[index] ?? .missing
                 group.addTask {
-                    let report = await self.process(file, collidesWith: collision, pool: pool, claims: claims)
+                    let report = await self.process(file, sidecar: sidecar, pool: pool, claims: claims)
                     return (index, report)
                 }
             }
-            while next < min(window, scan.files.count) { add(next); next += 1 }
+            while next < min(window, order.count) { add(next); next += 1 }
             while let (index, report) = await group.next() {
                 results[index] = report
                 events(.finished(report, audioSeconds: report.parts.reduce(0) { $0 + $1.seconds }))
-                if next < scan.files.count { add(next); next += 1 }
+                if next < order.count { add(next); next += 1 }
             }
             return results.compactMap { $0 }
         }
@@ -103,14 +117,8 @@ public struct TranscodeBatch: Sendable {
 
     // MARK: - One recording
 
-    private func process(_ file: ScannedFile, collidesWith other: String?, pool: CPUPool, claims: OutputClaims) async -> FileReport {
+    private func process(_ file: ScannedFile, sidecar read: SidecarRead, pool: CPUPool, claims: OutputClaims) async -> FileReport {
         let shown = file.relativePath
-        if let refusal = file.refusal {
-            return .failed(shown, code: "refused", "\(shown): \(refusal)")
-        }
-        if let other {
-            return .failed(shown, code: "output_collision", "\(shown): \(other) has the same name in the same folder, and both would become \(Scanner.stem(of: shown)).mp3; rename one")
-        }
         let stem = Scanner.stem(of: shown)
         let manifestPath = Manifest.path(output: output, stem: stem)
         let fingerprint = Manifest.settingsFingerprint(options)
@@ -119,24 +127,17 @@ public struct TranscodeBatch: Sendable {
         }
 
         var warnings: [AudioWarning] = []
-        var sidecar: Sidecar?
         var sidecarFailure: String?
-        if let sidecarPath = file.sidecarPath {
-            let sidecarShown = stem + ".json"
-            if let data = FileManager.default.contents(atPath: sidecarPath) {
-                let (parsed, problems) = Sidecar.parse(data)
-                sidecar = parsed
-                if !problems.isEmpty {
-                    sidecarFailure = "\(sidecarShown): " + problems.map(\.description).joined(separator: "; ")
-                }
-            } else {
-                sidecarFailure = "\(sidecarShown): cannot be read"
-            }
-        } else if options.requireSidecar {
+        switch read {
+        case .valid: break
+        case .broken(let message): sidecarFailure = message
+        case .missing where options.requireSidecar:
             sidecarFailure = "\(shown): no sidecar \(stem).json with the call log's metadata"
-        } else {
+        case .missing:
             warnings.append(AudioWarning(.missingSidecar, "\(shown): no sidecar \(stem).json; an upload would refuse this recording"))
         }
+        let sidecar = read.sidecar
+        let before = FileStamp(path: file.absolutePath)
 
         // callrec writes over no file it did not create: an output name already taken by a file
         // that no manifest of callrec's lists is left alone, and the recording fails.
@@ -166,6 +167,11 @@ public struct TranscodeBatch: Sendable {
             path: file.absolutePath, shown: shown, key: nil, sidecarFailure: sidecarFailure,
             declaredCallSeconds: sidecar?.declaredCallSeconds, warnings: warnings,
             settings: options.settings, validation: options.validation, pool: pool, targets: targets)
+        if before == nil || FileStamp(path: file.absolutePath) != before {
+            // Written to while it was read: what was made is not the recording.
+            for part in report.parts { try? FileManager.default.removeItem(atPath: part.path) }
+            return options.settle.changedWhileRead(shown: shown)
+        }
         guard report.status == .ok else { return report }
         let names = Self.partNames(stem: stem, count: report.parts.count)
         let manifest = Manifest(sourceSize: file.size, sourceModified: file.modified, settings: fingerprint, report: report,

@@ -24,6 +24,8 @@ public struct UploadRun: Sendable {
         /// The grid unsettled creates are looked for on while the run still has other work
         /// (at its end they are looked for at once, together).
         public var scanGrid: Duration = .seconds(300)
+        /// When a file counts as written to its end; one still being written waits for a later run.
+        public var settle = Settle()
         public init() {}
     }
 
@@ -47,7 +49,8 @@ public struct UploadRun: Sendable {
 
     /// Step 1: registers every recording and enqueues its transcode (new recordings only).
     public func register(excluding: [String]) async throws -> BatchReport {
-        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, fingerprints: fingerprints, logger: logger).run()
+        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, settle: options.settle,
+                               fingerprints: fingerprints, logger: logger).run()
     }
 
     /// Step 2: the worker that runs this directory's jobs until nothing is left to do (put it in
@@ -95,7 +98,7 @@ public struct UploadRun: Sendable {
     /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in).
     public func report(registration: BatchReport, wallSeconds: Double) async throws -> BatchReport {
         var files: [FileReport] = []
-        var resumeAfter: Date?
+        var resumeAfter = registration.summary.resumeAfter
         for registered in registration.files {
             var file = registered
             if registered.status != .failed, let key = registered.key {
@@ -114,7 +117,8 @@ public struct UploadRun: Sendable {
     /// The file's line from the ledger, and for one that waits, when its job is due.
     private func ledgerReport(_ registered: FileReport, key: String) async throws -> (FileReport, Date?) {
         let shown = registered.path
-        if registered.warnings.contains(where: { $0.code == .deleted }) { return (registered, nil) }
+        // Deleted, or the same bytes as another file's recording: that file's line says how it went.
+        if registered.warnings.contains(where: { $0.code == .deleted || $0.code == DuplicateAudio.duplicateOf }) { return (registered, nil) }
         guard let recording = try await store.recording(key: key) else {
             return (.failed(shown, code: "not_registered", "\(shown): not in the ledger", key: key), nil)
         }

@@ -240,6 +240,13 @@ public enum LedgerOp: Sendable, Hashable {
     case require(key: String, states: Set<RecordingState>)
     /// Inserts the recording; does nothing when the key exists already.
     case insertRecording(Recording)
+    /// Inserts the recording; aborts the commit with ``StoreError/Code/conflict`` when the key
+    /// exists already (registration: the same bytes registered by another file or run meanwhile
+    /// must not have their sidecar's references overwritten by this one's).
+    case registerRecording(Recording)
+    /// Replaces the sidecar document stored with the recording (a sidecar mended after its
+    /// registration), and updates `updated_at`.
+    case setRecordingMetadata(key: String, metadata: String?)
     /// Sets the state and error (nil clears it), and updates `updated_at`.
     case setRecordingState(key: String, state: RecordingState, errorCode: String? = nil, errorMessage: String? = nil)
     /// Sets the part count and seconds after a transcode.
@@ -250,6 +257,9 @@ public enum LedgerOp: Sendable, Hashable {
     case updatePart(Part)
     /// Inserts or replaces a provider reference (matched by key and provider).
     case putProviderRef(ProviderRef)
+    /// Replaces every provider reference of the recording with these (a mended sidecar that
+    /// names other references, or none).
+    case replaceProviderRefs(key: String, refs: [ProviderRef])
     /// Inserts a deletion with its steps.
     case insertDeletion(Deletion)
     /// Updates one step (matched by deletion id and target).

@@ -41,7 +41,8 @@ extension PostgresStore {
                 throw StoreError(.conflict, "\(key): state is \(state), expected one of: \(expected)")
             }
 
-        case .insertRecording(let r):
+        case .insertRecording(let r), .registerRecording(let r):
+            let exclusive = if case .registerRecording = op { true } else { false }
             var s = Statement()
             let values = [
                 s.bind(r.key), s.bind(r.path), s.bind(r.metadata), s.bind(r.state.rawValue), s.bind(r.errorCode),
@@ -52,9 +53,18 @@ extension PostgresStore {
                 INSERT INTO recording (key, path, metadata, state, error_code, error_message, part_count, seconds,
                                        created_at, updated_at)
                 VALUES (\(values.joined(separator: ", ")))
-                ON CONFLICT (key) DO NOTHING
+                ON CONFLICT (key) DO NOTHING RETURNING 1
                 """
-            _ = try await rows(s.query)
+            // A concurrent insert of the same key waits for the other transaction, then inserts
+            // nothing: for a registration that is a conflict.
+            if try await rows(s.query).isEmpty, exclusive {
+                throw StoreError(.conflict, "recording \(r.key) exists already")
+            }
+
+        case .setRecordingMetadata(let key, let metadata):
+            try await update("""
+                UPDATE recording SET metadata = \(metadata), updated_at = now() WHERE key = \(key) RETURNING 1
+                """, "recording \(key)")
 
         case .setRecordingState(let key, let state, let errorCode, let errorMessage):
             try await update("""
@@ -103,6 +113,16 @@ extension PostgresStore {
                 VALUES (\(ref.recordingKey), \(ref.provider), \(ref.reference), \(ref.state))
                 ON CONFLICT (recording_key, provider) DO UPDATE SET reference = excluded.reference, state = excluded.state
                 """)
+
+        case .replaceProviderRefs(let key, let refs):
+            try await requireRecording(key)
+            if let stray = refs.first(where: { $0.recordingKey != key }) {
+                throw StoreError(.invalid, "the \(stray.provider) reference belongs to \(stray.recordingKey), not to \(key)")
+            }
+            _ = try await rows("DELETE FROM provider_ref WHERE recording_key = \(key)")
+            for ref in refs {
+                _ = try await apply(.putProviderRef(ref), connection, logger: logger)
+            }
 
         case .insertDeletion(let deletion):
             var s = Statement()

@@ -42,6 +42,16 @@ extension SQLiteStore {
                 """, arguments: [r.key, r.path, r.metadata, r.state.rawValue, r.errorCode, r.errorMessage, r.partCount,
                                  r.seconds, Millis.from(r.createdAt), Millis.from(r.updatedAt)])
 
+        case .registerRecording(let r):
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM recording WHERE key = ?)", arguments: [r.key]) ?? false {
+                throw StoreError(.conflict, "recording \(r.key) exists already")
+            }
+            _ = try apply(.insertRecording(r), db, now: now)
+
+        case .setRecordingMetadata(let key, let metadata):
+            try db.execute(sql: "UPDATE recording SET metadata = ?, updated_at = ? WHERE key = ?", arguments: [metadata, now, key])
+            try expectChange(db, "recording \(key)")
+
         case .setRecordingState(let key, let state, let errorCode, let errorMessage):
             try db.execute(sql: "UPDATE recording SET state = ?, error_code = ?, error_message = ?, updated_at = ? WHERE key = ?",
                            arguments: [state.rawValue, errorCode, errorMessage, now, key])
@@ -82,6 +92,16 @@ extension SQLiteStore {
                 INSERT INTO provider_ref (recording_key, provider, reference, state) VALUES (?, ?, ?, ?)
                 ON CONFLICT (recording_key, provider) DO UPDATE SET reference = excluded.reference, state = excluded.state
                 """, arguments: [ref.recordingKey, ref.provider, ref.reference, ref.state])
+
+        case .replaceProviderRefs(let key, let refs):
+            try requireRecording(db, key)
+            if let stray = refs.first(where: { $0.recordingKey != key }) {
+                throw StoreError(.invalid, "the \(stray.provider) reference belongs to \(stray.recordingKey), not to \(key)")
+            }
+            try db.execute(sql: "DELETE FROM provider_ref WHERE recording_key = ?", arguments: [key])
+            for ref in refs {
+                _ = try apply(.putProviderRef(ref), db, now: now)
+            }
 
         case .insertDeletion(let deletion):
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM deletion WHERE id = ?)", arguments: [deletion.id]) ?? false {

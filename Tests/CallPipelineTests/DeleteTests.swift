@@ -195,6 +195,7 @@ import Testing
         var options = UploadRun.Options()
         options.jobs = 2
         options.settings.partMaximumSeconds = 60
+        options.settle = .immediate
         let run = UploadRun(root: "\(dir)/in", store: store, spool: Spool(root: "\(dir)/state/spool"), client: client, options: options,
                             logger: Logger(label: "test"))
         let pool = CPUPool(threads: 2)
@@ -729,7 +730,7 @@ import Testing
                 #expect(await sandbox.requestCount(route: "POST /v1/callLogs") == creates)
                 #expect(await sandbox.requestCount(route: "POST /v1/callLogs/{id}/recordings") == uploads)
                 #expect(try await store.recording(key: recording.key)?.state == .deleted)
-                let enqueue = try await EnqueueBatch(root: "\(dir)/in", store: store, jobs: 1, logger: Logger(label: "test")).run()
+                let enqueue = try await EnqueueBatch(root: "\(dir)/in", store: store, jobs: 1, settle: .immediate, logger: Logger(label: "test")).run()
                 #expect(enqueue.files.first { $0.path == "long.wav" }?.warnings.contains { $0.code == .deleted } == true)
             }
             try await store.close()

@@ -11,9 +11,10 @@ import Testing
 /// file trusts it while the file's stamp holds, and anything else hashes again.
 @Suite(.timeLimit(.minutes(2)))
 struct FingerprintTests {
-    /// Files are stamped only once they have settled; test files are new, so they wait.
-    static func settle() async throws {
-        try await Task.sleep(for: .seconds(FileStamp.settleSeconds + 0.2))
+    /// A moment after `paths` have settled, as the clock the stamps are judged by (no sleeping).
+    static func settled(_ paths: String...) throws -> Date {
+        let last = try paths.map { path in try #require(FileStamp(path: path)) }.map { max($0.modifiedAt, $0.changedAt) }.max() ?? 0
+        return Date(timeIntervalSince1970: last + FileStamp.settleSeconds + 0.2)
     }
 
     @Test func aFileJustWrittenGetsNoStamp() async throws {
@@ -29,8 +30,7 @@ struct FingerprintTests {
         try await withTemporaryDirectory { dir in
             let path = "\(dir)/a.wav"
             try SyntheticAudio.write(.speech(), seconds: 2, to: path)
-            try await Self.settle()
-            let (key, stamp) = try Fingerprint.stamped(ofFile: path)
+            let (key, stamp) = try Fingerprint.stamped(ofFile: path, now: try Self.settled(path))
             #expect(stamp != nil)
             let fingerprints = Fingerprints()
             fingerprints.remember(key: key, path: path, stamp: stamp)
@@ -45,8 +45,7 @@ struct FingerprintTests {
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == Int(stamp?.size ?? -1))
             #expect(fingerprints.key(key, ifUnchanged: path) == nil)
             // Replaced by another file under the same name.
-            try await Self.settle()
-            let again = try Fingerprint.stamped(ofFile: path)
+            let again = try Fingerprint.stamped(ofFile: path, now: try Self.settled(path))
             fingerprints.remember(key: again.key, path: path, stamp: again.stamp)
             try SyntheticAudio.write(.speech(), seconds: 2, to: "\(dir)/c.wav")
             #expect(rename("\(dir)/c.wav", path) == 0)
@@ -67,11 +66,12 @@ struct FingerprintTests {
                 try SyntheticAudio.write(.speech(talk: talk), seconds: 6, to: "\(dir)/in/\(name).wav")
                 _ = fm.createFile(atPath: "\(dir)/in/\(name).json", contents: Data(TranscodeBatchTests.sidecar.utf8))
             }
-            try await Self.settle()
+            let now = try Self.settled("\(dir)/in/changed.wav", "\(dir)/in/changed.json", "\(dir)/in/kept.wav", "\(dir)/in/kept.json")
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
             try await store.migrate()
             let fingerprints = inTheSameProcess ? Fingerprints() : nil
-            let registered = try await EnqueueBatch(root: "\(dir)/in", store: store, jobs: 2, fingerprints: fingerprints, logger: Logger(label: "test")).run()
+            let registered = try await EnqueueBatch(root: "\(dir)/in", store: store, jobs: 2, settle: Settle(seconds: 2, now: { now }),
+                                                    fingerprints: fingerprints, logger: Logger(label: "test")).run()
             #expect(registered.summary.ok == 2)
             try SyntheticAudio.write(.speech(talk: 3, pause: 1), seconds: 6, to: "\(dir)/in/changed.wav")
 

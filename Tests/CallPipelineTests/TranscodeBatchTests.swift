@@ -34,6 +34,7 @@ import Testing
         var options = TranscodeBatch.Options()
         options.jobs = jobs
         options.settings.partMaximumSeconds = partSeconds
+        options.settle = .immediate
         return try await TranscodeBatch(root: "\(dir)/in", output: out, options: options, logger: Logger(label: "test")).run()
     }
 
@@ -122,6 +123,7 @@ func Paths_name(_ path: String) -> String { String(path.split(separator: "/").la
             try SyntheticAudio.write(.speech(), seconds: 10, to: "\(dir)/in/a-part01.wav")   // becomes a-part01.mp3
             var options = TranscodeBatch.Options()
             options.settings.partMaximumSeconds = 60
+            options.settle = .immediate
             let report = try await TranscodeBatch(root: "\(dir)/in", output: "\(dir)/out", options: options, logger: Logger(label: "t")).run()
             let byPath = Dictionary(uniqueKeysWithValues: report.files.map { ($0.path, $0) })
             #expect(byPath["a-part01.wav"]?.status == .ok)

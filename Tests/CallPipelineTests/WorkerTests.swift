@@ -232,7 +232,7 @@ import Testing
                 _ = fm.createFile(atPath: "\(dir)/in/\(name).json", contents: Data(TranscodeBatchTests.sidecar.utf8))
             }
             let store = try await Self.store(dir)
-            let enqueue = EnqueueBatch(root: "\(dir)/in", store: store, jobs: 2, logger: Logger(label: "test"))
+            let enqueue = EnqueueBatch(root: "\(dir)/in", store: store, jobs: 2, settle: .immediate, logger: Logger(label: "test"))
             let first = try await enqueue.run()
             #expect(first.summary.ok == 3)
             #expect(first.files.first { $0.path == "nosidecar.wav" }?.error?.code == "missing_sidecar")

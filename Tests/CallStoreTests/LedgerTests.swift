@@ -137,6 +137,69 @@ struct LedgerTests {
         }
     }
 
+    /// Registration inserts only a key nobody has: the same bytes registered meanwhile (another
+    /// file, another run) make the whole commit a conflict, so nothing of it lands.
+    @Test(arguments: Backend.allCases)
+    func registeringAKnownKeyIsAConflictAndNothingOfTheCommitLands(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let r = Self.recording(1)
+            try await store.commit([.registerRecording(r), .putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: r.key, reference: "rec-a"))])
+            #expect(try await store.recording(key: r.key).normalized == r)
+            let error = await #expect(throws: StoreError.self) {
+                try await store.commit([
+                    .registerRecording(Self.recording(1, path: "/calls/copy.wav")),
+                    .putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: r.key, reference: "rec-b")),
+                    .enqueue(newJob(kind: "transcode", uniqueKey: "t:1")),
+                ])
+            }
+            #expect(error?.code == .conflict)
+            #expect(error?.message.contains(r.key) == true)
+            #expect(try await store.recording(key: r.key)?.path == r.path)
+            #expect(try await store.providerRefs(key: r.key).map(\.reference) == ["rec-a"])
+            #expect(try await store.jobs(JobQuery(kind: "transcode")).isEmpty)
+        }
+    }
+
+    /// A sidecar mended after registration: its document and references replace the stored ones.
+    @Test(arguments: Backend.allCases)
+    func metadataAndProviderReferencesAreReplaced(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = Self.key(1)
+            try await store.commit([.insertRecording(Self.recording(1)), .insertRecording(Self.recording(2))])
+            let telnyx = ProviderRef(provider: ProviderRef.telnyx, recordingKey: key, reference: "rec-1")
+            let voipnow = ProviderRef(provider: ProviderRef.voipnow, recordingKey: key, reference: #"{"event_id":"e1"}"#)
+            try await store.commit([.putProviderRef(telnyx), .putProviderRef(voipnow),
+                                    .putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: Self.key(2), reference: "rec-2"))])
+
+            let before = try await store.now()
+            let mended = #"{"call_log_id": "42"}"#
+            let telnyx2 = ProviderRef(provider: ProviderRef.telnyx, recordingKey: key, reference: "rec-9")
+            try await store.commit([.setRecordingMetadata(key: key, metadata: mended), .replaceProviderRefs(key: key, refs: [telnyx2])])
+            let stored = try #require(try await store.recording(key: key))
+            #expect(stored.metadata == mended)
+            #expect(stored.updatedAt >= before.addingTimeInterval(-0.001))
+            #expect(try await store.providerRefs(key: key) == [telnyx2])
+            #expect(try await store.providerRefs(key: Self.key(2)).map(\.reference) == ["rec-2"])
+            try await store.commit([.replaceProviderRefs(key: key, refs: [])])
+            #expect(try await store.providerRefs(key: key).isEmpty)
+
+            // Missing recordings and references of another recording are refused.
+            let missing = await #expect(throws: StoreError.self) {
+                try await store.commit([.setRecordingMetadata(key: Self.key(3), metadata: nil)])
+            }
+            #expect(missing?.code == .notFound)
+            let noRecording = await #expect(throws: StoreError.self) {
+                try await store.commit([.replaceProviderRefs(key: Self.key(3), refs: [])])
+            }
+            #expect(noRecording?.code == .notFound)
+            let stray = await #expect(throws: StoreError.self) {
+                try await store.commit([.replaceProviderRefs(key: key, refs: [ProviderRef(provider: ProviderRef.telnyx, recordingKey: Self.key(2), reference: "x")])])
+            }
+            #expect(stray?.code == .invalid)
+            #expect(try await store.providerRefs(key: Self.key(2)).map(\.reference) == ["rec-2"])
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func recordingsPageInKeyOrderAndCountEveryState(_ backend: Backend) async throws {
         try await withStore(backend) { store in

@@ -13,7 +13,7 @@ import Testing
             try SyntheticAudio.write(.speech(), seconds: 6, format: .wavALaw, to: "\(dir)/in/call-1.wav")
             _ = FileManager.default.createFile(atPath: "\(dir)/in/call-1.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+1555", "start_time": "2026-11-20 10:00:00", "end_time": "2026-11-20 10:00:06"}}"#.utf8))
             // All good: exit 0.
-            let good = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--json", "--jobs", "2"])
+            let good = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--json", "--jobs", "2", "--settle", "0"])
             #expect(good.status == 0, "\(good.stderr)")
             let doc = try #require(try JSONSerialization.jsonObject(with: good.stdout) as? [String: Any])
             let files = try #require(doc["files"] as? [[String: Any]])
@@ -33,7 +33,7 @@ import Testing
 
             // One bad file among good ones: exit 1, the good one still done (skipped: already complete).
             _ = FileManager.default.createFile(atPath: "\(dir)/in/broken.wav", contents: Data(repeating: 0x41, count: 500))
-            let mixed = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--json"])
+            let mixed = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--json", "--settle", "0"])
             #expect(mixed.status == 1)
             let mixedDoc = try #require(try JSONSerialization.jsonObject(with: mixed.stdout) as? [String: Any])
             let statuses = (mixedDoc["files"] as? [[String: Any]])?.map { $0["status"] as? String }

@@ -81,7 +81,7 @@ import Testing
             try SyntheticAudio.write(.speech(), seconds: 4, to: "\(dir)/in/short.wav")
             _ = fm.createFile(atPath: "\(dir)/in/short.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15550002", "start_time": "2026-11-21 11:00:00"}}"#.utf8))
 
-            let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--part-max-minutes", "1"], environment: env)
+            let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--jobs", "2", "--part-max-minutes", "1"], environment: env)
             #expect(upload.status == 0, "\(upload.stderr)")
             // Progress on stderr counts files (an upload run learns no audio lengths as it goes).
             let progress = upload.stderr.split(separator: "\n").last { $0.contains(" files") }
@@ -121,7 +121,7 @@ import Testing
 
             // Once deleted, a re-run of upload does not bring it back.
             let creates = routeCount(sandboxState, "POST /v1/callLogs")
-            let again = try runProcess(callrec, ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--part-max-minutes", "1"], environment: env)
+            let again = try runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--part-max-minutes", "1"], environment: env)
             #expect(again.status == 0, "\(again.stderr)")
             let againLong = try #require((try json(again)["files"] as? [[String: Any]])?.first { $0["path"] as? String == "long.wav" })
             #expect(againLong["status"] as? String == "skipped")

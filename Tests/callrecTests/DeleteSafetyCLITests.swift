@@ -95,7 +95,7 @@ extension DeleteCLITests {
             _ = fm.createFile(atPath: "\(dir)/in/hand2.json", contents: Data(#"{"call_log_id": "CAbyhand2"}"#.utf8))
             try SyntheticAudio.write(.speech(), seconds: 5, to: "\(dir)/in/own.wav")
             _ = fm.createFile(atPath: "\(dir)/in/own.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15550003", "start_time": "2026-11-21 12:00:00"}}"#.utf8))
-            let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--state", state, "--json"], environment: env)
+            let upload = try runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", state, "--json"], environment: env)
             #expect(upload.status == 0, "\(upload.stderr)")
             let files = try #require(try json(upload)["files"] as? [[String: Any]])
             let own = try #require((files.first { $0["path"] as? String == "own.wav" }?["parts"] as? [[String: Any]])?.first?["call_log_id"] as? String)

@@ -35,7 +35,7 @@ import Testing
     func cutMP3(in dir: String) throws -> String {
         try FileManager.default.createDirectory(atPath: "\(dir)/src", withIntermediateDirectories: true)
         try SyntheticAudio.write(.speech(), seconds: 20, format: .wavPCM16, to: "\(dir)/src/call.wav")
-        let made = try runProcess(callrec, ["transcode", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
+        let made = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
         try #require(made.status == 0, "\(made.stderr)")
         let whole = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/mp3/call.mp3"))
         try FileManager.default.createDirectory(atPath: "\(dir)/cut", withIntermediateDirectories: true)
@@ -56,7 +56,7 @@ import Testing
             let probeJSON = try runProcess(callrec, ["probe", cut, "--json", "--log-level", "trace"], environment: environment)
             #expect(probeJSON.status == 0)
             _ = FileManager.default.createFile(atPath: "\(dir)/cut/call.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15551230000", "start_time": "2026-11-20 10:00:00"}}"#.utf8))
-            let transcode = try runProcess(callrec, ["transcode", "\(dir)/cut", "--out", "\(dir)/out", "--json"], environment: environment)
+            let transcode = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/cut", "--out", "\(dir)/out", "--json"], environment: environment)
             #expect(transcode.status == 0, "\(transcode.stderr)")
             for (name, result) in [("probe", probe), ("probe --json", probeJSON), ("transcode", transcode)] {
                 #expect(Self.foreignLines(result.stderr).isEmpty, "\(name) let a library write: \(Self.foreignLines(result.stderr))")
@@ -69,7 +69,7 @@ import Testing
     /// says nothing, and neither does anything else.
     @Test func aSandboxUploadGivesOnlyCallrecsOwnLinesOnStderr() async throws {
         try await withTemporaryDirectory { dir in
-            let result = try runProcess(callrec, ["upload", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"],
+            let result = try runProcess(callrec, ["upload", "--settle", "0", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"],
                                         environment: Self.environment())
             #expect(result.status == 0, "\(result.stderr)")
             #expect(Self.foreignLines(result.stderr).isEmpty, "\(Self.foreignLines(result.stderr))")
@@ -90,7 +90,7 @@ import Testing
             sandbox.terminate()
             #expect(try await waitForExit(sandbox.process, upTo: 30))
 
-            let upload = ["upload", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"]
+            let upload = ["upload", "--settle", "0", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"]
             let first = try runProcess(callrec, upload, environment: environment)
             #expect(first.status == 0, "\(first.stderr)")
             let lines = String(decoding: first.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
@@ -149,7 +149,7 @@ import Testing
             // Every request is answered 0.3 s late and each run sends two at a time: the first run
             // has seconds of work left when the second starts.
             let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.3", "PIPEDRIVE_BURST": "500"])
-            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
+            let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
                           "--part-max-minutes", "1", "--json", "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
             try await Self.waitForACallLog(state: "\(dir)/state", while: first)
@@ -174,7 +174,7 @@ import Testing
             try UploadFixtures.makeDirectory(dir, count: 8, longCalls: 0)
             // Every request is answered 0.5 s late, one at a time: the run lasts some 9 s.
             let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.5"])
-            let upload = ["upload", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "1", "--upload-slots", "1",
+            let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "1", "--upload-slots", "1",
                           "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
             try await Self.waitForACallLog(state: "\(dir)/state", while: first)

@@ -87,7 +87,7 @@ import Testing
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
-            let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--jobs", "2", "--log-level", "warning", "--part-max-minutes", "1"]
+            let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--jobs", "2", "--log-level", "warning", "--part-max-minutes", "1"]
 
             var kills = 0
             for round in 0..<10 {
@@ -182,7 +182,7 @@ import Testing
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
-            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/e"], environment: environment)
+            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
             #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
             let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "20", "--rescue-interval", "1",
                          "--poll-interval", "0.2", "--part-max-minutes", "1", "--log-level", "warning"]

@@ -97,12 +97,23 @@ public struct UploadJobHandler: JobHandler {
 
     public func run(_ job: Job, context: JobContext) async throws {
         var logger = context.logger
-        guard let recording = try await recording(for: job, in: .transcoded, context: context, logger: &logger) else { return }
+        guard var recording = try await recording(for: job, in: [.transcoded, .failed], context: context, logger: &logger) else { return }
         let key = recording.key, store = context.store
-        let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
-        guard let sidecar else {
-            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar stored with it no longer parses", owner: context.owner)
+        if recording.state == .failed {
+            // A failed recording's upload job runs again only when someone asked (`queue retry`:
+            // its first attempt since): try it again, from where its parts are.
+            guard job.attempt <= 1, try await !store.parts(key: key).isEmpty else {
+                logger.debug("recording is failed; nothing to do")
+                return
+            }
+            try await store.commit([
+                .require(key: key, states: [.failed]),
+                .setRecordingState(key: key, state: .transcoded),
+                .audit(AuditEntry(recordingKey: key, action: "rearmed", detail: "job \(job.id) retried after \(recording.errorCode ?? "failed")", actor: context.owner)),
+            ])
+            recording.state = .transcoded
         }
+        let sidecar = try await currentSidecar(of: recording, store: store, owner: context.owner, logger: logger)
         let parts = try await store.parts(key: key).sorted { $0.index < $1.index }
         guard !parts.isEmpty else {
             throw JobFailure(.permanent, code: "no_parts", "\(recording.path): transcoded without parts")
@@ -114,16 +125,32 @@ public struct UploadJobHandler: JobHandler {
         ]
         var finished = false
         var offset = 0.0
+        // The call log the part being sent is attached to, when the sidecar named it.
+        var given: String?
         do {
             for var part in parts {
                 defer { offset += part.seconds }
                 if part.state == .attached { continue }
                 try Task.checkCancellation()
+                if part.marker == nil, part.state == .created, let given = part.callLogID, given != sidecar.callLogId {
+                    // Attached to the call log the sidecar named (callrec created nothing), and the
+                    // sidecar now names another, or none: follow it. Call logs callrec created stay.
+                    part.callLogID = sidecar.callLogId
+                    part.callLogOrigin = sidecar.callLogId == nil ? nil : .given
+                    part.state = sidecar.callLogId == nil ? .pending : .created
+                    try await store.commit([
+                        .require(key: key, states: [.transcoded]),
+                        .updatePart(part),
+                        .audit(AuditEntry(recordingKey: key, action: "call_log_id_changed", target: "pipedrive:\(given)",
+                                          detail: "part \(part.index): the sidecar now names \(sidecar.callLogId ?? "no call log (one is created)")", actor: context.owner)),
+                    ])
+                }
                 if part.callLogID == nil {
                     part = try await ensureCallLog(part, of: recording, sidecar: sidecar, partCount: parts.count, offset: offset,
                                                    store: store, owner: context.owner, logger: logger)
                 }
                 guard let callLogID = part.callLogID else { continue }
+                given = part.marker == nil ? callLogID : nil
                 let filename = parts.count == 1 ? "\(stem).mp3" : TranscodeBatch.partNames(stem: stem, count: parts.count)[part.index - 1]
                 var outcome = try await client.uploadRecording(callLogId: callLogID, path: part.spoolPath, filename: filename)
                 if outcome == .alreadyExists {
@@ -158,7 +185,7 @@ public struct UploadJobHandler: JobHandler {
             logger.info("recording left the transcoded state while uploading; stopping", metadata: ["reason": "\(error.message)"])
             return
         } catch let error as APIError {
-            try await handle(error, store: store, key: key, path: recording.path, owner: context.owner)
+            try await handle(error, store: store, key: key, path: recording.path, given: given, owner: context.owner)
         }
         if !finished {
             // Every part was attached by an earlier attempt that stopped before this commit.
@@ -167,25 +194,47 @@ public struct UploadJobHandler: JobHandler {
         logger.info("uploaded", metadata: ["parts": "\(parts.count)"])
     }
 
+    /// The recording's sidecar as it is now: read again from beside the recording when it changed
+    /// since it was stored (a mended sidecar, checked as at registration, goes into the ledger
+    /// with its provider references and an audit entry; a broken one fails the recording), the
+    /// stored one when the file cannot be read here (another machine, a directory moved away).
+    private func currentSidecar(of recording: Recording, store: any CallStore, owner: String, logger: Logger) async throws -> Sidecar {
+        let key = recording.key
+        let stored = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
+        guard let path = Scanner.sidecarPath(ofRecording: recording.path) else {
+            if let stored { return stored }
+            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar stored with it no longer parses, and none is beside it", owner: owner)
+        }
+        let shown = Scanner.stem(of: recording.path) + ".json"
+        switch SidecarRead.read(path: path, shown: shown) {
+        case .valid(let sidecar, let text):
+            guard sidecar != stored else { return sidecar }
+            try await store.commit([
+                .require(key: key, states: [.transcoded]),
+                .setRecordingMetadata(key: key, metadata: text),
+                .replaceProviderRefs(key: key, refs: EnqueueBatch.providerRefs(sidecar, key: key)),
+                .audit(AuditEntry(recordingKey: key, action: "sidecar_reread", detail: "\(shown) changed since it was read (upload job)", actor: owner)),
+            ])
+            logger.info("read the sidecar again: it changed since it was stored", metadata: ["sidecar": "\(path)"])
+            return sidecar
+        case .broken(let message):
+            if let stamp = FileStamp(path: path), Date().timeIntervalSince1970 - stamp.modifiedAt < FileStamp.settleSeconds {
+                // Written to just now, perhaps caught half-written: look again shortly, before
+                // calling it broken.
+                throw JobFailure(.snooze(.seconds(5)), code: Settle.code, "\(message) (changed just now: read again shortly)")
+            }
+            try await fail(store, key, code: "invalid_sidecar", message, owner: owner)
+        case .missing:
+            if let stored { return stored }
+            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar stored with it no longer parses, and none is beside it", owner: owner)
+        }
+    }
+
     /// Gives the part a call log: the sidecar's, one found by its marker, or a new one.
     private func ensureCallLog(_ part: Part, of recording: Recording, sidecar: Sidecar, partCount: Int, offset: Double,
                                store: any CallStore, owner: String, logger: Logger) async throws -> Part {
         var part = part
         let key = recording.key
-        if let given = sidecar.callLogId {
-            guard partCount == 1 else {
-                try await fail(store, key, code: "call_log_id_for_parts",
-                               "\(recording.path): call_log_id names one call log, but the recording is split into \(partCount) parts and a call log holds one recording; give call_log instead")
-            }
-            part.callLogID = given
-            part.callLogOrigin = .given  // not callrec's: a delete leaves it unless told
-            part.state = .created
-            try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
-            return part
-        }
-        guard let base = sidecar.callLog else {
-            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar has neither call_log nor call_log_id", owner: owner)
-        }
         let marker = part.marker ?? Self.marker(key: key, index: part.index)
         if part.state == .creating {
             // An earlier attempt sent the create and died or lost the answer. The request may
@@ -199,6 +248,23 @@ public struct UploadJobHandler: JobHandler {
                 logger.info("adopted the call log an earlier create made (its answer was lost)", metadata: ["call_log": "\(found)"])
                 return try await adopt(found, for: part, store: store, owner: owner, status: nil)
             }
+        }
+        if let given = sidecar.callLogId {
+            guard partCount == 1 else {
+                try await fail(store, key, code: "call_log_id_for_parts",
+                               "\(recording.path): call_log_id names one call log, but the recording is split into \(partCount) parts and a call log holds one recording; give call_log instead")
+            }
+            part.callLogID = given
+            part.callLogOrigin = .given  // not callrec's: a delete leaves it unless told
+            part.state = .created
+            // No marker: the call log is the sidecar's, not one callrec created.
+            part.marker = nil
+            part.createStartedAt = nil
+            try await store.commit([.require(key: key, states: [.transcoded]), .updatePart(part)])
+            return part
+        }
+        guard let base = sidecar.callLog else {
+            try await fail(store, key, code: "invalid_sidecar", "\(recording.path): the sidecar has neither call_log nor call_log_id", owner: owner)
         }
         let draft = Self.draft(base, part: part, partCount: partCount, offset: offset, recordingSeconds: recording.seconds, marker: marker)
         if let problem = draft.problems().first {
@@ -219,9 +285,10 @@ public struct UploadJobHandler: JobHandler {
                 recorded = true
             }
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
-        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything].contains(error.code) {
-            // Refused, or never sent (the limiter held it back): no call log was made. The part
-            // goes back to having no create in flight, so nothing needs looking for later.
+        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything, .permanent, .configuration].contains(error.code) {
+            // Refused (a 429, or for good: 400, 404, 413), or never sent (the limiter held it
+            // back): no call log was made. The part goes back to having no create in flight, so
+            // nothing needs looking for when it is tried again (a mended sidecar, a retry).
             if recorded {
                 var idle = part
                 idle.state = .pending
@@ -278,7 +345,8 @@ public struct UploadJobHandler: JobHandler {
         return draft
     }
 
-    private func handle(_ error: APIError, store: any CallStore, key: String, path: String, owner: String) async throws -> Never {
+    /// - Parameter given: the call log id the sidecar gave, when the failing part was attached to it.
+    private func handle(_ error: APIError, store: any CallStore, key: String, path: String, given: String?, owner: String) async throws -> Never {
         switch error.code {
         case .rateLimited:
             throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
@@ -289,7 +357,12 @@ public struct UploadJobHandler: JobHandler {
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
         case .notFound:
-            try await fail(store, key, code: "call_log_gone", "\(path): \(error) (deleted in Pipedrive; reconcile handles it)", owner: owner)
+            if let given {
+                // An id the sidecar gave, which callrec never saw exist.
+                try await fail(store, key, code: "call_log_not_found",
+                               "\(path): call log \(given), which call_log_id in \(Scanner.stem(of: path)).json names, does not exist (or no longer exists) in the Pipedrive account (\(error)); mend call_log_id, or replace it with call_log to create the call log, and run again", owner: owner)
+            }
+            try await fail(store, key, code: "call_log_gone", "\(path): \(error) (the call log callrec created was deleted in Pipedrive before its recording was attached; reconcile handles it)", owner: owner)
         default:
             throw JobFailure(.transient, code: error.code.rawValue, error.description)
         }

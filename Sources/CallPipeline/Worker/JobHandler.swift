@@ -23,13 +23,18 @@ extension JobHandler {
 /// The recording a recording job names, when it is in `state`; nil (nothing to do) when it has
 /// moved on. The logger gets the recording's key.
 func recording(for job: Job, in state: RecordingState, context: JobContext, logger: inout Logger) async throws -> Recording? {
+    try await recording(for: job, in: [state], context: context, logger: &logger)
+}
+
+/// The recording a recording job names, when it is in one of `states`.
+func recording(for job: Job, in states: Set<RecordingState>, context: JobContext, logger: inout Logger) async throws -> Recording? {
     let key = try job.arguments(as: RecordingJobArguments.self).key
     logger[metadataKey: "recording"] = "\(key)"
     guard let recording = try await context.store.recording(key: key) else {
         throw JobFailure(.permanent, code: "unknown_recording", "recording \(key) is not in the ledger")
     }
-    guard recording.state == state else {
-        logger.debug("recording is \(recording.state.rawValue), not \(state.rawValue); nothing to do")
+    guard states.contains(recording.state) else {
+        logger.debug("recording is \(recording.state.rawValue), not \(states.map(\.rawValue).sorted().joined(separator: "/")); nothing to do")
         return nil
     }
     return recording

@@ -17,6 +17,7 @@ extension CallRecCommand {
         @Argument(help: "The recording directory (walked recursively; symlinks are refused).")
         var directory: String
 
+        @OptionGroup var settle: SettleOption
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
 
@@ -27,18 +28,17 @@ extension CallRecCommand {
                 throw ValidationError("\(directory) is not a directory")
             }
             let report = try await withStore(store, logger: logger, creating: true) { store in
-                try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], logger: logger).run()
+                try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
+                                       logger: logger).run()
             }
             if global.json {
                 try writeJSON(report)
             } else {
-                for file in report.files where file.status == .failed {
-                    standardError("failed  \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
-                }
+                printProblems(report)
                 let s = report.summary
-                print("\(s.ok) enqueued, \(s.skipped) known already, \(s.failed) failed")
+                print("\(s.ok) enqueued, \(s.skipped) known already, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : "")")
             }
-            if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+            try exitStatus(report.summary)
         }
     }
 }

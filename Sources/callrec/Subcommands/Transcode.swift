@@ -26,6 +26,7 @@ extension CallRecCommand {
         @Flag(help: "Fail recordings without a sidecar (as upload does) instead of warning.")
         var requireSidecar = false
 
+        @OptionGroup var settle: SettleOption
         @OptionGroup var global: GlobalOptions
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
         @OptionGroup(title: "Validation") var validation: ValidationOptions
@@ -38,6 +39,7 @@ extension CallRecCommand {
             options.jobs = global.jobs
             options.force = force
             options.requireSidecar = requireSidecar
+            options.settle = settle.value
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
                 throw ValidationError("\(directory) is not a directory")
@@ -49,14 +51,12 @@ extension CallRecCommand {
             if global.json {
                 try writeJSON(report)
             } else {
-                for file in report.files where file.status == .failed {
-                    standardError("failed  \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
-                }
+                printProblems(report)
                 let s = report.summary
                 let speed = s.wallSeconds > 0 ? s.audioSeconds / s.wallSeconds : 0
-                print("\(s.ok) ok, \(s.failed) failed, \(s.skipped) skipped; \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s (\(Int(speed))× realtime) → \(out)")
+                print("\(s.ok) ok, \(s.failed) failed, \(s.skipped) skipped\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s (\(Int(speed))× realtime) → \(out)")
             }
-            if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+            try exitStatus(report.summary)
         }
     }
 }
@@ -64,4 +64,18 @@ extension CallRecCommand {
 func formatDuration(_ seconds: Double) -> String {
     let s = Int(seconds.rounded())
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+/// The failed and waiting files, one line each on stderr.
+func printProblems(_ report: BatchReport) {
+    for file in report.files where file.status == .failed || file.status == .waiting {
+        standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+    }
+}
+
+/// 1 when a recording failed; 3 when none did but some wait for a later run (still being
+/// written, a spent budget); else 0.
+func exitStatus(_ summary: BatchReport.Summary) throws {
+    if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
+    if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
 }

@@ -29,7 +29,7 @@ extension CallRecCommand.Upload {
             if let address = SandboxAddress.serving(sandboxDirectory) {
                 standardError("sandbox: using the sandbox process \(address.pid) serves at \(address.url) (state: \(sandboxDirectory))")
                 let report = try await uploadToSandbox(RemoteSandbox(address: address), sandboxDirectory: sandboxDirectory, logger: logger)
-                try Self.exit(report.summary)
+                try exitStatus(report.summary)
                 return
             }
             let configuration = try SandboxCredentials.configuration(stateDirectory: sandboxDirectory)
@@ -39,7 +39,7 @@ extension CallRecCommand.Upload {
                     let local = LocalSandbox(sandbox: sandbox, url: url.absoluteString, configuration: configuration)
                     let report = try await uploadToSandbox(local, sandboxDirectory: sandboxDirectory, logger: logger)
                     try await keepServing(use)
-                    try Self.exit(report.summary)
+                    try exitStatus(report.summary)
                 }
                 return
             } catch let error as SandboxError where error.code == .stateInUse {

@@ -34,6 +34,7 @@ extension CallRecCommand {
         @Option(help: "Uploads at once.")
         var uploadSlots: Int = 4
 
+        @OptionGroup var settle: SettleOption
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
@@ -53,14 +54,8 @@ extension CallRecCommand {
                 try await runWithSandbox(logger: logger)
             } else {
                 let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
-                try Self.exit(report.summary)
+                try exitStatus(report.summary)
             }
-        }
-
-        /// 1 when a recording failed; 3 when none did but some wait for a later run.
-        static func exit(_ summary: BatchReport.Summary) throws {
-            if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
-            if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
         }
 
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
@@ -95,6 +90,7 @@ extension CallRecCommand {
                 options.validation = validation.configuration()
                 options.jobs = global.jobs
                 options.uploadSlots = uploadSlots
+                options.settle = settle.value
                 let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
                                     options: options, logger: logger)
                 let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
@@ -175,9 +171,7 @@ extension CallRecCommand {
                     batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
                 return
             }
-            for file in report.files where file.status == .failed || file.status == .waiting {
-                standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
-            }
+            printProblems(report)
             if s.waiting > 0 {
                 let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
                 standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
