@@ -57,7 +57,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
             try SyntheticAudio.write(.speech(), seconds: 3, to: "\(dir)/in/a.wav")
-            try SyntheticAudio.write(.speech(), seconds: 3, to: "\(dir)/in/b.wav")
+            try SyntheticAudio.write(.speech(), seconds: 4, to: "\(dir)/in/b.wav")  // other bytes: not a copy
             try FileManager.default.createDirectory(atPath: "\(dir)/out", withIntermediateDirectories: true)
             let mine = Data("the user's own notes, named like an output".utf8)
             _ = FileManager.default.createFile(atPath: "\(dir)/out/a.mp3", contents: mine)
