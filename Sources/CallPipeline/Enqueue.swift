@@ -118,6 +118,10 @@ public struct EnqueueBatch: Sendable {
                                   input: nil, stats: nil, parts: [])
             }
             return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
+        } catch let error as StoreError where error.code == .diskFull {
+            // Not the recording's fault: it is registered by a run after space is freed.
+            return FileReport(path: shown, key: key, status: .waiting, error: .init(code: error.code.rawValue, message: "\(shown): not registered: \(error.message)"),
+                              warnings: [], input: nil, stats: nil, parts: [])
         } catch {
             return .failed(shown, code: "store_failed", "\(shown): \(error)", key: key)
         }

@@ -92,13 +92,16 @@ public struct UploadRun: Sendable {
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
     }
 
-    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in).
-    public func report(registration: BatchReport, wallSeconds: Double) async throws -> BatchReport {
+    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in). `stopped`: why
+    /// the worker stopped before the work was done (``Worker/Summary/stopped``); a full disk met
+    /// while registering stops the run too.
+    public func report(registration: BatchReport, wallSeconds: Double, stopped: JobFailure? = nil) async throws -> BatchReport {
         var files: [FileReport] = []
         var resumeAfter: Date?
         for registered in registration.files {
             var file = registered
-            if registered.status != .failed, let key = registered.key {
+            // Failed, or waiting before it was registered: the registration's line stands.
+            if registered.status != .failed, registered.status != .waiting, let key = registered.key {
                 let (report, waitsUntil) = try await ledgerReport(registered, key: key)
                 file = report
                 // The earliest wait still ahead (jobs held back behind the uploads go on with them).
@@ -106,8 +109,18 @@ public struct UploadRun: Sendable {
             }
             files.append(file)
         }
+        let stop = stopped.map { FileReport.ErrorReport(code: $0.code, message: $0.message) }
+            ?? files.lazy.compactMap(\.error).first { $0.code == JobFailure.diskFullCode }
+        if let stop {
+            // What the stop kept from running waits for the same reason, not for a time.
+            for index in files.indices where files[index].status == .waiting && files[index].error?.code != stop.code {
+                files[index].error = .init(code: stop.code, message: "\(files[index].path): not done: the run stopped (\(stop.code)) before it; it waits, intact, for the next run")
+            }
+            resumeAfter = nil
+        }
         var summary = BatchReport.Summary(files: files, wallSeconds: wallSeconds)
         summary.resumeAfter = resumeAfter
+        summary.stopped = stop
         return BatchReport(files: files, summary: summary)
     }
 

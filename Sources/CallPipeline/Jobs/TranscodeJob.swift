@@ -41,6 +41,9 @@ public struct RecordingJobArguments: Codable, Sendable, Hashable {
 /// At-least-once safe: a recording that is no longer `pending` is left alone, a crash leaves at
 /// most finished part files that the next run overwrites (parts are renamed into place whole),
 /// and the ledger changes only in the final commit.
+///
+/// A full disk (`disk_full`: the spool, or the store) is no fault of the recording: its spool
+/// folder is removed, it stays `pending`, and the job waits (``JobFailure/Disposition/diskFull``).
 public struct TranscodeJobHandler: JobHandler {
     public static let kind = "transcode"
     public var kind: String { Self.kind }
@@ -93,6 +96,9 @@ public struct TranscodeJobHandler: JobHandler {
         let directory = spool.directory(key: key)
         try? FileManager.default.removeItem(atPath: directory)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            if isDiskFull(error) {
+                throw JobFailure.diskFull("\(recording.path): cannot create \(directory): \(DiskSpace.fullMessage(directory))")
+            }
             throw JobFailure(.transient, code: "spool_failed", "cannot create \(directory): \(error.localizedDescription)")
         }
         let spool = self.spool
@@ -108,6 +114,10 @@ public struct TranscodeJobHandler: JobHandler {
             // A file that cannot be read now (a share that went away) may be readable later.
             if error.code == "unreadable" {
                 throw JobFailure(.transient, code: error.code, error.message)
+            }
+            // No part of it counts: it waits, pending, for space.
+            if error.code == AudioError.Code.diskFull.rawValue {
+                throw JobFailure.diskFull(error.message)
             }
             try await store.commit([
                 .require(key: key, states: [.pending]),
@@ -130,7 +140,12 @@ public struct TranscodeJobHandler: JobHandler {
         }
         let seconds = report.parts.reduce(0) { $0 + $1.seconds }
         if let data = try? JSONEncoder.sorted.encode(report) {
-            _ = FileManager.default.createFile(atPath: spool.reportPath(key: key), contents: data)
+            do { try data.write(to: URL(fileURLWithPath: spool.reportPath(key: key))) } catch let error where isDiskFull(error) {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw JobFailure.diskFull("\(recording.path): cannot write \(spool.reportPath(key: key)): \(DiskSpace.fullMessage(directory))")
+            } catch {
+                // Only the upload report's facts (input, stats) are missing; the parts are whole.
+            }
         }
         var ops: [LedgerOp] = [
             .require(key: key, states: [.pending]),

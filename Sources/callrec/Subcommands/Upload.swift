@@ -71,8 +71,10 @@ extension CallRecCommand {
             }
         }
 
-        /// 1 when a recording failed; 3 when none did but some wait for a later run.
+        /// 4 when the run stopped at a full disk; else 1 when a recording failed; 3 when none did
+        /// but some wait for a later run.
         static func exit(_ summary: BatchReport.Summary) throws {
+            if summary.stopped?.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
             if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
             if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
         }
@@ -169,7 +171,8 @@ extension CallRecCommand {
                 }
                 let registration = try await registrationTask.value
                 progress.finish()
-                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
+                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
+                                                  stopped: worker.summary.stopped)
                 let counters = await client.counters
                 try? await store.close()
                 try print(report, counters: counters)
@@ -218,7 +221,10 @@ extension CallRecCommand {
             for file in report.files where file.status == .failed || file.status == .waiting {
                 standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
             }
-            if s.waiting > 0 {
+            if let stopped = s.stopped {
+                standardError("stopped: \(stopped.message)")
+                standardError("nothing was lost: \(s.waiting) recording(s) wait; free space, then run again to go on")
+            } else if s.waiting > 0 {
                 let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
                 standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
             }

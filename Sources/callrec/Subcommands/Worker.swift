@@ -151,6 +151,10 @@ extension CallRecCommand {
             } else {
                 standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
             }
+            if let stopped = summary.stopped {
+                standardError("stopped: \(stopped.message)")
+                if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
+            }
             if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
         }
     }
