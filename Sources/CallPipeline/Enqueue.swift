@@ -149,4 +149,7 @@ extension AudioWarning.Code {
     /// The ledger knows the recording already, and its work is still to do (an interrupted or
     /// waiting run): this run goes on with it.
     public static let resumed = AudioWarning.Code(rawValue: "resumed")
+    /// An uploaded recording whose MP3 parts the spool retention removed (the call logs keep
+    /// the audio; the part paths in the report no longer exist).
+    public static let spoolPruned = AudioWarning.Code(rawValue: "spool_pruned")
 }

@@ -147,6 +147,9 @@ public struct UploadRun: Sendable {
         switch recording.state {
         case .uploaded:
             report.status = before ? .skipped : .ok
+            if transcoded == nil, let pruned = try await SpoolPrune.prunedAt(key: key, store: store) {
+                report.warnings.append(AudioWarning(.spoolPruned, "\(shown): its MP3 parts were removed from the spool \(ISO8601DateFormatter().string(from: pruned)) (spool retention); its call logs keep the audio"))
+            }
         case .failed:
             report.status = .failed
             report.error = .init(code: recording.errorCode ?? "failed", message: recording.errorMessage ?? "\(shown): failed")

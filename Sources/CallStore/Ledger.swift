@@ -248,6 +248,9 @@ public enum LedgerOp: Sendable, Hashable {
     /// ``StoreError/Code/conflict`` when the job does not exist, is in another state, or its
     /// unique key is live in another job.
     case retryJob(id: Int64)
+    /// Aborts the commit with ``StoreError/Code/conflict`` when a job with this unique key is
+    /// available or running (a recording's spool is not pruned while a job may still use it).
+    case requireNoLiveJob(uniqueKey: String)
 }
 
 /// Which recordings ``CallStore/recordings(_:)`` lists, in key order.

@@ -191,6 +191,13 @@ extension PostgresStore {
                 throw StoreError(.conflict, "job \(id) has its unique key \(key ?? "") live in another job")
             }
             _ = try await rows("SELECT pg_notify(\(channel), \(try row.decode(String.self)))")
+
+        case .requireNoLiveJob(let uniqueKey):
+            if let row = try await rows("""
+                SELECT id FROM queue_job WHERE unique_key = \(uniqueKey) AND state IN ('available','running') LIMIT 1
+                """).first {
+                throw StoreError(.conflict, "job \(try row.decode(Int64.self)) (\(uniqueKey)) is live")
+            }
         }
         return nil
     }

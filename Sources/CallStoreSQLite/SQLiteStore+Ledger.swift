@@ -132,6 +132,13 @@ extension SQLiteStore {
             if let refusal = try retryFinished(db, id: id, now: now) {
                 throw StoreError(.conflict, "job \(id) \(refusal)")
             }
+
+        case .requireNoLiveJob(let uniqueKey):
+            if let id = try Int64.fetchOne(db, sql: """
+                SELECT id FROM queue_job WHERE unique_key = ? AND state IN ('available','running') LIMIT 1
+                """, arguments: [uniqueKey]) {
+                throw StoreError(.conflict, "job \(id) (\(uniqueKey)) is live")
+            }
         }
         return nil
     }

@@ -18,7 +18,7 @@ struct CallRecCommand: AsyncParsableCommand {
             a disk is full (the state's database or spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
-        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
+        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
     )
 
     /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for

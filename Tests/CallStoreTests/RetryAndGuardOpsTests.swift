@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The ledger ops that tie the queue to the ledger in one commit: `retryJob` (a failed
-/// recording made ready again together with its job), on every backend.
+/// recording made ready again together with its job) and `requireNoLiveJob` (a spool pruned only
+/// while no job may read it), on every backend.
 @Suite(.timeLimit(.minutes(2)))
 struct RetryAndGuardOpsTests {
     /// A job of `queueA` claimed and discarded.
@@ -78,6 +79,34 @@ struct RetryAndGuardOpsTests {
             try await store.commit([.retryJob(id: id)])
             await woke.value
             #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func requireNoLiveJobFailsWhileAJobWithTheKeyIsAvailableOrRunning(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let r = LedgerTests.recording(1, state: .uploaded)
+            try await store.commit([.insertRecording(r)])
+            let pruned: [LedgerOp] = [.audit(AuditEntry(recordingKey: r.key, action: "spool_pruned", actor: "t"))]
+
+            // No job with the key, or only finished ones: the commit lands.
+            try await store.commit([.requireNoLiveJob(uniqueKey: "upload:1")] + pruned)
+            let finished = try await Self.discarded(store, uniqueKey: "upload:1")
+            try await store.commit([.requireNoLiveJob(uniqueKey: "upload:1")] + pruned)
+            #expect(try await store.audit(key: r.key, limit: 10).count == 2)
+
+            // Available, then running: refused, and nothing of the commit stays.
+            let live = try await store.insert(newJob(uniqueKey: "upload:1"))
+            for round in 0..<2 {
+                if round == 1 { #expect(try await store.claimOne().id == live) }
+                let error = await #expect(throws: StoreError.self) {
+                    try await store.commit(pruned + [.requireNoLiveJob(uniqueKey: "upload:1")])
+                }
+                #expect(error?.code == .conflict)
+                #expect(error?.message.contains("job \(live)") == true, "\(error?.message ?? "")")
+                #expect(try await store.audit(key: r.key, limit: 10).count == 2)
+            }
+            #expect(try await store.existingJob(finished).state == .discarded)
         }
     }
 }

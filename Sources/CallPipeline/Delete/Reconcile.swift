@@ -194,7 +194,8 @@ public struct Reconciler: Sendable {
                     findings[key, default: []].append(.init(code: "local_file_missing", detail: "the source \(entry.recording.path) is gone (reported only)"))
                 }
                 let missing = entry.parts.filter { !fm.fileExists(atPath: $0.spoolPath) }
-                if !missing.isEmpty {
+                // Parts the spool retention removed are not missing.
+                if !missing.isEmpty, try await SpoolPrune.prunedAt(key: key, store: store) == nil {
                     findings[key, default: []].append(.init(code: "spool_missing", detail: "\(missing.count) of \(entry.parts.count) spool part(s) are gone (reported only)"))
                 }
             }

@@ -3,32 +3,6 @@ import CallStore
 import Foundation
 import Logging
 
-/// Where a recording's parts live between transcode and upload: `<state>/spool/<key>/part-NNN.mp3`.
-public struct Spool: Sendable {
-    public let root: String
-
-    public init(root: String) {
-        self.root = root
-    }
-
-    public func directory(key: String) -> String { Paths.join(root, key) }
-
-    /// The transcode's report (input, stats, warnings, parts), kept for the upload report.
-    public func reportPath(key: String) -> String { Paths.join(directory(key: key), "report.json") }
-
-    public func report(key: String) -> FileReport? {
-        guard let data = FileManager.default.contents(atPath: reportPath(key: key)) else { return nil }
-        return try? JSONDecoder().decode(FileReport.self, from: data)
-    }
-
-    public func partPaths(key: String, count: Int) -> [String] {
-        (1...max(1, count)).map { index in
-            let n = String(index)
-            return Paths.join(directory(key: key), "part-\(String(repeating: "0", count: max(0, 3 - n.count)))\(n).mp3")
-        }
-    }
-}
-
 /// Arguments of the jobs that work on one recording.
 public struct RecordingJobArguments: Codable, Sendable, Hashable {
     public var key: String

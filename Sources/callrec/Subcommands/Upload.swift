@@ -35,6 +35,7 @@ extension CallRecCommand {
         var uploadSlots: Int = 4
 
         @OptionGroup var store: StoreOptions
+        @OptionGroup var retention: SpoolRetentionOptions
         @OptionGroup var global: GlobalOptions
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
         @OptionGroup(title: "Validation") var validation: ValidationOptions
@@ -174,12 +175,26 @@ extension CallRecCommand {
                 let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
                                                   stopped: worker.summary.stopped)
                 let counters = await client.counters
+                await pruneSpool(store: store, logger: logger)
                 try? await store.close()
                 try print(report, counters: counters)
                 return report
             } catch {
                 try? await store.close()
                 throw error
+            }
+        }
+
+        /// Removes the MP3s of recordings uploaded longer ago than the retention; a failure only
+        /// warns (the run's work is done).
+        func pruneSpool(store: any CallStore, logger: Logger) async {
+            do {
+                guard let age = try retention.retention() else { return }
+                let report = try await SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: "upload")
+                    .run(olderThan: age)
+                if !report.pruned.isEmpty { standardError(report.line) }
+            } catch {
+                logger.warning("spool prune failed", metadata: ["error": "\(error)"])
             }
         }
 
