@@ -221,22 +221,9 @@ public struct SpoolPruneService: Service {
     }
 
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    do {
-                        let report = try await prune.run(olderThan: retention)
-                        if !report.pruned.isEmpty { logger.info("\(report.line)") }
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        logger.error("spool prune failed", metadata: ["error": "\(error)"])
-                    }
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            return
+        try await everyUntilShutdown(interval, logger: logger, failure: "spool prune failed") { [prune, retention, logger] in
+            let report = try await prune.run(olderThan: retention)
+            if !report.pruned.isEmpty { logger.info("\(report.line)") }
         }
     }
 }

@@ -17,6 +17,15 @@ final class FailingClaims: CallStore {
 
     init(_ base: SQLiteStore) { self.base = base }
 
+    /// A migrated store under `dir` whose claims fail as on a full disk.
+    static func full(_ dir: String) async throws -> FailingClaims {
+        let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+        try await base.migrate()
+        let store = FailingClaims(base)
+        store.failure.withLock { $0 = WorkerDiskFullTests.diskFull }
+        return store
+    }
+
     var location: String { base.location }
     func migrate() async throws { try await base.migrate() }
     func close() async throws { try await base.close() }
@@ -89,10 +98,7 @@ final class ManualClock: Sendable {
 
     @Test func claimsThatFailArePausedLongerEachTimeNotRetriedInALoop() async throws {
         try await withTemporaryDirectory { dir in
-            let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await base.migrate()
-            let store = FailingClaims(base)
-            store.failure.withLock { $0 = Self.diskFull }
+            let store = try await FailingClaims.full(dir)
             _ = try await store.enqueue([try WorkerTests.noop()])
             let clock = ManualClock()
             var configuration = WorkerTests.configuration(untilIdle: false, slots: [JobQueue.bench: 1])
@@ -126,16 +132,13 @@ final class ManualClock: Sendable {
                 worker.beginShutdown()
                 try await group.waitForAll()
             }
-            try await base.close()
+            try await store.close()
         }
     }
 
     @Test func aRunThatEndsWhenIdleStopsAtAFullDiskAndSaysWhy() async throws {
         try await withTemporaryDirectory { dir in
-            let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            try await base.migrate()
-            let store = FailingClaims(base)
-            store.failure.withLock { $0 = Self.diskFull }
+            let store = try await FailingClaims.full(dir)
             let result = try await store.enqueue([try WorkerTests.noop()])
             guard case .inserted(let id) = result[0] else { Issue.record("not inserted"); return }
             let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: WorkerTests.configuration(), logger: Logger(label: "test"))
@@ -144,9 +147,9 @@ final class ManualClock: Sendable {
             #expect(worker.summary.stopped?.code == "disk_full")
             #expect(worker.summary.stopped?.message.contains("is full (0 B free of 2.0 MiB)") == true)
             #expect(store.claims.load(ordering: .sequentiallyConsistent) == 1)
-            let job = try #require(try await base.job(id: id))
+            let job = try #require(try await store.job(id: id))
             #expect(job.state == .available && job.attempt == 0, "the job waits, intact")
-            try await base.close()
+            try await store.close()
         }
     }
 

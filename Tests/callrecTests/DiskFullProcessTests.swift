@@ -20,6 +20,18 @@ struct DiskFullProcessTests {
         }
     }
 
+    /// A `callrec sandbox` process (its state under `dir`, on the ordinary disk) and the
+    /// environment that points `upload` at it.
+    static func sandbox(_ callrec: String, dir: String) async throws -> (SandboxProcess, [String: String]) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLREC_DATABASE"] = nil
+        environment["CALLREC_SPOOL_RETENTION"] = nil
+        environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
+        let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment)
+        environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
+        return (sandbox, environment)
+    }
+
     static func sha256(_ path: String) throws -> String {
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
     }
@@ -56,12 +68,8 @@ struct DiskFullProcessTests {
     func aFullSpoolStopsTheRunWithExitFourAndTheRunAfterFreeingSpaceUploadsEachOnce() async throws {
         try await withTemporaryDirectory { dir in
             try Self.makeCalls("\(dir)/in", count: 4)
-            var environment = ProcessInfo.processInfo.environment
-            environment["CALLREC_DATABASE"] = nil
-            environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment)
+            let (sandbox, environment) = try await Self.sandbox(callrec, dir: dir)
             defer { sandbox.terminate() }
-            environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
 
             let spool = "\(dir)/state/spool"
             let disk = try SmallDisk([spool: 1 << 20])
@@ -115,12 +123,8 @@ struct DiskFullProcessTests {
     func aFullStateDiskEndsTheRunWithExitFourInsteadOfAClaimLoop() async throws {
         try await withTemporaryDirectory { dir in
             try Self.makeCalls("\(dir)/in", count: 2)
-            var environment = ProcessInfo.processInfo.environment
-            environment["CALLREC_DATABASE"] = nil
-            environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment)
+            let (sandbox, environment) = try await Self.sandbox(callrec, dir: dir)
             defer { sandbox.terminate() }
-            environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
 
             let state = "\(dir)/state"
             let disk = try SmallDisk([state: 2 << 20])

@@ -84,11 +84,8 @@ import Testing
             // One that fails at upload (a call log that does not exist): its spool stays.
             try SyntheticAudio.write(.speech(), seconds: 4.5, format: .wavULaw, to: "\(dir)/in/nolog.wav")
             _ = FileManager.default.createFile(atPath: "\(dir)/in/nolog.json", contents: Data(#"{"call_log_id": "987654"}"#.utf8))
-            var environment = Self.environment()
-            environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment)
+            let (sandbox, environment) = try await DiskFullProcessTests.sandbox(callrec, dir: dir)
             defer { sandbox.terminate() }
-            environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
             let state = ["--state", "\(dir)/state"]
             let upload = ["upload", "\(dir)/in", "--json"] + state
             let first = try runProcess(callrec, upload, environment: environment)

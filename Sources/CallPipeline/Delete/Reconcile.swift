@@ -428,29 +428,16 @@ public struct ReconcileService: Service {
     }
 
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    do {
-                        let report = try await self.pass()
-                        if let abort = report.abort {
-                            self.logger.warning("periodic reconcile aborted; nothing deleted", metadata: ["code": "\(abort.code)", "reason": "\(abort.message)"])
-                        } else {
-                            self.logger.info("periodic reconcile", metadata: [
-                                "outcome": "\(report.outcome.rawValue)", "registered": "\(report.totals.registered)",
-                                "tokens": "\(report.totals.tokensSpent)",
-                            ])
-                        }
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        self.logger.error("periodic reconcile failed", metadata: ["error": "\(error)"])
-                    }
-                    try await Task.sleep(for: self.interval)
-                }
+        try await everyUntilShutdown(interval, logger: logger, failure: "periodic reconcile failed") { [pass, logger] in
+            let report = try await pass()
+            if let abort = report.abort {
+                logger.warning("periodic reconcile aborted; nothing deleted", metadata: ["code": "\(abort.code)", "reason": "\(abort.message)"])
+            } else {
+                logger.info("periodic reconcile", metadata: [
+                    "outcome": "\(report.outcome.rawValue)", "registered": "\(report.totals.registered)",
+                    "tokens": "\(report.totals.tokensSpent)",
+                ])
             }
-        } catch is CancellationError {
-            return
         }
     }
 }

@@ -174,7 +174,7 @@ extension CallRecCommand {
                 guard states.isSubset(of: JobState.final) else {
                     throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
                 }
-                guard let age = parseAge(olderThan) else { throw ValidationError("--older-than \(olderThan) is not an age (30d, 12h, 15m, 45s)") }
+                let age = try requireAge(olderThan, option: "--older-than")
                 let purged = try await withStore(store, logger: logger) { store in
                     let now = try await store.now()
                     return try await store.purge(states: states, finalizedBefore: now.addingTimeInterval(-age.seconds))

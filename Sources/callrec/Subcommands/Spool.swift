@@ -33,15 +33,11 @@ extension CallRecCommand {
             @OptionGroup var store: StoreOptions
             @OptionGroup var global: GlobalOptions
 
-            func validate() throws {
-                guard let age = parseAge(olderThan), age >= .zero else {
-                    throw ValidationError("--older-than \(olderThan) is not an age (30d, 36h, 90m, 30s)")
-                }
-            }
+            func validate() throws { _ = try requireAge(olderThan, option: "--older-than") }
 
             func run() async throws {
                 let logger = global.makeLogger()
-                let age = parseAge(olderThan) ?? SpoolPrune.defaultRetention
+                let age = try requireAge(olderThan, option: "--older-than")
                 if store.database == nil, ProcessInfo.processInfo.environment["CALLREC_DATABASE"]?.isEmpty ?? true,
                    !FileManager.default.fileExists(atPath: store.state) {
                     throw ValidationError("\(store.state) does not exist: no state, so nothing to prune (--state DIR names it)")
@@ -87,10 +83,7 @@ struct SpoolRetentionOptions: ParsableArguments {
 
     private func parseRetention(_ text: String, name: String) throws -> Duration? {
         if ["keep", "forever"].contains(text.lowercased()) { return nil }
-        guard let age = parseAge(text), age >= .zero else {
-            throw ValidationError("\(name) \(text) is not an age (30d, 12h, 15m, 45s) or keep")
-        }
-        return age
+        return try requireAge(text, option: name, orElse: " or keep")
     }
 }
 
