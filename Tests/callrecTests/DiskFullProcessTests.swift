@@ -146,6 +146,12 @@ struct DiskFullProcessTests {
                 #expect(process.terminationStatus == 4, "with \(leaving) bytes free: \(output.suffix(3000))")
                 #expect(output.contains("the disk holding \(state)/") && output.contains("free of 2.0 MiB"), "\(output.suffix(3000))")
                 #expect(output.components(separatedBy: "claim failed").count <= 3, "claims in a loop: \(output.suffix(3000))")
+                if leaving == 0 {
+                    // Registration alone (`enqueue`) stops the same way.
+                    let enqueue = try disk.run(callrec, ["enqueue", "\(dir)/in", "--state", state], environment: environment)
+                    #expect(enqueue.status == 4, "\(enqueue.stderr.suffix(2000))")
+                    #expect(enqueue.stderr.contains("waiting disk_full: call-2.wav: not registered: "), "\(enqueue.stderr.suffix(2000))")
+                }
                 try disk.free(ballast)
             }
 

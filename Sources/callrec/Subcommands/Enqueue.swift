@@ -32,12 +32,14 @@ extension CallRecCommand {
             if global.json {
                 try writeJSON(report)
             } else {
-                for file in report.files where file.status == .failed {
-                    standardError("failed  \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+                for file in report.files where file.status == .failed || file.status == .waiting {
+                    standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
                 }
                 let s = report.summary
                 print("\(s.ok) enqueued, \(s.skipped) known already, \(s.failed) failed")
             }
+            // A full disk stops registration as it stops an upload: 4, nothing lost.
+            if report.files.contains(where: { $0.error?.code == JobFailure.diskFullCode }) { throw ExitCode(ExitStatus.diskFull) }
             if report.summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
         }
     }
