@@ -39,6 +39,10 @@ public struct AudioError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let encoderFailed = Code("encoder_failed")
         /// The output could not be written.
         public static let outputFailed = Code("output_failed")
+        /// The output could not be written because its disk (or the user's quota) is full. Not a
+        /// fault of the recording: the same transcode succeeds once there is space. No partial
+        /// output is left behind.
+        public static let diskFull = Code("disk_full")
         /// A second decode pass disagreed with the first (the file changed underneath us).
         public static let sourceChanged = Code("source_changed")
 

@@ -135,6 +135,10 @@ public struct EnqueueBatch: Sendable {
                 return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: [], input: nil, stats: nil, parts: [])
             } catch let error as StoreError where error.code == .conflict {
                 continue
+            } catch let error as StoreError where error.code == .diskFull {
+                // Not the recording's fault: it is registered by a run after space is freed.
+                return FileReport(path: shown, key: key, status: .waiting, error: .init(code: error.code.rawValue, message: "\(shown): not registered: \(error.message)"),
+                                  warnings: [], input: nil, stats: nil, parts: [])
             } catch {
                 return .failed(shown, code: "store_failed", "\(shown): \(error)", key: key)
             }
@@ -274,4 +278,7 @@ extension AudioWarning.Code {
     /// The ledger knows the recording already, and its work is still to do (an interrupted or
     /// waiting run): this run goes on with it.
     public static let resumed = AudioWarning.Code(rawValue: "resumed")
+    /// An uploaded recording whose MP3 parts the spool retention removed (the call logs keep
+    /// the audio; the part paths in the report no longer exist).
+    public static let spoolPruned = AudioWarning.Code(rawValue: "spool_pruned")
 }

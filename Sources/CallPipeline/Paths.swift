@@ -1,3 +1,4 @@
+import CallStore
 import Foundation
 
 /// Plain `/`-separated path helpers. (Foundation's NSString path methods crash on Linux for
@@ -46,4 +47,14 @@ enum Paths {
         }
         return "/" + rest.reversed().joined(separator: "/")
     }
+}
+
+/// Whether a file operation failed because the disk (or the user's quota) is full: a POSIX
+/// `ENOSPC`/`EDQUOT`, or Foundation's out-of-space error, or one wrapping them.
+func isDiskFull(_ error: any Error) -> Bool {
+    let error = error as NSError
+    if error.domain == NSPOSIXErrorDomain, DiskSpace.isFull(errno: Int32(error.code)) { return true }
+    if error.domain == NSCocoaErrorDomain, error.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
+    if let underlying = error.userInfo[NSUnderlyingErrorKey] as? any Error { return isDiskFull(underlying) }
+    return false
 }

@@ -1,4 +1,5 @@
 import CallAudio
+import CallStore
 import Foundation
 
 /// Where the parts of one recording go, and a hook that may refuse the names once the part count
@@ -55,7 +56,7 @@ enum RecordingTranscode {
             return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: analysis.info)
         }
         if let error = outcome.encodeError {
-            return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
+            return .failed(shown, code: error.code.description, message(error, writing: single), key: key, warnings: warnings, input: info)
         }
         if let declaredCallSeconds, let warning = durationCheck(recording: info.seconds, call: declaredCallSeconds, shown: shown) {
             warnings.append(warning)
@@ -96,7 +97,7 @@ enum RecordingTranscode {
                     return parts.sorted { $0.index < $1.index }
                 }
             } catch let error as AudioError {
-                return .failed(shown, code: error.code.description, error.message, key: key, warnings: warnings, input: info)
+                return .failed(shown, code: error.code.description, message(error, writing: destinations[0]), key: key, warnings: warnings, input: info)
             } catch {
                 return .failed(shown, code: "encoder_failed", "\(shown): \(error)", key: key, warnings: warnings, input: info)
             }
@@ -113,6 +114,12 @@ enum RecordingTranscode {
         }
         return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: warnings, input: info,
                           stats: analysis.stats, parts: parts)
+    }
+
+    /// The error's message; for a full disk, with the space left on the disk of `output`.
+    static func message(_ error: AudioError, writing output: String) -> String {
+        guard error.code == .diskFull else { return error.message }
+        return "\(error.message): \(DiskSpace.fullMessage(Paths.directory(of: output)))"
     }
 
     /// Recording length against the call log's (research/audio.md §7.2, the CDR rule).

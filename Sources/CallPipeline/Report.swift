@@ -14,6 +14,10 @@ public struct BatchReport: Sendable, Encodable {
         /// long rate-limit pause) until ``resumeAfter``; a later run goes on.
         public var waiting = 0
         public var resumeAfter: Date?
+        /// Why the run stopped before its work was done (`disk_full`): the recordings not
+        /// finished wait, intact, for a run after the cause is mended. Absent from the JSON when
+        /// the run did not stop.
+        public var stopped: FileReport.ErrorReport?
         public var audioSeconds = 0.0
         public var wallSeconds = 0.0
 
@@ -35,7 +39,7 @@ public struct BatchReport: Sendable, Encodable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case ok, failed, skipped, waiting, resumeAfter = "resume_after", audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
+            case ok, failed, skipped, waiting, resumeAfter = "resume_after", stopped, audioSeconds = "audio_seconds", wallSeconds = "wall_seconds"
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -45,6 +49,7 @@ public struct BatchReport: Sendable, Encodable {
             try c.encode(skipped, forKey: .skipped)
             try c.encode(waiting, forKey: .waiting)
             try c.encode(resumeAfter.map { ISO8601DateFormatter().string(from: $0) }, forKey: .resumeAfter)
+            try c.encodeIfPresent(stopped, forKey: .stopped)
             try c.encode(audioSeconds, forKey: .audioSeconds)
             try c.encode(wallSeconds, forKey: .wallSeconds)
         }
@@ -58,6 +63,11 @@ public struct FileReport: Sendable, Codable {
     public struct ErrorReport: Sendable, Codable, Equatable {
         public var code: String
         public var message: String
+
+        public init(code: String, message: String) {
+            self.code = code
+            self.message = message
+        }
     }
 
     public struct Part: Sendable, Codable, Equatable {

@@ -95,13 +95,16 @@ public struct UploadRun: Sendable {
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
     }
 
-    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in).
-    public func report(registration: BatchReport, wallSeconds: Double) async throws -> BatchReport {
+    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in). `stopped`: why
+    /// the worker stopped before the work was done (``Worker/Summary/stopped``); a full disk met
+    /// while registering stops the run too.
+    public func report(registration: BatchReport, wallSeconds: Double, stopped: JobFailure? = nil) async throws -> BatchReport {
         var files: [FileReport] = []
         var resumeAfter = registration.summary.resumeAfter
         for registered in registration.files {
             var file = registered
-            if registered.status != .failed, let key = registered.key {
+            // Failed, or waiting before it was registered: the registration's line stands.
+            if registered.status != .failed, registered.status != .waiting, let key = registered.key {
                 let (report, waitsUntil) = try await ledgerReport(registered, key: key)
                 file = report
                 // The earliest wait still ahead (jobs held back behind the uploads go on with them).
@@ -109,8 +112,18 @@ public struct UploadRun: Sendable {
             }
             files.append(file)
         }
+        let stop = stopped.map { FileReport.ErrorReport(code: $0.code, message: $0.message) }
+            ?? files.lazy.compactMap(\.error).first { $0.code == JobFailure.diskFullCode }
+        if let stop {
+            // What the stop kept from running waits for the same reason, not for a time.
+            for index in files.indices where files[index].status == .waiting && files[index].error?.code != stop.code {
+                files[index].error = .init(code: stop.code, message: "\(files[index].path): not done: the run stopped (\(stop.code)) before it; it waits, intact, for the next run")
+            }
+            resumeAfter = nil
+        }
         var summary = BatchReport.Summary(files: files, wallSeconds: wallSeconds)
         summary.resumeAfter = resumeAfter
+        summary.stopped = stop
         return BatchReport(files: files, summary: summary)
     }
 
@@ -138,6 +151,9 @@ public struct UploadRun: Sendable {
         switch recording.state {
         case .uploaded:
             report.status = before ? .skipped : .ok
+            if transcoded == nil, let pruned = try await SpoolPrune.prunedAt(key: key, store: store) {
+                report.warnings.append(AudioWarning(.spoolPruned, "\(shown): its MP3 parts were removed from the spool \(ISO8601DateFormatter().string(from: pruned)) (spool retention); its call logs keep the audio"))
+            }
         case .failed:
             report.status = .failed
             report.error = .init(code: recording.errorCode ?? "failed", message: recording.errorMessage ?? "\(shown): failed")

@@ -272,6 +272,15 @@ public enum LedgerOp: Sendable, Hashable {
     case tombstone(Tombstone)
     /// Enqueues a job in the same transaction (its result comes back from ``CallStore/commit(_:)``).
     case enqueue(NewJob)
+    /// Makes a discarded or cancelled job available again with its attempts reset, as
+    /// ``CallStore/retry(ids:)`` does, in the same transaction as the ledger change that lets it
+    /// work (a failed recording made ready again). Aborts the commit with
+    /// ``StoreError/Code/conflict`` when the job does not exist, is in another state, or its
+    /// unique key is live in another job.
+    case retryJob(id: Int64)
+    /// Aborts the commit with ``StoreError/Code/conflict`` when a job with this unique key is
+    /// available or running (a recording's spool is not pruned while a job may still use it).
+    case requireNoLiveJob(uniqueKey: String)
 }
 
 /// Which recordings ``CallStore/recordings(_:)`` lists, in key order.

@@ -15,6 +15,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let configuration = Code(rawValue: "store_configuration")
         /// The schema on disk is newer than this build understands.
         public static let schemaTooNew = Code(rawValue: "store_schema_too_new")
+        /// The disk holding the database is full: nothing was written, and nothing is lost; the
+        /// same call succeeds once there is space again. The message names the path and the free
+        /// space.
+        public static let diskFull = Code(rawValue: "disk_full")
         public var description: String { rawValue }
     }
 

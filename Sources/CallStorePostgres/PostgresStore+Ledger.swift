@@ -185,6 +185,39 @@ extension PostgresStore {
 
         case .enqueue(let job):
             return try enqueueResult(try await rows(insertJob(job)))
+
+        case .retryJob(let id):
+            let retried: [PostgresRow]
+            do {
+                retried = try await rows("""
+                    UPDATE queue_job j SET \(unescaped: retryReset)
+                    WHERE j.id = \(id) AND j.state IN ('discarded','cancelled')
+                      AND NOT EXISTS (SELECT 1 FROM queue_job o
+                                      WHERE o.unique_key = j.unique_key AND o.state IN ('available','running') AND o.id <> j.id)
+                    RETURNING j.queue
+                    """)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                // A job with the same key became live concurrently.
+                throw StoreError(.conflict, "job \(id) has its unique key live in another job")
+            }
+            guard let row = retried.first else {
+                guard let found = try await rows("SELECT state, unique_key FROM queue_job WHERE id = \(id)").first else {
+                    throw StoreError(.conflict, "job \(id) does not exist")
+                }
+                let (state, key) = try found.decode((String, String?).self)
+                if state != JobState.discarded.rawValue, state != JobState.cancelled.rawValue {
+                    throw StoreError(.conflict, "job \(id) is \(state), not discarded or cancelled")
+                }
+                throw StoreError(.conflict, "job \(id) has its unique key \(key ?? "") live in another job")
+            }
+            _ = try await rows("SELECT pg_notify(\(channel), \(try row.decode(String.self)))")
+
+        case .requireNoLiveJob(let uniqueKey):
+            if let row = try await rows("""
+                SELECT id FROM queue_job WHERE unique_key = \(uniqueKey) AND state IN ('available','running') LIMIT 1
+                """).first {
+                throw StoreError(.conflict, "job \(try row.decode(Int64.self)) (\(uniqueKey)) is live")
+            }
         }
         return nil
     }

@@ -345,13 +345,16 @@ extension PostgresStore {
         return try decode("jobs") { try rows.map(Self.job(from:)) }
     }
 
+    /// The SET list that makes a finished job available again with its attempts reset.
+    static let retryReset = """
+        state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0, run_at = now(),
+        finalized_at = NULL, updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+        """
+
     public func retry(ids: [Int64]) async throws -> [Int64] {
         let ids = Array(Set(ids)).sorted()
         guard !ids.isEmpty else { return [] }
-        let reset = """
-            state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0, run_at = now(),
-            finalized_at = NULL, updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-            """
+        let reset = Self.retryReset
         let logger = self.logger
         let retried = try await transaction("retry") { connection -> [Int64] in
             // Waiting jobs become due now, keeping their attempts.

@@ -279,6 +279,10 @@ public final class PostgresStore: CallStore {
 
     func wrap(_ error: any Error, _ what: String) -> any Error {
         if error is StoreError || error is CancellationError { return error }
+        if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "53100" {
+            // disk_full: the server's disk, whose free space only the server knows.
+            return StoreError(.diskFull, "\(location): \(what) failed: the PostgreSQL server's disk is full (\(Self.describe(error)))")
+        }
         return StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
     }
 

@@ -17,7 +17,10 @@ extension SQLiteStore {
             }
             return results
         }
-        if results.contains(where: { if case .inserted = $0 { true } else { false } }) { signal.signal() }
+        if results.contains(where: { if case .inserted = $0 { true } else { false } })
+            || ops.contains(where: { if case .retryJob = $0 { true } else { false } }) {
+            signal.signal()
+        }
         return results
     }
 
@@ -144,6 +147,18 @@ extension SQLiteStore {
 
         case .enqueue(let job):
             return try insertJob(db, job, now: now)
+
+        case .retryJob(let id):
+            if let refusal = try retryFinished(db, id: id, now: now) {
+                throw StoreError(.conflict, "job \(id) \(refusal)")
+            }
+
+        case .requireNoLiveJob(let uniqueKey):
+            if let id = try Int64.fetchOne(db, sql: """
+                SELECT id FROM queue_job WHERE unique_key = ? AND state IN ('available','running') LIMIT 1
+                """, arguments: [uniqueKey]) {
+                throw StoreError(.conflict, "job \(id) (\(uniqueKey)) is live")
+            }
         }
         return nil
     }

@@ -283,30 +283,36 @@ extension SQLiteStore {
                 try wake.execute(arguments: [now, now, id, now])
                 if db.changesCount > 0 { retried.append(id) }
             }
-            for id in ids {
-                guard let row = try Row.fetchOne(db, sql: "SELECT state, unique_key FROM queue_job WHERE id = ?",
-                                                 arguments: [id]) else { continue }
-                let state: String = row["state"]
-                guard state == JobState.discarded.rawValue || state == JobState.cancelled.rawValue else { continue }
-                if let key: String = row["unique_key"] {
-                    let live = try Bool.fetchOne(db, sql: """
-                        SELECT EXISTS (SELECT 1 FROM queue_job
-                                       WHERE unique_key = ? AND state IN ('available','running') AND id <> ?)
-                        """, arguments: [key, id]) ?? false
-                    if live { continue }
-                }
-                try db.execute(sql: """
-                    UPDATE queue_job SET state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0,
-                        run_at = ?, finalized_at = NULL, updated_at = ?,
-                        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-                    WHERE id = ?
-                    """, arguments: [now, now, id])
-                retried.append(id)
+            for id in ids where !retried.contains(id) {
+                if try Self.retryFinished(db, id: id, now: now) == nil { retried.append(id) }
             }
             return retried
         }
         if !retried.isEmpty { signal.signal() }
-        return retried
+        return retried.sorted()
+    }
+
+    /// Makes the discarded or cancelled job `id` available again with its attempts reset;
+    /// returns why it was left alone (missing, in another state, its key live in another job).
+    static func retryFinished(_ db: Database, id: Int64, now: Int64) throws -> String? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT state, unique_key FROM queue_job WHERE id = ?",
+                                         arguments: [id]) else { return "does not exist" }
+        let state: String = row["state"]
+        guard state == JobState.discarded.rawValue || state == JobState.cancelled.rawValue else {
+            return "is \(state), not discarded or cancelled"
+        }
+        if let key: String = row["unique_key"], let other = try Int64.fetchOne(db, sql: """
+            SELECT id FROM queue_job WHERE unique_key = ? AND state IN ('available','running') AND id <> ? LIMIT 1
+            """, arguments: [key, id]) {
+            return "has its unique key \(key) live in job \(other)"
+        }
+        try db.execute(sql: """
+            UPDATE queue_job SET state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0,
+                run_at = ?, finalized_at = NULL, updated_at = ?,
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE id = ?
+            """, arguments: [now, now, id])
+        return nil
     }
 
     public func cancel(ids: [Int64]) async throws -> [Int64] {

@@ -9,6 +9,8 @@ import Logging
 /// Times are the process clock, stored as unix milliseconds.
 public final class SQLiteStore: CallStore {
     public let location: String
+    /// The database file.
+    let path: String
     let pool: DatabasePool
     let logger: Logger
     let signal = WorkSignal()
@@ -19,6 +21,7 @@ public final class SQLiteStore: CallStore {
     /// Opens (creating it and its directory when missing) the database at `path`.
     public init(path: String, logger: Logger = Logger(label: "callrec.store.sqlite")) throws {
         self.location = "sqlite:" + path
+        self.path = path
         self.logger = logger
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
@@ -39,7 +42,8 @@ public final class SQLiteStore: CallStore {
             // after `prepareDatabase` (a FULL set there was silently undone).
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
-            throw StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
+            throw Self.diskFull(error, path: path, "cannot open the SQLite database \(path)")
+                ?? StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
         }
     }
 
@@ -71,6 +75,7 @@ public final class SQLiteStore: CallStore {
             } catch let error as StoreError {
                 throw error
             } catch {
+                if let full = Self.diskFull(error, path: path, "\(location): migration failed") { throw full }
                 if attempt >= 5 {
                     throw StoreError(.unavailable, "\(location): migration failed: \(Self.describe(error))")
                 }
@@ -120,7 +125,17 @@ public final class SQLiteStore: CallStore {
 
     private func wrap(_ error: any Error, _ what: String) -> any Error {
         if error is StoreError || error is CancellationError { return error }
-        return StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
+        return Self.diskFull(error, path: path, "\(location): \(what) failed")
+            ?? StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
+    }
+
+    /// ``StoreError/Code/diskFull`` when SQLite could not write for want of space: `SQLITE_FULL`
+    /// (a write met ENOSPC), or the shared-memory index that could not grow
+    /// (`SQLITE_IOERR_SHMSIZE`, which SQLite reports when it cannot allocate the file's pages).
+    static func diskFull(_ error: any Error, path: String, _ what: String) -> StoreError? {
+        guard let error = error as? DatabaseError,
+              error.resultCode == .SQLITE_FULL || error.extendedResultCode == .SQLITE_IOERR_SHMSIZE else { return nil }
+        return StoreError(.diskFull, "\(what): \(DiskSpace.fullMessage(path))")
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAudio
+import CallStore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -13,10 +14,11 @@ struct CallRecCommand: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); \
             2 usage or configuration error; 3 (upload) nothing failed but some recordings wait for the \
-            daily budget or a rate-limit pause: run again after the time it prints.
+            daily budget or a rate-limit pause: run again after the time it prints; 4 stopped because \
+            a disk is full (the state's database or spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
-        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
+        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
     )
 
     /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for
@@ -59,6 +61,10 @@ struct CallRecCommand: AsyncParsableCommand {
         if let exit = error as? ExitCode {
             Foundation.exit(exit.rawValue)
         }
+        if let error = error as? StoreError, error.code == .diskFull {
+            FileHandle.standardError.write(Data("stopped: \(error.message)\n".utf8))
+            Foundation.exit(ExitStatus.diskFull)
+        }
         if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
         Foundation.exit(ExitStatus.usage)
     }
@@ -70,4 +76,8 @@ enum ExitStatus {
     static let usage: Int32 = 2
     /// Nothing failed, but some recordings wait (a spent daily budget): run again later.
     static let waiting: Int32 = 3
+    /// The run stopped because a disk is full (the state's database or the spool): nothing
+    /// failed or was lost, the work waits; free space and run again. Not 3: waiting alone
+    /// does not mend it, and a cron job must not take it for a budget pause.
+    static let diskFull: Int32 = 4
 }

@@ -203,6 +203,7 @@ final class PartWriter {
     private let temporary: String
     private let shown: String
     private let fd: Int32
+    private var closed = false
     private var buffer: [UInt8] = []
     private var written: Int64 = 0
     private var done = false
@@ -215,14 +216,12 @@ final class PartWriter {
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         temporary = "\(dir)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw AudioError(.outputFailed, path: shown, "cannot create \(temporary): \(String(cString: strerror(errno)))")
-        }
+        guard fd >= 0 else { throw Self.writeError(errno, shown: shown, "cannot create \(temporary)") }
         buffer.reserveCapacity(1 << 15)
     }
 
     deinit {
-        close(fd)
+        if !closed { close(fd) }
         if !done { unlink(temporary) }
     }
 
@@ -238,7 +237,7 @@ final class PartWriter {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw AudioError(.outputFailed, path: shown, "cannot write \(destination): \(String(cString: strerror(errno)))")
+                    throw Self.writeError(errno, shown: shown, "cannot write \(destination)")
                 }
                 offset += n
             }
@@ -251,7 +250,7 @@ final class PartWriter {
     func finish(tag: [UInt8]) throws -> (Int64, String) {
         try drain()
         let ok = tag.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) == $0.count }
-        guard ok else { throw AudioError(.outputFailed, path: shown, "cannot write the LAME tag to \(destination)") }
+        guard ok else { throw Self.writeError(errno, shown: shown, "cannot write the LAME tag to \(destination)") }
         var hash = SHA256()
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var offset: Int64 = 0
@@ -261,15 +260,26 @@ final class PartWriter {
             chunk.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             offset += Int64(n)
         }
-        guard rename(temporary, destination) == 0 else {
-            throw AudioError(.outputFailed, path: shown, "cannot rename into \(destination): \(String(cString: strerror(errno)))")
-        }
+        // Closed before it takes the final name: a file system that reports a full disk only
+        // when the file is closed (NFS) says so here, and a part that exists is whole.
+        closed = true
+        guard close(fd) == 0 else { throw Self.writeError(errno, shown: shown, "cannot write \(destination)") }
+        guard rename(temporary, destination) == 0 else { throw Self.writeError(errno, shown: shown, "cannot rename into \(destination)") }
         done = true
         let digest = hash.finalize().map { byte in
             let s = String(byte, radix: 16)
             return s.count == 1 ? "0" + s : s
         }.joined()
         return (written, digest)
+    }
+}
+
+extension PartWriter {
+    /// `disk_full` when the disk or quota is full, else `output_failed`; the reason ends with the
+    /// system's words for `code`.
+    static func writeError(_ code: Int32, shown: String, _ what: String) -> AudioError {
+        let reason = "\(what): \(String(cString: strerror(code)))"
+        return AudioError(code == ENOSPC || code == EDQUOT ? .diskFull : .outputFailed, path: shown, reason)
     }
 }
 

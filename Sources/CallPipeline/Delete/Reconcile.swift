@@ -208,7 +208,8 @@ public struct Reconciler: Sendable {
                     findings[key, default: []].append(.init(code: "local_file_missing", detail: "the source \(entry.recording.path) is gone (reported only)"))
                 }
                 let missing = entry.parts.filter { !fm.fileExists(atPath: $0.spoolPath) }
-                if !missing.isEmpty {
+                // Parts the spool retention removed are not missing.
+                if !missing.isEmpty, try await SpoolPrune.prunedAt(key: key, store: store) == nil {
                     findings[key, default: []].append(.init(code: "spool_missing", detail: "\(missing.count) of \(entry.parts.count) spool part(s) are gone (reported only)"))
                 }
             }
@@ -466,29 +467,16 @@ public struct ReconcileService: Service {
     }
 
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    do {
-                        let report = try await self.pass()
-                        if let abort = report.abort {
-                            self.logger.warning("periodic reconcile aborted; nothing deleted", metadata: ["code": "\(abort.code)", "reason": "\(abort.message)"])
-                        } else {
-                            self.logger.info("periodic reconcile", metadata: [
-                                "outcome": "\(report.outcome.rawValue)", "registered": "\(report.totals.registered)",
-                                "tokens": "\(report.totals.tokensSpent)",
-                            ])
-                        }
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        self.logger.error("periodic reconcile failed", metadata: ["error": "\(error)"])
-                    }
-                    try await Task.sleep(for: self.interval)
-                }
+        try await everyUntilShutdown(interval, logger: logger, failure: "periodic reconcile failed") { [pass, logger] in
+            let report = try await pass()
+            if let abort = report.abort {
+                logger.warning("periodic reconcile aborted; nothing deleted", metadata: ["code": "\(abort.code)", "reason": "\(abort.message)"])
+            } else {
+                logger.info("periodic reconcile", metadata: [
+                    "outcome": "\(report.outcome.rawValue)", "registered": "\(report.totals.registered)",
+                    "tokens": "\(report.totals.tokensSpent)",
+                ])
             }
-        } catch is CancellationError {
-            return
         }
     }
 }

@@ -3,32 +3,6 @@ import CallStore
 import Foundation
 import Logging
 
-/// Where a recording's parts live between transcode and upload: `<state>/spool/<key>/part-NNN.mp3`.
-public struct Spool: Sendable {
-    public let root: String
-
-    public init(root: String) {
-        self.root = root
-    }
-
-    public func directory(key: String) -> String { Paths.join(root, key) }
-
-    /// The transcode's report (input, stats, warnings, parts), kept for the upload report.
-    public func reportPath(key: String) -> String { Paths.join(directory(key: key), "report.json") }
-
-    public func report(key: String) -> FileReport? {
-        guard let data = FileManager.default.contents(atPath: reportPath(key: key)) else { return nil }
-        return try? JSONDecoder().decode(FileReport.self, from: data)
-    }
-
-    public func partPaths(key: String, count: Int) -> [String] {
-        (1...max(1, count)).map { index in
-            let n = String(index)
-            return Paths.join(directory(key: key), "part-\(String(repeating: "0", count: max(0, 3 - n.count)))\(n).mp3")
-        }
-    }
-}
-
 /// Arguments of the jobs that work on one recording.
 public struct RecordingJobArguments: Codable, Sendable, Hashable {
     public var key: String
@@ -41,6 +15,9 @@ public struct RecordingJobArguments: Codable, Sendable, Hashable {
 /// At-least-once safe: a recording that is no longer `pending` is left alone, a crash leaves at
 /// most finished part files that the next run overwrites (parts are renamed into place whole),
 /// and the ledger changes only in the final commit.
+///
+/// A full disk (`disk_full`: the spool, or the store) is no fault of the recording: its spool
+/// folder is removed, it stays `pending`, and the job waits (``JobFailure/Disposition/diskFull``).
 public struct TranscodeJobHandler: JobHandler {
     public static let kind = "transcode"
     public var kind: String { Self.kind }
@@ -93,6 +70,9 @@ public struct TranscodeJobHandler: JobHandler {
         let directory = spool.directory(key: key)
         try? FileManager.default.removeItem(atPath: directory)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            if isDiskFull(error) {
+                throw JobFailure.diskFull("\(recording.path): cannot create \(directory): \(DiskSpace.fullMessage(directory))")
+            }
             throw JobFailure(.transient, code: "spool_failed", "cannot create \(directory): \(error.localizedDescription)")
         }
         let spool = self.spool
@@ -108,6 +88,10 @@ public struct TranscodeJobHandler: JobHandler {
             // A file that cannot be read now (a share that went away) may be readable later.
             if error.code == "unreadable" {
                 throw JobFailure(.transient, code: error.code, error.message)
+            }
+            // No part of it counts: it waits, pending, for space.
+            if error.code == AudioError.Code.diskFull.rawValue {
+                throw JobFailure.diskFull(error.message)
             }
             try await store.commit([
                 .require(key: key, states: [.pending]),
@@ -130,7 +114,12 @@ public struct TranscodeJobHandler: JobHandler {
         }
         let seconds = report.parts.reduce(0) { $0 + $1.seconds }
         if let data = try? JSONEncoder.sorted.encode(report) {
-            _ = FileManager.default.createFile(atPath: spool.reportPath(key: key), contents: data)
+            do { try data.write(to: URL(fileURLWithPath: spool.reportPath(key: key))) } catch let error where isDiskFull(error) {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw JobFailure.diskFull("\(recording.path): cannot write \(spool.reportPath(key: key)): \(DiskSpace.fullMessage(directory))")
+            } catch {
+                // Only the upload report's facts (input, stats) are missing; the parts are whole.
+            }
         }
         var ops: [LedgerOp] = [
             .require(key: key, states: [.pending]),

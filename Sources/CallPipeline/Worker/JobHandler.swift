@@ -78,6 +78,11 @@ public struct JobFailure: Error, Sendable, CustomStringConvertible {
         /// up an attempt. The wait is counted when the queue records it, so time the failure
         /// took to get there is not added on top.
         case snoozeUntil(Date)
+        /// The disk is full (the spool, or the store's database): nothing is wrong with the
+        /// job. It waits the worker's backoff without using up an attempt, and the worker stops
+        /// claiming — for a while (a long-running worker), or for good (a run that ends when
+        /// idle stops with the failure: ``Worker/Summary/stopped``).
+        case diskFull
     }
 
     public var disposition: Disposition
@@ -92,6 +97,26 @@ public struct JobFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// The code of ``Disposition/diskFull`` failures.
+    public static let diskFullCode = "disk_full"
+
+    /// A full disk (``Disposition/diskFull``); the message names the path and the space left.
+    public static func diskFull(_ message: String) -> JobFailure {
+        JobFailure(.diskFull, code: diskFullCode, message)
+    }
+
+    /// How a handler's or the store's error counts: a ``JobFailure`` as it is, a store that met a
+    /// full disk as ``Disposition/diskFull``, anything else as transient.
+    public init(_ error: any Error) {
+        if let failure = error as? JobFailure {
+            self = failure
+        } else if let error = error as? StoreError, error.code == .diskFull {
+            self = .diskFull(error.message)
+        } else {
+            self.init(.transient, code: "error", "\(error)")
+        }
+    }
 }
 
 /// The job the benchmarks and the queue tests use: it does nothing, or sleeps for the

@@ -16,6 +16,10 @@ import Synchronization
 /// - Graceful shutdown (SIGTERM/SIGINT through swift-service-lifecycle) stops claiming, waits up
 ///   to ``Configuration/shutdownGrace`` for running jobs, then cancels and *releases* them (no
 ///   attempt used). ``stopNow()`` (the second signal) releases at once.
+/// - A claim that fails, or a job that meets a full disk, pauses claiming from that queue with
+///   ``Configuration/pauseBackoff`` (longer each time in a row), never a loop on a broken store.
+///   A run that ends when idle stops at a full disk instead, with the failure in
+///   ``Summary/stopped``: nothing is lost, the job waits for the next run.
 public final class Worker: Service, Sendable {
     public struct Configuration: Sendable {
         /// Concurrency per queue; only these queues are served.
@@ -41,6 +45,11 @@ public final class Worker: Service, Sendable {
         public var maxSnoozes = 50
         /// Lost leases after which a job is discarded as poison.
         public var poisonRescues = 3
+        /// How long a queue stops claiming after a failed claim, or after one of its jobs met a
+        /// full disk, by how many times in a row that happened.
+        public var pauseBackoff = Backoff(base: .milliseconds(250), cap: .seconds(60))
+        /// The clock of those pauses (tests move it by hand).
+        public var now: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
         /// `host:pid:random:space` (``Worker/defaultOwner()``), written as `lease_owner`.
         public var owner = Worker.defaultOwner()
         /// How many more jobs of a queue may be claimed now (nil: as many as there are free
@@ -71,11 +80,27 @@ public final class Worker: Service, Sendable {
 
     /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
     /// `released`, `lease_lost`).
-    public struct Summary: Sendable, Hashable {
+    public struct Summary: Sendable {
         public var outcomes: [String: Int] = [:]
         public var rescued = 0
+        /// Why a run that ends when idle stopped before its work was done (a full disk): the
+        /// caller reports it and exits non-zero; the jobs wait, intact, for the next run.
+        public var stopped: JobFailure?
+        /// Claims that failed (the store could not be read or written).
+        public var claimFailures = 0
         public subscript(outcome: String) -> Int { outcomes[outcome] ?? 0 }
     }
+
+    /// A queue that does not claim for a while, and how many failures in a row put it there.
+    private struct Pause {
+        /// Claims that failed in a row (a claim that works ends the streak).
+        var claimFailures = 0
+        /// Jobs that met a full disk in a row (a job that completes ends the streak).
+        var fullDisks = 0
+        var until: ContinuousClock.Instant?
+    }
+
+    private enum PauseReason { case claimFailed, diskFull }
 
     private struct Running {
         var task: Task<Void, any Error>
@@ -91,6 +116,7 @@ public final class Worker: Service, Sendable {
         var idle = false
         var summary = Summary()
         var lastHeartbeat = ContinuousClock.now
+        var pauses: [String: Pause] = [:]
     }
 
     public let store: any CallStore
@@ -176,13 +202,18 @@ public final class Worker: Service, Sendable {
     /// Stops claiming; running jobs get ``Configuration/shutdownGrace`` to finish, then they are
     /// cancelled and released.
     public func beginShutdown() {
+        stopClaiming { logger.info("shutting down: no new jobs; running ones get \($0) to finish") }
+    }
+
+    /// Stops claiming (once); `announce` says why, with the grace running jobs get.
+    private func stopClaiming(_ announce: (Duration) -> Void) {
         let first = state.withLock { state -> Bool in
             defer { state.stopping = true }
             return !state.stopping
         }
         wakeup.signal()
         guard first else { return }
-        logger.info("shutting down: no new jobs; running ones get \(configuration.shutdownGrace) to finish")
+        announce(configuration.shutdownGrace)
         let grace = configuration.shutdownGrace
         Task { [self] in
             try? await Task.sleep(for: grace)
@@ -222,6 +253,10 @@ public final class Worker: Service, Sendable {
     private func claimLoop(queue: String, slots: Int) async {
         await withDiscardingTaskGroup { jobs in
             while !isStopping {
+                if isPaused(queue) {
+                    await wakeup.wait()
+                    continue
+                }
                 var free = slots - runningCount(queue: queue)
                 if free > 0, let limit = await configuration.claimLimit?(queue) {
                     free = min(free, limit)
@@ -234,9 +269,18 @@ public final class Worker: Service, Sendable {
                 let claimed: [Job]
                 do {
                     claimed = try await store.claim(queue: queue, limit: free, owner: configuration.owner, leaseTTL: configuration.leaseTTL)
+                    state.withLock { $0.pauses[queue]?.claimFailures = 0 }
+                } catch is CancellationError {
+                    break
                 } catch {
-                    logger.error("claim failed; trying again", metadata: ["queue": "\(queue)", "error": "\(error)"])
-                    await wakeup.wait()
+                    state.withLock { $0.summary.claimFailures += 1 }
+                    let failure = JobFailure(error)
+                    if case .diskFull = failure.disposition, configuration.untilIdle {
+                        stop(because: failure)
+                        break
+                    }
+                    let pause = pause(queue, .claimFailed)
+                    logger.error("claim failed; trying again in \(Self.format(pause))", metadata: ["queue": "\(queue)", "error": "\(error)"])
                     continue
                 }
                 for job in claimed {
@@ -296,6 +340,67 @@ public final class Worker: Service, Sendable {
         return true
     }
 
+    // MARK: - Pauses and stops
+
+    private func isPaused(_ queue: String) -> Bool {
+        let now = configuration.now()
+        return state.withLock { state in
+            guard let until = state.pauses[queue]?.until else { return false }
+            if now >= until { state.pauses[queue]?.until = nil }
+            return now < until
+        }
+    }
+
+    /// Pauses claiming from `queue`, longer for each failure of that kind in a row; returns for
+    /// how long.
+    private func pause(_ queue: String, _ reason: PauseReason) -> Duration {
+        let now = configuration.now()
+        return state.withLock { state in
+            var pause = state.pauses[queue] ?? Pause()
+            let streak: Int
+            switch reason {
+            case .claimFailed:
+                pause.claimFailures += 1
+                streak = pause.claimFailures
+            case .diskFull:
+                pause.fullDisks += 1
+                streak = pause.fullDisks
+            }
+            let length = configuration.pauseBackoff.delay(afterAttempt: streak)
+            pause.until = now + length
+            state.pauses[queue] = pause
+            return length
+        }
+    }
+
+    /// A full disk met by a job of `queue` (or by the store when recording its outcome): a run
+    /// that ends when idle stops; a long-running worker pauses the queue.
+    private func diskFull(_ failure: JobFailure, queue: String) {
+        if configuration.untilIdle {
+            stop(because: failure)
+            return
+        }
+        let pause = pause(queue, .diskFull)
+        logger.error("the disk is full; the \(queue) queue pauses for \(Self.format(pause))", metadata: ["error": "\(failure.message)"])
+    }
+
+    /// Stops claiming for good because of `failure` (the first one is kept); running jobs
+    /// finish or are released as at a shutdown.
+    private func stop(because failure: JobFailure) {
+        let first = state.withLock { state -> Bool in
+            guard state.summary.stopped == nil else { return false }
+            state.summary.stopped = failure
+            return true
+        }
+        guard first else { return }
+        stopClaiming { logger.error("stopping: \(failure.code): \(failure.message); running jobs get \($0) to finish", metadata: [:]) }
+    }
+
+    /// `250 ms`, `2.5 s`.
+    static func format(_ duration: Duration) -> String {
+        duration < .seconds(1) ? "\(duration.milliseconds) ms" : String(format: "%.1f s", duration.seconds)
+    }
+
     // MARK: - Running one job
 
     private func makeTask(for job: Job) -> Task<Void, any Error> {
@@ -319,6 +424,10 @@ public final class Worker: Service, Sendable {
         metrics.waited(queue: job.queue, kind: job.kind, seconds: max(0, Date().timeIntervalSince(job.runAt)))
         let result = await task.result
         metrics.ran(queue: job.queue, kind: job.kind, duration: ContinuousClock.now - started)
+        // Before its slot frees: no other job of the queue is claimed into the full disk.
+        if case .failure(let error) = result, case .diskFull = JobFailure(error).disposition {
+            diskFull(JobFailure(error), queue: job.queue)
+        }
         let running = state.withLock { $0.running.removeValue(forKey: lease) }
         defer { wakeup.signal() }
         var logger = self.logger
@@ -342,7 +451,7 @@ public final class Worker: Service, Sendable {
                     if running?.interrupted == true || error is CancellationError {
                         return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? "released" : "lease_lost"
                     }
-                    let failure = error as? JobFailure ?? JobFailure(.transient, code: "error", "\(error)")
+                    let failure = JobFailure(error)
                     switch failure.disposition {
                     case .permanent:
                         let state = try await store.fail(lease, error: failure.description, permanent: true, retryIn: .zero)
@@ -358,6 +467,11 @@ public final class Worker: Service, Sendable {
                         let state = try await store.snooze(lease, delay: .zero, notBefore: instant, reason: failure.description,
                                                            maxSnoozes: configuration.maxSnoozes)
                         return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
+                    case .diskFull:
+                        // Never the job's fault: no attempt used, and no number of them discards it.
+                        let delay = configuration.backoff.delay(afterAttempt: job.snoozeCount + 1)
+                        let state = try await store.snooze(lease, delay: delay, reason: failure.description, maxSnoozes: Int(Int32.max))
+                        return state == nil ? "lease_lost" : "snoozed"
                     }
                 }
             }.value
@@ -365,9 +479,11 @@ public final class Worker: Service, Sendable {
             // The lease expires and the rescuer returns the job; nothing is lost.
             logger.error("cannot record the job's outcome; the rescuer will return it", metadata: ["error": "\(error)"])
             record(job, "unrecorded")
+            if case .diskFull = JobFailure(error).disposition { diskFull(JobFailure(error), queue: job.queue) }
             return
         }
         record(job, outcome)
+        if outcome == "completed" { state.withLock { $0.pauses[job.queue]?.fullDisks = 0 } }
         switch outcome {
         case "completed": logger.debug("job completed")
         case "lease_lost": logger.warning("job finished but its lease was lost; its outcome was not recorded (another worker owns it)")

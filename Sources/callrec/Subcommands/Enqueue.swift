@@ -38,6 +38,8 @@ extension CallRecCommand {
                 let s = report.summary
                 print("\(s.ok) enqueued, \(s.skipped) known already, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : "")")
             }
+            // A full disk stops registration as it stops an upload: 4, nothing lost.
+            if report.files.contains(where: { $0.error?.code == JobFailure.diskFullCode }) { throw ExitCode(ExitStatus.diskFull) }
             try exitStatus(report.summary)
         }
     }

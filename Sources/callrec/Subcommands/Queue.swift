@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallPipeline
 import CallStore
 import Foundation
 
@@ -68,9 +69,12 @@ extension CallRecCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Make discarded or cancelled jobs available again (attempts start over), or waiting jobs due now.",
                 discussion: """
-                    A job that waits (snoozed until the daily Pipedrive budget renews, or backing off) \
-                    becomes due now and keeps its attempts: after buying more tokens, for example, \
-                    `callrec queue retry --all-waiting` and a new run go on at once.
+                    A job that waits (snoozed until the daily Pipedrive budget renews, backing off, or \
+                    waiting for disk space) becomes due now and keeps its attempts: after buying more \
+                    tokens, for example, `callrec queue retry --all-waiting` and a new run go on at once. \
+                    A retried transcode or upload whose recording failed makes the recording ready for it \
+                    again (audited). It prints what changed, and which ids were not found or left alone \
+                    and why; it exits 1 when an id does not exist, a job was left alone, or nothing changed.
                     """)
 
             @Argument(help: "Job ids.")
@@ -92,18 +96,47 @@ extension CallRecCommand {
 
             func run() async throws {
                 let logger = global.makeLogger()
-                let (asked, retried) = try await withStore(store, logger: logger) { store in
+                let report = try await withStore(store, logger: logger) { store in
                     var ids = self.ids
                     if allDiscarded {
                         ids += try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
                     }
                     if allWaiting {
-                        let now = Date()
+                        let now = try await store.now()
                         ids += try await store.jobs(JobQuery(states: [.available], kind: kind, limit: 1_000_000)).filter { $0.runAt > now }.map(\.id)
                     }
-                    return (ids, try await store.retry(ids: ids))
+                    return try await QueueRetry.run(ids: ids, store: store, actor: "queue retry (\(ProcessInfo.processInfo.hostName):\(getpid()))")
                 }
-                report(action: "retried", asked: asked, done: retried, json: global.json)
+                if global.json {
+                    try writeJSON(report)
+                } else {
+                    Self.print(report)
+                }
+                if report.changed == 0 || !report.notFound.isEmpty || !report.notRetryable.isEmpty {
+                    throw ExitCode(ExitStatus.someFailed)
+                }
+            }
+
+            static func print(_ report: QueueRetry.Report) {
+                func list(_ ids: [Int64]) -> String { ids.map(String.init).joined(separator: " ") }
+                if report.changed == 0 {
+                    Swift.print("nothing changed")
+                }
+                if !report.retried.isEmpty {
+                    Swift.print("retried \(report.retried.count) job(s), attempts start over: \(list(report.retried))")
+                }
+                if !report.woken.isEmpty {
+                    Swift.print("made \(report.woken.count) waiting job(s) due now: \(list(report.woken))")
+                }
+                for rearmed in report.rearmed {
+                    Swift.print("  job \(rearmed.job): \(rearmed.path) is \(rearmed.state) again (it had failed with \(rearmed.error))")
+                }
+                if !report.notFound.isEmpty {
+                    standardError("no such job: \(list(report.notFound))")
+                }
+                for refusal in report.notRetryable {
+                    standardError("left alone: job \(refusal.id): \(refusal.reason)")
+                }
             }
         }
 
@@ -141,7 +174,7 @@ extension CallRecCommand {
                 guard states.isSubset(of: JobState.final) else {
                     throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
                 }
-                guard let age = parseAge(olderThan) else { throw ValidationError("--older-than \(olderThan) is not an age (30d, 12h, 15m, 45s)") }
+                let age = try requireAge(olderThan, option: "--older-than")
                 let purged = try await withStore(store, logger: logger) { store in
                     let now = try await store.now()
                     return try await store.purge(states: states, finalizedBefore: now.addingTimeInterval(-age.seconds))

@@ -89,6 +89,14 @@ func withStore<T>(_ options: StoreOptions, logger: Logger, creating: Bool = fals
     }
 }
 
+/// `text` as an age of zero or more, or a usage error naming `option` (and what else it takes).
+func requireAge(_ text: String, option: String, orElse alternatives: String = "") throws -> Duration {
+    guard let age = parseAge(text), age >= .zero else {
+        throw ValidationError("\(option) \(text) is not an age (30d, 36h, 90m, 30s or plain seconds)\(alternatives)")
+    }
+    return age
+}
+
 /// `30d`, `12h`, `15m`, `45s` or plain seconds.
 func parseAge(_ text: String) -> Duration? {
     let units: [(String, Double)] = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]

@@ -76,6 +76,8 @@ func printProblems(_ report: BatchReport) {
 /// 1 when a recording failed; 3 when none did but some wait for a later run (still being
 /// written, a spent budget); else 0.
 func exitStatus(_ summary: BatchReport.Summary) throws {
+    // A full disk first: waiting alone does not mend it (a cron job must not take it for a 3).
+    if summary.stopped?.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
     if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
     if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
 }

@@ -25,15 +25,11 @@ extension CallRecCommand {
             @OptionGroup var store: StoreOptions
             @OptionGroup var global: GlobalOptions
 
-            func validate() throws {
-                guard let age = parseAge(olderThan), age >= .zero else {
-                    throw ValidationError("--older-than \(olderThan) is not an age (14d, 36h, 90m, 30s)")
-                }
-            }
+            func validate() throws { _ = try requireAge(olderThan, option: "--older-than") }
 
             func run() async throws {
                 let logger = global.makeLogger()
-                let age = parseAge(olderThan) ?? .seconds(14 * 86400)
+                let age = try requireAge(olderThan, option: "--older-than")
                 let trash = CallPipeline.Trash(root: store.trashDirectory)
                 let report = try await withStore(store, logger: logger) { store in
                     await trash.purge(olderThan: age) { entry in

@@ -36,6 +36,7 @@ extension CallRecCommand {
 
         @OptionGroup var settle: SettleOption
         @OptionGroup var store: StoreOptions
+        @OptionGroup var retention: SpoolRetentionOptions
         @OptionGroup var global: GlobalOptions
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
         @OptionGroup(title: "Validation") var validation: ValidationOptions
@@ -124,8 +125,10 @@ extension CallRecCommand {
                 }
                 let registration = try await registrationTask.value
                 progress.finish()
-                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
+                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
+                                                  stopped: worker.summary.stopped)
                 let counters = await client.counters
+                await pruneSpool(store: store, logger: logger)
                 try? await store.close()
                 await beforeSummary(report)
                 try print(report, counters: counters)
@@ -133,6 +136,19 @@ extension CallRecCommand {
             } catch {
                 try? await store.close()
                 throw error
+            }
+        }
+
+        /// Removes the MP3s of recordings uploaded longer ago than the retention; a failure only
+        /// warns (the run's work is done).
+        func pruneSpool(store: any CallStore, logger: Logger) async {
+            do {
+                guard let age = try retention.retention() else { return }
+                let report = try await SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: "upload")
+                    .run(olderThan: age)
+                if !report.pruned.isEmpty { standardError(report.line) }
+            } catch {
+                logger.warning("spool prune failed", metadata: ["error": "\(error)"])
             }
         }
 
@@ -172,7 +188,10 @@ extension CallRecCommand {
                 return
             }
             printProblems(report)
-            if s.waiting > 0 {
+            if let stopped = s.stopped {
+                standardError("stopped: \(stopped.message)")
+                standardError("nothing was lost: \(s.waiting) recording(s) wait; free space, then run again to go on")
+            } else if s.waiting > 0 {
                 let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
                 standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
             }

@@ -51,6 +51,7 @@ extension CallRecCommand {
         var reconcileEvery: String?
 
         @OptionGroup var store: StoreOptions
+        @OptionGroup var retention: SpoolRetentionOptions
         @OptionGroup var global: GlobalOptions
         @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
         @OptionGroup(title: "Validation") var validation: ValidationOptions
@@ -122,6 +123,10 @@ extension CallRecCommand {
             if let metricsPort {
                 services.append(.init(service: MetricsServer.application(registry: registry, address: metricsAddress, port: metricsPort, logger: logger)))
             }
+            if let age = try retention.retention() {
+                let prune = SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: configuration.owner)
+                services.append(.init(service: SpoolPruneService(prune: prune, retention: age, logger: logger)))
+            }
             if let reconcileEvery, let every = parseAge(reconcileEvery), let wiring {
                 let storeForPass = store
                 services.append(.init(service: ReconcileService(interval: every, logger: logger) {
@@ -150,6 +155,10 @@ extension CallRecCommand {
                 try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
             } else {
                 standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
+            }
+            if let stopped = summary.stopped {
+                standardError("stopped: \(stopped.message)")
+                if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
             }
             if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
         }

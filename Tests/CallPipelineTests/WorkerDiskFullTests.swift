@@ -1,0 +1,184 @@
+import CallPipeline
+import CallStore
+import CallStoreSQLite
+import CallTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// A real SQLite store whose claims can be made to fail (as on a full disk), and that counts
+/// claims and the worker's looks for work.
+final class FailingClaims: CallStore {
+    let base: SQLiteStore
+    let failure = Mutex<StoreError?>(nil)
+    let claims = Atomic<Int>(0)
+    let looks = Atomic<Int>(0)
+
+    init(_ base: SQLiteStore) { self.base = base }
+
+    /// A migrated store under `dir` whose claims fail as on a full disk.
+    static func full(_ dir: String) async throws -> FailingClaims {
+        let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+        try await base.migrate()
+        let store = FailingClaims(base)
+        store.failure.withLock { $0 = WorkerDiskFullTests.diskFull }
+        return store
+    }
+
+    var location: String { base.location }
+    func migrate() async throws { try await base.migrate() }
+    func close() async throws { try await base.close() }
+    func now() async throws -> Date { try await base.now() }
+    func enqueue(_ job: NewJob) async throws -> EnqueueResult { try await base.enqueue(job) }
+    func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] { try await base.enqueue(jobs) }
+    func claim(queue: String, limit: Int, owner: String, leaseTTL: Duration) async throws -> [Job] {
+        claims.add(1, ordering: .sequentiallyConsistent)
+        if let error = failure.withLock({ $0 }) { throw error }
+        return try await base.claim(queue: queue, limit: limit, owner: owner, leaseTTL: leaseTTL)
+    }
+    func heartbeat(_ leases: [Lease], leaseTTL: Duration) async throws -> Set<Lease> { try await base.heartbeat(leases, leaseTTL: leaseTTL) }
+    func complete(_ lease: Lease) async throws -> Bool { try await base.complete(lease) }
+    func fail(_ lease: Lease, error: String, permanent: Bool, retryIn: Duration) async throws -> JobState? {
+        try await base.fail(lease, error: error, permanent: permanent, retryIn: retryIn)
+    }
+    func snooze(_ lease: Lease, delay: Duration, notBefore: Date?, reason: String, maxSnoozes: Int) async throws -> JobState? {
+        try await base.snooze(lease, delay: delay, notBefore: notBefore, reason: reason, maxSnoozes: maxSnoozes)
+    }
+    func release(_ lease: Lease, reason: String) async throws -> Bool { try await base.release(lease, reason: reason) }
+    func rescueExpiredLeases(poisonRescues: Int) async throws -> RescueReport { try await base.rescueExpiredLeases(poisonRescues: poisonRescues) }
+    func expireLeases(ownedBy owners: [String]) async throws -> Int { try await base.expireLeases(ownedBy: owners) }
+    func prune(completedAge: Duration, finalAge: Duration, limit: Int) async throws -> Int {
+        try await base.prune(completedAge: completedAge, finalAge: finalAge, limit: limit)
+    }
+    func job(id: Int64) async throws -> Job? { try await base.job(id: id) }
+    func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
+    func retry(ids: [Int64]) async throws -> [Int64] { try await base.retry(ids: ids) }
+    func cancel(ids: [Int64]) async throws -> [Int64] { try await base.cancel(ids: ids) }
+    func purge(states: Set<JobState>, finalizedBefore before: Date) async throws -> Int { try await base.purge(states: states, finalizedBefore: before) }
+    func queueStats() async throws -> QueueStats { try await base.queueStats() }
+    func waitForWork(timeout: Duration) async {
+        await base.waitForWork(timeout: timeout)
+        looks.add(1, ordering: .sequentiallyConsistent)
+    }
+    func commit(_ ops: [LedgerOp]) async throws -> [EnqueueResult] { try await base.commit(ops) }
+    func recording(key: String) async throws -> Recording? { try await base.recording(key: key) }
+    func recordings(_ query: RecordingQuery) async throws -> [Recording] { try await base.recordings(query) }
+    func recordingCounts() async throws -> [RecordingState: Int] { try await base.recordingCounts() }
+    func parts(key: String) async throws -> [Part] { try await base.parts(key: key) }
+    func part(callLogID: String) async throws -> Part? { try await base.part(callLogID: callLogID) }
+    func providerRefs(key: String) async throws -> [ProviderRef] { try await base.providerRefs(key: key) }
+    func deletion(id: String) async throws -> Deletion? { try await base.deletion(id: id) }
+    func openDeletions() async throws -> [Deletion] { try await base.openDeletions() }
+    func audit(key: String?, limit: Int) async throws -> [AuditEntry] { try await base.audit(key: key, limit: limit) }
+    func tombstone(key: String) async throws -> Tombstone? { try await base.tombstone(key: key) }
+}
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    let start = ContinuousClock.now
+    let offset = Mutex<Duration>(.zero)
+    var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
+    func advance(_ by: Duration) { offset.withLock { $0 += by } }
+}
+
+/// How the worker meets a store it cannot write: pauses that grow, never a claim loop; a run
+/// that ends when idle stops at a full disk and says why.
+@Suite struct WorkerDiskFullTests {
+    static let diskFull = StoreError(.diskFull, "sqlite:/x/callrec.sqlite: claim failed: the disk holding /x/callrec.sqlite is full (0 B free of 2.0 MiB)")
+
+    /// Waits (up to a deadline) until `condition` holds.
+    static func until(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            if ContinuousClock.now > deadline { Issue.record("timed out waiting until \(what)"); return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test func claimsThatFailArePausedLongerEachTimeNotRetriedInALoop() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await FailingClaims.full(dir)
+            _ = try await store.enqueue([try WorkerTests.noop()])
+            let clock = ManualClock()
+            var configuration = WorkerTests.configuration(untilIdle: false, slots: [JobQueue.bench: 1])
+            configuration.pollInterval = .milliseconds(5)
+            configuration.now = { clock.now }
+            // No jitter: pauses of 250 ms, 500 ms, 1 s, …
+            configuration.pauseBackoff = Backoff(base: .milliseconds(250), cap: .seconds(60), random: { 0.5 })
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await worker.run() }
+                try await Self.until("the first claim") { store.claims.load(ordering: .sequentiallyConsistent) == 1 }
+                // The worker wakes many times while its clock stands still: no claim.
+                let looks = store.looks.load(ordering: .sequentiallyConsistent)
+                try await Self.until("the worker looked for work 20 times") { store.looks.load(ordering: .sequentiallyConsistent) >= looks + 20 }
+                #expect(store.claims.load(ordering: .sequentiallyConsistent) == 1, "claimed again without a pause")
+                clock.advance(.milliseconds(250))
+                try await Self.until("the second claim") { store.claims.load(ordering: .sequentiallyConsistent) == 2 }
+                // The next pause is twice as long.
+                clock.advance(.milliseconds(250))
+                let looks2 = store.looks.load(ordering: .sequentiallyConsistent)
+                try await Self.until("the worker looked for work 20 times more") { store.looks.load(ordering: .sequentiallyConsistent) >= looks2 + 20 }
+                #expect(store.claims.load(ordering: .sequentiallyConsistent) == 2, "the second pause was not longer")
+                clock.advance(.milliseconds(250))
+                try await Self.until("the third claim") { store.claims.load(ordering: .sequentiallyConsistent) == 3 }
+                // The disk has room again: the next claim runs the job, and the pauses start over.
+                store.failure.withLock { $0 = nil }
+                clock.advance(.seconds(1))
+                try await Self.until("the job completed") { worker.summary["completed"] == 1 }
+                #expect(worker.summary.claimFailures == 3)
+                #expect(worker.summary.stopped == nil)
+                worker.beginShutdown()
+                try await group.waitForAll()
+            }
+            try await store.close()
+        }
+    }
+
+    @Test func aRunThatEndsWhenIdleStopsAtAFullDiskAndSaysWhy() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await FailingClaims.full(dir)
+            let result = try await store.enqueue([try WorkerTests.noop()])
+            guard case .inserted(let id) = result[0] else { Issue.record("not inserted"); return }
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: WorkerTests.configuration(), logger: Logger(label: "test"))
+            // It returns at once (the time limit of the suite is the deadline): no loop.
+            try await worker.run()
+            #expect(worker.summary.stopped?.code == "disk_full")
+            #expect(worker.summary.stopped?.message.contains("is full (0 B free of 2.0 MiB)") == true)
+            #expect(store.claims.load(ordering: .sequentiallyConsistent) == 1)
+            let job = try #require(try await store.job(id: id))
+            #expect(job.state == .available && job.attempt == 0, "the job waits, intact")
+            try await store.close()
+        }
+    }
+
+    /// A job that meets a full disk waits without using an attempt, however often (a full disk
+    /// is never the job's fault), and a run that ends when idle stops with it.
+    @Test func aJobThatMeetsAFullDiskWaitsWithoutAnAttemptAndStopsTheRun() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await WorkerTests.store(dir)
+            let result = try await store.enqueue([try WorkerTests.noop(), try WorkerTests.noop()])
+            let ids = result.compactMap { if case .inserted(let id) = $0 { id } else { nil } }
+            var configuration = WorkerTests.configuration(slots: [JobQueue.bench: 1])
+            configuration.maxSnoozes = 0
+            let worker = Worker(store: store, handlers: [DiskFullJob()], configuration: configuration, logger: Logger(label: "test"))
+            try await worker.run()
+            #expect(worker.summary.stopped?.code == "disk_full")
+            #expect(worker.summary["snoozed"] == 1, "the run stopped after the first: \(worker.summary.outcomes)")
+            let first = try #require(try await store.job(id: ids[0]))
+            #expect(first.state == .available && first.attempt == 0 && first.snoozeCount == 1, "\(first.state) \(first.attempt)")
+            #expect(first.lastError?.hasPrefix("disk_full: ") == true)
+            #expect(try await store.job(id: ids[1])?.attempt == 0, "the second was not claimed")
+            try await store.close()
+        }
+    }
+}
+
+/// Always meets a full disk.
+struct DiskFullJob: JobHandler {
+    var kind: String { NoopJobHandler.kind }
+    func run(_ job: Job, context: JobContext) async throws {
+        throw JobFailure.diskFull("cannot write /x/spool/k/part-001.mp3: No space left on device")
+    }
+}
