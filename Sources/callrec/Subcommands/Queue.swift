@@ -112,7 +112,9 @@ extension CallRecCommand {
                 } else {
                     Self.print(report)
                 }
-                if report.changed == 0 || !report.notFound.isEmpty || !report.notRetryable.isEmpty {
+                // Named ids must all be done; a bulk selection (--all-…) may meet jobs whose work
+                // another job already did (they are listed, and fail nothing) but must change something.
+                if report.changed == 0 || !report.notFound.isEmpty || (!(allDiscarded || allWaiting) && !report.notRetryable.isEmpty) {
                     throw ExitCode(ExitStatus.someFailed)
                 }
             }
