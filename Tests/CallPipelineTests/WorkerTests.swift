@@ -6,6 +6,7 @@ import CallTesting
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The worker service in process, over a real SQLite store: slots, outcomes, lost leases,
@@ -167,6 +168,31 @@ import Testing
             #expect(clock.now - started < .seconds(25))
             #expect(worker.summary["released"] == 1)
             #expect(try await store.queueStats()[.available] == 1)
+            try await store.close()
+        }
+    }
+
+    /// Work that appears while the worker decides it is idle — `upload`'s registration enqueues
+    /// its last transcode and says it is done between the worker's look at the queue and its
+    /// `beforeIdle` hook — is run, not left for "the next run" (the run exited 3 with a
+    /// recording never transcoded).
+    @Test func workEnqueuedWhileTheWorkerDecidesItIsIdleIsRun() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            var configuration = Self.configuration()
+            configuration.idleHorizon = .zero
+            let registered = Mutex(false)
+            configuration.beforeIdle = {
+                // The registration finishing just now: its job is in, and it says so.
+                if registered.withLock({ done in defer { done = true }; return !done }) {
+                    _ = try await store.enqueue(try Self.noop())
+                }
+                return .nothing
+            }
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await worker.run()
+            let stats = try await store.queueStats()
+            #expect(stats[.completed] == 1 && stats[.available] == 0, "\(stats)")
             try await store.close()
         }
     }

@@ -258,23 +258,33 @@ public final class Worker: Service, Sendable {
     /// by a dead worker count as running until the rescuer frees them).
     private func checkIdle() async -> Bool {
         if state.withLock({ !$0.running.isEmpty }) { return false }
-        do {
-            // One snapshot: a job that becomes due between two reads must not look like none.
-            let now = try await store.now()
-            let stats = try await store.queueStats()
+        /// Whether a served queue has a job running, or one due that may be claimed.
+        func busy(_ stats: QueueStats) async -> Bool {
             for queue in configuration.slots.filter({ $0.value > 0 }).keys {
-                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return false }
+                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return true }
                 // Due jobs that back-pressure holds (the spool is full of transcoded recordings
                 // whose uploads wait for a budget reset) cannot run until those uploads do: when
                 // nothing else is due or running, they wait for the next run.
                 if (stats.dueByQueue[queue] ?? 0) > 0 {
                     if let limit = await configuration.claimLimit?(queue), limit <= 0 { continue }
-                    return false
+                    return true
                 }
             }
+            return false
+        }
+        do {
+            // One snapshot: a job that becomes due between two reads must not look like none.
+            var now = try await store.now()
+            var stats = try await store.queueStats()
+            if await busy(stats) { return false }
             if let beforeIdle = configuration.beforeIdle {
                 switch try await beforeIdle() {
-                case .nothing: break
+                case .nothing:
+                    // What the hook waited for (`upload`'s registration) may have enqueued its
+                    // last jobs after the snapshot and finished since: look again.
+                    now = try await store.now()
+                    stats = try await store.queueStats()
+                    if await busy(stats) { return false }
                 case .waiting: return false
                 case .woke:
                     wakeup.signal()
