@@ -27,6 +27,52 @@ import Testing
         #expect(throws: APIError.self) { try APIEnvironment.load(environment: ["PIPEDRIVE_BURST": "many"]) }
     }
 
+    /// Every `*_API_URL` must be http(s) with a host (an empty one is unset); the error names
+    /// the variable, never the value.
+    @Test func apiURLsAreCheckedWhenLoaded() throws {
+        for (key, value) in [("PIPEDRIVE_API_URL", "not a url"), ("PIPEDRIVE_API_URL", "ftp://api.pipedrive.com/v1"), ("TELNYX_API_URL", "https://"),
+                             ("VOIPNOW_API_URL", "voip.example.com"), ("PIPEDRIVE_API_URL", "https://u:hunter2@/v1"),
+                             ("PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1?api_token=x")] {
+            do {
+                _ = try APIEnvironment.load(environment: [key: value])
+                Issue.record("\(key)=\(value) was accepted")
+            } catch let error as APIError {
+                #expect(error.code == .configuration)
+                #expect(error.message.contains(key), "\(error.message)")
+                #expect(!error.message.contains("hunter2"))
+            }
+        }
+        let env = try APIEnvironment.load(environment: ["PIPEDRIVE_API_URL": "", "VOIPNOW_API_URL": "http://127.0.0.1:8080", "TELNYX_API_URL": "HTTPS://api.telnyx.com/v2"])
+        #expect(env.pipedriveURL == "https://api.pipedrive.com/v1")
+        #expect(env.voipnowURL == "http://127.0.0.1:8080")
+    }
+
+    /// A `--config` file: comments, blank lines, `export` and quotes are fine; anything else is
+    /// an error with the file and the line number, never the line's text.
+    @Test func configFileLinesAreCheckedWithTheirNumbers() throws {
+        let path = NSTemporaryDirectory() + "callrec-env-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "# settings\n\n  export PIPEDRIVE_API_TOKEN='tok en'\nPIPEDRIVE_BURST = 40\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let env = try APIEnvironment.load(environment: [:], file: path)
+        #expect(env.pipedriveToken?.reveal() == "tok en")
+        #expect(env.pipedriveBurst == 40)
+        for (text, line, reason) in [("PIPEDRIVE_BURST=40\nTELNYX_KEY=abc\n", 2, "unknown setting TELNYX_KEY"),
+                                     ("\n\nsupersecretvalue\n", 3, "not KEY=VALUE"),
+                                     ("CALLREC_DATABASE=postgres://x/y\n", 1, "CALLREC_DATABASE"),
+                                     ("TELNYX_API_KEY=a\n# again\nTELNYX_API_KEY=b\n", 3, "first on line 1"),
+                                     ("1KEY=x\n", 1, "not KEY=VALUE")] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            do {
+                _ = try APIEnvironment.load(environment: [:], file: path)
+                Issue.record("accepted: \(text)")
+            } catch let error as APIError {
+                #expect(error.message.hasPrefix("\(path):\(line): "), "\(error.message)")
+                #expect(error.message.contains(reason), "\(error.message)")
+                #expect(!error.message.contains("supersecretvalue"))
+            }
+        }
+    }
+
     @Test func voipNowDeleteAllURLCannotBeBuilt() throws {
         #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "") }
         #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "   ") }

@@ -186,9 +186,10 @@ extension StoreOptions {
     var trashDirectory: String { (state as NSString).appendingPathComponent("trash") }
 }
 
-func loadEnvironment(config: String?) throws -> APIEnvironment {
+/// The API settings of DESIGN §7, every one checked before any work (exit 2 with the reason).
+func loadEnvironment(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> APIEnvironment {
     do {
-        return try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config)
+        return try APIEnvironment.load(environment: environment, file: config)
     } catch let error as APIError {
         throw ValidationError(error.message)
     }

@@ -1,0 +1,142 @@
+import CallTesting
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// How API failures end a run of the built `callrec`, against a `callrec sandbox` process or a
+/// refused port: settings are checked before any work.
+@Suite(.serialized) struct APIFailureCLITests {
+    let callrec = callrecExecutable()
+
+    static let pipedriveToken = "0123456789abcdef0123456789abcdef01234567"
+    static let wrongToken = "fedcba9876543210fedcba9876543210f0e0d0c0"
+    static let telnyxKey = "KEYTESTTELNYX0000000000000000000_abc"
+
+    func environment(base: String? = nil) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLREC_DATABASE"] = nil
+        environment["PIPEDRIVE_API_TOKEN"] = Self.pipedriveToken
+        environment["TELNYX_API_KEY"] = Self.telnyxKey
+        environment["VOIPNOW_ACCESS_TOKEN"] = nil
+        environment["PIPEDRIVE_BURST"] = "200"
+        if let base {
+            environment["PIPEDRIVE_API_URL"] = base + "/v1"
+            environment["TELNYX_API_URL"] = base + "/v2"
+        }
+        return environment
+    }
+
+    /// `count` short calls with sidecars under `dir/in` (the first `telnyx` of them name a Telnyx
+    /// recording).
+    static func recordings(_ dir: String, count: Int, telnyx: String? = nil) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        for i in 0..<count {
+            try SyntheticAudio.write(.speech(), seconds: 3 + Double(i) * 0.1, to: "\(dir)/in/call-\(i).wav")
+            var sidecar = UploadFixtures.sidecar(index: i)
+            if let telnyx, i == 0 { sidecar = sidecar.replacingOccurrences(of: #""telnyx_recording_id": null"#, with: #""telnyx_recording_id": "\#(telnyx)""#) }
+            _ = fm.createFile(atPath: "\(dir)/in/call-\(i).json", contents: Data(sidecar.utf8))
+        }
+    }
+
+    func json(_ result: ProcessResult) throws -> [String: Any] {
+        try json(result.stdout, result.stderr)
+    }
+
+    func json(_ stdout: Data, _ stderr: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: stdout) as? [String: Any], "\(stderr.suffix(2000))")
+    }
+
+    func jobs(_ dir: String, _ environment: [String: String]) throws -> [[String: Any]] {
+        let list = try runProcess(callrec, ["queue", "ls", "--json", "--job-state", "available,running,completed,discarded,cancelled", "--state", "\(dir)/state"],
+                                  environment: environment)
+        return try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]], "\(list.stderr)")
+    }
+
+    /// Runs `arguments` in the background (stdout and stderr into files under `dir`); the
+    /// result, or nil (and the process killed) when it did not end within `seconds`.
+    func run(_ arguments: [String], environment: [String: String], within seconds: Double, dir: String,
+             name: String) async throws -> (status: Int32, stdout: Data, stderr: String)? {
+        let out = "\(dir)/\(name).out", err = "\(dir)/\(name).err"
+        for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: callrec)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        guard try await waitForExit(process, upTo: seconds) else {
+            kill(process.processIdentifier, SIGKILL)
+            _ = try await waitForExit(process, upTo: 10)
+            return nil
+        }
+        return (process.terminationStatus, FileManager.default.contents(atPath: out) ?? Data(),
+                String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self))
+    }
+
+    // MARK: - Item 10: settings before any work; an unreachable API
+
+    /// Every `*_API_URL` is checked before any work: exit 2 at once, naming the variable; no
+    /// state is created.
+    @Test(.timeLimit(.minutes(3)))
+    func aBadAPIURLIsRefusedBeforeAnyWork() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 1)
+            let cases: [(variable: String, value: String, arguments: [String])] = [
+                ("PIPEDRIVE_API_URL", "not a url", ["upload", "\(dir)/in"]),
+                ("PIPEDRIVE_API_URL", "https:///v1", ["upload", "\(dir)/in"]),
+                ("TELNYX_API_URL", "ftp://api.telnyx.com/v2", ["reconcile"]),
+                ("VOIPNOW_API_URL", "voip.example.com", ["delete", "--call-log", "CA1"]),
+            ]
+            for (i, c) in cases.enumerated() {
+                var environment = environment(base: "http://127.0.0.1:\(try refusedLoopbackPort())")
+                environment[c.variable] = c.value
+                let result = try await run(c.arguments + ["--state", "\(dir)/state-\(i)", "--log-level", "error"], environment: environment,
+                                           within: 30, dir: dir, name: "bad-url-\(i)")
+                let ended = try #require(result, "\(c.variable)=\(c.value): still running after 30 s")
+                #expect(ended.status == 2, "\(c.variable)=\(c.value): \(ended.stderr.suffix(1500))")
+                #expect(ended.stderr.contains(c.variable), "\(ended.stderr.suffix(1500))")
+                #expect(!FileManager.default.fileExists(atPath: "\(dir)/state-\(i)/callrec.sqlite"), "\(c.variable): work started")
+            }
+        }
+    }
+
+    // MARK: - Item 11: the --config file
+
+    /// A `--config` line that is not `KEY=VALUE`, names an unknown key, sets a key twice, or has a
+    /// comment after its value: exit 2 naming the file and the line, never the line's text.
+    /// Comments, blank lines, `export` and quotes are fine.
+    @Test func aConfigFileWithABadLineIsAnErrorNamingTheFileAndTheLine() async throws {
+        try await withTemporaryDirectory { dir in
+            let secret = "s3cr3t-0123456789abcdef0123456789abcdef"
+            let good = "# callrec settings\n\nPIPEDRIVE_API_TOKEN=\"\(secret)\"\nexport PIPEDRIVE_BURST=40\n  # indented comment\nTELNYX_API_KEY='KEYabc'\n"
+            let cases: [(text: String, line: Int, reason: String)] = [
+                (good + "PIPEDRIVE_API_TOKN=\(secret)\n", 7, "PIPEDRIVE_API_TOKEN"),
+                (good + "\(secret)\n", 7, "KEY=VALUE"),
+                ("PIPEDRIVE_BURST=40\n" + good, 5, "PIPEDRIVE_BURST"),
+                ("PIPEDRIVE_API_URL=https://api.pipedrive.com/v1 # the EU one\n", 1, "space"),
+                ("PIPEDRIVE_API_TOKEN=\"\(secret)\n", 1, "quote"),
+            ]
+            var environment = ProcessInfo.processInfo.environment
+            for key in ["PIPEDRIVE_API_TOKEN", "PIPEDRIVE_API_URL", "PIPEDRIVE_BURST", "TELNYX_API_KEY", "TELNYX_API_URL", "CALLREC_DATABASE"] {
+                environment[key] = nil
+            }
+            for (i, c) in cases.enumerated() {
+                let file = "\(dir)/callrec-\(i).env"
+                try c.text.write(toFile: file, atomically: true, encoding: .utf8)
+                let result = try runProcess(callrec, ["delete", "--call-log", "CA1", "--config", file, "--state", "\(dir)/state"], environment: environment)
+                #expect(result.status == 2, "case \(i): \(result.stderr)")
+                #expect(result.stderr.contains("\(file):\(c.line):"), "case \(i): \(result.stderr)")
+                #expect(result.stderr.contains(c.reason), "case \(i): \(result.stderr)")
+                #expect(!result.stderr.contains(secret), "case \(i) printed the secret: \(result.stderr)")
+            }
+            // The good file is read: the delete runs and finds no such call log (exit 1).
+            try good.write(toFile: "\(dir)/good.env", atomically: true, encoding: .utf8)
+            let accepted = try runProcess(callrec, ["delete", "--call-log", "CA1", "--config", "\(dir)/good.env", "--state", "\(dir)/state"], environment: environment)
+            #expect(accepted.status == 1, "\(accepted.stderr)")
+        }
+    }
+}
