@@ -301,4 +301,33 @@ import Testing
             }
         }
     }
+
+    /// A refused token: the upload jobs are released (available, no attempt used), not failed or
+    /// put off for an hour, and the run stops at once (``Worker/halted`` says why).
+    @Test(.timeLimit(.minutes(5)))
+    func aRefusedTokenHaltsTheRunAndLeavesTheJobsAvailable() async throws {
+        try await withTemporaryDirectory { dir in
+            try UploadFixtures.makeDirectory(dir, count: 4, longCalls: 0)
+            try await Self.withStoreAndSandbox(dir, configure: { $0.burstPerTwoSeconds = 200 }) { url, sandbox, configuration, store in
+                var wrong = configuration
+                wrong.pipedriveToken = "0000000000000000000000000000000000000000"
+                let first = try await Self.run(dir, url: url, configuration: wrong, store: store)
+                #expect(first.report.summary.ok == 0 && first.report.summary.failed == 3, "\(first.report.summary)")
+                // Waiting for a mended token, or not transcoded yet when the run stopped.
+                let waiting = first.report.files.filter { $0.status == .waiting }
+                #expect(waiting.count == 5 && waiting.contains { $0.error?.code == "credentials_refused" }
+                        && waiting.allSatisfy { ["credentials_refused", "not_finished"].contains($0.error?.code) },
+                        "\(first.report.files.map { "\($0.path): \($0.error?.code ?? "-")" })")
+                let discarded = try await store.jobs(JobQuery(states: [.discarded], limit: 100))
+                #expect(discarded.allSatisfy { $0.kind == TranscodeJobHandler.kind }, "only bad inputs are discarded")
+                let uploads = try await store.jobs(JobQuery(kind: UploadJobHandler.kind, limit: 100))
+                #expect(!uploads.isEmpty && uploads.allSatisfy { $0.state == .available && $0.attempt == 0 && $0.runAt <= Date() },
+                        "\(uploads.map { "\($0.state) \($0.attempt) \($0.runAt)" })")
+                #expect(await sandbox.counters().unauthorized <= 4)
+                let second = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                #expect(second.report.summary.failed == 3 && second.report.summary.waiting == 0, "\(second.report.summary)")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 5)
+            }
+        }
+    }
 }

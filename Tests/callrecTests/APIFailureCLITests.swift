@@ -6,7 +6,9 @@ import FoundationNetworking
 import Testing
 
 /// How API failures end a run of the built `callrec`, against a `callrec sandbox` process or a
-/// refused port: settings are checked before any work.
+/// refused port: a refused credential stops the run with exit 2 and names the variable to fix,
+/// settings are checked before any work, an unreachable API stops the run within seconds, and
+/// in every case the recordings wait for the next run instead of failing.
 @Suite(.serialized) struct APIFailureCLITests {
     let callrec = callrecExecutable()
 
@@ -77,6 +79,111 @@ import Testing
                 String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self))
     }
 
+    // MARK: - Item 9: a refused credential
+
+    /// `upload` with a revoked Pipedrive token: exit 2 at once, naming PIPEDRIVE_API_TOKEN (never
+    /// its value); nothing failed — the recordings wait, their upload jobs available with no
+    /// attempt used; the run with the mended token uploads them all.
+    @Test(.timeLimit(.minutes(5)))
+    func uploadWithARefusedTokenExitsTwoAndTheRunWithTheMendedTokenUploadsEverything() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 3)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            var revoked = environment(base: sandbox.base)
+            revoked["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+            let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--log-level", "error"]
+
+            let first = try runProcess(callrec, upload, environment: revoked)
+            #expect(first.status == 2, "a refused token is a configuration error: \(first.stderr.suffix(2000))")
+            #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(first.stderr.suffix(2000))")
+            #expect(!first.stderr.contains(Self.wrongToken) && !String(decoding: first.stdout, as: UTF8.self).contains(Self.wrongToken))
+            let doc = try json(first)
+            let summary = try #require(doc["summary"] as? [String: Any])
+            #expect(summary["failed"] as? Int == 0 && summary["ok"] as? Int == 0, "\(summary)")
+            // Stopped at once: no more than the requests already in flight met the refusal.
+            let counters = try #require(try await sandbox.state()["counters"] as? [String: Any])
+            #expect((counters["unauthorized"] as? Int ?? 99) <= 4, "\(counters)")
+            // Nothing failed or was put off: every job is done or available, no attempt used.
+            let all = try jobs(dir, revoked)
+            let uploads = all.filter { $0["kind"] as? String == "upload" }
+            #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
+            #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
+
+            let second = try runProcess(callrec, upload, environment: environment(base: sandbox.base))
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            #expect((try json(second)["summary"] as? [String: Any])?["ok"] as? Int == 3)
+            #expect(liveIDs("call_logs", try await sandbox.state()).count == 3)
+        }
+    }
+
+    /// `worker --until-idle` meeting a refused token: exit 2 naming the variable, the upload
+    /// jobs left available; a worker with the mended token finishes them.
+    @Test(.timeLimit(.minutes(5)))
+    func workerUntilIdleWithARefusedTokenExitsTwo() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 2)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            var revoked = environment(base: sandbox.base)
+            revoked["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/state"], environment: revoked)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let worker = ["worker", "--until-idle", "--concurrency", "1", "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "error"]
+            let first = try runProcess(callrec, worker, environment: revoked)
+            #expect(first.status == 2, "\(first.stderr.suffix(2000))")
+            #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(first.stderr.suffix(2000))")
+            let all = try jobs(dir, revoked)
+            let uploads = all.filter { $0["kind"] as? String == "upload" }
+            #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
+            #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
+
+            let second = try runProcess(callrec, worker, environment: environment(base: sandbox.base))
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            #expect(liveIDs("call_logs", try await sandbox.state()).count == 2)
+        }
+    }
+
+    /// `delete` whose Telnyx key is refused: exit 2 naming TELNYX_API_KEY; the deletion stays
+    /// open (the step pending, not failed) and the same command with the mended key finishes it.
+    /// `reconcile` with a refused Pipedrive token: exit 2 naming PIPEDRIVE_API_TOKEN.
+    @Test(.timeLimit(.minutes(5)))
+    func deleteAndReconcileWithARefusedCredentialExitTwo() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            let (status, body) = try await sandbox.request("POST", "/_sandbox/telnyx/recordings", json: "{}")
+            #expect(status == 201)
+            let telnyx = try #require(body["id"] as? String)
+            try Self.recordings(dir, count: 1, telnyx: telnyx)
+            let good = environment(base: sandbox.base)
+            let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--state", "\(dir)/state", "--log-level", "error"], environment: good)
+            #expect(upload.status == 0, "\(upload.stderr.suffix(2000))")
+
+            var revokedPipedrive = good
+            revokedPipedrive["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+            let reconcile = try runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--log-level", "error"], environment: revokedPipedrive)
+            #expect(reconcile.status == 2, "\(reconcile.stderr.suffix(2000))")
+            #expect(reconcile.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(reconcile.stderr.suffix(2000))")
+
+            var revokedTelnyx = good
+            revokedTelnyx["TELNYX_API_KEY"] = "KEYREVOKED000000000000000000000_xyz"
+            let delete = ["delete", "--recording", "\(dir)/in/call-0.wav", "--state", "\(dir)/state", "--json", "--log-level", "error"]
+            let first = try runProcess(callrec, delete, environment: revokedTelnyx)
+            #expect(first.status == 2, "\(first.stderr.suffix(2000))")
+            #expect(first.stderr.contains("TELNYX_API_KEY"), "\(first.stderr.suffix(2000))")
+            #expect(!first.stderr.contains("KEYREVOKED"))
+            let steps = try #require((try json(first)["deletion"] as? [String: Any])?["steps"] as? [[String: Any]])
+            #expect(steps.first { ($0["target"] as? String)?.hasPrefix("telnyx:") == true }?["state"] as? String == "pending", "\(steps)")
+            #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(telnyx))
+
+            let second = try runProcess(callrec, delete, environment: good)
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            #expect(try json(second)["status"] as? String == "deleted")
+            #expect(!liveIDs("telnyx_recordings", try await sandbox.state()).contains(telnyx))
+        }
+    }
+
     // MARK: - Item 10: settings before any work; an unreachable API
 
     /// Every `*_API_URL` is checked before any work: exit 2 at once, naming the variable; no
@@ -101,6 +208,35 @@ import Testing
                 #expect(ended.stderr.contains(c.variable), "\(ended.stderr.suffix(1500))")
                 #expect(!FileManager.default.fileExists(atPath: "\(dir)/state-\(i)/callrec.sqlite"), "\(c.variable): work started")
             }
+        }
+    }
+
+    /// A Pipedrive nothing answers at (a refused port): the run stops within seconds, says it
+    /// could not connect, counts no request and no token, and leaves the recordings waiting
+    /// (exit 3); the run with the right URL uploads them.
+    @Test(.timeLimit(.minutes(5)))
+    func anUnreachableAPIStopsTheRunWithinSecondsAndTheRecordingsWait() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 2)
+            let port = try refusedLoopbackPort()
+            let unreachable = environment(base: "http://127.0.0.1:\(port)")
+            let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--log-level", "error"]
+            let clock = ContinuousClock(), started = clock.now
+            let result = try await run(upload, environment: unreachable, within: 90, dir: dir, name: "unreachable")
+            let ended = try #require(result, "the run was still retrying after 90 s")
+            #expect(clock.now - started < .seconds(60))
+            #expect(ended.status == 3, "\(ended.stderr.suffix(2000))")
+            #expect(ended.stderr.contains("could not connect") && ended.stderr.contains("PIPEDRIVE_API_URL"), "\(ended.stderr.suffix(2000))")
+            let doc = try json(ended.stdout, ended.stderr)
+            let summary = try #require(doc["summary"] as? [String: Any])
+            #expect(summary["api_requests"] as? Int == 0 && summary["pipedrive_tokens"] as? Int == 0, "\(summary)")
+            #expect(summary["waiting"] as? Int == 2 && summary["failed"] as? Int == 0, "\(summary)")
+
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            let second = try runProcess(callrec, upload, environment: environment(base: sandbox.base))
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            #expect((try json(second)["summary"] as? [String: Any])?["ok"] as? Int == 2)
         }
     }
 

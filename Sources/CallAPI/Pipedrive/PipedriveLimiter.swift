@@ -3,8 +3,8 @@ import Foundation
 /// One limiter per Pipedrive credential (research/api-contract.md §1.6, §4.4): the burst window
 /// (requests per rolling 2 s, adapted from `x-ratelimit-*`), the daily token budget (costs per
 /// operation), pauses after a 429 (`Retry-After` or the reset header), and a stop switch for
-/// answers that mean "no more traffic" (401, 402, the HTML 403 abuse block). Every client sharing
-/// the credential must share the limiter.
+/// answers that mean "no more traffic" (a refused token: for good; the HTML 403 abuse block: for
+/// its cool-down). Every client sharing the credential must share the limiter.
 public actor PipedriveLimiter {
     /// Token costs of the CallLogs operations (confirmed: list 20, get 2, add 10, recording 10,
     /// delete 6).
@@ -140,7 +140,11 @@ public actor PipedriveLimiter {
     @discardableResult
     public func acquire(_ operation: Operation, for callLog: String? = nil) async throws -> Ticket {
         while true {
-            if let stopped { throw stopped }
+            if let stopped {
+                // The abuse block's cool-down ends; a refused credential stays refused.
+                guard let until = stopped.retryAt, until <= self.now() else { throw stopped }
+                self.stopped = nil
+            }
             rollBudgetDay()
             let held = callLog.flatMap { reservations[$0] }.map { min($0, operation.cost) } ?? 0
             guard dayTokens + reserved - held + operation.cost <= dailyTokens else { throw budgetSpent() }
@@ -203,15 +207,27 @@ public actor PipedriveLimiter {
         pause(for: duration)
     }
 
-    /// A request that never reached the server costs nothing.
-    public func refund(_ operation: Operation) {
+    /// A request that never left this machine costs nothing: its tokens go back, it is not
+    /// counted as a request, and it frees its slot of the window.
+    public func refund(_ ticket: Ticket, _ operation: Operation) {
         book(-operation.cost)
+        counters.requests -= 1
+        counters.byOperation[operation.rawValue, default: 1] -= 1
+        if counters.byOperation[operation.rawValue] == 0 { counters.byOperation[operation.rawValue] = nil }
+        slots.removeAll { $0.ticket == ticket.id }
     }
 
-    /// Stops all traffic through this limiter (401, 402, abuse block).
+    /// Stops all traffic through this limiter: for good (a refused token), or until the error's
+    /// ``APIError/retryAt`` (the abuse block's cool-down).
     public func stop(_ error: APIError) { stopped = error }
 
-    public var isStopped: Bool { stopped != nil }
+    /// What stopped the traffic, while it is stopped.
+    public var stoppedBy: APIError? {
+        guard let stopped, stopped.retryAt.map({ $0 > now() }) ?? true else { return nil }
+        return stopped
+    }
+
+    public var isStopped: Bool { stoppedBy != nil }
 
     private func pause(for duration: Duration) {
         let until = ContinuousClock.now + duration

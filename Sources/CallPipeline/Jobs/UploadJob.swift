@@ -218,9 +218,10 @@ public struct UploadJobHandler: JobHandler {
                 recorded = true
             }
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
-        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything].contains(error.code) {
-            // Refused, or never sent (the limiter held it back): no call log was made. The part
-            // goes back to having no create in flight, so nothing needs looking for later.
+        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything, .credentialsRefused].contains(error.code) || error.neverSent {
+            // Refused, or never sent (the limiter held it back, no connection): no call log was
+            // made. The part goes back to having no create in flight, so nothing needs looking
+            // for later.
             if recorded {
                 var idle = part
                 idle.state = .pending
@@ -277,13 +278,10 @@ public struct UploadJobHandler: JobHandler {
     }
 
     private func handle(_ error: APIError, store: any CallStore, key: String, path: String, owner: String) async throws -> Never {
+        // A wait (429, a spent budget, the abuse block) or a stop (a refused token, an
+        // unreachable API): never an attempt used, never the recording failed.
+        if let failure = error.runFailure { throw failure }
         switch error.code {
-        case .rateLimited:
-            throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
-        case .budgetSpent, .stopEverything:
-            // A spent daily budget (until its reset, which the error carries), a refused
-            // credential, a blocked or unpaid account: wait, do not burn attempts.
-            throw JobFailure(error.wait(otherwise: .seconds(3600)), code: error.code.rawValue, error.description)
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
         case .notFound:

@@ -16,6 +16,9 @@ import Synchronization
 /// - Graceful shutdown (SIGTERM/SIGINT through swift-service-lifecycle) stops claiming, waits up
 ///   to ``Configuration/shutdownGrace`` for running jobs, then cancels and *releases* them (no
 ///   attempt used). ``stopNow()`` (the second signal) releases at once.
+/// - A job that fails with ``JobFailure/Disposition/halt`` (this process cannot run it: its
+///   credentials were refused) is released and the worker shuts down the same way;
+///   ``halted`` says why.
 public final class Worker: Service, Sendable {
     public struct Configuration: Sendable {
         /// Concurrency per queue; only these queues are served.
@@ -70,7 +73,7 @@ public final class Worker: Service, Sendable {
     }
 
     /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
-    /// `released`, `lease_lost`).
+    /// `released`, `halted`, `lease_lost`).
     public struct Summary: Sendable, Hashable {
         public var outcomes: [String: Int] = [:]
         public var rescued = 0
@@ -89,6 +92,7 @@ public final class Worker: Service, Sendable {
         var running: [Lease: Running] = [:]
         var stopping = false
         var idle = false
+        var halted: JobFailure?
         var summary = Summary()
         var lastHeartbeat = ContinuousClock.now
     }
@@ -133,6 +137,9 @@ public final class Worker: Service, Sendable {
     }()
 
     public var summary: Summary { state.withLock { $0.summary } }
+
+    /// The first failure that stopped this worker (``JobFailure/Disposition/halt``), if one did.
+    public var halted: JobFailure? { state.withLock { $0.halted } }
 
     /// Leases of the jobs running now (for tests and diagnostics).
     public var runningLeases: [Lease] { state.withLock { Array($0.running.keys) } }
@@ -188,6 +195,23 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: grace)
             self.interruptAll(reason: "shutdown grace period over")
         }
+    }
+
+    /// Whether `failure` stops this worker: a job it cannot run (``JobFailure/Disposition/halt``),
+    /// or, in a run that ends when idle, a service it cannot reach.
+    private func halts(_ failure: JobFailure) -> Bool {
+        failure.disposition == .halt || (failure.disposition == .unavailable && configuration.untilIdle)
+    }
+
+    /// Stops claiming, as on the first signal (running jobs get the grace period), and keeps
+    /// the first such failure for ``halted``.
+    private func halt(_ failure: JobFailure) {
+        let first = state.withLock { state -> Bool in
+            defer { state.halted = state.halted ?? failure }
+            return state.halted == nil
+        }
+        if first { logger.error("stopping: \(failure.message)") }
+        beginShutdown()
     }
 
     /// The second signal: stop claiming and release every running job now.
@@ -329,6 +353,8 @@ public final class Worker: Service, Sendable {
         metrics.waited(queue: job.queue, kind: job.kind, seconds: max(0, Date().timeIntervalSince(job.runAt)))
         let result = await task.result
         metrics.ran(queue: job.queue, kind: job.kind, duration: ContinuousClock.now - started)
+        // A job this process cannot run stops the claiming before its slot is free.
+        if case .failure(let error) = result, let failure = error as? JobFailure, halts(failure) { halt(failure) }
         let running = state.withLock { $0.running.removeValue(forKey: lease) }
         defer { wakeup.signal() }
         var logger = self.logger
@@ -353,7 +379,12 @@ public final class Worker: Service, Sendable {
                         return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? "released" : "lease_lost"
                     }
                     let failure = error as? JobFailure ?? JobFailure(.transient, code: "error", "\(error)")
-                    switch failure.disposition {
+                    var disposition = failure.disposition
+                    if disposition == .unavailable { disposition = configuration.untilIdle ? .halt : .transient }
+                    switch disposition {
+                    case .halt, .unavailable:
+                        // Available again at once, no attempt used: a run that can take it does.
+                        return try await store.release(lease, reason: failure.description) ? "halted" : "lease_lost"
                     case .permanent:
                         let state = try await store.fail(lease, error: failure.description, permanent: true, retryIn: .zero)
                         return state == nil ? "lease_lost" : "discarded"

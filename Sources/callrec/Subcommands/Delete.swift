@@ -21,8 +21,9 @@ extension CallRecCommand {
                 again resumes at the step it stopped. The recording keeps a tombstone: no later \
                 upload or enqueue takes it up again. Credentials come from the environment \
                 (PIPEDRIVE_API_TOKEN, TELNYX_API_KEY, VOIPNOW_API_URL + VOIPNOW_ACCESS_TOKEN) or --config. \
-                Exit codes: 0 deleted (or deleted before), 1 a step failed or is still waiting, 2 usage \
-                or configuration.
+                Exit codes: 0 deleted (or deleted before), 1 a step failed or is still waiting (an \
+                API that cannot be reached included), 2 usage or configuration (a credential the API \
+                refused included: the deletion stays open, and the same command with it mended goes on).
                 """
         )
 
@@ -58,10 +59,13 @@ extension CallRecCommand {
                 throw error
             }
             do {
-                let document = try await delete(store: store, wiring: wiring, logger: logger)
+                let (document, halted) = try await delete(store: store, wiring: wiring, logger: logger)
                 try? await store.close()
                 await wiring.shutdown()
                 try document.print(json: global.json)
+                // A refused credential: exit 2; the deletion stays open for the same command
+                // with the variable mended.
+                if let halted { try stopped(by: halted, left: "The deletion stays open: the same command goes on from the step it stopped at.") }
                 if !document.succeeded { throw ExitCode(ExitStatus.someFailed) }
             } catch {
                 try? await store.close()
@@ -70,7 +74,8 @@ extension CallRecCommand {
             }
         }
 
-        func delete(store: any CallStore, wiring: DeleteWiring, logger: Logger) async throws -> DeleteDocument {
+        /// The report, and what stopped the deletion early (a refused credential, an unreachable API).
+        func delete(store: any CallStore, wiring: DeleteWiring, logger: Logger) async throws -> (DeleteDocument, JobFailure?) {
             let planner = DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner())
             var selectors: [DeletionPlanner.Selector] = []
             if let callLog {
@@ -90,7 +95,7 @@ extension CallRecCommand {
                 }
             }
             guard let target = found else {
-                return DeleteDocument(status: "not_found", message: "\(lastError.map { "\($0)" } ?? "no such recording")")
+                return (DeleteDocument(status: "not_found", message: "\(lastError.map { "\($0)" } ?? "no such recording")"), nil)
             }
             // Credentials first: a deletion that could not run is not registered.
             var steps: [DeletionStep]
@@ -110,15 +115,15 @@ extension CallRecCommand {
             let registration = try await planner.register(key: target.key, reason: "cli: callrec delete \(what)")
             if registration.outcome == .alreadyDeleted {
                 let tombstone = try await store.tombstone(key: target.key)
-                return DeleteDocument(status: "already_deleted", recording: .init(target, state: .deleted),
-                                      message: "\(target.path) was deleted before\(tombstone.map { " (\($0.reason))" } ?? "")")
+                return (DeleteDocument(status: "already_deleted", recording: .init(target, state: .deleted),
+                                       message: "\(target.path) was deleted before\(tombstone.map { " (\($0.reason))" } ?? "")"), nil)
             }
             if registration.outcome == .resumed {
                 standardError("resuming the deletion of \(target.path) (\(registration.deletionID ?? ""))")
             }
             let handler = wiring.handler(store: self.store)
-            try await runDeleteQueue(store: store, handler: handler, logger: logger)
-            return try await DeleteDocument.load(store: store, key: target.key, deletionID: registration.deletionID)
+            let halted = try await runDeleteQueue(store: store, handler: handler, logger: logger)
+            return (try await DeleteDocument.load(store: store, key: target.key, deletionID: registration.deletionID), halted)
         }
     }
 }
@@ -197,14 +202,15 @@ func loadEnvironment(config: String?, environment: [String: String] = ProcessInf
 
 /// Runs the `delete` queue in this process until nothing is due (a retry due within five
 /// minutes is waited for). SIGINT/SIGTERM release the running job — running the command again
-/// resumes it; a second signal stops at once.
+/// resumes it; a second signal stops at once. Returns what stopped it early, if anything did (a
+/// refused credential, an unreachable API).
 @discardableResult
-func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger) async throws -> CallPipeline.Worker.Summary {
+func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger) async throws -> JobFailure? {
     let worker = DeleteRun.worker(store: store, handler: handler, logger: logger)
     try await runWorkerHandlingSignals(worker, logger: logger) { signal in
         standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
     }
-    return worker.summary
+    return worker.halted
 }
 
 /// `callrec delete`'s report.

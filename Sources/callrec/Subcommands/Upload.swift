@@ -61,18 +61,23 @@ extension CallRecCommand {
                     environment["VOIPNOW_API_URL"] = url.absoluteString
                     environment["VOIPNOW_ACCESS_TOKEN"] = sandboxConfiguration.voipnowToken
                     standardError("sandbox: \(url.absoluteString) (state: \(sandboxConfiguration.stateDirectory ?? "memory"))")
-                    let report = try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger)
+                    let (report, halted) = try await upload(environment: try loadEnvironment(config: nil, environment: environment), logger: logger)
                     if !global.json { await showSandbox(sandbox, report: report) }
-                    try Self.exit(report.summary)
+                    try Self.exit(report.summary, halted: halted)
                 }
             } else {
-                let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
-                try Self.exit(report.summary)
+                let (report, halted) = try await upload(environment: try loadEnvironment(config: config), logger: logger)
+                try Self.exit(report.summary, halted: halted)
             }
         }
 
-        /// 1 when a recording failed; 3 when none did but some wait for a later run.
-        static func exit(_ summary: BatchReport.Summary) throws {
+        /// 2 when the run stopped on a refused credential; else 1 when a recording failed; 3 when
+        /// none did but some wait for a later run (a budget, a rate-limit pause, an unreachable
+        /// API).
+        static func exit(_ summary: BatchReport.Summary, halted: JobFailure?) throws {
+            if let halted {
+                try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
+            }
             if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
             if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
         }
@@ -107,8 +112,8 @@ extension CallRecCommand {
             return ids
         }
 
-        @discardableResult
-        func upload(environment: APIEnvironment, logger: Logger) async throws -> BatchReport {
+        /// The report, and what stopped the run early (a refused token, an unreachable API).
+        func upload(environment: APIEnvironment, logger: Logger) async throws -> (BatchReport, JobFailure?) {
             guard let token = environment.pipedriveToken else {
                 throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
             }
@@ -126,7 +131,7 @@ extension CallRecCommand {
         }
 
         func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
-                    logger: Logger) async throws -> BatchReport {
+                    logger: Logger) async throws -> (BatchReport, JobFailure?) {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let store = try await self.store.open(logger: logger)
@@ -173,7 +178,7 @@ extension CallRecCommand {
                 let counters = await client.counters
                 try? await store.close()
                 try print(report, counters: counters)
-                return report
+                return (report, worker.halted)
             } catch {
                 try? await store.close()
                 throw error

@@ -17,7 +17,10 @@ extension CallRecCommand {
             discussion: """
                 Several workers, on one machine or several sharing a PostgreSQL --database, run one \
                 queue safely: each job is leased, heartbeated and fenced, and a job whose worker died \
-                runs again after its lease expires (60 s) and the rescuer sees it (every 15 s).
+                runs again after its lease expires (60 s) and the rescuer sees it (every 15 s). A \
+                credential an API refuses stops the worker (exit 2, naming the variable; the job is \
+                available again). --until-idle exit codes: 0 done, 1 a job was discarded, 2 as \
+                above, 3 an API could not be reached (its jobs wait for the next run).
                 """
         )
 
@@ -151,7 +154,11 @@ extension CallRecCommand {
             } else {
                 standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
             }
+            // A refused credential stops the worker: exit 2 (the jobs are available again).
+            if let halted = worker.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
             if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+            // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
+            if untilIdle, worker.halted != nil { throw ExitCode(ExitStatus.waiting) }
         }
     }
 }
