@@ -26,9 +26,9 @@ import Testing
     /// - Parameter clientBudget: the daily budget callrec is told (default: the sandbox's).
     static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil,
                     scanGrid: Duration? = nil, spoolAhead: Int? = nil, requestTimeout: Duration? = nil, logger: Logger = Logger(label: "test"),
-                    onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
+                    limiter: PipedriveLimiter? = nil, onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
         let http = HTTPClient.makeForAPIs()
-        let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
+        let limiter = limiter ?? PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
         var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
                                      httpClient: http, logger: Logger(label: "test"))
         // A lost create is looked for once its request has settled (its timeout and 2 s):
@@ -298,6 +298,41 @@ import Testing
                 }
                 #expect(summaryOfDay.waiting == 0 && summaryOfDay.failed == 3, "not done after \(days) days: \(summaryOfDay)")
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
+            }
+        }
+    }
+
+    /// The server's budget runs out and its 429s carry no `Retry-After` (the real Pipedrive
+    /// documents none): after a few growing waits the run takes it as the budget spent, and
+    /// every upload job waits until PIPEDRIVE_BUDGET_RESET (no attempt used), not for 2 s again
+    /// and again. The limiter's first wait is 10 ms here (2 s in callrec).
+    @Test(.timeLimit(.minutes(5)))
+    func repeated429sWithoutRetryAfterAreTheBudgetSpentUntilTheReset() async throws {
+        try await withTemporaryDirectory { dir in
+            try UploadFixtures.makeDirectory(dir, count: 4, longCalls: 0)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+                configuration.faults = try FaultPlan(specification: "budget=1")
+            }) { url, sandbox, configuration, store in
+                let reset = Duration.seconds(5 * 3600 + 30 * 60)
+                let limiter = PipedriveLimiter(burst: 200, dailyTokens: 1_000_000, budgetReset: reset, rateLimitWait: .milliseconds(10), budgetSignal: 4)
+                let first = try await Self.run(dir, url: url, configuration: configuration, store: store, limiter: limiter)
+                let summary = first.report.summary
+                #expect(summary.ok == 0 && summary.failed == 3 && summary.waiting == 5, "\(summary)")
+                let at = await limiter.nextBudgetReset
+                #expect(summary.resumeAfter.map { abs($0.timeIntervalSince(at)) < 0.002 } == true, "\(String(describing: summary.resumeAfter)) ≠ \(at)")
+                for file in first.report.files where file.status == .waiting {
+                    #expect(file.error?.code == "budget_spent", "\(file.path): \(String(describing: file.error))")
+                }
+                let uploads = try await store.jobs(JobQuery(states: [.available], kind: UploadJobHandler.kind, limit: 100))
+                #expect(uploads.count == 5)
+                for job in uploads {
+                    #expect(abs(job.runAt.timeIntervalSince(at)) < 0.002, "job \(job.id) runs at \(job.runAt)")
+                    #expect(job.attempt == 0 && job.lastError?.hasPrefix("budget_spent") == true, "\(job.attempt) \(job.lastError ?? "")")
+                }
+                // A few rounds, not 20 tries per request.
+                let requests = await sandbox.requestCount()
+                #expect(requests < 4 * 5, "\(requests) requests")
             }
         }
     }

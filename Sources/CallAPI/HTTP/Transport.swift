@@ -107,23 +107,30 @@ struct Backoff: Sendable {
 extension HTTPHeaders {
     /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.
     var retryAfter: Duration? {
-        // Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 day (a
-        // trap converting them would take the process down; a spent daily budget's 429 asks to
-        // wait until its reset, hours away).
-        func seconds(_ s: Double?) -> Duration? {
-            guard let s, s.isFinite else { return nil }
-            return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 86_400) * 1000))
-        }
-        if let ms = seconds(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
+        explicitRetryAfter ?? Self.clamped(first(name: "x-ratelimit-reset").flatMap(Double.init))
+    }
+
+    /// What the server asked for in so many words: `retry-after-ms` or `Retry-After` (seconds or
+    /// an HTTP date); nil when it sent neither.
+    var explicitRetryAfter: Duration? {
+        if let ms = Self.clamped(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
         if let value = first(name: "retry-after") {
-            if let s = seconds(Double(value)) { return s }
+            if let s = Self.clamped(Double(value)) { return s }
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "GMT")
             formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            if let date = formatter.date(from: value) { return seconds(date.timeIntervalSinceNow) }
+            if let date = formatter.date(from: value) { return Self.clamped(date.timeIntervalSinceNow) }
         }
-        return seconds(first(name: "x-ratelimit-reset").flatMap(Double.init))
+        return nil
+    }
+
+    /// Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 day (a trap
+    /// converting them would take the process down; a spent daily budget's 429 asks to wait
+    /// until its reset, hours away).
+    private static func clamped(_ s: Double?) -> Duration? {
+        guard let s, s.isFinite else { return nil }
+        return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 86_400) * 1000))
     }
 }
 

@@ -8,7 +8,8 @@ import NIOFoundationCompat
 /// Pipedrive's CallLogs API (v1): create, get, list, delete, and the recording upload.
 ///
 /// Every request goes through the shared ``PipedriveLimiter``. A 429 waits and is sent again
-/// without counting as an attempt; transient failures of GET and DELETE are retried with backoff; a request
+/// without counting as an attempt (its `Retry-After`, else growing waits; a run of them is the
+/// daily budget spent); transient failures of GET and DELETE are retried with backoff; a request
 /// that could not connect is tried a few times quickly, then throws `unreachable`; a refused
 /// token (401, 402) throws `credentials_refused` and stops all traffic; a POST whose answer was
 /// lost throws `unknown_outcome` — creating again blindly would make a duplicate call log, so
@@ -217,19 +218,27 @@ public struct PipedriveClient: Sendable {
                 }
                 throw error
             }
-            await limiter.observe(limit: response.header("x-ratelimit-limit").flatMap(Int.init),
-                                  remaining: response.header("x-ratelimit-remaining").flatMap(Int.init),
-                                  reset: response.header("x-ratelimit-reset").flatMap(Double.init))
+            let remaining = response.header("x-ratelimit-remaining").flatMap(Int.init)
+            let reset = response.header("x-ratelimit-reset").flatMap(Double.init)
+            await limiter.observe(limit: response.header("x-ratelimit-limit").flatMap(Int.init), remaining: remaining, reset: reset)
             let error = classify(response, operation: operation, name: name, idempotent: idempotent)
-            guard let error else { return response }
+            if error?.code != .rateLimited { await limiter.answered() }
+            guard var error else { return response }
             switch error.code {
             case .rateLimited:
                 waits += 1
-                let wait = error.retryAfter ?? .seconds(2)
-                await limiter.rateLimited(operation, retryAfter: wait)
-                // A long Retry-After (the daily budget at the server) is not slept out here: the
+                // With `Retry-After`, that wait. Without it (Pipedrive documents none for its
+                // daily budget) the waits grow, and a run of such 429s with no answer between
+                // is taken as the budget spent (the limiter throws `budget_spent`).
+                let windowReset = remaining == 0 ? reset.flatMap { $0.isFinite ? Duration.milliseconds(Int64(min(max($0, 0), 3600) * 1000)) : nil } : nil
+                let wait = try await limiter.rateLimited(ticket, operation, retryAfter: response.headers.explicitRetryAfter, windowReset: windowReset)
+                // A long pause (the daily budget at the server) is not slept out here: the
                 // caller snoozes the job until then.
-                if waits > maxRateLimitWaits || wait > limiter.maxWait { throw error }
+                if waits > maxRateLimitWaits || wait > limiter.maxWait {
+                    error.retryAfter = wait
+                    error.retryAt = Date().addingTimeInterval(wait.seconds)
+                    throw error
+                }
             case .transient where idempotent:
                 attempt += 1
                 guard attempt < backoff.maxAttempts else { throw error }
