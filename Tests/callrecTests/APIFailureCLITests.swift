@@ -275,4 +275,37 @@ import Testing
             #expect(accepted.status == 1, "\(accepted.stderr)")
         }
     }
+
+    // MARK: - Item 18: a worker without credentials
+
+    /// `worker --until-idle` without PIPEDRIVE_API_TOKEN runs the transcodes, then says the
+    /// uploads wait for PIPEDRIVE_API_TOKEN and exits 2; with `--upload-slots 0` (uploads left
+    /// to other workers on purpose) it exits 0; a worker with the token uploads them.
+    @Test(.timeLimit(.minutes(5)))
+    func workerUntilIdleWithUploadsDueAndNoTokenSaysSoAndExitsTwo() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 2)
+            var bare = environment()
+            bare["PIPEDRIVE_API_TOKEN"] = nil
+            bare["TELNYX_API_KEY"] = nil
+            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/state"], environment: bare)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let worker = ["worker", "--until-idle", "--concurrency", "1", "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "error"]
+            let first = try runProcess(callrec, worker, environment: bare)
+            #expect(first.status == 2, "\(first.stderr.suffix(2000))")
+            #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN") && first.stderr.contains("upload"), "\(first.stderr.suffix(2000))")
+            let all = try jobs(dir, bare)
+            #expect(all.filter { $0["kind"] as? String == "transcode" }.allSatisfy { $0["state"] as? String == "completed" }, "\(all)")
+            #expect(all.filter { $0["kind"] as? String == "upload" && $0["state"] as? String == "available" }.count == 2, "\(all)")
+
+            let onPurpose = try runProcess(callrec, worker + ["--upload-slots", "0"], environment: bare)
+            #expect(onPurpose.status == 0, "\(onPurpose.stderr.suffix(2000))")
+
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            let second = try runProcess(callrec, worker, environment: environment(base: sandbox.base))
+            #expect(second.status == 0, "\(second.stderr.suffix(2000))")
+            #expect(liveIDs("call_logs", try await sandbox.state()).count == 2)
+        }
+    }
 }
