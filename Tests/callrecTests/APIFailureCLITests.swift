@@ -81,17 +81,32 @@ import Testing
 
     // MARK: - Item 9: a refused credential
 
+    /// `count` recordings and a sandbox; `body` gets the sandbox and an environment pointing at
+    /// it with a Pipedrive token it refuses.
+    func withRevokedToken(_ dir: String, recordings count: Int, _ body: (SandboxProcess, [String: String]) async throws -> Void) async throws {
+        try Self.recordings(dir, count: count)
+        let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+        defer { sandbox.terminate() }
+        var revoked = environment(base: sandbox.base)
+        revoked["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+        try await body(sandbox, revoked)
+    }
+
+    /// Nothing failed or was put off: every job is done or available, the uploads with no
+    /// attempt used.
+    func expectNothingLost(_ dir: String, _ environment: [String: String]) throws {
+        let all = try jobs(dir, environment)
+        let uploads = all.filter { $0["kind"] as? String == "upload" }
+        #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
+        #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
+    }
+
     /// `upload` with a revoked Pipedrive token: exit 2 at once, naming PIPEDRIVE_API_TOKEN (never
     /// its value); nothing failed — the recordings wait, their upload jobs available with no
     /// attempt used; the run with the mended token uploads them all.
     @Test(.timeLimit(.minutes(5)))
     func uploadWithARefusedTokenExitsTwoAndTheRunWithTheMendedTokenUploadsEverything() async throws {
-        try await withTemporaryDirectory { dir in
-            try Self.recordings(dir, count: 3)
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
-            defer { sandbox.terminate() }
-            var revoked = environment(base: sandbox.base)
-            revoked["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+        try await withTemporaryDirectory { dir in try await withRevokedToken(dir, recordings: 3) { sandbox, revoked in
             let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--log-level", "error"]
 
             let first = try runProcess(callrec, upload, environment: revoked)
@@ -104,44 +119,32 @@ import Testing
             // Stopped at once: no more than the requests already in flight met the refusal.
             let counters = try #require(try await sandbox.state()["counters"] as? [String: Any])
             #expect((counters["unauthorized"] as? Int ?? 99) <= 4, "\(counters)")
-            // Nothing failed or was put off: every job is done or available, no attempt used.
-            let all = try jobs(dir, revoked)
-            let uploads = all.filter { $0["kind"] as? String == "upload" }
-            #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
-            #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
+            try expectNothingLost(dir, revoked)
 
             let second = try runProcess(callrec, upload, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect((try json(second)["summary"] as? [String: Any])?["ok"] as? Int == 3)
             #expect(liveIDs("call_logs", try await sandbox.state()).count == 3)
-        }
+        } }
     }
 
     /// `worker --until-idle` meeting a refused token: exit 2 naming the variable, the upload
     /// jobs left available; a worker with the mended token finishes them.
     @Test(.timeLimit(.minutes(5)))
     func workerUntilIdleWithARefusedTokenExitsTwo() async throws {
-        try await withTemporaryDirectory { dir in
-            try Self.recordings(dir, count: 2)
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
-            defer { sandbox.terminate() }
-            var revoked = environment(base: sandbox.base)
-            revoked["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
+        try await withTemporaryDirectory { dir in try await withRevokedToken(dir, recordings: 2) { sandbox, revoked in
             let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/state"], environment: revoked)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let worker = ["worker", "--until-idle", "--concurrency", "1", "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "error"]
             let first = try runProcess(callrec, worker, environment: revoked)
             #expect(first.status == 2, "\(first.stderr.suffix(2000))")
             #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(first.stderr.suffix(2000))")
-            let all = try jobs(dir, revoked)
-            let uploads = all.filter { $0["kind"] as? String == "upload" }
-            #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
-            #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
+            try expectNothingLost(dir, revoked)
 
             let second = try runProcess(callrec, worker, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect(liveIDs("call_logs", try await sandbox.state()).count == 2)
-        }
+        } }
     }
 
     /// `delete` whose Telnyx key is refused: exit 2 naming TELNYX_API_KEY; the deletion stays
