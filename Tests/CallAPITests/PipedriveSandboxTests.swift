@@ -128,6 +128,8 @@ import Testing
                 }
             }
             #expect(await sandbox.requestCount() == 1, "the second request must not be sent")
+            let (ours, theirs) = (await limiter.counters.tokensSpent, await sandbox.tokensSpent())
+            #expect(ours == 0 && theirs == 0, "a refused token is charged nothing")
         }
     }
 

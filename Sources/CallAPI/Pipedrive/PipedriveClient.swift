@@ -244,6 +244,8 @@ public struct PipedriveClient: Sendable {
                 guard attempt < backoff.maxAttempts else { throw error }
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
             case .stopEverything, .credentialsRefused:
+                // Refused at the door (an unknown token, the CDN's block): nothing is charged.
+                await limiter.uncharged(operation)
                 await limiter.stop(error)
                 throw error
             default:

@@ -266,6 +266,12 @@ public actor PipedriveLimiter {
         return wait
     }
 
+    /// An answer that costs nothing (a refused token, the abuse block's page): its tokens go
+    /// back; it still counts as a request.
+    public func uncharged(_ operation: Operation) {
+        book(-operation.cost)
+    }
+
     /// An answer other than 429 arrived: the run of 429s, if any, was not the budget.
     public func answered() {
         limitedRounds = 0

@@ -210,7 +210,7 @@ public final class Worker: Service, Sendable {
             defer { state.halted = state.halted ?? failure }
             return state.halted == nil
         }
-        if first { logger.error("stopping: \(failure.message)") }
+        if first { logger.info("stopping: \(failure.message)") }
         beginShutdown()
     }
 

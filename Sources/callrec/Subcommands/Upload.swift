@@ -177,7 +177,7 @@ extension CallRecCommand {
                 let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds)
                 let counters = await client.counters
                 try? await store.close()
-                try print(report, counters: counters)
+                try print(report, counters: counters, stopped: worker.halted != nil)
                 return (report, worker.halted)
             } catch {
                 try? await store.close()
@@ -213,17 +213,19 @@ extension CallRecCommand {
             }
         }
 
-        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters) throws {
+        /// With `stopped` (the run stopped early: a refused token, an unreachable API) the waiting
+        /// recordings are not listed one by one: one line says why they all wait.
+        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters, stopped: Bool = false) throws {
             let s = report.summary
             if global.json {
                 try writeJSON(Document(files: report.files, summary: .init(
                     batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
                 return
             }
-            for file in report.files where file.status == .failed || file.status == .waiting {
+            for file in report.files where file.status == .failed || (file.status == .waiting && !stopped) {
                 standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
             }
-            if s.waiting > 0 {
+            if s.waiting > 0, !stopped {
                 let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
                 standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
             }
