@@ -165,6 +165,21 @@ import Testing
         await #expect(throws: APIError.self) { try await limiter.acquire(.get) }
     }
 
+    /// A refused token stops the limiter for good; the abuse block only for its cool-down.
+    @Test func theAbuseBlockStopsTrafficForItsCoolDownAndARefusedTokenForGood() async throws {
+        let clock = ManualWallClock(Date(timeIntervalSince1970: 1_700_000_000))
+        let limiter = PipedriveLimiter(burst: 100, dailyTokens: 1000, now: { clock.now })
+        await limiter.stop(APIError(.stopEverything, api: .pipedrive, "abuse", retryAt: clock.now.addingTimeInterval(3600)))
+        await #expect { try await limiter.acquire(.get) } throws: { ($0 as? APIError)?.code == .stopEverything }
+        #expect(await limiter.stoppedBy?.code == .stopEverything)
+        clock.now = clock.now.addingTimeInterval(3600)
+        #expect(await limiter.stoppedBy == nil)
+        await limiter.finished(try await limiter.acquire(.get))
+        await limiter.stop(APIError(.credentialsRefused, api: .pipedrive, "401"))
+        clock.now = clock.now.addingTimeInterval(86_400 * 30)
+        await #expect { try await limiter.acquire(.get) } throws: { ($0 as? APIError)?.code == .credentialsRefused }
+    }
+
     /// The budget is counted per budget day (from `PIPEDRIVE_BUDGET_RESET` after midnight UTC):
     /// spent, it refuses with the time of the reset; the next day it has its tokens again. A
     /// create goes out only when the budget also covers its upload.

@@ -187,6 +187,29 @@ import Testing
         }
     }
 
+    /// Pipedrive's abuse block (a 403 with an HTML page) is not a configuration error: all
+    /// traffic stops at once for an hour's cool-down, the recordings wait until then, and the
+    /// run says so and exits 3.
+    @Test(.timeLimit(.minutes(3)))
+    func theAbuseBlockStopsAllTrafficAndTheRecordingsWaitAnHour() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.recordings(dir, count: 3)
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(), faults: "abuse=1")
+            defer { sandbox.terminate() }
+            let result = try runProcess(callrec, ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--log-level", "error"],
+                                        environment: environment(base: sandbox.base))
+            #expect(result.status == 3, "\(result.stderr.suffix(2000))")
+            let summary = try #require(try json(result)["summary"] as? [String: Any])
+            #expect(summary["waiting"] as? Int == 3 && summary["failed"] as? Int == 0, "\(summary)")
+            let resume = (summary["resume_after"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+            #expect(resume.map { (3000...3700).contains($0.timeIntervalSinceNow) } == true, "\(summary)")
+            let files = try #require(try json(result)["files"] as? [[String: Any]])
+            #expect(files.allSatisfy { (($0["error"] as? [String: Any])?["message"] as? String)?.contains("abuse") == true }, "\(files)")
+            // Stopped at once: only the requests in flight met the block.
+            #expect((summary["api_requests"] as? Int ?? 99) <= 4, "\(summary)")
+        }
+    }
+
     // MARK: - Item 10: settings before any work; an unreachable API
 
     /// Every `*_API_URL` is checked before any work: exit 2 at once, naming the variable; no
