@@ -6,17 +6,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public enum API: String, Sendable {
         case pipedrive, telnyx, voipnow, none
 
-        /// The variable that holds the credential (DESIGN §7).
-        public var credentialVariable: String? {
-            switch self {
-            case .pipedrive: "PIPEDRIVE_API_TOKEN"
-            case .telnyx: "TELNYX_API_KEY"
-            case .voipnow: "VOIPNOW_ACCESS_TOKEN"
-            case .none: nil
-            }
-        }
-
-        /// The variable that holds the base URL.
+        /// The variable that holds the base URL (DESIGN §7).
         public var urlVariable: String? {
             switch self {
             case .pipedrive: "PIPEDRIVE_API_URL"
@@ -54,8 +44,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         /// leaves its jobs for a later run (the API or the network is down, or the URL is wrong).
         public static let unreachable = Code(rawValue: "unreachable")
         /// The credential was refused (Pipedrive 401, 402; Telnyx and VoipNow 401, 403): no
-        /// request through it can succeed until the user fixes ``APIError/variable``. Stop the
-        /// run (exit 2); the jobs wait for a run with a mended credential.
+        /// request through it can succeed until the user fixes the variable its message names.
+        /// Stop the run (exit 2); the jobs wait for a run with a mended credential.
         public static let credentialsRefused = Code(rawValue: "credentials_refused")
         /// Pipedrive's abuse block (a 403 with an HTML page): stop all traffic to this API for a
         /// cool-down (``APIError/retryAt``).
@@ -105,10 +95,6 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.retryAfter = retryAfter
         self.retryAt = retryAt ?? retryAfter.map { Date().addingTimeInterval($0.seconds) }
     }
-
-    /// The variable that holds this API's credential (`PIPEDRIVE_API_TOKEN`, `TELNYX_API_KEY`,
-    /// `VOIPNOW_ACCESS_TOKEN`).
-    public var variable: String? { api.credentialVariable }
 
     public var description: String {
         var text = "\(api) \(code)"
