@@ -3,7 +3,29 @@ import Foundation
 /// An API call that did not succeed, classified by what the caller must do next
 /// (research/api-contract.md §4.1).
 public struct APIError: Error, Sendable, CustomStringConvertible {
-    public enum API: String, Sendable { case pipedrive, telnyx, voipnow, none }
+    public enum API: String, Sendable {
+        case pipedrive, telnyx, voipnow, none
+
+        /// The variable that holds the base URL (DESIGN §7).
+        public var urlVariable: String? {
+            switch self {
+            case .pipedrive: "PIPEDRIVE_API_URL"
+            case .telnyx: "TELNYX_API_URL"
+            case .voipnow: "VOIPNOW_API_URL"
+            case .none: nil
+            }
+        }
+
+        /// The name a message uses.
+        public var title: String {
+            switch self {
+            case .pipedrive: "Pipedrive"
+            case .telnyx: "Telnyx"
+            case .voipnow: "VoipNow"
+            case .none: "the API"
+            }
+        }
+    }
 
     /// What the caller does next.
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
@@ -15,9 +37,18 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         public static let permanent = Code(rawValue: "permanent")
         /// 429: wait (``APIError/retryAfter``) and send again; not a failed attempt.
         public static let rateLimited = Code(rawValue: "rate_limited")
-        /// 5xx, 408, connection refused: retry with backoff (idempotent requests only).
+        /// 5xx, 408: retry with backoff (idempotent requests only).
         public static let transient = Code(rawValue: "transient")
-        /// 401, 402, the HTML 403 abuse block: stop all traffic to this API.
+        /// No connection could be made (refused, no route, DNS, connect timeout), after a few
+        /// quick tries: nothing was sent. A run that ends when its work is done stops here and
+        /// leaves its jobs for a later run (the API or the network is down, or the URL is wrong).
+        public static let unreachable = Code(rawValue: "unreachable")
+        /// The credential was refused (Pipedrive 401, 402; Telnyx and VoipNow 401, 403): no
+        /// request through it can succeed until the user fixes the variable its message names.
+        /// Stop the run (exit 2); the jobs wait for a run with a mended credential.
+        public static let credentialsRefused = Code(rawValue: "credentials_refused")
+        /// Pipedrive's abuse block (a 403 with an HTML page): stop all traffic to this API for a
+        /// cool-down (``APIError/retryAt``).
         public static let stopEverything = Code(rawValue: "stop_everything")
         /// The daily token budget is spent: no request until ``APIError/retryAfter`` (the reset);
         /// wait without using an attempt.
@@ -50,6 +81,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// body went out. `false`: the server cannot have stored it, so sending it again is safe
     /// and nothing needs checking first.
     public var bodyDelivered: Bool?
+    /// The request never left this machine (no connection, a URL the client refused): it cannot
+    /// have taken effect, and it costs nothing.
+    public var neverSent = false
 
     public init(_ code: Code, api: API, status: Int? = nil, _ message: String, serverCode: String? = nil, retryAfter: Duration? = nil,
                 retryAt: Date? = nil) {

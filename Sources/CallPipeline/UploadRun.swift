@@ -171,9 +171,11 @@ public struct UploadRun: Sendable {
             }
             // Its job waits (a spent budget, a rate-limit pause, back-pressure behind those):
             // nothing is wrong with the recording, and the next run after that time goes on.
-            reason += "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
+            // A job released by a stopped run (a refused token, an unreachable API) is due now.
+            let due = job.runAt <= Date()
+            reason += due ? "; its \(job.kind) job is ready for the next run" : "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
             if let last = job.lastError { reason += " (\(last))" }
-            reason += "; run again then to go on"
+            reason += due ? "" : "; run again then to go on"
             report.status = .waiting
             report.error = .init(code: job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished", message: reason)
             return (report, job.runAt)

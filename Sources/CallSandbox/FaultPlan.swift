@@ -12,6 +12,9 @@ import Foundation
 /// - `lost`: handles the request normally (a `POST /v1/callLogs` creates the call log, a `DELETE`
 ///   deletes), then closes the connection without answering.
 /// - `abuse`: a `403` with a Cloudflare-like `text/html` page (Pipedrive's abuse block).
+/// - `budget`: a `429` without `Retry-After` whose `x-ratelimit-*` headers show room in the burst
+///   window: what Pipedrive is known to send once the account's daily token budget is spent
+///   (research/api-contract.md §1.6 documents no header for the budget); costs nothing.
 public struct FaultPlan: Sendable, Equatable {
     /// One class of fault.
     public enum Kind: String, Sendable, CaseIterable, Codable {
@@ -22,6 +25,7 @@ public struct FaultPlan: Sendable, Equatable {
         case cut
         case lost
         case abuse
+        case budget
     }
 
     /// Probability of each class per request, 0…1; they add up to at most 1.

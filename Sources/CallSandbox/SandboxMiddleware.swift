@@ -58,6 +58,12 @@ struct SandboxMiddleware: RouterMiddleware {
             headers[.retryAfter] = String(configuration.faults.retryAfterSeconds)
             return render(.pipedrive, APIError(.tooManyRequests, "request over limit"), headers: headers)
         }
+        if faults.contains(.budget) {
+            // The budget, not the burst: no Retry-After, and the window shows room.
+            await state.countFault(.budget)
+            await state.peekRateLimit().apply(to: &headers)
+            return render(.pipedrive, APIError(.tooManyRequests, "request over limit"), headers: headers)
+        }
         // Injected failures happen before the work and cost no tokens.
         let free = faults.contains(.internalServerError) || faults.contains(.serviceUnavailable) || faults.contains(.cut)
         switch await state.admit(cost: free ? 0 : route.cost) {
@@ -103,10 +109,11 @@ struct SandboxMiddleware: RouterMiddleware {
             await state.countFault(.abuse)
             return abuseBlock()
         }
-        if faults.contains(.tooManyRequests) {
-            await state.countFault(.tooManyRequests)
+        if faults.contains(.tooManyRequests) || faults.contains(.budget) {
+            // (budget: a 429 without Retry-After, as Pipedrive answers once the daily budget is spent)
+            await state.countFault(faults.contains(.budget) ? .budget : .tooManyRequests)
             if telnyx { await state.peekTelnyxRateLimit(exhausted: true).apply(to: &headers) }
-            headers[.retryAfter] = String(configuration.faults.retryAfterSeconds)
+            if !faults.contains(.budget) { headers[.retryAfter] = String(configuration.faults.retryAfterSeconds) }
             return render(route.api, telnyx ? Self.telnyxTooManyRequests : APIError(.tooManyRequests, code: "too_many_requests", "Too many requests."),
                           headers: headers)
         }
@@ -133,7 +140,7 @@ struct SandboxMiddleware: RouterMiddleware {
 
     // MARK: Faults
 
-    static let badFaultMessage = "x-sandbox-fault must be one or more of 429, 500, 503, slow, cut, lost, abuse, none (comma separated)."
+    static let badFaultMessage = "x-sandbox-fault must be one or more of 429, 500, 503, slow, cut, lost, abuse, budget, none (comma separated)."
 
     /// The header's faults (it wins, `none` included), else one drawn from the plan. Nil when the
     /// header names an unknown fault.

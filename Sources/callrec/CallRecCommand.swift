@@ -1,6 +1,7 @@
 import ArgumentParser
 import CallAudio
 import CallStore
+import CallPipeline
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -13,9 +14,13 @@ struct CallRecCommand: AsyncParsableCommand {
         abstract: "Validate, transcode and chunk phone-call recordings, and keep them in step with Pipedrive.",
         discussion: """
             Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); \
-            2 usage or configuration error; 3 (upload) nothing failed but some recordings wait for the \
-            daily budget or a rate-limit pause: run again after the time it prints; 4 stopped because \
-            a disk is full (the state's database or spool): nothing was lost, free space and run again.
+            2 usage or configuration error, including a credential an API refused (the run stops at \
+            once, names the variable to fix, and its recordings wait for a run with it mended) and \
+            work left that no credential here can run; 3 (upload, worker --until-idle) nothing \
+            failed but some recordings wait: for the daily budget, a rate-limit pause or Pipedrive's \
+            abuse block (run again after the time it prints), or for an API that could not be \
+            reached (run again when it can); 4 stopped because a disk is full (the state's database \
+            or spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
         subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
@@ -70,11 +75,20 @@ struct CallRecCommand: AsyncParsableCommand {
     }
 }
 
+/// Says on stderr why a run stopped early, and what is left (`left`). A credential the API
+/// refused (``JobFailure/Disposition/halt``) is a configuration error: exit 2 here. An
+/// unreachable API returns, and the caller's own code for work left waiting applies.
+func stopped(by failure: JobFailure, left: String) throws {
+    standardError("stopped: \(failure.message). \(left)")
+    if failure.disposition == .halt { throw ExitCode(ExitStatus.usage) }
+}
+
 enum ExitStatus {
     static let success: Int32 = 0
     static let someFailed: Int32 = 1
     static let usage: Int32 = 2
-    /// Nothing failed, but some recordings wait (a spent daily budget): run again later.
+    /// Nothing failed, but some recordings wait (a spent daily budget, a rate-limit pause, the
+    /// abuse block's cool-down, an unreachable API): run again later.
     static let waiting: Int32 = 3
     /// The run stopped because a disk is full (the state's database or the spool): nothing
     /// failed or was lost, the work waits; free space and run again. Not 3: waiting alone

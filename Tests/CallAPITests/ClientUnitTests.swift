@@ -27,6 +27,52 @@ import Testing
         #expect(throws: APIError.self) { try APIEnvironment.load(environment: ["PIPEDRIVE_BURST": "many"]) }
     }
 
+    /// Every `*_API_URL` must be http(s) with a host (an empty one is unset); the error names
+    /// the variable, never the value.
+    @Test func apiURLsAreCheckedWhenLoaded() throws {
+        for (key, value) in [("PIPEDRIVE_API_URL", "not a url"), ("PIPEDRIVE_API_URL", "ftp://api.pipedrive.com/v1"), ("TELNYX_API_URL", "https://"),
+                             ("VOIPNOW_API_URL", "voip.example.com"), ("PIPEDRIVE_API_URL", "https://u:hunter2@/v1"),
+                             ("PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1?api_token=x")] {
+            do {
+                _ = try APIEnvironment.load(environment: [key: value])
+                Issue.record("\(key)=\(value) was accepted")
+            } catch let error as APIError {
+                #expect(error.code == .configuration)
+                #expect(error.message.contains(key), "\(error.message)")
+                #expect(!error.message.contains("hunter2"))
+            }
+        }
+        let env = try APIEnvironment.load(environment: ["PIPEDRIVE_API_URL": "", "VOIPNOW_API_URL": "http://127.0.0.1:8080", "TELNYX_API_URL": "HTTPS://api.telnyx.com/v2"])
+        #expect(env.pipedriveURL == "https://api.pipedrive.com/v1")
+        #expect(env.voipnowURL == "http://127.0.0.1:8080")
+    }
+
+    /// A `--config` file: comments, blank lines, `export` and quotes are fine; anything else is
+    /// an error with the file and the line number, never the line's text.
+    @Test func configFileLinesAreCheckedWithTheirNumbers() throws {
+        let path = NSTemporaryDirectory() + "callrec-env-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "# settings\n\n  export PIPEDRIVE_API_TOKEN='tok en'\nPIPEDRIVE_BURST = 40\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let env = try APIEnvironment.load(environment: [:], file: path)
+        #expect(env.pipedriveToken?.reveal() == "tok en")
+        #expect(env.pipedriveBurst == 40)
+        for (text, line, reason) in [("PIPEDRIVE_BURST=40\nTELNYX_KEY=abc\n", 2, "unknown setting TELNYX_KEY"),
+                                     ("\n\nsupersecretvalue\n", 3, "not KEY=VALUE"),
+                                     ("CALLREC_DATABASE=postgres://x/y\n", 1, "CALLREC_DATABASE"),
+                                     ("TELNYX_API_KEY=a\n# again\nTELNYX_API_KEY=b\n", 3, "first on line 1"),
+                                     ("1KEY=x\n", 1, "not KEY=VALUE")] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            do {
+                _ = try APIEnvironment.load(environment: [:], file: path)
+                Issue.record("accepted: \(text)")
+            } catch let error as APIError {
+                #expect(error.message.hasPrefix("\(path):\(line): "), "\(error.message)")
+                #expect(error.message.contains(reason), "\(error.message)")
+                #expect(!error.message.contains("supersecretvalue"))
+            }
+        }
+    }
+
     @Test func voipNowDeleteAllURLCannotBeBuilt() throws {
         #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "") }
         #expect(throws: APIError.self) { try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "   ") }
@@ -64,10 +110,12 @@ import Testing
         #expect(code(response(200, #"{"success":true,"data":{"id":"CA1"}}"#)) == nil)
         #expect(code(response(200, #"{"success":false}"#)) == .permanent)
         #expect(code(response(400, err), .add, idempotent: false) == .permanent)
-        #expect(code(response(401, err)) == .stopEverything)
-        #expect(code(response(402, err)) == .stopEverything)
+        #expect(code(response(401, err)) == .credentialsRefused)
+        #expect(code(response(402, err)) == .credentialsRefused)
         #expect(code(response(403, err)) == .permanent)
-        #expect(code(response(403, "<html>Cloudflare</html>", contentType: "text/html")) == .stopEverything)
+        let blocked = client.classify(response(403, "<html>Cloudflare</html>", contentType: "text/html"), operation: .get, name: "x", idempotent: true)
+        #expect(blocked?.code == .stopEverything)
+        #expect(blocked?.retryAt.map { $0.timeIntervalSinceNow > 3500 } == true, "the abuse block's cool-down")
         #expect(code(response(404, err), .add, idempotent: false) == .permanent)
         #expect(code(response(404, err), .delete) == .notFound)
         #expect(code(response(410, err), .delete) == .notFound)
@@ -115,6 +163,21 @@ import Testing
         #expect(await limiter.counters.tokensSpent == 10)
         await limiter.stop(APIError(.stopEverything, api: .pipedrive, "abuse"))
         await #expect(throws: APIError.self) { try await limiter.acquire(.get) }
+    }
+
+    /// A refused token stops the limiter for good; the abuse block only for its cool-down.
+    @Test func theAbuseBlockStopsTrafficForItsCoolDownAndARefusedTokenForGood() async throws {
+        let clock = ManualWallClock(Date(timeIntervalSince1970: 1_700_000_000))
+        let limiter = PipedriveLimiter(burst: 100, dailyTokens: 1000, now: { clock.now })
+        await limiter.stop(APIError(.stopEverything, api: .pipedrive, "abuse", retryAt: clock.now.addingTimeInterval(3600)))
+        await #expect { try await limiter.acquire(.get) } throws: { ($0 as? APIError)?.code == .stopEverything }
+        #expect(await limiter.stoppedBy?.code == .stopEverything)
+        clock.now = clock.now.addingTimeInterval(3600)
+        #expect(await limiter.stoppedBy == nil)
+        await limiter.finished(try await limiter.acquire(.get))
+        await limiter.stop(APIError(.credentialsRefused, api: .pipedrive, "401"))
+        clock.now = clock.now.addingTimeInterval(86_400 * 30)
+        await #expect { try await limiter.acquire(.get) } throws: { ($0 as? APIError)?.code == .credentialsRefused }
     }
 
     /// The budget is counted per budget day (from `PIPEDRIVE_BUDGET_RESET` after midnight UTC):

@@ -88,7 +88,7 @@ import Testing
         }
     }
 
-    @Test func wrongTokenStopsEverythingAndNeverLeaksTheToken() async throws {
+    @Test func wrongTokenStopsAllTrafficAndNeverLeaksTheToken() async throws {
         let lines = Locked<[String]>([])
         let logger = Logger(label: "capture") { _ in CaptureHandler(lines: lines) }
         var configuration = SandboxConfiguration.random()
@@ -101,7 +101,7 @@ import Testing
             let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(secret), limiter: limiter, httpClient: .shared, logger: logger)
             var caught: APIError?
             do { _ = try await client.createCallLog(Self.draft()) } catch let e as APIError { caught = e }
-            #expect(caught?.code == .stopEverything)
+            #expect(caught?.code == .credentialsRefused)
             #expect(caught?.status == 401)
             #expect(await limiter.isStopped)
             await #expect(throws: APIError.self) { try await client.callLog(id: "x") }  // no more traffic
@@ -109,6 +109,56 @@ import Testing
             #expect(!everything.contains(secret))
             #expect(!everything.contains(configuration.pipedriveToken))
         }
+    }
+
+    /// A refused token stops all traffic with `credentials_refused`, and its message names the
+    /// variable to fix (a cron job must not take it for a wait).
+    @Test func aRefusedTokenIsCredentialsRefusedNamingTheVariable() async throws {
+        try await withSandbox(SandboxConfiguration.random()) { url, sandbox in
+            let limiter = PipedriveLimiter()
+            let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret("wrong"), limiter: limiter, httpClient: .shared,
+                                         logger: Logger(label: "test"))
+            for _ in 0..<2 {
+                do {
+                    _ = try await client.callLog(id: "CA1")
+                    Issue.record("a refused token answered")
+                } catch let error as APIError {
+                    #expect(error.code.rawValue == "credentials_refused")
+                    #expect(error.message.contains("PIPEDRIVE_API_TOKEN"), "\(error.message)")
+                }
+            }
+            #expect(await sandbox.requestCount() == 1, "the second request must not be sent")
+            let (ours, theirs) = (await limiter.counters.tokensSpent, await sandbox.tokensSpent())
+            #expect(ours == 0 && theirs == 0, "a refused token is charged nothing")
+        }
+    }
+
+    /// A request that never left this machine — a URL the HTTP client refuses, a port nothing
+    /// listens on — costs no token and is no request; a refused connection fails each try at
+    /// once (not after the connect timeout) and is given up after a few as `unreachable`.
+    @Test(.timeLimit(.minutes(2)))
+    func aRequestThatNeverLeftCostsNothingAndARefusedConnectionIsGivenUpQuickly() async throws {
+        let http = HTTPClient.makeForAPIs()
+        let limiter = PipedriveLimiter(burst: 100, dailyTokens: 1000)
+        for base in ["not a url", "http://127.0.0.1:\(try refusedLoopbackPort())/v1"] {
+            var quick = PipedriveClient(baseURL: base, token: Secret("t"), limiter: limiter, httpClient: http, logger: Logger(label: "test"))
+            quick.backoff = Backoff(base: .milliseconds(2), cap: .milliseconds(10))  // the tries, not their waits
+            let client = quick
+            let clock = ContinuousClock(), started = clock.now
+            for request in [{ _ = try await client.createCallLog(Self.draft()) }, { _ = try await client.callLog(id: "CA1") }] as [@Sendable () async throws -> Void] {
+                do {
+                    try await request()
+                    Issue.record("\(base): answered")
+                } catch let error as APIError {
+                    #expect(error.code.rawValue == "unreachable", "\(base): \(error)")
+                    #expect(error.message.contains("nothing was sent"), "\(error.message)")
+                }
+            }
+            #expect(clock.now - started < .seconds(5), "\(base): \(clock.now - started)")
+        }
+        let counters = await limiter.counters
+        #expect(counters.tokensSpent == 0 && counters.requests == 0, "\(counters)")
+        try await http.shutdown()
     }
 
     @Test func faultsAreClassified() async throws {

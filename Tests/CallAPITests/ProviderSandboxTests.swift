@@ -27,7 +27,10 @@ import Testing
             await #expect { try await client.recording(id: ids[0]) } throws: { ($0 as? APIError)?.code == .notFound }
             await #expect { try await client.deleteRecording(id: "not-a-uuid") } throws: { ($0 as? APIError)?.code == .configuration }
             let wrong = TelnyxClient(baseURL: url.absoluteString + "/v2", key: Secret("nope"), httpClient: .shared, logger: Logger(label: "t"))
-            await #expect { try await wrong.recordings() } throws: { ($0 as? APIError)?.code == .stopEverything }
+            // A refused key names the variable to fix.
+            await #expect { try await wrong.recordings() } throws: {
+                ($0 as? APIError)?.code == .credentialsRefused && ($0 as? APIError)?.message.contains("TELNYX_API_KEY") == true
+            }
         }
     }
 
@@ -51,7 +54,9 @@ import Testing
                 ($0 as? APIError)?.serverCode == "extension_invalid" && ($0 as? APIError)?.code == .permanent
             }
             let wrong = VoipNowClient(baseURL: url.absoluteString, token: Secret("nope"), httpClient: .shared, logger: Logger(label: "t"))
-            await #expect { try await wrong.deleteEvent(address) } throws: { ($0 as? APIError)?.code == .stopEverything }
+            await #expect { try await wrong.deleteEvent(address) } throws: {
+                ($0 as? APIError)?.code == .credentialsRefused && ($0 as? APIError)?.message.contains("VOIPNOW_ACCESS_TOKEN") == true
+            }
         }
     }
 }

@@ -791,7 +791,7 @@ actor FakeCRM: DeleteAPIs, CallLogDirectory {
         switch rng.next() % 6 {
         case 0: throw APIError(.transient, api: .pipedrive, status: 500, "injected 500")
         case 1: throw APIError(.transient, api: .pipedrive, status: 503, "injected 503")
-        case 2: throw APIError(.stopEverything, api: .pipedrive, status: 401, "injected 401")
+        case 2: throw APIError(.credentialsRefused, api: .pipedrive, status: 401, "injected 401")
         case 3: throw APIError(.permanent, api: .pipedrive, status: 403, "injected 403")
         case 4: throw APIError(.unknownOutcome, api: .pipedrive, "injected timeout")
         default: throw APIError(.rateLimited, api: .pipedrive, status: 429, "injected 429", retryAfter: .milliseconds(1))

@@ -26,9 +26,9 @@ import Testing
     /// - Parameter clientBudget: the daily budget callrec is told (default: the sandbox's).
     static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil,
                     scanGrid: Duration? = nil, spoolAhead: Int? = nil, requestTimeout: Duration? = nil, logger: Logger = Logger(label: "test"),
-                    onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
+                    limiter: PipedriveLimiter? = nil, onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
         let http = HTTPClient.makeForAPIs()
-        let limiter = PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
+        let limiter = limiter ?? PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
         var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
                                      httpClient: http, logger: Logger(label: "test"))
         // A lost create is looked for once its request has settled (its timeout and 2 s):
@@ -300,6 +300,70 @@ import Testing
                 }
                 #expect(summaryOfDay.waiting == 0 && summaryOfDay.failed == 3, "not done after \(days) days: \(summaryOfDay)")
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: expected)
+            }
+        }
+    }
+
+    /// The server's budget runs out and its 429s carry no `Retry-After` (the real Pipedrive
+    /// documents none): after a few growing waits the run takes it as the budget spent, and
+    /// every upload job waits until PIPEDRIVE_BUDGET_RESET (no attempt used), not for 2 s again
+    /// and again. The limiter's first wait is 10 ms here (2 s in callrec).
+    @Test(.timeLimit(.minutes(5)))
+    func repeated429sWithoutRetryAfterAreTheBudgetSpentUntilTheReset() async throws {
+        try await withTemporaryDirectory { dir in
+            try UploadFixtures.makeDirectory(dir, count: 4, longCalls: 0)
+            try await Self.withStoreAndSandbox(dir, configure: { configuration in
+                configuration.burstPerTwoSeconds = 200
+                configuration.faults = try FaultPlan(specification: "budget=1")
+            }) { url, sandbox, configuration, store in
+                let reset = Duration.seconds(5 * 3600 + 30 * 60)
+                let limiter = PipedriveLimiter(burst: 200, dailyTokens: 1_000_000, budgetReset: reset, rateLimitWait: .milliseconds(10), budgetSignal: 4)
+                let first = try await Self.run(dir, url: url, configuration: configuration, store: store, limiter: limiter)
+                let summary = first.report.summary
+                #expect(summary.ok == 0 && summary.failed == 3 && summary.waiting == 5, "\(summary)")
+                let at = await limiter.nextBudgetReset
+                #expect(summary.resumeAfter.map { abs($0.timeIntervalSince(at)) < 0.002 } == true, "\(String(describing: summary.resumeAfter)) ≠ \(at)")
+                for file in first.report.files where file.status == .waiting {
+                    #expect(file.error?.code == "budget_spent", "\(file.path): \(String(describing: file.error))")
+                }
+                let uploads = try await store.jobs(JobQuery(states: [.available], kind: UploadJobHandler.kind, limit: 100))
+                #expect(uploads.count == 5)
+                for job in uploads {
+                    #expect(abs(job.runAt.timeIntervalSince(at)) < 0.002, "job \(job.id) runs at \(job.runAt)")
+                    #expect(job.attempt == 0 && job.lastError?.hasPrefix("budget_spent") == true, "\(job.attempt) \(job.lastError ?? "")")
+                }
+                // A few rounds, not 20 tries per request.
+                let requests = await sandbox.requestCount()
+                #expect(requests < 4 * 5, "\(requests) requests")
+            }
+        }
+    }
+
+    /// A refused token: the upload jobs are released (available, no attempt used), not failed or
+    /// put off for an hour, and the run stops at once (``Worker/halted`` says why).
+    @Test(.timeLimit(.minutes(5)))
+    func aRefusedTokenHaltsTheRunAndLeavesTheJobsAvailable() async throws {
+        try await withTemporaryDirectory { dir in
+            try UploadFixtures.makeDirectory(dir, count: 4, longCalls: 0)
+            try await Self.withStoreAndSandbox(dir, configure: { $0.burstPerTwoSeconds = 200 }) { url, sandbox, configuration, store in
+                var wrong = configuration
+                wrong.pipedriveToken = "0000000000000000000000000000000000000000"
+                let first = try await Self.run(dir, url: url, configuration: wrong, store: store)
+                #expect(first.report.summary.ok == 0 && first.report.summary.failed == 3, "\(first.report.summary)")
+                // Waiting for a mended token, or not transcoded yet when the run stopped.
+                let waiting = first.report.files.filter { $0.status == .waiting }
+                #expect(waiting.count == 5 && waiting.contains { $0.error?.code == "credentials_refused" }
+                        && waiting.allSatisfy { ["credentials_refused", "not_finished"].contains($0.error?.code) },
+                        "\(first.report.files.map { "\($0.path): \($0.error?.code ?? "-")" })")
+                let discarded = try await store.jobs(JobQuery(states: [.discarded], limit: 100))
+                #expect(discarded.allSatisfy { $0.kind == TranscodeJobHandler.kind }, "only bad inputs are discarded")
+                let uploads = try await store.jobs(JobQuery(kind: UploadJobHandler.kind, limit: 100))
+                #expect(!uploads.isEmpty && uploads.allSatisfy { $0.state == .available && $0.attempt == 0 && $0.runAt <= Date() },
+                        "\(uploads.map { "\($0.state) \($0.attempt) \($0.runAt)" })")
+                #expect(await sandbox.counters().unauthorized <= 4)
+                let second = try await Self.run(dir, url: url, configuration: configuration, store: store)
+                #expect(second.report.summary.failed == 3 && second.report.summary.waiting == 0, "\(second.report.summary)")
+                try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 5)
             }
         }
     }

@@ -6,6 +6,7 @@ import CallTesting
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The worker service in process, over a real SQLite store: slots, outcomes, lost leases,
@@ -167,6 +168,67 @@ import Testing
             #expect(clock.now - started < .seconds(25))
             #expect(worker.summary["released"] == 1)
             #expect(try await store.queueStats()[.available] == 1)
+            try await store.close()
+        }
+    }
+
+    /// Work that appears while the worker decides it is idle — `upload`'s registration enqueues
+    /// its last transcode and says it is done between the worker's look at the queue and its
+    /// `beforeIdle` hook — is run, not left for "the next run" (the run exited 3 with a
+    /// recording never transcoded).
+    @Test func workEnqueuedWhileTheWorkerDecidesItIsIdleIsRun() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            var configuration = Self.configuration()
+            configuration.idleHorizon = .zero
+            let registered = Mutex(false)
+            configuration.beforeIdle = {
+                // The registration finishing just now: its job is in, and it says so.
+                if registered.withLock({ done in defer { done = true }; return !done }) {
+                    _ = try await store.enqueue(try Self.noop())
+                }
+                return .nothing
+            }
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await worker.run()
+            let stats = try await store.queueStats()
+            #expect(stats[.completed] == 1 && stats[.available] == 0, "\(stats)")
+            try await store.close()
+        }
+    }
+
+    /// A job that cannot run in this process (``JobFailure/Disposition/halt``: a refused
+    /// credential) stops the worker: it is available again with no attempt used, no further job
+    /// is claimed, and ``Worker/halted`` says why. ``JobFailure/Disposition/unavailable`` (an
+    /// unreachable API) does the same in a run that ends when idle, and is retried by a
+    /// long-running worker.
+    @Test func aHaltingFailureStopsTheWorkerAndLeavesItsJobAvailable() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await Self.store(dir)
+            var configuration = Self.configuration(slots: [JobQueue.bench: 1])
+            configuration.idleHorizon = .zero
+            _ = try await store.enqueue([try Self.noop(.init(fail: "halt"))] + (0..<5).map { _ in try Self.noop() })
+            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await worker.run()
+            #expect(worker.halted?.code == "noop_halted")
+            #expect(worker.summary["halted"] == 1 && worker.summary["completed"] == 0, "\(worker.summary)")
+            let jobs = try await store.jobs(JobQuery(queue: JobQueue.bench))
+            #expect(jobs.allSatisfy { $0.state == .available && $0.attempt == 0 && $0.runAt <= Date() }, "\(jobs.map { "\($0.state) \($0.attempt)" })")
+
+            _ = try await store.cancel(ids: jobs.map(\.id))
+            _ = try await store.enqueue(try Self.noop(.init(fail: "unavailable"), maxAttempts: 2))
+            let finite = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            try await finite.run()
+            #expect(finite.halted?.code == "noop_unavailable" && finite.summary["halted"] == 1, "\(finite.summary)")
+            var forever = configuration
+            forever.untilIdle = false
+            let daemon = Worker(store: store, handlers: [NoopJobHandler()], configuration: forever, logger: Logger(label: "test"))
+            let running = Task { try await daemon.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while daemon.summary["discarded"] == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            daemon.stopNow()
+            try await running.value
+            #expect(daemon.halted == nil && daemon.summary["retried"] == 1 && daemon.summary["discarded"] == 1, "\(daemon.summary)")
             try await store.close()
         }
     }

@@ -64,6 +64,18 @@ import Testing
         }
     }
 
+    /// The spent daily budget as Pipedrive answers it: 429 with no `Retry-After`, the burst
+    /// window showing room, nothing charged.
+    @Test func budgetIsA429WithoutRetryAfterAndRoomInTheWindow() async throws {
+        try await withTestSandbox { client, sandbox in
+            let result = try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth.merging(["x-sandbox-fault": "budget"]) { $1 })
+            #expect(result.status == 429)
+            #expect(result.header("retry-after") == nil)
+            #expect((Int(result.header("x-ratelimit-remaining") ?? "") ?? 0) > 0)
+            #expect(await sandbox.tokensSpent() == 0)
+        }
+    }
+
     @Test func lostCreateExistsButIsNeverAnswered() async throws {
         try await withTestSandbox { client, sandbox in
             await #expect(throws: (any Error).self) {

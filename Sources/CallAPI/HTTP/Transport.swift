@@ -41,31 +41,53 @@ struct Transport: Sendable {
         } catch let error as APIError {
             throw error
         } catch {
-            throw Self.classify(error, api: api, operation: operation)
+            throw Self.classify(error, api: api, operation: operation, url: request.url)
         }
     }
 
-    /// A failure before the request could reach the server is transient; anything after that is
-    /// an unknown outcome (the server may have acted).
-    static func classify(_ error: any Error, api: APIError.API, operation: String) -> APIError {
+    /// A failure before the request could leave this machine is ``APIError/neverSent`` (it
+    /// cannot have taken effect, and costs nothing): no connection is `unreachable`, a URL the
+    /// client refuses too (settings are checked before any work, so it should not happen).
+    /// Anything after that is an unknown outcome (the server may have acted).
+    static func classify(_ error: any Error, api: APIError.API, operation: String, url: String? = nil) -> APIError {
+        let place = url.flatMap(Self.endpoint).map { " to \($0)" } ?? ""
+        func notSent(_ code: APIError.Code, _ why: String) -> APIError {
+            var failure = APIError(code, api: api, "\(operation): could not connect\(place) (\(why)); nothing was sent")
+            failure.neverSent = true
+            return failure
+        }
         let text = String(describing: error)
         if let e = error as? HTTPClientError {
             switch e {
-            case .connectTimeout, .getConnectionFromPoolTimeout:
-                return APIError(.transient, api: api, "\(operation): could not connect (\(e.shortDescription))")
+            case .invalidURL, .emptyHost, .emptyScheme, .missingSocketPath:
+                return notSent(.unreachable, "the URL is not usable: \(e.shortDescription)")
+            case .connectTimeout:
+                return notSent(.unreachable, e.shortDescription.lowercased())
+            case .getConnectionFromPoolTimeout:
+                // Every connection of the pool was busy until the deadline.
+                return notSent(.transient, e.shortDescription.lowercased())
             case .deadlineExceeded, .readTimeout, .remoteConnectionClosed, .cancelled, .writeTimeout:
                 return APIError(.unknownOutcome, api: api, "\(operation): \(e.shortDescription); the request may or may not have taken effect")
             default:
+                if e.shortDescription == HTTPClientError.unsupportedScheme("").shortDescription {
+                    return notSent(.unreachable, "the URL is not usable: \(e.shortDescription)")
+                }
                 return APIError(.unknownOutcome, api: api, "\(operation): \(e.shortDescription)")
             }
         }
-        if error is NIOConnectionError || text.contains("connectionRefused") || text.contains("Connection refused") {
-            return APIError(.transient, api: api, "\(operation): could not connect")
-        }
         if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
-            return APIError(.transient, api: api, "\(operation): connection refused")
+            return notSent(.unreachable, "connection refused")
+        }
+        if error is NIOConnectionError || text.contains("connectionRefused") || text.contains("Connection refused") {
+            return notSent(.unreachable, text.contains("efused") ? "connection refused" : "no connection could be made")
         }
         return APIError(.unknownOutcome, api: api, "\(operation): connection failed (\(type(of: error))); the request may or may not have taken effect")
+    }
+
+    /// `host:port` of a URL, for messages (never its path, query or user info).
+    static func endpoint(_ url: String) -> String? {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return nil }
+        return components.port.map { "\(host):\($0)" } ?? host
     }
 }
 
@@ -76,9 +98,8 @@ struct Backoff: Sendable {
     var maxAttempts = 5
 
     func delay(attempt: Int) -> Duration {
-        let ceiling = min(base.seconds, 1e9)
-            * pow(2, Double(attempt - 1))
-        let capped = min(ceiling, Double(cap.components.seconds))
+        let ceiling = min(base.seconds, 1e9) * pow(2, Double(min(max(attempt - 1, 0), 60)))
+        let capped = min(ceiling, cap.seconds)
         return .milliseconds(Int64(Double.random(in: capped / 2...capped) * 1000))
     }
 }
@@ -86,23 +107,30 @@ struct Backoff: Sendable {
 extension HTTPHeaders {
     /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.
     var retryAfter: Duration? {
-        // Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 day (a
-        // trap converting them would take the process down; a spent daily budget's 429 asks to
-        // wait until its reset, hours away).
-        func seconds(_ s: Double?) -> Duration? {
-            guard let s, s.isFinite else { return nil }
-            return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 86_400) * 1000))
-        }
-        if let ms = seconds(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
+        explicitRetryAfter ?? Self.clamped(first(name: "x-ratelimit-reset").flatMap(Double.init))
+    }
+
+    /// What the server asked for in so many words: `retry-after-ms` or `Retry-After` (seconds or
+    /// an HTTP date); nil when it sent neither.
+    var explicitRetryAfter: Duration? {
+        if let ms = Self.clamped(first(name: "retry-after-ms").flatMap(Double.init).map { $0 / 1000 }) { return ms }
         if let value = first(name: "retry-after") {
-            if let s = seconds(Double(value)) { return s }
+            if let s = Self.clamped(Double(value)) { return s }
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "GMT")
             formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            if let date = formatter.date(from: value) { return seconds(date.timeIntervalSinceNow) }
+            if let date = formatter.date(from: value) { return Self.clamped(date.timeIntervalSinceNow) }
         }
-        return seconds(first(name: "x-ratelimit-reset").flatMap(Double.init))
+        return nil
+    }
+
+    /// Header values are untrusted: NaN, ±inf and huge numbers are clamped to 0…1 day (a trap
+    /// converting them would take the process down; a spent daily budget's 429 asks to wait
+    /// until its reset, hours away).
+    private static func clamped(_ s: Double?) -> Duration? {
+        guard let s, s.isFinite else { return nil }
+        return .milliseconds(Int64(Swift.min(Swift.max(s, 0), 86_400) * 1000))
     }
 }
 
@@ -140,7 +168,7 @@ extension Transport {
         } catch let error as FileSystemError {
             throw APIError(.permanent, api: api, "\(operation): cannot read \(path): \(error.message)")
         } catch {
-            var classified = Self.classify(error, api: api, operation: operation)
+            var classified = Self.classify(error, api: api, operation: operation, url: url)
             if classified.code == .unknownOutcome {
                 classified.bodyDelivered = ended.value.load(ordering: .acquiring)
                 if classified.bodyDelivered == false {
@@ -208,6 +236,10 @@ extension HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10))
+        // A connection that cannot be made fails its request at once (the clients retry a few
+        // times, then a run stops: an unreachable API must not hold it for minutes). With the
+        // default, each request waited out the connect timeout while the pool kept trying.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

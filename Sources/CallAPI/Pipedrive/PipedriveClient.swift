@@ -8,15 +8,19 @@ import NIOFoundationCompat
 /// Pipedrive's CallLogs API (v1): create, get, list, delete, and the recording upload.
 ///
 /// Every request goes through the shared ``PipedriveLimiter``. A 429 waits and is sent again
-/// without counting as an attempt; transient failures of GET and DELETE are retried with backoff;
-/// a POST whose answer was lost throws `unknown_outcome` — creating again blindly would make a
-/// duplicate call log, so the caller resolves it (DESIGN §3).
+/// without counting as an attempt (its `Retry-After`, else growing waits; a run of them is the
+/// daily budget spent); transient failures of GET and DELETE are retried with backoff; a request
+/// that could not connect is tried a few times quickly, then throws `unreachable`; a refused
+/// token (401, 402) throws `credentials_refused` and stops all traffic; a POST whose answer was
+/// lost throws `unknown_outcome` — creating again blindly would make a duplicate call log, so
+/// the caller resolves it (DESIGN §3).
 public struct PipedriveClient: Sendable {
     public let baseURL: String
     let token: Secret
     let limiter: PipedriveLimiter
     let transport: Transport
-    let backoff: Backoff
+    /// Retries of transient failures and of connections that could not be made (tests shorten it).
+    var backoff: Backoff
     /// How many 429s one request waits out before giving up.
     let maxRateLimitWaits: Int
     /// Deadline of a JSON request (uploads get 60 s plus 1 s per MiB). A request that runs out
@@ -159,6 +163,10 @@ public struct PipedriveClient: Sendable {
     /// Tokens spent, requests made and 429s seen so far through this credential.
     public var counters: PipedriveLimiter.Counters { get async { await limiter.counters } }
 
+    /// What stopped all traffic through this credential (a refused token; the abuse block while
+    /// its cool-down lasts), if anything did.
+    public var stoppedBy: APIError? { get async { await limiter.stoppedBy } }
+
     // MARK: - Plumbing
 
     static func pathComponent(_ id: String) throws -> String {
@@ -198,33 +206,46 @@ public struct PipedriveClient: Sendable {
                 }
                 await limiter.finished(ticket)
             } catch let error as APIError {
-                await limiter.finished(ticket)
-                if error.code == .transient { await limiter.refund(operation) }  // never reached the server
+                // A request that never left costs nothing and takes no slot of the window.
+                if error.neverSent { await limiter.refund(ticket, operation) } else { await limiter.finished(ticket) }
                 attempt += 1
-                if error.code == .transient || (error.code == .unknownOutcome && idempotent), attempt < backoff.maxAttempts {
+                // No connection: a few quick tries (the backoff's first steps), then the caller
+                // stops its run rather than wait for minutes.
+                let retry = error.code == .transient || error.code == .unreachable || (error.code == .unknownOutcome && idempotent)
+                if retry, attempt < backoff.maxAttempts {
                     try await Task.sleep(for: backoff.delay(attempt: attempt))
                     continue
                 }
                 throw error
             }
-            await limiter.observe(limit: response.header("x-ratelimit-limit").flatMap(Int.init),
-                                  remaining: response.header("x-ratelimit-remaining").flatMap(Int.init),
-                                  reset: response.header("x-ratelimit-reset").flatMap(Double.init))
+            let remaining = response.header("x-ratelimit-remaining").flatMap(Int.init)
+            let reset = response.header("x-ratelimit-reset").flatMap(Double.init)
+            await limiter.observe(limit: response.header("x-ratelimit-limit").flatMap(Int.init), remaining: remaining, reset: reset)
             let error = classify(response, operation: operation, name: name, idempotent: idempotent)
-            guard let error else { return response }
+            if error?.code != .rateLimited { await limiter.answered() }
+            guard var error else { return response }
             switch error.code {
             case .rateLimited:
                 waits += 1
-                let wait = error.retryAfter ?? .seconds(2)
-                await limiter.rateLimited(operation, retryAfter: wait)
-                // A long Retry-After (the daily budget at the server) is not slept out here: the
+                // With `Retry-After`, that wait. Without it (Pipedrive documents none for its
+                // daily budget) the waits grow, and a run of such 429s with no answer between
+                // is taken as the budget spent (the limiter throws `budget_spent`).
+                let windowReset = remaining == 0 ? reset.flatMap { $0.isFinite ? Duration.milliseconds(Int64(min(max($0, 0), 3600) * 1000)) : nil } : nil
+                let wait = try await limiter.rateLimited(ticket, operation, retryAfter: response.headers.explicitRetryAfter, windowReset: windowReset)
+                // A long pause (the daily budget at the server) is not slept out here: the
                 // caller snoozes the job until then.
-                if waits > maxRateLimitWaits || wait > limiter.maxWait { throw error }
+                if waits > maxRateLimitWaits || wait > limiter.maxWait {
+                    error.retryAfter = wait
+                    error.retryAt = Date().addingTimeInterval(wait.seconds)
+                    throw error
+                }
             case .transient where idempotent:
                 attempt += 1
                 guard attempt < backoff.maxAttempts else { throw error }
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
-            case .stopEverything:
+            case .stopEverything, .credentialsRefused:
+                // Refused at the door (an unknown token, the CDN's block): nothing is charged.
+                await limiter.uncharged(operation)
                 await limiter.stop(error)
                 throw error
             default:
@@ -246,10 +267,15 @@ public struct PipedriveClient: Sendable {
         case 200..<300:
             if let success = object?["success"] as? Bool, !success { return error(.permanent) }
             return nil
-        case 401: return error(.stopEverything, "the API token was refused (401); check PIPEDRIVE_API_TOKEN")
-        case 402: return error(.stopEverything, "the company account is not open (402)")
+        case 401:
+            return error(.credentialsRefused, "Pipedrive refused the API token (401: \(message)): fix PIPEDRIVE_API_TOKEN")
+        case 402:
+            return error(.credentialsRefused, "the Pipedrive company account of PIPEDRIVE_API_TOKEN is not open (402: the trial ended or payment details are missing)")
         case 403 where !r.isJSON:
-            return error(.stopEverything, "blocked for abuse (403 with an HTML page): all Pipedrive traffic stops")
+            var blocked = error(.stopEverything, "Pipedrive blocked callrec's traffic as abuse (403 with an HTML page): nothing more is sent to Pipedrive for \(Int(Self.abuseCoolDown.seconds / 60)) minutes. If it happens again, look for an integration on the account that keeps sending after 429s")
+            blocked.retryAfter = Self.abuseCoolDown
+            blocked.retryAt = Date().addingTimeInterval(Self.abuseCoolDown.seconds)
+            return blocked
         case 403: return error(.permanent)
         case 404 where operation == .add: return error(.permanent)
         case 404, 410: return error(.notFound)
@@ -261,6 +287,10 @@ public struct PipedriveClient: Sendable {
         default: return error(.permanent)
         }
     }
+
+    /// How long all Pipedrive traffic stops after the abuse block (research/api-contract.md
+    /// §4.1: "a long cool-down, minutes or more").
+    static let abuseCoolDown: Duration = .seconds(3600)
 
     static func cut(_ text: String) -> String { text.count > 300 ? String(text.prefix(300)) + "…" : text }
 }

@@ -2,9 +2,10 @@ import Foundation
 
 /// One limiter per Pipedrive credential (research/api-contract.md §1.6, §4.4): the burst window
 /// (requests per rolling 2 s, adapted from `x-ratelimit-*`), the daily token budget (costs per
-/// operation), pauses after a 429 (`Retry-After` or the reset header), and a stop switch for
-/// answers that mean "no more traffic" (401, 402, the HTML 403 abuse block). Every client sharing
-/// the credential must share the limiter.
+/// operation), pauses after a 429 (`Retry-After`, else growing waits; a run of 429s without it is
+/// taken as the daily budget spent until its reset), and a stop switch for answers that mean "no
+/// more traffic" (a refused token: for good; the HTML 403 abuse block: for its cool-down). Every
+/// client sharing the credential must share the limiter.
 public actor PipedriveLimiter {
     /// Token costs of the CallLogs operations (confirmed: list 20, get 2, add 10, recording 10,
     /// delete 6).
@@ -31,7 +32,11 @@ public actor PipedriveLimiter {
     }
 
     /// A booked request: give it back to ``finished(_:)`` when its answer (or failure) arrives.
-    public struct Ticket: Sendable, Hashable { let id: Int }
+    public struct Ticket: Sendable, Hashable {
+        let id: Int
+        /// When the request was let out.
+        let sentAt: ContinuousClock.Instant
+    }
 
     public private(set) var counters = Counters()
     public private(set) var burst: Int
@@ -59,6 +64,18 @@ public actor PipedriveLimiter {
     private var pausedUntil: ContinuousClock.Instant?
     private var stopped: APIError?
     private let margin: Duration
+    /// Waits after 429s that name none: `base` doubling per round, capped, with jitter.
+    private let rateLimitBackoff: Backoff
+    /// Rounds of 429s without `Retry-After`, with no other answer between, after which the
+    /// daily budget is taken as spent.
+    public let budgetSignal: Int
+    /// Rounds counted so far, and when the last counted 429 arrived: a 429 to a request sent
+    /// before that belongs to the same round (requests in flight together meet one refusal).
+    private var limitedRounds = 0
+    private var lastRoundAt: ContinuousClock.Instant?
+    /// The budget day the 429s showed spent, and what they were.
+    private var spentDay: Int64?
+    private var spentReason: String?
     /// A slot whose answer never came back is released after this long (a caller that forgot).
     private let inFlightLimit: Duration = .seconds(300)
 
@@ -67,8 +84,15 @@ public actor PipedriveLimiter {
     ///   - dailyTokens: the company's daily token budget (30,000 × plan multiplier × seats).
     ///   - budgetReset: when the budget day starts, after midnight UTC.
     ///   - now: the wall clock (tests move it across a budget day).
+    ///   - rateLimitWait: the first wait after a 429 without `Retry-After`; each further round
+    ///     doubles it, up to `rateLimitWaitCap` (jittered down to half).
+    ///   - budgetSignal: that many rounds of such 429s with no other answer between mean the
+    ///     daily budget is spent (Pipedrive documents no header for it).
     public init(burst: Int = 20, window: Duration = .seconds(2), dailyTokens: Int = 30_000, budgetReset: Duration = .zero,
-                maxWait: Duration = .seconds(60), margin: Duration = .milliseconds(5), now: @escaping @Sendable () -> Date = { Date() }) {
+                maxWait: Duration = .seconds(60), margin: Duration = .milliseconds(5), now: @escaping @Sendable () -> Date = { Date() },
+                rateLimitWait: Duration = .seconds(2), rateLimitWaitCap: Duration = .seconds(60), budgetSignal: Int = 5) {
+        self.rateLimitBackoff = Backoff(base: rateLimitWait, cap: rateLimitWaitCap)
+        self.budgetSignal = max(1, budgetSignal)
         self.burst = max(1, burst)
         self.window = window
         self.dailyTokens = dailyTokens
@@ -113,7 +137,7 @@ public actor PipedriveLimiter {
     /// with ``keepReservation(_:for:)``, or back with ``releaseReservation(_:)``.
     public func reserve(_ tokens: Int, alongWith operation: Operation) throws {
         rollBudgetDay()
-        guard dayTokens + reserved + operation.cost + tokens <= dailyTokens else { throw budgetSpent() }
+        guard !spent(adding: reserved + operation.cost + tokens) else { throw budgetSpent() }
         reserved += tokens
     }
 
@@ -129,9 +153,15 @@ public actor PipedriveLimiter {
 
     private func budgetSpent() -> APIError {
         let reset = nextBudgetReset
+        let what = spentDay == budgetDay ? spentReason ?? "" : "\(dayTokens) of \(dailyTokens) tokens used, \(reserved) set aside for uploads"
         return APIError(.budgetSpent, api: .pipedrive,
-                        "the daily token budget is spent (\(dayTokens) of \(dailyTokens) tokens used, \(reserved) set aside for uploads); it renews at \(ISO8601DateFormatter().string(from: reset))",
+                        "the daily token budget is spent (\(what)); it renews at \(ISO8601DateFormatter().string(from: reset)) (PIPEDRIVE_BUDGET_RESET)",
                         retryAfter: .seconds(max(1, reset.timeIntervalSince(now()).rounded(.up))), retryAt: reset)
+    }
+
+    /// Whether the budget is known spent for today: by the count, or by the server's 429s.
+    private func spent(adding tokens: Int) -> Bool {
+        spentDay == budgetDay || dayTokens + tokens > dailyTokens
     }
 
     /// Waits until a request may go out, and books its tokens. Throws `stop_everything` when the
@@ -140,10 +170,14 @@ public actor PipedriveLimiter {
     @discardableResult
     public func acquire(_ operation: Operation, for callLog: String? = nil) async throws -> Ticket {
         while true {
-            if let stopped { throw stopped }
+            if let stopped {
+                // The abuse block's cool-down ends; a refused credential stays refused.
+                guard let until = stopped.retryAt, until <= self.now() else { throw stopped }
+                self.stopped = nil
+            }
             rollBudgetDay()
             let held = callLog.flatMap { reservations[$0] }.map { min($0, operation.cost) } ?? 0
-            guard dayTokens + reserved - held + operation.cost <= dailyTokens else { throw budgetSpent() }
+            guard !spent(adding: reserved - held + operation.cost) else { throw budgetSpent() }
             let now = ContinuousClock.now
             if let until = pausedUntil, until > now {
                 if until - now > maxWait {
@@ -169,7 +203,7 @@ public actor PipedriveLimiter {
                     reservations[callLog] = reservations[callLog].map { $0 - held }.flatMap { $0 > 0 ? $0 : nil }
                 }
                 counters.byOperation[operation.rawValue, default: 0] += 1
-                return Ticket(id: nextTicket)
+                return Ticket(id: nextTicket, sentAt: now)
             }
             // Wait for the oldest answered slot to leave the window; if every slot is still in
             // flight, look again shortly (answers on loopback take milliseconds).
@@ -203,15 +237,68 @@ public actor PipedriveLimiter {
         pause(for: duration)
     }
 
-    /// A request that never reached the server costs nothing.
-    public func refund(_ operation: Operation) {
+    /// A 429 to `ticket`. With `retryAfter` (the server's `Retry-After`), that pause. Without
+    /// it, a round of refusals: the pause grows with each round (and is at least `windowReset`,
+    /// the burst window's own reset when it said it was exhausted), and after ``budgetSignal``
+    /// rounds with no other answer between — longer than any burst window explains — the
+    /// daily budget is taken as spent until its reset: this and every later request of the day
+    /// throw `budget_spent`. Returns the pause.
+    public func rateLimited(_ ticket: Ticket, _ operation: Operation, retryAfter: Duration?, windowReset: Duration? = nil) throws -> Duration {
+        counters.rateLimited += 1
+        book(-operation.cost)
+        if let retryAfter {
+            pause(for: retryAfter)
+            return retryAfter
+        }
+        // Requests sent before the last counted refusal arrived meet the same round.
+        if lastRoundAt.map({ ticket.sentAt > $0 }) ?? true {
+            limitedRounds += 1
+            lastRoundAt = .now
+        }
+        if limitedRounds >= budgetSignal {
+            rollBudgetDay()
+            spentDay = budgetDay
+            spentReason = "Pipedrive answered 429 without Retry-After \(limitedRounds) times in a row, with growing waits between, while callrec had used \(dayTokens) of its \(dailyTokens) tokens today: the account's budget is spent, by callrec or another integration"
+            throw budgetSpent()
+        }
+        let wait = max(rateLimitBackoff.delay(attempt: limitedRounds), windowReset ?? .zero)
+        pause(for: wait)
+        return wait
+    }
+
+    /// An answer that costs nothing (a refused token, the abuse block's page): its tokens go
+    /// back; it still counts as a request.
+    public func uncharged(_ operation: Operation) {
         book(-operation.cost)
     }
 
-    /// Stops all traffic through this limiter (401, 402, abuse block).
+    /// An answer other than 429 arrived: the run of 429s, if any, was not the budget.
+    public func answered() {
+        limitedRounds = 0
+        lastRoundAt = nil
+    }
+
+    /// A request that never left this machine costs nothing: its tokens go back, it is not
+    /// counted as a request, and it frees its slot of the window.
+    public func refund(_ ticket: Ticket, _ operation: Operation) {
+        book(-operation.cost)
+        counters.requests -= 1
+        counters.byOperation[operation.rawValue, default: 1] -= 1
+        if counters.byOperation[operation.rawValue] == 0 { counters.byOperation[operation.rawValue] = nil }
+        slots.removeAll { $0.ticket == ticket.id }
+    }
+
+    /// Stops all traffic through this limiter: for good (a refused token), or until the error's
+    /// ``APIError/retryAt`` (the abuse block's cool-down).
     public func stop(_ error: APIError) { stopped = error }
 
-    public var isStopped: Bool { stopped != nil }
+    /// What stopped the traffic, while it is stopped.
+    public var stoppedBy: APIError? {
+        guard let stopped, stopped.retryAt.map({ $0 > now() }) ?? true else { return nil }
+        return stopped
+    }
+
+    public var isStopped: Bool { stoppedBy != nil }
 
     private func pause(for duration: Duration) {
         let until = ContinuousClock.now + duration

@@ -117,7 +117,7 @@ public struct TelnyxClient: Sendable {
             let response: APIResponse
             do {
                 response = try await transport.send(request, timeout: .seconds(30), operation: name)
-            } catch let error as APIError where attempt < backoff.maxAttempts && (error.code == .transient || error.code == .unknownOutcome) {
+            } catch let error as APIError where attempt < backoff.maxAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
                 try await Task.sleep(for: backoff.delay(attempt: attempt))  // GET and DELETE are idempotent
                 continue
             }
@@ -136,13 +136,14 @@ public struct TelnyxClient: Sendable {
         let code = first?["code"].map { "\($0)" }
         let text = PipedriveClient.cut((first?["detail"] as? String) ?? (first?["title"] as? String) ?? "HTTP \(r.status)")
         let kind: APIError.Code = switch r.status {
-        case 401, 403: .stopEverything
+        case 401, 403: .credentialsRefused
         case 404: .notFound
         case 429: .rateLimited
         case 408, 409, 500..<600: .transient
         default: .permanent
         }
-        return APIError(kind, api: .telnyx, status: r.status, "\(name): \(text)", serverCode: code,
+        let message = kind == .credentialsRefused ? "Telnyx refused the API key (\(r.status): \(text)): fix TELNYX_API_KEY" : text
+        return APIError(kind, api: .telnyx, status: r.status, "\(name): \(message)", serverCode: code,
                         retryAfter: kind == .rateLimited ? r.headers.retryAfter : nil)
     }
 }

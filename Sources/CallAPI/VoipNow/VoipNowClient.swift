@@ -108,7 +108,7 @@ public struct VoipNowClient: Sendable {
             let r: APIResponse
             do {
                 r = try await transport.send(request, timeout: .seconds(30), operation: "DELETE phoneCallEvent")
-            } catch let error as APIError where attempt < backoff.maxAttempts && (error.code == .transient || error.code == .unknownOutcome) {
+            } catch let error as APIError where attempt < backoff.maxAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
                 try await Task.sleep(for: backoff.delay(attempt: attempt))  // idempotent: the id is explicit
                 continue
             }
@@ -122,11 +122,12 @@ public struct VoipNowClient: Sendable {
                 // A retried delete finds its id gone: that is the wanted state.
                 if code == "pce_id_invalid" { return .alreadyGone }
                 let kind: APIError.Code = switch r.status {
-                case 401, 403: .stopEverything
+                case 401, 403: .credentialsRefused
                 case 500..<600: .transient
                 default: .permanent
                 }
-                let failure = APIError(kind, api: .voipnow, status: r.status, "DELETE phoneCallEvent: \(message)", serverCode: code)
+                let text = kind == .credentialsRefused ? "VoipNow refused the access token (\(r.status): \(message)): fix VOIPNOW_ACCESS_TOKEN" : message
+                let failure = APIError(kind, api: .voipnow, status: r.status, "DELETE phoneCallEvent: \(text)", serverCode: code)
                 guard kind == .transient, attempt < backoff.maxAttempts else { throw failure }
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
             }

@@ -16,7 +16,8 @@ import Logging
 /// step is done, one commit finishes the deletion, marks the recording `deleted`, writes its
 /// tombstone and marks its provider references deleted.
 ///
-/// Failures: 429 snoozes (no attempt used); 5xx, timeouts and lost answers retry with backoff;
+/// Failures: 429 snoozes (no attempt used); a refused credential stops the run with the job
+/// available again (the step pending); 5xx, timeouts and lost answers retry with backoff;
 /// a refusal (or a reference that cannot name exactly one thing, or missing credentials) marks
 /// the step `failed` and the cascade goes on — except that while a Pipedrive step has failed the
 /// provider and spool steps wait, since deletion flows from the call log. A deletion with a
@@ -168,14 +169,13 @@ public struct DeleteJobHandler: JobHandler {
             }
             return (.done, result.httpStatus, result.detail)
         } catch let error as APIError {
+            // A wait (429, a spent budget, the abuse block) or a stop (a refused credential, an
+            // unreachable API): the step stays pending, the job keeps its attempts.
+            if let failure = error.runFailure {
+                try await auditError(error, target: target, key: key, store: store, actor: actor)
+                throw failure
+            }
             switch error.code {
-            case .rateLimited:
-                try await auditError(error, target: target, key: key, store: store, actor: actor)
-                throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
-            case .stopEverything, .budgetSpent:
-                // A refused credential, a blocked or unpaid account, a spent budget: wait, do not burn attempts.
-                try await auditError(error, target: target, key: key, store: store, actor: actor)
-                throw JobFailure(error.wait(otherwise: .seconds(3600)), code: error.code.rawValue, error.description)
             case .transient, .unknownOutcome:
                 try await auditError(error, target: target, key: key, store: store, actor: actor)
                 throw JobFailure(.transient, code: error.code.rawValue, error.description)

@@ -285,10 +285,11 @@ public struct UploadJobHandler: JobHandler {
                 recorded = true
             }
             return try await adopt(log.id, for: part, store: store, owner: owner, status: 200)
-        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything, .permanent, .configuration].contains(error.code) {
-            // Refused (a 429, or for good: 400, 404, 413), or never sent (the limiter held it
-            // back): no call log was made. The part goes back to having no create in flight, so
-            // nothing needs looking for when it is tried again (a mended sidecar, a retry).
+        } catch let error as APIError where [.budgetSpent, .rateLimited, .stopEverything, .credentialsRefused, .permanent, .configuration].contains(error.code) || error.neverSent {
+            // Refused (a 429, a refused token, or for good: 400, 404, 413), or never sent (the
+            // limiter held it back, no connection): no call log was made. The part goes back to
+            // having no create in flight, so nothing needs looking for when it is tried again (a
+            // mended sidecar, a retry).
             if recorded {
                 var idle = part
                 idle.state = .pending
@@ -347,13 +348,10 @@ public struct UploadJobHandler: JobHandler {
 
     /// - Parameter given: the call log id the sidecar gave, when the failing part was attached to it.
     private func handle(_ error: APIError, store: any CallStore, key: String, path: String, given: String?, owner: String) async throws -> Never {
+        // A wait (429, a spent budget, the abuse block) or a stop (a refused token, an
+        // unreachable API): never an attempt used, never the recording failed.
+        if let failure = error.runFailure { throw failure }
         switch error.code {
-        case .rateLimited:
-            throw JobFailure(error.wait(otherwise: .seconds(60)), code: error.code.rawValue, error.description)
-        case .budgetSpent, .stopEverything:
-            // A spent daily budget (until its reset, which the error carries), a refused
-            // credential, a blocked or unpaid account: wait, do not burn attempts.
-            throw JobFailure(error.wait(otherwise: .seconds(3600)), code: error.code.rawValue, error.description)
         case .permanent, .configuration:
             try await fail(store, key, code: "api_refused", "\(path): \(error)", owner: owner)
         case .notFound:

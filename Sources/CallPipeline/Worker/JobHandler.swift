@@ -83,6 +83,15 @@ public struct JobFailure: Error, Sendable, CustomStringConvertible {
         /// claiming — for a while (a long-running worker), or for good (a run that ends when
         /// idle stops with the failure: ``Worker/Summary/stopped``).
         case diskFull
+        /// Nothing is wrong with the job, but this process cannot run it as configured (its
+        /// credentials were refused): it goes back to `available` at once, no attempt used, and
+        /// the worker stops (``Worker/halted`` says why). A run with the setting mended takes
+        /// it up.
+        case halt
+        /// The service the job needs cannot be reached (no connection after a few quick tries):
+        /// a run that ends when idle stops as for ``halt`` rather than retry for minutes; a
+        /// long-running worker retries it after the backoff (``transient``).
+        case unavailable
     }
 
     public var disposition: Disposition
@@ -153,6 +162,8 @@ public struct NoopJobHandler: JobHandler {
         case "permanent": throw JobFailure(.permanent, code: "noop_failed", "told to fail permanently")
         case "transient": throw JobFailure(.transient, code: "noop_failed", "told to fail")
         case "snooze": throw JobFailure(.snooze(.seconds(60)), code: "noop_snoozed", "told to snooze")
+        case "halt": throw JobFailure(.halt, code: "noop_halted", "told to halt")
+        case "unavailable": throw JobFailure(.unavailable, code: "noop_unavailable", "told its service cannot be reached")
         default: return
         }
     }

@@ -20,6 +20,9 @@ import Synchronization
 ///   ``Configuration/pauseBackoff`` (longer each time in a row), never a loop on a broken store.
 ///   A run that ends when idle stops at a full disk instead, with the failure in
 ///   ``Summary/stopped``: nothing is lost, the job waits for the next run.
+/// - A job that fails with ``JobFailure/Disposition/halt`` (this process cannot run it: its
+///   credentials were refused) is released and the worker shuts down the same way;
+///   ``halted`` says why.
 public final class Worker: Service, Sendable {
     public struct Configuration: Sendable {
         /// Concurrency per queue; only these queues are served.
@@ -79,7 +82,7 @@ public final class Worker: Service, Sendable {
     }
 
     /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
-    /// `released`, `lease_lost`).
+    /// `released`, `halted`, `lease_lost`).
     public struct Summary: Sendable {
         public var outcomes: [String: Int] = [:]
         public var rescued = 0
@@ -114,6 +117,7 @@ public final class Worker: Service, Sendable {
         var running: [Lease: Running] = [:]
         var stopping = false
         var idle = false
+        var halted: JobFailure?
         var summary = Summary()
         var lastHeartbeat = ContinuousClock.now
         var pauses: [String: Pause] = [:]
@@ -159,6 +163,9 @@ public final class Worker: Service, Sendable {
     }()
 
     public var summary: Summary { state.withLock { $0.summary } }
+
+    /// The first failure that stopped this worker (``JobFailure/Disposition/halt``), if one did.
+    public var halted: JobFailure? { state.withLock { $0.halted } }
 
     /// Leases of the jobs running now (for tests and diagnostics).
     public var runningLeases: [Lease] { state.withLock { Array($0.running.keys) } }
@@ -219,6 +226,23 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: grace)
             self.interruptAll(reason: "shutdown grace period over")
         }
+    }
+
+    /// Whether `failure` stops this worker: a job it cannot run (``JobFailure/Disposition/halt``),
+    /// or, in a run that ends when idle, a service it cannot reach.
+    private func halts(_ failure: JobFailure) -> Bool {
+        failure.disposition == .halt || (failure.disposition == .unavailable && configuration.untilIdle)
+    }
+
+    /// Stops claiming, as on the first signal (running jobs get the grace period), and keeps
+    /// the first such failure for ``halted``.
+    private func halt(_ failure: JobFailure) {
+        let first = state.withLock { state -> Bool in
+            defer { state.halted = state.halted ?? failure }
+            return state.halted == nil
+        }
+        if first { logger.info("stopping: \(failure.message)") }
+        beginShutdown()
     }
 
     /// The second signal: stop claiming and release every running job now.
@@ -302,23 +326,33 @@ public final class Worker: Service, Sendable {
     /// by a dead worker count as running until the rescuer frees them).
     private func checkIdle() async -> Bool {
         if state.withLock({ !$0.running.isEmpty }) { return false }
-        do {
-            // One snapshot: a job that becomes due between two reads must not look like none.
-            let now = try await store.now()
-            let stats = try await store.queueStats()
+        /// Whether a served queue has a job running, or one due that may be claimed.
+        func busy(_ stats: QueueStats) async -> Bool {
             for queue in configuration.slots.filter({ $0.value > 0 }).keys {
-                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return false }
+                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return true }
                 // Due jobs that back-pressure holds (the spool is full of transcoded recordings
                 // whose uploads wait for a budget reset) cannot run until those uploads do: when
                 // nothing else is due or running, they wait for the next run.
                 if (stats.dueByQueue[queue] ?? 0) > 0 {
                     if let limit = await configuration.claimLimit?(queue), limit <= 0 { continue }
-                    return false
+                    return true
                 }
             }
+            return false
+        }
+        do {
+            // One snapshot: a job that becomes due between two reads must not look like none.
+            var now = try await store.now()
+            var stats = try await store.queueStats()
+            if await busy(stats) { return false }
             if let beforeIdle = configuration.beforeIdle {
                 switch try await beforeIdle() {
-                case .nothing: break
+                case .nothing:
+                    // What the hook waited for (`upload`'s registration) may have enqueued its
+                    // last jobs after the snapshot and finished since: look again.
+                    now = try await store.now()
+                    stats = try await store.queueStats()
+                    if await busy(stats) { return false }
                 case .waiting: return false
                 case .woke:
                     wakeup.signal()
@@ -428,6 +462,8 @@ public final class Worker: Service, Sendable {
         if case .failure(let error) = result, case .diskFull = JobFailure(error).disposition {
             diskFull(JobFailure(error), queue: job.queue)
         }
+        // A job this process cannot run stops the claiming before its slot is free.
+        if case .failure(let error) = result, let failure = error as? JobFailure, halts(failure) { halt(failure) }
         let running = state.withLock { $0.running.removeValue(forKey: lease) }
         defer { wakeup.signal() }
         var logger = self.logger
@@ -452,7 +488,12 @@ public final class Worker: Service, Sendable {
                         return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? "released" : "lease_lost"
                     }
                     let failure = JobFailure(error)
-                    switch failure.disposition {
+                    var disposition = failure.disposition
+                    if disposition == .unavailable { disposition = configuration.untilIdle ? .halt : .transient }
+                    switch disposition {
+                    case .halt, .unavailable:
+                        // Available again at once, no attempt used: a run that can take it does.
+                        return try await store.release(lease, reason: failure.description) ? "halted" : "lease_lost"
                     case .permanent:
                         let state = try await store.fail(lease, error: failure.description, permanent: true, retryIn: .zero)
                         return state == nil ? "lease_lost" : "discarded"

@@ -30,7 +30,7 @@ extension CallRecCommand {
         var concurrency = 4
 
         func run() async throws {
-            let env = try APIEnvironment.load(environment: ProcessInfo.processInfo.environment)
+            let env = try loadEnvironment(config: nil)
             guard let token = env.pipedriveToken else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
             let logger = Logger(label: "callrec.bench")
             let limiter = PipedriveLimiter(environment: env)

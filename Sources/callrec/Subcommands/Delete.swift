@@ -28,8 +28,9 @@ extension CallRecCommand {
                 deletion open; --skip-step gives it up so that the deletion completes, and the audit \
                 table records who asked. Credentials come from the environment (PIPEDRIVE_API_TOKEN, \
                 TELNYX_API_KEY, VOIPNOW_API_URL + VOIPNOW_ACCESS_TOKEN) or --config. Exit codes: 0 \
-                deleted (or deleted before), 1 a step failed or is still waiting, 2 usage or \
-                configuration.
+                deleted (or deleted before), 1 a step failed or is still waiting (an API that cannot \
+                be reached included), 2 usage or configuration (a credential the API refused \
+                included: the deletion stays open, and the same command with it mended goes on).
                 """
         )
 
@@ -75,10 +76,13 @@ extension CallRecCommand {
                 throw error
             }
             do {
-                let document = try await delete(store: store, wiring: wiring, logger: logger)
+                let (document, halted) = try await delete(store: store, wiring: wiring, logger: logger)
                 try? await store.close()
                 await wiring.shutdown()
                 try document.print(json: global.json)
+                // A refused credential: exit 2; the deletion stays open for the same command
+                // with the variable mended.
+                if let halted { try stopped(by: halted, left: "The deletion stays open: the same command goes on from the step it stopped at.") }
                 if !document.succeeded { throw ExitCode(ExitStatus.someFailed) }
             } catch {
                 try? await store.close()
@@ -87,7 +91,8 @@ extension CallRecCommand {
             }
         }
 
-        func delete(store: any CallStore, wiring: DeleteWiring, logger: Logger) async throws -> DeleteDocument {
+        /// The report, and what stopped the deletion early (a refused credential, an unreachable API).
+        func delete(store: any CallStore, wiring: DeleteWiring, logger: Logger) async throws -> (DeleteDocument, JobFailure?) {
             let planner = DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner())
             var selectors: [DeletionPlanner.Selector] = []
             if let callLog {
@@ -107,7 +112,7 @@ extension CallRecCommand {
                 }
             }
             guard !versions.isEmpty else {
-                return DeleteDocument(status: "not_found", message: "\(lastError.map { "\($0)" } ?? "no such recording")")
+                return (DeleteDocument(status: "not_found", message: "\(lastError.map { "\($0)" } ?? "no such recording")"), nil)
             }
             let live = versions.filter { $0.state != .deleted }
             if !skipStep.isEmpty, live.count > 1 {
@@ -152,15 +157,16 @@ extension CallRecCommand {
                     standardError("resuming the deletion of \(target.path) (\(registration.deletionID ?? ""))")
                 }
             }
+            var halted: JobFailure?
             if registrations.values.contains(where: { $0.outcome != .alreadyDeleted }) {
-                try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
+                halted = try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
             }
             var reports: [DeleteDocument.Version] = []
             for target in versions {
                 reports.append(try await DeleteDocument.Version.load(store: store, recording: target, registration: registrations[target.key],
                                                                      hints: DeleteHints(store: self.store)))
             }
-            return DeleteDocument(versions: reports, named: callLog.map { "call log \($0)" } ?? recording ?? "")
+            return (DeleteDocument(versions: reports, named: callLog.map { "call log \($0)" } ?? recording ?? ""), halted)
         }
 
         /// Who asked for what the audit table records: the login (and who used sudo), the host, the process.
@@ -288,9 +294,10 @@ extension StoreOptions {
     var trashDirectory: String { (state as NSString).appendingPathComponent("trash") }
 }
 
-func loadEnvironment(config: String?) throws -> APIEnvironment {
+/// The API settings of DESIGN §7, every one checked before any work (exit 2 with the reason).
+func loadEnvironment(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> APIEnvironment {
     do {
-        return try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config)
+        return try APIEnvironment.load(environment: environment, file: config)
     } catch let error as APIError {
         throw ValidationError(error.message)
     }
@@ -298,14 +305,15 @@ func loadEnvironment(config: String?) throws -> APIEnvironment {
 
 /// Runs the `delete` queue in this process until nothing is due (a retry due within five
 /// minutes is waited for). SIGINT/SIGTERM release the running job — running the command again
-/// resumes it; a second signal stops at once.
+/// resumes it; a second signal stops at once. Returns what stopped it early, if anything did (a
+/// refused credential, an unreachable API).
 @discardableResult
-func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger) async throws -> CallPipeline.Worker.Summary {
+func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger) async throws -> JobFailure? {
     let worker = DeleteRun.worker(store: store, handler: handler, logger: logger)
     try await runWorkerHandlingSignals(worker, logger: logger) { signal in
         standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
     }
-    return worker.summary
+    return worker.halted
 }
 
 /// `callrec delete`'s report: every recording the selector named (``recordings``; several when

@@ -6,6 +6,7 @@ import CallStore
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
 extension CallRecCommand {
     struct Reconcile: AsyncParsableCommand {
@@ -24,7 +25,8 @@ extension CallRecCommand {
                 cascade as `callrec delete` for every planned recording; a call log callrec did not \
                 create (the sidecar's call_log_id) is left and reported unless \
                 --include-foreign-call-logs. Exit codes: 0 clean or done, 1 the pass was aborted or \
-                refused or a deletion did not finish, 2 usage or configuration.
+                refused or a deletion did not finish (an API that cannot be reached included), 2 usage \
+                or configuration, including a credential an API refused (the message names the variable).
                 """
         )
 
@@ -70,12 +72,16 @@ extension CallRecCommand {
                 options.maxDelete = maxDelete
                 options.force = force
                 options.includeForeignCallLogs = includeForeignCallLogs
-                var report = try await Self.pass(store: store, wiring: wiring, options: options, logger: logger)
+                let refused = Mutex<APIError?>(nil)
+                var report = try await Self.pass(store: store, wiring: wiring, options: options, logger: logger) { error in
+                    refused.withLock { $0 = $0 ?? error }
+                }
                 var unfinished = 0
+                var halted: JobFailure?
                 if apply, report.abort == nil {
                     let due = try await store.queueStats().dueByQueue[JobQueue.delete] ?? 0
                     if due > 0 || report.totals.registered + report.totals.resumed > 0 {
-                        try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
+                        halted = try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
                     }
                     for index in report.recordings.indices {
                         guard let id = report.recordings[index].deletionID, report.recordings[index].action != "none",
@@ -90,9 +96,16 @@ extension CallRecCommand {
                     }
                 }
                 let counters = await wiring.apis.pipedrive?.counters
+                let pipedriveStop = await wiring.apis.pipedrive?.stoppedBy
                 try? await store.close()
                 await wiring.shutdown()
                 try Self.print(report, counters: counters, json: global.json)
+                // A refused credential (listing, confirming, the Telnyx inventory, a delete
+                // step): exit 2, naming the variable; nothing is deleted on a pass that saw it.
+                if let halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.") }
+                if let refusal = pipedriveStop.flatMap({ $0.code == .credentialsRefused ? $0 : nil }) ?? refused.withLock({ $0 }) {
+                    try stopped(by: JobFailure(.halt, code: refusal.code.rawValue, refusal.message), left: "Fix it and run reconcile again.")
+                }
                 if report.abort != nil || unfinished > 0 { throw ExitCode(ExitStatus.someFailed) }
             } catch {
                 try? await store.close()
@@ -102,11 +115,21 @@ extension CallRecCommand {
         }
 
         /// One pass with the clients of `wiring` (also what `worker --reconcile-every` runs).
-        static func pass(store: any CallStore, wiring: DeleteWiring, options: Reconciler.Options, logger: Logger) async throws -> ReconcileReport {
+        /// `refused` hears of a credential the Telnyx inventory met refused (a warning in the
+        /// report; the Pipedrive client keeps its own).
+        static func pass(store: any CallStore, wiring: DeleteWiring, options: Reconciler.Options, logger: Logger,
+                         refused: (@Sendable (APIError) -> Void)? = nil) async throws -> ReconcileReport {
             var reconciler = Reconciler(store: store, directory: wiring.apis, planner: DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner()),
                                         options: options, logger: logger)
             if let telnyx = wiring.apis.telnyx {
-                reconciler.providerInventory = { Set(try await telnyx.allRecordings().map { $0.id.lowercased() }) }
+                reconciler.providerInventory = {
+                    do {
+                        return Set(try await telnyx.allRecordings().map { $0.id.lowercased() })
+                    } catch let error as APIError where error.code == .credentialsRefused {
+                        refused?(error)
+                        throw error
+                    }
+                }
             }
             return try await reconciler.run()
         }

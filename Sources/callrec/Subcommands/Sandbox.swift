@@ -15,8 +15,9 @@ extension CallRecCommand {
                 that are unset are made up and printed (they belong to this sandbox only).
 
                 Faults: --faults takes probabilities per class, e.g. \
-                429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02,abuse=0 (plus delay=SECONDS for slow); \
-                a request header x-sandbox-fault: 429|500|503|slow|cut|lost|abuse|none aims one at a single \
+                429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02,abuse=0,budget=0 (plus delay=SECONDS for slow; \
+                budget is a 429 without Retry-After, as a spent daily budget answers); \
+                a request header x-sandbox-fault: 429|500|503|slow|cut|lost|abuse|budget|none aims one at a single \
                 request. State and seeding: GET /_sandbox/state, POST /_sandbox/telnyx/recordings, \
                 POST /_sandbox/voipnow/events (loopback only). Runs until SIGINT or SIGTERM.
                 """

@@ -67,8 +67,8 @@ func formatDuration(_ seconds: Double) -> String {
 }
 
 /// The failed and waiting files, one line each on stderr.
-func printProblems(_ report: BatchReport) {
-    for file in report.files where file.status == .failed || file.status == .waiting {
+func printProblems(_ report: BatchReport, waiting: Bool = true) {
+    for file in report.files where file.status == .failed || (waiting && file.status == .waiting) {
         standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
     }
 }

@@ -28,8 +28,8 @@ extension CallRecCommand.Upload {
         while true {
             if let address = SandboxAddress.serving(sandboxDirectory) {
                 standardError("sandbox: using the sandbox process \(address.pid) serves at \(address.url) (state: \(sandboxDirectory))")
-                let report = try await uploadToSandbox(RemoteSandbox(address: address), sandboxDirectory: sandboxDirectory, logger: logger)
-                try exitStatus(report.summary)
+                let (report, halted) = try await uploadToSandbox(RemoteSandbox(address: address), sandboxDirectory: sandboxDirectory, logger: logger)
+                try Self.exit(report.summary, halted: halted)
                 return
             }
             let configuration = try SandboxCredentials.configuration(stateDirectory: sandboxDirectory)
@@ -37,9 +37,9 @@ extension CallRecCommand.Upload {
                 try await withSandbox(configuration) { url, sandbox in
                     logger.info("sandbox started", metadata: ["url": "\(url.absoluteString)", "state": "\(sandboxDirectory)"])
                     let local = LocalSandbox(sandbox: sandbox, url: url.absoluteString, configuration: configuration)
-                    let report = try await uploadToSandbox(local, sandboxDirectory: sandboxDirectory, logger: logger)
+                    let (report, halted) = try await uploadToSandbox(local, sandboxDirectory: sandboxDirectory, logger: logger)
                     try await keepServing(use)
-                    try exitStatus(report.summary)
+                    try Self.exit(report.summary, halted: halted)
                 }
                 return
             } catch let error as SandboxError where error.code == .stateInUse {
@@ -71,7 +71,7 @@ extension CallRecCommand.Upload {
 
     /// Makes the call logs the sidecars name, runs the upload against `sandbox`, and shows what
     /// the sandbox holds above the run's one-line summary.
-    private func uploadToSandbox(_ sandbox: some SandboxAccess, sandboxDirectory: String, logger: Logger) async throws -> BatchReport {
+    private func uploadToSandbox(_ sandbox: some SandboxAccess, sandboxDirectory: String, logger: Logger) async throws -> (BatchReport, JobFailure?) {
         // Call logs that sidecars name by call_log_id exist in a real account before the run; in
         // the sandbox they are made first.
         for id in Self.namedCallLogs(in: directory).sorted() {
@@ -85,7 +85,7 @@ extension CallRecCommand.Upload {
         environment["TELNYX_API_KEY"] = address.telnyxKey
         environment["VOIPNOW_API_URL"] = address.url
         environment["VOIPNOW_ACCESS_TOKEN"] = address.voipnowToken
-        return try await upload(environment: try APIEnvironment.load(environment: environment), logger: logger) { report in
+        return try await upload(environment: try loadEnvironment(config: nil, environment: environment), logger: logger) { report in
             guard !global.json else { return }
             do {
                 Swift.print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)

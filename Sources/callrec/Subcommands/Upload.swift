@@ -54,15 +54,27 @@ extension CallRecCommand {
             if sandbox {
                 try await runWithSandbox(logger: logger)
             } else {
-                let report = try await upload(environment: try APIEnvironment.load(environment: ProcessInfo.processInfo.environment, file: config), logger: logger)
-                try exitStatus(report.summary)
+                let (report, halted) = try await upload(environment: try loadEnvironment(config: config), logger: logger)
+                try Self.exit(report.summary, halted: halted)
             }
         }
 
+        /// 2 when the run stopped on a refused credential; 4 at a full disk; else 1 when a
+        /// recording failed; 3 when none did but some wait for a later run (a budget, a
+        /// rate-limit pause, an unreachable API, a file still being written).
+        static func exit(_ summary: BatchReport.Summary, halted: JobFailure?) throws {
+            if let halted {
+                try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
+            }
+            try exitStatus(summary)
+        }
+
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
-        /// which comes last.
+        /// which comes last. Returns the report, and what stopped the run early (a refused
+        /// token, an unreachable API).
         @discardableResult
-        func upload(environment: APIEnvironment, logger: Logger, beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> BatchReport {
+        func upload(environment: APIEnvironment, logger: Logger,
+                    beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> (BatchReport, JobFailure?) {
             guard let token = environment.pipedriveToken else {
                 throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
             }
@@ -81,7 +93,7 @@ extension CallRecCommand {
         }
 
         func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
-                    logger: Logger, beforeSummary: (BatchReport) async -> Void) async throws -> BatchReport {
+                    logger: Logger, beforeSummary: (BatchReport) async -> Void) async throws -> (BatchReport, JobFailure?) {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let store = try await self.store.open(logger: logger, creating: true)
@@ -131,8 +143,8 @@ extension CallRecCommand {
                 await pruneSpool(store: store, logger: logger)
                 try? await store.close()
                 await beforeSummary(report)
-                try print(report, counters: counters)
-                return report
+                try print(report, counters: counters, stopped: worker.halted != nil)
+                return (report, worker.halted)
             } catch {
                 try? await store.close()
                 throw error
@@ -180,18 +192,21 @@ extension CallRecCommand {
             }
         }
 
-        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters) throws {
+        /// With `stopped` (the run stopped early: a refused token, an unreachable API) the waiting
+        /// recordings are not listed one by one: one line says why they all wait.
+        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters, stopped: Bool = false) throws {
             let s = report.summary
             if global.json {
                 try writeJSON(Document(files: report.files, summary: .init(
                     batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
                 return
             }
-            printProblems(report)
+            // When the run stopped, one line says why: the waiting recordings are not listed one by one.
+            printProblems(report, waiting: !stopped)
             if let stopped = s.stopped {
                 standardError("stopped: \(stopped.message)")
                 standardError("nothing was lost: \(s.waiting) recording(s) wait; free space, then run again to go on")
-            } else if s.waiting > 0 {
+            } else if s.waiting > 0, !stopped {
                 let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
                 standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
             }

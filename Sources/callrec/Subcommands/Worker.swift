@@ -17,7 +17,13 @@ extension CallRecCommand {
             discussion: """
                 Several workers, on one machine or several sharing a PostgreSQL --database, run one \
                 queue safely: each job is leased, heartbeated and fenced, and a job whose worker died \
-                runs again after its lease expires (60 s) and the rescuer sees it (every 15 s).
+                runs again after its lease expires (60 s) and the rescuer sees it (every 15 s). A \
+                credential an API refuses stops the worker (exit 2, naming the variable; the job is \
+                available again). Without PIPEDRIVE_API_TOKEN the upload and delete queues are not \
+                served: --until-idle then exits 2 when jobs are left on them, unless --upload-slots 0 \
+                / --delete-slots 0 leave them to other workers on purpose. --until-idle exit codes: \
+                0 done, 1 a job was discarded, 2 as above, 3 an API could not be reached (its jobs \
+                wait for the next run).
                 """
         )
 
@@ -81,10 +87,15 @@ extension CallRecCommand {
             if reconcileEvery != nil, environment.pipedriveToken == nil {
                 throw ValidationError("--reconcile-every needs PIPEDRIVE_API_TOKEN")
             }
+            // Queues asked for (slots > 0) that this worker cannot serve without credentials: work
+            // left on them ends an --until-idle run with exit 2 (`--X-slots 0` leaves it to other
+            // workers on purpose).
+            var unserved: [(queue: String, option: String)] = []
             var deleteSlots = self.deleteSlots
             if environment.pipedriveToken == nil, deleteSlots > 0 {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
                 deleteSlots = 0
+                unserved.append((JobQueue.delete, "--delete-slots"))
             }
             let store = try await self.store.open(logger: logger, creating: true)
             let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
@@ -97,6 +108,7 @@ extension CallRecCommand {
             if wiring?.apis.pipedrive == nil, uploadSlots > 0 {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
                 uploadSlots = 0
+                unserved.append((JobQueue.upload, "--upload-slots"))
             }
             var configuration = CallPipeline.Worker.Configuration(slots: [
                 JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
@@ -147,6 +159,16 @@ extension CallRecCommand {
                 await wiring?.shutdown()
                 throw error
             }
+            var missing: [String] = []
+            if untilIdle, worker.halted == nil, !unserved.isEmpty {
+                let stats = try? await store.queueStats()
+                for (queue, option) in unserved {
+                    let left = stats?.byQueue[queue]?[.available] ?? 0
+                    if left > 0 {
+                        missing.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
+                    }
+                }
+            }
             try? await store.close()
             await wiring?.shutdown()
             let summary = worker.summary
@@ -156,11 +178,17 @@ extension CallRecCommand {
             } else {
                 standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
             }
+            // A refused credential stops the worker: exit 2 (the jobs are available again).
+            if let halted = worker.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
             if let stopped = summary.stopped {
                 standardError("stopped: \(stopped.message)")
                 if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
             }
+            for line in missing { standardError("worker: \(line)") }
+            if !missing.isEmpty { throw ExitCode(ExitStatus.usage) }
             if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+            // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
+            if untilIdle, worker.halted != nil { throw ExitCode(ExitStatus.waiting) }
         }
     }
 }
