@@ -154,7 +154,9 @@ import Testing
                     #expect(error.message.contains("nothing was sent"), "\(error.message)")
                 }
             }
-            #expect(clock.now - started < .seconds(5), "\(base): \(clock.now - started)")
+            // Quick, not timed to the second: a loaded CI machine took 9 s here; the old client
+            // retried for 109 s. (Each try is refused at once; the few retries' backoff is the rest.)
+            #expect(clock.now - started < .seconds(45), "\(base): \(clock.now - started)")
         }
         let counters = await limiter.counters
         #expect(counters.tokensSpent == 0 && counters.requests == 0, "\(counters)")

@@ -295,7 +295,11 @@ import Testing
                 #expect(result.stderr.contains(c.reason), "case \(i): \(result.stderr)")
                 #expect(!result.stderr.contains(secret), "case \(i) printed the secret: \(result.stderr)")
             }
-            // The good file is read: the delete runs and finds no such call log (exit 1).
+            // The good file is read: the delete runs and finds no such call log (exit 1). (On a
+            // state that exists: delete refuses a --state holding no database.)
+            try FileManager.default.createDirectory(atPath: "\(dir)/empty", withIntermediateDirectories: true)
+            let made = try runProcess(callrec, ["enqueue", "\(dir)/empty", "--state", "\(dir)/state"], environment: environment)
+            #expect(made.status == 0, "\(made.stderr)")
             try good.write(toFile: "\(dir)/good.env", atomically: true, encoding: .utf8)
             let accepted = try runProcess(callrec, ["delete", "--call-log", "CA1", "--config", "\(dir)/good.env", "--state", "\(dir)/state"], environment: environment)
             #expect(accepted.status == 1, "\(accepted.stderr)")
