@@ -119,7 +119,7 @@ import Testing
     @Test func commandsThatReadTheStateDoNotMakeAnEmptyOne() async throws {
         try await withTemporaryDirectory { dir in
             let state = "\(dir)/typo"
-            for arguments in [["status"], ["queue", "ls"], ["queue", "purge"], ["trash", "purge"], ["reconcile"],
+            for arguments in [["status"], ["queue", "ls"], ["queue", "purge"], ["trash", "purge"], ["spool", "prune"], ["reconcile"],
                               ["delete", "--call-log", "17"]] {
                 // (With credentials, pointing at a closed port: the state is looked at first.)
                 var environment = ProcessInfo.processInfo.environment

@@ -38,10 +38,7 @@ extension CallRecCommand {
             func run() async throws {
                 let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
-                if store.database == nil, ProcessInfo.processInfo.environment["CALLREC_DATABASE"]?.isEmpty ?? true,
-                   !FileManager.default.fileExists(atPath: store.state) {
-                    throw ValidationError("\(store.state) does not exist: no state, so nothing to prune (--state DIR names it)")
-                }
+                // (A --state holding no database is refused by the store options: nothing to prune.)
                 let report = try await withStore(store, logger: logger) { store in
                     try await SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: spoolActor())
                         .run(olderThan: age, dryRun: dryRun)
