@@ -458,12 +458,13 @@ public final class Worker: Service, Sendable {
         metrics.waited(queue: job.queue, kind: job.kind, seconds: max(0, Date().timeIntervalSince(job.runAt)))
         let result = await task.result
         metrics.ran(queue: job.queue, kind: job.kind, duration: ContinuousClock.now - started)
-        // Before its slot frees: no other job of the queue is claimed into the full disk.
-        if case .failure(let error) = result, case .diskFull = JobFailure(error).disposition {
-            diskFull(JobFailure(error), queue: job.queue)
+        // Before its slot frees, so that nothing else of the queue is claimed meanwhile: a full
+        // disk pauses (or stops) claiming, and a job this process cannot run stops it.
+        if case .failure(let error) = result {
+            let failure = JobFailure(error)
+            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queue) }
+            if halts(failure) { halt(failure) }
         }
-        // A job this process cannot run stops the claiming before its slot is free.
-        if case .failure(let error) = result, let failure = error as? JobFailure, halts(failure) { halt(failure) }
         let running = state.withLock { $0.running.removeValue(forKey: lease) }
         defer { wakeup.signal() }
         var logger = self.logger
@@ -520,7 +521,8 @@ public final class Worker: Service, Sendable {
             // The lease expires and the rescuer returns the job; nothing is lost.
             logger.error("cannot record the job's outcome; the rescuer will return it", metadata: ["error": "\(error)"])
             record(job, "unrecorded")
-            if case .diskFull = JobFailure(error).disposition { diskFull(JobFailure(error), queue: job.queue) }
+            let failure = JobFailure(error)
+            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queue) }
             return
         }
         record(job, outcome)
