@@ -48,6 +48,9 @@ let package = Package(
         // the process gets MPG123_QUIET (see the C file). libmpg123-dev comes with libsndfile1-dev.
         .target(name: "CCallQuietMPG123", linkerSettings: [.linkedLibrary("mpg123", .when(platforms: [.linux])), .linkedLibrary("dl", .when(platforms: [.linux]))]),
 
+        // what every layer shares: the one backoff rule, Duration units, the one wake-up primitive
+        .target(name: "CallSupport", swiftSettings: swiftSettings),
+
         // decode · validate · encode · chunk · transcode (no network, no database)
         .target(
             name: "CallAudio",
@@ -61,6 +64,7 @@ let package = Package(
         .target(
             name: "CallAPI",
             dependencies: [
+                "CallSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -85,7 +89,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // the ledger and the job queue: model and protocol (no database code)
-        .target(name: "CallStore", swiftSettings: swiftSettings),
+        .target(name: "CallStore", dependencies: ["CallSupport"], swiftSettings: swiftSettings),
         // the embedded default backend: SQLite through GRDB
         .target(
             name: "CallStoreSQLite",
@@ -146,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "CallAPITests",
             dependencies: [
-                "CallAPI", "CallSandbox", "CallTesting",
+                "CallAPI", "CallSupport", "CallSandbox", "CallTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

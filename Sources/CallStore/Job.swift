@@ -1,3 +1,4 @@
+@_exported import CallSupport
 import Foundation
 
 /// The five states of a job (research/queue-and-reconcile.md §(2)). A retry wait or a snooze is
@@ -237,43 +238,6 @@ public struct QueueStats: Sendable, Hashable {
     }
 
     public subscript(state: JobState) -> Int { counts[state] ?? 0 }
-}
-
-/// Exponential backoff with jitter: `min(cap, base·2^(n−1)) · U(0.75, 1.25)`.
-public struct Backoff: Sendable {
-    public var base: Duration
-    public var cap: Duration
-    /// Returns a uniform value in 0..<1; injectable for tests.
-    public var random: @Sendable () -> Double
-
-    public init(base: Duration = .seconds(30), cap: Duration = .seconds(3600),
-                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
-        self.base = base
-        self.cap = cap
-        self.random = random
-    }
-
-    /// The wait after failed attempt `attempt` (1 = the first attempt failed).
-    public func delay(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let raw = base.seconds * pow(2, Double(exponent))
-        let capped = min(raw, cap.seconds)
-        return .seconds(capped * (0.75 + 0.5 * random()))
-    }
-}
-
-extension Duration {
-    /// This duration in seconds, as a Double.
-    public var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-
-    /// Whole milliseconds (rounded down), as the backends store them.
-    public var milliseconds: Int64 {
-        let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
-    }
 }
 
 extension JSONEncoder {

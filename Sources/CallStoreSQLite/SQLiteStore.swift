@@ -13,7 +13,7 @@ public final class SQLiteStore: CallStore {
     let path: String
     let pool: DatabasePool
     let logger: Logger
-    let signal = WorkSignal()
+    let signal = WakeUp()
 
     /// How long a write waits for another connection's (or process's) transaction.
     public static let busyTimeout: TimeInterval = 10

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 @testable import CallAPI
+import CallSupport
 import CallSandbox
 import CallTesting
 import Crypto

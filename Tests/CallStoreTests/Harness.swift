@@ -182,7 +182,7 @@ func untilWaiting(_ store: any CallStore, count: Int) async throws {
         return
     }
     let deadline = ContinuousClock.now + .seconds(30)
-    while sqlite.signal.count < count, ContinuousClock.now < deadline {
+    while sqlite.signal.waiting < count, ContinuousClock.now < deadline {
         try await Task.sleep(for: .milliseconds(10))
     }
 }

@@ -1,3 +1,4 @@
+import CallSupport
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -91,18 +92,14 @@ struct Transport: Sendable {
     }
 }
 
-/// Retry delays: exponential with full jitter, capped.
-struct Backoff: Sendable {
-    var base: Duration = .milliseconds(250)
-    var cap: Duration = .seconds(30)
-    var maxAttempts = 5
-
-    func delay(attempt: Int) -> Duration {
-        let ceiling = min(base.seconds, 1e9) * pow(2, Double(min(max(attempt - 1, 0), 60)))
-        let capped = min(ceiling, cap.seconds)
-        return .milliseconds(Int64(Double.random(in: capped / 2...capped) * 1000))
-    }
+extension Backoff {
+    /// The API clients' waits between tries of one request: 250 ms doubling up to 30 s, the
+    /// upper half of full jitter (never longer than the cap).
+    static let api = Backoff(base: .milliseconds(250), cap: .seconds(30), jitter: 0.5...1.0)
 }
+
+/// Tries of one request the API clients make at most, the first included.
+let maxRequestAttempts = 5
 
 extension HTTPHeaders {
     /// `Retry-After` (seconds or HTTP date), `retry-after-ms`, else `x-ratelimit-reset` seconds.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CallSupport
 import Foundation
 import Logging
 import NIOCore
@@ -36,7 +37,7 @@ public struct PipedriveClient: Sendable {
         self.token = token
         self.limiter = limiter
         transport = Transport(client: httpClient, api: .pipedrive, logger: logger)
-        backoff = Backoff()
+        backoff = .api
         self.maxRateLimitWaits = maxRateLimitWaits
     }
 
@@ -153,9 +154,9 @@ public struct PipedriveClient: Sendable {
                 return .uploaded
             } catch let error as APIError where error.code == .doneAlready {
                 return .alreadyExists
-            } catch let error as APIError where (error.code == .unknownOutcome || error.code == .transient) && attempt < backoff.maxAttempts {
+            } catch let error as APIError where (error.code == .unknownOutcome || error.code == .transient) && attempt < maxRequestAttempts {
                 if error.bodyDelivered == true, try await callLog(id: callLogId).hasRecording { return .landedEarlier }
-                try await Task.sleep(for: backoff.delay(attempt: attempt))
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
             }
         }
     }
@@ -212,8 +213,8 @@ public struct PipedriveClient: Sendable {
                 // No connection: a few quick tries (the backoff's first steps), then the caller
                 // stops its run rather than wait for minutes.
                 let retry = error.code == .transient || error.code == .unreachable || (error.code == .unknownOutcome && idempotent)
-                if retry, attempt < backoff.maxAttempts {
-                    try await Task.sleep(for: backoff.delay(attempt: attempt))
+                if retry, attempt < maxRequestAttempts {
+                    try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
                     continue
                 }
                 throw error
@@ -241,8 +242,8 @@ public struct PipedriveClient: Sendable {
                 }
             case .transient where idempotent:
                 attempt += 1
-                guard attempt < backoff.maxAttempts else { throw error }
-                try await Task.sleep(for: backoff.delay(attempt: attempt))
+                guard attempt < maxRequestAttempts else { throw error }
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
             case .stopEverything, .credentialsRefused:
                 // Refused at the door (an unknown token, the CDN's block): nothing is charged.
                 await limiter.uncharged(operation)

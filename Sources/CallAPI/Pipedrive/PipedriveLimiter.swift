@@ -1,3 +1,4 @@
+import CallSupport
 import Foundation
 
 /// One limiter per Pipedrive credential (research/api-contract.md §1.6, §4.4): the burst window
@@ -91,7 +92,7 @@ public actor PipedriveLimiter {
     public init(burst: Int = 20, window: Duration = .seconds(2), dailyTokens: Int = 30_000, budgetReset: Duration = .zero,
                 maxWait: Duration = .seconds(60), margin: Duration = .milliseconds(5), now: @escaping @Sendable () -> Date = { Date() },
                 rateLimitWait: Duration = .seconds(2), rateLimitWaitCap: Duration = .seconds(60), budgetSignal: Int = 5) {
-        self.rateLimitBackoff = Backoff(base: rateLimitWait, cap: rateLimitWaitCap)
+        self.rateLimitBackoff = Backoff(base: rateLimitWait, cap: rateLimitWaitCap, jitter: 0.5...1.0)
         self.budgetSignal = max(1, budgetSignal)
         self.burst = max(1, burst)
         self.window = window
@@ -261,7 +262,7 @@ public actor PipedriveLimiter {
             spentReason = "Pipedrive answered 429 without Retry-After \(limitedRounds) times in a row, with growing waits between, while callrec had used \(dayTokens) of its \(dailyTokens) tokens today: the account's budget is spent, by callrec or another integration"
             throw budgetSpent()
         }
-        let wait = max(rateLimitBackoff.delay(attempt: limitedRounds), windowReset ?? .zero)
+        let wait = max(rateLimitBackoff.delay(afterAttempt: limitedRounds), windowReset ?? .zero)
         pause(for: wait)
         return wait
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CallSupport
 import Foundation
 import Logging
 import NIOCore
@@ -33,7 +34,7 @@ public struct TelnyxClient: Sendable {
     public let baseURL: String
     let key: Secret
     let transport: Transport
-    let backoff = Backoff()
+    let backoff = Backoff.api
 
     public init(baseURL: String, key: Secret, httpClient: HTTPClient, logger: Logger) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -117,16 +118,16 @@ public struct TelnyxClient: Sendable {
             let response: APIResponse
             do {
                 response = try await transport.send(request, timeout: .seconds(30), operation: name)
-            } catch let error as APIError where attempt < backoff.maxAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
-                try await Task.sleep(for: backoff.delay(attempt: attempt))  // GET and DELETE are idempotent
+            } catch let error as APIError where attempt < maxRequestAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))  // GET and DELETE are idempotent
                 continue
             }
             guard let error = classify(response, name: name) else { return response }
             let shouldRetry = response.header("x-should-retry").map { $0 == "true" }
                 ?? [.transient, .rateLimited].contains(error.code)
-            guard shouldRetry, attempt < backoff.maxAttempts else { throw error }
+            guard shouldRetry, attempt < maxRequestAttempts else { throw error }
             let hinted = response.headers.retryAfter.flatMap { $0 <= .seconds(60) ? $0 : nil }
-            try await Task.sleep(for: hinted ?? backoff.delay(attempt: attempt))
+            try await Task.sleep(for: hinted ?? backoff.delay(afterAttempt: attempt))
         }
     }
 

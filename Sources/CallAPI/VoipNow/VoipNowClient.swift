@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CallSupport
 import Foundation
 import Logging
 import NIOCore
@@ -81,7 +82,7 @@ public struct VoipNowClient: Sendable {
     public let baseURL: String
     let token: Secret
     let transport: Transport
-    let backoff = Backoff()
+    let backoff = Backoff.api
 
     /// - Parameter baseURL: the server (`https://voip.example.com`); `/uapi/…` is appended.
     public init(baseURL: String, token: Secret, httpClient: HTTPClient, logger: Logger) {
@@ -108,8 +109,8 @@ public struct VoipNowClient: Sendable {
             let r: APIResponse
             do {
                 r = try await transport.send(request, timeout: .seconds(30), operation: "DELETE phoneCallEvent")
-            } catch let error as APIError where attempt < backoff.maxAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
-                try await Task.sleep(for: backoff.delay(attempt: attempt))  // idempotent: the id is explicit
+            } catch let error as APIError where attempt < maxRequestAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))  // idempotent: the id is explicit
                 continue
             }
             switch r.status {
@@ -128,8 +129,8 @@ public struct VoipNowClient: Sendable {
                 }
                 let text = kind == .credentialsRefused ? "VoipNow refused the access token (\(r.status): \(message)): fix VOIPNOW_ACCESS_TOKEN" : message
                 let failure = APIError(kind, api: .voipnow, status: r.status, "DELETE phoneCallEvent: \(text)", serverCode: code)
-                guard kind == .transient, attempt < backoff.maxAttempts else { throw failure }
-                try await Task.sleep(for: backoff.delay(attempt: attempt))
+                guard kind == .transient, attempt < maxRequestAttempts else { throw failure }
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
             }
         }
     }

@@ -128,7 +128,7 @@ public final class Worker: Service, Sendable {
     private let handlers: [String: any JobHandler]
     private let logger: Logger
     private let state = Mutex(State())
-    private let wakeup = Wakeup()
+    private let wakeup = WakeUp()
     private let metrics: WorkerMetrics
 
     public init(store: any CallStore, handlers: [any JobHandler], configuration: Configuration, logger: Logger) {
