@@ -10,7 +10,7 @@ extension SQLiteStore {
         guard !ops.isEmpty else { return [] }
         for case .enqueue(let job) in ops { try job.validate() }
         let results = try await write("commit") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             var results: [EnqueueResult] = []
             for op in ops {
                 if let result = try Self.apply(op, db, now: now) { results.append(result) }

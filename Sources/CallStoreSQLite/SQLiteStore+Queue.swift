@@ -8,7 +8,7 @@ extension SQLiteStore {
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         try job.validate()
         let result = try await write("enqueue") { db in
-            try Self.insertJob(db, job, now: Millis.now())
+            try Self.insertJob(db, job, now: Millis.from(self.clock()))
         }
         if case .inserted = result { signal.signal() }
         return result
@@ -34,7 +34,7 @@ extension SQLiteStore {
         // differ and a job's next claim gets another (with overwhelming probability).
         let base = Int64.random(in: 1...(Int64.max / 2))
         let jobs = try await write("claim") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             let rows = try Row.fetchAll(db, sql: """
                 UPDATE queue_job
                 SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_token = ? + id,
@@ -56,7 +56,7 @@ extension SQLiteStore {
         guard !leases.isEmpty else { return [] }
         let ttl = leaseTTL.milliseconds
         return try await write("heartbeat") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             var held: Set<Lease> = []
             let statement = try db.cachedStatement(sql: """
                 UPDATE queue_job SET lease_expires_at = ?, updated_at = ?
@@ -72,7 +72,7 @@ extension SQLiteStore {
 
     public func complete(_ lease: Lease) async throws -> Bool {
         try await write("complete") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             try db.execute(sql: """
                 UPDATE queue_job SET state = 'completed', finalized_at = ?, updated_at = ?,
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -85,7 +85,7 @@ extension SQLiteStore {
     public func fail(_ lease: Lease, error: String, permanent: Bool, retryIn: Duration) async throws -> JobState? {
         let delay = max(retryIn, .zero).milliseconds
         let state = try await write("fail") { db -> JobState? in
-            try Self.transition(db, lease) { job, now in
+            try self.transition(db, lease) { job, now in
                 let discard = permanent || job.attempt >= job.maxAttempts
                 return Transition(state: discard ? .discarded : .available, attempt: job.attempt,
                                   snoozeCount: job.snoozeCount, runAt: discard ? job.runAt : now + delay,
@@ -100,7 +100,7 @@ extension SQLiteStore {
         let delay = max(delay, .zero).milliseconds
         let notBefore = notBefore.map(Millis.from) ?? 0
         let state = try await write("snooze") { db -> JobState? in
-            try Self.transition(db, lease) { job, now in
+            try self.transition(db, lease) { job, now in
                 let snoozes = job.snoozeCount + 1
                 return Transition(state: snoozes > maxSnoozes ? .discarded : .available, attempt: max(job.attempt - 1, 0),
                                   snoozeCount: snoozes, runAt: max(now + delay, notBefore), error: reason, kind: "snoozed",
@@ -113,7 +113,7 @@ extension SQLiteStore {
 
     public func release(_ lease: Lease, reason: String) async throws -> Bool {
         let state = try await write("release") { db -> JobState? in
-            try Self.transition(db, lease) { job, now in
+            try self.transition(db, lease) { job, now in
                 Transition(state: .available, attempt: max(job.attempt - 1, 0), snoozeCount: job.snoozeCount,
                            runAt: now, error: reason, kind: "released", recordedAttempt: job.attempt)
             }
@@ -136,9 +136,9 @@ extension SQLiteStore {
 
     /// The fenced read-modify-write of fail, snooze and release (inside the write transaction,
     /// so no one else changes the row in between). Nil when the lease is not the job's.
-    private static func transition(_ db: Database, _ lease: Lease,
-                                   _ decide: (StoredJob, Int64) -> Transition) throws -> JobState? {
-        let now = Millis.now()
+    private func transition(_ db: Database, _ lease: Lease,
+                            _ decide: (StoredJob, Int64) -> Transition) throws -> JobState? {
+        let now = Millis.from(self.clock())
         guard let row = try Row.fetchOne(db, sql: """
             SELECT attempt, max_attempts, snooze_count, run_at, errors FROM queue_job
             WHERE id = ? AND lease_token = ? AND state = 'running'
@@ -172,7 +172,7 @@ extension SQLiteStore {
         let owners = Array(Set(owners))
         guard !owners.isEmpty else { return 0 }
         return try await write("expire leases") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             let marks = Array(repeating: "?", count: owners.count).joined(separator: ",")
             var arguments: StatementArguments = [now - 1, now]
             arguments += StatementArguments(owners)
@@ -186,7 +186,7 @@ extension SQLiteStore {
 
     public func rescueExpiredLeases(poisonRescues: Int) async throws -> RescueReport {
         let report = try await write("rescue") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             let rows = try Row.fetchAll(db, sql: """
                 SELECT id, attempt, max_attempts, rescue_count, errors FROM queue_job
                 WHERE state = 'running' AND lease_expires_at < ?
@@ -219,7 +219,7 @@ extension SQLiteStore {
     public func prune(completedAge: Duration, finalAge: Duration, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
         return try await write("prune") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             try db.execute(sql: """
                 DELETE FROM queue_job WHERE id IN (
                   SELECT id FROM queue_job
@@ -274,7 +274,7 @@ extension SQLiteStore {
         let ids = Array(Set(ids)).sorted()
         guard !ids.isEmpty else { return [] }
         let retried = try await write("retry") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             var retried: [Int64] = []
             let wake = try db.cachedStatement(sql: """
                 UPDATE queue_job SET run_at = ?, updated_at = ? WHERE id = ? AND state = 'available' AND run_at > ?
@@ -319,7 +319,7 @@ extension SQLiteStore {
         let ids = Array(Set(ids)).sorted()
         guard !ids.isEmpty else { return [] }
         return try await write("cancel") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             var cancelled: [Int64] = []
             let statement = try db.cachedStatement(sql: """
                 UPDATE queue_job SET state = 'cancelled', finalized_at = ?, updated_at = ?,
@@ -336,7 +336,7 @@ extension SQLiteStore {
 
     public func queueStats() async throws -> QueueStats {
         try await read("queue stats") { db in
-            let now = Millis.now()
+            let now = Millis.from(self.clock())
             var counts: [JobState: Int] = [:]
             var byQueue: [String: [JobState: Int]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT queue, state, count(*) AS n FROM queue_job GROUP BY queue, state") {

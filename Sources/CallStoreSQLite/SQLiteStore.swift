@@ -14,13 +14,18 @@ public final class SQLiteStore: CallStore {
     let pool: DatabasePool
     let logger: Logger
     let signal = WakeUp()
+    /// The time of leases, `run_at` and every stamp (tests pass a clock they move by hand).
+    let clock: @Sendable () -> Date
 
     /// How long a write waits for another connection's (or process's) transaction.
     public static let busyTimeout: TimeInterval = 10
 
-    /// Opens (creating it and its directory when missing) the database at `path`.
-    public init(path: String, logger: Logger = Logger(label: "callrec.store.sqlite")) throws {
+    /// Opens (creating it and its directory when missing) the database at `path`. `now` is the
+    /// store's clock (the process's unless a test moves one by hand).
+    public init(path: String, logger: Logger = Logger(label: "callrec.store.sqlite"),
+                now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.location = "sqlite:" + path
+        self.clock = now
         self.path = path
         self.logger = logger
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -93,7 +98,7 @@ public final class SQLiteStore: CallStore {
         }
     }
 
-    public func now() async throws -> Date { Millis.date(Millis.now()) }
+    public func now() async throws -> Date { Millis.date(Millis.from(clock())) }
 
     // MARK: access
 
@@ -148,7 +153,6 @@ public final class SQLiteStore: CallStore {
 
 /// Unix milliseconds, the stored form of every time.
 enum Millis {
-    static func now() -> Int64 { from(Date()) }
     static func from(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
     static func date(_ ms: Int64?) -> Date? { ms.map { date($0) } }
