@@ -17,6 +17,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "callrec", targets: ["callrec"]),
+        // bench/ and process tests only: the benchmarks' plumbing, kept out of `callrec`.
+        .executable(name: "callrec-bench", targets: ["callrec-bench"]),
+        .library(name: "CallApp", targets: ["CallApp"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
         .library(name: "CallPipeline", targets: ["CallPipeline"]),
@@ -125,24 +128,47 @@ let package = Package(
         // test support: synthetic audio, fixtures, process helpers
         .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimisedInDebug),
-        // the CLI: argument parsing and wiring only
+        // what the commands do, composed from the layers below: opening the store, the API
+        // clients, the upload run, deletions, reconcile passes, the worker and its services
+        .target(
+            name: "CallApp",
+            dependencies: [
+                "CallPipeline", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // the CLI: argument parsing, output and exit codes only
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallAPI", "CallSandbox",
-                "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallApp", "CallPipeline", "CallAudio", "CallAPI", "CallSandbox", "CallStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // the benchmarks' plumbing (bench/*.sh, the worker process tests): not in `callrec`
+        .executableTarget(
+            name: "callrec-bench",
+            dependencies: [
+                "CallApp", "CallPipeline", "CallAPI", "CallStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/Tools/callrec-bench",
             swiftSettings: swiftSettings
         ),
 

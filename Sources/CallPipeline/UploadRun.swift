@@ -62,15 +62,12 @@ public struct UploadRun: Sendable {
                        onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
         // One transcode more than the pool has threads: its CPU work waits queued in the pool, so a
         // thread goes straight on to it while a finished job commits (fsync) and the next is claimed.
-        var configuration = Worker.Configuration(slots: [JobQueue.transcode: pool.threads + 1, JobQueue.upload: options.uploadSlots])
-        configuration.untilIdle = true
         // Retries come sooner than in the worker (a person waits for this run), and the run
         // waits for a retry due within five minutes rather than leave it for the next run.
-        configuration.backoff = Backoff(base: .seconds(1), cap: .seconds(60))
-        configuration.idleHorizon = .seconds(300)
+        var configuration = Worker.Configuration.attended(slots: [JobQueue.transcode: pool.threads + 1, JobQueue.upload: options.uploadSlots],
+                                                          retryCap: .seconds(60))
         configuration.leaseTTL = options.leaseTTL
         configuration.shutdownGrace = options.shutdownGrace
-        configuration.pollInterval = .milliseconds(250)
         configuration.onOutcome = onOutcome
         let ahead = options.spoolAhead ?? (options.jobs * 2 + options.uploadSlots)
         let store = self.store
@@ -89,7 +86,7 @@ public struct UploadRun: Sendable {
         }
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
-                                fingerprints: fingerprints, followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
+                                fingerprints: fingerprints, followUp: UploadJobHandler.followUp),
             uploads,
         ]
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)

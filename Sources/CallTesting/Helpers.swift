@@ -69,11 +69,18 @@ public func repositoryRoot(_ file: String = #filePath) -> String {
 }
 
 /// The built `callrec` executable, next to the test bundle.
-public func callrecExecutable() -> String {
+public func callrecExecutable() -> String { builtExecutable("callrec") }
+
+/// The built `callrec-bench` executable (bench/Tools/callrec-bench: the benchmarks' plumbing, the
+/// `bench` queue's no-op jobs), next to the test bundle.
+public func callrecBenchExecutable() -> String { builtExecutable("callrec-bench") }
+
+/// The built product `name`, next to the test bundle (else under .build/debug).
+func builtExecutable(_ name: String) -> String {
     let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for candidate in [here, here.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("callrec").path
+        let path = candidate.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
-    return repositoryRoot() + "/.build/debug/callrec"
+    return repositoryRoot() + "/.build/debug/" + name
 }

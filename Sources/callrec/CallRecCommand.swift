@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallAudio
 import CallStore
 import CallPipeline
@@ -23,7 +24,7 @@ struct CallRecCommand: AsyncParsableCommand {
             or spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
-        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, BenchAPI.self, BenchQueue.self, BenchReconcileSeed.self]
+        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self]
     )
 
     /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for
@@ -57,6 +58,8 @@ struct CallRecCommand: AsyncParsableCommand {
     }
 
     static func exit(withError error: any Error) -> Never {
+        // The library's usage errors read as the parser's own (exit 2, the same message).
+        let error = (error as? AppError).map { ValidationError($0.message) } ?? error
         let code = exitCode(for: error)
         let message = fullMessage(for: error)
         if code == .success {

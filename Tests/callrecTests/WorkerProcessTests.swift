@@ -11,6 +11,8 @@ import Testing
 /// `callrec worker` as real processes: signals, `kill -9`, two workers on one PostgreSQL queue.
 @Suite struct WorkerProcessTests {
     let callrec = callrecExecutable()
+    /// The bench queue's enqueue and worker (`callrec-bench`: not in the product).
+    let bench = callrecBenchExecutable()
 
     struct Event {
         var kind: Substring
@@ -36,18 +38,18 @@ import Testing
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
-    static let workerFlags = ["worker", "--concurrency", "0", "--upload-slots", "0", "--delete-slots", "0"]
+    static let workerFlags = ["worker"]
 
     @Test func sigtermReleasesTheRunningJobWithoutUsingAnAttemptAndASecondSignalDoesNotWait() async throws {
         try await withTemporaryDirectory { dir in
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "1", "--sleep-ms", "60000", "--trace", "\(dir)/trace"] + state, environment: environment)
+            let enqueue = try runProcess(bench, ["bench-enqueue", "--count", "1", "--sleep-ms", "60000", "--trace", "\(dir)/trace"] + state, environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
 
             for (signals, grace) in [(1, "1"), (2, "120")] {
-                let worker = try startProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--shutdown-grace", grace, "--poll-interval", "0.2"] + state,
+                let worker = try startProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--shutdown-grace", grace, "--poll-interval", "0.2"] + state,
                                        environment: environment, log: "\(dir)/worker-\(signals).log")
                 let startedBefore = readTrace("\(dir)/trace").count
                 let deadline = ContinuousClock.now + .seconds(30)
@@ -82,10 +84,10 @@ import Testing
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            _ = try runProcess(callrec, ["bench-enqueue", "--count", "3"] + state, environment: environment)
-            let worker = try runProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--until-idle"] + state, environment: environment)
+            _ = try runProcess(bench, ["bench-enqueue", "--count", "3"] + state, environment: environment)
+            let worker = try runProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--until-idle"] + state, environment: environment)
             #expect(worker.status == 0, "\(worker.stderr)")
-            _ = try runProcess(callrec, ["bench-enqueue", "--count", "2"] + state, environment: environment)
+            _ = try runProcess(bench, ["bench-enqueue", "--count", "2"] + state, environment: environment)
             let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
             #expect(status.status == 0)
             let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
@@ -104,9 +106,9 @@ import Testing
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            _ = try runProcess(callrec, ["bench-enqueue", "--count", "5"] + state, environment: environment)
+            _ = try runProcess(bench, ["bench-enqueue", "--count", "5"] + state, environment: environment)
             let log = "\(dir)/worker.log"
-            let worker = try startProcess(callrec, Self.workerFlags + ["--bench-slots", "2", "--metrics-port", "0", "--log-level", "info"] + state,
+            let worker = try startProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--metrics-port", "0", "--log-level", "info"] + state,
                                           environment: environment, log: log)
             defer { if worker.isRunning { worker.terminate() } }
             var url: String?
@@ -161,12 +163,12 @@ import Testing
             environment["CALLREC_DATABASE"] = url
             let trace = "\(dir)/trace"
             let count = 40
-            let enqueue = try runProcess(callrec, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
+            let enqueue = try runProcess(bench, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "20", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
             // The victim starts first (on a busy machine a late starter could find the queue
             // drained); the survivor joins once the victim runs jobs; the victim dies holding one.
-            let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
+            let victim = try startProcess(bench, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let deadline = ContinuousClock.now + .seconds(120)
             var killedAt: Int64 = 0
             var joined: Process?
@@ -175,7 +177,7 @@ import Testing
                 let open = Set(events.filter { $0.kind == "start" }.map(\.token)).subtracting(events.filter { $0.kind == "end" }.map(\.token))
                 if !open.isEmpty {
                     if joined == nil {
-                        joined = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
+                        joined = try startProcess(bench, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
                     } else if events.filter({ $0.kind == "end" }).count >= 1 || readTrace(trace).contains(where: { $0.pid != victim.processIdentifier }) {
                         kill(victim.processIdentifier, SIGKILL)
                         killedAt = Self.wallNanos()

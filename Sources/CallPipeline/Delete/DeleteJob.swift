@@ -242,16 +242,12 @@ public struct DeleteJobHandler: JobHandler {
 public enum DeleteRun {
     public static func worker(store: any CallStore, handler: DeleteJobHandler, slots: Int = 1, logger: Logger,
                               onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
-        var configuration = Worker.Configuration(slots: [JobQueue.delete: max(1, slots)])
-        configuration.untilIdle = true
         // A person waits: retries come sooner than in the worker, and one due within five
         // minutes is waited for rather than left behind.
-        configuration.backoff = Backoff(base: .seconds(1), cap: .seconds(30))
-        configuration.idleHorizon = .seconds(300)
+        var configuration = Worker.Configuration.attended(slots: [JobQueue.delete: max(1, slots)], retryCap: .seconds(30))
         // A job left by a killed run is rescued soon: its lease is short.
         configuration.leaseTTL = .seconds(10)
         configuration.rescueInterval = .seconds(1)
-        configuration.pollInterval = .milliseconds(250)
         configuration.shutdownGrace = .seconds(10)
         configuration.onOutcome = onOutcome
         return Worker(store: store, handlers: [handler], configuration: configuration, logger: logger)

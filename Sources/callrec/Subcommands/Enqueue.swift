@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallPipeline
 import CallStore
 import Foundation
@@ -27,7 +28,7 @@ extension CallRecCommand {
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
                 throw ValidationError("\(directory) is not a directory")
             }
-            let report = try await withStore(store, logger: logger, creating: true) { store in
+            let report = try await store.settings.withStore(creating: true, logger: logger) { store in
                 try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
                                        logger: logger).run()
             }

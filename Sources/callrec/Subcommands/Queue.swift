@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallPipeline
 import CallStore
 import Foundation
@@ -46,7 +47,7 @@ extension CallRecCommand {
             func run() async throws {
                 let logger = global.makeLogger()
                 let states = try parseStates(jobState)
-                let jobs = try await withStore(store, logger: logger) { store in
+                let jobs = try await store.settings.withStore(logger: logger) { store in
                     try await store.jobs(JobQuery(states: states, queue: queue, kind: kind, limit: limit))
                 }
                 let format = ISO8601DateFormatter()
@@ -96,7 +97,7 @@ extension CallRecCommand {
 
             func run() async throws {
                 let logger = global.makeLogger()
-                let report = try await withStore(store, logger: logger) { store in
+                let report = try await store.settings.withStore(logger: logger) { store in
                     var ids = self.ids
                     if allDiscarded {
                         ids += try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
@@ -105,7 +106,7 @@ extension CallRecCommand {
                         let now = try await store.now()
                         ids += try await store.jobs(JobQuery(states: [.available], kind: kind, limit: 1_000_000)).filter { $0.runAt > now }.map(\.id)
                     }
-                    return try await QueueRetry.run(ids: ids, store: store, actor: "queue retry (\(ProcessInfo.processInfo.hostName):\(getpid()))")
+                    return try await QueueRetry.run(ids: ids, store: store, actor: processActor("queue retry"))
                 }
                 if global.json {
                     try writeJSON(report)
@@ -154,7 +155,7 @@ extension CallRecCommand {
 
             func run() async throws {
                 let logger = global.makeLogger()
-                let cancelled = try await withStore(store, logger: logger) { try await $0.cancel(ids: ids) }
+                let cancelled = try await store.settings.withStore(logger: logger) { try await $0.cancel(ids: ids) }
                 report(action: "cancelled", asked: ids, done: cancelled, json: global.json)
             }
         }
@@ -177,7 +178,7 @@ extension CallRecCommand {
                     throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
                 }
                 let age = try requireAge(olderThan, option: "--older-than")
-                let purged = try await withStore(store, logger: logger) { store in
+                let purged = try await store.settings.withStore(logger: logger) { store in
                     let now = try await store.now()
                     return try await store.purge(states: states, finalizedBefore: now.addingTimeInterval(-age.seconds))
                 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallPipeline
 import CallStore
 import Foundation
@@ -39,8 +40,8 @@ extension CallRecCommand {
                 let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
                 // (A --state holding no database is refused by the store options: nothing to prune.)
-                let report = try await withStore(store, logger: logger) { store in
-                    try await SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: spoolActor())
+                let report = try await store.settings.withStore(logger: logger) { store in
+                    try await SpoolPrune(spool: Spool(root: self.store.settings.spoolDirectory), store: store, actor: processActor("spool prune"))
                         .run(olderThan: age, dryRun: dryRun)
                 }
                 if global.json {
@@ -84,5 +85,3 @@ struct SpoolRetentionOptions: ParsableArguments {
     }
 }
 
-/// `spool prune (host:pid)`, for the audit.
-func spoolActor() -> String { "spool prune (\(ProcessInfo.processInfo.hostName):\(getpid()))" }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallStore
 import Foundation
 
@@ -30,42 +31,9 @@ extension CallRecCommand {
             }
         }
 
-        struct StuckDeletion: Encodable {
-            var key: String
-            var path: String
-            var deletionID: String
-            var reason: String
-            /// The steps still to do: `target state: detail`.
-            var steps: [String]
-            /// What to type.
-            var next: [String]
-
-            enum CodingKeys: String, CodingKey {
-                case key, path, reason, steps, next
-                case deletionID = "deletion_id"
-            }
-        }
-
-        /// Open deletions with a failed step, or with steps to do and no live job.
-        static func stuckDeletions(_ store: any CallStore, hints: DeleteHints) async throws -> [StuckDeletion] {
-            var stuck: [StuckDeletion] = []
-            for deletion in try await store.openDeletions() {
-                let open = deletion.steps.filter { !$0.state.isSettled }
-                let failed = open.contains { $0.state == .failed }
-                let queued = !(try await store.jobs(JobQuery(states: JobState.live, uniqueKey: "delete:\(deletion.recordingKey)", limit: 1)).isEmpty)
-                guard failed || !queued else { continue }
-                let path = try await store.recording(key: deletion.recordingKey)?.path ?? ""
-                let next = failed ? hints.stuck(key: deletion.recordingKey, steps: deletion.steps)
-                    : ["nothing is queued to finish it; type: \(hints.again(key: deletion.recordingKey))"]
-                stuck.append(StuckDeletion(key: deletion.recordingKey, path: path, deletionID: deletion.id, reason: deletion.reason,
-                                           steps: open.map { "\($0.target) \($0.state.rawValue)\($0.detail.map { ": \($0)" } ?? "")" }, next: next))
-            }
-            return stuck
-        }
-
         func run() async throws {
             let logger = global.makeLogger()
-            let document = try await withStore(store, logger: logger) { store in
+            let document = try await store.settings.withStore(logger: logger) { store in
                 let counts = try await store.recordingCounts()
                 let stats = try await store.queueStats()
                 return Document(
@@ -76,7 +44,7 @@ extension CallRecCommand {
                     due: stats.due,
                     oldestAvailableSeconds: ((stats.oldestDueSeconds ?? 0) * 1000).rounded() / 1000,
                     nextRunAt: stats.nextRunAt.map { ISO8601DateFormatter().string(from: $0) },
-                    stuckDeletions: try await Self.stuckDeletions(store, hints: DeleteHints(store: self.store)))
+                    stuckDeletions: try await StuckDeletion.all(store, hints: DeleteHints(store: self.store.settings)))
             }
             if global.json {
                 try writeJSON(document)

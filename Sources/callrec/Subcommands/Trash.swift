@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallApp
 import CallPipeline
 import CallStore
 import Foundation
@@ -30,8 +31,8 @@ extension CallRecCommand {
             func run() async throws {
                 let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
-                let trash = CallPipeline.Trash(root: store.trashDirectory)
-                let report = try await withStore(store, logger: logger) { store in
+                let trash = CallPipeline.Trash(root: store.settings.trashDirectory)
+                let report = try await store.settings.withStore(logger: logger) { store in
                     await trash.purge(olderThan: age) { entry in
                         do {
                             guard let recording = try await store.recording(key: entry.key) else { return nil }

@@ -1,12 +1,9 @@
 import ArgumentParser
-import AsyncHTTPClient
+import CallApp
 import CallAPI
 import CallPipeline
-import CallSandbox
-import CallStore
 import Foundation
 import Logging
-import ServiceLifecycle
 import UnixSignals
 
 extension CallRecCommand {
@@ -51,12 +48,29 @@ extension CallRecCommand {
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
                 throw ValidationError("\(directory) is not a directory")
             }
-            if sandbox {
-                try await runWithSandbox(logger: logger)
-            } else {
-                let (report, halted) = try await upload(environment: try loadEnvironment(config: config), logger: logger)
-                try Self.exit(report.summary, halted: halted)
+            guard sandbox else {
+                let outcome = try await upload(environment: try APIClients.environment(config: config), logger: logger)
+                return try Self.exit(outcome.report.summary, halted: outcome.halted)
             }
+            let sandboxDirectory = store.settings.sandboxDirectory
+            let outcome = try await SandboxSharing.run(directory: sandboxDirectory, logger: logger, notice: standardError, interrupted: {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    standardError("\n\(signal): stopping the sandbox; the runs still using it fail their requests (a re-run goes on)")
+                    return
+                }
+            }) { sandbox in
+                try await SandboxSharing.seedNamedCallLogs(in: directory, sandbox: sandbox, notice: standardError)
+                return try await upload(environment: try SandboxSharing.environment(sandbox), logger: logger) { report in
+                    // What the sandbox holds, above the run's one-line summary.
+                    guard !global.json else { return }
+                    do {
+                        Swift.print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)
+                    } catch {
+                        logger.warning("cannot read the sandbox's state", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            try Self.exit(outcome.report.summary, halted: outcome.halted)
         }
 
         /// 2 when the run stopped on a refused credential; 4 at a full disk; else 1 when a
@@ -70,106 +84,28 @@ extension CallRecCommand {
         }
 
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
-        /// which comes last. Returns the report, and what stopped the run early (a refused
-        /// token, an unreachable API).
-        @discardableResult
+        /// which comes last.
         func upload(environment: APIEnvironment, logger: Logger,
-                    beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> (BatchReport, JobFailure?) {
-            guard let token = environment.pipedriveToken else {
-                throw ValidationError("PIPEDRIVE_API_TOKEN is not set (or use --sandbox to try callrec without an account)")
-            }
-            let clock = ContinuousClock(), started = clock.now
-            let limiter = PipedriveLimiter(environment: environment)
-            let http = HTTPClient.makeForAPIs()
-            do {
-                let report = try await upload(environment: environment, token: token, http: http, limiter: limiter, started: started, logger: logger,
-                                              beforeSummary: beforeSummary)
-                try? await http.shutdown()
-                return report
-            } catch {
-                try? await http.shutdown()
-                throw error
-            }
-        }
-
-        func upload(environment: APIEnvironment, token: Secret, http: HTTPClient, limiter: PipedriveLimiter, started: ContinuousClock.Instant,
-                    logger: Logger, beforeSummary: (BatchReport) async -> Void) async throws -> (BatchReport, JobFailure?) {
-            let clock = ContinuousClock()
-            let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
-            let store = try await self.store.open(logger: logger, creating: true)
-            do {
-                var options = UploadRun.Options()
-                options.settings = try transcode.settings()
-                options.validation = validation.configuration()
-                options.jobs = global.jobs
-                options.uploadSlots = uploadSlots
-                options.settle = settle.value
-                let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
-                                    options: options, logger: logger)
-                let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
-                let pool = CPUPool(threads: global.jobs)
-                defer { pool.shutdown() }
-                // Registration (fingerprinting every file) runs beside the worker, which starts on
-                // the first recordings registered instead of after the last.
-                let registering = Switch()
-                let registrationTask = Task { [excluded = self.store.state] in
-                    defer { registering.set() }
-                    let registration = try await run.register(excluding: [excluded])
-                    progress.handle(.started(files: registration.files.count))
-                    for file in registration.files where file.status != .ok {
-                        progress.handle(.finished(file, audioSeconds: 0))
-                    }
-                    return registration
+                    beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> UploadSession.Outcome {
+            var options = UploadRun.Options()
+            options.settings = try transcode.settings()
+            options.validation = validation.configuration()
+            options.jobs = global.jobs
+            options.uploadSlots = uploadSlots
+            options.settle = settle.value
+            let session = UploadSession(directory: directory, store: store.settings, options: options, spoolRetention: try retention.retention())
+            let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
+            let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }) { worker in
+                // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
+                try await runWorkerHandlingSignals(worker, logger: logger) { signal in
+                    standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
                 }
-                let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
-                    let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
-                    guard final else { return }
-                    let status: FileReport.Status = outcome == "completed" ? .ok : .failed
-                    progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
-                }
-                // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
-                do {
-                    try await runUntilIdle(worker, logger: logger)
-                } catch {
-                    registrationTask.cancel()
-                    _ = try? await registrationTask.value
-                    throw error
-                }
-                let registration = try await registrationTask.value
-                progress.finish()
-                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
-                                                  stopped: worker.summary.stopped)
-                let counters = await client.counters
-                await pruneSpool(store: store, logger: logger)
-                try? await store.close()
-                await beforeSummary(report)
-                try print(report, counters: counters, stopped: worker.halted != nil)
-                return (report, worker.halted)
-            } catch {
-                try? await store.close()
-                throw error
             }
-        }
-
-        /// Removes the MP3s of recordings uploaded longer ago than the retention; a failure only
-        /// warns (the run's work is done).
-        func pruneSpool(store: any CallStore, logger: Logger) async {
-            do {
-                guard let age = try retention.retention() else { return }
-                let report = try await SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: "upload")
-                    .run(olderThan: age)
-                if !report.pruned.isEmpty { standardError(report.line) }
-            } catch {
-                logger.warning("spool prune failed", metadata: ["error": "\(error)"])
-            }
-        }
-
-        /// The worker in a service group; SIGINT/SIGTERM release what runs (the next run resumes
-        /// it), a second signal at once.
-        func runUntilIdle(_ worker: CallPipeline.Worker, logger: Logger) async throws {
-            try await runWorkerHandlingSignals(worker, logger: logger) { signal in
-                standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
-            }
+            progress.finish()
+            if let pruned = outcome.pruned, !pruned.pruned.isEmpty { standardError(pruned.line) }
+            await beforeSummary(outcome.report)
+            try print(outcome.report, counters: outcome.counters, stopped: outcome.halted != nil)
+            return outcome
         }
 
         struct Document: Encodable {

@@ -1,0 +1,91 @@
+import AsyncHTTPClient
+import CallAPI
+import CallPipeline
+import CallStore
+import Foundation
+import Logging
+
+/// The API clients a command needs, built from the environment (DESIGN §7); those without
+/// credentials are nil. Made only by ``with(environment:logger:_:)``, which owns the one HTTP
+/// client and shuts it down once, however the command ends.
+public struct APIClients: Sendable {
+    public let environment: APIEnvironment
+    public let apis: LiveDeleteAPIs
+    public var pipedrive: PipedriveClient? { apis.pipedrive }
+
+    /// The API settings of DESIGN §7 from `file` (KEY=VALUE lines) or the environment, every one
+    /// checked before any work.
+    public static func environment(config file: String?,
+                                   environment: [String: String] = ProcessInfo.processInfo.environment) throws -> APIEnvironment {
+        do {
+            return try APIEnvironment.load(environment: environment, file: file)
+        } catch let error as APIError {
+            throw AppError(.usage, error.message)
+        }
+    }
+
+    /// Runs `body` with the clients `environment` has credentials for; the HTTP client (made
+    /// only when some API has credentials) is shut down when `body` ends, whatever happens.
+    public static func with<T>(environment: APIEnvironment, logger: Logger, _ body: (APIClients) async throws -> T) async throws -> T {
+        let needed = environment.pipedriveToken != nil || environment.telnyxKey != nil
+            || (environment.voipnowURL != nil && environment.voipnowToken != nil)
+        let http = needed ? HTTPClient.makeForAPIs() : nil
+        let clients = APIClients(environment: environment, http: http, logger: logger)
+        do {
+            let result = try await body(clients)
+            try? await http?.shutdown()
+            return result
+        } catch {
+            try? await http?.shutdown()
+            throw error
+        }
+    }
+
+    private init(environment: APIEnvironment, http: HTTPClient?, logger: Logger) {
+        self.environment = environment
+        var pipedrive: PipedriveClient?
+        var telnyx: TelnyxClient?
+        var voipnow: VoipNowClient?
+        if let http {
+            if let token = environment.pipedriveToken {
+                pipedrive = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: PipedriveLimiter(environment: environment),
+                                            httpClient: http, logger: logger)
+            }
+            if let key = environment.telnyxKey {
+                telnyx = TelnyxClient(baseURL: environment.telnyxURL, key: key, httpClient: http, logger: logger)
+            }
+            if let url = environment.voipnowURL, let token = environment.voipnowToken {
+                voipnow = VoipNowClient(baseURL: url, token: token, httpClient: http, logger: logger)
+            }
+        }
+        apis = LiveDeleteAPIs(pipedrive: pipedrive, telnyx: telnyx, voipnow: voipnow)
+    }
+
+    public func deleteHandler(store: StoreSettings) -> DeleteJobHandler {
+        DeleteJobHandler(apis: apis, spool: Spool(root: store.spoolDirectory), trash: Trash(root: store.trashDirectory))
+    }
+
+    /// What is missing to run these steps (empty: nothing).
+    public func missingCredentials(for steps: [DeletionStep]) -> [String] {
+        var missing: Set<String> = []
+        for step in steps {
+            switch DeletionTarget(step.target) {
+            case .pipedrive, .pipedriveMarker:
+                if apis.pipedrive == nil { missing.insert("PIPEDRIVE_API_TOKEN is not set (the recording has call logs to delete)") }
+            case .telnyx:
+                if apis.telnyx == nil { missing.insert("TELNYX_API_KEY is not set (the recording has a Telnyx recording to delete)") }
+            case .voipnow:
+                if apis.voipnow == nil && step.state == .pending {
+                    missing.insert("VOIPNOW_API_URL and VOIPNOW_ACCESS_TOKEN are not set (the recording has a VoipNow event to delete)")
+                }
+            case .spool, .unknown:
+                break
+            }
+        }
+        return missing.sorted()
+    }
+}
+
+/// How a command runs a worker until it returns: the CLI gives one that handles signals and
+/// says what they do.
+public typealias RunWorker = @Sendable (CallPipeline.Worker) async throws -> Void

@@ -1,0 +1,170 @@
+import CallAPI
+import CallAudio
+import CallPipeline
+import CallStore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `callrec worker`: the worker with its slots and timings, beside the services that run with it
+/// (metrics, the spool prune, the reconcile pass), in one service group.
+public struct WorkerService: Sendable {
+    public var concurrency: Int
+    public var uploadSlots: Int
+    public var deleteSlots: Int
+    /// Slots of further queues, run by ``extraHandlers`` (the benchmarks' no-op jobs).
+    public var extraSlots: [String: Int] = [:]
+    public var extraHandlers: [any JobHandler] = []
+    public var leaseTTL: Duration = .seconds(60)
+    public var rescueInterval: Duration = .seconds(15)
+    public var shutdownGrace: Duration = .seconds(25)
+    public var pollInterval: Duration = .seconds(1)
+    public var untilIdle = false
+    public var idleHorizon: Duration = .seconds(300)
+    /// Serve Prometheus metrics at this address and port (0: a free one, logged).
+    public var metrics: (address: String, port: Int)?
+    /// Remove uploaded recordings' MP3s this long after their upload (nil: keep).
+    public var spoolRetention: Duration?
+    /// Run a reconcile pass (apply, default caps, never force) at start and then this often.
+    public var reconcileEvery: Duration?
+    public var settings = TranscodeSettings()
+    public var validation = ValidationConfiguration()
+
+    public init(concurrency: Int, uploadSlots: Int, deleteSlots: Int) {
+        self.concurrency = concurrency
+        self.uploadSlots = uploadSlots
+        self.deleteSlots = deleteSlots
+    }
+
+    /// How the worker ended.
+    public struct Outcome: Sendable {
+        public var summary: Worker.Summary
+        /// A refused credential or an unreachable API stopped it.
+        public var halted: JobFailure?
+        /// Jobs left on queues this worker was asked to serve and could not (no credentials),
+        /// one line each (with `untilIdle` only).
+        public var unserved: [String]
+    }
+
+    /// Runs the worker until it returns (`untilIdle`) or a signal stops it: `first` and `again`
+    /// hear of the first and a further SIGTERM/SIGINT.
+    public func run(store settings: StoreSettings, environment: APIEnvironment, logger: Logger,
+                    first: @escaping @Sendable (UnixSignal) -> Void, again: @escaping @Sendable (UnixSignal) -> Void) async throws -> Outcome {
+        if reconcileEvery != nil, environment.pipedriveToken == nil {
+            throw AppError(.usage, "--reconcile-every needs PIPEDRIVE_API_TOKEN")
+        }
+        let registry = PrometheusCollectorRegistry()
+        if metrics != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        // Queues asked for (slots > 0) that this worker cannot serve without credentials: work
+        // left on them ends an --until-idle run with exit 2 (`--X-slots 0` leaves it to other
+        // workers on purpose). Uploads and deletions need Pipedrive credentials; without them this
+        // worker leaves those queues to workers that have them (transcodes still enqueue uploads).
+        var unserved: [(queue: String, option: String)] = []
+        var deleteSlots = self.deleteSlots, uploadSlots = self.uploadSlots
+        if environment.pipedriveToken == nil {
+            if deleteSlots > 0 {
+                logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
+                deleteSlots = 0
+                unserved.append((JobQueue.delete, "--delete-slots"))
+            }
+        }
+        let store = try await settings.open(creating: true, logger: logger)
+        do {
+            return try await APIClients.with(environment: environment, logger: logger) { clients in
+                if clients.pipedrive == nil, uploadSlots > 0 {
+                    logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
+                    uploadSlots = 0
+                    unserved.append((JobQueue.upload, "--upload-slots"))
+                }
+                let pool = CPUPool(threads: max(1, concurrency))
+                defer { pool.shutdown() }
+                var configuration = Worker.Configuration(slots: extraSlots.merging([
+                    JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots,
+                ]) { $1 })
+                configuration.leaseTTL = leaseTTL
+                configuration.rescueInterval = rescueInterval
+                configuration.shutdownGrace = shutdownGrace
+                configuration.pollInterval = pollInterval
+                configuration.untilIdle = untilIdle
+                configuration.idleHorizon = max(.zero, idleHorizon)
+                var handlers = extraHandlers + [
+                    TranscodeJobHandler(spool: Spool(root: settings.spoolDirectory), settings: self.settings, validation: validation, pool: pool,
+                                        followUp: UploadJobHandler.followUp) as any JobHandler,
+                ]
+                if let pipedrive = clients.pipedrive {
+                    handlers.append(clients.deleteHandler(store: settings))
+                    handlers.append(UploadJobHandler(client: pipedrive))
+                }
+                let worker = Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+                let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                    services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger),
+                    logger: logger))
+                try await runHandlingSignals(group, worker: worker, first: first, again: again)
+                var lines: [String] = []
+                if untilIdle, worker.halted == nil, !unserved.isEmpty {
+                    let stats = try? await store.queueStats()
+                    for (queue, option) in unserved {
+                        let left = stats?.byQueue[queue]?[.available] ?? 0
+                        if left > 0 {
+                            lines.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
+                        }
+                    }
+                }
+                try? await store.close()
+                return Outcome(summary: worker.summary, halted: worker.halted, unserved: lines)
+            }
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    private func services(worker: Worker, store: any CallStore, settings: StoreSettings, clients: APIClients,
+                          registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let metrics {
+            services.append(.init(service: MetricsServer.application(registry: registry, address: metrics.address, port: metrics.port, logger: logger)))
+        }
+        if let spoolRetention {
+            let prune = SpoolPrune(spool: Spool(root: settings.spoolDirectory), store: store, actor: worker.configuration.owner)
+            services.append(.init(service: SpoolPruneService(prune: prune, retention: spoolRetention, logger: logger)))
+        }
+        if let reconcileEvery, clients.pipedrive != nil {
+            services.append(.init(service: ReconcileService(interval: reconcileEvery, logger: logger) {
+                // Apply with the default caps; never --force unattended.
+                var options = Reconciler.Options()
+                options.apply = true
+                return try await ReconcileRun.pass(store: store, clients: clients, options: options, logger: logger)
+            }))
+        }
+        return services
+    }
+}
+
+/// `/metrics` in the Prometheus text format.
+enum MetricsServer {
+    static func application(registry: PrometheusCollectorRegistry, address: String, port: Int, logger: Logger) -> some Service {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        var quiet = logger
+        quiet.logLevel = .warning
+        // With --metrics-port 0 the kernel picks the port; the log line says which.
+        return Application(router: router, configuration: .init(address: .hostname(address, port: port)),
+                           onServerRunning: { channel in
+                               let bound = channel.localAddress?.port ?? port
+                               logger.notice("metrics served at http://\(address):\(bound)/metrics", metadata: ["port": "\(bound)"])
+                           },
+                           logger: quiet)
+    }
+}
