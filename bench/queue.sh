@@ -5,21 +5,25 @@
 #   2. how long a job held by a kill -9'ed worker takes to run again (goal with the defaults,
 #      lease TTL 60 s + rescuer 15 s: <= 75 s). --quick uses a 3 s lease and a 1 s rescuer.
 # PostgreSQL: CALLREC_BENCH_POSTGRES_URL, else a throwaway cluster (scripts/pg-cluster.sh).
-# Usage: bench/queue.sh [--quick] [--callrec PATH]
+# Usage: bench/queue.sh [--quick] [--callrec PATH] [--bench PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 bin=.build/release/callrec
+bench=""  # callrec-bench (the benchmarks' plumbing): next to callrec unless --bench
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
     --callrec) bin=$2; shift ;;
-    *) echo "usage: bench/queue.sh [--quick] [--callrec PATH]" >&2; exit 2 ;;
+    --bench) bench=$2; shift ;;
+    *) echo "usage: bench/queue.sh [--quick] [--callrec PATH] [--bench PATH]" >&2; exit 2 ;;
   esac
   shift
 done
 [[ -x $bin ]] || { echo "queue.sh: $bin is missing; build it with: swift build -c release --product callrec" >&2; exit 2; }
+bench=${bench:-$(dirname "$bin")/callrec-bench}
+[[ -x $bench ]] || { echo "queue.sh: $bench is missing; build it with: swift build -c release --product callrec-bench" >&2; exit 2; }
 if ((quick)); then jobs=5000; ttl=3; rescue=1; else jobs=50000; ttl=60; rescue=15; fi
 
 work=$(mktemp -d /tmp/callrec-queue-bench.XXXXXX)
@@ -31,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 unset CALLREC_DATABASE
-workers_flags=(worker --concurrency 0 --upload-slots 0 --delete-slots 0 --bench-slots 64 --until-idle --log-level warning)
+workers_flags=(worker --bench-slots 64 --until-idle --log-level warning)
 now() { date +%s.%N; }
 rate() { python3 -c "print(f'{$1/($2):.0f}')"; }
 secs() { python3 -c "print(f'{$1:.2f}')"; }
@@ -41,9 +45,9 @@ throughput() {
   local label=$1 workers=$2; shift 2
   local t0 t1 t2 pids=()
   t0=$(now)
-  "$bin" bench-enqueue --count "$jobs" --batch 1000 "$@" >/dev/null
+  "$bench" bench-enqueue --count "$jobs" --batch 1000 "$@" >/dev/null
   t1=$(now)
-  for i in $(seq "$workers"); do "$bin" "${workers_flags[@]}" "$@" 2>"$work/w$i.log" & pids+=($!); done
+  for i in $(seq "$workers"); do "$bench" "${workers_flags[@]}" "$@" 2>"$work/w$i.log" & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p"; done
   t2=$(now)
   local enq drain total
@@ -87,10 +91,10 @@ rescue_run() {
     fi
     wrap=(unshare --pid --fork)
   fi
-  "$bin" bench-enqueue --count 1 --sleep-ms 600000 --trace "$trace" "$@" >/dev/null
-  "${wrap[@]}" "$bin" worker --concurrency 0 --upload-slots 0 --delete-slots 0 --bench-slots 1 --lease-ttl "$ttl" --rescue-interval "$rescue" --log-level error "$@" 2>/dev/null & a=$!
+  "$bench" bench-enqueue --count 1 --sleep-ms 600000 --trace "$trace" "$@" >/dev/null
+  "${wrap[@]}" "$bench" worker --bench-slots 1 --lease-ttl "$ttl" --rescue-interval "$rescue" --log-level error "$@" 2>/dev/null & a=$!
   for _ in $(seq 600); do [[ -s $trace ]] && break; sleep 0.05; done
-  "$bin" worker --concurrency 0 --upload-slots 0 --delete-slots 0 --bench-slots 1 --lease-ttl "$ttl" --rescue-interval "$rescue" --log-level error "$@" 2>/dev/null & b=$!
+  "$bench" worker --bench-slots 1 --lease-ttl "$ttl" --rescue-interval "$rescue" --log-level error "$@" 2>/dev/null & b=$!
   sleep 0.5
   victim=$a
   if [[ $where == other-host ]]; then victim=$(pgrep -P "$a" | head -1); fi

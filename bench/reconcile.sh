@@ -6,11 +6,12 @@
 #   never a GET per recording, and its wall time must be the rate limiter's, not callrec's.
 # Two runs: the Lite burst limit (20 requests per 2 s, where the limiter sets the pace) and a
 # raised one (2,000 per 2 s, which shows callrec's own time). BURSTS="20" runs one of them.
-# Usage: bench/reconcile.sh [--recordings N] [--deleted N] [--callrec PATH]
+# Usage: bench/reconcile.sh [--recordings N] [--deleted N] [--callrec PATH] [--bench PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=.build/release/callrec
+bench=""  # callrec-bench (the benchmarks' plumbing): next to callrec unless --bench
 recordings=10000
 deleted=100
 while (($#)); do
@@ -18,11 +19,14 @@ while (($#)); do
     --recordings) recordings=$2; shift ;;
     --deleted) deleted=$2; shift ;;
     --callrec) bin=$2; shift ;;
-    *) echo "usage: bench/reconcile.sh [--recordings N] [--deleted N] [--callrec PATH]" >&2; exit 2 ;;
+    --bench) bench=$2; shift ;;
+    *) echo "usage: bench/reconcile.sh [--recordings N] [--deleted N] [--callrec PATH] [--bench PATH]" >&2; exit 2 ;;
   esac
   shift
 done
 [[ -x $bin ]] || { echo "reconcile.sh: $bin is missing; build it with: swift build -c release --product callrec" >&2; exit 2; }
+bench=${bench:-$(dirname "$bin")/callrec-bench}
+[[ -x $bench ]] || { echo "reconcile.sh: $bench is missing; build it with: swift build -c release --product callrec-bench" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/callrec-reconcile-bench.XXXXXX)
 sandbox=""
@@ -52,7 +56,7 @@ run() {  # $1 = burst per 2 s
 
   local t0 t1
   t0=$(date +%s.%N)
-  "$bin" bench-reconcile-seed --sandbox-url "$base" --recordings "$recordings" --deleted "$deleted" --state "$state" --log-level warning
+  "$bench" bench-reconcile-seed --sandbox-url "$base" --recordings "$recordings" --deleted "$deleted" --state "$state" --log-level warning
   t1=$(date +%s.%N)
   local seed_s; seed_s=$(python3 -c "print(f'{$t1-$t0:.1f}')")
   sleep 2.1  # the seeding's DELETEs leave the burst window empty

@@ -41,6 +41,8 @@ fi
 if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   echo "== benchmark (short): callrec vs C reference, lame, ffmpeg, sox" >&2
   swift build -c release --product callrec 2>&1 | grep -E "error|Build" >&2 || true
+  # the benchmarks' plumbing (bench-api, bench-enqueue, the bench worker), next to callrec
+  swift build -c release --product callrec-bench 2>&1 | grep -E "error|Build" >&2 || true
   bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
   echo "== API client (short): streamed upload vs curl -F, creates under the burst limit" >&2
   bench/api.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: api.sh failed (see above)" >&2

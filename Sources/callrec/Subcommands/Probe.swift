@@ -1,6 +1,6 @@
 import ArgumentParser
 import CallAudio
-import CallPipeline
+import CallApp
 import Foundation
 
 extension CallRecCommand {
@@ -15,43 +15,11 @@ extension CallRecCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var validation: ValidationOptions
 
-        struct Entry: Encodable {
-            let path: String
-            let status: String
-            let error: Failure?
-            let warnings: [AudioWarning]
-            let input: AudioInfo?
-            let stats: SignalStats?
-
-            struct Failure: Encodable {
-                let code: String
-                let message: String
-            }
-
-            func encode(to encoder: any Encoder) throws {
-                enum K: String, CodingKey { case path, status, error, warnings, input, stats }
-                var c = encoder.container(keyedBy: K.self)
-                try c.encode(path, forKey: .path)
-                try c.encode(status, forKey: .status)
-                try c.encode(error, forKey: .error)
-                try c.encode(warnings, forKey: .warnings)
-                try c.encode(input, forKey: .input)
-                try c.encode(stats, forKey: .stats)
-            }
-        }
-
         func run() async throws {
-            let configuration = validation.configuration()
-            let pool = CPUPoolShim(jobs: global.jobs)
-            let analyses = await pool.map(files) { AudioAnalyzer.analyze(path: $0, configuration: configuration) }
-            let entries = analyses.map { a in
-                Entry(path: a.path, status: a.isAccepted ? "ok" : "failed",
-                      error: a.error.map { .init(code: $0.code.description, message: $0.message) },
-                      warnings: a.warnings, input: a.info, stats: a.stats)
-            }
+            let entries = await ProbeEntry.analyze(files, jobs: global.jobs, configuration: validation.configuration())
             if global.json {
                 struct Document: Encodable {
-                    let files: [Entry]
+                    let files: [ProbeEntry]
                     let summary: [String: Int]
                 }
                 let ok = entries.count { $0.status == "ok" }
@@ -62,7 +30,7 @@ extension CallRecCommand {
             if entries.contains(where: { $0.status != "ok" }) { throw ExitCode(ExitStatus.someFailed) }
         }
 
-        static func describe(_ e: Entry) -> String {
+        static func describe(_ e: ProbeEntry) -> String {
             var lines = [e.path]
             if let i = e.input {
                 let declared = i.declaredFrames.map { $0 == i.frames ? "" : " (header: \($0))" } ?? " (header: unknown)"
@@ -78,25 +46,6 @@ extension CallRecCommand {
             }
             for w in e.warnings { lines.append("  warning \(w.code): \(w.message)") }
             return lines.joined(separator: "\n")
-        }
-    }
-}
-
-/// Parallel map over blocking work for `probe` (order kept).
-struct CPUPoolShim {
-    let jobs: Int
-    init(jobs: Int) { self.jobs = jobs }
-
-    func map<T: Sendable>(_ items: [String], _ body: @escaping @Sendable (String) -> T) async -> [T] {
-        let pool = CPUPool(threads: jobs)
-        defer { pool.shutdown() }
-        return await withTaskGroup(of: (Int, T).self) { group in
-            for (i, item) in items.enumerated() {
-                group.addTask { (i, (try? await pool.run { body(item) }) ?? body(item)) }
-            }
-            var out = [T?](repeating: nil, count: items.count)
-            for await (i, value) in group { out[i] = value }
-            return out.map { $0! }
         }
     }
 }

@@ -26,34 +26,11 @@ extension CallRecCommand {
             @OptionGroup var store: StoreOptions
             @OptionGroup var global: GlobalOptions
 
-            struct Row: Encodable {
-                var id: Int64
-                var queue: String
-                var kind: String
-                var state: String
-                var attempt: Int
-                var maxAttempts: Int
-                var rescues: Int
-                var runAt: String
-                var uniqueKey: String?
-                var args: String
-                var lastError: String?
-                enum CodingKeys: String, CodingKey {
-                    case id, queue, kind, state, attempt, rescues, args
-                    case maxAttempts = "max_attempts", runAt = "run_at", uniqueKey = "unique_key", lastError = "last_error"
-                }
-            }
-
             func run() async throws {
                 let logger = global.makeLogger()
                 let states = try parseStates(jobState)
-                let jobs = try await store.settings.withStore(logger: logger) { store in
-                    try await store.jobs(JobQuery(states: states, queue: queue, kind: kind, limit: limit))
-                }
-                let format = ISO8601DateFormatter()
-                let rows = jobs.map {
-                    Row(id: $0.id, queue: $0.queue, kind: $0.kind, state: $0.state.rawValue, attempt: $0.attempt, maxAttempts: $0.maxAttempts,
-                        rescues: $0.rescueCount, runAt: format.string(from: $0.runAt), uniqueKey: $0.uniqueKey, args: $0.args, lastError: $0.lastError)
+                let rows = try await store.settings.withStore(logger: logger) { store in
+                    try await JobRow.list(store, JobQuery(states: states, queue: queue, kind: kind, limit: limit))
                 }
                 if global.json {
                     try writeJSON(rows)
@@ -98,14 +75,7 @@ extension CallRecCommand {
             func run() async throws {
                 let logger = global.makeLogger()
                 let report = try await store.settings.withStore(logger: logger) { store in
-                    var ids = self.ids
-                    if allDiscarded {
-                        ids += try await store.jobs(JobQuery(states: [.discarded], kind: kind, limit: 1_000_000)).map(\.id)
-                    }
-                    if allWaiting {
-                        let now = try await store.now()
-                        ids += try await store.jobs(JobQuery(states: [.available], kind: kind, limit: 1_000_000)).filter { $0.runAt > now }.map(\.id)
-                    }
+                    let ids = try await JobRow.retryIDs(store, ids: ids, allDiscarded: allDiscarded, allWaiting: allWaiting, kind: kind)
                     return try await QueueRetry.run(ids: ids, store: store, actor: processActor("queue retry"))
                 }
                 if global.json {
@@ -178,10 +148,7 @@ extension CallRecCommand {
                     throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
                 }
                 let age = try requireAge(olderThan, option: "--older-than")
-                let purged = try await store.settings.withStore(logger: logger) { store in
-                    let now = try await store.now()
-                    return try await store.purge(states: states, finalizedBefore: now.addingTimeInterval(-age.seconds))
-                }
+                let purged = try await store.settings.withStore(logger: logger) { try await JobRow.purge($0, states: states, olderThan: age) }
                 if global.json { try writeJSON(["purged": purged]) } else { print("purged \(purged) job(s)") }
             }
         }

@@ -12,39 +12,10 @@ extension CallRecCommand {
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
 
-        struct Document: Encodable {
-            var store: String
-            var recordings: [String: Int]
-            var jobs: [String: Int]
-            var queues: [String: [String: Int]]
-            var due: Int
-            var oldestAvailableSeconds: Double
-            var nextRunAt: String?
-            /// Open deletions that need a person: a step failed, or no job will run them.
-            var stuckDeletions: [StuckDeletion]
-
-            enum CodingKeys: String, CodingKey {
-                case store, recordings, jobs, queues, due
-                case oldestAvailableSeconds = "oldest_available_seconds"
-                case nextRunAt = "next_run_at"
-                case stuckDeletions = "stuck_deletions"
-            }
-        }
-
         func run() async throws {
             let logger = global.makeLogger()
             let document = try await store.settings.withStore(logger: logger) { store in
-                let counts = try await store.recordingCounts()
-                let stats = try await store.queueStats()
-                return Document(
-                    store: store.location,
-                    recordings: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-                    jobs: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, stats[$0]) }),
-                    queues: stats.byQueue.mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
-                    due: stats.due,
-                    oldestAvailableSeconds: ((stats.oldestDueSeconds ?? 0) * 1000).rounded() / 1000,
-                    nextRunAt: stats.nextRunAt.map { ISO8601DateFormatter().string(from: $0) },
-                    stuckDeletions: try await StuckDeletion.all(store, hints: DeleteHints(store: self.store.settings)))
+                try await StoreStatus.load(store, hints: DeleteHints(store: self.store.settings))
             }
             if global.json {
                 try writeJSON(document)

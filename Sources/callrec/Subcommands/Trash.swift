@@ -31,17 +31,7 @@ extension CallRecCommand {
             func run() async throws {
                 let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
-                let trash = CallPipeline.Trash(root: store.settings.trashDirectory)
-                let report = try await store.settings.withStore(logger: logger) { store in
-                    await trash.purge(olderThan: age) { entry in
-                        do {
-                            guard let recording = try await store.recording(key: entry.key) else { return nil }
-                            return recording.state == .deleted ? nil : "its deletion has not finished (the recording is \(recording.state.rawValue))"
-                        } catch {
-                            return "cannot read the ledger: \(error)"
-                        }
-                    }
-                }
+                let report = try await store.settings.withStore(logger: logger) { await TrashPurge.run($0, settings: store.settings, olderThan: age) }
                 if global.json {
                     try writeJSON(report)
                     return
