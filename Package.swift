@@ -218,6 +218,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CallAppTests",
+            dependencies: ["CallApp", "CallAPI", "CallStore", "CallTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "callrecTests",
             dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres"],
             swiftSettings: swiftSettings

@@ -74,4 +74,24 @@ import Testing
         #expect(version.status == 0)
         #expect(String(decoding: version.stdout, as: UTF8.self).contains("libsndfile"))
     }
+
+    /// The benchmarks' plumbing lives in `callrec-bench`, not in the product: `callrec` knows no
+    /// bench subcommand and no `--bench-slots`, and `callrec-bench` runs the bench queue.
+    @Test func theBenchPlumbingIsNotInCallrec() async throws {
+        for arguments in [["bench-enqueue", "--count", "1"], ["bench-api", "creates"], ["bench-reconcile-seed", "--sandbox-url", "http://127.0.0.1:1"],
+                          ["worker", "--bench-slots", "1", "--until-idle"]] {
+            let result = try runProcess(callrec, arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+        }
+        try await withTemporaryDirectory { dir in
+            let bench = callrecBenchExecutable()
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_DATABASE"] = nil
+            let enqueue = try runProcess(bench, ["bench-enqueue", "--count", "3", "--state", "\(dir)/state"], environment: environment)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let worker = try runProcess(bench, ["worker", "--bench-slots", "2", "--until-idle", "--state", "\(dir)/state"], environment: environment)
+            #expect(worker.status == 0, "\(worker.stderr)")
+            #expect(worker.stderr.contains("worker: completed 3"), "\(worker.stderr)")
+        }
+    }
 }
