@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 
 /// `upload --sandbox`: the run uploads to the sandbox whose state lives under
 /// `<state>/sandbox`. One sandbox serves a state directory: the first run starts it in its own
@@ -60,6 +61,23 @@ public enum SandboxSharing {
             group.addTask { await interrupted() }
             _ = try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// `callrec sandbox`: serves `configuration` until SIGTERM or SIGINT; `listening` hears the
+    /// bound port once it listens. A state directory another sandbox serves is a usage error.
+    public static func serve(_ configuration: SandboxConfiguration, logger: Logger, listening: (Int) -> Void) async throws {
+        let sandbox = Sandbox(configuration: configuration, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await services.run() }
+                listening(try await sandbox.waitUntilRunning())
+                try await group.waitForAll()
+            }
+        } catch let error as SandboxError where error.code == .stateInUse {
+            // Two sandboxes on one state would each write their own over the other's.
+            throw AppError(.usage, error.message)
         }
     }
 

@@ -1,8 +1,8 @@
 import ArgumentParser
+import CallApp
 import CallSandbox
 import Foundation
 import Logging
-import ServiceLifecycle
 
 extension CallRecCommand {
     struct Sandbox: AsyncParsableCommand {
@@ -67,20 +67,8 @@ extension CallRecCommand {
                 throw ValidationError(error.message)
             }
 
-            let sandbox = CallSandbox.Sandbox(configuration: configuration, logger: logger)
-            let services = ServiceGroup(configuration: .init(
-                services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await services.run() }
-                    let bound = try await sandbox.waitUntilRunning()
-                    announce(configuration, port: bound, generated: generated)
-                    try await group.waitForAll()
-                }
-            } catch let error as SandboxError where error.code == .stateInUse {
-                // Two sandboxes on one state would each write their own over the other's.
-                throw ValidationError(error.message)
-            }
+            let served = configuration
+            try await SandboxSharing.serve(served, logger: logger) { announce(served, port: $0, generated: generated) }
         }
 
         /// The URLs to export, and the credentials made up here (never ones from the environment).
