@@ -29,15 +29,9 @@ public struct APIClients: Sendable {
     public static func with<T>(environment: APIEnvironment, logger: Logger, _ body: (APIClients) async throws -> T) async throws -> T {
         let needed = environment.pipedriveToken != nil || environment.telnyxKey != nil
             || (environment.voipnowURL != nil && environment.voipnowToken != nil)
-        let http = needed ? HTTPClient.makeForAPIs() : nil
-        let clients = APIClients(environment: environment, http: http, logger: logger)
-        do {
-            let result = try await body(clients)
-            try? await http?.shutdown()
-            return result
-        } catch {
-            try? await http?.shutdown()
-            throw error
+        guard needed else { return try await body(APIClients(environment: environment, http: nil, logger: logger)) }
+        return try await withHTTPClient(HTTPClient.makeForAPIs()) { http in
+            try await body(APIClients(environment: environment, http: http, logger: logger))
         }
     }
 
@@ -83,6 +77,19 @@ public struct APIClients: Sendable {
             }
         }
         return missing.sorted()
+    }
+}
+
+/// Runs `body` with `http`, then shuts it down: the one teardown path of a command's HTTP client,
+/// whatever `body` does.
+public func withHTTPClient<T>(_ http: HTTPClient, _ body: (HTTPClient) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(http)
+        try? await http.shutdown()
+        return result
+    } catch {
+        try? await http.shutdown()
+        throw error
     }
 }
 

@@ -31,11 +31,15 @@ struct BenchAPI: AsyncParsableCommand {
 
     func run() async throws {
         let env = try APIClients.environment(config: nil)
-        guard let token = env.pipedriveToken else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
-        let logger = Logger(label: "callrec.bench")
-        let limiter = PipedriveLimiter(environment: env)
-        let http = HTTPClient.makeForAPIs()
-        let client = PipedriveClient(baseURL: env.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
+        guard env.pipedriveToken != nil else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
+        guard ["upload", "creates"].contains(mode) else { throw ValidationError("mode is upload or creates") }
+        try await APIClients.with(environment: env, logger: Logger(label: "callrec.bench")) { clients in
+            guard let client = clients.pipedrive else { throw ValidationError("PIPEDRIVE_API_TOKEN is not set") }
+            try await measure(client)
+        }
+    }
+
+    func measure(_ client: PipedriveClient) async throws {
         let clock = ContinuousClock(), start = clock.now
         switch mode {
         case "upload":
@@ -67,9 +71,7 @@ struct BenchAPI: AsyncParsableCommand {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             print("creates \(n) in \(String(format: "%.2f", seconds)) s; requests \(counters.requests); 429s \(counters.rateLimited); tokens \(counters.tokensSpent)")
         default:
-            try await http.shutdown()
             throw ValidationError("mode is upload or creates")
         }
-        try await http.shutdown()
     }
 }

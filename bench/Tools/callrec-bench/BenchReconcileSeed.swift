@@ -32,13 +32,8 @@ struct BenchReconcileSeed: AsyncParsableCommand {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(60))
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
+        try await withHTTPClient(HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)) { http in
             try await seed(token: token, http: http, logger: logger)
-            try await http.shutdown()
-        } catch {
-            try? await http.shutdown()
-            throw error
         }
     }
 
