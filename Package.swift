@@ -152,7 +152,6 @@ let package = Package(
             dependencies: [
                 "CallApp", "CallPipeline", "CallAudio", "CallAPI", "CallSandbox", "CallStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
