@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-swift build -c release --product callrec 2>&1 | grep -E "error:|Build" >&2 || true
-bin=$(swift build -c release --show-bin-path)/callrec
+swift build "${callrec_build[@]}" --product callrec 2>&1 | grep -E "error:|Build" >&2 || true
+bin=$(swift build "${callrec_build[@]}" --show-bin-path)/callrec
 
 echo "== callrec upload testdata/calls --sandbox --state .callrec/demo" >&2
 status=0

@@ -31,3 +31,8 @@ if ! command -v swift >/dev/null; then
   for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do [[ -x $d/swift ]] && export PATH="$d:$PATH"; done
 fi
 command -v swift >/dev/null || { echo "setup: Swift 6.1 or later is required (https://www.swift.org/install/linux/)" >&2; exit 2; }
+
+# The one build configuration of the two commands (demo.sh, test.sh) and of `make bench`: release,
+# with testability so that the test suites build on the same compiled dependencies (a second
+# configuration would compile every package again).
+callrec_build=(-c release -Xswiftc -enable-testing)

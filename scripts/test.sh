@@ -7,8 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh --test
 
-echo "== swift build --build-tests" >&2
-swift build --build-tests
+# ONE build serves the tests and the benchmarks (setup.sh's callrec_build: release, with
+# testability for the suites' @testable imports): the benchmarks measure optimised code, the
+# tests' audio loops run fast, and no package is compiled twice (a debug build for the tests and
+# a release one for the benchmarks cost about a third of the CI time).
+build=("${callrec_build[@]}")
+echo "== swift build ${build[*]} --build-tests" >&2
+swift build "${build[@]}" --build-tests
+bin=$(swift build "${build[@]}" --show-bin-path)
 # A throwaway PostgreSQL cluster for the database tests (TestPostgres reads the URL), stopped on exit.
 if scripts/pg-cluster.sh available; then
   pg_tmp=$(mktemp -d)
@@ -24,7 +30,7 @@ echo "== swift test" >&2
 # The kill -9 chaos test of two PostgreSQL workers times real processes against each other: it
 # runs on its own after the rest, not squeezed among 200 parallel tests on two cores.
 chaos='killNineOneOfTwoWorkersOnPostgres'
-swift test --skip-build --skip "$chaos" 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳|\[)' || true
+swift test "${build[@]}" --skip-build --skip "$chaos" 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳|\[)' || true
 # The summary line is what counts (the pipe above only trims the per-test chatter).
 if ! grep -qE '^✔ Test run with [0-9]+ tests.* passed' .build/test-output.txt; then
   echo "== tests FAILED" >&2
@@ -32,7 +38,7 @@ if ! grep -qE '^✔ Test run with [0-9]+ tests.* passed' .build/test-output.txt;
   exit 1
 fi
 echo "== swift test --filter $chaos" >&2
-swift test --skip-build --filter "$chaos" 2>&1 | tee .build/test-output-chaos.txt | grep -vE '^(◇|\[)' || true
+swift test "${build[@]}" --skip-build --filter "$chaos" 2>&1 | tee .build/test-output-chaos.txt | grep -vE '^(◇|\[)' || true
 if ! grep -qE '^✔ Test run with 1 test.* passed' .build/test-output-chaos.txt; then
   echo "== chaos test FAILED" >&2
   exit 1
@@ -40,16 +46,14 @@ fi
 
 if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   echo "== benchmark (short): callrec vs C reference, lame, ffmpeg, sox" >&2
-  swift build -c release --product callrec 2>&1 | grep -E "error|Build" >&2 || true
-  # the benchmarks' plumbing (bench-api, bench-enqueue, the bench worker), next to callrec
-  swift build -c release --product callrec-bench 2>&1 | grep -E "error|Build" >&2 || true
-  bench/compare.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: a row failed (see above)" >&2
+  # callrec and callrec-bench (the benchmarks' plumbing) were built above, with the tests.
+  bench/compare.sh --quick --callrec "$bin/callrec" || echo "bench: a row failed (see above)" >&2
   echo "== API client (short): streamed upload vs curl -F, creates under the burst limit" >&2
-  bench/api.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: api.sh failed (see above)" >&2
+  bench/api.sh --quick --callrec "$bin/callrec" || echo "bench: api.sh failed (see above)" >&2
   echo "== queue (short): no-op jobs on SQLite and PostgreSQL, rescue after kill -9" >&2
-  bench/queue.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: queue.sh failed (see above)" >&2
+  bench/queue.sh --quick --callrec "$bin/callrec" || echo "bench: queue.sh failed (see above)" >&2
   echo "== pipeline (short): upload vs transcode vs the ffmpeg+curl loop, tokens per part" >&2
-  bench/upload.sh --quick --callrec "$(swift build -c release --show-bin-path)/callrec" || echo "bench: upload.sh failed (see above)" >&2
+  bench/upload.sh --quick --callrec "$bin/callrec" || echo "bench: upload.sh failed (see above)" >&2
 fi
 if [[ "${CALLREC_PACKAGE_BENCHMARK:-}" == "1" ]]; then
   # Off by default: building the bench package costs ~6 minutes of CI (make bench-swift runs it).
