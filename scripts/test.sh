@@ -19,6 +19,7 @@ if scripts/pg-cluster.sh available; then
   echo "== PostgreSQL test cluster: $CALLREC_TEST_POSTGRES_URL" >&2
 else
   echo "PostgreSQL not installable here: PostgreSQL tests are skipped" >&2
+  pg_missing=1
 fi
 echo "== swift test" >&2
 # The kill -9 chaos test of two PostgreSQL workers times real processes against each other: it
@@ -30,6 +31,16 @@ if ! grep -qE '^✔ Test run with [0-9]+ tests.* passed' .build/test-output.txt;
   echo "== tests FAILED" >&2
   grep -E '✘|↳' .build/test-output.txt | head -80 >&2 || true
   exit 1
+fi
+# Under CI the PostgreSQL tests must run: a missing cluster, or a test shown skipped for want of
+# PostgreSQL (`.enabled(if: … "PostgreSQL is not available")`), fails the run.
+if [[ -n "${CI:-}" ]]; then
+  pg_skipped=$(grep -cE 'skipped: "PostgreSQL is not available' .build/test-output.txt || true)
+  if [[ -n "${pg_missing:-}" || "$pg_skipped" != "0" ]]; then
+    echo "== FAILED under CI: PostgreSQL tests did not run (cluster started: ${pg_missing:+no}${pg_missing:-yes}; tests skipped: $pg_skipped); scripts/setup.sh --test installs PostgreSQL" >&2
+    grep -E 'skipped: "PostgreSQL is not available' .build/test-output.txt | head -20 >&2 || true
+    exit 1
+  fi
 fi
 echo "== swift test --filter $chaos" >&2
 swift test --skip-build --filter "$chaos" 2>&1 | tee .build/test-output-chaos.txt | grep -vE '^(◇|\[)' || true

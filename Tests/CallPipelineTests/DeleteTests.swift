@@ -231,17 +231,18 @@ import Testing
                 let store: any CallStore = backend == "sqlite" ? try SQLiteStore(path: "\(dir)/state/callrec.sqlite") : try PostgresStore(url: backend)
                 try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
                 try await store.migrate()
-                try await withSandbox(configuration) { url, sandbox in
-                    let fixture = Fixture(dir: dir, store: store, sandbox: sandbox, url: url, configuration: configuration, decorate: decorate)
-                    do {
-                        try await body(fixture)
-                    } catch {
+                try await withRunningStore(store) { store in
+                    try await withSandbox(configuration) { url, sandbox in
+                        let fixture = Fixture(dir: dir, store: store, sandbox: sandbox, url: url, configuration: configuration, decorate: decorate)
+                        do {
+                            try await body(fixture)
+                        } catch {
+                            await fixture.shutdown()
+                            throw error
+                        }
                         await fixture.shutdown()
-                        throw error
                     }
-                    await fixture.shutdown()
                 }
-                try await store.close()
             }
         }
     }

@@ -197,8 +197,7 @@ import Testing
             let store = try PostgresStore(url: url)
             // The killed worker's transcodes wrote its parts into its own spool; the survivor
             // re-ran them into its own. Both are on this machine, so the checks can read them.
-            try await checkExactlyOnce(sandbox, store: store, expectedOK: expected)
-            try await store.close()
+            try await withRunningStore(store) { try await checkExactlyOnce(sandbox, store: $0, expectedOK: expected) }
         }
     }
 }

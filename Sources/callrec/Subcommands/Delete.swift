@@ -76,7 +76,7 @@ extension CallRecCommand {
                 throw error
             }
             do {
-                let (document, halted) = try await delete(store: store, wiring: wiring, logger: logger)
+                let (document, halted) = try await withRunningStore(store) { try await delete(store: $0, wiring: wiring, logger: logger) }
                 try? await store.close()
                 await wiring.shutdown()
                 try document.print(json: global.json)

@@ -66,51 +66,53 @@ extension CallRecCommand {
                 await wiring.shutdown()
                 throw error
             }
-            do {
-                var options = Reconciler.Options()
-                options.apply = apply
-                options.maxDelete = maxDelete
-                options.force = force
-                options.includeForeignCallLogs = includeForeignCallLogs
-                let refused = Mutex<APIError?>(nil)
-                var report = try await Self.pass(store: store, wiring: wiring, options: options, logger: logger) { error in
-                    refused.withLock { $0 = $0 ?? error }
-                }
-                var unfinished = 0
-                var halted: JobFailure?
-                if apply, report.abort == nil {
-                    let due = try await store.queueStats().dueByQueue[JobQueue.delete] ?? 0
-                    if due > 0 || report.totals.registered + report.totals.resumed > 0 {
-                        halted = try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
+            try await withRunningStore(store) { store in
+                do {
+                    var options = Reconciler.Options()
+                    options.apply = apply
+                    options.maxDelete = maxDelete
+                    options.force = force
+                    options.includeForeignCallLogs = includeForeignCallLogs
+                    let refused = Mutex<APIError?>(nil)
+                    var report = try await Self.pass(store: store, wiring: wiring, options: options, logger: logger) { error in
+                        refused.withLock { $0 = $0 ?? error }
                     }
-                    for index in report.recordings.indices {
-                        guard let id = report.recordings[index].deletionID, report.recordings[index].action != "none",
-                              let deletion = try await store.deletion(id: id) else { continue }
-                        if deletion.finishedAt != nil {
-                            report.recordings[index].result = "deleted"
-                        } else {
-                            unfinished += 1
-                            let open = deletion.steps.filter { !$0.state.isSettled }
-                            report.recordings[index].result = "not finished: " + open.map { "\($0.target) \($0.state.rawValue)\($0.detail.map { " (\($0))" } ?? "")" }.joined(separator: "; ")
+                    var unfinished = 0
+                    var halted: JobFailure?
+                    if apply, report.abort == nil {
+                        let due = try await store.queueStats().dueByQueue[JobQueue.delete] ?? 0
+                        if due > 0 || report.totals.registered + report.totals.resumed > 0 {
+                            halted = try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
+                        }
+                        for index in report.recordings.indices {
+                            guard let id = report.recordings[index].deletionID, report.recordings[index].action != "none",
+                                  let deletion = try await store.deletion(id: id) else { continue }
+                            if deletion.finishedAt != nil {
+                                report.recordings[index].result = "deleted"
+                            } else {
+                                unfinished += 1
+                                let open = deletion.steps.filter { !$0.state.isSettled }
+                                report.recordings[index].result = "not finished: " + open.map { "\($0.target) \($0.state.rawValue)\($0.detail.map { " (\($0))" } ?? "")" }.joined(separator: "; ")
+                            }
                         }
                     }
+                    let counters = await wiring.apis.pipedrive?.counters
+                    let pipedriveStop = await wiring.apis.pipedrive?.stoppedBy
+                    try? await store.close()
+                    await wiring.shutdown()
+                    try Self.print(report, counters: counters, json: global.json)
+                    // A refused credential (listing, confirming, the Telnyx inventory, a delete
+                    // step): exit 2, naming the variable; nothing is deleted on a pass that saw it.
+                    if let halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.") }
+                    if let refusal = pipedriveStop.flatMap({ $0.code == .credentialsRefused ? $0 : nil }) ?? refused.withLock({ $0 }) {
+                        try stopped(by: JobFailure(.halt, code: refusal.code.rawValue, refusal.message), left: "Fix it and run reconcile again.")
+                    }
+                    if report.abort != nil || unfinished > 0 { throw ExitCode(ExitStatus.someFailed) }
+                } catch {
+                    try? await store.close()
+                    await wiring.shutdown()
+                    throw error
                 }
-                let counters = await wiring.apis.pipedrive?.counters
-                let pipedriveStop = await wiring.apis.pipedrive?.stoppedBy
-                try? await store.close()
-                await wiring.shutdown()
-                try Self.print(report, counters: counters, json: global.json)
-                // A refused credential (listing, confirming, the Telnyx inventory, a delete
-                // step): exit 2, naming the variable; nothing is deleted on a pass that saw it.
-                if let halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.") }
-                if let refusal = pipedriveStop.flatMap({ $0.code == .credentialsRefused ? $0 : nil }) ?? refused.withLock({ $0 }) {
-                    try stopped(by: JobFailure(.halt, code: refusal.code.rawValue, refusal.message), left: "Fix it and run reconcile again.")
-                }
-                if report.abort != nil || unfinished > 0 { throw ExitCode(ExitStatus.someFailed) }
-            } catch {
-                try? await store.close()
-                await wiring.shutdown()
-                throw error
             }
         }
 

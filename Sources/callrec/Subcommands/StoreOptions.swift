@@ -23,7 +23,8 @@ struct StoreOptions: ParsableArguments {
 
     var spoolDirectory: String { (state as NSString).appendingPathComponent("spool") }
 
-    /// Opens and migrates the store. Only commands that put work in (`upload`, `enqueue`,
+    /// Opens and migrates the store; the caller runs it (`withRunningStore`, or its service
+    /// group) and closes it. Only commands that put work in (`upload`, `enqueue`,
     /// `worker`) pass `creating`: the others, which read or repair, refuse a state directory that
     /// holds no database rather than make an empty one (a mistyped `--state` would otherwise show
     /// an empty queue, or nothing to delete).
@@ -75,18 +76,11 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// Runs `body` with an open store and closes it afterwards, whatever happens.
+/// Runs `body` with an open, running store and closes it afterwards, whatever happens.
 func withStore<T>(_ options: StoreOptions, logger: Logger, creating: Bool = false,
                   _ body: (any CallStore) async throws -> T) async throws -> T {
     let store = try await options.open(logger: logger, creating: creating)
-    do {
-        let result = try await body(store)
-        try? await store.close()
-        return result
-    } catch {
-        try? await store.close()
-        throw error
-    }
+    return try await withRunningStore(store, body)
 }
 
 /// `text` as an age of zero or more, or a usage error naming `option` (and what else it takes).

@@ -97,57 +97,59 @@ extension CallRecCommand {
             let clock = ContinuousClock()
             let client = PipedriveClient(baseURL: environment.pipedriveURL, token: token, limiter: limiter, httpClient: http, logger: logger)
             let store = try await self.store.open(logger: logger, creating: true)
-            do {
-                var options = UploadRun.Options()
-                options.settings = try transcode.settings()
-                options.validation = validation.configuration()
-                options.jobs = global.jobs
-                options.uploadSlots = uploadSlots
-                options.settle = settle.value
-                let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
-                                    options: options, logger: logger)
-                let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
-                let pool = CPUPool(threads: global.jobs)
-                defer { pool.shutdown() }
-                // Registration (fingerprinting every file) runs beside the worker, which starts on
-                // the first recordings registered instead of after the last.
-                let registering = Switch()
-                let registrationTask = Task { [excluded = self.store.state] in
-                    defer { registering.set() }
-                    let registration = try await run.register(excluding: [excluded])
-                    progress.handle(.started(files: registration.files.count))
-                    for file in registration.files where file.status != .ok {
-                        progress.handle(.finished(file, audioSeconds: 0))
-                    }
-                    return registration
-                }
-                let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
-                    let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
-                    guard final else { return }
-                    let status: FileReport.Status = outcome == "completed" ? .ok : .failed
-                    progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
-                }
-                // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
+            return try await withRunningStore(store) { store in
                 do {
-                    try await runUntilIdle(worker, logger: logger)
+                    var options = UploadRun.Options()
+                    options.settings = try transcode.settings()
+                    options.validation = validation.configuration()
+                    options.jobs = global.jobs
+                    options.uploadSlots = uploadSlots
+                    options.settle = settle.value
+                    let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
+                                        options: options, logger: logger)
+                    let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
+                    let pool = CPUPool(threads: global.jobs)
+                    defer { pool.shutdown() }
+                    // Registration (fingerprinting every file) runs beside the worker, which starts on
+                    // the first recordings registered instead of after the last.
+                    let registering = Switch()
+                    let registrationTask = Task { [excluded = self.store.state] in
+                        defer { registering.set() }
+                        let registration = try await run.register(excluding: [excluded])
+                        progress.handle(.started(files: registration.files.count))
+                        for file in registration.files where file.status != .ok {
+                            progress.handle(.finished(file, audioSeconds: 0))
+                        }
+                        return registration
+                    }
+                    let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
+                        let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
+                        guard final else { return }
+                        let status: FileReport.Status = outcome == "completed" ? .ok : .failed
+                        progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+                    }
+                    // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
+                    do {
+                        try await runUntilIdle(worker, logger: logger)
+                    } catch {
+                        registrationTask.cancel()
+                        _ = try? await registrationTask.value
+                        throw error
+                    }
+                    let registration = try await registrationTask.value
+                    progress.finish()
+                    let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
+                                                      stopped: worker.summary.stopped)
+                    let counters = await client.counters
+                    await pruneSpool(store: store, logger: logger)
+                    try? await store.close()
+                    await beforeSummary(report)
+                    try print(report, counters: counters, stopped: worker.halted != nil)
+                    return (report, worker.halted)
                 } catch {
-                    registrationTask.cancel()
-                    _ = try? await registrationTask.value
+                    try? await store.close()
                     throw error
                 }
-                let registration = try await registrationTask.value
-                progress.finish()
-                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
-                                                  stopped: worker.summary.stopped)
-                let counters = await client.counters
-                await pruneSpool(store: store, logger: logger)
-                try? await store.close()
-                await beforeSummary(report)
-                try print(report, counters: counters, stopped: worker.halted != nil)
-                return (report, worker.halted)
-            } catch {
-                try? await store.close()
-                throw error
             }
         }
 

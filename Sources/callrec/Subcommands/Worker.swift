@@ -98,97 +98,99 @@ extension CallRecCommand {
                 unserved.append((JobQueue.delete, "--delete-slots"))
             }
             let store = try await self.store.open(logger: logger, creating: true)
-            let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
-            let pool = CPUPool(threads: max(1, concurrency))
-            defer { pool.shutdown() }
+            try await withRunningStore(store) { store in
+                let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
+                let pool = CPUPool(threads: max(1, concurrency))
+                defer { pool.shutdown() }
 
-            // Uploads need Pipedrive credentials; without them this worker leaves the upload queue
-            // to workers that have them (transcodes still enqueue their uploads).
-            var uploadSlots = self.uploadSlots
-            if wiring?.apis.pipedrive == nil, uploadSlots > 0 {
-                logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
-                uploadSlots = 0
-                unserved.append((JobQueue.upload, "--upload-slots"))
-            }
-            var configuration = CallPipeline.Worker.Configuration(slots: [
-                JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
-            ])
-            configuration.leaseTTL = .seconds(leaseTtl)
-            configuration.rescueInterval = .seconds(rescueInterval)
-            configuration.shutdownGrace = .seconds(shutdownGrace)
-            configuration.pollInterval = .seconds(pollInterval)
-            configuration.untilIdle = untilIdle
-            configuration.idleHorizon = .seconds(max(0, idleHorizon))
-            var handlers: [any JobHandler] = [
-                NoopJobHandler(),
-                TranscodeJobHandler(spool: Spool(root: self.store.spoolDirectory), settings: settings,
-                                    validation: validation.configuration(), pool: pool,
-                                    followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
-            ]
-            if let wiring { handlers.append(wiring.handler(store: self.store)) }
-            if let pipedrive = wiring?.apis.pipedrive { handlers.append(UploadJobHandler(client: pipedrive)) }
-            let worker = CallPipeline.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+                // Uploads need Pipedrive credentials; without them this worker leaves the upload queue
+                // to workers that have them (transcodes still enqueue their uploads).
+                var uploadSlots = self.uploadSlots
+                if wiring?.apis.pipedrive == nil, uploadSlots > 0 {
+                    logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
+                    uploadSlots = 0
+                    unserved.append((JobQueue.upload, "--upload-slots"))
+                }
+                var configuration = CallPipeline.Worker.Configuration(slots: [
+                    JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
+                ])
+                configuration.leaseTTL = .seconds(leaseTtl)
+                configuration.rescueInterval = .seconds(rescueInterval)
+                configuration.shutdownGrace = .seconds(shutdownGrace)
+                configuration.pollInterval = .seconds(pollInterval)
+                configuration.untilIdle = untilIdle
+                configuration.idleHorizon = .seconds(max(0, idleHorizon))
+                var handlers: [any JobHandler] = [
+                    NoopJobHandler(),
+                    TranscodeJobHandler(spool: Spool(root: self.store.spoolDirectory), settings: settings,
+                                        validation: validation.configuration(), pool: pool,
+                                        followUp: { key in (try? UploadJobHandler.job(key: key)).map { [$0] } ?? [] }),
+                ]
+                if let wiring { handlers.append(wiring.handler(store: self.store)) }
+                if let pipedrive = wiring?.apis.pipedrive { handlers.append(UploadJobHandler(client: pipedrive)) }
+                let worker = CallPipeline.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
 
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ]
-            if let metricsPort {
-                services.append(.init(service: MetricsServer.application(registry: registry, address: metricsAddress, port: metricsPort, logger: logger)))
-            }
-            if let age = try retention.retention() {
-                let prune = SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: configuration.owner)
-                services.append(.init(service: SpoolPruneService(prune: prune, retention: age, logger: logger)))
-            }
-            if let reconcileEvery, let every = parseAge(reconcileEvery), let wiring {
-                let storeForPass = store
-                services.append(.init(service: ReconcileService(interval: every, logger: logger) {
-                    // Apply with the default caps; never --force unattended.
-                    var options = Reconciler.Options()
-                    options.apply = true
-                    return try await Reconcile.pass(store: storeForPass, wiring: wiring, options: options, logger: logger)
-                }))
-            }
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+                var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                    .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ]
+                if let metricsPort {
+                    services.append(.init(service: MetricsServer.application(registry: registry, address: metricsAddress, port: metricsPort, logger: logger)))
+                }
+                if let age = try retention.retention() {
+                    let prune = SpoolPrune(spool: Spool(root: self.store.spoolDirectory), store: store, actor: configuration.owner)
+                    services.append(.init(service: SpoolPruneService(prune: prune, retention: age, logger: logger)))
+                }
+                if let reconcileEvery, let every = parseAge(reconcileEvery), let wiring {
+                    let storeForPass = store
+                    services.append(.init(service: ReconcileService(interval: every, logger: logger) {
+                        // Apply with the default caps; never --force unattended.
+                        var options = Reconciler.Options()
+                        options.apply = true
+                        return try await Reconcile.pass(store: storeForPass, wiring: wiring, options: options, logger: logger)
+                    }))
+                }
+                let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
 
-            do {
-                try await runHandlingSignals(group, worker: worker,
-                    first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
-                    again: { logger.notice("\($0) again: releasing running jobs now") })
-            } catch {
-                try? await store.close()
-                await wiring?.shutdown()
-                throw error
-            }
-            var missing: [String] = []
-            if untilIdle, worker.halted == nil, !unserved.isEmpty {
-                let stats = try? await store.queueStats()
-                for (queue, option) in unserved {
-                    let left = stats?.byQueue[queue]?[.available] ?? 0
-                    if left > 0 {
-                        missing.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
+                do {
+                    try await runHandlingSignals(group, worker: worker,
+                        first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
+                        again: { logger.notice("\($0) again: releasing running jobs now") })
+                } catch {
+                    try? await store.close()
+                    await wiring?.shutdown()
+                    throw error
+                }
+                var missing: [String] = []
+                if untilIdle, worker.halted == nil, !unserved.isEmpty {
+                    let stats = try? await store.queueStats()
+                    for (queue, option) in unserved {
+                        let left = stats?.byQueue[queue]?[.available] ?? 0
+                        if left > 0 {
+                            missing.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
+                        }
                     }
                 }
+                try? await store.close()
+                await wiring?.shutdown()
+                let summary = worker.summary
+                let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                if global.json {
+                    try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
+                } else {
+                    standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
+                }
+                // A refused credential stops the worker: exit 2 (the jobs are available again).
+                if let halted = worker.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
+                if let stopped = summary.stopped {
+                    standardError("stopped: \(stopped.message)")
+                    if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
+                }
+                for line in missing { standardError("worker: \(line)") }
+                if !missing.isEmpty { throw ExitCode(ExitStatus.usage) }
+                if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+                // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
+                if untilIdle, worker.halted != nil { throw ExitCode(ExitStatus.waiting) }
             }
-            try? await store.close()
-            await wiring?.shutdown()
-            let summary = worker.summary
-            let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            if global.json {
-                try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
-            } else {
-                standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
-            }
-            // A refused credential stops the worker: exit 2 (the jobs are available again).
-            if let halted = worker.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
-            if let stopped = summary.stopped {
-                standardError("stopped: \(stopped.message)")
-                if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
-            }
-            for line in missing { standardError("worker: \(line)") }
-            if !missing.isEmpty { throw ExitCode(ExitStatus.usage) }
-            if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
-            // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
-            if untilIdle, worker.halted != nil { throw ExitCode(ExitStatus.waiting) }
         }
     }
 }
