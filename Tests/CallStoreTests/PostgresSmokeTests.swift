@@ -212,35 +212,35 @@ struct PostgresSmokeTests {
             let producer = try PostgresStore(url: url)
             try await waiter.migrate()
             try await withRunning([waiter, producer]) {
-            // The first wait starts the listener (and waits for it, within its timeout).
-            for _ in 0..<100 where !waiter.wakeUps.listening { await waiter.waitForWork(timeout: .milliseconds(100)) }
-            #expect(waiter.wakeUps.listening)
+                // The first wait starts the listener (and waits for it, within its timeout).
+                for _ in 0..<100 where !waiter.wakeUps.listening { await waiter.waitForWork(timeout: .milliseconds(100)) }
+                #expect(waiter.wakeUps.listening)
 
-            /// The backends holding a LISTEN in this database.
-            func listeners() async throws -> [Int] {
-                try await producer.client.query("""
-                    SELECT pid FROM pg_stat_activity
-                    WHERE datname = current_database() AND query ILIKE 'LISTEN%'
-                    """).collect().map { try $0.decode(Int.self) }
-            }
-            let killed = try #require(try await listeners().first)
-            _ = try await producer.client.query("SELECT pg_terminate_backend(\(killed)::int4)").collect()
+                /// The backends holding a LISTEN in this database.
+                func listeners() async throws -> [Int] {
+                    try await producer.client.query("""
+                        SELECT pid FROM pg_stat_activity
+                        WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+                        """).collect().map { try $0.decode(Int.self) }
+                }
+                let killed = try #require(try await listeners().first)
+                _ = try await producer.client.query("SELECT pg_terminate_backend(\(killed)::int4)").collect()
 
-            // Within a few seconds another connection listens, and notifications wake waiters again.
-            let deadline = ContinuousClock.now + .seconds(15)
-            var back = false
-            while ContinuousClock.now < deadline, !back {
-                await waiter.waitForWork(timeout: .milliseconds(100))
-                let now = try await listeners()
-                back = now.count == 1 && !now.contains(killed) && waiter.wakeUps.listening
-            }
-            #expect(back, "the listener did not come back")
-            let clock = ContinuousClock.now
-            let woken = Task { await waiter.waitForWork(timeout: .seconds(20)) }
-            try await untilWaiting(waiter, count: 1)
-            _ = try await producer.insert(newJob())
-            await woken.value
-            #expect(ContinuousClock.now - clock < .seconds(15))
+                // Within a few seconds another connection listens, and notifications wake waiters again.
+                let deadline = ContinuousClock.now + .seconds(15)
+                var back = false
+                while ContinuousClock.now < deadline, !back {
+                    await waiter.waitForWork(timeout: .milliseconds(100))
+                    let now = try await listeners()
+                    back = now.count == 1 && !now.contains(killed) && waiter.wakeUps.listening
+                }
+                #expect(back, "the listener did not come back")
+                let clock = ContinuousClock.now
+                let woken = Task { await waiter.waitForWork(timeout: .seconds(20)) }
+                try await untilWaiting(waiter, count: 1)
+                _ = try await producer.insert(newJob())
+                await woken.value
+                #expect(ContinuousClock.now - clock < .seconds(15))
             }
         }
     }
@@ -265,19 +265,19 @@ struct PostgresSmokeTests {
             let stores = try (0..<4).map { _ in try PostgresStore(url: url, timeOffset: { time.now.offset }) }
             try await stores[0].migrate()
             try await withRunning(stores) {
-            _ = try await stores[0].enqueue((0..<50).map { _ in newJob() })
-            let claimed = try await stores[0].claim(queue: queueA, limit: 50, owner: "w", leaseTTL: .seconds(30))
-            #expect(claimed.count == 50)
-            time.advance(by: .seconds(31))
-            var rescued: [Int64] = []
-            for _ in 0..<5 where rescued.count < 50 {
-                let reports = try await withThrowingTaskGroup(of: RescueReport.self) { group in
-                    for store in stores { group.addTask { try await store.rescueExpiredLeases(poisonRescues: 3) } }
-                    return try await group.reduce(into: []) { $0.append($1) }
+                _ = try await stores[0].enqueue((0..<50).map { _ in newJob() })
+                let claimed = try await stores[0].claim(queue: queueA, limit: 50, owner: "w", leaseTTL: .seconds(30))
+                #expect(claimed.count == 50)
+                time.advance(by: .seconds(31))
+                var rescued: [Int64] = []
+                for _ in 0..<5 where rescued.count < 50 {
+                    let reports = try await withThrowingTaskGroup(of: RescueReport.self) { group in
+                        for store in stores { group.addTask { try await store.rescueExpiredLeases(poisonRescues: 3) } }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    rescued += reports.flatMap { $0.requeued + $0.discarded }
                 }
-                rescued += reports.flatMap { $0.requeued + $0.discarded }
-            }
-            #expect(rescued.sorted() == claimed.map(\.id).sorted())
+                #expect(rescued.sorted() == claimed.map(\.id).sorted())
             }
         }
     }
@@ -287,56 +287,56 @@ struct PostgresSmokeTests {
             let stores = try (0..<4).map { _ in try PostgresStore(url: url) }
             for store in stores { try await store.migrate() }
             try await withRunning(stores) {
-            let total = 600
-            // Producers: two stores enqueue the same keys; one of each pair is a duplicate
-            // (while the first is live) or a re-run (after it completed).
-            let produced = try await withThrowingTaskGroup(of: Int.self) { group in
-                for (p, store) in stores.prefix(2).enumerated() {
-                    group.addTask {
-                        var inserted = 0
-                        for chunk in stride(from: 0, to: total, by: 20) {
-                            let jobs = (chunk..<chunk + 20).map { newJob(uniqueKey: "k\($0)", priority: 1 + ($0 + p) % 4) }
-                            let results = try await store.commit(jobs.map { .enqueue($0) })
-                            inserted += results.filter { $0 != .duplicate }.count
-                        }
-                        return inserted
-                    }
-                }
-                return try await group.reduce(0, +)
-            }
-            #expect(produced >= total)
-
-            // Consumers: every store, three workers each, heartbeating and rescuing as they go.
-            let completed = try await withThrowingTaskGroup(of: [Int64].self) { group in
-                for (s, store) in stores.enumerated() {
-                    for w in 0..<3 {
+                let total = 600
+                // Producers: two stores enqueue the same keys; one of each pair is a duplicate
+                // (while the first is live) or a re-run (after it completed).
+                let produced = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for (p, store) in stores.prefix(2).enumerated() {
                         group.addTask {
-                            var done: [Int64] = []
-                            var idle = 0
-                            while idle < 3 {
-                                let jobs = try await store.claim(queue: queueA, limit: 4, owner: "s\(s)w\(w)", leaseTTL: .seconds(30))
-                                if jobs.isEmpty {
-                                    idle += 1
-                                    _ = try await store.rescueExpiredLeases(poisonRescues: 3)
-                                    await store.waitForWork(timeout: .milliseconds(100))
-                                    continue
-                                }
-                                idle = 0
-                                let leases = jobs.compactMap(\.lease)
-                                #expect(try await store.heartbeat(leases, leaseTTL: .seconds(30)) == Set(leases))
-                                for lease in leases where try await store.complete(lease) { done.append(lease.jobID) }
+                            var inserted = 0
+                            for chunk in stride(from: 0, to: total, by: 20) {
+                                let jobs = (chunk..<chunk + 20).map { newJob(uniqueKey: "k\($0)", priority: 1 + ($0 + p) % 4) }
+                                let results = try await store.commit(jobs.map { .enqueue($0) })
+                                inserted += results.filter { $0 != .duplicate }.count
                             }
-                            return done
+                            return inserted
                         }
                     }
+                    return try await group.reduce(0, +)
                 }
-                return try await group.reduce(into: []) { $0 += $1 }
-            }
-            #expect(completed.count == Set(completed).count, "a job was completed twice")
-            #expect(completed.count == produced)
-            let stats = try await stores[0].queueStats()
-            #expect(stats[.completed] == produced && stats.due == 0 && stats[.running] == 0)
-            for store in stores { #expect(store.wakeUps.count == 0) }
+                #expect(produced >= total)
+
+                // Consumers: every store, three workers each, heartbeating and rescuing as they go.
+                let completed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                    for (s, store) in stores.enumerated() {
+                        for w in 0..<3 {
+                            group.addTask {
+                                var done: [Int64] = []
+                                var idle = 0
+                                while idle < 3 {
+                                    let jobs = try await store.claim(queue: queueA, limit: 4, owner: "s\(s)w\(w)", leaseTTL: .seconds(30))
+                                    if jobs.isEmpty {
+                                        idle += 1
+                                        _ = try await store.rescueExpiredLeases(poisonRescues: 3)
+                                        await store.waitForWork(timeout: .milliseconds(100))
+                                        continue
+                                    }
+                                    idle = 0
+                                    let leases = jobs.compactMap(\.lease)
+                                    #expect(try await store.heartbeat(leases, leaseTTL: .seconds(30)) == Set(leases))
+                                    for lease in leases where try await store.complete(lease) { done.append(lease.jobID) }
+                                }
+                                return done
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                #expect(completed.count == Set(completed).count, "a job was completed twice")
+                #expect(completed.count == produced)
+                let stats = try await stores[0].queueStats()
+                #expect(stats[.completed] == produced && stats.due == 0 && stats[.running] == 0)
+                for store in stores { #expect(store.wakeUps.count == 0) }
             }
         }
     }

@@ -151,11 +151,9 @@ import Testing
 
     /// Two workers on one PostgreSQL queue; one is `kill -9`ed while it runs jobs. Every job
     /// completes, and no job ever ran concurrently with itself (the trace has the intervals).
-    @Test func killNineOneOfTwoWorkersOnPostgres() async throws {
-        guard let url = try TestPostgres.freshDatabase(prefix: "chaos") else {
-            print("PostgreSQL not installed: the kill -9 chaos test is skipped")
-            return
-        }
+    @Test(.enabled(if: TestPostgres.available, "PostgreSQL is not available"))
+    func killNineOneOfTwoWorkersOnPostgres() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "chaos"))
         try await withTemporaryDirectory { dir in
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = url
