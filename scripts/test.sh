@@ -32,21 +32,22 @@ if ! grep -qE '^✔ Test run with [0-9]+ tests.* passed' .build/test-output.txt;
   grep -E '✘|↳' .build/test-output.txt | head -80 >&2 || true
   exit 1
 fi
-# Under CI the PostgreSQL tests must run: a missing cluster, or a test shown skipped for want of
-# PostgreSQL (`.enabled(if: … "PostgreSQL is not available")`), fails the run.
-if [[ -n "${CI:-}" ]]; then
-  pg_skipped=$(grep -cE 'skipped: "PostgreSQL is not available' .build/test-output.txt || true)
-  if [[ -n "${pg_missing:-}" || "$pg_skipped" != "0" ]]; then
-    echo "== FAILED under CI: PostgreSQL tests did not run (cluster started: ${pg_missing:+no}${pg_missing:-yes}; tests skipped: $pg_skipped); scripts/setup.sh --test installs PostgreSQL" >&2
-    grep -E 'skipped: "PostgreSQL is not available' .build/test-output.txt | head -20 >&2 || true
-    exit 1
-  fi
-fi
 echo "== swift test --filter $chaos" >&2
 swift test --skip-build --filter "$chaos" 2>&1 | tee .build/test-output-chaos.txt | grep -vE '^(◇|\[)' || true
 if ! grep -qE '^✔ Test run with 1 test.* passed' .build/test-output-chaos.txt; then
   echo "== chaos test FAILED" >&2
   exit 1
+fi
+
+# Under CI the PostgreSQL tests must run: a missing cluster, or a test shown skipped for want of
+# PostgreSQL (`.enabled(if: … "PostgreSQL is not available")`), fails the run.
+if [[ -n "${CI:-}" ]]; then
+  pg_skipped=$(cat .build/test-output.txt .build/test-output-chaos.txt | grep -cE 'skipped: "PostgreSQL is not available' || true)
+  if [[ -n "${pg_missing:-}" || "$pg_skipped" != "0" ]]; then
+    echo "== FAILED under CI: the PostgreSQL tests did not run (${pg_missing:+no cluster could be started; }$pg_skipped test(s) skipped); scripts/setup.sh --test installs PostgreSQL" >&2
+    cat .build/test-output.txt .build/test-output-chaos.txt | grep -E 'skipped: "PostgreSQL is not available' | head -20 >&2 || true
+    exit 1
+  fi
 fi
 
 if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
