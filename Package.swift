@@ -92,7 +92,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // the ledger and the job queue: model and protocol (no database code)
-        .target(name: "CallStore", dependencies: ["CallSupport"], swiftSettings: swiftSettings),
+        .target(
+            name: "CallStore",
+            dependencies: ["CallSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: swiftSettings
+        ),
         // the embedded default backend: SQLite through GRDB
         .target(
             name: "CallStoreSQLite",
@@ -110,6 +114,7 @@ let package = Package(
                 "CallStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -199,6 +204,7 @@ let package = Package(
                 "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -25,6 +25,7 @@ if scripts/pg-cluster.sh available; then
   echo "== PostgreSQL test cluster: $CALLREC_TEST_POSTGRES_URL" >&2
 else
   echo "PostgreSQL not installable here: PostgreSQL tests are skipped" >&2
+  pg_missing=1
 fi
 echo "== swift test" >&2
 # The kill -9 chaos test of two PostgreSQL workers times real processes against each other: it
@@ -42,6 +43,17 @@ swift test "${build[@]}" --skip-build --filter "$chaos" 2>&1 | tee .build/test-o
 if ! grep -qE '^✔ Test run with 1 test.* passed' .build/test-output-chaos.txt; then
   echo "== chaos test FAILED" >&2
   exit 1
+fi
+
+# Under CI the PostgreSQL tests must run: a missing cluster, or a test shown skipped for want of
+# PostgreSQL (`.enabled(if: … "PostgreSQL is not available")`), fails the run.
+if [[ -n "${CI:-}" ]]; then
+  pg_skipped=$(cat .build/test-output.txt .build/test-output-chaos.txt | grep -cE 'skipped: "PostgreSQL is not available' || true)
+  if [[ -n "${pg_missing:-}" || "$pg_skipped" != "0" ]]; then
+    echo "== FAILED under CI: the PostgreSQL tests did not run (${pg_missing:+no cluster could be started; }$pg_skipped test(s) skipped); scripts/setup.sh --test installs PostgreSQL" >&2
+    cat .build/test-output.txt .build/test-output-chaos.txt | grep -E 'skipped: "PostgreSQL is not available' | head -20 >&2 || true
+    exit 1
+  fi
 fi
 
 if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then

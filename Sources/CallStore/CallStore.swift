@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 /// The ledger and the job queue behind one protocol, with two backends (`SQLiteStore` in
 /// CallStoreSQLite, `PostgresStore` in CallStorePostgres) that pass one conformance suite.
@@ -17,13 +18,20 @@ import Foundation
 /// Every method is one short transaction; none is held open while a job runs. Times of leases
 /// are the database's (PostgreSQL `now()`, so that machines need not agree about clocks) or the
 /// process's (SQLite: one host).
-public protocol CallStore: Sendable {
+///
+/// Lifetime: a store is a ServiceLifecycle `Service`. Its ``run()`` holds what runs in the
+/// background (PostgreSQL: the connection pool and the LISTEN connection; SQLite: nothing) until
+/// the task is cancelled, the group shuts down gracefully, or ``close()``. A long-running caller
+/// puts the store in its `ServiceGroup` before the services that use it (a group shuts its
+/// services down in reverse order, so the store outlives them); a one-shot command wraps its
+/// work in ``withRunningStore(_:_:)``. ``migrate()`` needs no running store.
+public protocol CallStore: Service, Sendable {
     /// Human-readable location without credentials (`sqlite:/path/state.db`, `postgres://host:5432/db`).
     var location: String { get }
 
     /// Creates or upgrades the schema; safe to call from several processes at once.
     func migrate() async throws
-    /// Closes connections. The store is unusable afterwards.
+    /// Closes the store: it refuses work afterwards, and ``run()`` returns. Idempotent.
     func close() async throws
     /// The clock leases are measured by.
     func now() async throws -> Date
@@ -101,6 +109,12 @@ public protocol CallStore: Sendable {
 }
 
 extension CallStore {
+    /// A store with nothing to run in the background waits until it is cancelled or the group
+    /// shuts down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
+
     /// Snoozes for `delay`.
     public func snooze(_ lease: Lease, delay: Duration, reason: String, maxSnoozes: Int) async throws -> JobState? {
         try await snooze(lease, delay: delay, notBefore: nil, reason: reason, maxSnoozes: maxSnoozes)
@@ -119,5 +133,30 @@ extension CallStore {
         return queues.allSatisfy { queue in
             (stats.dueByQueue[queue] ?? 0) == 0 && (stats.byQueue[queue]?[.running] ?? 0) == 0
         }
+    }
+}
+
+/// Runs `store` (its ``CallStore/run()``) around `body` and then closes it: the one teardown
+/// path of a one-shot command. The store is closed whether `body` returns or throws, and the
+/// background work has ended when this returns. Not for use inside a `Service` of a group that
+/// may shut down gracefully while `body` still needs the store: put the store in that group.
+public func withRunningStore<T>(_ store: any CallStore, _ body: (any CallStore) async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await store.run() }
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(store))
+        } catch {
+            result = .failure(error)
+        }
+        try? await store.close()
+        group.cancelAll()
+        // The store's own failure (it could not run) only matters when the body succeeded.
+        do {
+            try await group.waitForAll()
+        } catch {
+            if case .success = result, !(error is CancellationError) { throw error }
+        }
+        return try result.get()
     }
 }

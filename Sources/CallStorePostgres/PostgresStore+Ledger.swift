@@ -11,18 +11,21 @@ extension PostgresStore {
         guard !ops.isEmpty else { return [] }
         for case .enqueue(let job) in ops { try job.validate() }
         let logger = self.logger
+        let offset = self.offset
         return try await transaction("commit") { connection -> [EnqueueResult] in
             var results: [EnqueueResult] = []
             for op in ops {
-                if let result = try await Self.apply(op, connection, logger: logger) { results.append(result) }
+                if let result = try await Self.apply(op, connection, offset: offset, logger: logger) { results.append(result) }
             }
             return results
         }
     }
 
     /// Applies one op inside the commit's transaction; the result of an enqueue. Times the op
-    /// sets itself (`updated_at`, `finished_at`) are the transaction's `now()`.
-    private static func apply(_ op: LedgerOp, _ connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult? {
+    /// sets itself (`updated_at`, `finished_at`) are the store's now (the transaction's `now()`
+    /// plus `offset` ms).
+    private static func apply(_ op: LedgerOp, _ connection: PostgresConnection, offset: Int64,
+                              logger: Logger) async throws -> EnqueueResult? {
         let db = LedgerConnection(connection: connection, logger: logger)
         func rows(_ query: PostgresQuery) async throws -> [PostgresRow] { try await db.rows(query) }
         func update(_ query: PostgresQuery, _ what: String) async throws { try await db.update(query, what) }
@@ -43,7 +46,7 @@ extension PostgresStore {
 
         case .insertRecording(let r), .registerRecording(let r):
             let exclusive = if case .registerRecording = op { true } else { false }
-            var s = Statement()
+            var s = Statement(offset: offset)
             let values = [
                 s.bind(r.key), s.bind(r.path), s.bind(r.metadata), s.bind(r.state.rawValue), s.bind(r.errorCode),
                 s.bind(r.errorMessage), s.bind(r.partCount), s.bind(r.seconds),
@@ -63,19 +66,19 @@ extension PostgresStore {
 
         case .setRecordingMetadata(let key, let metadata):
             try await update("""
-                UPDATE recording SET metadata = \(metadata), updated_at = now() WHERE key = \(key) RETURNING 1
+                UPDATE recording SET metadata = \(metadata), updated_at = \(now: offset) WHERE key = \(key) RETURNING 1
                 """, "recording \(key)")
 
         case .setRecordingState(let key, let state, let errorCode, let errorMessage):
             try await update("""
                 UPDATE recording SET state = \(state.rawValue), error_code = \(errorCode), error_message = \(errorMessage),
-                    updated_at = now()
+                    updated_at = \(now: offset)
                 WHERE key = \(key) RETURNING 1
                 """, "recording \(key)")
 
         case .setRecordingAudio(let key, let partCount, let seconds):
             try await update("""
-                UPDATE recording SET part_count = \(partCount), seconds = \(seconds), updated_at = now()
+                UPDATE recording SET part_count = \(partCount), seconds = \(seconds), updated_at = \(now: offset)
                 WHERE key = \(key) RETURNING 1
                 """, "recording \(key)")
 
@@ -86,7 +89,7 @@ extension PostgresStore {
             }
             _ = try await rows("DELETE FROM part WHERE recording_key = \(key)")
             for part in parts {
-                var s = Statement()
+                var s = Statement(offset: offset)
                 let values = partValues(part, &s)
                 s.sql = """
                     INSERT INTO part (recording_key, idx, spool_path, bytes, seconds, sha256, state, call_log_id, marker,
@@ -97,7 +100,7 @@ extension PostgresStore {
             }
 
         case .updatePart(let part):
-            var s = Statement()
+            var s = Statement(offset: offset)
             let columns = "spool_path, bytes, seconds, sha256, state, call_log_id, marker, create_started_at, attached_at, call_log_origin"
             let values = partValues(part, &s)
             s.sql = """
@@ -121,11 +124,11 @@ extension PostgresStore {
             }
             _ = try await rows("DELETE FROM provider_ref WHERE recording_key = \(key)")
             for ref in refs {
-                _ = try await apply(.putProviderRef(ref), connection, logger: logger)
+                _ = try await apply(.putProviderRef(ref), connection, offset: offset, logger: logger)
             }
 
         case .insertDeletion(let deletion):
-            var s = Statement()
+            var s = Statement(offset: offset)
             let values = [
                 s.bind(deletion.id), s.bind(deletion.recordingKey), s.bind(deletion.reason),
                 "(\(SQL.epochPlus)\(s.bind(SQL.ms(deletion.createdAt))))",
@@ -140,7 +143,7 @@ extension PostgresStore {
                 throw StoreError(.conflict, "deletion \(deletion.id) exists already")
             }
             for step in deletion.steps {
-                var s = Statement()
+                var s = Statement(offset: offset)
                 let values = [
                     s.bind(deletion.id), s.bind(step.target), s.bind(step.position), s.bind(step.state.rawValue),
                     s.bind(step.httpStatus), s.bind(step.detail), "(\(SQL.epochPlus)\(s.bind(SQL.ms(step.updatedAt))))",
@@ -155,17 +158,17 @@ extension PostgresStore {
         case .updateDeletionStep(let id, let target, let state, let httpStatus, let detail):
             try await update("""
                 UPDATE deletion_step SET state = \(state.rawValue), http_status = \(httpStatus), detail = \(detail),
-                    updated_at = now()
+                    updated_at = \(now: offset)
                 WHERE deletion_id = \(id) AND target = \(target) RETURNING 1
                 """, "step \(target) of deletion \(id)")
 
         case .finishDeletion(let id):
             // A second finish keeps the first time.
-            try await update("UPDATE deletion SET finished_at = coalesce(finished_at, now()) WHERE id = \(id) RETURNING 1",
+            try await update("UPDATE deletion SET finished_at = coalesce(finished_at, \(now: offset)) WHERE id = \(id) RETURNING 1",
                              "deletion \(id)")
 
         case .audit(let entry):
-            var s = Statement()
+            var s = Statement(offset: offset)
             let values = [
                 "(\(SQL.epochPlus)\(s.bind(SQL.ms(entry.at))))", s.bind(entry.recordingKey), s.bind(entry.action),
                 s.bind(entry.target), s.bind(entry.httpStatus), s.bind(entry.detail), s.bind(entry.actor),
@@ -184,18 +187,12 @@ extension PostgresStore {
                 """)
 
         case .enqueue(let job):
-            return try enqueueResult(try await rows(insertJob(job)))
+            return try enqueueResult(try await rows(insertJob(job, offset: offset)))
 
         case .retryJob(let id):
             let retried: [PostgresRow]
             do {
-                retried = try await rows("""
-                    UPDATE queue_job j SET \(unescaped: retryReset)
-                    WHERE j.id = \(id) AND j.state IN ('discarded','cancelled')
-                      AND NOT EXISTS (SELECT 1 FROM queue_job o
-                                      WHERE o.unique_key = j.unique_key AND o.state IN ('available','running') AND o.id <> j.id)
-                    RETURNING j.queue
-                    """)
+                retried = try await rows(retryOne(id, offset: offset))
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 // A job with the same key became live concurrently.
                 throw StoreError(.conflict, "job \(id) has its unique key live in another job")
@@ -273,7 +270,7 @@ extension PostgresStore {
     public func recordings(_ query: RecordingQuery) async throws -> [Recording] {
         guard query.limit > 0 else { return [] }
         if let states = query.states, states.isEmpty { return [] }
-        var s = Statement()
+        var s = statement()
         var conditions: [String] = []
         if let states = query.states {
             conditions.append("state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])")
@@ -340,7 +337,7 @@ extension PostgresStore {
 
     /// Deletions matching `condition` (oldest first) with their steps, read in one snapshot.
     private func deletions(_ what: String, where condition: String, _ id: String?) async throws -> [Deletion] {
-        var s = Statement()
+        var s = statement()
         if let id { _ = s.bind(id) }
         s.sql = """
             SELECT id, recording_key, reason, \(SQL.ms("created_at")), \(SQL.ms("finished_at"))
@@ -381,7 +378,7 @@ extension PostgresStore {
     public func audit(key: String?, limit: Int) async throws -> [AuditEntry] {
         guard limit > 0 else { return [] }
         // The last `limit` entries, oldest first.
-        var s = Statement()
+        var s = statement()
         let condition = key.map { "WHERE recording_key = \(s.bind($0))" } ?? ""
         s.sql = """
             SELECT id, \(SQL.ms("at")), recording_key, action, target, http_status, detail, actor

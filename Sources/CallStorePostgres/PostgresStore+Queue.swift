@@ -7,7 +7,7 @@ extension PostgresStore {
 
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         try job.validate()
-        let rows = try await query("enqueue", Self.insertJob(job))
+        let rows = try await query("enqueue", Self.insertJob(job, offset: offset))
         return try decode("enqueue") { try Self.enqueueResult(rows) }
     }
 
@@ -18,20 +18,21 @@ extension PostgresStore {
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try job.validate() }
         let logger = self.logger
+        let offset = self.offset
         return try await transaction("enqueue") { connection -> [EnqueueResult] in
             var results: [EnqueueResult] = []
             results.reserveCapacity(jobs.count)
             var start = 0
             while start < jobs.count {
                 let chunk = jobs[start..<min(start + 1000, jobs.count)]
-                var s = Statement()
+                var s = Statement(offset: offset)
                 let queues = try s.bind(array: chunk.map(\.queue)), kinds = try s.bind(array: chunk.map(\.kind))
                 let args = try s.bind(array: chunk.map(\.args)), keys = try s.bind(array: chunk.map { $0.uniqueKey ?? "" })
                 let priorities = try s.bind(array: chunk.map { Int64($0.priority) })
                 let attempts = try s.bind(array: chunk.map { SQL.int32($0.maxAttempts) }), delays = try s.bind(array: chunk.map { SQL.ms($0.delay) })
                 s.sql = """
-                    INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at)
-                    SELECT q, k, a, NULLIF(u, ''), p, m, \(SQL.nowPlus)d
+                    INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at, created_at, updated_at)
+                    SELECT q, k, a, NULLIF(u, ''), p, m, \(s.now(plus: "d")), \(s.now()), \(s.now())
                     FROM unnest(\(queues)::text[], \(kinds)::text[], \(args)::text[], \(keys)::text[], \(priorities)::int8[],
                                 \(attempts)::int8[], \(delays)::int8[]) WITH ORDINALITY AS t(q, k, a, u, p, m, d, n)
                     ORDER BY n
@@ -60,7 +61,7 @@ extension PostgresStore {
             }
             let woken = Array(Set(zip(jobs, results).compactMap { job, result in result == .duplicate ? nil : job.queue })).sorted()
             if !woken.isEmpty {
-                try await connection.query("SELECT pg_notify('\(unescaped: Self.channel)', q) FROM unnest(\(woken)::text[]) AS q", logger: logger)
+                try await connection.query("SELECT pg_notify(\(Self.channel), q) FROM unnest(\(woken)::text[]) AS q", logger: logger)
             }
             return results
         }
@@ -68,20 +69,20 @@ extension PostgresStore {
 
     /// INSERT … ON CONFLICT (the live unique key) DO NOTHING RETURNING id, and `pg_notify` of
     /// the queue when a row went in (delivered when the transaction commits).
-    static func insertJob(_ job: NewJob) -> PostgresQuery {
-        var s = Statement()
+    static func insertJob(_ job: NewJob, offset: Int64) -> PostgresQuery {
+        var s = Statement(offset: offset)
         let values = [
             s.bind(job.queue), s.bind(job.kind), s.bind(job.args), s.bind(job.uniqueKey),
             s.bind(job.priority), s.bind(SQL.int32(job.maxAttempts)),
-            "(\(SQL.nowPlus)\(s.bind(SQL.ms(job.delay))))",
+            s.now(plus: s.bind(SQL.ms(job.delay))), s.now(), s.now(),
         ]
         s.sql = """
             WITH inserted AS (
-              INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at)
+              INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at, created_at, updated_at)
               VALUES (\(values.joined(separator: ", ")))
               ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available','running') DO NOTHING
               RETURNING id, queue)
-            SELECT id, pg_notify('\(channel)', queue) FROM inserted
+            SELECT id, pg_notify(\(s.bind(channel)), queue) FROM inserted
             """
         return s.query
     }
@@ -94,21 +95,22 @@ extension PostgresStore {
     public func claim(queue: String, limit: Int, owner: String, leaseTTL: Duration) async throws -> [Job] {
         guard limit > 0 else { return [] }
         guard leaseTTL > .zero else { throw StoreError(.invalid, "lease TTL must be positive") }
-        var s = Statement()
+        var s = statement()
         let queueName = s.bind(queue), count = s.bind(limit), owner = s.bind(owner), ttl = s.bind(SQL.ms(leaseTTL))
+        let now = s.now()
         // The CTE (materialized: never folded into the UPDATE) picks and locks, skipping rows
         // other claimers hold; one statement, committed at once.
         s.sql = """
             WITH picked AS MATERIALIZED (
               SELECT id FROM queue_job
-              WHERE state = 'available' AND queue = \(queueName) AND run_at <= now()
+              WHERE state = 'available' AND queue = \(queueName) AND run_at <= \(now)
               ORDER BY priority, run_at, id
               LIMIT \(count)
               FOR UPDATE SKIP LOCKED),
             claimed AS (
               UPDATE queue_job j
               SET state = 'running', attempt = j.attempt + 1, lease_owner = \(owner),
-                  lease_token = nextval('queue_lease_seq'), lease_expires_at = \(SQL.nowPlus)\(ttl), updated_at = now()
+                  lease_token = nextval('queue_lease_seq'), lease_expires_at = \(s.now(plus: ttl)), updated_at = \(now)
               FROM picked WHERE j.id = picked.id
               RETURNING j.*)
             SELECT \(Self.jobColumns) FROM claimed ORDER BY priority, run_at, id
@@ -122,11 +124,11 @@ extension PostgresStore {
     public func heartbeat(_ leases: [Lease], leaseTTL: Duration) async throws -> Set<Lease> {
         guard !leases.isEmpty else { return [] }
         let sorted = leases.sorted { ($0.jobID, $0.token) < ($1.jobID, $1.token) }
-        var s = Statement()
+        var s = statement()
         let ids = try s.bind(array: sorted.map(\.jobID)), tokens = try s.bind(array: sorted.map(\.token))
         let ttl = s.bind(SQL.ms(leaseTTL))
         s.sql = """
-            UPDATE queue_job q SET lease_expires_at = \(SQL.nowPlus)\(ttl), updated_at = now()
+            UPDATE queue_job q SET lease_expires_at = \(s.now(plus: ttl)), updated_at = \(s.now())
             FROM unnest(\(ids)::int8[], \(tokens)::int8[]) AS t(id, token)
             WHERE q.id = t.id AND q.lease_token = t.token AND q.state = 'running'
             RETURNING q.id, q.lease_token
@@ -142,7 +144,7 @@ extension PostgresStore {
 
     public func complete(_ lease: Lease) async throws -> Bool {
         let rows = try await query("complete", """
-            UPDATE queue_job SET state = 'completed', finalized_at = now(), updated_at = now(),
+            UPDATE queue_job SET state = 'completed', finalized_at = \(now: offset), updated_at = \(now: offset),
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             WHERE id = \(lease.jobID) AND lease_token = \(lease.token) AND state = 'running'
             RETURNING id
@@ -151,58 +153,58 @@ extension PostgresStore {
     }
 
     public func fail(_ lease: Lease, error: String, permanent: Bool, retryIn: Duration) async throws -> JobState? {
-        var s = Statement()
+        var s = statement()
         let id = s.bind(lease.jobID), token = s.bind(lease.token), message = s.bind(error)
         let discard = "(\(s.bind(permanent)) OR attempt >= max_attempts)"
-        let delay = s.bind(SQL.ms(retryIn))
+        let delay = s.bind(SQL.ms(retryIn)), now = s.now()
         s.sql = """
             WITH changed AS (
               UPDATE queue_job SET
                 state = CASE WHEN \(discard) THEN 'discarded' ELSE 'available' END,
-                finalized_at = CASE WHEN \(discard) THEN now() END,
-                run_at = CASE WHEN \(discard) THEN run_at ELSE \(SQL.nowPlus)\(delay) END,
-                last_error = \(message), errors = \(Self.appendError(kind: "failed", error: message)),
-                updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                finalized_at = CASE WHEN \(discard) THEN \(now) END,
+                run_at = CASE WHEN \(discard) THEN run_at ELSE \(s.now(plus: delay)) END,
+                last_error = \(message), errors = \(Self.appendError(kind: "failed", error: message, &s)),
+                updated_at = \(now), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
               WHERE id = \(id) AND lease_token = \(token) AND state = 'running'
               RETURNING state, queue, run_at)
-            \(Self.selectStateNotifying)
+            \(Self.selectStateNotifying(&s))
             """
         return try await transition("fail", s.query)
     }
 
     public func snooze(_ lease: Lease, delay: Duration, notBefore: Date?, reason: String, maxSnoozes: Int) async throws -> JobState? {
-        var s = Statement()
+        var s = statement()
         let id = s.bind(lease.jobID), token = s.bind(lease.token), message = s.bind(reason)
         let discard = "(snooze_count + 1 > \(s.bind(maxSnoozes)))"
-        let wait = s.bind(SQL.ms(delay)), earliest = s.bind(SQL.ms(notBefore))
+        let wait = s.bind(SQL.ms(delay)), earliest = s.bind(SQL.ms(notBefore)), now = s.now()
         s.sql = """
             WITH changed AS (
               UPDATE queue_job SET
                 state = CASE WHEN \(discard) THEN 'discarded' ELSE 'available' END,
-                finalized_at = CASE WHEN \(discard) THEN now() END,
+                finalized_at = CASE WHEN \(discard) THEN \(now) END,
                 attempt = greatest(attempt - 1, 0), snooze_count = snooze_count + 1,
-                run_at = greatest(\(SQL.nowPlus)\(wait), \(SQL.epochPlus)\(earliest)),
-                last_error = \(message), errors = \(Self.appendError(kind: "snoozed", error: message)),
-                updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                run_at = greatest(\(s.now(plus: wait)), \(SQL.epochPlus)\(earliest)),
+                last_error = \(message), errors = \(Self.appendError(kind: "snoozed", error: message, &s)),
+                updated_at = \(now), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
               WHERE id = \(id) AND lease_token = \(token) AND state = 'running'
               RETURNING state, queue, run_at)
-            \(Self.selectStateNotifying)
+            \(Self.selectStateNotifying(&s))
             """
         return try await transition("snooze", s.query)
     }
 
     public func release(_ lease: Lease, reason: String) async throws -> Bool {
-        var s = Statement()
-        let id = s.bind(lease.jobID), token = s.bind(lease.token), message = s.bind(reason)
+        var s = statement()
+        let id = s.bind(lease.jobID), token = s.bind(lease.token), message = s.bind(reason), now = s.now()
         s.sql = """
             WITH changed AS (
               UPDATE queue_job SET
-                state = 'available', attempt = greatest(attempt - 1, 0), run_at = now(),
-                last_error = \(message), errors = \(Self.appendError(kind: "released", error: message)),
-                updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                state = 'available', attempt = greatest(attempt - 1, 0), run_at = \(now),
+                last_error = \(message), errors = \(Self.appendError(kind: "released", error: message, &s)),
+                updated_at = \(now), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
               WHERE id = \(id) AND lease_token = \(token) AND state = 'running'
               RETURNING state, queue, run_at)
-            \(Self.selectStateNotifying)
+            \(Self.selectStateNotifying(&s))
             """
         return try await transition("release", s.query) != nil
     }
@@ -210,10 +212,12 @@ extension PostgresStore {
     /// After `WITH changed AS (UPDATE … RETURNING state, queue, run_at)`: the new state, and a
     /// notification when the job is due again at once (one retried after a backoff is found
     /// by the workers' polls; waking every idle worker for it would only cost empty claims).
-    static let selectStateNotifying = """
-        SELECT state, CASE WHEN state = 'available' AND run_at <= now() THEN pg_notify('\(channel)', queue) END
+    static func selectStateNotifying(_ s: inout Statement) -> String {
+        """
+        SELECT state, CASE WHEN state = 'available' AND run_at <= \(s.now()) THEN pg_notify(\(s.bind(channel)), queue) END
         FROM changed
         """
+    }
 
     private func transition(_ what: String, _ statement: PostgresQuery) async throws -> JobState? {
         let rows = try await query(what, statement)
@@ -223,39 +227,39 @@ extension PostgresStore {
 
     /// `errors` with one more `{"at", "attempt", "error", "kind"}` (at: the database's now in
     /// unix ms; attempt: the attempt that ran), keeping the last ``JobErrorRecord/historyLimit``.
-    /// `error` is the placeholder of the message.
-    static func appendError(kind: String, error: String) -> String {
+    /// `error` is the placeholder of the message; the kind and the limit are bound in `s`.
+    static func appendError(kind: String, error: String, _ s: inout Statement) -> String {
         """
         (SELECT coalesce(jsonb_agg(kept.e ORDER BY kept.n), '[]'::jsonb) FROM (
            SELECT h.e, h.n FROM jsonb_array_elements(errors || jsonb_build_array(jsonb_build_object(
-             'at', \(SQL.ms("now()")), 'attempt', attempt, 'error', \(error)::text, 'kind', '\(kind)')))
+             'at', \(SQL.ms(s.now())), 'attempt', attempt, 'error', \(error)::text, 'kind', \(s.bind(kind))::text)))
              WITH ORDINALITY AS h(e, n)
-           ORDER BY h.n DESC LIMIT \(JobErrorRecord.historyLimit)) AS kept)
+           ORDER BY h.n DESC LIMIT \(s.bind(JobErrorRecord.historyLimit))) AS kept)
         """
     }
 
     // MARK: rescue and retention
 
     public func rescueExpiredLeases(poisonRescues: Int) async throws -> RescueReport {
-        var s = Statement()
-        let poison = s.bind(poisonRescues), message = s.bind("lease expired (worker lost)")
+        var s = statement()
+        let poison = s.bind(poisonRescues), message = s.bind("lease expired (worker lost)"), now = s.now()
         let discard = "(attempt >= max_attempts OR rescue_count + 1 >= \(poison))"
         s.sql = """
             WITH expired AS MATERIALIZED (
               SELECT id FROM queue_job
-              WHERE state = 'running' AND lease_expires_at < now()
+              WHERE state = 'running' AND lease_expires_at < \(now)
               ORDER BY id
               FOR UPDATE SKIP LOCKED),
             changed AS (
               UPDATE queue_job SET
                 state = CASE WHEN \(discard) THEN 'discarded' ELSE 'available' END,
-                finalized_at = CASE WHEN \(discard) THEN now() END,
-                rescue_count = rescue_count + 1, run_at = now(),
-                last_error = \(message), errors = \(Self.appendError(kind: "rescued", error: message)),
-                updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                finalized_at = CASE WHEN \(discard) THEN \(now) END,
+                rescue_count = rescue_count + 1, run_at = \(now),
+                last_error = \(message), errors = \(Self.appendError(kind: "rescued", error: message, &s)),
+                updated_at = \(now), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
               FROM expired WHERE queue_job.id = expired.id
               RETURNING queue_job.id, queue_job.state, queue_job.queue)
-            SELECT id, state, CASE WHEN state = 'available' THEN pg_notify('\(Self.channel)', queue) END
+            SELECT id, state, CASE WHEN state = 'available' THEN pg_notify(\(s.bind(Self.channel)), queue) END
             FROM changed ORDER BY id
             """
         let statement = s.query
@@ -281,13 +285,13 @@ extension PostgresStore {
 
     public func prune(completedAge: Duration, finalAge: Duration, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        var s = Statement()
-        let completed = s.bind(SQL.ms(completedAge)), final = s.bind(SQL.ms(finalAge)), most = s.bind(limit)
+        var s = statement()
+        let completed = s.bind(SQL.ms(completedAge)), final = s.bind(SQL.ms(finalAge)), most = s.bind(limit), now = s.now()
         s.sql = """
             WITH doomed AS MATERIALIZED (
               SELECT id FROM queue_job
-              WHERE (state = 'completed' AND finalized_at < now() - INTERVAL '1 millisecond' * \(completed))
-                 OR (state IN ('discarded','cancelled') AND finalized_at < now() - INTERVAL '1 millisecond' * \(final))
+              WHERE (state = 'completed' AND finalized_at < \(now) - INTERVAL '1 millisecond' * \(completed))
+                 OR (state IN ('discarded','cancelled') AND finalized_at < \(now) - INTERVAL '1 millisecond' * \(final))
               ORDER BY finalized_at, id
               LIMIT \(most)
               FOR UPDATE SKIP LOCKED),
@@ -303,7 +307,7 @@ extension PostgresStore {
             throw StoreError(.invalid, "purge deletes final jobs only, not \(live.map(\.rawValue).sorted().joined(separator: ", "))")
         }
         guard !states.isEmpty else { return 0 }
-        var s = Statement()
+        var s = statement()
         let names = try s.bind(array: states.map(\.rawValue).sorted()), cutoff = s.bind(SQL.ms(before))
         s.sql = """
             WITH deleted AS (
@@ -330,7 +334,7 @@ extension PostgresStore {
         guard query.limit > 0 else { return [] }
         if let ids = query.ids, ids.isEmpty { return [] }
         if let states = query.states, states.isEmpty { return [] }
-        var s = Statement()
+        var s = statement()
         var conditions: [String] = []
         if let states = query.states {
             conditions.append("state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])")
@@ -346,30 +350,49 @@ extension PostgresStore {
     }
 
     /// The SET list that makes a finished job available again with its attempts reset.
-    static let retryReset = """
-        state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0, run_at = now(),
-        finalized_at = NULL, updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+    static func retryReset(_ s: inout Statement) -> String {
         """
+        state = 'available', attempt = 0, rescue_count = 0, snooze_count = 0, run_at = \(s.now()),
+        finalized_at = NULL, updated_at = \(s.now()), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+        """
+    }
+
+    /// UPDATE … SET ``retryReset(_:)`` of the discarded or cancelled job `id` unless its unique
+    /// key is live in another job, RETURNING its queue.
+    static func retryOne(_ id: Int64, offset: Int64) -> PostgresQuery {
+        var s = Statement(offset: offset)
+        s.sql = """
+            UPDATE queue_job j SET \(retryReset(&s))
+            WHERE j.id = \(s.bind(id)) AND j.state IN ('discarded','cancelled')
+              AND NOT EXISTS (SELECT 1 FROM queue_job o
+                              WHERE o.unique_key = j.unique_key AND o.state IN ('available','running') AND o.id <> j.id)
+            RETURNING j.queue
+            """
+        return s.query
+    }
 
     public func retry(ids: [Int64]) async throws -> [Int64] {
         let ids = Array(Set(ids)).sorted()
         guard !ids.isEmpty else { return [] }
-        let reset = Self.retryReset
+        let offset = self.offset
+        var s = Statement(offset: offset)
+        s.sql = """
+            UPDATE queue_job SET \(Self.retryReset(&s))
+            WHERE id = ANY(\(try s.bind(array: ids))::int8[]) AND state IN ('discarded','cancelled') AND unique_key IS NULL
+            RETURNING id
+            """
+        let unkeyed = s.query
         let logger = self.logger
         let retried = try await transaction("retry") { connection -> [Int64] in
             // Waiting jobs become due now, keeping their attempts.
             let woken = try await connection.query("""
-                UPDATE queue_job SET run_at = now(), updated_at = now()
-                WHERE id = ANY(\(ids)::int8[]) AND state = 'available' AND run_at > now()
+                UPDATE queue_job SET run_at = \(now: offset), updated_at = \(now: offset)
+                WHERE id = ANY(\(ids)::int8[]) AND state = 'available' AND run_at > \(now: offset)
                 RETURNING id
                 """, logger: logger).collect().map { try $0.decode(Int64.self) }
             // Without a unique key nothing can clash: all at once.
             var retried = woken
-            retried += try await connection.query("""
-                UPDATE queue_job SET \(unescaped: reset)
-                WHERE id = ANY(\(ids)::int8[]) AND state IN ('discarded','cancelled') AND unique_key IS NULL
-                RETURNING id
-                """, logger: logger).collect().map { try $0.decode(Int64.self) }
+            retried += try await connection.query(unkeyed, logger: logger).collect().map { try $0.decode(Int64.self) }
             // With one, in id order: a job is left alone when its key is live in another job
             // (which may be one retried just before it, or one enqueued concurrently: its unique
             // violation rolls back to the savepoint and skips this job).
@@ -381,14 +404,7 @@ extension PostgresStore {
             for id in keyed {
                 try await connection.query("SAVEPOINT callrec_retry", logger: logger)
                 do {
-                    let rows = try await connection.query("""
-                        UPDATE queue_job j SET \(unescaped: reset)
-                        WHERE j.id = \(id) AND j.state IN ('discarded','cancelled')
-                          AND NOT EXISTS (SELECT 1 FROM queue_job o
-                                          WHERE o.unique_key = j.unique_key AND o.state IN ('available','running')
-                                            AND o.id <> j.id)
-                        RETURNING j.id
-                        """, logger: logger).collect()
+                    let rows = try await connection.query(Self.retryOne(id, offset: offset), logger: logger).collect()
                     try await connection.query("RELEASE SAVEPOINT callrec_retry", logger: logger)
                     if !rows.isEmpty { retried.append(id) }
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
@@ -396,7 +412,7 @@ extension PostgresStore {
                 }
             }
             if !retried.isEmpty {
-                try await connection.query("SELECT pg_notify('\(unescaped: Self.channel)', '')", logger: logger)
+                try await connection.query("SELECT pg_notify(\(Self.channel), '')", logger: logger)
             }
             return retried.sorted()
         }
@@ -407,7 +423,7 @@ extension PostgresStore {
         let owners = Array(Set(owners)).sorted()
         guard !owners.isEmpty else { return 0 }
         let rows = try await query("expire leases", """
-            UPDATE queue_job SET lease_expires_at = now() - interval '1 millisecond', updated_at = now()
+            UPDATE queue_job SET lease_expires_at = \(now: offset) - interval '1 millisecond', updated_at = \(now: offset)
             WHERE state = 'running' AND lease_owner = ANY(\(owners)::text[])
             RETURNING id
             """)
@@ -421,7 +437,7 @@ extension PostgresStore {
             WITH target AS MATERIALIZED (
               SELECT id FROM queue_job WHERE id = ANY(\(ids)::int8[]) AND state IN ('available','running')
               ORDER BY id FOR UPDATE)
-            UPDATE queue_job SET state = 'cancelled', finalized_at = now(), updated_at = now(),
+            UPDATE queue_job SET state = 'cancelled', finalized_at = \(now: offset), updated_at = \(now: offset),
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             FROM target WHERE queue_job.id = target.id AND queue_job.state IN ('available','running')
             RETURNING queue_job.id
@@ -431,18 +447,21 @@ extension PostgresStore {
 
     public func queueStats() async throws -> QueueStats {
         // One statement, so one snapshot and one now().
-        let rows = try await query("queue stats", """
+        var s = statement()
+        let now = s.now()
+        s.sql = """
             SELECT 'count' AS part, queue, state, count(*)::int8 AS n, NULL::int8 AS at
               FROM queue_job GROUP BY queue, state
             UNION ALL
-            SELECT 'due', queue, NULL, count(*)::int8, \(unescaped: SQL.ms("min(run_at)"))
-              FROM queue_job WHERE state = 'available' AND run_at <= now() GROUP BY queue
+            SELECT 'due', queue, NULL, count(*)::int8, \(SQL.ms("min(run_at)"))
+              FROM queue_job WHERE state = 'available' AND run_at <= \(now) GROUP BY queue
             UNION ALL
-            SELECT 'next', NULL, NULL, NULL, \(unescaped: SQL.ms("min(run_at)"))
-              FROM queue_job WHERE state = 'available' AND run_at > now()
+            SELECT 'next', NULL, NULL, NULL, \(SQL.ms("min(run_at)"))
+              FROM queue_job WHERE state = 'available' AND run_at > \(now)
             UNION ALL
-            SELECT 'now', NULL, NULL, NULL, \(unescaped: SQL.ms("now()"))
-            """)
+            SELECT 'now', NULL, NULL, NULL, \(SQL.ms(now))
+            """
+        let rows = try await query("queue stats", s.query)
         return try decode("queue stats") {
             var counts: [JobState: Int] = [:]
             var byQueue: [String: [JobState: Int]] = [:]

@@ -2,21 +2,30 @@ import CallStore
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
+import Synchronization
 
 /// The shared backend: PostgreSQL through postgres-nio's `PostgresClient` (a connection pool).
 /// Several processes on several machines may share one database: every method is one statement
 /// or one short transaction, and lease times are the database's `now()`.
 ///
-/// Lifecycle: `init` starts the pool's `run()` in a detached task the store owns (a worker may
-/// later run the client as a ServiceLifecycle service instead); ``close()`` cancels it and waits
-/// for it to end, after the listening connection of ``waitForWork(timeout:)``. A store dropped
-/// without ``close()`` cancels both in `deinit`.
+/// Lifecycle: the store is a ServiceLifecycle `Service`. ``run()`` runs the pool (the client's
+/// own `run()`) and, once the first ``waitForWork(timeout:)`` asks for it, the listening
+/// connection, until the task is cancelled, the group shuts down gracefully, or ``close()``.
+/// Put the store in the caller's `ServiceGroup` before the services that use it, or wrap a
+/// one-shot command in `withRunningStore`. A statement issued before ``run()`` has started
+/// waits for it (at most ``startTimeout``, then fails naming the cause); ``migrate()`` connects
+/// on its own and needs no running store.
 ///
-/// Wake-ups: the first ``waitForWork(timeout:)`` starts one long-lived task that holds one
-/// pooled connection listening on `callrec_queue` (listening again after 1 s, then up to 16 s,
-/// when the connection is lost) and wakes this store's waiters; every enqueue (and every change
-/// that makes a job due at once) notifies that channel in its own transaction. LISTEN needs a
-/// session: behind PgBouncer, point the store at a session-mode pool.
+/// Wake-ups: the listening connection (one pooled connection listening on `callrec_queue`,
+/// listening again after 1 s, then up to 16 s, when the connection is lost) wakes this store's
+/// waiters; every enqueue (and every change that makes a job due at once) notifies that channel
+/// in its own transaction. LISTEN needs a session: behind PgBouncer, point the store at a
+/// session-mode pool.
+///
+/// Time: the database's `now()`, so that machines need not agree about clocks, plus an offset
+/// the store binds into every statement (`timeOffset`: zero in production; tests move it to
+/// make time pass without sleeping).
 ///
 /// Times are stored as `TIMESTAMPTZ` and exchanged in whole milliseconds, as the SQLite store
 /// keeps them, so that both backends give back the same `Date` for the same input.
@@ -28,22 +37,36 @@ public final class PostgresStore: CallStore {
     /// For ``migrate()``, which connects on its own (a failure to connect surfaces at once,
     /// rather than after the pool's 60 s of retries).
     private let directConfiguration: PostgresConnection.Configuration
-    private let runTask: Task<Void, Never>
-    private let state = Locked(StoreState())
+    private let timeOffset: @Sendable () -> Duration
+    private let state = Mutex(StoreState())
+    /// Signalled when ``run()`` starts (or the store closes): statements waiting for the pool go on.
+    private let started = WakeUp()
+    /// Closed by ``close()``: ``run()`` returns.
+    private let closing = WakeUp()
 
     private struct StoreState {
         var closed = false
+        var running = false
+        var ran = false
     }
+
+    /// How long a statement waits for ``run()`` to start before it fails (a caller that never
+    /// runs the store gets an error, not a hang).
+    public static let startTimeout = Duration.seconds(30)
 
     /// The channel of `pg_notify` and `LISTEN`: the payload is the queue name.
     static let channel = "callrec_queue"
 
     /// Parses `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
-    /// and starts the connection pool (no connection is made before the first use).
-    public init(url: String, logger: Logger = Logger(label: "callrec.store.postgres")) throws {
+    /// and makes the connection pool (no connection is made before the first use; nothing runs
+    /// before ``run()``). `timeOffset` is added to the database's `now()` in every statement
+    /// (tests move it; production leaves it at zero).
+    public init(url: String, logger: Logger = Logger(label: "callrec.store.postgres"),
+                timeOffset: @escaping @Sendable () -> Duration = { .zero }) throws {
         let parsed = try PostgresURL(parsing: url)
         self.location = parsed.location
         self.logger = logger
+        self.timeOffset = timeOffset
 
         var tls = TLSConfiguration.makeClientConfiguration()
         switch parsed.tls {
@@ -90,19 +113,14 @@ public final class PostgresStore: CallStore {
         // going) come back as this store's errors anyway: only at debug level are they shown.
         var background = logger
         if background.logLevel > .debug { background.logLevel = max(background.logLevel, .error) }
-        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
-        self.client = client
-        // Detached: not a child of whatever task creates the store, and without its task-locals
-        // (a ServiceLifecycle graceful shutdown must not close the pool while the worker still
-        // releases its jobs). close() ends it.
-        self.runTask = Task.detached { await client.run() }
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: background)
     }
 
-    deinit {
-        // Without close(): at least stop the pool (its connections close in the background).
-        _ = wakeUps.close()?.cancel()
-        runTask.cancel()
-    }
+    /// The store's offset from the database's `now()`, in whole ms.
+    var offset: Int64 { timeOffset().milliseconds }
+
+    /// A statement stamped with the store's now.
+    func statement() -> Statement { Statement(offset: offset) }
 
     // MARK: lifecycle
 
@@ -146,23 +164,48 @@ public final class PostgresStore: CallStore {
         try? await connection.close()
     }
 
-    /// Stops the listener and the pool and waits for both. Idempotent.
-    public func close() async throws {
+    /// Runs the pool and (once a wait asks for it) the listening connection until the task is
+    /// cancelled, the group shuts down gracefully, or ``close()``. Once only.
+    public func run() async throws {
         let first = state.withLock { state -> Bool in
-            defer { state.closed = true }
-            return !state.closed
+            defer { state.ran = true }
+            guard !state.ran, !state.closed else { return false }
+            state.running = true
+            return true
         }
-        guard first else { return }
-        if let listener = wakeUps.close() {
-            listener.cancel()
-            await listener.value
+        guard first else {
+            throw StoreError(.invalid, "\(location): the store runs once (it ran, or it is closed)")
         }
-        runTask.cancel()
-        await runTask.value
+        started.close()
+        let client = self.client
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                group.addTask { await self.listen() }
+                group.addTask { await self.closing.wait() }
+                // Whichever ends first (close(), or the pool stopped): everything stops.
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        state.withLock { state in
+            state.running = false
+            state.closed = true
+        }
+        wakeUps.close()
+    }
+
+    /// Closes the store: later calls fail, waiters return, and ``run()`` ends (the pool closes
+    /// its connections). Idempotent.
+    public func close() async throws {
+        state.withLock { $0.closed = true }
+        wakeUps.close()
+        started.close()
+        closing.close()
     }
 
     public func now() async throws -> Date {
-        let rows = try await query("now", "SELECT \(unescaped: SQL.ms("now()"))")
+        let rows = try await query("now", "SELECT \(unescaped: SQL.ms("now()")) + \(offset)::int8")
         guard let row = rows.first else { throw StoreError(.unavailable, "\(location): now: no row") }
         return try decode("now") { SQL.date(try row.decode(Int64.self)) }
     }
@@ -172,50 +215,43 @@ public final class PostgresStore: CallStore {
     public func waitForWork(timeout: Duration) async {
         guard timeout > .zero, !Task.isCancelled else { return }
         let deadline = ContinuousClock.now + timeout
-        startListener()
-        if !wakeUps.listening {
-            // The first wait of this store: a notification sent before LISTEN took effect would
-            // be lost, so wait until it has (within the same timeout).
-            await wakeUps.wait(.listening, timeout: deadline - ContinuousClock.now)
-        }
+        wakeUps.requestListener()
+        // The first wait of this store: a notification sent before LISTEN took effect would be
+        // lost, so wait until it has (within the same timeout).
+        await wakeUps.waitUntilListening(timeout: deadline - ContinuousClock.now)
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero, !Task.isCancelled else { return }
-        await wakeUps.wait(.work, timeout: remaining)
+        await wakeUps.waitForNotification(timeout: remaining)
     }
 
-    private func startListener() {
-        let client = self.client
-        let wakeUps = self.wakeUps
-        let logger = self.logger
-        wakeUps.startListener {
-            Task.detached {
-                var reconnected = false
-                var pause = Duration.seconds(1)
-                while !Task.isCancelled {
-                    do {
-                        try await client.withConnection { connection in
-                            try await connection.listen(on: Self.channel) { notifications in
-                                wakeUps.listenerStarted(reconnected: reconnected)
-                                pause = .seconds(1)
-                                for try await _ in notifications {
-                                    wakeUps.notified()
-                                }
-                            }
+    /// The listening connection, once a waiter asked for it, until the task is cancelled.
+    private func listen() async {
+        await wakeUps.waitUntilRequested()
+        var reconnected = false
+        var pause = Duration.seconds(1)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        self.wakeUps.listenerStarted(reconnected: reconnected)
+                        pause = .seconds(1)
+                        for try await _ in notifications {
+                            self.wakeUps.notified()
                         }
-                    } catch {
-                        if Task.isCancelled { break }
-                        logger.warning("the listening connection failed; listening again in \(pause)",
-                                       metadata: ["error": "\(Self.describe(error))"])
                     }
-                    wakeUps.listenerStopped()
-                    reconnected = true
-                    // Waiters still wake at their timeouts meanwhile (the workers' polls).
-                    try? await Task.sleep(for: pause)
-                    pause = min(pause * 2, .seconds(16))
                 }
-                wakeUps.listenerStopped()
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("the listening connection failed; listening again in \(pause)",
+                               metadata: ["error": "\(Self.describe(error))"])
             }
+            wakeUps.listenerStopped()
+            reconnected = true
+            // Waiters still wake at their timeouts meanwhile (the workers' polls).
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(16))
         }
+        wakeUps.listenerStopped()
     }
 
     // MARK: access
@@ -224,9 +260,21 @@ public final class PostgresStore: CallStore {
         if state.withLock({ $0.closed }) { throw StoreError(.unavailable, "\(location): the store is closed") }
     }
 
+    /// Fails when the store is closed; waits (at most ``startTimeout``) for ``run()`` to start.
+    func checkRunning() async throws {
+        let (closed, running) = state.withLock { ($0.closed, $0.running) }
+        if closed { throw StoreError(.unavailable, "\(location): the store is closed") }
+        if running { return }
+        await started.wait(timeout: Self.startTimeout)
+        try checkOpen()
+        guard state.withLock({ $0.running }) else {
+            throw StoreError(.unavailable, "\(location): the store is not running (run it in a service group, or inside withRunningStore)")
+        }
+    }
+
     /// Runs one statement (its own transaction) and returns every row.
     func query(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        try checkOpen()
+        try await checkRunning()
         do {
             return try await client.query(query, logger: logger).collect()
         } catch {
@@ -238,7 +286,7 @@ public final class PostgresStore: CallStore {
     /// rolled back when it throws.
     func transaction<T: Sendable>(_ what: String, readOnly: Bool = false,
                                   _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try checkOpen()
+        try await checkRunning()
         let logger = self.logger
         do {
             return try await client.withConnection { connection in
@@ -312,20 +360,6 @@ public final class PostgresStore: CallStore {
     }
 }
 
-/// A value behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// SQL fragments for the stored forms.
 enum SQL {
     /// Unix milliseconds (rounded) of a TIMESTAMPTZ expression.
@@ -345,6 +379,4 @@ enum SQL {
 
     /// Followed by an int8 of unix ms (in parentheses): that instant as TIMESTAMPTZ, exactly.
     static let epochPlus = "TIMESTAMPTZ 'epoch' + INTERVAL '1 millisecond' * "
-    /// Followed by an int8 of ms: that many ms after `now()`.
-    static let nowPlus = "now() + INTERVAL '1 millisecond' * "
 }

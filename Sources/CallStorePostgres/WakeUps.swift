@@ -1,7 +1,8 @@
-import Foundation
+import CallStore
+import Synchronization
 
 /// The waiters of ``PostgresStore/waitForWork(timeout:)`` in this process, and the state of the
-/// store's listening connection.
+/// store's listening connection, on the one wake-up primitive (`WakeUp`, level-triggered).
 ///
 /// A notification wakes every waiting task. One that arrives while no task waits is kept (one
 /// flag, not a count), so that the next wait returns at once: a worker that found no job and is
@@ -10,129 +11,78 @@ import Foundation
 ///
 /// Each wait ends exactly once (by a wake-up, its task's cancellation, its timeout or the store's
 /// close) and leaves no entry behind.
-final class WakeUps: @unchecked Sendable {
-    enum Kind {
-        /// Waits for a notification.
-        case work
-        /// Waits for the listener to be listening (the first `waitForWork` of a store).
-        case listening
-    }
+final class WakeUps: Sendable {
+    /// Notifications (and reconnections of the listener).
+    private let work = WakeUp()
+    /// The listener is listening (the first wait of a store waits for it).
+    private let up = WakeUp()
+    /// A waiter asked for the listener: it starts on the first wait, not before.
+    private let requested = WakeUp()
+    private let state = Mutex(State())
 
-    private struct Waiter {
-        var kind: Kind
-        var continuation: CheckedContinuation<Void, Never>
+    private struct State {
+        var listening = false
+        var requested = false
     }
-
-    private let lock = NSLock()
-    private var waiters: [UInt64: Waiter] = [:]
-    private var nextID: UInt64 = 0
-    private var pending = false
-    private var isListening = false
-    private var closed = false
-    private var listener: Task<Void, Never>?
 
     /// Waits in progress (for tests of leaks).
-    var count: Int { lock.withLock { waiters.count } }
+    var count: Int { work.waiting + up.waiting }
+
+    /// Waits for a notification in progress (past the wait for the listener).
+    var waitingForWork: Int { work.waiting }
 
     /// Whether the listening connection is up.
-    var listening: Bool { lock.withLock { isListening } }
+    var listening: Bool { state.withLock { $0.listening } }
 
-    /// Starts the listener with `make` unless it runs already or the store is closed.
-    func startListener(_ make: () -> Task<Void, Never>) {
-        lock.withLock {
-            guard listener == nil, !closed else { return }
-            listener = make()
+    /// Asks for the listener (once; later calls do nothing).
+    func requestListener() {
+        let first = state.withLock { state -> Bool in
+            defer { state.requested = true }
+            return !state.requested
         }
+        if first { requested.signal() }
     }
 
-    /// Waits until woken (`kind`), for `timeout`, or until the task is cancelled, whichever
-    /// comes first.
-    func wait(_ kind: Kind, timeout: Duration) async {
-        guard timeout > .zero, !Task.isCancelled else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.wait(kind) }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
+    /// Returns once a waiter asked for the listener, or when the task is cancelled.
+    func waitUntilRequested() async {
+        await requested.wait()
     }
 
-    /// Waits until woken or cancelled.
-    private func wait(_ kind: Kind) async {
-        let id: UInt64 = lock.withLock {
-            nextID += 1
-            return nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Checked under the lock: a cancellation that comes before the registration has
-                // set the task's flag before its handler (which then found nothing) ran.
-                let resumeNow: Bool = lock.withLock {
-                    if closed || Task.isCancelled { return true }
-                    switch kind {
-                    case .work:
-                        if pending {
-                            pending = false
-                            return true
-                        }
-                    case .listening:
-                        if isListening { return true }
-                    }
-                    waiters[id] = Waiter(kind: kind, continuation: continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = lock.withLock { waiters.removeValue(forKey: id) }
-            waiter?.continuation.resume()
-        }
+    /// Returns when the listener is listening, after `timeout`, or when the task is cancelled.
+    func waitUntilListening(timeout: Duration) async {
+        guard !listening else { return }
+        await up.wait(timeout: timeout)
+    }
+
+    /// Returns on a notification (or one kept since the last wait), after `timeout`, or when
+    /// the task is cancelled.
+    func waitForNotification(timeout: Duration) async {
+        await work.wait(timeout: timeout)
     }
 
     /// A notification arrived: wakes the waiters of work, or keeps it for the next one.
     func notified() {
-        let woken: [Waiter] = lock.withLock {
-            let work = waiters.filter { $0.value.kind == .work }
-            if work.isEmpty {
-                pending = true
-                return []
-            }
-            for id in work.keys { waiters[id] = nil }
-            return Array(work.values)
-        }
-        for waiter in woken { waiter.continuation.resume() }
+        work.signal()
     }
 
     /// The listener is listening. After a reconnection, everyone is woken (or the next wait
     /// returns at once).
     func listenerStarted(reconnected: Bool) {
-        let woken: [Waiter] = lock.withLock {
-            isListening = true
-            let chosen = waiters.filter { $0.value.kind == .listening || reconnected }
-            if reconnected && chosen.allSatisfy({ $0.value.kind == .listening }) { pending = true }
-            for id in chosen.keys { waiters[id] = nil }
-            return Array(chosen.values)
-        }
-        for waiter in woken { waiter.continuation.resume() }
+        state.withLock { $0.listening = true }
+        up.signal()
+        if reconnected { work.signal() }
     }
 
     /// The listener lost its connection.
     func listenerStopped() {
-        lock.withLock { isListening = false }
+        state.withLock { $0.listening = false }
+        up.reset()
     }
 
-    /// Wakes every waiter; later waits return at once. Returns the listener task (to cancel
-    /// and await).
-    func close() -> Task<Void, Never>? {
-        let (woken, task): ([Waiter], Task<Void, Never>?) = lock.withLock {
-            closed = true
-            let all = Array(waiters.values)
-            waiters.removeAll()
-            let task = listener
-            listener = nil
-            return (all, task)
-        }
-        for waiter in woken { waiter.continuation.resume() }
-        return task
+    /// Wakes every waiter; later waits return at once.
+    func close() {
+        work.close()
+        up.close()
+        requested.close()
     }
 }

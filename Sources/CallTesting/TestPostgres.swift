@@ -10,6 +10,16 @@ import Darwin
 /// and stops when it exits. Each test takes its own database (`freshDatabase`), so tests can run
 /// in parallel.
 public enum TestPostgres {
+    /// Whether PostgreSQL tests can run here: a server is given (`CALLREC_TEST_POSTGRES_URL`)
+    /// or its binaries are installed (a throwaway cluster can start). Tests of PostgreSQL take
+    /// `.enabled(if: TestPostgres.available, "PostgreSQL is not available …")`, so that the run
+    /// shows them skipped (`➜ Test … skipped: "PostgreSQL is not available …"`); under CI,
+    /// `scripts/test.sh` fails when it sees such a line.
+    public static let available: Bool = {
+        if let url = ProcessInfo.processInfo.environment["CALLREC_TEST_POSTGRES_URL"], !url.isEmpty { return true }
+        return (try? runProcess("/usr/bin/env", ["bash", script, "available"]))?.status == 0
+    }()
+
     /// The URL of the test server (`postgres://callrec@127.0.0.1:PORT/callrec_test`). Nil when
     /// PostgreSQL is not installed and `CI` is unset (the test is then skipped); under CI a
     /// missing PostgreSQL is an error, not a silent pass.

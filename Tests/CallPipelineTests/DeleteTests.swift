@@ -219,29 +219,35 @@ import Testing
         return configuration
     }
 
+    /// The PostgreSQL runs of the fixture's `postgres: true` tests, shown skipped where
+    /// PostgreSQL is not available.
+    @Test(.enabled(if: TestPostgres.available, "PostgreSQL is not available: the deletion tests ran on SQLite only"))
+    func deletionTestsRunOnPostgres() {}
+
     /// Runs `body` with a sandbox and a fresh SQLite store (and again with PostgreSQL when
     /// `postgres` and a server is available).
     static func withFixture(postgres: Bool = false, configuration: SandboxConfiguration = sandboxConfiguration(),
                             decorate: (@Sendable (String) -> [(String, String)])? = nil,
                             _ body: (Fixture) async throws -> Void) async throws {
         var backends: [String] = ["sqlite"]
-        if postgres, let url = try TestPostgres.freshDatabase(prefix: "delete") { backends.append(url) }
+        if postgres, TestPostgres.available { backends.append(try #require(try TestPostgres.freshDatabase(prefix: "delete"))) }
         for backend in backends {
             try await withTemporaryDirectory { dir in
                 let store: any CallStore = backend == "sqlite" ? try SQLiteStore(path: "\(dir)/state/callrec.sqlite") : try PostgresStore(url: backend)
                 try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
                 try await store.migrate()
-                try await withSandbox(configuration) { url, sandbox in
-                    let fixture = Fixture(dir: dir, store: store, sandbox: sandbox, url: url, configuration: configuration, decorate: decorate)
-                    do {
-                        try await body(fixture)
-                    } catch {
+                try await withRunningStore(store) { store in
+                    try await withSandbox(configuration) { url, sandbox in
+                        let fixture = Fixture(dir: dir, store: store, sandbox: sandbox, url: url, configuration: configuration, decorate: decorate)
+                        do {
+                            try await body(fixture)
+                        } catch {
+                            await fixture.shutdown()
+                            throw error
+                        }
                         await fixture.shutdown()
-                        throw error
                     }
-                    await fixture.shutdown()
                 }
-                try await store.close()
             }
         }
     }

@@ -2,7 +2,7 @@ import CallStore
 @testable import CallStoreSQLite
 import CallTesting
 import Foundation
-import CallStorePostgres
+@testable import CallStorePostgres
 import Testing
 
 /// The backends every conformance test runs against.
@@ -11,35 +11,53 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 }
 
-/// Runs `body` against a fresh, migrated store of `backend`, and closes it afterwards.
+/// Whether the PostgreSQL tests can run here: a server given (`CALLREC_TEST_POSTGRES_URL`) or
+/// installable as a throwaway cluster (`scripts/pg-cluster.sh available`), or `CI` set (then a
+/// missing server fails the test rather than skipping it). A test of PostgreSQL takes
+/// `.enabled(if: postgresAvailable)`, so that a skip shows as one.
+let postgresAvailable = TestPostgres.available
+
+/// The backends every conformance test runs against: PostgreSQL only where it can run (see
+/// ``postgresAvailable``; the skipped cases are listed by `scripts/test.sh`).
+let backends: [Backend] = postgresAvailable ? Backend.allCases : [.sqlite]
+
+/// The PostgreSQL cases of the conformance suites, shown skipped where PostgreSQL is not available.
+@Suite struct ConformanceBackends {
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available: the conformance suites ran on SQLite only"))
+    func theConformanceSuitesRunOnPostgres() {
+        #expect(backends.contains(.postgres))
+    }
+}
+
+/// Runs `body` against a fresh, migrated, running store of `backend`, and closes it afterwards.
 ///
-/// PostgreSQL: a fresh database on the test server. Without PostgreSQL installed (and `CI`
-/// unset) the test prints that it was skipped and passes; under CI `TestPostgres` throws instead.
-func withStore(_ backend: Backend, _ body: (any CallStore) async throws -> Void) async throws {
+/// `clock`: the store's time (SQLite: its `now`, from the clock's start; PostgreSQL: the
+/// database's `now()` plus the time the clock has moved). A test makes leases expire and jobs
+/// come due by advancing it, not by sleeping. Without one, the real time.
+func withStore(_ backend: Backend, clock: ManualClock? = nil, _ body: (any CallStore) async throws -> Void) async throws {
     switch backend {
     case .sqlite:
         try await withTemporaryDirectory { directory in
-            let store = try SQLiteStore(path: directory + "/state/callrec.db")
+            let now: @Sendable () -> Date = if let clock { { clock.date } } else { { Date() } }
+            let store = try SQLiteStore(path: directory + "/state/callrec.db", now: now)
             try await run(store, body)
         }
     case .postgres:
-        guard let url = try TestPostgres.freshDatabase(prefix: "conf") else {
-            print("◇ skipped on postgres: PostgreSQL is not installed (scripts/setup.sh --test installs it)")
-            return
-        }
-        try await run(try PostgresStore(url: url), body)
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "conf"), "PostgreSQL is not installed (scripts/setup.sh --test installs it)")
+        let offset: @Sendable () -> Duration = if let clock { { clock.now.offset } } else { { .zero } }
+        try await run(try PostgresStore(url: url, timeOffset: offset), body)
     }
 }
 
 private func run(_ store: any CallStore, _ body: (any CallStore) async throws -> Void) async throws {
-    do {
-        try await store.migrate()
-        try await body(store)
-    } catch {
-        try? await store.close()
-        throw error
-    }
-    try await store.close()
+    try await store.migrate()
+    try await withRunningStore(store, body)
+}
+
+/// Runs every store (their `run()`) around `body`, then closes them.
+func withRunning<T>(_ stores: [any CallStore], _ body: () async throws -> T) async throws -> T {
+    guard let first = stores.first else { return try await body() }
+    return try await withRunningStore(first) { _ in try await withRunning(Array(stores.dropFirst()), body) }
 }
 
 // MARK: fixtures
@@ -173,16 +191,27 @@ extension Array: MillisecondNormalizable where Element: MillisecondNormalizable 
     var normalized: Self { map(\.normalized) }
 }
 
-/// Returns once `count` callers wait inside `waitForWork`. SQLite's in-process signal wakes only
-/// those already waiting (the worker polls besides), so a test that signals must know they are
-/// there; PostgreSQL's wake-ups are remembered, so a short pause is enough there.
-func untilWaiting(_ store: any CallStore, count: Int) async throws {
-    guard let sqlite = store as? SQLiteStore else {
-        try await Task.sleep(for: .milliseconds(300))
-        return
-    }
+/// Returns once `count` callers wait inside `waitForWork` (PostgreSQL: with the listener up,
+/// so that a notification reaches them), or after 30 s.
+func untilWaiting(_ store: any CallStore, count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     let deadline = ContinuousClock.now + .seconds(30)
-    while sqlite.signal.waiting < count, ContinuousClock.now < deadline {
-        try await Task.sleep(for: .milliseconds(10))
+    while waiting(store) < count, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(5))
     }
+    if waiting(store) < count {
+        Issue.record("\(waiting(store)) of \(count) waiters after 30 s", sourceLocation: sourceLocation)
+    }
+}
+
+/// Forgets a wake-up no one waited for (SQLite keeps the signal of the last enqueue for the
+/// next wait), so that the next wait waits for a new one.
+func forgetPendingWakeUp(_ store: any CallStore) {
+    (store as? SQLiteStore)?.signal.reset()
+}
+
+/// The tasks waiting for work in `store` (PostgreSQL: only once its listener listens).
+func waiting(_ store: any CallStore) -> Int {
+    if let sqlite = store as? SQLiteStore { return sqlite.signal.waiting }
+    if let postgres = store as? PostgresStore { return postgres.wakeUps.listening ? postgres.wakeUps.waitingForWork : 0 }
+    return 0
 }

@@ -19,7 +19,7 @@ struct LedgerTests {
 
     // MARK: transactions
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aFailingRequireRollsBackTheWholeCommitIncludingItsEnqueue(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let r = Self.recording(1)
@@ -77,7 +77,7 @@ struct LedgerTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func changesToMissingRowsAreRefused(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             try await store.commit([.insertRecording(Self.recording(1))])
@@ -101,7 +101,7 @@ struct LedgerTests {
 
     // MARK: recordings
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func recordingsRoundTripAndInsertKeepsTheFirst(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             var r = Self.recording(7)
@@ -139,7 +139,7 @@ struct LedgerTests {
 
     /// Registration inserts only a key nobody has: the same bytes registered meanwhile (another
     /// file, another run) make the whole commit a conflict, so nothing of it lands.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func registeringAKnownKeyIsAConflictAndNothingOfTheCommitLands(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let r = Self.recording(1)
@@ -161,7 +161,7 @@ struct LedgerTests {
     }
 
     /// A sidecar mended after registration: its document and references replace the stored ones.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func metadataAndProviderReferencesAreReplaced(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -200,7 +200,7 @@ struct LedgerTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func recordingsPageInKeyOrderAndCountEveryState(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let states: [RecordingState] = [.pending, .uploaded, .pending, .failed, .uploaded]
@@ -232,7 +232,7 @@ struct LedgerTests {
 
     // MARK: parts and provider references
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func partsAreReplacedUpdatedAndFoundByCallLog(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -268,7 +268,7 @@ struct LedgerTests {
 
     /// Who made a part's call log decides whether a delete may remove it: the ledger keeps it
     /// through replace and update, and a part without a call log has none.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func partsKeepWhoMadeTheirCallLog(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -298,7 +298,7 @@ struct LedgerTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func providerReferencesArePutPerProvider(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -318,7 +318,7 @@ struct LedgerTests {
 
     // MARK: deletions, audit, tombstones
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func deletionsKeepTheirStepsAndFinish(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -369,7 +369,7 @@ struct LedgerTests {
 
     /// A step can be skipped (a call log callrec did not create, a step a user gave up), from
     /// the start or later, and reads back as such.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func deletionStepsCanBeSkipped(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = Self.key(1)
@@ -390,7 +390,7 @@ struct LedgerTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func auditAppendsAndListsTheLastEntriesOldestFirst(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let a = Self.key(1), b = Self.key(2)
@@ -424,7 +424,7 @@ struct LedgerTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aTombstoneKeepsTheFirst(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let first = Tombstone(key: Self.key(1), path: "/calls/1.wav", reason: "cli", deletedAt: .fixture(5))

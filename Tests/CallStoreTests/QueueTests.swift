@@ -1,4 +1,5 @@
 import CallStore
+import CallTesting
 import Foundation
 import Testing
 
@@ -7,9 +8,10 @@ import Testing
 struct QueueTests {
     // MARK: claim
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func claimOrdersByPriorityThenRunAtThenIDAndRespectsTheLimit(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             // x: due after y, a and b although enqueued before them; one batch (a, b) shares run_at.
             let x = try await store.insert(newJob(delay: .seconds(4)))
             let y = try await store.insert(newJob())
@@ -24,7 +26,7 @@ struct QueueTests {
             let xJob = try await store.existingJob(x), aJob = try await store.existingJob(a)
             try #require(xJob.runAt > aJob.runAt, "the machine stalled for over four seconds between two enqueues")
             #expect(aJob.runAt == (try await store.existingJob(b)).runAt)
-            try await Task.sleep(for: .seconds(max(0, xJob.runAt.timeIntervalSince(try await store.now()))) + .milliseconds(100))
+            clock.advance(by: .seconds(5))
 
             let first = try await store.claim(queue: queueA, limit: 2, owner: "w1", leaseTTL: .seconds(30))
             #expect(first.map(\.id) == [urgent, y])
@@ -48,7 +50,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aJobNotYetDueIsNotClaimed(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob(delay: .seconds(60)))
@@ -60,7 +62,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func concurrentClaimersNeverShareAJobAndGetThemAll(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let count = 200
@@ -101,7 +103,7 @@ struct QueueTests {
 
     // MARK: leases
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func expiringTheLeasesOfADeadOwnerLetsTheRescuerReturnItsJobsAtOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             _ = try await store.enqueue([newJob(), newJob(), newJob()])
@@ -117,12 +119,14 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func anExpiredLeaseIsRescuedAndTheJobClaimedAgainWithANewToken(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob())
             let first = try await store.claimOne(leaseTTL: .milliseconds(300))
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await store.rescueExpiredLeases(poisonRescues: 3).isEmpty)
+            clock.advance(by: .milliseconds(500))
 
             let report = try await store.rescueExpiredLeases(poisonRescues: 3)
             #expect(report.requeued == [id])
@@ -146,12 +150,13 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aLostLeaseCanNoLongerChangeTheJob(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob())
             let old = try #require(try await store.claimOne(owner: "zombie", leaseTTL: .milliseconds(300)).lease)
-            try await Task.sleep(for: .milliseconds(500))
+            clock.advance(by: .milliseconds(500))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).requeued == [id])
             let current = try await store.claimOne(owner: "new-owner")
             let lease = try #require(current.lease)
@@ -180,9 +185,10 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func heartbeatExtendsHeldLeasesAndReportsLostOnes(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let kept = try await store.insert(newJob())
             let lost = try await store.insert(newJob())
             let jobs = try await store.claim(queue: queueA, limit: 2, owner: "w", leaseTTL: .milliseconds(300))
@@ -195,7 +201,7 @@ struct QueueTests {
             let extended = try await store.existingJob(kept)
             #expect(near(extended.leaseExpiresAt, try await store.now().addingTimeInterval(30), tolerance: 5))
 
-            try await Task.sleep(for: .milliseconds(500))
+            clock.advance(by: .milliseconds(500))
             let report = try await store.rescueExpiredLeases(poisonRescues: 3)
             #expect(report.requeued == [lost])
             #expect(try await store.existingJob(kept).state == .running)
@@ -207,13 +213,14 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aJobWhoseLeaseExpiresThreeTimesIsDiscardedAsPoison(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob(maxAttempts: 10))
             for round in 1...3 {
                 _ = try await store.claimOne(leaseTTL: .milliseconds(200))
-                try await Task.sleep(for: .milliseconds(350))
+                clock.advance(by: .milliseconds(350))
                 let report = try await store.rescueExpiredLeases(poisonRescues: 3)
                 if round < 3 {
                     #expect(report.requeued == [id], "round \(round)")
@@ -233,12 +240,13 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aRescuedJobOutOfAttemptsIsDiscarded(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob(maxAttempts: 1))
             _ = try await store.claimOne(leaseTTL: .milliseconds(200))
-            try await Task.sleep(for: .milliseconds(350))
+            clock.advance(by: .milliseconds(350))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).discarded == [id])
             let job = try await store.existingJob(id)
             #expect(job.state == .discarded)
@@ -249,7 +257,7 @@ struct QueueTests {
 
     // MARK: unique key
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aUniqueKeyHasOneLiveJob(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let first = try await store.insert(newJob(uniqueKey: "upload:r1"))
@@ -272,7 +280,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryOfADiscardedJobIsSkippedWhileItsKeyIsLiveElsewhere(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let old = try await store.insert(newJob(uniqueKey: "k"))
@@ -292,7 +300,7 @@ struct QueueTests {
 
     // MARK: fail, snooze, release
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aFailureBacksOffAndCountsTheAttempt(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob(maxAttempts: 3))
@@ -313,7 +321,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func theLastAttemptsFailureDiscards(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob(maxAttempts: 2))
@@ -331,7 +339,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aPermanentFailureDiscardsAtOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob(maxAttempts: 10))
@@ -348,7 +356,7 @@ struct QueueTests {
 
     /// A snooze until an instant (a budget's reset) lands on that instant exactly, however late
     /// it is recorded; the later of the delay and the instant wins.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aSnoozeUntilAnInstantWakesAtThatInstant(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob())
@@ -369,7 +377,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aSnoozeUsesNoAttemptAndDiscardsAfterMaxSnoozes(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             // One attempt only: a snooze that used it up would make the next failure final.
@@ -403,7 +411,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func aReleaseUsesNoAttemptAndIsDueAtOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob(maxAttempts: 1))
@@ -426,7 +434,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func theErrorHistoryKeepsTheLastTen(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob())
@@ -443,7 +451,7 @@ struct QueueTests {
 
     // MARK: operating
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func cancelAndRetry(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let running = try await store.insert(newJob())
@@ -478,7 +486,7 @@ struct QueueTests {
 
     /// A batch (one statement per thousand on PostgreSQL): one result per job in order, keyed
     /// duplicates inside the batch and against live jobs left out, every field stored.
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func batchEnqueueReportsEachJobInOrder(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let live = try await store.insert(newJob(uniqueKey: "live"))
@@ -506,7 +514,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryWakesAWaitingJobAndKeepsItsAttempts(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob())
@@ -524,14 +532,15 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryResetsADiscardedJob(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob(maxAttempts: 1))
             var lease = try #require(try await store.claimOne().lease)
             #expect(try await store.snooze(lease, delay: .zero, reason: "429", maxSnoozes: 5) == .available)
             lease = try #require(try await store.claimOne(leaseTTL: .milliseconds(200)).lease)
-            try await Task.sleep(for: .milliseconds(350))
+            clock.advance(by: .milliseconds(350))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).discarded == [id])
             let discarded = try await store.existingJob(id)
             #expect(discarded.snoozeCount == 1 && discarded.rescueCount == 1)
@@ -546,9 +555,10 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func pruneDeletesOnlyOldFinalRows(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let done = try await store.enqueue([newJob(), newJob(), newJob()]).compactMap { result -> Int64? in
                 if case .inserted(let id) = result { id } else { nil }
             }
@@ -561,7 +571,7 @@ struct QueueTests {
             let available = try await store.insert(newJob(delay: .seconds(60)))
             let running = try await store.insert(newJob(queueB))
             _ = try await store.claimOne(queueB)
-            try await Task.sleep(for: .milliseconds(50))
+            clock.advance(by: .milliseconds(50))
 
             // Nothing is old enough.
             #expect(try await store.prune(completedAge: .seconds(3600), finalAge: .seconds(3600), limit: 100) == 0)
@@ -579,7 +589,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func purgeDeletesFinalJobsFinalizedBeforeADate(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let discarded = try await store.insert(newJob())
@@ -604,7 +614,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func jobsFiltersAndOrdersByID(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let a1 = try await store.insert(newJob(kind: "transcode"))
@@ -626,7 +636,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func invalidJobsAreRefusedAlike(_ backend: Backend) async throws {
         try await withStore(backend) { (store: any CallStore) async throws in
             let bad: [NewJob] = [
@@ -651,9 +661,10 @@ struct QueueTests {
 
     // MARK: stats and waiting
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func queueStatsCountsAndAges(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
             let empty = try await store.queueStats()
             #expect(empty.counts == Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) }))
             #expect(empty.due == 0 && empty.oldestDueSeconds == nil && empty.nextRunAt == nil)
@@ -661,7 +672,7 @@ struct QueueTests {
 
             _ = try await store.enqueue([newJob(), newJob(), newJob(), newJob(queueB)])
             let later = try await store.insert(newJob(delay: .seconds(60)))
-            try await Task.sleep(for: .milliseconds(300))
+            clock.advance(by: .milliseconds(300))
             _ = try await store.claimOne()
             let done = try await store.insert(newJob(queueB, priority: 1))
             #expect(try await store.complete(try #require(try await store.claimOne(queueB).lease)))
@@ -680,7 +691,7 @@ struct QueueTests {
             #expect(stats.due == 3)
             #expect(stats.dueByQueue == [queueA: 2, queueB: 1])
             let oldest = try #require(stats.oldestDueSeconds)
-            #expect(oldest >= 0.25 && oldest < 30)
+            #expect(oldest >= 0.3 && oldest < 30)
             let laterJob = try await store.existingJob(later)
             #expect(near(stats.nextRunAt, laterJob.runAt, tolerance: 0.002))
             #expect(near(stats.nextRunAt, now.addingTimeInterval(60), tolerance: 5))
@@ -691,14 +702,14 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func waitForWorkWakesOnAnEnqueueAndTimesOutOtherwise(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             // Times out when nothing happens.
             var clock = ContinuousClock.now
-            await store.waitForWork(timeout: .milliseconds(300))
+            await store.waitForWork(timeout: .milliseconds(100))
             let idle = ContinuousClock.now - clock
-            #expect(idle >= .milliseconds(250) && idle < .seconds(30), "waited \(idle)")
+            #expect(idle >= .milliseconds(80) && idle < .seconds(30), "waited \(idle)")
 
             // Returns early after an enqueue in this process.
             clock = ContinuousClock.now
@@ -727,12 +738,12 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func waitForWorkReturnsWhenCancelled(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ContinuousClock.now
             let waiter = Task { await store.waitForWork(timeout: .seconds(10)) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await untilWaiting(store, count: 1)
             waiter.cancel()
             await waiter.value
             #expect(ContinuousClock.now - clock < .seconds(5))
@@ -748,7 +759,7 @@ struct QueueTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func migrateTwiceIsHarmless(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await store.insert(newJob())

@@ -15,7 +15,7 @@ struct RetryAndGuardOpsTests {
         return id
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryJobMakesTheJobAvailableInTheSameCommitAsTheLedgerChange(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let r = LedgerTests.recording(1, state: .failed)
@@ -35,7 +35,7 @@ struct RetryAndGuardOpsTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryJobThatCannotBeRetriedRollsBackTheWholeCommit(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let r = LedgerTests.recording(1, state: .failed)
@@ -69,10 +69,11 @@ struct RetryAndGuardOpsTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func retryJobWakesAWaitingWorker(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = try await Self.discarded(store)
+            forgetPendingWakeUp(store)
             let woke = Task { await store.waitForWork(timeout: .seconds(120)) }
             try await untilWaiting(store, count: 1)
             let started = ContinuousClock.now
@@ -82,7 +83,7 @@ struct RetryAndGuardOpsTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: backends)
     func requireNoLiveJobFailsWhileAJobWithTheKeyIsAvailableOrRunning(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let r = LedgerTests.recording(1, state: .uploaded)

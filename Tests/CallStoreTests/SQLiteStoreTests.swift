@@ -117,7 +117,7 @@ struct SQLiteStoreTests {
             _ = try await store.insert(newJob())
             for waiter in waiters { await waiter.value }
             let cancelled = Task { await store.waitForWork(timeout: .seconds(30)) }
-            try await Task.sleep(for: .milliseconds(100))
+            try await untilWaiting(store, count: 1)
             cancelled.cancel()
             await cancelled.value
             // A signal with nobody waiting is kept for the next wait (one flag, not a count).

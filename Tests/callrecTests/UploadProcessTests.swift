@@ -165,12 +165,9 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(10)))
+    @Test(.timeLimit(.minutes(10)), .enabled(if: TestPostgres.available, "PostgreSQL is not available"))
     func twoWorkersOnPostgresOneKilledUploadEveryPartExactlyOnce() async throws {
-        guard let url = try TestPostgres.freshDatabase(prefix: "upload") else {
-            print("PostgreSQL not installed: the two-worker upload test is skipped")
-            return
-        }
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "upload"))
         try await withTemporaryDirectory { dir in
             let expected = try UploadFixtures.makeDirectory(dir, count: 24)
             var environment = ProcessInfo.processInfo.environment
@@ -197,8 +194,7 @@ import Testing
             let store = try PostgresStore(url: url)
             // The killed worker's transcodes wrote its parts into its own spool; the survivor
             // re-ran them into its own. Both are on this machine, so the checks can read them.
-            try await checkExactlyOnce(sandbox, store: store, expectedOK: expected)
-            try await store.close()
+            try await withRunningStore(store) { try await checkExactlyOnce(sandbox, store: $0, expectedOK: expected) }
         }
     }
 }

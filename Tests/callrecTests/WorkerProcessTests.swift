@@ -153,11 +153,9 @@ import Testing
 
     /// Two workers on one PostgreSQL queue; one is `kill -9`ed while it runs jobs. Every job
     /// completes, and no job ever ran concurrently with itself (the trace has the intervals).
-    @Test func killNineOneOfTwoWorkersOnPostgres() async throws {
-        guard let url = try TestPostgres.freshDatabase(prefix: "chaos") else {
-            print("PostgreSQL not installed: the kill -9 chaos test is skipped")
-            return
-        }
+    @Test(.enabled(if: TestPostgres.available, "PostgreSQL is not available"))
+    func killNineOneOfTwoWorkersOnPostgres() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "chaos"))
         try await withTemporaryDirectory { dir in
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = url
@@ -196,8 +194,7 @@ import Testing
             #expect(survivor.terminationStatus == 0)
 
             let store = try PostgresStore(url: url)
-            let jobs = try await store.jobs(JobQuery(queue: JobQueue.bench, limit: 10_000))
-            try await store.close()
+            let jobs = try await withRunningStore(store) { try await $0.jobs(JobQuery(queue: JobQueue.bench, limit: 10_000)) }
             #expect(jobs.count == count)
             #expect(jobs.allSatisfy { $0.state == .completed }, "\(jobs.filter { $0.state != .completed }.map { "\($0.id) \($0.state)" })")
             #expect(jobs.contains { $0.rescueCount >= 1 }, "no job was held by the killed worker")
