@@ -7,6 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh --test
 
+# Style first (seconds, before minutes of build): swift format lint with .swift-format.
+echo "== swift format lint" >&2
+if ! scripts/lint.sh; then
+  echo "== lint FAILED (the violations above; make format fixes most)" >&2
+  exit 1
+fi
+
 # ONE build serves the tests and the benchmarks (setup.sh's callrec_build: release, with
 # testability for the suites' @testable imports): the benchmarks measure optimised code, the
 # tests' audio loops run fast, and no package is compiled twice (a debug build for the tests and
