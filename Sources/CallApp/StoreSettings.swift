@@ -28,6 +28,7 @@ public struct StoreSettings: Sendable {
     /// `worker`) pass `creating`: the others, which read or repair, refuse a state directory that
     /// holds no database rather than make an empty one (a mistyped `--state` would otherwise show
     /// an empty queue, or nothing to delete).
+    /// Opens and migrates the store; it must then run (``withStore(creating:logger:_:)`` does both).
     public func open(creating: Bool = false, logger: Logger) async throws -> any CallStore {
         let store: any CallStore
         if let url = database ?? environment["CALLREC_DATABASE"].flatMap({ $0.isEmpty ? nil : $0 }) {
@@ -62,15 +63,9 @@ public struct StoreSettings: Sendable {
 
     /// Runs `body` with an open store and closes it afterwards, whatever happens.
     public func withStore<T>(creating: Bool = false, logger: Logger, _ body: (any CallStore) async throws -> T) async throws -> T {
-        let store = try await open(creating: creating, logger: logger)
-        do {
-            let result = try await body(store)
-            try? await store.close()
-            return result
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        // The store runs (PostgreSQL: its connection pool and LISTEN connection) around the body,
+        // and is closed after it, whatever happens.
+        try await withRunningStore(try await open(creating: creating, logger: logger), body)
     }
 
     public static func hasPassword(_ url: String) -> Bool {

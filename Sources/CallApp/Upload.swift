@@ -40,14 +40,8 @@ public struct UploadSession: Sendable {
         let clock = ContinuousClock(), started = clock.now
         return try await APIClients.with(environment: environment, logger: logger) { clients in
             guard let client = clients.pipedrive else { throw AppError(.usage, "PIPEDRIVE_API_TOKEN is not set") }
-            let store = try await self.store.open(creating: true, logger: logger)
-            do {
-                let outcome = try await run(store: store, client: client, started: started, logger: logger, progress: progress, runWorker: runWorker)
-                try? await store.close()
-                return outcome
-            } catch {
-                try? await store.close()
-                throw error
+            return try await self.store.withStore(creating: true, logger: logger) { store in
+                try await run(store: store, client: client, started: started, logger: logger, progress: progress, runWorker: runWorker)
             }
         }
     }

@@ -72,9 +72,8 @@ public struct WorkerService: Sendable {
                 unserved.append((JobQueue.delete, "--delete-slots"))
             }
         }
-        let store = try await settings.open(creating: true, logger: logger)
-        do {
-            return try await APIClients.with(environment: environment, logger: logger) { clients in
+        return try await settings.withStore(creating: true, logger: logger) { store in
+            try await APIClients.with(environment: environment, logger: logger) { clients in
                 if clients.pipedrive == nil, uploadSlots > 0 {
                     logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
                     uploadSlots = 0
@@ -114,12 +113,8 @@ public struct WorkerService: Sendable {
                         }
                     }
                 }
-                try? await store.close()
                 return Outcome(summary: worker.summary, halted: worker.halted, unserved: lines)
             }
-        } catch {
-            try? await store.close()
-            throw error
         }
     }
 
