@@ -78,7 +78,7 @@ import Testing
                 let before = try await sandbox.requestCount()
                 let after = round == 0 ? Int.random(in: 3...12, using: &random) : Int.random(in: 1...40, using: &random)
                 let process = try startProcess(callrec, upload, environment: environment, log: "\(dir)/upload-\(round).log")
-                if let at = try await sandbox.kill(process, atRequest: before + after) {
+                if let at = await sandbox.kill(process, atRequest: before + after) {
                     kills += 1
                     print("run \(round): killed after request \(at - before) of its own (aimed at \(after))")
                 } else if round == 0 {
@@ -170,7 +170,7 @@ import Testing
             let killAt = Int.random(in: 2...40, using: &random)
             let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let survivor = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
-            let killed = try await sandbox.kill(victim, atRequest: killAt)
+            let killed = await sandbox.kill(victim, atRequest: killAt)
             #expect(killed != nil, "the worker ended before request \(killAt)")
             _ = try await waitForExit(victim, upTo: 10)
             let finished = try await waitForExit(survivor, upTo: 300)
