@@ -123,7 +123,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // test support: synthetic audio, fixtures, process helpers
-        .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
+        .target(name: "CallTesting", dependencies: ["CallAudio", "CallSupport", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimisedInDebug),
         // the CLI: argument parsing and wiring only
         .executableTarget(

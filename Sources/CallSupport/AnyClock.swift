@@ -3,21 +3,10 @@
 /// configuration value). Production code passes `ContinuousClock()`, tests a clock they move by
 /// hand; the code under test reads ``now`` and sleeps on it, and never asks which it is.
 ///
-/// Its instants count from the moment it was made (``Instant/offset``), so instants of two
+/// Its instants count from the moment it was made (``ElapsedInstant/offset``), so instants of two
 /// `AnyClock`s made at different times must not be compared.
 public struct AnyClock: Clock {
-    public struct Instant: InstantProtocol, CustomStringConvertible {
-        /// Time since the clock was made.
-        public var offset: Duration
-
-        public init(offset: Duration) { self.offset = offset }
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-        public var description: String { "t+\(offset)" }
-        public static func + (lhs: Instant, rhs: Duration) -> Instant { lhs.advanced(by: rhs) }
-        public static func - (lhs: Instant, rhs: Instant) -> Duration { rhs.duration(to: lhs) }
-    }
+    public typealias Instant = ElapsedInstant
 
     private let elapsed: @Sendable () -> Duration
     private let sleeper: @Sendable (Duration, Duration?) async throws -> Void
@@ -43,4 +32,19 @@ public struct AnyClock: Clock {
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try await sleeper(deadline.offset, tolerance)
     }
+}
+
+/// An instant as the time since its clock was made: the instants of ``AnyClock`` and of a test's
+/// manual clock.
+public struct ElapsedInstant: InstantProtocol, CustomStringConvertible {
+    /// Time since the clock was made.
+    public var offset: Duration
+
+    public init(offset: Duration) { self.offset = offset }
+    public func advanced(by duration: Duration) -> ElapsedInstant { ElapsedInstant(offset: offset + duration) }
+    public func duration(to other: ElapsedInstant) -> Duration { other.offset - offset }
+    public static func < (lhs: ElapsedInstant, rhs: ElapsedInstant) -> Bool { lhs.offset < rhs.offset }
+    public var description: String { "t+\(offset)" }
+    public static func + (lhs: ElapsedInstant, rhs: Duration) -> ElapsedInstant { lhs.advanced(by: rhs) }
+    public static func - (lhs: ElapsedInstant, rhs: ElapsedInstant) -> Duration { rhs.duration(to: lhs) }
 }

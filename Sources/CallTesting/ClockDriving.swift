@@ -1,3 +1,6 @@
+// The clock types tests use (ElapsedInstant, Duration.seconds) come with the test support.
+@_exported import CallSupport
+
 extension ManualClock {
     /// Runs `body` while moving the clock on to the next deadline whenever the code under test
     /// sleeps on it, until `body` returns: for code whose waits are many and mixed with real I/O
