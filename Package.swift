@@ -131,7 +131,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // test support: synthetic audio, fixtures, process helpers
-        .target(name: "CallTesting", dependencies: ["CallAudio", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
+        .target(name: "CallTesting", dependencies: ["CallAudio", "CallSupport", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimisedInDebug),
         // what the commands do, composed from the layers below: opening the store, the API
         // clients, the upload run, deletions, reconcile passes, the worker and its services

@@ -36,6 +36,10 @@ public struct SandboxConfiguration: Sendable {
     public var maximumRecordingBytes: Int64? = nil
     /// Random faults; the `x-sandbox-fault` header aims one at a single request.
     public var faults = FaultPlan()
+    /// The clock of the rate windows (Pipedrive's burst, Telnyx's) and of the `slow` fault's
+    /// delay. Tests give a clock they move by hand instead of waiting out a window; the daily
+    /// budget keeps to the wall clock's UTC day.
+    public var clock: any Clock<Duration> = ContinuousClock()
 
     public init(pipedriveToken: String, telnyxKey: String, voipnowToken: String) {
         self.pipedriveToken = pipedriveToken

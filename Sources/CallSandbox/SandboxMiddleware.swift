@@ -198,7 +198,7 @@ struct SandboxMiddleware: RouterMiddleware {
         }
         if faults.contains(.slow) {
             await state.countFault(.slow)
-            try await Task.sleep(for: faults.delay ?? configuration.faults.slowDelay)
+            try await state.clock.sleep(faults.delay ?? configuration.faults.slowDelay)
         }
         return nil
     }

@@ -1,3 +1,4 @@
+import CallSupport
 import Foundation
 import Synchronization
 
@@ -9,16 +10,8 @@ import Synchronization
 /// has come returns, in deadline order. ``date`` is the same time as a `Date`, for code that
 /// stamps rows (a store's `now`), starting at ``start``.
 public final class ManualClock: Clock, Sendable {
-    public struct Instant: InstantProtocol, CustomStringConvertible {
-        /// Time since the clock was made.
-        public var offset: Duration
-
-        public init(offset: Duration) { self.offset = offset }
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-        public var description: String { "t+\(offset)" }
-    }
+    /// Its instants count from the moment it was made (``ElapsedInstant/offset``).
+    public typealias Instant = ElapsedInstant
 
     private struct Sleeper {
         var deadline: Instant
@@ -100,12 +93,5 @@ public final class ManualClock: Clock, Sendable {
             try? await Task.sleep(for: .milliseconds(1))
         }
         return true
-    }
-}
-
-extension Duration {
-    fileprivate var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }

@@ -16,3 +16,35 @@ public func refusedLoopbackPort() throws -> Int {
     guard bound else { throw TestAudioError("bind() on loopback failed: errno \(errno)") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// One blocking `GET` of `path` on a loopback HTTP server at `port` (HTTP/1.0, the connection
+/// closed by the server after the answer): the body, or nil when it failed. For a thread of its
+/// own that must not wait for the test's async tasks (a parallel suite can starve them).
+public func blockingLoopbackGET(port: Int, _ path: String, headers: [String: String] = [:]) -> Data? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { return nil }
+    let request = "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\n" + headers.map { "\($0): \($1)\r\n" }.joined() + "Connection: close\r\n\r\n"
+    let sent = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+    guard sent == request.utf8.count else { return nil }
+    var response = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else { break }
+        response.append(contentsOf: buffer[0..<n])
+    }
+    guard let end = response.range(of: Data("\r\n\r\n".utf8)) else { return nil }
+    return response.subdata(in: end.upperBound..<response.endIndex)
+}

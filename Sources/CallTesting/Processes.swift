@@ -28,6 +28,17 @@ public func waitForExit(_ process: Process, upTo seconds: Double) async throws -
     return true
 }
 
+/// Waits, for at most `timeout`, until the file at `path` holds `text` (a line a process
+/// logged: an event, not a moment). Returns whether it did.
+public func waitForText(_ text: String, inFile path: String, timeout: Duration = .seconds(60)) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let data = FileManager.default.contents(atPath: path), String(decoding: data, as: UTF8.self).contains(text) { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
+
 /// A `callrec sandbox` process on a free loopback port.
 public struct SandboxProcess: Sendable {
     public let process: Process
@@ -70,6 +81,41 @@ public struct SandboxProcess: Sendable {
     /// The sandbox's whole state (`GET /_sandbox/state`).
     public func state() async throws -> [String: Any] {
         try await request("GET", "/_sandbox/state").1
+    }
+
+    /// The API requests the sandbox has seen so far (its counters; `/_sandbox/` routes do not count).
+    public func requestCount() async throws -> Int {
+        try await requests(of: state())
+    }
+
+    /// The API requests counted in a `GET /_sandbox/state` document.
+    public func requests(of state: [String: Any]) -> Int {
+        (state["counters"] as? [String: Any])?["requests"] as? Int ?? 0
+    }
+
+    /// Sends SIGKILL to `process` once the sandbox has seen `count` API requests in all: an
+    /// event, not a moment, so a kill lands at the same point of the work however loaded the
+    /// machine is. A thread of its own polls the sandbox's counters every millisecond (a parallel
+    /// suite can starve the test's tasks while the run makes dozens of requests a second).
+    /// Returns the count it was killed at; nil when the process ended first (or after
+    /// `timeout`, when it is left running).
+    public func kill(_ process: Process, atRequest count: Int, timeout: Duration = .seconds(120)) async -> Int? {
+        let port = URLComponents(string: base)?.port ?? 0
+        return await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
+            Thread {
+                let deadline = ContinuousClock.now + timeout
+                while process.isRunning, ContinuousClock.now < deadline {
+                    if let body = blockingLoopbackGET(port: port, "/_sandbox/state", headers: ["x-sandbox-fault": "none"]),
+                       let state = try? JSONSerialization.jsonObject(with: body) as? [String: Any], requests(of: state) >= count {
+                        Foundation.kill(process.processIdentifier, SIGKILL)
+                        done.resume(returning: requests(of: state))
+                        return
+                    }
+                    usleep(1000)
+                }
+                done.resume(returning: nil)
+            }.start()
+        }
     }
 
     /// Creates a call log with a chosen id, as if it existed in the account before the run (201;

@@ -1,4 +1,5 @@
 @testable import CallAPI
+import CallTesting
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -128,30 +129,38 @@ import Testing
     }
 
     @Test func limiterSpacesRequestsToTheBurstWindow() async throws {
-        let limiter = PipedriveLimiter(burst: 5, window: .milliseconds(200), dailyTokens: 1000, margin: .zero)
-        let start = ContinuousClock.now
-        for _ in 0..<15 { await limiter.finished(try await limiter.acquire(.get)) }
-        let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(400))  // 3 windows of 5: two waits
+        let clock = ManualClock()
+        let limiter = PipedriveLimiter(burst: 5, window: .milliseconds(200), dailyTokens: 1000, margin: .zero, clock: clock)
+        let start = clock.now
+        try await clock.driving {
+            for _ in 0..<15 { await limiter.finished(try await limiter.acquire(.get)) }
+        }
+        #expect(start.duration(to: clock.now) == .milliseconds(400))  // 3 windows of 5: two waits
         #expect(await limiter.counters.tokensSpent == 30)
         #expect(await limiter.counters.requests == 15)
     }
 
     @Test func aSlotIsHeldUntilItsAnswerArrives() async throws {
-        let limiter = PipedriveLimiter(burst: 2, window: .milliseconds(100), dailyTokens: 1000, margin: .zero)
+        let clock = ManualClock()
+        let limiter = PipedriveLimiter(burst: 2, window: .milliseconds(100), dailyTokens: 1000, margin: .zero, clock: clock)
         let a = try await limiter.acquire(.get)
         let b = try await limiter.acquire(.get)
-        // Both slots in flight for 300 ms: a third request must wait for an answer + the window.
-        let third = Task { () -> ContinuousClock.Instant in
-            try await limiter.acquire(.get)
-            return ContinuousClock.now
+        // Both slots in flight for 300 ms: a third request looks again and again, and waits.
+        let third = Task { try await limiter.acquire(.get) }
+        while clock.now.offset < .milliseconds(300) {
+            #expect(await clock.waitForSleepers(1))
+            clock.advanceToNextDeadline()
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let answered = ContinuousClock.now
+        #expect(await limiter.counters.requests == 2)
+        // The answers arrive: it goes out a window after them.
+        let answered = clock.now
         await limiter.finished(a)
         await limiter.finished(b)
-        let sentAt = try await third.value
-        #expect(sentAt - answered >= .milliseconds(100))
+        let sentAt = try await clock.driving {
+            _ = try await third.value
+            return clock.now
+        }
+        #expect(answered.duration(to: sentAt) == .milliseconds(100))
     }
 
     @Test func limiterRefusesBeyondTheDailyBudgetAndAfterAStop() async throws {

@@ -165,44 +165,55 @@ import Testing
     }
 
     @Test func faultsAreClassified() async throws {
-        try await withClient { client, sandbox in
-            func aimed(_ fault: String, at target: String) -> PipedriveClient {
-                var c = client
-                c.decorate = { name in name.hasPrefix(target) ? [("x-sandbox-fault", fault)] : [] }
-                return c
-            }
-            // A lost create answer: unknown outcome, and the call log does exist.
-            let before = await sandbox.callLogs().count
-            await #expect { try await aimed("lost", at: "POST /callLogs").createCallLog(Self.draft(7)) } throws: {
-                ($0 as? APIError)?.code == .unknownOutcome
-            }
-            #expect(await sandbox.callLogs().count == before + 1)
-            // 500 on a create: unknown outcome (never blindly re-posted); 503 on a get: retried, then transient.
-            await #expect { try await aimed("500", at: "POST /callLogs").createCallLog(Self.draft(8)) } throws: {
-                ($0 as? APIError)?.code == .unknownOutcome
-            }
-            let log = try await client.createCallLog(Self.draft(9))
-            await #expect { try await aimed("503", at: "GET /callLogs").callLog(id: log.id) } throws: {
-                ($0 as? APIError)?.code == .transient
-            }
-            // The HTML 403 abuse block stops all traffic.
-            let blocked = aimed("abuse", at: "GET /callLogs")
-            await #expect { try await blocked.callLog(id: log.id) } throws: { ($0 as? APIError)?.code == .stopEverything }
-            await #expect { try await client.createCallLog(Self.draft(10)) } throws: { ($0 as? APIError)?.code == .stopEverything }
+        // The retries' waits are on the limiter's clock, moved to each one's end.
+        let clock = ManualClock()
+        try await withClient(limiter: PipedriveLimiter(burst: 1000, dailyTokens: 1_000_000, clock: clock)) { client, sandbox in
+            try await clock.driving { try await faults(client, sandbox) }
         }
     }
 
+    func faults(_ client: PipedriveClient, _ sandbox: Sandbox) async throws {
+        func aimed(_ fault: String, at target: String) -> PipedriveClient {
+            var c = client
+            c.decorate = { name in name.hasPrefix(target) ? [("x-sandbox-fault", fault)] : [] }
+            return c
+        }
+        // A lost create answer: unknown outcome, and the call log does exist.
+        let before = await sandbox.callLogs().count
+        await #expect { try await aimed("lost", at: "POST /callLogs").createCallLog(Self.draft(7)) } throws: {
+            ($0 as? APIError)?.code == .unknownOutcome
+        }
+        #expect(await sandbox.callLogs().count == before + 1)
+        // 500 on a create: unknown outcome (never blindly re-posted); 503 on a get: retried, then transient.
+        await #expect { try await aimed("500", at: "POST /callLogs").createCallLog(Self.draft(8)) } throws: {
+            ($0 as? APIError)?.code == .unknownOutcome
+        }
+        let log = try await client.createCallLog(Self.draft(9))
+        await #expect { try await aimed("503", at: "GET /callLogs").callLog(id: log.id) } throws: {
+            ($0 as? APIError)?.code == .transient
+        }
+        // The HTML 403 abuse block stops all traffic.
+        let blocked = aimed("abuse", at: "GET /callLogs")
+        await #expect { try await blocked.callLog(id: log.id) } throws: { ($0 as? APIError)?.code == .stopEverything }
+        await #expect { try await client.createCallLog(Self.draft(10)) } throws: { ($0 as? APIError)?.code == .stopEverything }
+    }
+
     @Test func aSlowAnswerIsAnUnknownOutcomeForACreateAndRetriedForAGet() async throws {
-        try await withClient { client, sandbox in
+        // The sandbox's `slow` fault sleeps on this clock: an answer is held until the test lets it go.
+        let clock = ManualClock()
+        try await withClient({ $0.clock = clock }) { client, sandbox in
             var slow = client
             slow.requestTimeout = .milliseconds(300)
             slow.decorate = { name in name == "POST /callLogs" ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "1")] : [] }
             await #expect { try await slow.createCallLog(Self.draft(1)) } throws: { ($0 as? APIError)?.code == .unknownOutcome }
             // The server does create it (the answer was only late): the caller must look before
-            // re-creating. It lands about a second after it was sent; a loaded machine may take longer.
+            // re-creating.
+            #expect(await sandbox.callLogs().isEmpty)
+            #expect(await clock.waitForSleepers(1))
+            clock.advance(by: .seconds(1))
             let deadline = ContinuousClock.now + .seconds(30)
             while await sandbox.callLogs().isEmpty, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
+                try await Task.sleep(for: .milliseconds(5))
             }
             #expect(await sandbox.callLogs().count == 1)
             let log = try #require(await sandbox.callLogs().first)
@@ -213,6 +224,7 @@ import Testing
                 name.hasPrefix("GET") && once.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "slow"), ("x-sandbox-delay", "5")] : []
             }
             #expect(try await slowGet.callLog(id: log.id).id == log.id)  // timed out once, retried
+            clock.advance(by: .seconds(5))  // the held answer's handler ends
         }
     }
 
@@ -264,37 +276,48 @@ import Testing
     }
 
     @Test func aRateLimitedRequestWaitsAndSucceedsWithoutUsingAnAttempt() async throws {
-        try await withClient { client, sandbox in
+        let clock = ManualClock()
+        try await withClient(limiter: PipedriveLimiter(burst: 1000, dailyTokens: 1_000_000, clock: clock)) { client, sandbox in
             let first = Locked(true)
             var c = client
             c.decorate = { _ in first.withLock { f in defer { f = false }; return f } ? [("x-sandbox-fault", "429")] : [] }
-            let start = ContinuousClock.now
-            _ = try await c.createCallLog(Self.draft())
-            #expect(ContinuousClock.now - start >= .milliseconds(900))  // Retry-After: 1
+            let start = clock.now
+            _ = try await clock.driving { try await c.createCallLog(Self.draft()) }
+            // Retry-After: 1, and the sandbox's x-ratelimit-* said its 2 s window was spent: the longer.
+            #expect(start.duration(to: clock.now) == .seconds(2))
             #expect(await c.counters.rateLimited == 1)
             #expect(await sandbox.callLogs().count == 1)
         }
     }
 
+    /// The limiter and the sandbox share a clock the test moves to each wait's end (the windows
+    /// and the 429s' pauses take no real time; a request in flight takes none on the clock).
     @Test func theLimiterKeepsUnderTheSandboxBurstLimit() async throws {
         // The sandbox allows 10 per 0.5 s; a limiter configured the same sends 60 creates with no 429.
-        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .milliseconds(500) },
-                             limiter: PipedriveLimiter(burst: 10, window: .milliseconds(500), dailyTokens: 100_000)) { client, sandbox in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<60 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
-                try await group.waitForAll()
+        let clock = ManualClock()
+        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .milliseconds(500); $0.clock = clock },
+                             limiter: PipedriveLimiter(burst: 10, window: .milliseconds(500), dailyTokens: 100_000, clock: clock)) { client, sandbox in
+            let start = clock.now
+            try await clock.driving {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<60 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
+                    try await group.waitForAll()
+                }
             }
             #expect(await sandbox.rateLimitedCount() == 0)
             #expect(await sandbox.callLogs().count == 60)
+            #expect(start.duration(to: clock.now) >= .milliseconds(2500), "six windows of ten: five waits")
         }
         // Misconfigured (believes 40 per window): the sandbox answers 429s, the client waits them out,
-        // adapts to x-ratelimit-limit, and every create still lands exactly once. The window is
-        // long enough that more than 10 creates reach it even when a busy machine spreads them out.
-        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .seconds(2) },
-                             limiter: PipedriveLimiter(burst: 40, window: .seconds(2), dailyTokens: 100_000)) { client, sandbox in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<40 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
-                try await group.waitForAll()
+        // adapts to x-ratelimit-limit, and every create still lands exactly once.
+        let later = ManualClock()
+        try await withClient({ $0.burstPerTwoSeconds = 10; $0.burstWindow = .seconds(2); $0.clock = later },
+                             limiter: PipedriveLimiter(burst: 40, window: .seconds(2), dailyTokens: 100_000, clock: later)) { client, sandbox in
+            try await later.driving {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<40 { group.addTask { _ = try await client.createCallLog(Self.draft(i)) } }
+                    try await group.waitForAll()
+                }
             }
             #expect(await sandbox.rateLimitedCount() > 0)
             #expect(await sandbox.callLogs().count == 40)

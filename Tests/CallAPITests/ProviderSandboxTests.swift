@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 @testable import CallAPI
 import CallSandbox
+import CallTesting
 import Foundation
 import Logging
 import Testing
@@ -58,5 +59,23 @@ import Testing
                 ($0 as? APIError)?.code == .credentialsRefused && ($0 as? APIError)?.message.contains("VOIPNOW_ACCESS_TOKEN") == true
             }
         }
+    }
+
+    /// The waits between tries are slept on the client's clock: an API that refuses every
+    /// connection is tried five times with four growing waits between (250 ms doubling, jitter
+    /// halves each at most: 1.875 to 3.75 s in all), and the test waits for none of them.
+    @Test func theWaitsBetweenTriesAreOnTheClientsClock() async throws {
+        let base = "http://127.0.0.1:\(try refusedLoopbackPort())"
+        let http = HTTPClient.makeForAPIs()
+        let telnyxClock = ManualClock(), voipnowClock = ManualClock()
+        let telnyx = TelnyxClient(baseURL: base + "/v2", key: Secret("k"), httpClient: http, logger: Logger(label: "t"), clock: telnyxClock)
+        let voipnow = VoipNowClient(baseURL: base, token: Secret("t"), httpClient: http, logger: Logger(label: "t"), clock: voipnowClock)
+        let address = try VoipNowEventAddress(userId: "@me", extension: "0003*210", eventType: 2, eventId: "x")
+        await #expect { try await telnyxClock.driving { try await telnyx.recordings() } } throws: { ($0 as? APIError)?.code == .unreachable }
+        await #expect { try await voipnowClock.driving { try await voipnow.deleteEvent(address) } } throws: { ($0 as? APIError)?.code == .unreachable }
+        for (api, clock) in [("telnyx", telnyxClock), ("voipnow", voipnowClock)] {
+            #expect(clock.now.offset >= .milliseconds(1875) && clock.now.offset <= .milliseconds(3750), "\(api): \(clock.now)")
+        }
+        try await http.shutdown()
     }
 }

@@ -1,4 +1,5 @@
 import CallSandbox
+import CallTesting
 import Foundation
 import Testing
 
@@ -32,25 +33,38 @@ import Testing
         }
     }
 
+    /// The `slow` fault holds the answer for its delay on the sandbox's clock: nothing comes back
+    /// before the test moves it on.
     @Test func slowAnswersLate() async throws {
-        try await withTestSandbox { client, sandbox in
-            let clock = ContinuousClock()
-            let started = clock.now
-            let result = try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth.merging(["x-sandbox-fault": "slow", "x-sandbox-delay": "0.4"]) { $1 })
-            #expect(result.status == 200)
-            #expect(clock.now - started >= .milliseconds(400))
+        let clock = ManualClock()
+        try await withTestSandbox(testConfiguration { $0.clock = clock }) { client, sandbox in
+            let answer = Task {
+                try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth.merging(["x-sandbox-fault": "slow", "x-sandbox-delay": "0.4"]) { $1 })
+            }
+            #expect(await clock.waitForSleepers(1))
+            #expect(clock.nextDeadline?.offset == .milliseconds(400))
+            clock.advance(by: .milliseconds(399))
+            #expect(clock.sleepers == 1, "answered before its delay")
+            clock.advance(by: .milliseconds(1))
+            let status = try await answer.value.status
+            #expect(status == 200)
             #expect(await sandbox.counters().faultsInjected["slow"] == 1)
         }
     }
 
     @Test func slowUsesTheConfiguredDelay() async throws {
-        let configuration = testConfiguration { $0.faults.slowDelay = .milliseconds(300) }
+        let clock = ManualClock()
+        let configuration = testConfiguration {
+            $0.faults.slowDelay = .milliseconds(300)
+            $0.clock = clock
+        }
         try await withTestSandbox(configuration) { client, _ in
-            let clock = ContinuousClock()
-            let started = clock.now
-            let result = try await client.createCallLog(headers: ["x-sandbox-fault": "slow"])
-            #expect(result.status == 200)
-            #expect(clock.now - started >= .milliseconds(300))
+            let answer = Task { try await client.createCallLog(headers: ["x-sandbox-fault": "slow"]) }
+            #expect(await clock.waitForSleepers(1))
+            #expect(clock.nextDeadline?.offset == .milliseconds(300))
+            clock.advance(by: .milliseconds(300))
+            let status = try await answer.value.status
+            #expect(status == 200)
         }
     }
 

@@ -1,12 +1,14 @@
 import CallSandbox
+import CallTesting
 import Foundation
 import Testing
 
 @Suite struct RateLimitTests {
     @Test func burstOverTheWindowGets429WithHeaders() async throws {
+        let clock = ManualClock()  // stands still: however slow the machine, no request slips out of the window
         let configuration = testConfiguration {
             $0.burstPerTwoSeconds = 3
-            $0.burstWindow = .seconds(10)  // long enough that a loaded machine cannot slip out of it
+            $0.clock = clock
         }
         try await withTestSandbox(configuration) { client, sandbox in
             var remaining: [String] = []
@@ -15,31 +17,34 @@ import Testing
                 #expect(result.status == 200)
                 #expect(result.header("x-ratelimit-limit") == "3")
                 remaining.append(result.header("x-ratelimit-remaining") ?? "?")
-                let reset = try #require(result.header("x-ratelimit-reset").flatMap(Int.init))
-                #expect((1...10).contains(reset))
+                #expect(result.header("x-ratelimit-reset") == "2")
             }
             #expect(remaining == ["2", "1", "0"])
             let limited = try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth)
             #expect(limited.status == 429)
             #expect(limited.header("x-ratelimit-limit") == "3")
             #expect(limited.header("x-ratelimit-remaining") == "0")
-            let reset = try #require(limited.header("x-ratelimit-reset").flatMap(Int.init))
-            #expect((1...10).contains(reset))
-            let retryAfter = try #require(limited.header("retry-after").flatMap(Int.init))
-            #expect(retryAfter == reset)
+            #expect(limited.header("x-ratelimit-reset") == "2")
+            #expect(limited.header("retry-after") == "2")
+            // Half the window later its oldest request is a second from leaving it.
+            clock.advance(by: .seconds(1))
+            let later = try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth)
+            #expect(later.status == 429 && later.header("retry-after") == "1")
             let json = try limited.json
             #expect(json["success"] as? Bool == false)
             #expect(json["error"] as? String == "request over limit")
-            #expect(await sandbox.rateLimitedCount() == 1)
-            #expect(await sandbox.counters().burstLimited == 1)
+            #expect(await sandbox.rateLimitedCount() == 2)
+            #expect(await sandbox.counters().burstLimited == 2)
             #expect(await sandbox.tokensSpent() == 60)  // the 429 cost nothing
         }
     }
 
     @Test func pacedRequestsAreNeverLimited() async throws {
+        let clock = ManualClock()
         let configuration = testConfiguration {
             $0.burstPerTwoSeconds = 3
             $0.burstWindow = .milliseconds(300)
+            $0.clock = clock
         }
         try await withTestSandbox(configuration) { client, sandbox in
             for _ in 0..<3 {
@@ -47,7 +52,7 @@ import Testing
                     let result = try await client.send(.GET, "/v1/callLogs", headers: client.pipedriveAuth)
                     #expect(result.status == 200)
                 }
-                try await Task.sleep(for: .milliseconds(400))
+                clock.advance(by: .milliseconds(400))
             }
             #expect(await sandbox.rateLimitedCount() == 0)
             #expect(await sandbox.tokensSpent() == 9 * 20)

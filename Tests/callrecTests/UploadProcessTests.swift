@@ -10,30 +10,9 @@ import FoundationNetworking
 import Testing
 
 /// `callrec upload` and `callrec worker` as real processes against a `callrec sandbox` process:
-/// `kill -9` at random moments, re-runs, and the exactly-once result in the sandbox.
+/// `kill -9` at seeded random points of the work, re-runs, and the exactly-once result in the sandbox.
 @Suite(.serialized) struct UploadProcessTests {
     let callrec = callrecExecutable()
-
-    /// Sends SIGKILL to `process` once the sandbox state file at `path` lists `count` live call
-    /// logs, polling every 2 ms on a thread of its own; false when the process ended first.
-    static func killOnce(_ process: Process, sandboxFile path: String, holds count: Int) async -> Bool {
-        await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
-            Thread {
-                let deadline = Date().addingTimeInterval(120)
-                while process.isRunning, Date() < deadline {
-                    if let data = FileManager.default.contents(atPath: path),
-                       let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                       liveIDs("call_logs", state).count >= count {
-                        kill(process.processIdentifier, SIGKILL)
-                        done.resume(returning: true)
-                        return
-                    }
-                    usleep(2000)
-                }
-                done.resume(returning: false)
-            }.start()
-        }
-    }
 
     static func sha256(_ path: String) throws -> String {
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
@@ -89,21 +68,20 @@ import Testing
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
             let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--jobs", "2", "--log-level", "warning", "--part-max-minutes", "1"]
 
+            // Each run is killed after a seeded random number of further requests the sandbox
+            // saw (an event, not a moment: a loaded machine kills at the same point of the work),
+            // or ends first when fewer are left. The first run is killed mid-way for certain:
+            // after a few requests, with most of the batch still to go.
+            var random = TestSeed("killNineUploadAtRandomMomentsThenRerunGivesTheSameExactlyOnceResult")
             var kills = 0
             for round in 0..<10 {
+                let before = try await sandbox.requestCount()
+                let after = round == 0 ? Int.random(in: 3...12, using: &random) : Int.random(in: 1...40, using: &random)
                 let process = try startProcess(callrec, upload, environment: environment, log: "\(dir)/upload-\(round).log")
-                if round == 0 {
-                    // The first kill lands mid-way for certain: once the first call log exists,
-                    // with most of the batch still to go. A thread of its own watches the
-                    // sandbox's state file (the parallel suite can starve this test's tasks).
-                    if await Self.killOnce(process, sandboxFile: "\(dir)/sandbox/sandbox-state.json", holds: 2) { kills += 1 }
-                } else {
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 50...1500)))
-                }
-                if round > 0, process.isRunning {
-                    kill(process.processIdentifier, SIGKILL)
+                if let at = await sandbox.kill(process, atRequest: before + after) {
                     kills += 1
-                } else if round == 0, kills == 0 {
+                    print("run \(round): killed after request \(at - before) of its own (aimed at \(after))")
+                } else if round == 0 {
                     let log = String(decoding: FileManager.default.contents(atPath: "\(dir)/upload-0.log") ?? Data(), as: UTF8.self)
                     Issue.record("the first run ended (status \(process.terminationStatus)) before it could be killed: \(log.suffix(3000))")
                 }
@@ -183,10 +161,14 @@ import Testing
             #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
             let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "20", "--rescue-interval", "1",
                          "--poll-interval", "0.2", "--part-max-minutes", "1", "--log-level", "warning"]
+            // One worker is killed after a seeded random number of requests the sandbox saw from
+            // both (an event, not a moment), while uploads of both are under way.
+            var random = TestSeed("twoWorkersOnPostgresOneKilledUploadEveryPartExactlyOnce")
+            let killAt = Int.random(in: 2...40, using: &random)
             let victim = try startProcess(callrec, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let survivor = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
-            try await Task.sleep(for: .milliseconds(Int.random(in: 800...2000)))
-            kill(victim.processIdentifier, SIGKILL)
+            let killed = await sandbox.kill(victim, atRequest: killAt)
+            #expect(killed != nil, "the worker ended before request \(killAt)")
             _ = try await waitForExit(victim, upTo: 10)
             let finished = try await waitForExit(survivor, upTo: 300)
             if !finished { survivor.terminate() }

@@ -54,12 +54,15 @@ import Testing
                 let startedBefore = readTrace("\(dir)/trace").count
                 let deadline = ContinuousClock.now + .seconds(30)
                 while readTrace("\(dir)/trace").count == startedBefore, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                    try await Task.sleep(for: .milliseconds(10))
                 }
                 let clock = ContinuousClock(), sent = clock.now
-                for _ in 0..<signals {
+                kill(worker.processIdentifier, SIGTERM)
+                if signals == 2 {
+                    // The second signal once the first was taken (two pending at once would be one).
+                    let taken = try await waitForText("finishing running jobs", inFile: "\(dir)/worker-\(signals).log", timeout: .seconds(30))
+                    #expect(taken, "the worker never logged the first signal")
                     kill(worker.processIdentifier, SIGTERM)
-                    try await Task.sleep(for: .milliseconds(300))
                 }
                 let exited = try await waitForExit(worker, upTo: 20)
                 if !exited { worker.terminate() }

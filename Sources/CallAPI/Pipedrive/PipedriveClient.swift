@@ -21,6 +21,7 @@ public struct PipedriveClient: Sendable {
     let limiter: PipedriveLimiter
     let transport: Transport
     /// Retries of transient failures and of connections that could not be made (tests shorten it).
+    /// Its waits, like every wait of this credential's traffic, are on the limiter's clock.
     var backoff: Backoff
     /// How many 429s one request waits out before giving up.
     let maxRateLimitWaits: Int
@@ -156,7 +157,7 @@ public struct PipedriveClient: Sendable {
                 return .alreadyExists
             } catch let error as APIError where (error.code == .unknownOutcome || error.code == .transient) && attempt < maxRequestAttempts {
                 if error.bodyDelivered == true, try await callLog(id: callLogId).hasRecording { return .landedEarlier }
-                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                try await limiter.clock.sleep(for: backoff.delay(afterAttempt: attempt))
             }
         }
     }
@@ -214,7 +215,7 @@ public struct PipedriveClient: Sendable {
                 // stops its run rather than wait for minutes.
                 let retry = error.code == .transient || error.code == .unreachable || (error.code == .unknownOutcome && idempotent)
                 if retry, attempt < maxRequestAttempts {
-                    try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                    try await limiter.clock.sleep(for: backoff.delay(afterAttempt: attempt))
                     continue
                 }
                 throw error
@@ -237,13 +238,13 @@ public struct PipedriveClient: Sendable {
                 // caller snoozes the job until then.
                 if waits > maxRateLimitWaits || wait > limiter.maxWait {
                     error.retryAfter = wait
-                    error.retryAt = Date().addingTimeInterval(wait.seconds)
+                    error.retryAt = limiter.now().addingTimeInterval(wait.seconds)
                     throw error
                 }
             case .transient where idempotent:
                 attempt += 1
                 guard attempt < maxRequestAttempts else { throw error }
-                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                try await limiter.clock.sleep(for: backoff.delay(afterAttempt: attempt))
             case .stopEverything, .credentialsRefused:
                 // Refused at the door (an unknown token, the CDN's block): nothing is charged.
                 await limiter.uncharged(operation)
@@ -275,7 +276,7 @@ public struct PipedriveClient: Sendable {
         case 403 where !r.isJSON:
             var blocked = error(.stopEverything, "Pipedrive blocked callrec's traffic as abuse (403 with an HTML page): nothing more is sent to Pipedrive for \(Int(Self.abuseCoolDown.seconds / 60)) minutes. If it happens again, look for an integration on the account that keeps sending after 429s")
             blocked.retryAfter = Self.abuseCoolDown
-            blocked.retryAt = Date().addingTimeInterval(Self.abuseCoolDown.seconds)
+            blocked.retryAt = limiter.now().addingTimeInterval(Self.abuseCoolDown.seconds)
             return blocked
         case 403: return error(.permanent)
         case 404 where operation == .add: return error(.permanent)

@@ -36,7 +36,7 @@ public actor PipedriveLimiter {
     public struct Ticket: Sendable, Hashable {
         let id: Int
         /// When the request was let out.
-        let sentAt: ContinuousClock.Instant
+        let sentAt: AnyClock.Instant
     }
 
     public private(set) var counters = Counters()
@@ -50,7 +50,11 @@ public actor PipedriveLimiter {
     /// waited out in-process: ``acquire(_:)`` throws `rate_limited` with the time left, and the
     /// job snoozes.
     public let maxWait: Duration
-    private let now: @Sendable () -> Date
+    /// The wall clock: budget days, and the dates errors name.
+    let now: @Sendable () -> Date
+    /// The clock of the burst window, the pauses after 429s and every wait of a request through
+    /// this credential (the client's retries too).
+    public nonisolated let clock: AnyClock
     /// Tokens booked in the current budget day (``Counters/tokensSpent`` counts this limiter's life).
     private var dayTokens = 0
     /// Tokens set aside for uploads that must follow creates; by call log once it is known.
@@ -60,9 +64,9 @@ public actor PipedriveLimiter {
     /// The requests of the current window. A slot is dated by when its answer arrived — after
     /// the server counted the request — so however latency varies, a new request cannot reach the
     /// server inside the old one's window. Until the answer arrives the slot cannot expire.
-    private var slots: [(ticket: Int, at: ContinuousClock.Instant, inFlight: Bool)] = []
+    private var slots: [(ticket: Int, at: AnyClock.Instant, inFlight: Bool)] = []
     private var nextTicket = 0
-    private var pausedUntil: ContinuousClock.Instant?
+    private var pausedUntil: AnyClock.Instant?
     private var stopped: APIError?
     private let margin: Duration
     /// Waits after 429s that name none: `base` doubling per round, capped, with jitter.
@@ -73,7 +77,7 @@ public actor PipedriveLimiter {
     /// Rounds counted so far, and when the last counted 429 arrived: a 429 to a request sent
     /// before that belongs to the same round (requests in flight together meet one refusal).
     private var limitedRounds = 0
-    private var lastRoundAt: ContinuousClock.Instant?
+    private var lastRoundAt: AnyClock.Instant?
     /// The budget day the 429s showed spent, and what they were.
     private var spentDay: Int64?
     private var spentReason: String?
@@ -89,9 +93,13 @@ public actor PipedriveLimiter {
     ///     doubles it, up to `rateLimitWaitCap` (jittered down to half).
     ///   - budgetSignal: that many rounds of such 429s with no other answer between mean the
     ///     daily budget is spent (Pipedrive documents no header for it).
+    ///   - clock: the clock of the windows and the waits (tests move a `ManualClock` by hand;
+    ///     give `now` the same time as a date when a test crosses a budget day).
     public init(burst: Int = 20, window: Duration = .seconds(2), dailyTokens: Int = 30_000, budgetReset: Duration = .zero,
                 maxWait: Duration = .seconds(60), margin: Duration = .milliseconds(5), now: @escaping @Sendable () -> Date = { Date() },
-                rateLimitWait: Duration = .seconds(2), rateLimitWaitCap: Duration = .seconds(60), budgetSignal: Int = 5) {
+                rateLimitWait: Duration = .seconds(2), rateLimitWaitCap: Duration = .seconds(60), budgetSignal: Int = 5,
+                clock: some Clock<Duration> = ContinuousClock()) {
+        self.clock = AnyClock(clock)
         self.rateLimitBackoff = Backoff(base: rateLimitWait, cap: rateLimitWaitCap, jitter: 0.5...1.0)
         self.budgetSignal = max(1, budgetSignal)
         self.burst = max(1, burst)
@@ -179,7 +187,7 @@ public actor PipedriveLimiter {
             rollBudgetDay()
             let held = callLog.flatMap { reservations[$0] }.map { min($0, operation.cost) } ?? 0
             guard !spent(adding: reserved - held + operation.cost) else { throw budgetSpent() }
-            let now = ContinuousClock.now
+            let now = clock.now
             if let until = pausedUntil, until > now {
                 if until - now > maxWait {
                     let left = until - now
@@ -188,7 +196,7 @@ public actor PipedriveLimiter {
                                    "Pipedrive asked for a pause until \(ISO8601DateFormatter().string(from: at)) (a 429 with a long Retry-After: the daily budget, or another integration on the account, is spent)",
                                    retryAfter: left, retryAt: at)
                 }
-                try await Task.sleep(until: until, clock: .continuous)
+                try await clock.sleep(until: until)
                 continue
             }
             slots.removeAll { slot in
@@ -209,14 +217,14 @@ public actor PipedriveLimiter {
             // Wait for the oldest answered slot to leave the window; if every slot is still in
             // flight, look again shortly (answers on loopback take milliseconds).
             let answered = slots.filter { !$0.inFlight }.map(\.at).min()
-            try await Task.sleep(until: answered.map { $0 + window + margin } ?? now + .milliseconds(5), clock: .continuous)
+            try await clock.sleep(until: answered.map { $0.advanced(by: window + margin) } ?? now.advanced(by: .milliseconds(5)))
         }
     }
 
     /// The answer to `ticket` arrived (or the request failed): its slot is dated now.
     public func finished(_ ticket: Ticket) {
         if let i = slots.firstIndex(where: { $0.ticket == ticket.id }) {
-            slots[i].at = ContinuousClock.now
+            slots[i].at = clock.now
             slots[i].inFlight = false
         }
     }
@@ -254,7 +262,7 @@ public actor PipedriveLimiter {
         // Requests sent before the last counted refusal arrived meet the same round.
         if lastRoundAt.map({ ticket.sentAt > $0 }) ?? true {
             limitedRounds += 1
-            lastRoundAt = .now
+            lastRoundAt = clock.now
         }
         if limitedRounds >= budgetSignal {
             rollBudgetDay()
@@ -302,7 +310,7 @@ public actor PipedriveLimiter {
     public var isStopped: Bool { stoppedBy != nil }
 
     private func pause(for duration: Duration) {
-        let until = ContinuousClock.now + duration
+        let until = clock.now.advanced(by: duration)
         if pausedUntil.map({ $0 < until }) ?? true { pausedUntil = until }
     }
 }

@@ -35,8 +35,12 @@ public struct TelnyxClient: Sendable {
     let key: Secret
     let transport: Transport
     let backoff = Backoff.api
+    /// The clock the waits between tries are slept on.
+    let clock: AnyClock
 
-    public init(baseURL: String, key: Secret, httpClient: HTTPClient, logger: Logger) {
+    public init(baseURL: String, key: Secret, httpClient: HTTPClient, logger: Logger,
+                clock: some Clock<Duration> = ContinuousClock()) {
+        self.clock = AnyClock(clock)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
         transport = Transport(client: httpClient, api: .telnyx, logger: logger)
@@ -119,7 +123,7 @@ public struct TelnyxClient: Sendable {
             do {
                 response = try await transport.send(request, timeout: .seconds(30), operation: name)
             } catch let error as APIError where attempt < maxRequestAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
-                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))  // GET and DELETE are idempotent
+                try await clock.sleep(for: backoff.delay(afterAttempt: attempt))  // GET and DELETE are idempotent
                 continue
             }
             guard let error = classify(response, name: name) else { return response }
@@ -127,7 +131,7 @@ public struct TelnyxClient: Sendable {
                 ?? [.transient, .rateLimited].contains(error.code)
             guard shouldRetry, attempt < maxRequestAttempts else { throw error }
             let hinted = response.headers.retryAfter.flatMap { $0 <= .seconds(60) ? $0 : nil }
-            try await Task.sleep(for: hinted ?? backoff.delay(afterAttempt: attempt))
+            try await clock.sleep(for: hinted ?? backoff.delay(afterAttempt: attempt))
         }
     }
 

@@ -83,9 +83,13 @@ public struct VoipNowClient: Sendable {
     let token: Secret
     let transport: Transport
     let backoff = Backoff.api
+    /// The clock the waits between tries are slept on.
+    let clock: AnyClock
 
     /// - Parameter baseURL: the server (`https://voip.example.com`); `/uapi/…` is appended.
-    public init(baseURL: String, token: Secret, httpClient: HTTPClient, logger: Logger) {
+    public init(baseURL: String, token: Secret, httpClient: HTTPClient, logger: Logger,
+                clock: some Clock<Duration> = ContinuousClock()) {
+        self.clock = AnyClock(clock)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         transport = Transport(client: httpClient, api: .voipnow, logger: logger)
@@ -110,7 +114,7 @@ public struct VoipNowClient: Sendable {
             do {
                 r = try await transport.send(request, timeout: .seconds(30), operation: "DELETE phoneCallEvent")
             } catch let error as APIError where attempt < maxRequestAttempts && [.transient, .unknownOutcome, .unreachable].contains(error.code) {
-                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))  // idempotent: the id is explicit
+                try await clock.sleep(for: backoff.delay(afterAttempt: attempt))  // idempotent: the id is explicit
                 continue
             }
             switch r.status {
@@ -130,7 +134,7 @@ public struct VoipNowClient: Sendable {
                 let text = kind == .credentialsRefused ? "VoipNow refused the access token (\(r.status): \(message)): fix VOIPNOW_ACCESS_TOKEN" : message
                 let failure = APIError(kind, api: .voipnow, status: r.status, "DELETE phoneCallEvent: \(text)", serverCode: code)
                 guard kind == .transient, attempt < maxRequestAttempts else { throw failure }
-                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                try await clock.sleep(for: backoff.delay(afterAttempt: attempt))
             }
         }
     }

@@ -16,11 +16,12 @@ struct RateLimitHeaders: Sendable, Equatable {
     }
 }
 
-/// The instants of the requests admitted in a rolling window, oldest first.
+/// The instants of the requests admitted in a rolling window, oldest first (as times since the
+/// sandbox's clock was read first: ``SandboxClock``).
 struct RollingWindow: Sendable {
     let limit: Int
     let length: Duration
-    private var admitted: [ContinuousClock.Instant] = []
+    private var admitted: [Duration] = []
 
     init(limit: Int, length: Duration) {
         self.limit = limit
@@ -28,7 +29,7 @@ struct RollingWindow: Sendable {
     }
 
     /// Takes a slot at `now`; false when the window is full.
-    mutating func admit(_ now: ContinuousClock.Instant) -> Bool {
+    mutating func admit(_ now: Duration) -> Bool {
         prune(now)
         guard admitted.count < limit else { return false }
         admitted.append(now)
@@ -36,14 +37,14 @@ struct RollingWindow: Sendable {
     }
 
     /// The x-ratelimit-* values at `now` (after ``admit(_:)``: what is left to others).
-    mutating func headers(_ now: ContinuousClock.Instant, exhausted: Bool = false) -> RateLimitHeaders {
+    mutating func headers(_ now: Duration, exhausted: Bool = false) -> RateLimitHeaders {
         prune(now)
         return RateLimitHeaders(limit: limit, remaining: exhausted ? 0 : max(0, limit - admitted.count), reset: resetSeconds(now))
     }
 
     mutating func clear() { admitted.removeAll() }
 
-    private mutating func prune(_ now: ContinuousClock.Instant) {
+    private mutating func prune(_ now: Duration) {
         let horizon = now - length
         if let firstKept = admitted.firstIndex(where: { $0 > horizon }) {
             admitted.removeFirst(firstKept)
@@ -53,10 +54,27 @@ struct RollingWindow: Sendable {
     }
 
     /// Whole seconds until the oldest slot frees (≥ 1).
-    private func resetSeconds(_ now: ContinuousClock.Instant) -> Int {
+    private func resetSeconds(_ now: Duration) -> Int {
         let remaining = (admitted.first.map { $0 + length } ?? now + length) - now
         let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
         return max(1, Int(seconds.rounded(.up)))
+    }
+}
+
+/// The sandbox's clock (``SandboxConfiguration/clock``), its readings as times since it was
+/// first read: the rate windows compare them, the `slow` fault sleeps on it.
+struct SandboxClock: Sendable {
+    let elapsed: @Sendable () -> Duration
+    let sleep: @Sendable (Duration) async throws -> Void
+
+    init(_ clock: any Clock<Duration>) {
+        self.init(opened: clock)
+    }
+
+    private init<C: Clock<Duration>>(opened clock: C) {
+        let origin = clock.now
+        elapsed = { origin.duration(to: clock.now) }
+        sleep = { duration in try await clock.sleep(for: duration) }
     }
 }
 
@@ -74,6 +92,8 @@ enum Admission: Sendable, Equatable {
 /// snapshot at once (atomically) when the sandbox has a state directory.
 actor SandboxState {
     private let configuration: SandboxConfiguration
+    /// The clock of the rate windows and of the `slow` fault (``SandboxConfiguration/clock``).
+    let clock: SandboxClock
     let files: SandboxFiles
     private let logger: Logger
 
@@ -100,6 +120,7 @@ actor SandboxState {
 
     init(configuration: SandboxConfiguration, files: SandboxFiles, logger: Logger) {
         self.configuration = configuration
+        clock = SandboxClock(configuration.clock)
         self.files = files
         self.logger = logger
         counters.dailyTokens = configuration.dailyTokens
@@ -198,7 +219,7 @@ actor SandboxState {
     /// slot in the rolling window and pays its cost; a burst 429 takes nothing; a budget 429 takes
     /// a slot (the server saw it) but no tokens.
     func admit(cost: Int) -> Admission {
-        let now = ContinuousClock.now
+        let now = clock.elapsed()
         rollBudgetDay()
         guard window.admit(now) else {
             counters.rateLimited += 1
@@ -221,13 +242,13 @@ actor SandboxState {
 
     /// The x-ratelimit-* values now, without taking a slot (for 401s and injected 429s).
     func peekRateLimit(exhausted: Bool = false) -> RateLimitHeaders {
-        window.headers(.now, exhausted: exhausted)
+        window.headers(clock.elapsed(), exhausted: exhausted)
     }
 
     /// Admits a Telnyx request into its rolling window (``SandboxConfiguration/telnyxRequestsPerWindow``):
     /// the x-ratelimit-* values, and whether it was admitted. A 429 takes no slot.
     func admitTelnyx() -> (headers: RateLimitHeaders, admitted: Bool) {
-        let now = ContinuousClock.now
+        let now = clock.elapsed()
         guard telnyxWindow.admit(now) else {
             counters.rateLimited += 1
             return (telnyxWindow.headers(now, exhausted: true), false)
@@ -237,7 +258,7 @@ actor SandboxState {
 
     /// The Telnyx x-ratelimit-* values now, without taking a slot.
     func peekTelnyxRateLimit(exhausted: Bool = false) -> RateLimitHeaders {
-        telnyxWindow.headers(.now, exhausted: exhausted)
+        telnyxWindow.headers(clock.elapsed(), exhausted: exhausted)
     }
 
     /// Starts a new budget day now (`POST /_sandbox/pipedrive/budget/reset`).
