@@ -86,6 +86,11 @@ func stopped(by failure: JobFailure, left: String) throws {
     if failure.disposition == .halt { throw ExitCode(ExitStatus.usage) }
 }
 
+/// Exits with `status` when `condition` holds.
+func fail(_ status: Int32, if condition: Bool) throws {
+    if condition { throw ExitCode(status) }
+}
+
 enum ExitStatus {
     static let success: Int32 = 0
     static let someFailed: Int32 = 1

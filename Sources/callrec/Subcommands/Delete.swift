@@ -3,7 +3,7 @@ import CallApp
 import Logging
 
 extension CallRecCommand {
-    struct Delete: AsyncParsableCommand {
+    struct Delete: AsyncParsableCommand, StoreCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete one recording everywhere: every part's Pipedrive call log, its Telnyx recording, its VoipNow event, its spool.",
             discussion: """
@@ -59,57 +59,16 @@ extension CallRecCommand {
         }
 
         func run() async throws {
-            let logger = global.makeLogger()
-            let environment = try APIClients.environment(config: config)
             let request = DeleteRequest(callLog: callLog, recording: recording, includeForeignCallLogs: includeForeignCallLogs, skipStep: skipStep)
-            let (document, halted) = try await APIClients.with(environment: environment, logger: logger) { clients in
-                try await store.settings.withStore(logger: logger) { store in
-                    try await request.run(store: store, settings: self.store.settings, clients: clients, logger: logger,
-                                          notice: standardError, runWorker: runDeleteWorker(logger: logger))
-                }
+            let (document, halted) = try await withClients(config: config) { clients, store, logger in
+                try await request.run(store: store, settings: self.store.settings, clients: clients, logger: logger,
+                                      notice: standardError, runWorker: runDeleteWorker(logger: logger))
             }
-            try document.print(json: global.json)
+            try global.emit(document, document.lines)
             // A refused credential: exit 2; the deletion stays open for the same command with the
             // variable mended.
             if let halted { try stopped(by: halted, left: "The deletion stays open: the same command goes on from the step it stopped at.") }
-            if !document.succeeded { throw ExitCode(ExitStatus.someFailed) }
+            try fail(ExitStatus.someFailed, if: !document.succeeded)
         }
     }
 }
-
-/// Runs a `delete` queue worker in this process: SIGINT/SIGTERM release the running job — running
-/// the command again resumes it; a second signal stops at once.
-func runDeleteWorker(logger: Logger) -> RunWorker {
-    { worker in
-        try await runWorkerHandlingSignals(worker, logger: logger) { signal in
-            standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
-        }
-    }
-}
-
-extension DeleteDocument {
-    func print(json: Bool) throws {
-        if json {
-            try writeJSON(self)
-            return
-        }
-        if recordings.count > 1, let message { Swift.print(message + ":") }
-        for version in recordings {
-            let when = "registered \(version.registeredAt)" + (version.uploadedAt.map { ", uploaded \($0)" } ?? "")
-            let logs = version.callLogs.isEmpty ? "no call log" : "call log\(version.callLogs.count == 1 ? "" : "s") \(version.callLogs.joined(separator: ", "))"
-            switch version.status {
-            case "deleted":
-                Swift.print("deleted \(version.path) (\(version.key); \(when); \(logs))\(version.deletion?.steps.contains { $0.state == "skipped" } == true ? "; some targets were left in place" : " everywhere")")
-            case "already_deleted":
-                Swift.print("\(version.message ?? version.status) (\(version.key); \(logs))")
-            default:
-                Swift.print("\(version.status): \(version.path) (\(version.key); \(when); \(logs))")
-            }
-            for step in version.deletion?.steps ?? [] {
-                let status = step.httpStatus.map(String.init) ?? "-"
-                Swift.print("  \(step.state.padding(toLength: 8, withPad: " ", startingAt: 0)) \(status.padding(toLength: 4, withPad: " ", startingAt: 0)) \(step.target)\(step.detail.map { "  \($0)" } ?? "")")
-            }
-            if version.status != "already_deleted", let message = version.message { Swift.print("  " + message) }
-        }
-        if recordings.isEmpty { Swift.print(message ?? status) }
-    }}

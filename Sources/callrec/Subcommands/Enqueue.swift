@@ -5,7 +5,7 @@ import CallStore
 import Foundation
 
 extension CallRecCommand {
-    struct Enqueue: AsyncParsableCommand {
+    struct Enqueue: AsyncParsableCommand, StoreCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register every recording under a directory and put its transcode on the queue.",
             discussion: """
@@ -23,24 +23,14 @@ extension CallRecCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let logger = global.makeLogger()
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(directory) is not a directory")
-            }
-            let report = try await store.settings.withStore(creating: true, logger: logger) { store in
+            try requireDirectory(directory)
+            let report = try await withStore(creating: true) { store, logger in
                 try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
                                        logger: logger).run()
             }
-            if global.json {
-                try writeJSON(report)
-            } else {
-                printProblems(report)
-                let s = report.summary
-                print("\(s.ok) enqueued, \(s.skipped) known already, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : "")")
-            }
+            try global.emit(report, report.enqueueLines)
             // A full disk stops registration as it stops an upload: 4, nothing lost.
-            if report.files.contains(where: { $0.error?.code == JobFailure.diskFullCode }) { throw ExitCode(ExitStatus.diskFull) }
+            try fail(ExitStatus.diskFull, if: report.files.contains { $0.error?.code == JobFailure.diskFullCode })
             try exitStatus(report.summary)
         }
     }

@@ -1,5 +1,9 @@
 import ArgumentParser
+import CallApp
+import CallAPI
 import CallAudio
+import CallPipeline
+import CallStore
 import Foundation
 import Logging
 
@@ -155,6 +159,59 @@ struct ValidationOptions: ParsableArguments {
     }
 }
 
+extension GlobalOptions {
+    /// With --json `document` on stdout, else the report's `lines`.
+    func emit(_ document: some Encodable, _ lines: @autoclosure () -> [OutputLine]) throws {
+        if json { try writeJSON(document) } else { write(lines()) }
+    }
+}
+
+/// A command on the state (`--state`/`--database`), with the shared options.
+protocol StoreCommand {
+    var store: StoreOptions { get }
+    var global: GlobalOptions { get }
+}
+
+extension StoreCommand {
+    /// `body` with the store open (closed after) and the logger (made once per process).
+    func withStore<T>(creating: Bool = false, _ body: (any CallStore, Logger) async throws -> T) async throws -> T {
+        let logger = global.makeLogger()
+        return try await store.settings.withStore(creating: creating, logger: logger) { try await body($0, logger) }
+    }
+
+    /// `body` with the API clients from the environment (or `config`), which `check` may refuse,
+    /// and the store open.
+    func withClients<T>(config: String?, check: (APIEnvironment) throws -> Void = { _ in },
+                        _ body: (APIClients, any CallStore, Logger) async throws -> T) async throws -> T {
+        let logger = global.makeLogger()
+        let environment = try APIClients.environment(config: config)
+        try check(environment)
+        return try await APIClients.with(environment: environment, logger: logger) { clients in
+            try await store.settings.withStore(logger: logger) { try await body(clients, $0, logger) }
+        }
+    }
+}
+
+/// Runs a queue worker in this process: SIGINT/SIGTERM release what runs (`message` says what
+/// happens next), a second signal stops at once.
+func stoppingOnSignals(logger: Logger, _ message: String) -> RunWorker {
+    { worker in
+        try await runWorkerHandlingSignals(worker, logger: logger) { standardError("\n\($0): stopping; \(message)") }
+    }
+}
+
+/// `delete`'s and `reconcile --apply`'s worker: running the command again resumes a released job.
+func runDeleteWorker(logger: Logger) -> RunWorker {
+    stoppingOnSignals(logger: logger, "the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
+}
+
+func requireDirectory(_ path: String) throws {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+        throw ValidationError("\(path) is not a directory")
+    }
+}
+
 func writeJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -165,4 +222,79 @@ func writeJSON<T: Encodable>(_ value: T) throws {
 
 func standardError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func write(_ lines: [OutputLine]) {
+    for line in lines {
+        switch line {
+        case .out(let text): print(text)
+        case .err(let text): standardError(text)
+        }
+    }
+}
+
+/// `--state DIR` and `--database URL`: where the ledger, the queue and the spool live.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "State directory: the SQLite database (unless --database), the spool and the trash.")
+    var state: String = ".callrec"
+
+    @Option(help: ArgumentHelp(
+        "PostgreSQL, to share the queue between machines: postgres://USER@HOST:PORT/DB. Default: CALLREC_DATABASE, else SQLite under --state.",
+        discussion: "A password never goes on the command line: put the whole URL in CALLREC_DATABASE, or the password in PGPASSWORD."))
+    var database: String?
+
+    func validate() throws {
+        if let database, StoreSettings.hasPassword(database) {
+            throw ValidationError("--database must not carry a password (every user of this machine can read the command line); put the URL in CALLREC_DATABASE, or the password in PGPASSWORD")
+        }
+    }
+
+    var settings: StoreSettings { StoreSettings(state: state, database: database) }
+}
+
+/// `text` as an age of zero or more, or a usage error naming `option` (and what else it takes).
+func requireAge(_ text: String, option: String, orElse alternatives: String = "") throws -> Duration {
+    guard let age = parseAge(text), age >= .zero else {
+        throw ValidationError("\(option) \(text) is not an age (30d, 36h, 90m, 30s or plain seconds)\(alternatives)")
+    }
+    return age
+}
+
+/// `--settle SECONDS` (upload, enqueue, transcode): how long a recording must have been still
+/// before it is taken.
+struct SettleOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "A file whose size or times moved within this many seconds (or a WAV whose header is unfinished, for at least a minute) is still being written: it waits for a later run. 0 takes every file as it is.",
+        valueName: "seconds"))
+    var settle: Double = 2
+
+    func validate() throws {
+        guard settle.isFinite, settle >= 0 else { throw ValidationError("--settle must be a number of seconds, 0 or more") }
+    }
+
+    var value: Settle { Settle(seconds: settle) }
+}
+
+/// `--spool-retention`: how long `upload` and `worker` keep an uploaded recording's MP3s.
+struct SpoolRetentionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Remove uploaded recordings' MP3s from the spool this long after their upload: 30d, 12h, … or keep. Default: CALLREC_SPOOL_RETENTION, else 30d.",
+        valueName: "age"))
+    var spoolRetention: String?
+
+    func validate() throws { _ = try retention() }
+
+    /// The retention (nil: keep forever).
+    func retention(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Duration? {
+        if let spoolRetention { return try parseRetention(spoolRetention, name: "--spool-retention") }
+        if let text = environment["CALLREC_SPOOL_RETENTION"], !text.isEmpty {
+            return try parseRetention(text, name: "CALLREC_SPOOL_RETENTION")
+        }
+        return SpoolPrune.defaultRetention
+    }
+
+    private func parseRetention(_ text: String, name: String) throws -> Duration? {
+        if ["keep", "forever"].contains(text.lowercased()) { return nil }
+        return try requireAge(text, option: name, orElse: " or keep")
+    }
 }

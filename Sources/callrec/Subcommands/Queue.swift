@@ -11,7 +11,7 @@ extension CallRecCommand {
             subcommands: [List.self, Retry.self, Cancel.self, Purge.self]
         )
 
-        struct List: AsyncParsableCommand {
+        struct List: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(commandName: "ls", abstract: "List jobs (newest last).")
 
             @Option(help: "Only jobs in these states (comma-separated): available, running, completed, discarded, cancelled.")
@@ -27,23 +27,15 @@ extension CallRecCommand {
             @OptionGroup var global: GlobalOptions
 
             func run() async throws {
-                let logger = global.makeLogger()
                 let states = try parseStates(jobState)
-                let rows = try await store.settings.withStore(logger: logger) { store in
+                let rows = try await withStore { store, _ in
                     try await JobRow.list(store, JobQuery(states: states, queue: queue, kind: kind, limit: limit))
                 }
-                if global.json {
-                    try writeJSON(rows)
-                    return
-                }
-                print("ID\tQUEUE\tKIND\tSTATE\tATTEMPT\tRUN AT\tLAST ERROR")
-                for row in rows {
-                    print("\(row.id)\t\(row.queue)\t\(row.kind)\t\(row.state)\t\(row.attempt)/\(row.maxAttempts)\t\(row.runAt)\t\(row.lastError ?? "")")
-                }
+                try global.emit(rows, JobRow.table(rows))
             }
         }
 
-        struct Retry: AsyncParsableCommand {
+        struct Retry: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Make discarded or cancelled jobs available again (attempts start over), or waiting jobs due now.",
                 discussion: """
@@ -73,47 +65,16 @@ extension CallRecCommand {
             }
 
             func run() async throws {
-                let logger = global.makeLogger()
-                let report = try await store.settings.withStore(logger: logger) { store in
+                let report = try await withStore { store, _ in
                     let ids = try await JobRow.retryIDs(store, ids: ids, allDiscarded: allDiscarded, allWaiting: allWaiting, kind: kind)
                     return try await QueueRetry.run(ids: ids, store: store, actor: processActor("queue retry"))
                 }
-                if global.json {
-                    try writeJSON(report)
-                } else {
-                    Self.print(report)
-                }
-                // Named ids must all be done; a bulk selection (--all-…) may meet jobs whose work
-                // another job already did (they are listed, and fail nothing) but must change something.
-                if report.changed == 0 || !report.notFound.isEmpty || (!(allDiscarded || allWaiting) && !report.notRetryable.isEmpty) {
-                    throw ExitCode(ExitStatus.someFailed)
-                }
-            }
-
-            static func print(_ report: QueueRetry.Report) {
-                func list(_ ids: [Int64]) -> String { ids.map(String.init).joined(separator: " ") }
-                if report.changed == 0 {
-                    Swift.print("nothing changed")
-                }
-                if !report.retried.isEmpty {
-                    Swift.print("retried \(report.retried.count) job(s), attempts start over: \(list(report.retried))")
-                }
-                if !report.woken.isEmpty {
-                    Swift.print("made \(report.woken.count) waiting job(s) due now: \(list(report.woken))")
-                }
-                for rearmed in report.rearmed {
-                    Swift.print("  job \(rearmed.job): \(rearmed.path) is \(rearmed.state) again (it had failed with \(rearmed.error))")
-                }
-                if !report.notFound.isEmpty {
-                    standardError("no such job: \(list(report.notFound))")
-                }
-                for refusal in report.notRetryable {
-                    standardError("left alone: job \(refusal.id): \(refusal.reason)")
-                }
+                try global.emit(report, report.lines)
+                try fail(ExitStatus.someFailed, if: !report.succeeded(bulk: allDiscarded || allWaiting))
             }
         }
 
-        struct Cancel: AsyncParsableCommand {
+        struct Cancel: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Cancel available or running jobs (a running job's worker cannot record its result).")
 
@@ -124,13 +85,12 @@ extension CallRecCommand {
             @OptionGroup var global: GlobalOptions
 
             func run() async throws {
-                let logger = global.makeLogger()
-                let cancelled = try await store.settings.withStore(logger: logger) { try await $0.cancel(ids: ids) }
-                report(action: "cancelled", asked: ids, done: cancelled, json: global.json)
+                let change = QueueChange(action: "cancelled", asked: ids, done: try await withStore { store, _ in try await store.cancel(ids: ids) })
+                try global.emit(change, change.lines)
             }
         }
 
-        struct Purge: AsyncParsableCommand {
+        struct Purge: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(abstract: "Delete finished jobs older than an age.")
 
             @Option(help: "States to purge (comma-separated; finished states only).")
@@ -142,14 +102,13 @@ extension CallRecCommand {
             @OptionGroup var global: GlobalOptions
 
             func run() async throws {
-                let logger = global.makeLogger()
                 let states = try parseStates(jobState) ?? []
                 guard states.isSubset(of: JobState.final) else {
                     throw ValidationError("--job-state: only finished states (completed, discarded, cancelled) can be purged")
                 }
                 let age = try requireAge(olderThan, option: "--older-than")
-                let purged = try await store.settings.withStore(logger: logger) { try await JobRow.purge($0, states: states, olderThan: age) }
-                if global.json { try writeJSON(["purged": purged]) } else { print("purged \(purged) job(s)") }
+                let purged = try await withStore { store, _ in try await JobRow.purge(store, states: states, olderThan: age) }
+                try global.emit(["purged": purged], [.out("purged \(purged) job(s)")])
             }
         }
     }
@@ -165,16 +124,4 @@ func parseStates(_ text: String?) throws -> Set<JobState>? {
         states.insert(state)
     }
     return states
-}
-
-private func report(action: String, asked: [Int64], done: [Int64], json: Bool) {
-    let skipped = Set(asked).subtracting(done).sorted()
-    if json {
-        try? writeJSON([action: done, "skipped": skipped])
-        return
-    }
-    print("\(action) \(done.count) job(s)" + (done.isEmpty ? "" : ": \(done.map(String.init).joined(separator: " "))"))
-    if !skipped.isEmpty {
-        standardError("left alone (not in a state that allows it, or its recording has another live job): \(skipped.map(String.init).joined(separator: " "))")
-    }
 }

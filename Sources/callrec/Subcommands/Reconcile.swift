@@ -5,7 +5,7 @@ import CallPipeline
 import Foundation
 
 extension CallRecCommand {
-    struct Reconcile: AsyncParsableCommand {
+    struct Reconcile: AsyncParsableCommand, StoreCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find call logs deleted in Pipedrive and delete their recordings everywhere (plan only, unless --apply).",
             discussion: """
@@ -49,70 +49,27 @@ extension CallRecCommand {
         }
 
         func run() async throws {
-            let logger = global.makeLogger()
-            let environment = try APIClients.environment(config: config)
-            guard environment.pipedriveToken != nil else {
-                throw ValidationError("PIPEDRIVE_API_TOKEN is not set: reconcile compares the ledger with Pipedrive")
-            }
             var options = Reconciler.Options()
             options.apply = apply
             options.maxDelete = maxDelete
             options.force = force
             options.includeForeignCallLogs = includeForeignCallLogs
-            let outcome = try await APIClients.with(environment: environment, logger: logger) { clients in
-                try await store.settings.withStore(logger: logger) { store in
-                    try await ReconcileRun.run(store: store, settings: self.store.settings, clients: clients, options: options, logger: logger,
-                                               runWorker: runDeleteWorker(logger: logger))
+            let outcome = try await withClients(config: config, check: { environment in
+                guard environment.pipedriveToken != nil else {
+                    throw ValidationError("PIPEDRIVE_API_TOKEN is not set: reconcile compares the ledger with Pipedrive")
                 }
+            }) { clients, store, logger in
+                try await ReconcileRun.run(store: store, settings: self.store.settings, clients: clients, options: options, logger: logger,
+                                           runWorker: runDeleteWorker(logger: logger))
             }
-            try Self.print(outcome.report, counters: outcome.counters, json: global.json)
+            try global.emit(outcome.document, outcome.lines)
             // A refused credential (listing, confirming, the Telnyx inventory, a delete step):
             // exit 2, naming the variable; nothing is deleted on a pass that saw it.
             if let halted = outcome.halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.") }
             if let refusal = outcome.refused {
                 try stopped(by: JobFailure(.halt, code: refusal.code.rawValue, refusal.message), left: "Fix it and run reconcile again.")
             }
-            if outcome.report.abort != nil || outcome.unfinished > 0 { throw ExitCode(ExitStatus.someFailed) }
-        }
-
-        struct Document: Encodable {
-            var report: ReconcileReport
-            var apiRequests: Int?
-            var pipedriveTokensCharged: Int?
-            var rateLimited: Int?
-
-            enum CodingKeys: String, CodingKey {
-                case report, apiRequests = "api_requests", pipedriveTokensCharged = "pipedrive_tokens_charged", rateLimited = "rate_limited"
-            }
-        }
-
-        static func print(_ report: ReconcileReport, counters: PipedriveLimiter.Counters?, json: Bool) throws {
-            if json {
-                try writeJSON(Document(report: report, apiRequests: counters?.requests, pipedriveTokensCharged: counters?.tokensSpent,
-                                       rateLimited: counters?.rateLimited))
-                return
-            }
-            let t = report.totals
-            for line in report.recordings where !line.evidence.isEmpty || line.action != "none" || line.findings.contains(where: { $0.code == "listing_gap" || $0.code == "deletion_open" }) {
-                Swift.print("\(line.action.padding(toLength: 12, withPad: " ", startingAt: 0)) \(line.path) (\(line.key.prefix(12))…)")
-                for finding in line.findings { Swift.print("    \(finding.code): \(finding.detail)") }
-                if !line.targets.isEmpty { Swift.print("    targets: \(line.targets.joined(separator: ", "))") }
-                if let result = line.result { Swift.print("    result: \(result)") }
-            }
-            var local: [String: Int] = [:]
-            for line in report.recordings {
-                for finding in line.findings where ["local_file_missing", "spool_missing", "provider_recording_missing"].contains(finding.code) {
-                    local[finding.code, default: 0] += 1
-                }
-            }
-            for (code, count) in local.sorted(by: { $0.key < $1.key }) {
-                Swift.print("reported only: \(count) recording(s) with \(code) (--json lists them)")
-            }
-            for warning in report.warnings { Swift.print("warning: \(warning)") }
-            if let abort = report.abort {
-                Swift.print("aborted (\(abort.code)): \(abort.message)")
-            }
-            Swift.print("\(report.outcome.rawValue): \(t.uploadedRecordings) uploaded recording(s), \(t.knownCallLogs) call log(s) known, \(t.listedCallLogs) listed in \(t.pages) page(s); \(t.candidates) missing from the listing, \(t.confirmedGone) confirmed gone, \(t.listingGaps) listing gap(s); \(t.plannedRecordings) recording(s) to delete (cap \(t.cap)); \(t.tokensSpent) Pipedrive tokens for the pass\(counters.map { ", \($0.tokensSpent) charged in all" } ?? "") in \(String(format: "%.1f", t.wallSeconds)) s")
+            try fail(ExitStatus.someFailed, if: outcome.report.abort != nil || outcome.unfinished > 0)
         }
     }
 }

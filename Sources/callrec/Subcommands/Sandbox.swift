@@ -68,32 +68,15 @@ extension CallRecCommand {
             }
 
             let served = configuration
-            try await SandboxSharing.serve(served, logger: logger) { announce(served, port: $0, generated: generated) }
-        }
-
-        /// The URLs to export, and the credentials made up here (never ones from the environment).
-        private func announce(_ configuration: SandboxConfiguration, port: Int, generated: [String]) {
-            let base = configuration.baseURL(port: port)
-            var exports: [(String, String)] = [
-                ("PIPEDRIVE_API_URL", base + "/v1"), ("TELNYX_API_URL", base + "/v2"), ("VOIPNOW_API_URL", base),
-            ]
-            let secrets = [
-                ("PIPEDRIVE_API_TOKEN", configuration.pipedriveToken), ("TELNYX_API_KEY", configuration.telnyxKey),
-                ("VOIPNOW_ACCESS_TOKEN", configuration.voipnowToken),
-            ]
-            exports += secrets.filter { generated.contains($0.0) }
-            let fromEnvironment = secrets.map(\.0).filter { !generated.contains($0) }
-            if global.json {
-                var document: [String: String] = ["base_url": base, "state": configuration.stateDirectory ?? "memory"]
-                for (name, value) in exports { document[name] = value }
-                try? writeJSON(document)
-                return
+            try await SandboxSharing.serve(served, logger: logger) { port in
+                // The URLs to export, and the credentials made up here (never ones from the environment).
+                let announcement = SandboxAnnouncement(served, port: port, generated: generated)
+                if global.json {
+                    try? writeJSON(announcement.document)
+                } else {
+                    FileHandle.standardOutput.write(Data((announcement.lines.joined(separator: "\n") + "\n").utf8))
+                }
             }
-            var lines = ["callrec sandbox listening on \(base)  (state: \(configuration.stateDirectory ?? "memory"); faults: \(configuration.faults.isEmpty ? "none" : configuration.faults.specification))"]
-            lines += exports.map { "export \($0.0)=\($0.1)" }
-            if !fromEnvironment.isEmpty { lines.append("# taken from the environment: \(fromEnvironment.joined(separator: ", "))") }
-            lines.append("# state: curl \(base)/_sandbox/state   stop: Ctrl-C")
-            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
     }
 }

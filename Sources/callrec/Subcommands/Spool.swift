@@ -14,7 +14,7 @@ extension CallRecCommand {
             subcommands: [Prune.self]
         )
 
-        struct Prune: AsyncParsableCommand {
+        struct Prune: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Remove the MP3s of recordings uploaded longer ago than --older-than (default 30d).",
                 discussion: """
@@ -37,51 +37,14 @@ extension CallRecCommand {
             func validate() throws { _ = try requireAge(olderThan, option: "--older-than") }
 
             func run() async throws {
-                let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
                 // (A --state holding no database is refused by the store options: nothing to prune.)
-                let report = try await store.settings.withStore(logger: logger) { store in
+                let report = try await withStore { store, _ in
                     try await SpoolPrune(spool: Spool(root: self.store.settings.spoolDirectory), store: store, actor: processActor("spool prune"))
                         .run(olderThan: age, dryRun: dryRun)
                 }
-                if global.json {
-                    try writeJSON(report)
-                    return
-                }
-                for entry in report.pruned {
-                    print("\(dryRun ? "would remove" : "removed") \(entry.path) (\(entry.parts) part(s), \(DiskSpace.format(entry.bytes)), uploaded \(ISO8601DateFormatter().string(from: entry.uploadedAt)))")
-                }
-                for kept in report.kept { standardError("kept \(kept.path): \(kept.reason)") }
-                if !report.unknown.isEmpty {
-                    standardError("left alone: \(report.unknown.count) spool folder(s) of recordings the ledger does not know")
-                }
-                print(report.line)
+                try global.emit(report, report.lines(dryRun: dryRun))
             }
         }
     }
 }
-
-/// `--spool-retention`: how long `upload` and `worker` keep an uploaded recording's MP3s.
-struct SpoolRetentionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Remove uploaded recordings' MP3s from the spool this long after their upload: 30d, 12h, … or keep. Default: CALLREC_SPOOL_RETENTION, else 30d.",
-        valueName: "age"))
-    var spoolRetention: String?
-
-    func validate() throws { _ = try retention() }
-
-    /// The retention (nil: keep forever).
-    func retention(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Duration? {
-        if let spoolRetention { return try parseRetention(spoolRetention, name: "--spool-retention") }
-        if let text = environment["CALLREC_SPOOL_RETENTION"], !text.isEmpty {
-            return try parseRetention(text, name: "CALLREC_SPOOL_RETENTION")
-        }
-        return SpoolPrune.defaultRetention
-    }
-
-    private func parseRetention(_ text: String, name: String) throws -> Duration? {
-        if ["keep", "forever"].contains(text.lowercased()) { return nil }
-        return try requireAge(text, option: name, orElse: " or keep")
-    }
-}
-

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CallAudio
+import CallApp
 import CallPipeline
 import Foundation
 import Logging
@@ -40,36 +40,13 @@ extension CallRecCommand {
             options.force = force
             options.requireSidecar = requireSidecar
             options.settle = settle.value
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(directory) is not a directory")
-            }
-            let batch = TranscodeBatch(root: directory, output: out, options: options, logger: logger)
+            try requireDirectory(directory)
             let progress = ProgressReporter(logger: logger, quiet: false)
-            let report = try await batch.run { progress.handle($0) }
+            let report = try await TranscodeBatch(root: directory, output: out, options: options, logger: logger).run { progress.handle($0) }
             progress.finish()
-            if global.json {
-                try writeJSON(report)
-            } else {
-                printProblems(report)
-                let s = report.summary
-                let speed = s.wallSeconds > 0 ? s.audioSeconds / s.wallSeconds : 0
-                print("\(s.ok) ok, \(s.failed) failed, \(s.skipped) skipped\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s (\(Int(speed))× realtime) → \(out)")
-            }
+            try global.emit(report, report.transcodeLines(output: out))
             try exitStatus(report.summary)
         }
-    }
-}
-
-func formatDuration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-}
-
-/// The failed and waiting files, one line each on stderr.
-func printProblems(_ report: BatchReport, waiting: Bool = true) {
-    for file in report.files where file.status == .failed || (waiting && file.status == .waiting) {
-        standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
     }
 }
 
@@ -77,7 +54,7 @@ func printProblems(_ report: BatchReport, waiting: Bool = true) {
 /// written, a spent budget); else 0.
 func exitStatus(_ summary: BatchReport.Summary) throws {
     // A full disk first: waiting alone does not mend it (a cron job must not take it for a 3).
-    if summary.stopped?.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
-    if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
-    if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
+    try fail(ExitStatus.diskFull, if: summary.stopped?.code == JobFailure.diskFullCode)
+    try fail(ExitStatus.someFailed, if: summary.failed > 0)
+    try fail(ExitStatus.waiting, if: summary.waiting > 0)
 }

@@ -11,7 +11,7 @@ extension CallRecCommand {
             subcommands: [Purge.self]
         )
 
-        struct Purge: AsyncParsableCommand {
+        struct Purge: AsyncParsableCommand, StoreCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Remove trash folders older than --older-than (default 14d).",
                 discussion: """
@@ -29,15 +29,9 @@ extension CallRecCommand {
             func validate() throws { _ = try requireAge(olderThan, option: "--older-than") }
 
             func run() async throws {
-                let logger = global.makeLogger()
                 let age = try requireAge(olderThan, option: "--older-than")
-                let report = try await store.settings.withStore(logger: logger) { await TrashPurge.run($0, settings: store.settings, olderThan: age) }
-                if global.json {
-                    try writeJSON(report)
-                    return
-                }
-                for kept in report.kept { standardError("kept \(kept.name): \(kept.reason)") }
-                print("removed \(report.removed.count) folder(s), \(report.bytes) bytes; kept \(report.kept.count); \(report.young) younger than \(olderThan)")
+                let report = try await withStore { store, _ in await TrashPurge.run(store, settings: self.store.settings, olderThan: age) }
+                try global.emit(report, report.lines(olderThan: olderThan))
             }
         }
     }

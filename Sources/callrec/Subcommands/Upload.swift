@@ -7,7 +7,7 @@ import Logging
 import UnixSignals
 
 extension CallRecCommand {
-    struct Upload: AsyncParsableCommand {
+    struct Upload: AsyncParsableCommand, StoreCommand {
         static let configuration = CommandConfiguration(
             abstract: "The whole pipeline: validate, transcode, chunk, and attach every recording to its Pipedrive call log, exactly once.",
             discussion: """
@@ -44,13 +44,9 @@ extension CallRecCommand {
 
         func run() async throws {
             let logger = global.makeLogger()
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(directory) is not a directory")
-            }
+            try requireDirectory(directory)
             guard sandbox else {
-                let outcome = try await upload(environment: try APIClients.environment(config: config), logger: logger)
-                return try Self.exit(outcome.report.summary, halted: outcome.halted)
+                return try Self.exit(try await upload(environment: try APIClients.environment(config: config), logger: logger))
             }
             let sandboxDirectory = store.settings.sandboxDirectory
             let outcome = try await SandboxSharing.run(directory: sandboxDirectory, logger: logger, notice: standardError, interrupted: {
@@ -64,20 +60,21 @@ extension CallRecCommand {
                     // What the sandbox holds, above the run's one-line summary.
                     guard !global.json else { return }
                     do {
-                        Swift.print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)
+                        print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)
                     } catch {
                         logger.warning("cannot read the sandbox's state", metadata: ["error": "\(error)"])
                     }
                 }
             }
-            try Self.exit(outcome.report.summary, halted: outcome.halted)
+            try Self.exit(outcome)
         }
 
         /// 2 when the run stopped on a refused credential; 4 at a full disk; else 1 when a
         /// recording failed; 3 when none did but some wait for a later run (a budget, a
         /// rate-limit pause, an unreachable API, a file still being written).
-        static func exit(_ summary: BatchReport.Summary, halted: JobFailure?) throws {
-            if let halted {
+        static func exit(_ outcome: UploadSession.Outcome) throws {
+            let summary = outcome.report.summary
+            if let halted = outcome.halted {
                 try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
             }
             try exitStatus(summary)
@@ -95,58 +92,14 @@ extension CallRecCommand {
             options.settle = settle.value
             let session = UploadSession(directory: directory, store: store.settings, options: options, spoolRetention: try retention.retention())
             let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
-            let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }) { worker in
-                // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
-                try await runWorkerHandlingSignals(worker, logger: logger) { signal in
-                    standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
-                }
-            }
+            // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
+            let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }, runWorker: stoppingOnSignals(
+                logger: logger, "running uploads get a moment to finish (again: stop at once). A re-run goes on from here."))
             progress.finish()
-            if let pruned = outcome.pruned, !pruned.pruned.isEmpty { standardError(pruned.line) }
+            write(outcome.prunedLines)
             await beforeSummary(outcome.report)
-            try print(outcome.report, counters: outcome.counters, stopped: outcome.halted != nil)
+            try global.emit(outcome.document, outcome.lines)
             return outcome
-        }
-
-        struct Document: Encodable {
-            var files: [FileReport]
-            var summary: Summary
-            /// The batch summary plus what the run cost at the API.
-            struct Summary: Encodable {
-                var batch: BatchReport.Summary
-                var apiRequests, pipedriveTokens, rateLimited: Int
-                enum CodingKeys: String, CodingKey {
-                    case apiRequests = "api_requests", pipedriveTokens = "pipedrive_tokens", rateLimited = "rate_limited"
-                }
-                func encode(to encoder: any Encoder) throws {
-                    try batch.encode(to: encoder)
-                    var c = encoder.container(keyedBy: CodingKeys.self)
-                    try c.encode(apiRequests, forKey: .apiRequests)
-                    try c.encode(pipedriveTokens, forKey: .pipedriveTokens)
-                    try c.encode(rateLimited, forKey: .rateLimited)
-                }
-            }
-        }
-
-        /// With `stopped` (the run stopped early: a refused token, an unreachable API) the waiting
-        /// recordings are not listed one by one: one line says why they all wait.
-        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters, stopped: Bool = false) throws {
-            let s = report.summary
-            if global.json {
-                try writeJSON(Document(files: report.files, summary: .init(
-                    batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
-                return
-            }
-            // When the run stopped, one line says why: the waiting recordings are not listed one by one.
-            printProblems(report, waiting: !stopped)
-            if let stopped = s.stopped {
-                standardError("stopped: \(stopped.message)")
-                standardError("nothing was lost: \(s.waiting) recording(s) wait; free space, then run again to go on")
-            } else if s.waiting > 0, !stopped {
-                let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
-                standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
-            }
-            Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
         }
     }
 }

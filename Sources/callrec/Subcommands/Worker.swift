@@ -84,23 +84,18 @@ extension CallRecCommand {
                 first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
                 again: { logger.notice("\($0) again: releasing running jobs now") })
             let summary = outcome.summary
-            let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            if global.json {
-                try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
-            } else {
-                standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
-            }
+            try global.emit(outcome.document, [outcome.summaryLine])
             // A refused credential stops the worker: exit 2 (the jobs are available again).
             if let halted = outcome.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
             if let stopped = summary.stopped {
                 standardError("stopped: \(stopped.message)")
-                if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
+                try fail(ExitStatus.diskFull, if: stopped.code == JobFailure.diskFullCode)
             }
             for line in outcome.unserved { standardError("worker: \(line)") }
-            if !outcome.unserved.isEmpty { throw ExitCode(ExitStatus.usage) }
-            if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+            try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
+            try fail(ExitStatus.someFailed, if: untilIdle && summary["discarded"] > 0)
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
-            if untilIdle, outcome.halted != nil { throw ExitCode(ExitStatus.waiting) }
+            try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }
     }
 }
