@@ -1,4 +1,5 @@
 import CallPipeline
+import CallStore
 import Foundation
 
 /// One line of what a command prints without `--json`: on stdout, or on stderr (the failed and
@@ -45,16 +46,36 @@ extension BatchReport {
     }
 }
 
-/// The counts a progress display shows: files done of the total, failed, hours of audio.
-public struct ProgressCount: Sendable {
-    public var total = 0
-    public var done = 0
-    public var failed = 0
-    public var audio = 0.0
+/// What a progress display shows: files done of the total, failed, hours of audio, drawn at
+/// most every `interval` (and when the last file ends). Time is a parameter: `now` is the
+/// caller's clock.
+public struct ProgressDisplay: Sendable {
+    public private(set) var total = 0
+    public private(set) var done = 0
+    public private(set) var failed = 0
+    public private(set) var audio = 0.0
+    /// Whether a line was drawn (a terminal then needs its last newline).
+    public private(set) var drawn = false
+    /// A bar of 24 characters in front (a terminal).
+    let bar: Bool
+    /// The audio's hours and speed (transcode), else files per second (the upload run, whose
+    /// finished jobs come without their audio's length).
+    let countsAudio: Bool
+    let interval: Duration
+    let started: ContinuousClock.Instant
+    var lastDraw: ContinuousClock.Instant
 
-    public init() {}
+    /// A terminal (`bar`) redraws every 100 ms, a log every 5 s.
+    public init(bar: Bool, countsAudio: Bool, now: ContinuousClock.Instant) {
+        self.bar = bar
+        self.countsAudio = countsAudio
+        interval = bar ? .milliseconds(100) : .seconds(5)
+        started = now
+        lastDraw = now
+    }
 
-    public mutating func record(_ event: TranscodeBatch.Event) {
+    /// Counts `event`; the line to draw at `now`, when one is due.
+    public mutating func line(after event: TranscodeBatch.Event, now: ContinuousClock.Instant) -> String? {
         switch event {
         case .started(let files): total = files
         case .finished(let report, let audio):
@@ -62,12 +83,13 @@ public struct ProgressCount: Sendable {
             self.audio += audio
             if report.status == .failed { failed += 1 }
         }
+        guard now - lastDraw >= interval || done == total else { return nil }
+        lastDraw = now
+        drawn = true
+        return text(seconds: (now - started).seconds)
     }
 
-    /// The line after `seconds`: with `bar` a bar of 24 characters in front; with `countsAudio`
-    /// the audio's hours and speed (transcode), else files per second (the upload run, whose
-    /// finished jobs come without their audio's length).
-    public func text(seconds: Double, bar: Bool, countsAudio: Bool) -> String {
+    func text(seconds: Double) -> String {
         // Clamped: jobs left by an earlier run can finish in this one, beyond its own count.
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let speed = seconds > 0 ? audio / seconds : 0

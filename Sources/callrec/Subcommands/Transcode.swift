@@ -1,30 +1,27 @@
 import ArgumentParser
 import CallApp
+import CallAudio
 import CallPipeline
+import CallStore
 import Foundation
 import Logging
+
+// The commands on a recording directory (and probe on files): transcode offline, enqueue for the worker.
 
 extension CallRecCommand {
     struct Transcode: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate, transcode and chunk every recording under a directory (no network).",
             discussion: """
-                The output mirrors the input's relative paths: one part is <stem>.mp3, several are \
-                <stem>-part01.mp3, -part02, … A re-run skips recordings whose outputs are complete.
+                The output mirrors the input's relative paths: one part is <stem>.mp3, several are <stem>-part01.mp3, -part02, … A re-run \
+                skips recordings whose outputs are complete.
                 """
         )
 
-        @Argument(help: "The recording directory (walked recursively; symlinks are refused).")
-        var directory: String
-
-        @Option(help: "Where the MP3 parts go.")
-        var out: String
-
-        @Flag(help: "Redo recordings whose outputs are already complete.")
-        var force = false
-
-        @Flag(help: "Fail recordings without a sidecar (as upload does) instead of warning.")
-        var requireSidecar = false
+        @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
+        @Option(help: "Where the MP3 parts go.") var out: String
+        @Flag(help: "Redo recordings whose outputs are already complete.") var force = false
+        @Flag(help: "Fail recordings without a sidecar (as upload does) instead of warning.") var requireSidecar = false
 
         @OptionGroup var settle: SettleOption
         @OptionGroup var global: GlobalOptions
@@ -48,11 +45,60 @@ extension CallRecCommand {
             try exitStatus(report.summary)
         }
     }
+
+    struct Probe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode and validate recordings; print their facts and verdicts."
+        )
+
+        @Argument(help: "Recordings to probe.") var files: [String]
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var validation: ValidationOptions
+
+        func run() async throws {
+            let document = ProbeDocument(await ProbeEntry.analyze(files, jobs: global.jobs, configuration: validation.configuration()))
+            try global.emit(document, document.lines)
+            try fail(ExitStatus.someFailed, if: !document.succeeded)
+        }
+    }
+
+    struct Enqueue: AsyncParsableCommand, StoreCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register every recording under a directory and put its transcode on the queue.",
+            discussion: """
+                Each recording needs its sidecar (<stem>.json). A recording is registered once, by the SHA-256 of its bytes: enqueueing \
+                the same directory again adds nothing, and a deleted recording is never enqueued again. `callrec worker` runs the jobs.
+                """
+        )
+
+        @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
+
+        @OptionGroup var settle: SettleOption
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try requireDirectory(directory)
+            let report = try await withStore(creating: true) { store, logger in
+                try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
+                                       logger: logger).run()
+            }
+            try global.emit(report, report.enqueueLines)
+            // A full disk stops registration as it stops an upload: 4, nothing lost.
+            try fail(ExitStatus.diskFull, if: report.files.contains { $0.error?.code == JobFailure.diskFullCode })
+            try exitStatus(report.summary)
+        }
+    }
 }
 
-/// 1 when a recording failed; 3 when none did but some wait for a later run (still being
-/// written, a spent budget); else 0.
-func exitStatus(_ summary: BatchReport.Summary) throws {
+/// 2 when an upload run stopped on a refused credential (`halted`); 4 at a full disk; else 1 when
+/// a recording failed; 3 when none did but some wait for a later run (a budget, a rate-limit
+/// pause, an unreachable API, a file still being written); else 0.
+func exitStatus(_ summary: BatchReport.Summary, halted: JobFailure? = nil) throws {
+    if let halted {
+        try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
+    }
     // A full disk first: waiting alone does not mend it (a cron job must not take it for a 3).
     try fail(ExitStatus.diskFull, if: summary.stopped?.code == JobFailure.diskFullCode)
     try fail(ExitStatus.someFailed, if: summary.failed > 0)
