@@ -4,9 +4,6 @@ import CallAudio
 import CallStore
 import CallPipeline
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @main
 struct CallRecCommand: AsyncParsableCommand {
@@ -14,14 +11,12 @@ struct CallRecCommand: AsyncParsableCommand {
         commandName: "callrec",
         abstract: "Validate, transcode and chunk phone-call recordings, and keep them in step with Pipedrive.",
         discussion: """
-            Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); \
-            2 usage or configuration error, including a credential an API refused (the run stops at \
-            once, names the variable to fix, and its recordings wait for a run with it mended) and \
-            work left that no credential here can run; 3 (upload, worker --until-idle) nothing \
-            failed but some recordings wait: for the daily budget, a rate-limit pause or Pipedrive's \
-            abuse block (run again after the time it prints), or for an API that could not be \
-            reached (run again when it can); 4 stopped because a disk is full (the state's database \
-            or spool): nothing was lost, free space and run again.
+            Exit codes: 0 everything succeeded; 1 some inputs failed (all the others were still done); 2 usage or configuration error, \
+            including a credential an API refused (the run stops at once, names the variable to fix, and its recordings wait for a run \
+            with it mended) and work left that no credential here can run; 3 (upload, worker --until-idle) nothing failed but some \
+            recordings wait: for the daily budget, a rate-limit pause or Pipedrive's abuse block (run again after the time it prints), or \
+            for an API that could not be reached (run again when it can); 4 stopped because a disk is full (the state's database or \
+            spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
         subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self]
@@ -41,20 +36,6 @@ struct CallRecCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
-    }
-
-    /// glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed
-    /// in one is not reused by the others: with the CPU pool, the event loops and the
-    /// cooperative pool that held 6–7 MiB more at peak (bench/upload.sh: 66 → 59 MiB) for no
-    /// speed. Two arenas, unless MALLOC_ARENA_MAX says otherwise.
-    static func limitMallocArenas() {
-        #if canImport(Glibc)
-        // mallopt is not in Swift's Glibc module (malloc.h); M_ARENA_MAX is -8 in malloc.h.
-        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil,
-              let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        _ = unsafeBitCast(symbol, to: Mallopt.self)(-8, 2)
-        #endif
     }
 
     static func exit(withError error: any Error) -> Never {
@@ -86,8 +67,12 @@ func stopped(by failure: JobFailure, left: String) throws {
     if failure.disposition == .halt { throw ExitCode(ExitStatus.usage) }
 }
 
+/// Exits with `status` when `condition` holds.
+func fail(_ status: Int32, if condition: Bool) throws {
+    if condition { throw ExitCode(status) }
+}
+
 enum ExitStatus {
-    static let success: Int32 = 0
     static let someFailed: Int32 = 1
     static let usage: Int32 = 2
     /// Nothing failed, but some recordings wait (a spent daily budget, a rate-limit pause, the

@@ -1,18 +1,18 @@
 import ArgumentParser
+import CallAPI
+import CallApp
 import CallAudio
+import CallPipeline
+import CallStore
 import Foundation
 import Logging
+import Synchronization
 
 /// `--json`, `--jobs`, `--log-level`: shared by every subcommand.
 struct GlobalOptions: ParsableArguments {
-    @Flag(help: "Print one JSON document on stdout (progress and logs go to stderr).")
-    var json = false
-
-    @Option(help: "Recordings (and parts of one long recording) processed in parallel. Default: the number of cores.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Flag(help: "Print one JSON document on stdout (progress and logs go to stderr).") var json = false
+    @Option(help: "Recordings (and parts of one long recording) processed in parallel. Default: the number of cores.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
     func validate() throws {
         guard jobs >= 1, jobs <= 256 else { throw ValidationError("--jobs must be between 1 and 256") }
@@ -29,29 +29,14 @@ struct GlobalOptions: ParsableArguments {
 
 /// One flag per transcode and chunk setting (DESIGN §3).
 struct TranscodeOptions: ParsableArguments {
-    @Option(help: "Rates above this are resampled down to it; lower rates are never upsampled.")
-    var maxSampleRate: Int = 16000
-
-    @Option(help: "CBR bitrate per channel in kbps. Default: the lowest that keeps the LAME tag (24 at 8 kHz, 40 at 16 kHz).")
-    var bitrate: Int?
-
-    @Option(help: "LAME quality, 0 (best, slowest) to 9 (fastest).")
-    var quality: Int = 5
-
-    @Flag(help: "Mix two-channel recordings (call legs) down to mono instead of keeping them as stereo.")
-    var downmix = false
-
-    @Option(help: "libsoxr quality when resampling: quick, low, medium, high, very-high.")
-    var resampleQuality: String = "high"
-
-    @Option(help: "A part holds at most this many minutes of audio.")
-    var partMaxMinutes: Double = 60
-
-    @Option(help: "A part's MP3 is at most this size (bytes, or with KiB/MiB/KB/MB).")
-    var partMaxBytes: String = "20MiB"
-
-    @Option(help: "The shortest pause (milliseconds) a part may be cut in.")
-    var minSilenceMs: Int = 400
+    @Option(help: "Rates above this are resampled down to it; lower rates are never upsampled.") var maxSampleRate: Int = 16000
+    @Option(help: "CBR bitrate per channel in kbps. Default: the lowest that keeps the LAME tag (24 at 8 kHz, 40 at 16 kHz).") var bitrate: Int?
+    @Option(help: "LAME quality, 0 (best, slowest) to 9 (fastest).") var quality: Int = 5
+    @Flag(help: "Mix two-channel recordings (call legs) down to mono instead of keeping them as stereo.") var downmix = false
+    @Option(help: "libsoxr quality when resampling: quick, low, medium, high, very-high.") var resampleQuality: String = "high"
+    @Option(help: "A part holds at most this many minutes of audio.") var partMaxMinutes: Double = 60
+    @Option(help: "A part's MP3 is at most this size (bytes, or with KiB/MiB/KB/MB).") var partMaxBytes: String = "20MiB"
+    @Option(help: "The shortest pause (milliseconds) a part may be cut in.") var minSilenceMs: Int = 400
 
     /// Every setting is checked when the command line is parsed, before any file is read.
     func validate() throws { _ = try settings() }
@@ -67,7 +52,7 @@ struct TranscodeOptions: ParsableArguments {
         }
         s.resampleQuality = rq
         s.partMaximumSeconds = partMaxMinutes * 60
-        guard let bytes = Self.parseBytes(partMaxBytes) else {
+        guard let bytes = parseByteSize(partMaxBytes) else {
             throw ValidationError("--part-max-bytes \(partMaxBytes) is not a size (e.g. 20MiB, 10MB, 1048576)")
         }
         s.partMaximumBytes = bytes
@@ -88,39 +73,17 @@ struct TranscodeOptions: ParsableArguments {
         guard let flag = flags.first(where: { reason.hasPrefix($0.0) })?.1 else { return reason }
         return "\(flag): \(reason)"
     }
-
-    static func parseBytes(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            return Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { Int($0 * Double(scale)) }
-        }
-        return Int(trimmed)
-    }
 }
 
 /// Validation thresholds (research/audio.md §7.2) as flags.
 struct ValidationOptions: ParsableArguments {
-    @Option(help: "Recordings shorter than this many seconds are rejected.")
-    var minDuration: Double = 1.0
-
-    @Option(help: "Recordings longer than this many hours are rejected as implausible.")
-    var maxDurationHours: Double = 12
-
-    @Option(help: "Reject when more than this share of samples is NaN/Inf.")
-    var maxNonfiniteRatio: Double = 0.001
-
-    @Option(help: "Silent when every 20 ms window is below this RMS level (dBFS) …")
-    var silenceRmsDb: Float = -60
-
-    @Option(help: "… and the peak below this level (dBFS).")
-    var silencePeakDb: Float = -50
-
-    @Option(help: "Accepted sample-rate range, lowest.")
-    var minSampleRate: Int = 8000
-
-    @Option(help: "Accepted sample-rate range, highest.")
-    var maxInputSampleRate: Int = 384_000
+    @Option(help: "Recordings shorter than this many seconds are rejected.") var minDuration: Double = 1.0
+    @Option(help: "Recordings longer than this many hours are rejected as implausible.") var maxDurationHours: Double = 12
+    @Option(help: "Reject when more than this share of samples is NaN/Inf.") var maxNonfiniteRatio: Double = 0.001
+    @Option(help: "Silent when every 20 ms window is below this RMS level (dBFS) …") var silenceRmsDb: Float = -60
+    @Option(help: "… and the peak below this level (dBFS).") var silencePeakDb: Float = -50
+    @Option(help: "Accepted sample-rate range, lowest.") var minSampleRate: Int = 8000
+    @Option(help: "Accepted sample-rate range, highest.") var maxInputSampleRate: Int = 384_000
 
     /// Impossible thresholds are refused when the command line is parsed, before any file is read.
     func validate() throws {
@@ -155,6 +118,59 @@ struct ValidationOptions: ParsableArguments {
     }
 }
 
+extension GlobalOptions {
+    /// With --json `document` on stdout, else the report's `lines`.
+    func emit(_ document: some Encodable, _ lines: @autoclosure () -> [OutputLine]) throws {
+        if json { try writeJSON(document) } else { write(lines()) }
+    }
+}
+
+/// A command on the state (`--state`/`--database`), with the shared options.
+protocol StoreCommand {
+    var store: StoreOptions { get }
+    var global: GlobalOptions { get }
+}
+
+extension StoreCommand {
+    /// `body` with the store open (closed after) and the logger (made once per process).
+    func withStore<T>(creating: Bool = false, _ body: (any CallStore, Logger) async throws -> T) async throws -> T {
+        let logger = global.makeLogger()
+        return try await store.settings.withStore(creating: creating, logger: logger) { try await body($0, logger) }
+    }
+
+    /// `body` with the API clients from the environment (or `config`) and the store open; with
+    /// `pipedriveFor` (why it is needed) a usage error when PIPEDRIVE_API_TOKEN is not set.
+    func withClients<T>(config: String?, pipedriveFor reason: String? = nil,
+                        _ body: (APIClients, any CallStore, Logger) async throws -> T) async throws -> T {
+        let logger = global.makeLogger()
+        let environment = try APIClients.environment(config: config)
+        if let reason, environment.pipedriveToken == nil { throw ValidationError("PIPEDRIVE_API_TOKEN is not set: \(reason)") }
+        return try await APIClients.with(environment: environment, logger: logger) { clients in
+            try await store.settings.withStore(logger: logger) { try await body(clients, $0, logger) }
+        }
+    }
+}
+
+/// Runs a queue worker in this process: SIGINT/SIGTERM release what runs (`message` says what
+/// happens next), a second signal stops at once.
+func stoppingOnSignals(logger: Logger, _ message: String) -> RunWorker {
+    { worker in
+        try await runWorkerHandlingSignals(worker, logger: logger) { standardError("\n\($0): stopping; \(message)") }
+    }
+}
+
+/// `delete`'s and `reconcile --apply`'s worker: running the command again resumes a released job.
+func runDeleteWorker(logger: Logger) -> RunWorker {
+    stoppingOnSignals(logger: logger, "the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
+}
+
+func requireDirectory(_ path: String) throws {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+        throw ValidationError("\(path) is not a directory")
+    }
+}
+
 func writeJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -165,4 +181,97 @@ func writeJSON<T: Encodable>(_ value: T) throws {
 
 func standardError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func write(_ lines: [OutputLine]) {
+    for line in lines {
+        switch line {
+        case .out(let text): print(text)
+        case .err(let text): standardError(text)
+        }
+    }
+}
+
+/// `--state DIR` and `--database URL`: where the ledger, the queue and the spool live.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "State directory: the SQLite database (unless --database), the spool and the trash.") var state: String = ".callrec"
+    @Option(help: ArgumentHelp(
+        "PostgreSQL, to share the queue between machines: postgres://USER@HOST:PORT/DB. Default: CALLREC_DATABASE, else SQLite under --state.",
+        discussion: "A password never goes on the command line: put the whole URL in CALLREC_DATABASE, or the password in PGPASSWORD."))
+    var database: String?
+
+    func validate() throws {
+        if let database, StoreSettings.hasPassword(database) {
+            throw ValidationError("--database must not carry a password (every user of this machine can read the command line); put the URL in CALLREC_DATABASE, or the password in PGPASSWORD")
+        }
+    }
+
+    var settings: StoreSettings { StoreSettings(state: state, database: database) }
+}
+
+/// `text` as an age of zero or more, or a usage error naming `option` (and what else it takes).
+func requireAge(_ text: String, option: String, orElse alternatives: String = "") throws -> Duration {
+    guard let age = parseAge(text), age >= .zero else {
+        throw ValidationError("\(option) \(text) is not an age (30d, 36h, 90m, 30s or plain seconds)\(alternatives)")
+    }
+    return age
+}
+
+/// `--settle SECONDS` (upload, enqueue, transcode): how long a recording must have been still
+/// before it is taken.
+struct SettleOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "A file whose size or times moved within this many seconds (or a WAV whose header is unfinished, for at least a minute) is still being written: it waits for a later run. 0 takes every file as it is.",
+        valueName: "seconds"))
+    var settle: Double = 2
+
+    func validate() throws {
+        guard settle.isFinite, settle >= 0 else { throw ValidationError("--settle must be a number of seconds, 0 or more") }
+    }
+
+    var value: Settle { Settle(seconds: settle) }
+}
+
+/// `--spool-retention`: how long `upload` and `worker` keep an uploaded recording's MP3s.
+struct SpoolRetentionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Remove uploaded recordings' MP3s from the spool this long after their upload: 30d, 12h, … or keep. Default: CALLREC_SPOOL_RETENTION, else 30d.",
+        valueName: "age"))
+    var spoolRetention: String?
+
+    func validate() throws {
+        do { _ = try retention() } catch let error as AppError { throw ValidationError(error.message) }
+    }
+
+    /// The retention (nil: keep forever).
+    func retention() throws -> Duration? { try SpoolPrune.retention(flag: spoolRetention) }
+}
+
+/// A progress bar on a terminal; a log line every few seconds otherwise (DESIGN §7). Always on
+/// stderr, so `--json` keeps stdout to itself.
+final class ProgressReporter: Sendable {
+    private let display: Mutex<ProgressDisplay>
+    private let logger: Logger
+    private let terminal: Bool
+
+    /// `countsAudio`: finished files come with their audio's length (transcode); the upload run
+    /// counts jobs as they end and shows files per second instead.
+    init(logger: Logger, quiet: Bool, countsAudio: Bool = true) {
+        self.logger = logger
+        terminal = !quiet && isatty(STDERR_FILENO) == 1
+        display = Mutex(ProgressDisplay(bar: terminal, countsAudio: countsAudio, now: .now))
+    }
+
+    func handle(_ event: TranscodeBatch.Event) {
+        guard let line = display.withLock({ $0.line(after: event, now: .now) }) else { return }
+        if terminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+        } else {
+            logger.info("\(line)")
+        }
+    }
+
+    func finish() {
+        if terminal, display.withLock({ $0.drawn }) { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
 }

@@ -1,30 +1,27 @@
 import ArgumentParser
+import CallApp
 import CallAudio
 import CallPipeline
+import CallStore
 import Foundation
 import Logging
+
+// The commands on a recording directory (and probe on files): transcode offline, enqueue for the worker.
 
 extension CallRecCommand {
     struct Transcode: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate, transcode and chunk every recording under a directory (no network).",
             discussion: """
-                The output mirrors the input's relative paths: one part is <stem>.mp3, several are \
-                <stem>-part01.mp3, -part02, … A re-run skips recordings whose outputs are complete.
+                The output mirrors the input's relative paths: one part is <stem>.mp3, several are <stem>-part01.mp3, -part02, … A re-run \
+                skips recordings whose outputs are complete.
                 """
         )
 
-        @Argument(help: "The recording directory (walked recursively; symlinks are refused).")
-        var directory: String
-
-        @Option(help: "Where the MP3 parts go.")
-        var out: String
-
-        @Flag(help: "Redo recordings whose outputs are already complete.")
-        var force = false
-
-        @Flag(help: "Fail recordings without a sidecar (as upload does) instead of warning.")
-        var requireSidecar = false
+        @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
+        @Option(help: "Where the MP3 parts go.") var out: String
+        @Flag(help: "Redo recordings whose outputs are already complete.") var force = false
+        @Flag(help: "Fail recordings without a sidecar (as upload does) instead of warning.") var requireSidecar = false
 
         @OptionGroup var settle: SettleOption
         @OptionGroup var global: GlobalOptions
@@ -40,44 +37,70 @@ extension CallRecCommand {
             options.force = force
             options.requireSidecar = requireSidecar
             options.settle = settle.value
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(directory) is not a directory")
-            }
-            let batch = TranscodeBatch(root: directory, output: out, options: options, logger: logger)
+            try requireDirectory(directory)
             let progress = ProgressReporter(logger: logger, quiet: false)
-            let report = try await batch.run { progress.handle($0) }
+            let report = try await TranscodeBatch(root: directory, output: out, options: options, logger: logger).run { progress.handle($0) }
             progress.finish()
-            if global.json {
-                try writeJSON(report)
-            } else {
-                printProblems(report)
-                let s = report.summary
-                let speed = s.wallSeconds > 0 ? s.audioSeconds / s.wallSeconds : 0
-                print("\(s.ok) ok, \(s.failed) failed, \(s.skipped) skipped\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s (\(Int(speed))× realtime) → \(out)")
+            try global.emit(report, report.transcodeLines(output: out))
+            try exitStatus(report.summary)
+        }
+    }
+
+    struct Probe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode and validate recordings; print their facts and verdicts."
+        )
+
+        @Argument(help: "Recordings to probe.") var files: [String]
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var validation: ValidationOptions
+
+        func run() async throws {
+            let document = ProbeDocument(await ProbeEntry.analyze(files, jobs: global.jobs, configuration: validation.configuration()))
+            try global.emit(document, document.lines)
+            try fail(ExitStatus.someFailed, if: !document.succeeded)
+        }
+    }
+
+    struct Enqueue: AsyncParsableCommand, StoreCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register every recording under a directory and put its transcode on the queue.",
+            discussion: """
+                Each recording needs its sidecar (<stem>.json). A recording is registered once, by the SHA-256 of its bytes: enqueueing \
+                the same directory again adds nothing, and a deleted recording is never enqueued again. `callrec worker` runs the jobs.
+                """
+        )
+
+        @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
+
+        @OptionGroup var settle: SettleOption
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try requireDirectory(directory)
+            let report = try await withStore(creating: true) { store, logger in
+                try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
+                                       logger: logger).run()
             }
+            try global.emit(report, report.enqueueLines)
+            // A full disk stops registration as it stops an upload: 4, nothing lost.
+            try fail(ExitStatus.diskFull, if: report.files.contains { $0.error?.code == JobFailure.diskFullCode })
             try exitStatus(report.summary)
         }
     }
 }
 
-func formatDuration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-}
-
-/// The failed and waiting files, one line each on stderr.
-func printProblems(_ report: BatchReport, waiting: Bool = true) {
-    for file in report.files where file.status == .failed || (waiting && file.status == .waiting) {
-        standardError("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+/// 2 when an upload run stopped on a refused credential (`halted`); 4 at a full disk; else 1 when
+/// a recording failed; 3 when none did but some wait for a later run (a budget, a rate-limit
+/// pause, an unreachable API, a file still being written); else 0.
+func exitStatus(_ summary: BatchReport.Summary, halted: JobFailure? = nil) throws {
+    if let halted {
+        try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
     }
-}
-
-/// 1 when a recording failed; 3 when none did but some wait for a later run (still being
-/// written, a spent budget); else 0.
-func exitStatus(_ summary: BatchReport.Summary) throws {
     // A full disk first: waiting alone does not mend it (a cron job must not take it for a 3).
-    if summary.stopped?.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
-    if summary.failed > 0 { throw ExitCode(ExitStatus.someFailed) }
-    if summary.waiting > 0 { throw ExitCode(ExitStatus.waiting) }
+    try fail(ExitStatus.diskFull, if: summary.stopped?.code == JobFailure.diskFullCode)
+    try fail(ExitStatus.someFailed, if: summary.failed > 0)
+    try fail(ExitStatus.waiting, if: summary.waiting > 0)
 }

@@ -1,35 +1,31 @@
 import ArgumentParser
-import CallApp
 import CallAPI
+import CallApp
 import CallPipeline
+import CallSandbox
 import Foundation
 import Logging
 import UnixSignals
 
+// The pipeline: run to its end here (upload), or from the queue (worker); and the API sandbox
+// an upload can run against (sandbox).
+
 extension CallRecCommand {
-    struct Upload: AsyncParsableCommand {
+    struct Upload: AsyncParsableCommand, StoreCommand {
         static let configuration = CommandConfiguration(
             abstract: "The whole pipeline: validate, transcode, chunk, and attach every recording to its Pipedrive call log, exactly once.",
             discussion: """
-                Credentials come from the environment (PIPEDRIVE_API_TOKEN, PIPEDRIVE_API_URL, …) or \
-                --config FILE, never from the command line. --sandbox runs against a local Pipedrive \
-                emulator instead (no account needed; its state lives under --state). A re-run, or a run \
-                after Ctrl-C or kill -9, goes on where the last one stopped and sends nothing for \
-                recordings already done.
+                Credentials come from the environment (PIPEDRIVE_API_TOKEN, PIPEDRIVE_API_URL, …) or --config FILE, never from the command \
+                line. --sandbox runs against a local Pipedrive emulator instead (no account needed; its state lives under --state). A \
+                re-run, or a run after Ctrl-C or kill -9, goes on where the last one stopped and sends nothing for recordings already \
+                done.
                 """
         )
 
-        @Argument(help: "The recording directory (walked recursively; every recording needs its <stem>.json sidecar).")
-        var directory: String
-
-        @Flag(help: "Start the API sandbox in this process on a free loopback port and upload there.")
-        var sandbox = false
-
-        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.")
-        var config: String?
-
-        @Option(help: "Uploads at once.")
-        var uploadSlots: Int = 4
+        @Argument(help: "The recording directory (walked recursively; every recording needs its <stem>.json sidecar).") var directory: String
+        @Flag(help: "Start the API sandbox in this process on a free loopback port and upload there.") var sandbox = false
+        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.") var config: String?
+        @Option(help: "Uploads at once.") var uploadSlots: Int = 4
 
         @OptionGroup var settle: SettleOption
         @OptionGroup var store: StoreOptions
@@ -44,13 +40,10 @@ extension CallRecCommand {
 
         func run() async throws {
             let logger = global.makeLogger()
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(directory) is not a directory")
-            }
+            try requireDirectory(directory)
             guard sandbox else {
                 let outcome = try await upload(environment: try APIClients.environment(config: config), logger: logger)
-                return try Self.exit(outcome.report.summary, halted: outcome.halted)
+                return try exitStatus(outcome.report.summary, halted: outcome.halted)
             }
             let sandboxDirectory = store.settings.sandboxDirectory
             let outcome = try await SandboxSharing.run(directory: sandboxDirectory, logger: logger, notice: standardError, interrupted: {
@@ -64,23 +57,13 @@ extension CallRecCommand {
                     // What the sandbox holds, above the run's one-line summary.
                     guard !global.json else { return }
                     do {
-                        Swift.print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)
+                        print(SandboxView(snapshot: try await sandbox.snapshot(), report: report, directory: sandboxDirectory).text)
                     } catch {
                         logger.warning("cannot read the sandbox's state", metadata: ["error": "\(error)"])
                     }
                 }
             }
-            try Self.exit(outcome.report.summary, halted: outcome.halted)
-        }
-
-        /// 2 when the run stopped on a refused credential; 4 at a full disk; else 1 when a
-        /// recording failed; 3 when none did but some wait for a later run (a budget, a
-        /// rate-limit pause, an unreachable API, a file still being written).
-        static func exit(_ summary: BatchReport.Summary, halted: JobFailure?) throws {
-            if let halted {
-                try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
-            }
-            try exitStatus(summary)
+            try exitStatus(outcome.report.summary, halted: outcome.halted)
         }
 
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
@@ -95,58 +78,145 @@ extension CallRecCommand {
             options.settle = settle.value
             let session = UploadSession(directory: directory, store: store.settings, options: options, spoolRetention: try retention.retention())
             let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
-            let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }) { worker in
-                // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
-                try await runWorkerHandlingSignals(worker, logger: logger) { signal in
-                    standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
-                }
-            }
+            // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
+            let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }, runWorker: stoppingOnSignals(
+                logger: logger, "running uploads get a moment to finish (again: stop at once). A re-run goes on from here."))
             progress.finish()
-            if let pruned = outcome.pruned, !pruned.pruned.isEmpty { standardError(pruned.line) }
+            write(outcome.prunedLines)
             await beforeSummary(outcome.report)
-            try print(outcome.report, counters: outcome.counters, stopped: outcome.halted != nil)
+            try global.emit(outcome.document, outcome.lines)
             return outcome
         }
+    }
 
-        struct Document: Encodable {
-            var files: [FileReport]
-            var summary: Summary
-            /// The batch summary plus what the run cost at the API.
-            struct Summary: Encodable {
-                var batch: BatchReport.Summary
-                var apiRequests, pipedriveTokens, rateLimited: Int
-                enum CodingKeys: String, CodingKey {
-                    case apiRequests = "api_requests", pipedriveTokens = "pipedrive_tokens", rateLimited = "rate_limited"
+    struct Sandbox: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the local API sandbox: Pipedrive CallLogs, Telnyx recordings and VoipNow phone-call events on one port.",
+            discussion: """
+                Pipedrive is served under /v1, Telnyx under /v2 and VoipNow under /uapi, with the real APIs' validation, status codes, \
+                error bodies, pagination and Pipedrive's token-cost rate limits. Credentials come from PIPEDRIVE_API_TOKEN, TELNYX_API_KEY \
+                and VOIPNOW_ACCESS_TOKEN; the ones that are unset are made up and printed (they belong to this sandbox only).
+
+                Faults: --faults takes probabilities per class, e.g. \
+                429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02,abuse=0,budget=0 (plus delay=SECONDS for slow; budget is a 429 \
+                without Retry-After, as a spent daily budget answers); a request header x-sandbox-fault: \
+                429|500|503|slow|cut|lost|abuse|budget|none aims one at a single request. State and seeding: GET /_sandbox/state, POST \
+                /_sandbox/telnyx/recordings, POST /_sandbox/voipnow/events (loopback only). Runs until SIGINT or SIGTERM.
+                """
+        )
+
+        @Option(help: "Port to listen on (0: any free port).") var port: Int = 7654
+        @Option(help: "Address to listen on. The introspection routes answer loopback clients only.") var host: String = "127.0.0.1"
+        @Option(help: "Keep the state (call logs, recordings, events, tokens spent) in this directory across restarts (one sandbox at a time serves it). Default: memory.") var state: String?
+        @Option(help: "Random faults, e.g. 429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02 (delay=SECONDS sets the slow delay).") var faults: String = ""
+        @Option(help: "Pipedrive burst limit: requests per rolling 2-second window (Lite: 20). Default: PIPEDRIVE_BURST or 20.") var burst: Int?
+        @Option(help: "Pipedrive daily token budget. Default: PIPEDRIVE_DAILY_TOKENS or 30000.") var dailyTokens: Int?
+
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+            if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
+            if let dailyTokens, dailyTokens < 0 { throw ValidationError("--daily-tokens must not be negative") }
+            do { _ = try FaultPlan(specification: faults) } catch let error as SandboxError {
+                throw ValidationError("--faults: \(error.message)")
+            }
+        }
+
+        func run() async throws {
+            let logger = global.makeLogger()
+            let (served, generated) = try SandboxConfiguration.serving(host: host, port: port, state: state, faults: faults, burst: burst,
+                                                                      dailyTokens: dailyTokens)
+            try await SandboxSharing.serve(served, logger: logger) { port in
+                // The URLs to export, and the credentials made up here (never ones from the environment).
+                let announcement = SandboxAnnouncement(served, port: port, generated: generated)
+                if global.json {
+                    try? writeJSON(announcement.document)
+                } else {
+                    FileHandle.standardOutput.write(Data((announcement.lines.joined(separator: "\n") + "\n").utf8))
                 }
-                func encode(to encoder: any Encoder) throws {
-                    try batch.encode(to: encoder)
-                    var c = encoder.container(keyedBy: CodingKeys.self)
-                    try c.encode(apiRequests, forKey: .apiRequests)
-                    try c.encode(pipedriveTokens, forKey: .pipedriveTokens)
-                    try c.encode(rateLimited, forKey: .rateLimited)
+            }
+        }
+    }
+
+    struct Worker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run jobs from the queue until stopped (SIGTERM/SIGINT drain; a second signal releases at once).",
+            discussion: """
+                Several workers, on one machine or several sharing a PostgreSQL --database, run one queue safely: each job is leased, \
+                heartbeated and fenced, and a job whose worker died runs again after its lease expires (60 s) and the rescuer sees it \
+                (every 15 s). A credential an API refuses stops the worker (exit 2, naming the variable; the job is available again). \
+                Without PIPEDRIVE_API_TOKEN the upload and delete queues are not served: --until-idle then exits 2 when jobs are left on \
+                them, unless --upload-slots 0 / --delete-slots 0 leave them to other workers on purpose. --until-idle exit codes: 0 done, \
+                1 a job was discarded, 2 as above, 3 an API could not be reached (its jobs wait for the next run).
+                """
+        )
+
+        @Option(help: "Transcode slots (CPU-bound). Default: the number of cores.") var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Upload slots (network-bound).") var uploadSlots: Int = 4
+        @Option(help: "Delete slots.") var deleteSlots: Int = 2
+        @Flag(help: "Exit once no job is due or running (jobs leased by a dead worker count as running until rescued).") var untilIdle = false
+        @Option(help: "With --until-idle: a job that becomes due within this many seconds (a retry, a snooze) is waited for.") var idleHorizon: Double = 300
+        @Option(help: "Serve Prometheus metrics on this port (/metrics); 0 picks a free one and logs it.") var metricsPort: Int?
+        @Option(help: "Address for --metrics-port.") var metricsAddress: String = "127.0.0.1"
+        @Option(help: "Seconds a job's lease lasts without a heartbeat (heartbeats every third of it).") var leaseTtl: Double = 60
+        @Option(help: "Seconds between rescues of jobs whose lease expired.") var rescueInterval: Double = 15
+        @Option(help: "Seconds running jobs get to finish after SIGTERM before they are released.") var shutdownGrace: Double = 25
+        @Option(help: "Seconds between looks for new work when no notification came.") var pollInterval: Double = 1
+        @Option(help: ArgumentHelp(
+            "Run a reconcile pass (apply, default caps, never --force) at start and then every this long: 1h, 30m, 1d. Needs PIPEDRIVE_API_TOKEN.",
+            discussion: "With several workers sharing a queue, give this to one of them."))
+        var reconcileEvery: String?
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var retention: SpoolRetentionOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Transcode and chunk") var transcode: TranscodeOptions
+        @OptionGroup(title: "Validation") var validation: ValidationOptions
+
+        func validate() throws {
+            guard concurrency >= 0, uploadSlots >= 0, deleteSlots >= 0 else { throw ValidationError("slots must not be negative") }
+            guard concurrency + uploadSlots + deleteSlots > 0 else { throw ValidationError("no slots: the worker would run nothing") }
+            guard leaseTtl >= 0.3, rescueInterval > 0, shutdownGrace >= 0, pollInterval > 0 else {
+                throw ValidationError("--lease-ttl, --rescue-interval and --poll-interval must be positive")
+            }
+            if let reconcileEvery {
+                guard let every = parseAge(reconcileEvery), every >= .seconds(1) else {
+                    throw ValidationError("--reconcile-every \(reconcileEvery) is not an interval of a second or more (1h, 30m, 1d)")
                 }
             }
         }
 
-        /// With `stopped` (the run stopped early: a refused token, an unreachable API) the waiting
-        /// recordings are not listed one by one: one line says why they all wait.
-        func print(_ report: BatchReport, counters: PipedriveLimiter.Counters, stopped: Bool = false) throws {
-            let s = report.summary
-            if global.json {
-                try writeJSON(Document(files: report.files, summary: .init(
-                    batch: s, apiRequests: counters.requests, pipedriveTokens: counters.tokensSpent, rateLimited: counters.rateLimited)))
-                return
-            }
-            // When the run stopped, one line says why: the waiting recordings are not listed one by one.
-            printProblems(report, waiting: !stopped)
-            if let stopped = s.stopped {
+        func run() async throws {
+            let logger = global.makeLogger()
+            var service = WorkerService(concurrency: concurrency, uploadSlots: uploadSlots, deleteSlots: deleteSlots)
+            service.leaseTTL = .seconds(leaseTtl)
+            service.rescueInterval = .seconds(rescueInterval)
+            service.shutdownGrace = .seconds(shutdownGrace)
+            service.pollInterval = .seconds(pollInterval)
+            service.untilIdle = untilIdle
+            service.idleHorizon = .seconds(idleHorizon)
+            service.metrics = metricsPort.map { (address: metricsAddress, port: $0) }
+            service.spoolRetention = try retention.retention()
+            service.reconcileEvery = reconcileEvery.flatMap(parseAge)
+            service.settings = try transcode.settings()
+            service.validation = validation.configuration()
+            let outcome = try await service.run(store: store.settings, environment: try APIClients.environment(config: nil), logger: logger,
+                first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
+                again: { logger.notice("\($0) again: releasing running jobs now") })
+            let summary = outcome.summary
+            try global.emit(outcome.document, [outcome.summaryLine])
+            // A refused credential stops the worker: exit 2 (the jobs are available again).
+            if let halted = outcome.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
+            if let stopped = summary.stopped {
                 standardError("stopped: \(stopped.message)")
-                standardError("nothing was lost: \(s.waiting) recording(s) wait; free space, then run again to go on")
-            } else if s.waiting > 0, !stopped {
-                let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
-                standardError("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on")
+                try fail(ExitStatus.diskFull, if: stopped.code == JobFailure.diskFullCode)
             }
-            Swift.print("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")")
+            for line in outcome.unserved { standardError("worker: \(line)") }
+            try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
+            try fail(ExitStatus.someFailed, if: untilIdle && summary["discarded"] > 0)
+            // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
+            try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }
     }
 }

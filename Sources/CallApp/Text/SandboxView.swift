@@ -1,4 +1,3 @@
-import CallApp
 import CallPipeline
 import CallSandbox
 import Foundation
@@ -6,16 +5,22 @@ import Foundation
 /// What `upload --sandbox` prints of the sandbox above the run's summary: how many call logs it
 /// holds, whether the audio of this directory's parts arrived as the spool holds it, and the
 /// newest few (it may hold thousands; they are all in its state file).
-struct SandboxView {
+public struct SandboxView: Sendable {
     /// The call logs listed.
-    static let newest = 10
+    public static let newest = 10
 
     let snapshot: SandboxSnapshot
     let report: BatchReport
     /// The sandbox's state directory.
     let directory: String
 
-    var text: String {
+    public init(snapshot: SandboxSnapshot, report: BatchReport, directory: String) {
+        self.snapshot = snapshot
+        self.report = report
+        self.directory = directory
+    }
+
+    public var text: String {
         let live = snapshot.callLogs.filter { !$0.deleted }
         let deleted = snapshot.callLogs.count - live.count
         // The SHA-256 of each part of this directory, by the call log it went to.
