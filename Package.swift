@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "callrec", targets: ["callrec"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
+        .library(name: "CallJobs", targets: ["CallJobs"]),
         .library(name: "CallPipeline", targets: ["CallPipeline"]),
         .library(name: "CallStore", targets: ["CallStore"]),
         .library(name: "CallStoreSQLite", targets: ["CallStoreSQLite"]),
@@ -110,11 +111,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // scan, fingerprint, sidecars, the per-recording pipeline, batch runner and worker
+        // the job runner: the worker (slots, leases, heartbeats, rescue, shutdown), the handler
+        // protocol, typed queue and kind names, outcomes (no domain work: no audio, no API)
+        .target(
+            name: "CallJobs",
+            dependencies: [
+                "CallStore", "CallSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // scan, fingerprint, sidecars, the per-recording pipeline, batch runner and job handlers
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -129,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallAPI", "CallSandbox",
+                "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox",
                 "CallStore", "CallStoreSQLite", "CallStorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -180,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "CallPipelineTests",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallPipeline", "CallJobs", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
                 "CallAPI", "CallSandbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

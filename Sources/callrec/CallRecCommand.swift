@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAudio
+import CallJobs
 import CallStore
 import CallPipeline
 import Foundation

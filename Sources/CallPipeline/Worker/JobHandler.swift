@@ -1,24 +1,7 @@
+import CallJobs
 import CallStore
 import Foundation
 import Logging
-
-/// Runs one kind of job. Handlers are at-least-once: a job may run again after a crash, a lost
-/// lease or a retry, so each checks the ledger before it acts (where exactly-once lives).
-public protocol JobHandler: Sendable {
-    /// The `kind` of the jobs it runs.
-    var kind: String { get }
-    /// Runs the job. Return to complete it; throw ``JobFailure`` to say how it failed (any other
-    /// error counts as transient). Cancellation means shutdown or a lost lease: stop, and leave
-    /// the ledger consistent.
-    func run(_ job: Job, context: JobContext) async throws
-    /// Called when the rescuer discarded the job as poison: its lease was lost too often (the
-    /// process died while running it). Record why, so nothing is left silently half-done.
-    func quarantined(_ job: Job, context: JobContext) async throws
-}
-
-extension JobHandler {
-    public func quarantined(_ job: Job, context: JobContext) async throws {}
-}
 
 /// The recording a recording job names, when it is in `state`; nil (nothing to do) when it has
 /// moved on. The logger gets the recording's key.
@@ -56,85 +39,13 @@ func quarantine(recordingOf job: Job, from states: Set<RecordingState>, context:
     }
 }
 
-/// What a handler gets besides its job.
-public struct JobContext: Sendable {
-    /// Carries `job_id`, `kind`, `attempt`, `lease` (and `recording` once the handler adds it).
-    public var logger: Logger
-    public var store: any CallStore
-    /// Who runs the job (`host:pid:boot`), for the audit table.
-    public var owner: String
-}
-
-/// How a job failed, which decides what the queue does next.
-public struct JobFailure: Error, Sendable, CustomStringConvertible {
-    public enum Disposition: Sendable, Hashable {
-        /// Cannot succeed as it is: discard at once (bad audio, HTTP 400/422).
-        case permanent
-        /// Try again after the backoff (network errors, 5xx, timeouts).
-        case transient
-        /// Wait this long without using up an attempt (429, a daily budget spent).
-        case snooze(Duration)
-        /// Wait until this instant (a budget's reset, a create's settling time) without using
-        /// up an attempt. The wait is counted when the queue records it, so time the failure
-        /// took to get there is not added on top.
-        case snoozeUntil(Date)
-        /// The disk is full (the spool, or the store's database): nothing is wrong with the
-        /// job. It waits the worker's backoff without using up an attempt, and the worker stops
-        /// claiming — for a while (a long-running worker), or for good (a run that ends when
-        /// idle stops with the failure: ``Worker/Summary/stopped``).
-        case diskFull
-        /// Nothing is wrong with the job, but this process cannot run it as configured (its
-        /// credentials were refused): it goes back to `available` at once, no attempt used, and
-        /// the worker stops (``Worker/halted`` says why). A run with the setting mended takes
-        /// it up.
-        case halt
-        /// The service the job needs cannot be reached (no connection after a few quick tries):
-        /// a run that ends when idle stops as for ``halt`` rather than retry for minutes; a
-        /// long-running worker retries it after the backoff (``transient``).
-        case unavailable
-    }
-
-    public var disposition: Disposition
-    /// A machine code (`silent_recording`, `rate_limited`, …).
-    public var code: String
-    public var message: String
-
-    public init(_ disposition: Disposition, code: String, _ message: String) {
-        self.disposition = disposition
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code): \(message)" }
-
-    /// The code of ``Disposition/diskFull`` failures.
-    public static let diskFullCode = "disk_full"
-
-    /// A full disk (``Disposition/diskFull``); the message names the path and the space left.
-    public static func diskFull(_ message: String) -> JobFailure {
-        JobFailure(.diskFull, code: diskFullCode, message)
-    }
-
-    /// How a handler's or the store's error counts: a ``JobFailure`` as it is, a store that met a
-    /// full disk as ``Disposition/diskFull``, anything else as transient.
-    public init(_ error: any Error) {
-        if let failure = error as? JobFailure {
-            self = failure
-        } else if let error = error as? StoreError, error.code == .diskFull {
-            self = .diskFull(error.message)
-        } else {
-            self.init(.transient, code: "error", "\(error)")
-        }
-    }
-}
-
 /// The job the benchmarks and the queue tests use: it does nothing, or sleeps for the
 /// `sleep_ms` of its arguments (checking for cancellation), or fails when told to. With `trace`,
 /// it appends `start`/`end` lines (job id, attempt, pid, wall-clock nanoseconds) to that file, so
 /// a chaos test can prove no job ever ran concurrently with itself.
 public struct NoopJobHandler: JobHandler {
-    public static let kind = "noop"
-    public var kind: String { Self.kind }
+    public static let kind: JobKind = "noop"
+    public var kind: JobKind { Self.kind }
 
     public struct Arguments: Codable, Sendable {
         public var sleepMs: Int?

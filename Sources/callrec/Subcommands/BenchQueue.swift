@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
@@ -28,8 +29,8 @@ extension CallRecCommand {
         func run() async throws {
             let logger = global.makeLogger()
             let arguments = NoopJobHandler.Arguments(sleepMs: sleepMs > 0 ? sleepMs : nil, trace: trace)
-            let job = try NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind, arguments: arguments, maxAttempts: 5)
-            let plain = sleepMs == 0 && trace == nil ? NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind) : job
+            let job = try NewJob(queue: QueueName.bench, kind: NoopJobHandler.kind, arguments: arguments, maxAttempts: 5)
+            let plain = sleepMs == 0 && trace == nil ? NewJob(queue: QueueName.bench, kind: NoopJobHandler.kind) : job
             let clock = ContinuousClock(), started = clock.now
             try await withStore(store, logger: logger, creating: true) { store in
                 var left = count

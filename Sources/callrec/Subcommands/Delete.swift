@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
@@ -93,7 +94,7 @@ extension CallRecCommand {
 
         /// The report, and what stopped the deletion early (a refused credential, an unreachable API).
         func delete(store: any CallStore, wiring: DeleteWiring, logger: Logger) async throws -> (DeleteDocument, JobFailure?) {
-            let planner = DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner())
+            let planner = DeletionPlanner(store: store, actor: WorkerConfiguration.defaultOwner())
             var selectors: [DeletionPlanner.Selector] = []
             if let callLog {
                 selectors = [.callLog(callLog.trimmingCharacters(in: .whitespaces))]
@@ -313,7 +314,10 @@ func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Log
     try await runWorkerHandlingSignals(worker, logger: logger) { signal in
         standardError("\n\(signal): stopping; the running step gets a moment to finish (again: stop at once). Run the command again to go on.")
     }
-    return worker.halted
+    switch worker.summary.stop {
+    case .halted(let failure)?, .unavailable(let failure)?: return failure
+    case .diskFull?, nil: return nil
+    }
 }
 
 /// `callrec delete`'s report: every recording the selector named (``recordings``; several when

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
@@ -79,7 +80,7 @@ extension CallRecCommand {
                 var unfinished = 0
                 var halted: JobFailure?
                 if apply, report.abort == nil {
-                    let due = try await store.queueStats().dueByQueue[JobQueue.delete] ?? 0
+                    let due = try await store.queueStats().dueByQueue[QueueName.delete.rawValue] ?? 0
                     if due > 0 || report.totals.registered + report.totals.resumed > 0 {
                         halted = try await runDeleteQueue(store: store, handler: wiring.handler(store: self.store), logger: logger)
                     }
@@ -119,7 +120,7 @@ extension CallRecCommand {
         /// report; the Pipedrive client keeps its own).
         static func pass(store: any CallStore, wiring: DeleteWiring, options: Reconciler.Options, logger: Logger,
                          refused: (@Sendable (APIError) -> Void)? = nil) async throws -> ReconcileReport {
-            var reconciler = Reconciler(store: store, directory: wiring.apis, planner: DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner()),
+            var reconciler = Reconciler(store: store, directory: wiring.apis, planner: DeletionPlanner(store: store, actor: WorkerConfiguration.defaultOwner()),
                                         options: options, logger: logger)
             if let telnyx = wiring.apis.telnyx {
                 reconciler.providerInventory = {

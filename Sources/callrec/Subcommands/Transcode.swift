@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAudio
+import CallJobs
 import CallPipeline
 import Foundation
 import Logging

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI
+import CallJobs
 import CallPipeline
 import CallSandbox
 import Foundation

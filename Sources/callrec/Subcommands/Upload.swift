@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI
+import CallJobs
 import CallPipeline
 import CallSandbox
 import CallStore
@@ -110,10 +111,12 @@ extension CallRecCommand {
                 let pool = CPUPool(threads: global.jobs)
                 defer { pool.shutdown() }
                 // Registration (fingerprinting every file) runs beside the worker, which starts on
-                // the first recordings registered instead of after the last.
-                let registering = Switch()
+                // the first recordings registered instead of after the last: its hold keeps the
+                // worker from ending before the last recording is registered.
+                let worker = run.worker(pool: pool)
+                let registering = worker.holdOpen()
                 let registrationTask = Task { [excluded = self.store.state] in
-                    defer { registering.set() }
+                    defer { registering.release() }
                     let registration = try await run.register(excluding: [excluded])
                     progress.handle(.started(files: registration.files.count))
                     for file in registration.files where file.status != .ok {
@@ -121,11 +124,14 @@ extension CallRecCommand {
                     }
                     return registration
                 }
-                let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
-                    let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
-                    guard final else { return }
-                    let status: FileReport.Status = outcome == "completed" ? .ok : .failed
-                    progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+                let events = worker.events()
+                let progressTask = Task {
+                    for await event in events {
+                        let final = (event.job.jobKind == UploadJobHandler.kind && event.outcome == .completed) || event.outcome == .discarded
+                        guard final else { continue }
+                        let status: FileReport.Status = event.outcome == .completed ? .ok : .failed
+                        progress.handle(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+                    }
                 }
                 // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
                 do {
@@ -133,18 +139,24 @@ extension CallRecCommand {
                 } catch {
                     registrationTask.cancel()
                     _ = try? await registrationTask.value
+                    await progressTask.value
                     throw error
                 }
                 let registration = try await registrationTask.value
+                await progressTask.value
                 progress.finish()
-                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds,
-                                                  stopped: worker.summary.stopped)
+                let stop = worker.summary.stop
+                let report = try await run.report(registration: registration, wallSeconds: (clock.now - started).seconds, stop: stop)
+                let halted: JobFailure? = switch stop {
+                case .halted(let failure)?, .unavailable(let failure)?: failure
+                case .diskFull?, nil: nil
+                }
                 let counters = await client.counters
                 await pruneSpool(store: store, logger: logger)
                 try? await store.close()
                 await beforeSummary(report)
-                try print(report, counters: counters, stopped: worker.halted != nil)
-                return (report, worker.halted)
+                try print(report, counters: counters, stopped: halted != nil)
+                return (report, halted)
             } catch {
                 try? await store.close()
                 throw error
@@ -166,7 +178,7 @@ extension CallRecCommand {
 
         /// The worker in a service group; SIGINT/SIGTERM release what runs (the next run resumes
         /// it), a second signal at once.
-        func runUntilIdle(_ worker: CallPipeline.Worker, logger: Logger) async throws {
+        func runUntilIdle(_ worker: CallJobs.Worker<ContinuousClock>, logger: Logger) async throws {
             try await runWorkerHandlingSignals(worker, logger: logger) { signal in
                 standardError("\n\(signal): stopping; running uploads get a moment to finish (again: stop at once). A re-run goes on from here.")
             }

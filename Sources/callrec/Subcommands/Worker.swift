@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAudio
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
@@ -90,12 +91,12 @@ extension CallRecCommand {
             // Queues asked for (slots > 0) that this worker cannot serve without credentials: work
             // left on them ends an --until-idle run with exit 2 (`--X-slots 0` leaves it to other
             // workers on purpose).
-            var unserved: [(queue: String, option: String)] = []
+            var unserved: [(queue: QueueName, option: String)] = []
             var deleteSlots = self.deleteSlots
             if environment.pipedriveToken == nil, deleteSlots > 0 {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
                 deleteSlots = 0
-                unserved.append((JobQueue.delete, "--delete-slots"))
+                unserved.append((QueueName.delete, "--delete-slots"))
             }
             let store = try await self.store.open(logger: logger, creating: true)
             let wiring = environment.pipedriveToken == nil ? nil : DeleteWiring(environment: environment, logger: logger)
@@ -108,10 +109,10 @@ extension CallRecCommand {
             if wiring?.apis.pipedrive == nil, uploadSlots > 0 {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
                 uploadSlots = 0
-                unserved.append((JobQueue.upload, "--upload-slots"))
+                unserved.append((QueueName.upload, "--upload-slots"))
             }
-            var configuration = CallPipeline.Worker.Configuration(slots: [
-                JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots, JobQueue.bench: benchSlots,
+            var configuration = WorkerConfiguration(slots: [
+                .transcode: concurrency, .upload: uploadSlots, .delete: deleteSlots, .bench: benchSlots,
             ])
             configuration.leaseTTL = .seconds(leaseTtl)
             configuration.rescueInterval = .seconds(rescueInterval)
@@ -127,7 +128,7 @@ extension CallRecCommand {
             ]
             if let wiring { handlers.append(wiring.handler(store: self.store)) }
             if let pipedrive = wiring?.apis.pipedrive { handlers.append(UploadJobHandler(client: pipedrive)) }
-            let worker = CallPipeline.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+            let worker = CallJobs.Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
 
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -160,10 +161,12 @@ extension CallRecCommand {
                 throw error
             }
             var missing: [String] = []
-            if untilIdle, worker.halted == nil, !unserved.isEmpty {
+            let summary = worker.summary
+            let halted = switch summary.stop { case .halted?, .unavailable?: true; case .diskFull?, nil: false }
+            if untilIdle, !halted, !unserved.isEmpty {
                 let stats = try? await store.queueStats()
                 for (queue, option) in unserved {
-                    let left = stats?.byQueue[queue]?[.available] ?? 0
+                    let left = stats?.byQueue[queue.rawValue]?[.available] ?? 0
                     if left > 0 {
                         missing.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
                     }
@@ -171,24 +174,29 @@ extension CallRecCommand {
             }
             try? await store.close()
             await wiring?.shutdown()
-            let summary = worker.summary
-            let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let line = summary.outcomeNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             if global.json {
-                try writeJSON(["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]])
+                try writeJSON(["outcomes": summary.outcomeNames, "rescued": ["count": summary.rescued]])
             } else {
                 standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
             }
-            // A refused credential stops the worker: exit 2 (the jobs are available again).
-            if let halted = worker.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
-            if let stopped = summary.stopped {
-                standardError("stopped: \(stopped.message)")
-                if stopped.code == JobFailure.diskFullCode { throw ExitCode(ExitStatus.diskFull) }
+            switch summary.stop {
+            case .halted(let failure)?:
+                // A refused credential stops the worker: exit 2 (the jobs are available again).
+                try stopped(by: failure, left: "Nothing was lost: its jobs are available again for the next worker.")
+            case .unavailable(let failure)?:
+                try stopped(by: failure, left: "Nothing was lost: its jobs are available again for the next worker.")
+            case .diskFull(let failure)?:
+                standardError("stopped: \(failure.message)")
+                throw ExitCode(ExitStatus.diskFull)
+            case nil:
+                break
             }
             for line in missing { standardError("worker: \(line)") }
             if !missing.isEmpty { throw ExitCode(ExitStatus.usage) }
-            if untilIdle, summary["discarded"] > 0 { throw ExitCode(ExitStatus.someFailed) }
+            if untilIdle, summary[.discarded] > 0 { throw ExitCode(ExitStatus.someFailed) }
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
-            if untilIdle, worker.halted != nil { throw ExitCode(ExitStatus.waiting) }
+            if untilIdle, case .unavailable? = summary.stop { throw ExitCode(ExitStatus.waiting) }
         }
     }
 }
