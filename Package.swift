@@ -191,6 +191,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CallJobsTests",
+            dependencies: [
+                "CallJobs", "CallStore", "CallStoreSQLite", "CallTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CallPipelineTests",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",

@@ -22,14 +22,17 @@ public enum JobOutcome: String, Sendable, Hashable, CaseIterable, Codable, Codin
     case unrecorded
 }
 
-/// One job finished by a worker (``Worker/events()``).
-public struct WorkerEvent: Sendable {
+/// One job finished by a worker (``Worker/events()``), and when on the worker's clock.
+public struct WorkerEvent<Instant: InstantProtocol>: Sendable {
     public var job: Job
     public var outcome: JobOutcome
+    /// When the outcome was recorded.
+    public var at: Instant
 
-    public init(job: Job, outcome: JobOutcome) {
+    public init(job: Job, outcome: JobOutcome, at: Instant) {
         self.job = job
         self.outcome = outcome
+        self.at = at
     }
 }
 

@@ -56,7 +56,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         var pauses: [QueueName: Pause] = [:]
         /// ``holdOpen()`` holds not yet released.
         var holds = 0
-        var subscribers: [UInt64: AsyncStream<WorkerEvent>.Continuation] = [:]
+        var subscribers: [UInt64: AsyncStream<WorkerEvent<C.Instant>>.Continuation] = [:]
         var nextSubscriber: UInt64 = 0
         var finished = false
     }
@@ -91,8 +91,8 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
     /// Every job this worker finishes from now on, with its outcome (progress reporting). The
     /// stream ends when ``run()`` returns; subscribe before it starts to miss none. Events are
     /// buffered until read.
-    public func events() -> AsyncStream<WorkerEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: WorkerEvent.self)
+    public func events() -> AsyncStream<WorkerEvent<C.Instant>> {
+        let (stream, continuation) = AsyncStream.makeStream(of: WorkerEvent<C.Instant>.self)
         let id = state.withLock { state -> UInt64? in
             guard !state.finished else { return nil }
             state.nextSubscriber += 1
@@ -534,7 +534,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
             return Array(state.subscribers.values)
         }
         metrics.outcome(queue: job.queue, kind: job.kind, outcome: outcome.rawValue)
-        let event = WorkerEvent(job: job, outcome: outcome)
+        let event = WorkerEvent(job: job, outcome: outcome, at: clock.now)
         for subscriber in subscribers { subscriber.yield(event) }
     }
 

@@ -194,7 +194,7 @@ import Testing
             #expect(survivor.terminationStatus == 0)
 
             let store = try PostgresStore(url: url)
-            let jobs = try await store.jobs(JobQuery(queue: JobQueue.bench, limit: 10_000))
+            let jobs = try await store.jobs(JobQuery(queue: "bench", limit: 10_000))
             try await store.close()
             #expect(jobs.count == count)
             #expect(jobs.allSatisfy { $0.state == .completed }, "\(jobs.filter { $0.state != .completed }.map { "\($0.id) \($0.state)" })")
