@@ -173,7 +173,9 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         } onGracefulShutdown: {
             self.beginShutdown()
         }
-        logger.info("worker stopped", metadata: ["outcomes": "\(summary)"])
+        logger.info("worker stopped", metadata: [
+            "outcomes": "\(summary.outcomeNames.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+        ])
     }
 
     private func finishEvents() {
