@@ -1,25 +1,29 @@
 import CallStore
 
+/// A name the runner keys by: a typed string, so that a queue and a job kind are never mixed up.
+public protocol JobName: RawRepresentable<String>, Hashable, Sendable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {
+    init(rawValue: String)
+}
+
+extension JobName {
+    public init(_ rawValue: String) { self.init(rawValue: rawValue) }
+    public init(stringLiteral value: String) { self.init(rawValue: value) }
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
 /// The name of a queue: each queue has its own slots in a worker, so that one kind of work
 /// (CPU-bound transcodes) never starves another (uploads). The application names its queues
 /// (`extension QueueName { static let … }`); the store keeps them as text in the job rows.
-public struct QueueName: RawRepresentable, Hashable, Sendable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct QueueName: JobName {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { rawValue = value }
-    public var description: String { rawValue }
-    public static func < (lhs: QueueName, rhs: QueueName) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// The kind of a job: which ``JobHandler`` runs it (``JobHandler/kind``).
-public struct JobKind: RawRepresentable, Hashable, Sendable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct JobKind: JobName {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { rawValue = value }
-    public var description: String { rawValue }
-    public static func < (lhs: JobKind, rhs: JobKind) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 // The store's rows carry the names as text; these convert at the boundary.
