@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "CallApp", targets: ["CallApp"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
+        .library(name: "CallJobs", targets: ["CallJobs"]),
         .library(name: "CallPipeline", targets: ["CallPipeline"]),
         .library(name: "CallStore", targets: ["CallStore"]),
         .library(name: "CallStoreSQLite", targets: ["CallStoreSQLite"]),
@@ -118,11 +119,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // scan, fingerprint, sidecars, the per-recording pipeline, batch runner and worker
+        // the job runner: the worker (slots, leases, heartbeats, rescue, shutdown), the handler
+        // protocol, typed queue and kind names, outcomes (no domain work: no audio, no API)
+        .target(
+            name: "CallJobs",
+            dependencies: [
+                "CallStore", "CallSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // scan, fingerprint, sidecars, the per-recording pipeline, batch runner and job handlers
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -138,7 +151,7 @@ let package = Package(
         .target(
             name: "CallApp",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -155,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallApp", "CallPipeline", "CallAudio", "CallAPI", "CallSandbox", "CallStore",
+                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "callrec-bench",
             dependencies: [
-                "CallApp", "CallPipeline", "CallAPI", "CallStore",
+                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -209,9 +222,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CallJobsTests",
+            dependencies: [
+                "CallJobs", "CallStore", "CallStoreSQLite", "CallTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CallPipelineTests",
             dependencies: [
-                "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallPipeline", "CallJobs", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
                 "CallAPI", "CallSandbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

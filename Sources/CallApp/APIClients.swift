@@ -1,3 +1,4 @@
+import CallJobs
 import AsyncHTTPClient
 import CallAPI
 import CallPipeline
@@ -95,4 +96,4 @@ public func withHTTPClient<T>(_ http: HTTPClient, _ body: (HTTPClient) async thr
 
 /// How a command runs a worker until it returns: the CLI gives one that handles signals and
 /// says what they do.
-public typealias RunWorker = @Sendable (CallPipeline.Worker) async throws -> Void
+public typealias RunWorker = @Sendable (Worker<ContinuousClock>) async throws -> Void

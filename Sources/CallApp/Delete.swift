@@ -1,3 +1,4 @@
+import CallJobs
 import CallAPI
 import CallPipeline
 import CallStore
@@ -31,7 +32,7 @@ public struct DeleteRequest: Sendable {
     /// The report (`notice` hears of a deletion resumed), and what stopped the deletion early (a refused credential, an unreachable API).
     public func run(store: any CallStore, settings: StoreSettings, clients: APIClients, logger: Logger,
                     notice: (String) -> Void, runWorker: RunWorker) async throws -> (DeleteDocument, JobFailure?) {
-        let planner = DeletionPlanner(store: store, actor: CallPipeline.Worker.defaultOwner())
+        let planner = DeletionPlanner(store: store, actor: WorkerConfiguration.defaultOwner())
         var selectors: [DeletionPlanner.Selector] = []
         if let callLog {
             selectors = [.callLog(callLog.trimmingCharacters(in: .whitespaces))]
@@ -115,7 +116,7 @@ public struct DeleteRequest: Sendable {
 public func runDeleteQueue(store: any CallStore, handler: DeleteJobHandler, logger: Logger, runWorker: RunWorker) async throws -> JobFailure? {
     let worker = DeleteRun.worker(store: store, handler: handler, logger: logger)
     try await runWorker(worker)
-    return worker.halted
+    return worker.summary.halted
 }
 
 /// An open deletion that needs a person: a step failed, or no job will run it.

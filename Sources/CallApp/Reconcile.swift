@@ -1,3 +1,4 @@
+import CallJobs
 import CallAPI
 import CallPipeline
 import CallStore
@@ -31,7 +32,7 @@ public enum ReconcileRun {
             refused.withLock { $0 = $0 ?? error }
         })
         if options.apply, outcome.report.abort == nil {
-            let due = try await store.queueStats().dueByQueue[JobQueue.delete] ?? 0
+            let due = try await store.queueStats().dueByQueue[QueueName.delete.rawValue] ?? 0
             if due > 0 || outcome.report.totals.registered + outcome.report.totals.resumed > 0 {
                 outcome.halted = try await runDeleteQueue(store: store, handler: clients.deleteHandler(store: settings), logger: logger,
                                                           runWorker: runWorker)
@@ -59,7 +60,7 @@ public enum ReconcileRun {
     /// client keeps its own).
     public static func pass(store: any CallStore, clients: APIClients, options: Reconciler.Options, logger: Logger,
                             refused: (@Sendable (APIError) -> Void)? = nil) async throws -> ReconcileReport {
-        var reconciler = Reconciler(store: store, directory: clients.apis, planner: DeletionPlanner(store: store, actor: Worker.defaultOwner()),
+        var reconciler = Reconciler(store: store, directory: clients.apis, planner: DeletionPlanner(store: store, actor: WorkerConfiguration.defaultOwner()),
                                     options: options, logger: logger)
         if let telnyx = clients.apis.telnyx {
             reconciler.providerInventory = {

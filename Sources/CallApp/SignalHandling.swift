@@ -1,3 +1,4 @@
+import CallJobs
 import Logging
 import CallPipeline
 import ServiceLifecycle
@@ -7,7 +8,7 @@ import UnixSignals
 /// shutdown (running jobs get their grace period, then are released); a second one releases
 /// them at once. swift-service-lifecycle takes one signal for one meaning only, so the signals
 /// are handled here rather than by the group.
-public func runHandlingSignals(_ group: ServiceGroup, worker: CallPipeline.Worker,
+public func runHandlingSignals(_ group: ServiceGroup, worker: CallJobs.Worker<ContinuousClock>,
                         first: @escaping @Sendable (UnixSignal) -> Void,
                         again: @escaping @Sendable (UnixSignal) -> Void = { _ in }) async throws {
     let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
@@ -29,7 +30,7 @@ public func runHandlingSignals(_ group: ServiceGroup, worker: CallPipeline.Worke
 }
 
 /// A worker alone in a service group, run until it returns, with the signal semantics above.
-public func runWorkerHandlingSignals(_ worker: CallPipeline.Worker, logger: Logger, first: @escaping @Sendable (UnixSignal) -> Void) async throws {
+public func runWorkerHandlingSignals(_ worker: CallJobs.Worker<ContinuousClock>, logger: Logger, first: @escaping @Sendable (UnixSignal) -> Void) async throws {
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
         services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
     try await runHandlingSignals(group, worker: worker, first: first)

@@ -1,3 +1,4 @@
+import CallJobs
 import CallAPI
 import CallPipeline
 import CallStore
@@ -54,9 +55,11 @@ public struct UploadSession: Sendable {
         defer { pool.shutdown() }
         // Registration (fingerprinting every file) runs beside the worker, which starts on the
         // first recordings registered instead of after the last.
-        let registering = Switch()
+        // Its hold keeps the worker from ending before the last recording is registered.
+        let worker = run.worker(pool: pool)
+        let registering = worker.holdOpen()
         let registrationTask = Task { [excluded = self.store.state] in
-            defer { registering.set() }
+            defer { registering.release() }
             let registration = try await run.register(excluding: [excluded])
             progress(.started(files: registration.files.count))
             for file in registration.files where file.status != .ok {
@@ -64,11 +67,15 @@ public struct UploadSession: Sendable {
             }
             return registration
         }
-        let worker = run.worker(pool: pool, registering: { !registering.isSet }) { job, outcome in
-            let final = (job.kind == UploadJobHandler.kind && outcome == "completed") || outcome == "discarded"
-            guard final else { return }
-            let status: FileReport.Status = outcome == "completed" ? .ok : .failed
-            progress(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+        // A recording is done when its upload completes, or when a job of it is discarded.
+        let events = worker.events()
+        let progressTask = Task {
+            for await event in events {
+                let final = (event.job.jobKind == UploadJobHandler.kind && event.outcome == .completed) || event.outcome == .discarded
+                guard final else { continue }
+                let status: FileReport.Status = event.outcome == .completed ? .ok : .failed
+                progress(.finished(FileReport(path: "", key: nil, status: status, error: nil, warnings: [], input: nil, stats: nil, parts: []), audioSeconds: 0))
+            }
         }
         // Also with nothing new: jobs of an earlier run may be waiting (a retry, a snooze).
         do {
@@ -76,14 +83,16 @@ public struct UploadSession: Sendable {
         } catch {
             registrationTask.cancel()
             _ = try? await registrationTask.value
+            await progressTask.value
             throw error
         }
         let registration = try await registrationTask.value
+        await progressTask.value
         let report = try await run.report(registration: registration, wallSeconds: (ContinuousClock.now - started).seconds,
-                                          stopped: worker.summary.stopped)
+                                          stop: worker.summary.stop)
         let counters = await client.counters
         let pruned = await pruneSpool(store: store, logger: logger)
-        return Outcome(report: report, counters: counters, halted: worker.halted, pruned: pruned)
+        return Outcome(report: report, counters: counters, halted: worker.summary.halted, pruned: pruned)
     }
 
     /// Removes the MP3s of recordings uploaded longer ago than the retention; a failure only

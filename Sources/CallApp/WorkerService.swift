@@ -1,3 +1,4 @@
+import CallJobs
 import CallAPI
 import CallAudio
 import CallPipeline
@@ -17,7 +18,7 @@ public struct WorkerService: Sendable {
     public var uploadSlots: Int
     public var deleteSlots: Int
     /// Slots of further queues, run by ``extraHandlers`` (the benchmarks' no-op jobs).
-    public var extraSlots: [String: Int] = [:]
+    public var extraSlots: [QueueName: Int] = [:]
     public var extraHandlers: [any JobHandler] = []
     public var leaseTTL: Duration = .seconds(60)
     public var rescueInterval: Duration = .seconds(15)
@@ -42,7 +43,7 @@ public struct WorkerService: Sendable {
 
     /// How the worker ended.
     public struct Outcome: Sendable {
-        public var summary: Worker.Summary
+        public var summary: WorkerSummary
         /// A refused credential or an unreachable API stopped it.
         public var halted: JobFailure?
         /// Jobs left on queues this worker was asked to serve and could not (no credentials),
@@ -63,13 +64,13 @@ public struct WorkerService: Sendable {
         // left on them ends an --until-idle run with exit 2 (`--X-slots 0` leaves it to other
         // workers on purpose). Uploads and deletions need Pipedrive credentials; without them this
         // worker leaves those queues to workers that have them (transcodes still enqueue uploads).
-        var unserved: [(queue: String, option: String)] = []
+        var unserved: [(queue: QueueName, option: String)] = []
         var deleteSlots = self.deleteSlots, uploadSlots = self.uploadSlots
         if environment.pipedriveToken == nil {
             if deleteSlots > 0 {
                 logger.notice("PIPEDRIVE_API_TOKEN is not set: the delete queue is not served by this worker")
                 deleteSlots = 0
-                unserved.append((JobQueue.delete, "--delete-slots"))
+                unserved.append((QueueName.delete, "--delete-slots"))
             }
         }
         return try await settings.withStore(creating: true, logger: logger) { store in
@@ -77,12 +78,12 @@ public struct WorkerService: Sendable {
                 if clients.pipedrive == nil, uploadSlots > 0 {
                     logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
                     uploadSlots = 0
-                    unserved.append((JobQueue.upload, "--upload-slots"))
+                    unserved.append((QueueName.upload, "--upload-slots"))
                 }
                 let pool = CPUPool(threads: max(1, concurrency))
                 defer { pool.shutdown() }
-                var configuration = Worker.Configuration(slots: extraSlots.merging([
-                    JobQueue.transcode: concurrency, JobQueue.upload: uploadSlots, JobQueue.delete: deleteSlots,
+                var configuration = WorkerConfiguration(slots: extraSlots.merging([
+                    QueueName.transcode: concurrency, QueueName.upload: uploadSlots, QueueName.delete: deleteSlots,
                 ]) { $1 })
                 configuration.leaseTTL = leaseTTL
                 configuration.rescueInterval = rescueInterval
@@ -104,21 +105,21 @@ public struct WorkerService: Sendable {
                     logger: logger))
                 try await runHandlingSignals(group, worker: worker, first: first, again: again)
                 var lines: [String] = []
-                if untilIdle, worker.halted == nil, !unserved.isEmpty {
+                if untilIdle, worker.summary.halted == nil, !unserved.isEmpty {
                     let stats = try? await store.queueStats()
                     for (queue, option) in unserved {
-                        let left = stats?.byQueue[queue]?[.available] ?? 0
+                        let left = stats?.byQueue[queue.rawValue]?[.available] ?? 0
                         if left > 0 {
                             lines.append("\(left) \(queue) job(s) wait, and this worker cannot run them: PIPEDRIVE_API_TOKEN is not set (set it, or give \(option) 0 to leave them to other workers)")
                         }
                     }
                 }
-                return Outcome(summary: worker.summary, halted: worker.halted, unserved: lines)
+                return Outcome(summary: worker.summary, halted: worker.summary.halted, unserved: lines)
             }
         }
     }
 
-    private func services(worker: Worker, store: any CallStore, settings: StoreSettings, clients: APIClients,
+    private func services(worker: Worker<ContinuousClock>, store: any CallStore, settings: StoreSettings, clients: APIClients,
                           registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),

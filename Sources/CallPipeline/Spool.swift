@@ -1,4 +1,5 @@
 import CallAudio
+import CallJobs
 import CallStore
 import Foundation
 import Logging

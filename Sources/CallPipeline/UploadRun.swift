@@ -1,5 +1,6 @@
 import CallAPI
 import CallAudio
+import CallJobs
 import CallStore
 import Foundation
 import Logging
@@ -57,33 +58,24 @@ public struct UploadRun: Sendable {
     /// a `ServiceGroup`; SIGINT then releases what runs, for the next run to resume).
     ///
     /// It may start while step 1 still runs, transcoding what is registered while the rest is
-    /// fingerprinted: until `registering` says it is done, running out of jobs does not end it.
-    public func worker(pool: CPUPool, registering: (@Sendable () -> Bool)? = nil,
-                       onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
+    /// fingerprinted: take a ``Worker/holdOpen()`` before it starts and release it once the
+    /// registration is done, so that running out of jobs meanwhile does not end it. Progress:
+    /// ``Worker/events()``.
+    public func worker(pool: CPUPool) -> Worker<ContinuousClock> {
         // One transcode more than the pool has threads: its CPU work waits queued in the pool, so a
         // thread goes straight on to it while a finished job commits (fsync) and the next is claimed.
         // Retries come sooner than in the worker (a person waits for this run), and the run
         // waits for a retry due within five minutes rather than leave it for the next run.
-        var configuration = Worker.Configuration.attended(slots: [JobQueue.transcode: pool.threads + 1, JobQueue.upload: options.uploadSlots],
-                                                          retryCap: .seconds(60))
+        var configuration = WorkerConfiguration.attended(slots: [.transcode: pool.threads + 1, .upload: options.uploadSlots], retryCap: .seconds(60))
         configuration.leaseTTL = options.leaseTTL
         configuration.shutdownGrace = options.shutdownGrace
-        configuration.onOutcome = onOutcome
-        let ahead = options.spoolAhead ?? (options.jobs * 2 + options.uploadSlots)
-        let store = self.store
-        configuration.claimLimit = { queue in
-            guard queue == JobQueue.transcode else { return nil }
-            guard let waiting = try? await store.recordingCounts()[.transcoded] else { return nil }
-            return ahead - waiting
-        }
+        // Transcodes stop while this many recordings wait for their upload (it bounds the spool).
+        configuration.backpressure[.transcode] = Backpressure(downstream: .upload, limit: options.spoolAhead ?? (options.jobs * 2 + options.uploadSlots))
         // Unsettled creates (lost answers, 5xx, timeouts) are looked for together once the run
         // has nothing else to do: one scan of the account for the whole run, not one a minute.
         // The wide grid only matters for runs of many minutes.
-        let uploads = UploadJobHandler(client: client, scanGrid: options.scanGrid, gridOrigin: Date())
-        configuration.beforeIdle = { [horizon = configuration.idleHorizon] in
-            if registering?() == true { return .waiting }
-            return try await uploads.lookForUnsettledCreates(store: store, horizon: horizon)
-        }
+        var uploads = UploadJobHandler(client: client, scanGrid: options.scanGrid, gridOrigin: Date())
+        uploads.scansWhenIdle = true
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
                                 fingerprints: fingerprints, followUp: UploadJobHandler.followUp),
@@ -92,10 +84,12 @@ public struct UploadRun: Sendable {
         return Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
     }
 
-    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in). `stopped`: why
-    /// the worker stopped before the work was done (``Worker/Summary/stopped``); a full disk met
-    /// while registering stops the run too.
-    public func report(registration: BatchReport, wallSeconds: Double, stopped: JobFailure? = nil) async throws -> BatchReport {
+    /// Step 3: the report of DESIGN §7 from the ledger (call-log ids filled in). `stop`: why the
+    /// worker stopped before the work was done (``WorkerSummary/stop``; a full disk is the
+    /// report's `stopped`); a full disk met while registering stops the run too.
+    public func report(registration: BatchReport, wallSeconds: Double, stop: WorkerStop? = nil) async throws -> BatchReport {
+        var stopped: JobFailure?
+        if case .diskFull(let failure) = stop { stopped = failure }
         var files: [FileReport] = []
         var resumeAfter = registration.summary.resumeAfter
         for registered in registration.files {

@@ -12,17 +12,6 @@ public enum JobState: String, Sendable, Hashable, CaseIterable, Codable {
     public static let final: Set<JobState> = [.completed, .discarded, .cancelled]
 }
 
-/// The queues callrec runs; each has its own slots in the worker so that CPU-bound work never
-/// starves uploads or deletions.
-public enum JobQueue {
-    public static let transcode = "transcode"
-    public static let upload = "upload"
-    public static let delete = "delete"
-    public static let reconcile = "reconcile"
-    /// The no-op jobs of the benchmarks and tests.
-    public static let bench = "bench"
-}
-
 /// A job to be inserted.
 public struct NewJob: Sendable, Hashable {
     public var queue: String

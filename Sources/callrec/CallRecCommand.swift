@@ -1,6 +1,7 @@
 import ArgumentParser
 import CallApp
 import CallAudio
+import CallJobs
 import CallStore
 import CallPipeline
 import Foundation

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CallAPI
 import CallAudio
+import CallJobs
 import CallPipeline
 import CallSandbox
 import CallStore
@@ -136,7 +137,7 @@ import Testing
 
         /// Runs the delete queue in process until idle.
         @discardableResult
-        func runDeletes(_ handler: DeleteJobHandler? = nil) async throws -> Worker.Summary {
+        func runDeletes(_ handler: DeleteJobHandler? = nil) async throws -> WorkerSummary {
             let worker = DeleteRun.worker(store: store, handler: handler ?? self.handler, logger: logger)
             try await worker.run()
             return worker.summary
@@ -269,7 +270,7 @@ import Testing
             ])
             #expect(try await f.store.recording(key: target.key)?.state == .deleting)
             let summary = try await f.runDeletes()
-            #expect(summary["completed"] == 1)
+            #expect(summary[.completed] == 1)
 
             try await f.expectDeleted(target)
             for other in seeded where other.key != target.key { try await f.expectUntouched(other) }
@@ -502,7 +503,7 @@ import Testing
             let target = seeded[0]
             let registration = try await f.planner.register(key: target.key, reason: "test")
             let stop = "pipedrive:\(target.callLogIDs[1])"
-            let box = Mutex<Worker?>(nil)
+            let box = Mutex<Worker<ContinuousClock>?>(nil)
             var crashing = f.handler
             crashing.checkpoint = { point in
                 guard point == .afterRequest(stop) else { return }
@@ -512,14 +513,14 @@ import Testing
             let first = DeleteRun.worker(store: f.store, handler: crashing, logger: f.logger)
             box.withLock { $0 = first }
             try await first.run()
-            #expect(first.summary["released"] == 1)
+            #expect(first.summary[.released] == 1)
             let halfway = try #require(try await f.store.deletion(id: registration.deletionID ?? ""))
             #expect(halfway.steps.map(\.state) == [.done, .pending, .pending, .pending, .pending, .pending])
             #expect(await f.sandbox.callLog(id: target.callLogIDs[1])?.deleted == true)  // sent, not recorded
             #expect(try await f.store.recording(key: target.key)?.state == .deleting)
 
             let second = try await f.runDeletes()
-            #expect(second["completed"] == 1)
+            #expect(second[.completed] == 1)
             try await f.expectDeleted(target)
             try await f.expectUntouched(seeded[1])
             let deletion = try #require(try await f.store.deletion(id: registration.deletionID ?? ""))
@@ -546,7 +547,7 @@ import Testing
             let seeded = try await f.seed(2, parts: { _ in 1 })
             _ = try await f.planner.register(key: seeded[0].key, reason: "test")
             let summary = try await f.runDeletes()
-            #expect(summary["retried"] == 1 && summary["completed"] == 1)
+            #expect(summary[.retried] == 1 && summary[.completed] == 1)
             try await f.expectDeleted(seeded[0])
             let attempts = try await f.store.audit(key: seeded[0].key, limit: 100).filter { $0.action == "delete_attempt" }
             #expect(attempts.map(\.httpStatus) == [500])
@@ -557,7 +558,7 @@ import Testing
             try await f.store.commit([.putProviderRef(ProviderRef(provider: ProviderRef.telnyx, recordingKey: r.key, reference: "not-a-uuid"))])
             let second = try await f.planner.register(key: r.key, reason: "test")
             let failed = try await f.runDeletes()
-            #expect(failed["discarded"] == 1)
+            #expect(failed[.discarded] == 1)
             let deletion = try #require(try await f.store.deletion(id: second.deletionID ?? ""))
             #expect(deletion.finishedAt == nil)
             #expect(deletion.steps.first { $0.target == "telnyx:not-a-uuid" }?.state == .failed)
@@ -1023,7 +1024,7 @@ struct SplitMix: Sendable {
                 }
                 if crash { throw CancellationError() }
             }
-            var configuration = Worker.Configuration(slots: [JobQueue.delete: 2])
+            var configuration = WorkerConfiguration(slots: [.delete: 2])
             configuration.untilIdle = true
             configuration.idleHorizon = .milliseconds(100)
             configuration.backoff = Backoff(base: .milliseconds(1), cap: .milliseconds(2))
@@ -1040,7 +1041,7 @@ struct SplitMix: Sendable {
                 }
                 let report = try await Reconciler(store: store, directory: crm, planner: planner, options: options, logger: logger).run()
                 reports.append(report)
-                if try await !store.isIdle(queues: [JobQueue.delete]) {
+                if try await !store.isIdle(queues: [QueueName.delete]) {
                     try await Worker(store: store, handlers: [handler], configuration: configuration, logger: logger).run()
                 }
             }
@@ -1095,7 +1096,7 @@ struct SplitMix: Sendable {
                 }
             }
             try await store.commit(retire)
-            let live = try await store.jobs(JobQuery(states: JobState.live, queue: JobQueue.delete))
+            let live = try await store.jobs(JobQuery(states: JobState.live, queue: QueueName.delete))
             _ = try await store.cancel(ids: live.map(\.id))
         }
         return stats

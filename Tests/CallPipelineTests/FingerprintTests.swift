@@ -1,5 +1,6 @@
 import CallAudio
 @testable import CallPipeline
+import CallJobs
 import CallStore
 import CallStoreSQLite
 import CallTesting
@@ -78,7 +79,7 @@ struct FingerprintTests {
             let pool = CPUPool(threads: 2)
             defer { pool.shutdown() }
             let handler = TranscodeJobHandler(spool: Spool(root: "\(dir)/state/spool"), pool: pool, fingerprints: fingerprints)
-            var configuration = Worker.Configuration(slots: [JobQueue.transcode: 2])
+            var configuration = WorkerConfiguration(slots: [.transcode: 2])
             configuration.untilIdle = true
             configuration.pollInterval = .milliseconds(100)
             try await Worker(store: store, handlers: [handler], configuration: configuration, logger: Logger(label: "test")).run()

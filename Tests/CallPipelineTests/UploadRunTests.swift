@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CallAPI
 import CallAudio
+import CallJobs
 import CallPipeline
 import CallSandbox
 import CallStore
@@ -26,7 +27,7 @@ import Testing
     /// - Parameter clientBudget: the daily budget callrec is told (default: the sandbox's).
     static func run(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore, clientBudget: Int? = nil,
                     scanGrid: Duration? = nil, spoolAhead: Int? = nil, requestTimeout: Duration? = nil, logger: Logger = Logger(label: "test"),
-                    limiter: PipedriveLimiter? = nil, onOutcome: (@Sendable (Job, String) -> Void)? = nil) async throws -> Outcome {
+                    limiter: PipedriveLimiter? = nil, onEvent: (@Sendable (WorkerEvent<ContinuousClock.Instant>) -> Void)? = nil) async throws -> Outcome {
         let http = HTTPClient.makeForAPIs()
         let limiter = limiter ?? PipedriveLimiter(burst: configuration.burstPerTwoSeconds, dailyTokens: clientBudget ?? configuration.dailyTokens)
         var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken), limiter: limiter,
@@ -46,11 +47,50 @@ import Testing
         let pool = CPUPool(threads: 2)
         defer { pool.shutdown() }
         let registration = try await run.register(excluding: [])
-        try await run.worker(pool: pool, onOutcome: onOutcome).run()
+        let worker = run.worker(pool: pool)
+        let events = worker.events()
+        let observer = Task {
+            for await event in events { onEvent?(event) }
+        }
+        try await worker.run()
+        await observer.value
         let report = try await run.report(registration: registration, wallSeconds: 0)
         let counters = await client.counters
         try await http.shutdown()
         return Outcome(report: report, counters: counters)
+    }
+
+    /// Runs with the scan grid an hour wide; returns the log messages and the worker's job
+    /// outcomes (`outcome KIND ID OUTCOME`), in the order they happened.
+    static func runTimeline(_ dir: String, url: URL, configuration: SandboxConfiguration, store: any CallStore) async throws -> [String] {
+        let stamped = StampedLines()
+        var logger = Logger(label: "test") { _ in StampedCapture(lines: stamped) }
+        logger.logLevel = .info
+        let onEvent: @Sendable (WorkerEvent<ContinuousClock.Instant>) -> Void = { event in
+            stamped.append("outcome \(event.job.kind) \(event.job.id) \(event.outcome.rawValue)", at: event.at)
+        }
+        _ = try await run(dir, url: url, configuration: configuration, store: store, scanGrid: .seconds(3600),
+                          spoolAhead: 100, requestTimeout: .seconds(8), logger: logger, onEvent: onEvent)
+        return stamped.inOrder
+    }
+
+    /// The scans of `timeline` (``runTimeline(_:url:configuration:store:)``) came once the
+    /// run had nothing else to do.
+    static func checkScans(_ timeline: [String]) {
+        let unknown = timeline.filter { $0.contains("create outcome unknown") }.count
+        let scans = timeline.indices.filter { timeline[$0].contains("scanning GET /callLogs") }
+        #expect(unknown > 0, "the fault plan left no create unsettled; nothing was tested")
+        #expect(!scans.isEmpty)
+        // When the first scan starts, everything else is done: after it, only jobs put off
+        // before it (their creates unsettled) finish.
+        let first = scans.first ?? timeline.count
+        let putOff = Set(timeline[..<first].filter { $0.hasSuffix(" snoozed") }.map { $0.split(separator: " ")[2] })
+        let finishedLater = timeline[first...].filter { $0.hasPrefix("outcome") && $0.hasSuffix(" completed") }
+        #expect(finishedLater.allSatisfy { putOff.contains($0.split(separator: " ")[2]) && $0.contains(" upload ") },
+                "work other than the put-off uploads ran after the scan: \(finishedLater)")
+        // Another scan only for creates left unsettled by the first scan's round.
+        let unknownAfter = timeline[first...].filter { $0.contains("create outcome unknown") }.count
+        #expect(scans.count <= 1 + unknownAfter, "\(scans.count) scans for \(unknown) unsettled creates")
     }
 
     /// A store under `dir/state` and a sandbox (`configure`d) that holds the call log the
@@ -174,29 +214,10 @@ import Testing
                 configuration.burstPerTwoSeconds = 200
                 configuration.faults = try FaultPlan(specification: "lost=0.15,500=0.1")
             }) { url, sandbox, configuration, store in
-                // One timeline: job outcomes and the scans, in the order they happened.
-                let events = Locked<[String]>([])
-                var logger = Logger(label: "test") { _ in CaptureHandler(lines: events) }
-                logger.logLevel = .info
-                _ = try await Self.run(dir, url: url, configuration: configuration, store: store, scanGrid: .seconds(3600),
-                                       spoolAhead: 100, requestTimeout: .seconds(8), logger: logger) { job, outcome in
-                    events.withLock { $0.append("outcome \(job.kind) \(job.id) \(outcome)") }
-                }
-                let timeline = events.withLock { $0 }
-                let unknown = timeline.filter { $0.contains("create outcome unknown") }.count
-                let scans = timeline.indices.filter { timeline[$0].contains("scanning GET /callLogs") }
-                #expect(unknown > 0, "the fault plan left no create unsettled; nothing was tested")
-                #expect(!scans.isEmpty)
-                // When the first scan starts, everything else is done: after it, only jobs put off
-                // before it (their creates unsettled) finish.
-                let first = scans.first ?? timeline.count
-                let putOff = Set(timeline[..<first].filter { $0.hasSuffix(" snoozed") }.map { $0.split(separator: " ")[2] })
-                let finishedLater = timeline[first...].filter { $0.hasPrefix("outcome") && $0.hasSuffix(" completed") }
-                #expect(finishedLater.allSatisfy { putOff.contains($0.split(separator: " ")[2]) && $0.contains(" upload ") },
-                        "work other than the put-off uploads ran after the scan: \(finishedLater)")
-                // Another scan only for creates left unsettled by the first scan's round.
-                let unknownAfter = timeline[first...].filter { $0.contains("create outcome unknown") }.count
-                #expect(scans.count <= 1 + unknownAfter, "\(scans.count) scans for \(unknown) unsettled creates")
+                // One timeline: job outcomes and the scans, in the order they happened (the
+                // outcomes come through the worker's event stream, stamped when recorded).
+                let timeline = try await Self.runTimeline(dir, url: url, configuration: configuration, store: store)
+                Self.checkScans(timeline)
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 33)
             }
         }
@@ -356,7 +377,7 @@ import Testing
                         && waiting.allSatisfy { ["credentials_refused", "not_finished"].contains($0.error?.code) },
                         "\(first.report.files.map { "\($0.path): \($0.error?.code ?? "-")" })")
                 let discarded = try await store.jobs(JobQuery(states: [.discarded], limit: 100))
-                #expect(discarded.allSatisfy { $0.kind == TranscodeJobHandler.kind }, "only bad inputs are discarded")
+                #expect(discarded.allSatisfy { $0.jobKind == TranscodeJobHandler.kind }, "only bad inputs are discarded")
                 let uploads = try await store.jobs(JobQuery(kind: UploadJobHandler.kind, limit: 100))
                 #expect(!uploads.isEmpty && uploads.allSatisfy { $0.state == .available && $0.attempt == 0 && $0.runAt <= Date() },
                         "\(uploads.map { "\($0.state) \($0.attempt) \($0.runAt)" })")
@@ -366,5 +387,40 @@ import Testing
                 try await Self.checkExactlyOnce(dir, store: store, sandbox: sandbox, expectedOK: 5)
             }
         }
+    }
+}
+
+/// Lines with the instant each happened, read back in the order they happened.
+final class StampedLines: Sendable {
+    private let lines = Locked<[Line]>([])
+
+    struct Line: Sendable {
+        var at: ContinuousClock.Instant
+        var line: String
+    }
+
+    func append(_ line: String, at instant: ContinuousClock.Instant) {
+        lines.withLock { $0.append(Line(at: instant, line: line)) }
+    }
+
+    var inOrder: [String] {
+        let all = lines.withLock { $0 }
+        return all.sorted { $0.at < $1.at }.map(\.line)
+    }
+}
+
+/// Keeps every log message with the instant it was logged, to merge with stamped worker events.
+struct StampedCapture: LogHandler {
+    let lines: StampedLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.append("\(event.level) \(event.message) \(event.metadata ?? [:])", at: .now)
     }
 }

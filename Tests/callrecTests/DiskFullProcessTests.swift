@@ -98,7 +98,7 @@ struct DiskFullProcessTests {
             let recordings = try await store.recordings(RecordingQuery())
             #expect(recordings.count == 4 && recordings.allSatisfy { $0.state == .pending }, "\(recordings.map { "\($0.state) \($0.errorCode ?? "")" })")
             for recording in recordings { #expect(try await store.parts(key: recording.key).isEmpty) }
-            let jobs = try await store.jobs(JobQuery(queue: JobQueue.transcode))
+            let jobs = try await store.jobs(JobQuery(queue: "transcode"))
             #expect(jobs.allSatisfy { $0.state == .available && $0.attempt == 0 }, "\(jobs.map { "\($0.state) \($0.attempt)" })")
             #expect(jobs.contains { $0.lastError?.hasPrefix("disk_full: ") == true })
             // No part (whole or half) is left in the spool, and nothing reached the sandbox.

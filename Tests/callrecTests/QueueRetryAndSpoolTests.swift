@@ -35,7 +35,7 @@ import Testing
 
             // What the older callrec left behind: the job discarded, the recording failed.
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
-            let claimed = try #require(try await store.claim(queue: JobQueue.transcode, limit: 1, owner: "old", leaseTTL: .seconds(60)).first)
+            let claimed = try #require(try await store.claim(queue: "transcode", limit: 1, owner: "old", leaseTTL: .seconds(60)).first)
             let key = try #require(try claimed.arguments(as: [String: String].self)["key"])
             let message = "call-0.wav: cannot write \(dir)/state/spool/\(key)/part-001.mp3: No space left on device"
             #expect(try await store.fail(try #require(claimed.lease), error: "output_failed: \(message)", permanent: true, retryIn: .zero) == .discarded)
@@ -105,7 +105,7 @@ import Testing
                     try await store.commit([.updatePart(part)])
                 }
             }
-            let live = try await store.enqueue(NewJob(queue: JobQueue.upload, kind: "upload", args: #"{"key":"\#(busy)"}"#, uniqueKey: "upload:\(busy)"))
+            let live = try await store.enqueue(NewJob(queue: "upload", kind: "upload", args: #"{"key":"\#(busy)"}"#, uniqueKey: "upload:\(busy)"))
             let spool = "\(dir)/state/spool"
             let folders = { Set((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []) }
             #expect(folders() == Set(old + [busy, recent, failed]))

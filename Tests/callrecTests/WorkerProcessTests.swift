@@ -197,7 +197,7 @@ import Testing
             #expect(survivor.terminationStatus == 0)
 
             let store = try PostgresStore(url: url)
-            let jobs = try await withRunningStore(store) { try await $0.jobs(JobQuery(queue: JobQueue.bench, limit: 10_000)) }
+            let jobs = try await withRunningStore(store) { try await $0.jobs(JobQuery(queue: "bench", limit: 10_000)) }
             #expect(jobs.count == count)
             #expect(jobs.allSatisfy { $0.state == .completed }, "\(jobs.filter { $0.state != .completed }.map { "\($0.id) \($0.state)" })")
             #expect(jobs.contains { $0.rescueCount >= 1 }, "no job was held by the killed worker")

@@ -253,11 +253,11 @@ extension Trash.PurgeReport {
 
 extension WorkerService.Outcome {
     /// `worker --json`: the jobs' outcomes by name, and how many were rescued.
-    public var document: [String: [String: Int]] { ["outcomes": summary.outcomes, "rescued": ["count": summary.rescued]] }
+    public var document: [String: [String: Int]] { ["outcomes": summary.outcomeNames, "rescued": ["count": summary.rescued]] }
 
     /// `worker: completed 3, discarded 1` (stderr).
     public var summaryLine: OutputLine {
-        let line = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let line = summary.outcomeNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         return .err("worker: \(line.isEmpty ? "no jobs run" : line)")
     }
 }

@@ -1,4 +1,5 @@
 import CallAPI
+import CallJobs
 import CallStore
 import Foundation
 import Logging
@@ -26,8 +27,8 @@ import Logging
 /// the user names (`skipped`, like a call log callrec did not create): a deletion whose steps are
 /// all done or skipped finishes, and the references of skipped steps stay marked `skipped`.
 public struct DeleteJobHandler: JobHandler {
-    public static let kind = "delete"
-    public var kind: String { Self.kind }
+    public static let kind: JobKind = "delete"
+    public var kind: JobKind { Self.kind }
 
     public struct Arguments: Codable, Sendable, Hashable {
         public var key: String
@@ -62,7 +63,7 @@ public struct DeleteJobHandler: JobHandler {
 
     /// One live job per recording; 20 attempts span a day of outages with the worker's backoff.
     public static func job(key: String, deletionID: String) throws -> NewJob {
-        try NewJob(queue: JobQueue.delete, kind: kind, arguments: Arguments(key: key, deletionID: deletionID),
+        try NewJob(queue: .delete, kind: kind, arguments: Arguments(key: key, deletionID: deletionID),
                    uniqueKey: "delete:\(key)", maxAttempts: 20)
     }
 
@@ -238,18 +239,17 @@ public struct DeleteJobHandler: JobHandler {
 }
 
 /// The `delete` queue run in this process until it is empty: what `callrec delete` and
-/// `callrec reconcile --apply` use (like ``UploadRun/worker(pool:onOutcome:)``).
+/// `callrec reconcile --apply` use (like ``UploadRun/worker(pool:)``). Progress:
+/// ``Worker/events()``.
 public enum DeleteRun {
-    public static func worker(store: any CallStore, handler: DeleteJobHandler, slots: Int = 1, logger: Logger,
-                              onOutcome: (@Sendable (Job, String) -> Void)? = nil) -> Worker {
+    public static func worker(store: any CallStore, handler: DeleteJobHandler, slots: Int = 1, logger: Logger) -> Worker<ContinuousClock> {
         // A person waits: retries come sooner than in the worker, and one due within five
         // minutes is waited for rather than left behind.
-        var configuration = Worker.Configuration.attended(slots: [JobQueue.delete: max(1, slots)], retryCap: .seconds(30))
+        var configuration = WorkerConfiguration.attended(slots: [.delete: max(1, slots)], retryCap: .seconds(30))
         // A job left by a killed run is rescued soon: its lease is short.
         configuration.leaseTTL = .seconds(10)
         configuration.rescueInterval = .seconds(1)
         configuration.shutdownGrace = .seconds(10)
-        configuration.onOutcome = onOutcome
         return Worker(store: store, handlers: [handler], configuration: configuration, logger: logger)
     }
 }

@@ -1,4 +1,5 @@
 import CallAPI
+import CallJobs
 import CallStore
 import Foundation
 

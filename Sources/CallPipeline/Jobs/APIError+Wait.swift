@@ -1,4 +1,5 @@
 import CallAPI
+import CallJobs
 
 extension APIError {
     /// A 429's or a spent budget's wait as a snooze: until the instant the error names, or

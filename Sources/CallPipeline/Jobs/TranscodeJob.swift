@@ -1,4 +1,5 @@
 import CallAudio
+import CallJobs
 import CallStore
 import Foundation
 import Logging
@@ -19,8 +20,8 @@ public struct RecordingJobArguments: Codable, Sendable, Hashable {
 /// A full disk (`disk_full`: the spool, or the store) is no fault of the recording: its spool
 /// folder is removed, it stays `pending`, and the job waits (``JobFailure/Disposition/diskFull``).
 public struct TranscodeJobHandler: JobHandler {
-    public static let kind = "transcode"
-    public var kind: String { Self.kind }
+    public static let kind: JobKind = "transcode"
+    public var kind: JobKind { Self.kind }
 
     public let spool: Spool
     public let settings: TranscodeSettings
@@ -48,7 +49,7 @@ public struct TranscodeJobHandler: JobHandler {
     /// stands in for duration), as in `callrec transcode`: a long call started last would run
     /// alone on one core at the end while the others idle.
     public static func job(key: String, bytes: Int64? = nil) throws -> NewJob {
-        try NewJob(queue: JobQueue.transcode, kind: kind, arguments: RecordingJobArguments(key: key),
+        try NewJob(queue: .transcode, kind: kind, arguments: RecordingJobArguments(key: key),
                    uniqueKey: "transcode:\(key)", priority: priority(bytes: bytes), maxAttempts: 3)
     }
 

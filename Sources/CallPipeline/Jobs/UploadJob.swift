@@ -1,4 +1,5 @@
 import CallAPI
+import CallJobs
 import CallStore
 import Foundation
 import Logging
@@ -16,8 +17,8 @@ import Logging
 ///    `has_recording`.
 /// A `call_log_id` in the sidecar attaches a single-part recording to that call log instead.
 public struct UploadJobHandler: JobHandler {
-    public static let kind = "upload"
-    public var kind: String { Self.kind }
+    public static let kind: JobKind = "upload"
+    public var kind: JobKind { Self.kind }
 
     public let client: PipedriveClient
     let finder: CallLogFinder
@@ -27,8 +28,11 @@ public struct UploadJobHandler: JobHandler {
     public let scanGrid: Duration
     /// Where the grid starts: the clock's epoch (workers' scans fall on the same ticks), or a
     /// run's start (a run shorter than its grid scans only at its end; see
-    /// ``lookForUnsettledCreates(store:horizon:)``).
+    /// ``whenIdle(horizon:context:)``).
     let gridOrigin: Date
+    /// Whether a run that ends when idle looks for unsettled creates together at its end
+    /// (``whenIdle(horizon:context:)``; `callrec upload`) rather than on the grid alone.
+    public var scansWhenIdle = false
 
     public init(client: PipedriveClient, scanGrid: Duration = .seconds(60), gridOrigin: Date = Date(timeIntervalSince1970: 0)) {
         self.client = client
@@ -52,19 +56,24 @@ public struct UploadJobHandler: JobHandler {
                    "part \(part.index): an earlier create may have landed; looking for it at \(scanAt)")
     }
 
-    /// For a run that ends when its work is done (`callrec upload`), as its
-    /// ``Worker/Configuration/beforeIdle``: once nothing is left within `horizon` but the upload
+    /// With ``scansWhenIdle``, for a run that ends when its work is done (`callrec upload`):
+    /// once nothing is left within `horizon` but the upload
     /// jobs put off because a create may have landed, those are made due together, as soon as
     /// the last of their creates has settled. They then share one scan of `GET /callLogs` (each
     /// scan reads every page: 20 tokens per 50 call logs in the account) at the run's end, rather
     /// than one per grid tick.
-    public func lookForUnsettledCreates(store: any CallStore, horizon: Duration) async throws -> Worker.IdleAnswer {
+    public func whenIdle(horizon: Duration, context: JobContext) async throws -> IdleAnswer {
+        guard scansWhenIdle else { return .nothing }
+        return try await lookForUnsettledCreates(store: context.store, horizon: horizon)
+    }
+
+    func lookForUnsettledCreates(store: any CallStore, horizon: Duration) async throws -> IdleAnswer {
         let now = Date()
         let later = try await store.jobs(JobQuery(states: [.available], limit: 1_000_000)).filter { $0.runAt > now }
         var ids: [Int64] = []
         var lastSent = Date.distantPast
         for job in later.sorted(by: { $0.runAt < $1.runAt }) {
-            if job.kind == Self.kind, let key = try? job.arguments(as: RecordingJobArguments.self).key,
+            if job.jobKind == Self.kind, let key = try? job.arguments(as: RecordingJobArguments.self).key,
                let sent = try await store.parts(key: key).filter({ $0.state == .creating }).compactMap(\.createStartedAt).max() {
                 ids.append(job.id)
                 lastSent = max(lastSent, sent)
@@ -83,7 +92,7 @@ public struct UploadJobHandler: JobHandler {
     /// The job for a recording: at most one live per recording; 20 attempts span a working day
     /// of outages with the default backoff.
     public static func job(key: String) throws -> NewJob {
-        try NewJob(queue: JobQueue.upload, kind: kind, arguments: RecordingJobArguments(key: key),
+        try NewJob(queue: .upload, kind: kind, arguments: RecordingJobArguments(key: key),
                    uniqueKey: "upload:\(key)", maxAttempts: 20)
     }
 

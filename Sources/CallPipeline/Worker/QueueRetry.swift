@@ -1,3 +1,4 @@
+import CallJobs
 import CallStore
 import Foundation
 
@@ -88,7 +89,7 @@ public enum QueueRetry {
     }
 
     /// The state a recording must be in for a job of `kind` to work on it.
-    private static func workState(kind: String) -> RecordingState? {
+    private static func workState(kind: JobKind) -> RecordingState? {
         switch kind {
         case TranscodeJobHandler.kind: .pending
         case UploadJobHandler.kind: .transcoded
@@ -98,7 +99,7 @@ public enum QueueRetry {
 
     /// Retries a discarded or cancelled job, making its failed recording ready for it again.
     private static func retryFinished(_ job: Job, store: any CallStore, actor: String) async throws -> Report.Rearmed? {
-        guard let needed = workState(kind: job.kind), let key = try? job.arguments(as: RecordingJobArguments.self).key else {
+        guard let needed = workState(kind: job.jobKind), let key = try? job.arguments(as: RecordingJobArguments.self).key else {
             // Not a recording's transcode or upload (a deletion, a reconcile): its handler
             // checks the ledger itself.
             try await store.commit([.retryJob(id: job.id)])

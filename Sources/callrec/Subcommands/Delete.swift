@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAPI
+import CallJobs
 import CallApp
 import CallPipeline
 import Foundation

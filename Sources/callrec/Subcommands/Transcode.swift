@@ -1,6 +1,7 @@
 import ArgumentParser
 import CallApp
 import CallAudio
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation

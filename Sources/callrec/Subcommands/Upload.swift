@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallAPI
+import CallJobs
 import CallApp
 import CallPipeline
 import CallSandbox
@@ -206,15 +207,19 @@ extension CallRecCommand {
                 again: { logger.notice("\($0) again: releasing running jobs now") })
             let summary = outcome.summary
             try global.emit(outcome.document, [outcome.summaryLine])
-            // A refused credential stops the worker: exit 2 (the jobs are available again).
-            if let halted = outcome.halted { try stopped(by: halted, left: "Nothing was lost: its jobs are available again for the next worker.") }
-            if let stopped = summary.stopped {
-                standardError("stopped: \(stopped.message)")
-                try fail(ExitStatus.diskFull, if: stopped.code == JobFailure.diskFullCode)
+            switch summary.stop {
+            case .halted(let failure)?, .unavailable(let failure)?:
+                // A refused credential: exit 2 (the jobs are available again); an unreachable API: below.
+                try stopped(by: failure, left: "Nothing was lost: its jobs are available again for the next worker.")
+            case .diskFull(let failure)?:
+                standardError("stopped: \(failure.message)")
+                throw ExitCode(ExitStatus.diskFull)
+            case nil:
+                break
             }
             for line in outcome.unserved { standardError("worker: \(line)") }
             try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
-            try fail(ExitStatus.someFailed, if: untilIdle && summary["discarded"] > 0)
+            try fail(ExitStatus.someFailed, if: untilIdle && summary[.discarded] > 0)
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
             try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }

@@ -1,3 +1,4 @@
+import CallJobs
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI

@@ -1,3 +1,4 @@
+import CallJobs
 import ArgumentParser
 import CallApp
 import CallPipeline
@@ -27,8 +28,8 @@ struct BenchQueue: AsyncParsableCommand {
     func run() async throws {
         let logger = options.makeLogger()
         let arguments = NoopJobHandler.Arguments(sleepMs: sleepMs > 0 ? sleepMs : nil, trace: trace)
-        let job = try NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind, arguments: arguments, maxAttempts: 5)
-        let plain = sleepMs == 0 && trace == nil ? NewJob(queue: JobQueue.bench, kind: NoopJobHandler.kind) : job
+        let job = try NewJob(queue: QueueName.bench, kind: NoopJobHandler.kind, arguments: arguments, maxAttempts: 5)
+        let plain = sleepMs == 0 && trace == nil ? NewJob(queue: QueueName.bench, kind: NoopJobHandler.kind) : job
         let clock = ContinuousClock(), started = clock.now
         try await options.settings.withStore(creating: true, logger: logger) { store in
             var left = count

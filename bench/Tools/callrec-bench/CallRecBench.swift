@@ -1,3 +1,4 @@
+import CallJobs
 import ArgumentParser
 import CallApp
 import CallPipeline
@@ -76,7 +77,7 @@ struct BenchWorker: AsyncParsableCommand {
     func run() async throws {
         let logger = options.makeLogger()
         var service = WorkerService(concurrency: 0, uploadSlots: 0, deleteSlots: 0)
-        service.extraSlots = [JobQueue.bench: benchSlots]
+        service.extraSlots = [QueueName.bench: benchSlots]
         service.extraHandlers = [NoopJobHandler()]
         service.leaseTTL = .seconds(leaseTtl)
         service.rescueInterval = .seconds(rescueInterval)
@@ -89,7 +90,7 @@ struct BenchWorker: AsyncParsableCommand {
         let outcome = try await service.run(store: options.settings, environment: environment, logger: logger,
             first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
             again: { logger.notice("\($0) again: releasing running jobs now") })
-        let line = outcome.summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let line = outcome.summary.outcomeNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         standardError("worker: \(line.isEmpty ? "no jobs run" : line)")
     }
 }

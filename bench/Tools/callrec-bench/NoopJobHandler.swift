@@ -1,3 +1,4 @@
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
@@ -5,8 +6,8 @@ import Foundation
 /// The benchmarks' job (queue `bench`): does nothing, or sleeps, fails, or appends start/end lines
 /// to a trace file, as its arguments say.
 struct NoopJobHandler: JobHandler {
-    static let kind = "noop"
-    var kind: String { Self.kind }
+    static let kind: JobKind = "noop"
+    var kind: JobKind { Self.kind }
 
     struct Arguments: Codable, Sendable {
         var sleepMs: Int?

@@ -8,107 +8,41 @@ import Synchronization
 /// Runs jobs from the store until stopped (DESIGN §5; research/queue-and-reconcile.md §(2)).
 ///
 /// - Each queue has its own slots (transcode = CPU cores; upload and delete separate), and claims
-///   in batches of its free slots.
+///   in batches of its free slots; a queue with ``WorkerConfiguration/backpressure`` claims only
+///   while its downstream queue has room.
 /// - Every running job holds a lease that one heartbeat statement per interval extends; a job
 ///   whose lease was lost is cancelled at once (another worker owns it now), and every state
 ///   change is fenced by the lease's token.
 /// - A rescuer returns jobs of dead workers; a pruner deletes old finished rows.
 /// - Graceful shutdown (SIGTERM/SIGINT through swift-service-lifecycle) stops claiming, waits up
-///   to ``Configuration/shutdownGrace`` for running jobs, then cancels and *releases* them (no
-///   attempt used). ``stopNow()`` (the second signal) releases at once.
+///   to ``WorkerConfiguration/shutdownGrace`` for running jobs, then cancels and *releases* them
+///   (no attempt used). ``stopNow()`` (the second signal) releases at once.
 /// - A claim that fails, or a job that meets a full disk, pauses claiming from that queue with
-///   ``Configuration/pauseBackoff`` (longer each time in a row), never a loop on a broken store.
-///   A run that ends when idle stops at a full disk instead, with the failure in
-///   ``Summary/stopped``: nothing is lost, the job waits for the next run.
+///   ``WorkerConfiguration/pauseBackoff`` (longer each time in a row), never a loop on a broken
+///   store. A run that ends when idle stops at a full disk instead.
 /// - A job that fails with ``JobFailure/Disposition/halt`` (this process cannot run it: its
-///   credentials were refused) is released and the worker shuts down the same way;
-///   ``halted`` says why.
-public final class Worker: Service, Sendable {
-    public struct Configuration: Sendable {
-        /// Concurrency per queue; only these queues are served.
-        public var slots: [String: Int]
-        public var leaseTTL: Duration = .seconds(60)
-        /// Defaults to a third of the lease TTL.
-        public var heartbeatInterval: Duration?
-        public var rescueInterval: Duration = .seconds(15)
-        public var pruneInterval: Duration = .seconds(300)
-        public var completedRetention: Duration = .seconds(24 * 3600)
-        public var finalRetention: Duration = .seconds(30 * 24 * 3600)
-        public var shutdownGrace: Duration = .seconds(25)
-        /// How often to look for work when no notification came (other processes' inserts on
-        /// SQLite, jobs whose `run_at` came).
-        public var pollInterval: Duration = .seconds(1)
-        public var statsInterval: Duration = .seconds(15)
-        /// Return once no job is due or running in the served queues.
-        public var untilIdle = false
-        /// With ``untilIdle``: a job that becomes due within this much time still counts (the CLI
-        /// waits out short retry backoffs rather than leave work behind).
-        public var idleHorizon: Duration = .zero
-        public var backoff = Backoff()
-        public var maxSnoozes = 50
-        /// Lost leases after which a job is discarded as poison.
-        public var poisonRescues = 3
-        /// How long a queue stops claiming after a failed claim, or after one of its jobs met a
-        /// full disk, by how many times in a row that happened.
-        public var pauseBackoff = Backoff(base: .milliseconds(250), cap: .seconds(60))
-        /// The clock of those pauses (tests move it by hand).
-        public var now: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
-        /// `host:pid:random:space` (``Worker/defaultOwner()``), written as `lease_owner`.
-        public var owner = Worker.defaultOwner()
-        /// How many more jobs of a queue may be claimed now (nil: as many as there are free
-        /// slots). Backpressure: the CLI keeps transcodes from running too far ahead of uploads,
-        /// which bounds the spool.
-        public var claimLimit: (@Sendable (_ queue: String) async -> Int?)?
-        /// Called after each job with its outcome (progress reporting).
-        public var onOutcome: (@Sendable (_ job: Job, _ outcome: String) -> Void)?
-        /// With ``untilIdle``: asked once nothing is due or running, before the run waits for
-        /// later jobs or ends. Work a handler put off until the run has nothing else to do (the
-        /// CLI's lookups of unsettled creates) is made due here.
-        public var beforeIdle: (@Sendable () async throws -> IdleAnswer)?
-
-        public init(slots: [String: Int]) {
-            self.slots = slots
-        }
-    }
-
-    /// What ``Configuration/beforeIdle`` did.
-    public enum IdleAnswer: Sendable {
-        /// Nothing put off: the run waits for later jobs within the horizon, or ends.
-        case nothing
-        /// Work was put off and becomes due soon: keep looking.
-        case waiting
-        /// Put-off jobs were made due: claim them now.
-        case woke
-    }
-
-    /// What the worker did, by outcome (`completed`, `retried`, `snoozed`, `discarded`,
-    /// `released`, `halted`, `lease_lost`).
-    public struct Summary: Sendable {
-        public var outcomes: [String: Int] = [:]
-        public var rescued = 0
-        /// Why a run that ends when idle stopped before its work was done (a full disk): the
-        /// caller reports it and exits non-zero; the jobs wait, intact, for the next run.
-        public var stopped: JobFailure?
-        /// Claims that failed (the store could not be read or written).
-        public var claimFailures = 0
-        public subscript(outcome: String) -> Int { outcomes[outcome] ?? 0 }
-    }
-
+///   credentials were refused) is released and the worker shuts down the same way.
+///   ``WorkerSummary/stop`` says why a worker stopped on its own (``WorkerStop``).
+/// - Finished jobs are reported to ``events()`` streams (progress) and counted in ``summary``.
+///
+/// Every interval, pause and grace period is measured on `clock` (``ContinuousClock`` in
+/// production; tests move a manual clock).
+public final class Worker<C: Clock>: Service, Sendable where C.Duration == Duration {
     /// A queue that does not claim for a while, and how many failures in a row put it there.
     private struct Pause {
         /// Claims that failed in a row (a claim that works ends the streak).
         var claimFailures = 0
         /// Jobs that met a full disk in a row (a job that completes ends the streak).
         var fullDisks = 0
-        var until: ContinuousClock.Instant?
+        var until: C.Instant?
     }
 
     private enum PauseReason { case claimFailed, diskFull }
 
     private struct Running {
         var task: Task<Void, any Error>
-        var queue: String
-        var kind: String
+        var queue: QueueName
+        var kind: JobKind
         var lost = false
         var interrupted = false
     }
@@ -117,62 +51,101 @@ public final class Worker: Service, Sendable {
         var running: [Lease: Running] = [:]
         var stopping = false
         var idle = false
-        var halted: JobFailure?
-        var summary = Summary()
-        var lastHeartbeat = ContinuousClock.now
-        var pauses: [String: Pause] = [:]
+        var summary = WorkerSummary()
+        var lastHeartbeat: C.Instant
+        var pauses: [QueueName: Pause] = [:]
+        /// ``holdOpen()`` holds not yet released.
+        var holds = 0
+        var subscribers: [UInt64: AsyncStream<WorkerEvent<C.Instant>>.Continuation] = [:]
+        var nextSubscriber: UInt64 = 0
+        var finished = false
     }
 
     public let store: any CallStore
-    public let configuration: Configuration
-    private let handlers: [String: any JobHandler]
+    public let configuration: WorkerConfiguration
+    public let clock: C
+    private let handlers: [JobKind: any JobHandler]
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let wakeup = WakeUp()
     private let metrics: WorkerMetrics
 
-    public init(store: any CallStore, handlers: [any JobHandler], configuration: Configuration, logger: Logger) {
+    public init(store: any CallStore, handlers: [any JobHandler], configuration: WorkerConfiguration, clock: C, logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.clock = clock
         self.handlers = Dictionary(handlers.map { ($0.kind, $0) }, uniquingKeysWith: { _, last in last })
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.owner)"
         self.logger = logger
         self.metrics = WorkerMetrics()
+        self.state = Mutex(State(lastHeartbeat: clock.now))
     }
 
-    /// `host:pid:random:space`. `space` names the pid namespace of this boot (a hash of the boot
-    /// id and the namespace's inode): only a worker in the same space may tell from the pid that
-    /// the owner is gone — two containers or machines may share a hostname, never a space.
-    public static func defaultOwner() -> String {
-        let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: ":", with: "_")
-        let random = UUID().uuidString.prefix(8).lowercased()
-        return "\(host):\(getpid()):\(random):\(pidSpace)"
-    }
-
-    /// This process's pid namespace on this boot, as 8 hex digits ("-" when /proc cannot say).
-    static let pidSpace: String = {
-        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8),
-              let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid") else { return "-" }
-        // FNV-1a: stable across processes and runs (Hasher is seeded per process).
-        var hash: UInt32 = 2_166_136_261
-        for byte in (boot.trimmingCharacters(in: .whitespacesAndNewlines) + namespace).utf8 {
-            hash = (hash ^ UInt32(byte)) &* 16_777_619
-        }
-        return String(format: "%08x", hash)
-    }()
-
-    public var summary: Summary { state.withLock { $0.summary } }
-
-    /// The first failure that stopped this worker (``JobFailure/Disposition/halt``), if one did.
-    public var halted: JobFailure? { state.withLock { $0.halted } }
+    /// What the worker did so far (outcomes, rescues, why it stopped).
+    public var summary: WorkerSummary { state.withLock { $0.summary } }
 
     /// Leases of the jobs running now (for tests and diagnostics).
     public var runningLeases: [Lease] { state.withLock { Array($0.running.keys) } }
 
+    /// Every job this worker finishes from now on, with its outcome (progress reporting). The
+    /// stream ends when ``run()`` returns; subscribe before it starts to miss none. Events are
+    /// buffered until read.
+    public func events() -> AsyncStream<WorkerEvent<C.Instant>> {
+        let (stream, continuation) = AsyncStream.makeStream(of: WorkerEvent<C.Instant>.self)
+        let id = state.withLock { state -> UInt64? in
+            guard !state.finished else { return nil }
+            state.nextSubscriber += 1
+            state.subscribers[state.nextSubscriber] = continuation
+            return state.nextSubscriber
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Keeps a run that ends when idle (``WorkerConfiguration/untilIdle``) from ending while
+    /// work is still being added beside it (`callrec upload` registers files while the worker
+    /// runs the first ones): take the hold before the worker starts, release it when the last
+    /// job is enqueued. Releasing twice is harmless; a hold dropped unreleased is released.
+    public func holdOpen() -> Hold {
+        state.withLock { $0.holds += 1 }
+        return Hold { [weak self] in
+            guard let self else { return }
+            self.state.withLock { $0.holds -= 1 }
+            self.wakeup.signal()
+        }
+    }
+
+    /// A hold on a worker's run (``holdOpen()``).
+    public final class Hold: Sendable {
+        private let onRelease: Mutex<(@Sendable () -> Void)?>
+
+        init(_ onRelease: @escaping @Sendable () -> Void) {
+            self.onRelease = Mutex(onRelease)
+        }
+
+        /// The work the hold stood for is all enqueued.
+        public func release() {
+            let action = onRelease.withLock { action in
+                defer { action = nil }
+                return action
+            }
+            action?()
+        }
+
+        deinit { release() }
+    }
+
     // MARK: - Service
 
     public func run() async throws {
+        defer { finishEvents() }
         logger.info("worker started", metadata: [
             "store": "\(store.location)",
             "slots": "\(configuration.slots.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
@@ -200,14 +173,22 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: {
             self.beginShutdown()
         }
-        let summary = self.summary
         logger.info("worker stopped", metadata: [
-            "outcomes": "\(summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            "outcomes": "\(summary.outcomeNames.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
     }
 
-    /// Stops claiming; running jobs get ``Configuration/shutdownGrace`` to finish, then they are
-    /// cancelled and released.
+    private func finishEvents() {
+        let subscribers = state.withLock { state in
+            state.finished = true
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.finish() }
+    }
+
+    /// Stops claiming; running jobs get ``WorkerConfiguration/shutdownGrace`` to finish, then
+    /// they are cancelled and released.
     public func beginShutdown() {
         stopClaiming { logger.info("shutting down: no new jobs; running ones get \($0) to finish") }
     }
@@ -223,26 +204,37 @@ public final class Worker: Service, Sendable {
         announce(configuration.shutdownGrace)
         let grace = configuration.shutdownGrace
         Task { [self] in
-            try? await Task.sleep(for: grace)
+            try? await clock.sleep(for: grace)
             self.interruptAll(reason: "shutdown grace period over")
         }
     }
 
-    /// Whether `failure` stops this worker: a job it cannot run (``JobFailure/Disposition/halt``),
-    /// or, in a run that ends when idle, a service it cannot reach.
-    private func halts(_ failure: JobFailure) -> Bool {
-        failure.disposition == .halt || (failure.disposition == .unavailable && configuration.untilIdle)
+    /// How `failure` stops this worker, if it does: a job it cannot run
+    /// (``JobFailure/Disposition/halt``), or, in a run that ends when idle, a service it cannot
+    /// reach.
+    private func halts(_ failure: JobFailure) -> WorkerStop? {
+        switch failure.disposition {
+        case .halt: .halted(failure)
+        case .unavailable where configuration.untilIdle: .unavailable(failure)
+        default: nil
+        }
     }
 
-    /// Stops claiming, as on the first signal (running jobs get the grace period), and keeps
-    /// the first such failure for ``halted``.
-    private func halt(_ failure: JobFailure) {
+    /// Stops claiming for good because of `stop` (the first one is kept); running jobs finish or
+    /// are released as at a shutdown.
+    private func stop(_ stop: WorkerStop) {
         let first = state.withLock { state -> Bool in
-            defer { state.halted = state.halted ?? failure }
-            return state.halted == nil
+            guard state.summary.stop == nil else { return false }
+            state.summary.stop = stop
+            return true
         }
-        if first { logger.info("stopping: \(failure.message)") }
-        beginShutdown()
+        if case .diskFull(let failure) = stop {
+            guard first else { return }
+            stopClaiming { logger.error("stopping: \(failure.code): \(failure.message); running jobs get \($0) to finish", metadata: [:]) }
+        } else {
+            if first { logger.info("stopping: \(stop.failure.message)") }
+            beginShutdown()
+        }
     }
 
     /// The second signal: stop claiming and release every running job now.
@@ -270,11 +262,18 @@ public final class Worker: Service, Sendable {
 
     private var isStopping: Bool { state.withLock { $0.stopping || $0.idle } }
 
-    private func runningCount(queue: String) -> Int {
+    private func runningCount(queue: QueueName) -> Int {
         state.withLock { $0.running.values.filter { $0.queue == queue }.count }
     }
 
-    private func claimLoop(queue: String, slots: Int) async {
+    /// How many jobs of `queue` its ``WorkerConfiguration/backpressure`` admits now (nil: no
+    /// limit, or the store cannot say).
+    private func admitted(_ queue: QueueName) async -> Int? {
+        guard let backpressure = configuration.backpressure[queue], let stats = try? await store.queueStats() else { return nil }
+        return backpressure.admits(stats)
+    }
+
+    private func claimLoop(queue: QueueName, slots: Int) async {
         await withDiscardingTaskGroup { jobs in
             while !isStopping {
                 if isPaused(queue) {
@@ -282,7 +281,7 @@ public final class Worker: Service, Sendable {
                     continue
                 }
                 var free = slots - runningCount(queue: queue)
-                if free > 0, let limit = await configuration.claimLimit?(queue) {
+                if free > 0, let limit = await admitted(queue) {
                     free = min(free, limit)
                     if free <= 0, configuration.untilIdle, await checkIdle() { break }
                 }
@@ -292,7 +291,7 @@ public final class Worker: Service, Sendable {
                 }
                 let claimed: [Job]
                 do {
-                    claimed = try await store.claim(queue: queue, limit: free, owner: configuration.owner, leaseTTL: configuration.leaseTTL)
+                    claimed = try await store.claim(queue: queue.rawValue, limit: free, owner: configuration.owner, leaseTTL: configuration.leaseTTL)
                     state.withLock { $0.pauses[queue]?.claimFailures = 0 }
                 } catch is CancellationError {
                     break
@@ -300,7 +299,7 @@ public final class Worker: Service, Sendable {
                     state.withLock { $0.summary.claimFailures += 1 }
                     let failure = JobFailure(error)
                     if case .diskFull = failure.disposition, configuration.untilIdle {
-                        stop(because: failure)
+                        stop(.diskFull(failure))
                         break
                     }
                     let pause = pause(queue, .claimFailed)
@@ -311,7 +310,7 @@ public final class Worker: Service, Sendable {
                     guard let lease = job.lease else { continue }
                     // Registered before the child starts, so the slot count and the heartbeat see it.
                     let task = makeTask(for: job)
-                    state.withLock { $0.running[lease] = Running(task: task, queue: queue, kind: job.kind) }
+                    state.withLock { $0.running[lease] = Running(task: task, queue: queue, kind: job.jobKind) }
                     jobs.addTask { await self.finish(job, lease: lease, task: task) }
                 }
                 if claimed.isEmpty {
@@ -322,19 +321,20 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// Until-idle: nothing running here, and nothing due or running in the store (jobs leased
-    /// by a dead worker count as running until the rescuer frees them).
+    /// Until-idle: nothing running here, no hold held, nothing due or running in the store (jobs
+    /// leased by a dead worker count as running until the rescuer frees them), and nothing a
+    /// handler put off until now.
     private func checkIdle() async -> Bool {
-        if state.withLock({ !$0.running.isEmpty }) { return false }
+        if state.withLock({ !$0.running.isEmpty || $0.holds > 0 }) { return false }
         /// Whether a served queue has a job running, or one due that may be claimed.
-        func busy(_ stats: QueueStats) async -> Bool {
+        func busy(_ stats: QueueStats) -> Bool {
             for queue in configuration.slots.filter({ $0.value > 0 }).keys {
-                if (stats.byQueue[queue]?[.running] ?? 0) > 0 { return true }
+                if (stats.byQueue[queue.rawValue]?[.running] ?? 0) > 0 { return true }
                 // Due jobs that back-pressure holds (the spool is full of transcoded recordings
                 // whose uploads wait for a budget reset) cannot run until those uploads do: when
                 // nothing else is due or running, they wait for the next run.
-                if (stats.dueByQueue[queue] ?? 0) > 0 {
-                    if let limit = await configuration.claimLimit?(queue), limit <= 0 { continue }
+                if (stats.dueByQueue[queue.rawValue] ?? 0) > 0 {
+                    if let backpressure = configuration.backpressure[queue], backpressure.admits(stats) <= 0 { continue }
                     return true
                 }
             }
@@ -344,21 +344,25 @@ public final class Worker: Service, Sendable {
             // One snapshot: a job that becomes due between two reads must not look like none.
             var now = try await store.now()
             var stats = try await store.queueStats()
-            if await busy(stats) { return false }
-            if let beforeIdle = configuration.beforeIdle {
-                switch try await beforeIdle() {
-                case .nothing:
-                    // What the hook waited for (`upload`'s registration) may have enqueued its
-                    // last jobs after the snapshot and finished since: look again.
-                    now = try await store.now()
-                    stats = try await store.queueStats()
-                    if await busy(stats) { return false }
-                case .waiting: return false
-                case .woke:
-                    wakeup.signal()
-                    return false
+            if busy(stats) { return false }
+            // Work put off by the handlers until the run has nothing else to do.
+            var woke = false, waiting = false
+            let context = JobContext(logger: logger, store: store, owner: configuration.owner)
+            for kind in handlers.keys.sorted() {
+                switch try await handlers[kind]!.whenIdle(horizon: configuration.idleHorizon, context: context) {
+                case .nothing: break
+                case .waiting: waiting = true
+                case .woke: woke = true
                 }
             }
+            if woke { wakeup.signal() }
+            if woke || waiting { return false }
+            // Work added meanwhile (a hold released after its last enqueue, a handler that
+            // enqueued): look again.
+            if state.withLock({ $0.holds > 0 }) { return false }
+            now = try await store.now()
+            stats = try await store.queueStats()
+            if busy(stats) { return false }
             if configuration.idleHorizon > .zero, let next = stats.nextRunAt,
                next.timeIntervalSince(now) <= configuration.idleHorizon.seconds {
                 return false
@@ -376,8 +380,8 @@ public final class Worker: Service, Sendable {
 
     // MARK: - Pauses and stops
 
-    private func isPaused(_ queue: String) -> Bool {
-        let now = configuration.now()
+    private func isPaused(_ queue: QueueName) -> Bool {
+        let now = clock.now
         return state.withLock { state in
             guard let until = state.pauses[queue]?.until else { return false }
             if now >= until { state.pauses[queue]?.until = nil }
@@ -387,8 +391,8 @@ public final class Worker: Service, Sendable {
 
     /// Pauses claiming from `queue`, longer for each failure of that kind in a row; returns for
     /// how long.
-    private func pause(_ queue: String, _ reason: PauseReason) -> Duration {
-        let now = configuration.now()
+    private func pause(_ queue: QueueName, _ reason: PauseReason) -> Duration {
+        let now = clock.now
         return state.withLock { state in
             var pause = state.pauses[queue] ?? Pause()
             let streak: Int
@@ -401,7 +405,7 @@ public final class Worker: Service, Sendable {
                 streak = pause.fullDisks
             }
             let length = configuration.pauseBackoff.delay(afterAttempt: streak)
-            pause.until = now + length
+            pause.until = now.advanced(by: length)
             state.pauses[queue] = pause
             return length
         }
@@ -409,25 +413,13 @@ public final class Worker: Service, Sendable {
 
     /// A full disk met by a job of `queue` (or by the store when recording its outcome): a run
     /// that ends when idle stops; a long-running worker pauses the queue.
-    private func diskFull(_ failure: JobFailure, queue: String) {
+    private func diskFull(_ failure: JobFailure, queue: QueueName) {
         if configuration.untilIdle {
-            stop(because: failure)
+            stop(.diskFull(failure))
             return
         }
         let pause = pause(queue, .diskFull)
         logger.error("the disk is full; the \(queue) queue pauses for \(Self.format(pause))", metadata: ["error": "\(failure.message)"])
-    }
-
-    /// Stops claiming for good because of `failure` (the first one is kept); running jobs
-    /// finish or are released as at a shutdown.
-    private func stop(because failure: JobFailure) {
-        let first = state.withLock { state -> Bool in
-            guard state.summary.stopped == nil else { return false }
-            state.summary.stopped = failure
-            return true
-        }
-        guard first else { return }
-        stopClaiming { logger.error("stopping: \(failure.code): \(failure.message); running jobs get \($0) to finish", metadata: [:]) }
     }
 
     /// `250 ms`, `2.5 s`.
@@ -444,7 +436,7 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "attempt"] = "\(job.attempt)"
         logger[metadataKey: "lease"] = "\(job.leaseToken ?? 0)"
         let context = JobContext(logger: logger, store: store, owner: configuration.owner)
-        let handler = handlers[job.kind]
+        let handler = handlers[job.jobKind]
         return Task {
             guard let handler else {
                 throw JobFailure(.permanent, code: "unknown_kind", "no handler for job kind \"\(job.kind)\"")
@@ -454,16 +446,16 @@ public final class Worker: Service, Sendable {
     }
 
     private func finish(_ job: Job, lease: Lease, task: Task<Void, any Error>) async {
-        let started = ContinuousClock.now
+        let started = clock.now
         metrics.waited(queue: job.queue, kind: job.kind, seconds: max(0, Date().timeIntervalSince(job.runAt)))
         let result = await task.result
-        metrics.ran(queue: job.queue, kind: job.kind, duration: ContinuousClock.now - started)
+        metrics.ran(queue: job.queue, kind: job.kind, duration: started.duration(to: clock.now))
         // Before its slot frees, so that nothing else of the queue is claimed meanwhile: a full
         // disk pauses (or stops) claiming, and a job this process cannot run stops it.
         if case .failure(let error) = result {
             let failure = JobFailure(error)
-            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queue) }
-            if halts(failure) { halt(failure) }
+            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queueName) }
+            if let stop = halts(failure) { self.stop(stop) }
         }
         let running = state.withLock { $0.running.removeValue(forKey: lease) }
         defer { wakeup.signal() }
@@ -472,21 +464,21 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "kind"] = "\(job.kind)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
         if running?.lost == true {
-            record(job, "lease_lost")
+            record(job, .leaseLost)
             logger.warning("job stopped: its lease was lost, another worker owns it now")
             return
         }
         // Store calls run in their own task: a cancelled job's release must still reach the database.
         let store = self.store, configuration = self.configuration
-        let outcome: String
+        let outcome: JobOutcome
         do {
-            outcome = try await Task { () async throws -> String in
+            outcome = try await Task { () async throws -> JobOutcome in
                 switch result {
                 case .success:
-                    return try await store.complete(lease) ? "completed" : "lease_lost"
+                    return try await store.complete(lease) ? .completed : .leaseLost
                 case .failure(let error):
                     if running?.interrupted == true || error is CancellationError {
-                        return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? "released" : "lease_lost"
+                        return try await store.release(lease, reason: "interrupted: \(running?.interrupted == true ? "shutdown" : "cancelled")") ? .released : .leaseLost
                     }
                     let failure = JobFailure(error)
                     var disposition = failure.disposition
@@ -494,54 +486,58 @@ public final class Worker: Service, Sendable {
                     switch disposition {
                     case .halt, .unavailable:
                         // Available again at once, no attempt used: a run that can take it does.
-                        return try await store.release(lease, reason: failure.description) ? "halted" : "lease_lost"
+                        return try await store.release(lease, reason: failure.description) ? .halted : .leaseLost
                     case .permanent:
                         let state = try await store.fail(lease, error: failure.description, permanent: true, retryIn: .zero)
-                        return state == nil ? "lease_lost" : "discarded"
+                        return state == nil ? .leaseLost : .discarded
                     case .transient:
                         let delay = configuration.backoff.delay(afterAttempt: job.attempt)
                         let state = try await store.fail(lease, error: failure.description, permanent: false, retryIn: delay)
-                        return state.map { $0 == .discarded ? "discarded" : "retried" } ?? "lease_lost"
+                        return state.map { $0 == .discarded ? .discarded : .retried } ?? .leaseLost
                     case .snooze(let delay):
                         let state = try await store.snooze(lease, delay: delay, reason: failure.description, maxSnoozes: configuration.maxSnoozes)
-                        return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
+                        return state.map { $0 == .discarded ? .discarded : .snoozed } ?? .leaseLost
                     case .snoozeUntil(let instant):
                         let state = try await store.snooze(lease, delay: .zero, notBefore: instant, reason: failure.description,
                                                            maxSnoozes: configuration.maxSnoozes)
-                        return state.map { $0 == .discarded ? "discarded" : "snoozed" } ?? "lease_lost"
+                        return state.map { $0 == .discarded ? .discarded : .snoozed } ?? .leaseLost
                     case .diskFull:
                         // Never the job's fault: no attempt used, and no number of them discards it.
                         let delay = configuration.backoff.delay(afterAttempt: job.snoozeCount + 1)
                         let state = try await store.snooze(lease, delay: delay, reason: failure.description, maxSnoozes: Int(Int32.max))
-                        return state == nil ? "lease_lost" : "snoozed"
+                        return state == nil ? .leaseLost : .snoozed
                     }
                 }
             }.value
         } catch {
             // The lease expires and the rescuer returns the job; nothing is lost.
             logger.error("cannot record the job's outcome; the rescuer will return it", metadata: ["error": "\(error)"])
-            record(job, "unrecorded")
+            record(job, .unrecorded)
             let failure = JobFailure(error)
-            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queue) }
+            if case .diskFull = failure.disposition { diskFull(failure, queue: job.queueName) }
             return
         }
         record(job, outcome)
-        if outcome == "completed" { state.withLock { $0.pauses[job.queue]?.fullDisks = 0 } }
+        if outcome == .completed { state.withLock { $0.pauses[job.queueName]?.fullDisks = 0 } }
         switch outcome {
-        case "completed": logger.debug("job completed")
-        case "lease_lost": logger.warning("job finished but its lease was lost; its outcome was not recorded (another worker owns it)")
-        case "released": logger.info("job released for another run (no attempt used)")
+        case .completed: logger.debug("job completed")
+        case .leaseLost: logger.warning("job finished but its lease was lost; its outcome was not recorded (another worker owns it)")
+        case .released: logger.info("job released for another run (no attempt used)")
         default:
             if case .failure(let error) = result {
-                logger.warning("job \(outcome)", metadata: ["error": "\(error)"])
+                logger.warning("job \(outcome.rawValue)", metadata: ["error": "\(error)"])
             }
         }
     }
 
-    private func record(_ job: Job, _ outcome: String) {
-        state.withLock { $0.summary.outcomes[outcome, default: 0] += 1 }
-        metrics.outcome(queue: job.queue, kind: job.kind, outcome: outcome)
-        configuration.onOutcome?(job, outcome)
+    private func record(_ job: Job, _ outcome: JobOutcome) {
+        let subscribers = state.withLock { state in
+            state.summary.outcomes[outcome, default: 0] += 1
+            return Array(state.subscribers.values)
+        }
+        metrics.outcome(queue: job.queue, kind: job.kind, outcome: outcome.rawValue)
+        let event = WorkerEvent(job: job, outcome: outcome, at: clock.now)
+        for subscriber in subscribers { subscriber.yield(event) }
     }
 
     // MARK: - Maintenance
@@ -549,21 +545,23 @@ public final class Worker: Service, Sendable {
     private func every(_ interval: Duration, immediately: Bool = false, _ body: @Sendable () async -> Void) async {
         if immediately, !Task.isCancelled { await body() }
         while !Task.isCancelled {
-            do { try await Task.sleep(for: interval) } catch { return }
+            do { try await clock.sleep(for: interval) } catch { return }
             await body()
         }
     }
 
     private func heartbeat() async {
         let leases = state.withLock { Array($0.running.keys) }
+        let now = clock.now
         guard !leases.isEmpty else {
-            state.withLock { $0.lastHeartbeat = .now }
+            state.withLock { $0.lastHeartbeat = now }
             return
         }
         let store = self.store, ttl = configuration.leaseTTL
         do {
             let held = try await Task { try await store.heartbeat(leases, leaseTTL: ttl) }.value
-            state.withLock { $0.lastHeartbeat = .now }
+            let now = clock.now
+            state.withLock { $0.lastHeartbeat = now }
             let lost = Set(leases).subtracting(held)
             guard !lost.isEmpty else { return }
             let tasks = state.withLock { state -> [Task<Void, any Error>] in
@@ -577,7 +575,8 @@ public final class Worker: Service, Sendable {
             for task in tasks { task.cancel() }
             if !tasks.isEmpty { logger.warning("lost the lease of \(tasks.count) job(s); cancelled them") }
         } catch {
-            let since = state.withLock { ContinuousClock.now - $0.lastHeartbeat }
+            let now = clock.now
+            let since = state.withLock { $0.lastHeartbeat.duration(to: now) }
             logger.error("heartbeat failed", metadata: ["error": "\(error)", "since_last": "\(since)"])
             if since > ttl {
                 // Our leases have expired by now and may be someone else's: stop causing side effects.
@@ -594,7 +593,7 @@ public final class Worker: Service, Sendable {
     /// `kill -9`ed run): their leases need not run out before the jobs go back.
     private func deadLocalOwners() async throws -> [String] {
         let running = try await store.jobs(JobQuery(states: [.running], limit: 100_000))
-        let space = Self.pidSpace
+        let space = WorkerConfiguration.pidSpace
         guard space != "-" else { return [] }
         var dead: Set<String> = []
         for owner in Set(running.compactMap(\.leaseOwner)) where owner != configuration.owner {
@@ -618,8 +617,8 @@ public final class Worker: Service, Sendable {
             if !report.discarded.isEmpty {
                 let jobs = try await store.jobs(JobQuery(ids: report.discarded, limit: report.discarded.count))
                 for job in jobs {
-                    record(job, "discarded")
-                    guard let handler = handlers[job.kind] else { continue }
+                    record(job, .discarded)
+                    guard let handler = handlers[job.jobKind] else { continue }
                     let context = JobContext(logger: logger, store: store, owner: configuration.owner)
                     do { try await handler.quarantined(job, context: context) } catch {
                         logger.error("cannot record the quarantine", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
@@ -657,34 +656,9 @@ public final class Worker: Service, Sendable {
     }
 }
 
-/// The worker's swift-metrics instruments (served in Prometheus text by `--metrics-port`).
-struct WorkerMetrics: Sendable {
-    func outcome(queue: String, kind: String, outcome: String) {
-        Counter(label: "callrec_jobs_total", dimensions: [("queue", queue), ("kind", kind), ("outcome", outcome)]).increment()
-    }
-
-    func ran(queue: String, kind: String, duration: Duration) {
-        Metrics.Timer(label: "callrec_job_duration_seconds", dimensions: [("queue", queue), ("kind", kind)])
-            .recordNanoseconds(Int64(duration.seconds * 1e9))
-    }
-
-    func waited(queue: String, kind: String, seconds: Double) {
-        Metrics.Timer(label: "callrec_job_wait_seconds", dimensions: [("queue", queue), ("kind", kind)])
-            .recordNanoseconds(Int64(seconds * 1e9))
-    }
-
-    func rescued(requeued: Int, discarded: Int) {
-        Counter(label: "callrec_jobs_rescued_total", dimensions: [("result", "requeued")]).increment(by: requeued)
-        Counter(label: "callrec_jobs_rescued_total", dimensions: [("result", "discarded")]).increment(by: discarded)
-    }
-
-    func sample(_ stats: QueueStats) {
-        for state in JobState.allCases {
-            Gauge(label: "callrec_jobs", dimensions: [("state", state.rawValue)]).record(stats[state])
-        }
-        for queue in Set(stats.byQueue.keys).union(stats.dueByQueue.keys) {
-            Gauge(label: "callrec_queue_depth", dimensions: [("queue", queue)]).record(stats.dueByQueue[queue] ?? 0)
-        }
-        Gauge(label: "callrec_oldest_available_age_seconds").record(stats.oldestDueSeconds ?? 0)
+extension Worker where C == ContinuousClock {
+    /// A worker on the continuous clock (production).
+    public convenience init(store: any CallStore, handlers: [any JobHandler], configuration: WorkerConfiguration, logger: Logger) {
+        self.init(store: store, handlers: handlers, configuration: configuration, clock: ContinuousClock(), logger: logger)
     }
 }

@@ -1,4 +1,4 @@
-import CallPipeline
+import CallJobs
 import CallStore
 import CallStoreSQLite
 import CallTesting
@@ -18,8 +18,8 @@ final class FailingClaims: CallStore {
     init(_ base: SQLiteStore) { self.base = base }
 
     /// A migrated store under `dir` whose claims fail as on a full disk.
-    static func full(_ dir: String) async throws -> FailingClaims {
-        let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+    static func full(_ dir: String, clock: ManualClock) async throws -> FailingClaims {
+        let base = try SQLiteStore(path: "\(dir)/state/callrec.sqlite", now: { clock.date })
         try await base.migrate()
         let store = FailingClaims(base)
         store.failure.withLock { $0 = WorkerDiskFullTests.diskFull }
@@ -74,39 +74,26 @@ final class FailingClaims: CallStore {
     func tombstone(key: String) async throws -> Tombstone? { try await base.tombstone(key: key) }
 }
 
-/// A clock the test moves by hand.
-final class ManualClock: Sendable {
-    let start = ContinuousClock.now
-    let offset = Mutex<Duration>(.zero)
-    var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
-    func advance(_ by: Duration) { offset.withLock { $0 += by } }
-}
-
 /// How the worker meets a store it cannot write: pauses that grow, never a claim loop; a run
 /// that ends when idle stops at a full disk and says why.
 @Suite struct WorkerDiskFullTests {
     static let diskFull = StoreError(.diskFull, "sqlite:/x/callrec.sqlite: claim failed: the disk holding /x/callrec.sqlite is full (0 B free of 2.0 MiB)")
 
-    /// Waits (up to a deadline) until `condition` holds.
     static func until(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !condition() {
-            if ContinuousClock.now > deadline { Issue.record("timed out waiting until \(what)"); return }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await Runner.until(what, condition)
     }
 
     @Test func claimsThatFailArePausedLongerEachTimeNotRetriedInALoop() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try await FailingClaims.full(dir)
-            _ = try await store.enqueue([try WorkerTests.noop()])
             let clock = ManualClock()
-            var configuration = WorkerTests.configuration(untilIdle: false, slots: [JobQueue.bench: 1])
+            let store = try await FailingClaims.full(dir, clock: clock)
+            _ = try await store.enqueue([try Runner.job()])
+            var configuration = Runner.configuration(untilIdle: false, slots: [.jobs: 1])
+            // The worker looks for work (the store's wait, in real time) every 5 ms.
             configuration.pollInterval = .milliseconds(5)
-            configuration.now = { clock.now }
             // No jitter: pauses of 250 ms, 500 ms, 1 s, …
             configuration.pauseBackoff = Backoff(base: .milliseconds(250), cap: .seconds(60), random: { 0.5 })
-            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: configuration, logger: Logger(label: "test"))
+            let worker = Worker(store: store, handlers: [TestJob(clock: clock)], configuration: configuration, clock: clock, logger: Logger(label: "test"))
             try await withThrowingTaskGroup { group in
                 group.addTask { try await worker.run() }
                 try await Self.until("the first claim") { store.claims.load(ordering: .sequentiallyConsistent) == 1 }
@@ -114,21 +101,21 @@ final class ManualClock: Sendable {
                 let looks = store.looks.load(ordering: .sequentiallyConsistent)
                 try await Self.until("the worker looked for work 20 times") { store.looks.load(ordering: .sequentiallyConsistent) >= looks + 20 }
                 #expect(store.claims.load(ordering: .sequentiallyConsistent) == 1, "claimed again without a pause")
-                clock.advance(.milliseconds(250))
+                clock.advance(by: .milliseconds(250))
                 try await Self.until("the second claim") { store.claims.load(ordering: .sequentiallyConsistent) == 2 }
                 // The next pause is twice as long.
-                clock.advance(.milliseconds(250))
+                clock.advance(by: .milliseconds(250))
                 let looks2 = store.looks.load(ordering: .sequentiallyConsistent)
                 try await Self.until("the worker looked for work 20 times more") { store.looks.load(ordering: .sequentiallyConsistent) >= looks2 + 20 }
                 #expect(store.claims.load(ordering: .sequentiallyConsistent) == 2, "the second pause was not longer")
-                clock.advance(.milliseconds(250))
+                clock.advance(by: .milliseconds(250))
                 try await Self.until("the third claim") { store.claims.load(ordering: .sequentiallyConsistent) == 3 }
                 // The disk has room again: the next claim runs the job, and the pauses start over.
                 store.failure.withLock { $0 = nil }
-                clock.advance(.seconds(1))
-                try await Self.until("the job completed") { worker.summary["completed"] == 1 }
+                clock.advance(by: .seconds(1))
+                try await Self.until("the job completed") { worker.summary[.completed] == 1 }
                 #expect(worker.summary.claimFailures == 3)
-                #expect(worker.summary.stopped == nil)
+                #expect(worker.summary.stop == nil)
                 worker.beginShutdown()
                 try await group.waitForAll()
             }
@@ -138,14 +125,16 @@ final class ManualClock: Sendable {
 
     @Test func aRunThatEndsWhenIdleStopsAtAFullDiskAndSaysWhy() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try await FailingClaims.full(dir)
-            let result = try await store.enqueue([try WorkerTests.noop()])
+            let clock = ManualClock()
+            let store = try await FailingClaims.full(dir, clock: clock)
+            let result = try await store.enqueue([try Runner.job()])
             guard case .inserted(let id) = result[0] else { Issue.record("not inserted"); return }
-            let worker = Worker(store: store, handlers: [NoopJobHandler()], configuration: WorkerTests.configuration(), logger: Logger(label: "test"))
-            // It returns at once (the time limit of the suite is the deadline): no loop.
+            let worker = Runner.worker(store, TestJob(clock: clock), Runner.configuration())
+            // It returns at once, the clock standing still: no loop, no pause.
             try await worker.run()
-            #expect(worker.summary.stopped?.code == "disk_full")
-            #expect(worker.summary.stopped?.message.contains("is full (0 B free of 2.0 MiB)") == true)
+            guard case .diskFull(let failure)? = worker.summary.stop else { Issue.record("not stopped at a full disk: \(worker.summary)"); return }
+            #expect(failure.code == "disk_full")
+            #expect(failure.message.contains("is full (0 B free of 2.0 MiB)"))
             #expect(store.claims.load(ordering: .sequentiallyConsistent) == 1)
             let job = try #require(try await store.job(id: id))
             #expect(job.state == .available && job.attempt == 0, "the job waits, intact")
@@ -157,28 +146,22 @@ final class ManualClock: Sendable {
     /// is never the job's fault), and a run that ends when idle stops with it.
     @Test func aJobThatMeetsAFullDiskWaitsWithoutAnAttemptAndStopsTheRun() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try await WorkerTests.store(dir)
-            let result = try await store.enqueue([try WorkerTests.noop(), try WorkerTests.noop()])
+            let clock = ManualClock()
+            let store = try await Runner.store(dir, clock: clock)
+            let result = try await store.enqueue([try Runner.job(.init(fail: "disk_full")), try Runner.job(.init(fail: "disk_full"))])
             let ids = result.compactMap { if case .inserted(let id) = $0 { id } else { nil } }
-            var configuration = WorkerTests.configuration(slots: [JobQueue.bench: 1])
+            var configuration = Runner.configuration(slots: [.jobs: 1])
             configuration.maxSnoozes = 0
-            let worker = Worker(store: store, handlers: [DiskFullJob()], configuration: configuration, logger: Logger(label: "test"))
+            let worker = Runner.worker(store, TestJob(clock: clock), configuration)
             try await worker.run()
-            #expect(worker.summary.stopped?.code == "disk_full")
-            #expect(worker.summary["snoozed"] == 1, "the run stopped after the first: \(worker.summary.outcomes)")
+            guard case .diskFull(let failure)? = worker.summary.stop else { Issue.record("not stopped at a full disk: \(worker.summary)"); return }
+            #expect(failure.code == "disk_full")
+            #expect(worker.summary[.snoozed] == 1, "the run stopped after the first: \(worker.summary)")
             let first = try #require(try await store.job(id: ids[0]))
             #expect(first.state == .available && first.attempt == 0 && first.snoozeCount == 1, "\(first.state) \(first.attempt)")
             #expect(first.lastError?.hasPrefix("disk_full: ") == true)
             #expect(try await store.job(id: ids[1])?.attempt == 0, "the second was not claimed")
             try await store.close()
         }
-    }
-}
-
-/// Always meets a full disk.
-struct DiskFullJob: JobHandler {
-    var kind: String { NoopJobHandler.kind }
-    func run(_ job: Job, context: JobContext) async throws {
-        throw JobFailure.diskFull("cannot write /x/spool/k/part-001.mp3: No space left on device")
     }
 }
