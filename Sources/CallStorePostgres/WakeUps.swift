@@ -61,6 +61,11 @@ final class WakeUps: Sendable {
     }
 
     /// A notification arrived: wakes the waiters of work, or keeps it for the next one.
+    /// Forgets a notification no one waited for (tests that wait for a new one).
+    func forgetPending() {
+        work.reset()
+    }
+
     func notified() {
         work.signal()
     }

@@ -203,10 +203,11 @@ func untilWaiting(_ store: any CallStore, count: Int, sourceLocation: SourceLoca
     }
 }
 
-/// Forgets a wake-up no one waited for (SQLite keeps the signal of the last enqueue for the
-/// next wait), so that the next wait waits for a new one.
+/// Forgets a wake-up no one waited for (a store keeps the signal of the last enqueue, or of a
+/// listener's reconnection, for the next wait), so that the next wait waits for a new one.
 func forgetPendingWakeUp(_ store: any CallStore) {
     (store as? SQLiteStore)?.signal.reset()
+    (store as? PostgresStore)?.wakeUps.forgetPending()
 }
 
 /// The tasks waiting for work in `store` (PostgreSQL: only once its listener listens).

@@ -235,6 +235,9 @@ struct PostgresSmokeTests {
                     back = now.count == 1 && !now.contains(killed) && waiter.wakeUps.listening
                 }
                 #expect(back, "the listener did not come back")
+                // The reconnection woke every waiter (or left a wake-up for the next wait): forget
+                // it, so that only the insert below can end this wait.
+                forgetPendingWakeUp(waiter)
                 let clock = ContinuousClock.now
                 let woken = Task { await waiter.waitForWork(timeout: .seconds(20)) }
                 try await untilWaiting(waiter, count: 1)

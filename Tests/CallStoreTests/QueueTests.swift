@@ -124,9 +124,9 @@ struct QueueTests {
         let clock = ManualClock()
         try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob())
-            let first = try await store.claimOne(leaseTTL: .milliseconds(300))
+            let first = try await store.claimOne(leaseTTL: .seconds(30))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).isEmpty)
-            clock.advance(by: .milliseconds(500))
+            clock.advance(by: .seconds(50))
 
             let report = try await store.rescueExpiredLeases(poisonRescues: 3)
             #expect(report.requeued == [id])
@@ -155,8 +155,8 @@ struct QueueTests {
         let clock = ManualClock()
         try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob())
-            let old = try #require(try await store.claimOne(owner: "zombie", leaseTTL: .milliseconds(300)).lease)
-            clock.advance(by: .milliseconds(500))
+            let old = try #require(try await store.claimOne(owner: "zombie", leaseTTL: .seconds(30)).lease)
+            clock.advance(by: .seconds(50))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).requeued == [id])
             let current = try await store.claimOne(owner: "new-owner")
             let lease = try #require(current.lease)
@@ -191,17 +191,17 @@ struct QueueTests {
         try await withStore(backend, clock: clock) { store in
             let kept = try await store.insert(newJob())
             let lost = try await store.insert(newJob())
-            let jobs = try await store.claim(queue: queueA, limit: 2, owner: "w", leaseTTL: .milliseconds(300))
+            let jobs = try await store.claim(queue: queueA, limit: 2, owner: "w", leaseTTL: .seconds(30))
             #expect(jobs.map(\.id) == [kept, lost])
             let keptLease = try #require(jobs[0].lease)
             let lostLease = try #require(jobs[1].lease)
 
-            let held = try await store.heartbeat([keptLease], leaseTTL: .seconds(30))
+            let held = try await store.heartbeat([keptLease], leaseTTL: .seconds(300))
             #expect(held == [keptLease])
             let extended = try await store.existingJob(kept)
-            #expect(near(extended.leaseExpiresAt, try await store.now().addingTimeInterval(30), tolerance: 5))
+            #expect(near(extended.leaseExpiresAt, try await store.now().addingTimeInterval(300), tolerance: 5))
 
-            clock.advance(by: .milliseconds(500))
+            clock.advance(by: .seconds(50))
             let report = try await store.rescueExpiredLeases(poisonRescues: 3)
             #expect(report.requeued == [lost])
             #expect(try await store.existingJob(kept).state == .running)
@@ -219,8 +219,8 @@ struct QueueTests {
         try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob(maxAttempts: 10))
             for round in 1...3 {
-                _ = try await store.claimOne(leaseTTL: .milliseconds(200))
-                clock.advance(by: .milliseconds(350))
+                _ = try await store.claimOne(leaseTTL: .seconds(20))
+                clock.advance(by: .seconds(35))
                 let report = try await store.rescueExpiredLeases(poisonRescues: 3)
                 if round < 3 {
                     #expect(report.requeued == [id], "round \(round)")
@@ -245,8 +245,8 @@ struct QueueTests {
         let clock = ManualClock()
         try await withStore(backend, clock: clock) { store in
             let id = try await store.insert(newJob(maxAttempts: 1))
-            _ = try await store.claimOne(leaseTTL: .milliseconds(200))
-            clock.advance(by: .milliseconds(350))
+            _ = try await store.claimOne(leaseTTL: .seconds(20))
+            clock.advance(by: .seconds(35))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).discarded == [id])
             let job = try await store.existingJob(id)
             #expect(job.state == .discarded)
@@ -539,8 +539,8 @@ struct QueueTests {
             let id = try await store.insert(newJob(maxAttempts: 1))
             var lease = try #require(try await store.claimOne().lease)
             #expect(try await store.snooze(lease, delay: .zero, reason: "429", maxSnoozes: 5) == .available)
-            lease = try #require(try await store.claimOne(leaseTTL: .milliseconds(200)).lease)
-            clock.advance(by: .milliseconds(350))
+            lease = try #require(try await store.claimOne(leaseTTL: .seconds(20)).lease)
+            clock.advance(by: .seconds(35))
             #expect(try await store.rescueExpiredLeases(poisonRescues: 3).discarded == [id])
             let discarded = try await store.existingJob(id)
             #expect(discarded.snoozeCount == 1 && discarded.rescueCount == 1)
