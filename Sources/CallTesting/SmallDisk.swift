@@ -103,9 +103,9 @@ public final class SmallDisk: @unchecked Sendable {
     }
 }
 
-private extension URL {
+extension URL {
     /// The URL, after making an empty file there.
-    func creatingFile() throws -> URL {
+    fileprivate func creatingFile() throws -> URL {
         guard FileManager.default.createFile(atPath: path, contents: nil) else { throw TestAudioError("cannot create \(path)") }
         return self
     }

@@ -112,7 +112,7 @@ public enum SyntheticAudio {
         for f in 0..<frames {
             let index = start + Int64(f)
             let t = Double(index) / sr
-            var noise = UInt64(bitPattern: index &* 6364136223846793005 &+ 1442695040888963407)
+            var noise = UInt64(bitPattern: index &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407)
             noise ^= noise >> 29
             let floor = Float(Int64(noise % 2001) - 1000) / 1000 * 0.00025  // ≈ −72 dBFS
             for c in 0..<channels {

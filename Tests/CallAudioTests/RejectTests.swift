@@ -188,7 +188,7 @@ import Testing
             try SyntheticAudio.write(frames: 8000 * 60, sampleRate: 8000, channels: 1, format: .wavPCM16, to: "\(dir)/in.wav") { buffer, start, count in
                 for i in 0..<count {
                     let t = Double(start + Int64(i)) / 8000
-                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                     let noise = Float(Int64(seed >> 40) % 2001 - 1000) / 1000
                     buffer[i] = t < 2 ? 0.8 * noise : Float(0.05 * sin(2 * .pi * 300 * t))
                 }

@@ -71,7 +71,7 @@ import Testing
         (["outcome": NSNull()], "\"outcome\" is required."),
         (["outcome": "answered"], "\"outcome\" must be one of [connected, no_answer, left_message, left_voicemail, wrong_number, busy]."),
         (["to_phone_number": NSNull()], "\"to_phone_number\" is required."),
-        (["to_phone_number": 15551230000], "\"to_phone_number\" must be a string."),
+        (["to_phone_number": 15_551_230_000], "\"to_phone_number\" must be a string."),
         (["start_time": NSNull()], "\"start_time\" is required."),
         (["end_time": "2026-11-20 10:04"], "\"end_time\" must be a UTC date and time in the format YYYY-MM-DD HH:MM:SS."),
         (["start_time": "2026-02-30 10:00:00"], "\"start_time\" must be a UTC date and time in the format YYYY-MM-DD HH:MM:SS."),

@@ -137,7 +137,7 @@ struct CutFinder {
                 if silent {
                     if runStart < 0 { runStart = i }
                 }
-                if (!silent || i == last - 1), runStart >= 0 {
+                if !silent || i == last - 1, runStart >= 0 {
                     let end = silent ? i + 1 : i
                     let length = end - runStart
                     if length >= minimumRun, length >= (best?.length ?? 0) { best = (runStart, length) }

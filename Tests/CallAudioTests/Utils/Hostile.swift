@@ -19,7 +19,7 @@ enum Hostile {
         var state = seed
         var out = [UInt8](repeating: 0, count: count)
         for i in 0..<count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             out[i] = UInt8(truncatingIfNeeded: state >> 33)
         }
         out[0] = 0x13  // no MPEG sync, no ASCII magic
