@@ -2,9 +2,14 @@
 import PackageDescription
 
 // Shared settings: Swift 6 language mode (strict concurrency is an error) and the upcoming
-// features the style guide asks for.
+// features the style guide asks for. With InternalImportsByDefault a plain `import` is internal:
+// a module whose types appear in a public declaration is imported `public import`, so what a
+// module exposes is written down. With MemberImportVisibility a file sees only the members of
+// modules it imports itself, not of those that come along transitively.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 // The sample loops of the audio core and of the test-signal generator run hundreds of millions
@@ -94,7 +99,7 @@ let package = Package(
         .target(
             name: "CallStoreSQLite",
             dependencies: [
-                "CallStore",
+                "CallStore", "CallSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -104,7 +109,7 @@ let package = Package(
         .target(
             name: "CallStorePostgres",
             dependencies: [
-                "CallStore",
+                "CallStore", "CallSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -114,7 +119,7 @@ let package = Package(
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore",
+                "CallAudio", "CallAPI", "CallStore", "CallSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -130,7 +135,7 @@ let package = Package(
             name: "callrec",
             dependencies: [
                 "CallPipeline", "CallAudio", "CallAPI", "CallSandbox",
-                "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -165,13 +170,14 @@ let package = Package(
                 "CallSandbox", "CallTesting", "CallAudio",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CallStoreTests",
             dependencies: [
-                "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTesting",
+                "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallSupport", "CallTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -181,7 +187,7 @@ let package = Package(
             name: "CallPipelineTests",
             dependencies: [
                 "CallPipeline", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
-                "CallAPI", "CallSandbox",
+                "CallAPI", "CallSandbox", "CallSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,8 @@
-import CallAudio
-import CallStore
+public import CallAudio
+public import CallStore
+import CallSupport
 import Foundation
-import Logging
+public import Logging
 
 /// `callrec enqueue DIR`: every recording under a directory registered in the ledger with its
 /// sidecar and provider references, and its transcode job enqueued — in one commit per recording,

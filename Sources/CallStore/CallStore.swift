@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The ledger and the job queue behind one protocol, with two backends (`SQLiteStore` in
 /// CallStoreSQLite, `PostgresStore` in CallStorePostgres) that pass one conformance suite.

@@ -1,6 +1,7 @@
-import CallStore
-import Foundation
-import Logging
+public import CallStore
+import CallSupport
+public import Foundation
+public import Logging
 import PostgresNIO
 
 /// The shared backend: PostgreSQL through postgres-nio's `PostgresClient` (a connection pool).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A clock that moves only when a test says so (as Hummingbird's `MockClock` in its tests): time

@@ -1,8 +1,9 @@
 import ArgumentParser
 import CallAudio
-import CallStore
 import CallPipeline
+import CallStore
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
-import Logging
 import CallPipeline
+import Logging
 import ServiceLifecycle
 import UnixSignals
 

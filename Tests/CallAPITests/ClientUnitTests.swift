@@ -1,8 +1,11 @@
-@testable import CallAPI
+import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
+
+@testable import CallAPI
 
 @Suite struct ClientUnitTests {
     @Test func secretsNeverPrint() throws {

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
-@testable import CallAPI
 import CallSandbox
 import Foundation
 import Logging
 import Testing
+
+@testable import CallAPI
 
 /// Telnyx recordings and VoipNow phone-call events against the sandbox.
 @Suite struct ProviderSandboxTests {

@@ -1,6 +1,7 @@
 import CallPipeline
 import CallStore
 import CallStoreSQLite
+import CallSupport
 import CallTesting
 import Foundation
 import Logging

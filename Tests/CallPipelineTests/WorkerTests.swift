@@ -2,6 +2,7 @@ import CallAudio
 import CallPipeline
 import CallStore
 import CallStoreSQLite
+import CallSupport
 import CallTesting
 import Foundation
 import Logging

@@ -1,9 +1,11 @@
 import CallStore
-@testable import CallStoreSQLite
+import CallStorePostgres
+import CallSupport
 import CallTesting
 import Foundation
-import CallStorePostgres
 import Testing
+
+@testable import CallStoreSQLite
 
 /// The backends every conformance test runs against.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {

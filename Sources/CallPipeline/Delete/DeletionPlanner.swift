@@ -1,6 +1,6 @@
-import CallAPI
-import CallStore
-import Foundation
+public import CallAPI
+public import CallStore
+public import Foundation
 
 /// Why a delete could not be registered or run, with a machine-readable code.
 public struct DeleteError: Error, Sendable, CustomStringConvertible {

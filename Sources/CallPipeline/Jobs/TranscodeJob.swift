@@ -1,5 +1,5 @@
-import CallAudio
-import CallStore
+public import CallAudio
+public import CallStore
 import Foundation
 import Logging
 

@@ -1,6 +1,7 @@
-import CallAPI
-import CallStore
-import Foundation
+public import CallAPI
+public import CallStore
+import CallSupport
+public import Foundation
 import Logging
 
 /// The queue's network stage: every part of a `transcoded` recording attached to its own call

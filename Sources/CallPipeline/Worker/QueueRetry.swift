@@ -1,4 +1,4 @@
-import CallStore
+public import CallStore
 import Foundation
 
 /// `callrec queue retry`: each job named is made to run again, and the report says what

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
 
 extension CallRecCommand {

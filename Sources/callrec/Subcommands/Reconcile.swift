@@ -6,6 +6,7 @@ import CallStore
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 extension CallRecCommand {

@@ -3,6 +3,7 @@ import CallSandbox
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 extension CallRecCommand {
     struct Sandbox: AsyncParsableCommand {

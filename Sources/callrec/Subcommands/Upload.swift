@@ -4,6 +4,7 @@ import CallAPI
 import CallPipeline
 import CallSandbox
 import CallStore
+import CallSupport
 import Foundation
 import Logging
 import ServiceLifecycle

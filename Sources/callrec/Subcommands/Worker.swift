@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallAPI
 import CallAudio
 import CallPipeline
 import CallStore
