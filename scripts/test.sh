@@ -7,6 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh --test
 
+# Style first (seconds, before minutes of build): swift format lint with .swift-format.
+echo "== swift format lint" >&2
+if ! scripts/lint.sh; then
+  echo "== lint FAILED (the violations above; make format fixes most)" >&2
+  exit 1
+fi
+
 echo "== swift build --build-tests" >&2
 swift build --build-tests
 # A throwaway PostgreSQL cluster for the database tests (TestPostgres reads the URL), stopped on exit.
