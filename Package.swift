@@ -5,6 +5,9 @@ import PackageDescription
 // features the style guide asks for.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // Imports say what a module exposes (`public import`) and what each file uses.
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 // The sample loops of the audio core and of the test-signal generator run hundreds of millions

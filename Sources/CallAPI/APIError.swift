@@ -1,4 +1,5 @@
-import Foundation
+import CallSupport
+public import Foundation
 
 /// An API call that did not succeed, classified by what the caller must do next
 /// (research/api-contract.md §4.1).

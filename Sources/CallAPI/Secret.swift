@@ -1,3 +1,5 @@
+import Foundation
+
 /// A credential. Its description is always `<redacted>`, so it cannot reach a log line, an error
 /// description or a report by accident; only ``reveal()`` gives the value, at the one place that
 /// puts it in a request header.
@@ -159,5 +161,3 @@ public struct APIEnvironment: Sendable {
         return row[b.count]
     }
 }
-
-import Foundation

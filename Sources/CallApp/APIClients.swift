@@ -1,10 +1,10 @@
-import CallJobs
-import AsyncHTTPClient
-import CallAPI
-import CallPipeline
-import CallStore
-import Foundation
-import Logging
+public import AsyncHTTPClient
+public import CallAPI
+public import CallJobs
+public import CallPipeline
+public import CallStore
+public import Foundation
+public import Logging
 
 /// The API clients a command needs, built from the environment (DESIGN §7); those without
 /// credentials are nil. Made only by ``with(environment:logger:_:)``, which owns the one HTTP

@@ -1,9 +1,9 @@
-import CallJobs
 import CallAPI
-import CallPipeline
-import CallStore
+public import CallJobs
+public import CallPipeline
+public import CallStore
 import Foundation
-import Logging
+public import Logging
 
 /// `callrec delete`: one recording, named by a call log of any of its parts, its key or its
 /// source path, deleted everywhere (DESIGN §9).

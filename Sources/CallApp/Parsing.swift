@@ -1,7 +1,8 @@
-import CallPipeline
-import CallSandbox
-import CallStore
-import Foundation
+public import CallPipeline
+public import CallSandbox
+public import CallStore
+public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif

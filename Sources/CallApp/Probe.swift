@@ -1,4 +1,4 @@
-import CallAudio
+public import CallAudio
 import CallPipeline
 
 /// `callrec probe`: one recording's facts and verdicts.

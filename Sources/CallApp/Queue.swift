@@ -1,4 +1,5 @@
-import CallStore
+public import CallStore
+import CallSupport
 import Foundation
 
 /// `callrec queue ls`'s row: one job.

@@ -1,9 +1,9 @@
-import CallJobs
-import CallAPI
-import CallPipeline
-import CallStore
+public import CallAPI
+public import CallJobs
+public import CallPipeline
+public import CallStore
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 
 /// `callrec reconcile` and `worker --reconcile-every`: one pass comparing the ledger with

@@ -1,12 +1,13 @@
 import AsyncHTTPClient
-import CallAPI
+public import CallAPI
 import CallPipeline
-import CallSandbox
-import Foundation
-import Logging
+public import CallSandbox
+public import Foundation
+public import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import UnixSignals
 
 /// `upload --sandbox`: the run uploads to the sandbox whose state lives under
 /// `<state>/sandbox`. One sandbox serves a state directory: the first run starts it in its own

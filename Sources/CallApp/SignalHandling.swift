@@ -1,8 +1,8 @@
-import CallJobs
-import Logging
+public import CallJobs
 import CallPipeline
-import ServiceLifecycle
-import UnixSignals
+public import Logging
+public import ServiceLifecycle
+public import UnixSignals
 
 /// Runs `group` with callrec's signal semantics. The first SIGTERM/SIGINT triggers a graceful
 /// shutdown (running jobs get their grace period, then are released); a second one releases

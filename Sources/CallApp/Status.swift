@@ -1,4 +1,4 @@
-import CallStore
+public import CallStore
 import Foundation
 
 /// `callrec status`: ledger and queue counts, how long the oldest due job has waited, and the

@@ -1,8 +1,8 @@
-import CallStore
+public import CallStore
 import CallStorePostgres
 import CallStoreSQLite
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// Where the ledger, the queue and the spool live: `--state DIR` and `--database URL` (else
 /// CALLREC_DATABASE, with PGPASSWORD), as the CLI read them.

@@ -1,5 +1,5 @@
-import CallPipeline
-import CallStore
+public import CallPipeline
+public import CallStore
 
 /// `callrec trash purge`: a folder goes only when its recording's deletion has finished.
 public enum TrashPurge {

@@ -1,9 +1,10 @@
-import CallJobs
-import CallAPI
-import CallPipeline
+public import CallAPI
+public import CallJobs
+public import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
-import Logging
+public import Logging
 
 /// `callrec upload DIR`: registration beside the worker that transcodes and uploads what is
 /// registered, the report from the ledger, then the spool prune.

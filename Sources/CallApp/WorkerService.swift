@@ -1,15 +1,15 @@
-import CallJobs
-import CallAPI
-import CallAudio
+public import CallAPI
+public import CallAudio
+public import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
 import Hummingbird
-import Logging
+public import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
-import UnixSignals
+public import UnixSignals
 
 /// `callrec worker`: the worker with its slots and timings, beside the services that run with it
 /// (metrics, the spool prune, the reconcile pass), in one service group.

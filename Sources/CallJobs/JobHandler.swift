@@ -1,6 +1,6 @@
-import CallStore
-import Foundation
-import Logging
+public import CallStore
+public import Foundation
+public import Logging
 
 /// Runs one kind of job. Handlers are at-least-once: a job may run again after a crash, a lost
 /// lease or a retry, so each checks the ledger before it acts (where exactly-once lives).

@@ -1,4 +1,4 @@
-import CallStore
+public import CallStore
 
 /// What became of a job a worker ran (the raw values are the names the CLI prints and the
 /// `outcome` label of `callrec_jobs_total`).

@@ -1,4 +1,4 @@
-import CallStore
+public import CallStore
 
 /// A name the runner keys by: a typed string, so that a queue and a job kind are never mixed up.
 public protocol JobName: RawRepresentable<String>, Hashable, Sendable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {

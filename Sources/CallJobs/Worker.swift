@@ -1,8 +1,9 @@
-import CallStore
+public import CallStore
+import CallSupport
 import Foundation
-import Logging
+public import Logging
 import Metrics
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Runs jobs from the store until stopped (DESIGN §5; research/queue-and-reconcile.md §(2)).

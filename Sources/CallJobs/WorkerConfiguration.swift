@@ -1,4 +1,5 @@
 import CallStore
+public import CallSupport
 import Foundation
 
 /// How a ``Worker`` runs: which queues with how many slots, its leases, its maintenance

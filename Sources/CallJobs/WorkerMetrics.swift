@@ -1,4 +1,5 @@
 import CallStore
+import CallSupport
 import Metrics
 
 /// The worker's swift-metrics instruments (served in Prometheus text by `--metrics-port`).

@@ -1,3 +1,4 @@
+import CallAPI
 import CallAudio
 import Foundation
 

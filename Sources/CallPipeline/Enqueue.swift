@@ -1,8 +1,9 @@
-import CallAudio
+public import CallAudio
 import CallJobs
-import CallStore
+public import CallStore
+import CallSupport
 import Foundation
-import Logging
+public import Logging
 
 /// `callrec enqueue DIR`: every recording under a directory registered in the ledger with its
 /// sidecar and provider references, and its transcode job enqueued — in one commit per recording,

@@ -1,6 +1,14 @@
 import Crypto
-import Foundation
+// `stat` and its fields reach Swift through Dispatch's C module on Linux (MemberImportVisibility).
+import Dispatch
+public import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The recording key: SHA-256 of the source file's bytes (DESIGN §3), lowercase hex.
 public enum Fingerprint {

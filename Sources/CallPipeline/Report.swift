@@ -1,5 +1,5 @@
-import CallAudio
-import Foundation
+public import CallAudio
+public import Foundation
 
 /// The `--json` document of DESIGN §7: one entry per file, then the summary.
 public struct BatchReport: Sendable, Encodable {

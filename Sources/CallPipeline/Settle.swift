@@ -1,5 +1,5 @@
 import CallAudio
-import Foundation
+public import Foundation
 
 /// When a recording counts as written to its end (issue 13, item 2): nothing about the file —
 /// its size, modification time or change time — moved within ``seconds`` before now, it did not

@@ -1,5 +1,5 @@
-import CallAPI
-import Foundation
+public import CallAPI
+public import Foundation
 
 /// The metadata beside a recording (`call-17.wav` + `call-17.json`, DESIGN §2).
 public struct Sidecar: Sendable, Equatable {

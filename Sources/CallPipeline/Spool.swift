@@ -1,9 +1,10 @@
 import CallAudio
 import CallJobs
-import CallStore
-import Foundation
-import Logging
-import ServiceLifecycle
+public import CallStore
+import CallSupport
+public import Foundation
+public import Logging
+public import ServiceLifecycle
 
 /// Where a recording's parts live between transcode and upload: `<state>/spool/<key>/part-NNN.mp3`.
 public struct Spool: Sendable {

@@ -1,7 +1,8 @@
 import CallAPI
-import CallAudio
+public import CallAudio
+import CallSupport
 import Foundation
-import Logging
+public import Logging
 
 /// What `callrec transcode` runs: every recording under a directory validated, transcoded and
 /// chunked into an output tree that mirrors it.

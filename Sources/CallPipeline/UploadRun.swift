@@ -1,9 +1,9 @@
-import CallAPI
-import CallAudio
-import CallJobs
-import CallStore
+public import CallAPI
+public import CallAudio
+public import CallJobs
+public import CallStore
 import Foundation
-import Logging
+public import Logging
 
 /// `callrec upload DIR`: the whole pipeline in one process, on the same store, jobs and
 /// per-recording code as `enqueue` + `worker` — so an interrupted run (Ctrl-C, `kill -9`)

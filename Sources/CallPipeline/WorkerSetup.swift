@@ -1,5 +1,5 @@
-import CallJobs
-import CallStore
+public import CallJobs
+public import CallStore
 import CallSupport
 
 extension WorkerConfiguration {

@@ -1,5 +1,5 @@
-import Foundation
-import ServiceLifecycle
+public import Foundation
+public import ServiceLifecycle
 
 /// The ledger and the job queue behind one protocol, with two backends (`SQLiteStore` in
 /// CallStoreSQLite, `PostgresStore` in CallStorePostgres) that pass one conformance suite.

@@ -1,5 +1,5 @@
-@_exported import CallSupport
-import Foundation
+import CallSupport
+public import Foundation
 
 /// The five states of a job (research/queue-and-reconcile.md §(2)). A retry wait or a snooze is
 /// `available` with a future `runAt`.

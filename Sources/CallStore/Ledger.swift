@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where a recording is in its life. The ledger is where exactly-once lives: every queue is
 /// at-least-once, so each step checks the ledger before it acts.

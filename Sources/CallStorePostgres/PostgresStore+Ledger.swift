@@ -1,4 +1,4 @@
-import CallStore
+public import CallStore
 import Foundation
 import Logging
 import PostgresNIO

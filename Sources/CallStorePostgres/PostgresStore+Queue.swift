@@ -1,5 +1,5 @@
-import CallStore
-import Foundation
+public import CallStore
+public import Foundation
 import PostgresNIO
 
 extension PostgresStore {

@@ -1,6 +1,7 @@
-import CallStore
-import Foundation
-import Logging
+public import CallStore
+import CallSupport
+public import Foundation
+public import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization

@@ -1,4 +1,5 @@
 import CallStore
+import CallSupport
 import Synchronization
 
 /// The waiters of ``PostgresStore/waitForWork(timeout:)`` in this process, and the state of the

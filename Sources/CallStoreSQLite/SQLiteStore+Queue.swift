@@ -1,5 +1,6 @@
-import CallStore
-import Foundation
+public import CallStore
+import CallSupport
+public import Foundation
 import GRDB
 
 extension SQLiteStore {

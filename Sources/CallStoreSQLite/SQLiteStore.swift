@@ -1,7 +1,8 @@
-import CallStore
-import Foundation
+public import CallStore
+import CallSupport
+public import Foundation
 import GRDB
-import Logging
+public import Logging
 
 /// The embedded backend: one SQLite file in WAL mode through a GRDB `DatabasePool`. Writes are
 /// `BEGIN IMMEDIATE` transactions (GRDB 7 opens every write transaction IMMEDIATE), so several

@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// A value behind a lock, shareable by @Sendable closures.

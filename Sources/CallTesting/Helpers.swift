@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A fresh temporary directory, removed after `body`.
 public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {

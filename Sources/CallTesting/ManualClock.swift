@@ -1,5 +1,5 @@
 import CallSupport
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A clock that moves only when a test says so (as Hummingbird's `MockClock` in its tests): time

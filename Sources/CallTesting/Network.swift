@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A loopback port nothing listens on (bound, then closed): a connection to it is refused.
 public func refusedLoopbackPort() throws -> Int {

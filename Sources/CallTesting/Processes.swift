@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

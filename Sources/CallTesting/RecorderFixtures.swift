@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Recordings as a recorder leaves them while the call is still going on.
 public enum RecorderFixtures {

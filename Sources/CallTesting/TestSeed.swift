@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Random choices a test can replay: a SplitMix64 generator seeded from `CALLREC_TEST_SEED` when
 /// it is set, else from a seed chosen now. The seed is printed with the test's name, so a

@@ -2,8 +2,8 @@ import ArgumentParser
 import CallApp
 import CallAudio
 import CallJobs
-import CallStore
 import CallPipeline
+import CallStore
 import Foundation
 
 @main

@@ -1,9 +1,12 @@
-@testable import CallAPI
+import AsyncHTTPClient
 import CallTesting
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
+
+@testable import CallAPI
 
 @Suite struct ClientUnitTests {
     @Test func secretsNeverPrint() throws {

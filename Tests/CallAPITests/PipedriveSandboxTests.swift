@@ -1,13 +1,14 @@
 import AsyncHTTPClient
-@testable import CallAPI
-import CallSupport
 import CallSandbox
+import CallSupport
 import CallTesting
 import Crypto
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import CallAPI
 
 /// The Pipedrive client against the sandbox over loopback: every status of the contract.
 @Suite struct PipedriveSandboxTests {

@@ -1,10 +1,11 @@
 import AsyncHTTPClient
-@testable import CallAPI
 import CallSandbox
 import CallTesting
 import Foundation
 import Logging
 import Testing
+
+@testable import CallAPI
 
 /// Telnyx recordings and VoipNow phone-call events against the sandbox.
 @Suite struct ProviderSandboxTests {

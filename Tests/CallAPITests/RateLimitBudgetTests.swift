@@ -1,11 +1,12 @@
 import AsyncHTTPClient
-@testable import CallAPI
 import CallSandbox
 import CallTesting
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import CallAPI
 
 /// 429s without `Retry-After` (Pipedrive documents none for its daily budget), against the
 /// sandbox's `budget` fault over loopback: the waits grow, and a run of them with no other answer

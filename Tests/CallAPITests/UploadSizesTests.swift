@@ -1,11 +1,12 @@
 import AsyncHTTPClient
-@testable import CallAPI
 import CallSandbox
 import CallTesting
 import Crypto
 import Foundation
 import Logging
 import Testing
+
+@testable import CallAPI
 
 /// The streamed multipart body is byte-exact whatever the size: the SHA-256 the sandbox computed
 /// over the `file` part it received equals the file's.

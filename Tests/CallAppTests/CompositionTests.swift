@@ -1,10 +1,12 @@
 import CallAPI
-@testable import CallApp
+import CallPipeline
 import CallStore
 import CallTesting
 import Foundation
 import Logging
 import Testing
+
+@testable import CallApp
 
 /// What CallApp composes for the CLI: the store from --state/--database/the environment, and the
 /// API clients from the environment.

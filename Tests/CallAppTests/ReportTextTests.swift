@@ -1,9 +1,10 @@
-@testable import CallApp
 import CallPipeline
 import CallSandbox
 import CallStore
 import Foundation
 import Testing
+
+@testable import CallApp
 
 /// What the commands print without `--json`, rendered by CallApp as values: the exact lines,
 /// on the stream each goes to, without running the binary.

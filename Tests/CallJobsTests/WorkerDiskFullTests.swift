@@ -1,6 +1,7 @@
 import CallJobs
 import CallStore
 import CallStoreSQLite
+import CallSupport
 import CallTesting
 import Foundation
 import Logging

@@ -7,10 +7,13 @@ import CallSandbox
 import CallStore
 import CallStorePostgres
 import CallStoreSQLite
+import CallSupport
 import CallTesting
 import Crypto
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import Synchronization
 import Testing
 

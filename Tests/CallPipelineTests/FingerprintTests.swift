@@ -1,5 +1,4 @@
 import CallAudio
-@testable import CallPipeline
 import CallJobs
 import CallStore
 import CallStoreSQLite
@@ -7,6 +6,8 @@ import CallTesting
 import Foundation
 import Logging
 import Testing
+
+@testable import CallPipeline
 
 /// The recording key is the source's SHA-256; a transcode in the process that registered the
 /// file trusts it while the file's stamp holds, and anything else hashes again.

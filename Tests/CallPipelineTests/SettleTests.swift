@@ -1,11 +1,12 @@
 import CallAudio
-@testable import CallPipeline
 import CallStore
 import CallStoreSQLite
 import CallTesting
 import Foundation
 import Logging
 import Testing
+
+@testable import CallPipeline
 
 /// A recording still being written is not taken (issue 13, item 2): its age is counted from the
 /// file's own times against an injected clock, so these tests set "now" instead of sleeping.

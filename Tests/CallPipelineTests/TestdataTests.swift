@@ -1,3 +1,4 @@
+import CallAudio
 import CallPipeline
 import CallTesting
 import Foundation

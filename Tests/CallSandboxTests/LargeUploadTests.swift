@@ -3,6 +3,7 @@ import CallSandbox
 import Crypto
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @Suite struct LargeUploadTests {

@@ -1,6 +1,7 @@
 import CallSandbox
 import CallTesting
 import Foundation
+import NIOHTTP1
 import Testing
 
 @Suite struct RateLimitTests {

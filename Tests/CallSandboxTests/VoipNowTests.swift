@@ -1,5 +1,6 @@
 import CallSandbox
 import Foundation
+import NIOHTTP1
 import Testing
 
 @Suite struct VoipNowEventTests {

@@ -1,4 +1,5 @@
 import CallStore
+import CallSupport
 import Foundation
 import Testing
 

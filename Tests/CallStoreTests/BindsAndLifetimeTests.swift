@@ -1,11 +1,12 @@
 import CallStore
-@testable import CallStorePostgres
 import CallTesting
 import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import CallStorePostgres
 
 /// Values are data, never SQL (every backend); the PostgreSQL store's lifetime is the caller's
 /// (a service in its group, or a scoped run around a one-shot command).

@@ -1,9 +1,10 @@
 import CallStore
-@testable import CallStoreSQLite
 import CallTesting
 import Foundation
-@testable import CallStorePostgres
 import Testing
+
+@testable import CallStorePostgres
+@testable import CallStoreSQLite
 
 /// The backends every conformance test runs against.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {

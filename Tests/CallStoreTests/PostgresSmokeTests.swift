@@ -1,9 +1,10 @@
 import CallStore
-@testable import CallStorePostgres
 import CallTesting
 import Foundation
 import PostgresNIO
 import Testing
+
+@testable import CallStorePostgres
 
 /// What only the PostgreSQL backend has: its URL, its schema settings, wake-ups across
 /// processes (stores) through LISTEN/NOTIFY, the rescuer's advisory lock, its errors.

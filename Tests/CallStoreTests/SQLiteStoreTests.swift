@@ -1,9 +1,11 @@
 import CallStore
-@testable import CallStoreSQLite
+import CallSupport
 import CallTesting
 import Foundation
 import GRDB
 import Testing
+
+@testable import CallStoreSQLite
 
 /// What only the SQLite backend has: its file, its migrations, its in-process wake-ups.
 @Suite(.timeLimit(.minutes(2)))

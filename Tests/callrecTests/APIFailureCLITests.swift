@@ -1,9 +1,10 @@
 import CallTesting
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// How API failures end a run of the built `callrec`, against a `callrec sandbox` process or a
 /// refused port: a refused credential stops the run with exit 2 and names the variable to fix,

@@ -2,10 +2,11 @@ import CallStore
 import CallStoreSQLite
 import CallTesting
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// `callrec delete`, `reconcile` and `trash purge` as real processes against a `callrec sandbox`
 /// process: delete by part 2's call log, no re-upload, `kill -9` mid-cascade and a re-run.

@@ -4,10 +4,11 @@ import CallStoreSQLite
 import CallTesting
 import Crypto
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// `callrec upload` and `callrec worker` as real processes against a `callrec sandbox` process:
 /// `kill -9` at seeded random points of the work, re-runs, and the exactly-once result in the sandbox.

@@ -3,10 +3,11 @@ import CallStorePostgres
 import CallStoreSQLite
 import CallTesting
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// `callrec worker` as real processes: signals, `kill -9`, two workers on one PostgreSQL queue.
 @Suite struct WorkerProcessTests {

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
-import Foundation
+public import Foundation
 import NIOCore
-
 
 /// A `multipart/form-data` body with one file part, streamed from disk with a known
 /// `Content-Length`: the preamble (boundary and part headers), the file in 64 KiB chunks, the

@@ -1,11 +1,13 @@
+public import AsyncHTTPClient
 import CallSupport
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
+import NIOFileSystem
 import NIOFoundationCompat
+import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// An HTTP answer, body collected (JSON answers are small; uploads' bodies are streamed out, not
 /// in).
@@ -177,8 +179,6 @@ extension Transport {
     }
 }
 
-import NIOFileSystem
-import Synchronization
 
 /// The multipart body: preamble, the file's chunks, epilogue.
 /// Set once a streamed body has been handed out whole.

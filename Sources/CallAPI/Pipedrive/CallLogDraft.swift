@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The body of Pipedrive's `POST /v1/callLogs` (research/api-contract.md §1.3), with the same
 /// field names, types and rules, so a sidecar can be checked before anything is sent.

@@ -1,10 +1,10 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import CallSupport
 import Foundation
-import Logging
+public import Logging
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// Pipedrive's CallLogs API (v1): create, get, list, delete, and the recording upload.
 ///

@@ -1,5 +1,5 @@
-import CallSupport
-import Foundation
+public import CallSupport
+public import Foundation
 
 /// One limiter per Pipedrive credential (research/api-contract.md §1.6, §4.4): the burst window
 /// (requests per rolling 2 s, adapted from `x-ratelimit-*`), the daily token budget (costs per

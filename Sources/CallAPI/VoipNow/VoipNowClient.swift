@@ -1,7 +1,7 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import CallSupport
 import Foundation
-import Logging
+public import Logging
 import NIOCore
 import NIOHTTP1
 

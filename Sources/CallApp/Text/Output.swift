@@ -1,5 +1,6 @@
-import CallPipeline
+public import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
 
 /// One line of what a command prints without `--json`: on stdout, or on stderr (the failed and

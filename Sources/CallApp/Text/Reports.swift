@@ -1,6 +1,8 @@
 import CallAPI
-import CallPipeline
-import CallSandbox
+import CallAudio
+import CallJobs
+public import CallPipeline
+public import CallSandbox
 import CallStore
 import Foundation
 

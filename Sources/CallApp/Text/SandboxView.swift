@@ -1,5 +1,5 @@
-import CallPipeline
-import CallSandbox
+public import CallPipeline
+public import CallSandbox
 import Foundation
 
 /// What `upload --sandbox` prints of the sandbox above the run's summary: how many call logs it

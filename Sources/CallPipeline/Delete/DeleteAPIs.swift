@@ -1,4 +1,4 @@
-import CallAPI
+public import CallAPI
 import Foundation
 
 /// What a cascade delete sends: one call per target, each idempotent (a target that is gone

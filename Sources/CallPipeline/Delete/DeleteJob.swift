@@ -1,8 +1,8 @@
 import CallAPI
-import CallJobs
-import CallStore
+public import CallJobs
+public import CallStore
 import Foundation
-import Logging
+public import Logging
 
 /// Runs a registered ``Deletion``, one step at a time, in order (DESIGN §4; research/
 /// queue-and-reconcile.md §(3) 6–7):

@@ -1,7 +1,7 @@
-import CallAPI
+public import CallAPI
 import CallJobs
-import CallStore
-import Foundation
+public import CallStore
+public import Foundation
 
 /// Why a delete could not be registered or run, with a machine-readable code.
 public struct DeleteError: Error, Sendable, CustomStringConvertible {

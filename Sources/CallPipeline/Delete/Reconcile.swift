@@ -1,8 +1,9 @@
 import CallAPI
-import CallStore
+public import CallStore
+import CallSupport
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// `callrec reconcile`: finds call logs deleted in Pipedrive and cascades their recordings'
 /// deletion (DESIGN §4; research/queue-and-reconcile.md §(3)).

@@ -1,4 +1,5 @@
-import Foundation
+import CallSupport
+public import Foundation
 
 /// `<state>/trash/`: where a cascade delete moves a recording's spool (`<UTC time>-<key>/`, one
 /// rename, nothing deleted), and what `callrec trash purge` empties after a retention period.

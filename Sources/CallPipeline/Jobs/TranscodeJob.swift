@@ -1,6 +1,6 @@
-import CallAudio
-import CallJobs
-import CallStore
+public import CallAudio
+public import CallJobs
+public import CallStore
 import Foundation
 import Logging
 

@@ -1,7 +1,8 @@
-import CallAPI
-import CallJobs
-import CallStore
-import Foundation
+public import CallAPI
+public import CallJobs
+public import CallStore
+import CallSupport
+public import Foundation
 import Logging
 
 /// The queue's network stage: every part of a `transcoded` recording attached to its own call

@@ -1,5 +1,5 @@
 import CallJobs
-import CallStore
+public import CallStore
 import Foundation
 
 /// `callrec queue retry`: each job named is made to run again, and the report says what

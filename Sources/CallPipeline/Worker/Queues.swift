@@ -1,4 +1,4 @@
-import CallJobs
+public import CallJobs
 
 /// The queues callrec runs; each has its own slots in the worker so that CPU-bound work never
 /// starves uploads or deletions.

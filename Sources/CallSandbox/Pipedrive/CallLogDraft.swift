@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 
 /// A `POST /v1/callLogs` body that passed validation (api-contract §1.3).
 struct CallLogDraft: Sendable, Equatable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CallApp
 import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
 
 // The commands on the state: its counts, the queue, the spool and the trash.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CallAPI
-import CallJobs
 import CallApp
+import CallJobs
 import CallPipeline
 import CallSandbox
 import Foundation

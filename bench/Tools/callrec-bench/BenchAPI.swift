@@ -1,8 +1,8 @@
-import CallJobs
 import ArgumentParser
 import AsyncHTTPClient
 import CallAPI
 import CallApp
+import CallJobs
 import Foundation
 import Logging
 

@@ -1,8 +1,9 @@
-import CallJobs
 import ArgumentParser
 import CallApp
+import CallJobs
 import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
 
 /// Hidden: fills the `bench` queue with no-op jobs for bench/queue.sh and the chaos tests

@@ -1,12 +1,13 @@
-import CallJobs
 import ArgumentParser
 import AsyncHTTPClient
 import CallApp
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Plumbing for bench/reconcile.sh: seeds a ledger of uploaded recordings and their call logs
 /// in a sandbox (through its seeding route: no tokens), then deletes some of those call logs

@@ -1,6 +1,6 @@
-import CallJobs
 import ArgumentParser
 import CallApp
+import CallJobs
 import CallPipeline
 import CallStore
 import Foundation
