@@ -1,6 +1,4 @@
 import Crypto
-// `stat` and its fields reach Swift through Dispatch's C module on Linux (MemberImportVisibility).
-import Dispatch
 public import Foundation
 import Synchronization
 
@@ -8,6 +6,11 @@ import Synchronization
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+#endif
+// On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
+// read <sys/stat.h> first; MemberImportVisibility then wants that module imported by name.
+#if canImport(CDispatch)
+import CDispatch
 #endif
 
 /// The recording key: SHA-256 of the source file's bytes (DESIGN §3), lowercase hex.

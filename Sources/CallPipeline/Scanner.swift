@@ -1,4 +1,9 @@
 import Foundation
+// On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
+// read <sys/stat.h> first; MemberImportVisibility then wants that module imported by name.
+#if canImport(CDispatch)
+import CDispatch
+#endif
 
 /// One entry found under the scanned root.
 public struct ScannedFile: Sendable, Equatable {

@@ -3,6 +3,11 @@ public import CallAudio
 import CallSupport
 import Foundation
 public import Logging
+// On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
+// read <sys/stat.h> first; MemberImportVisibility then wants that module imported by name.
+#if canImport(CDispatch)
+import CDispatch
+#endif
 
 /// What `callrec transcode` runs: every recording under a directory validated, transcoded and
 /// chunked into an output tree that mirrors it.

@@ -29,11 +29,7 @@ struct CallRecCommand: AsyncParsableCommand {
         limitMallocArenas()
         do {
             var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            if var asyncCommand = command as? any AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
         } catch {
             exit(withError: error)
         }
@@ -48,9 +44,7 @@ struct CallRecCommand: AsyncParsableCommand {
             if !message.isEmpty { print(message) }
             Foundation.exit(0)
         }
-        if let exit = error as? ExitCode {
-            Foundation.exit(exit.rawValue)
-        }
+        if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
         if let error = error as? StoreError, error.code == .diskFull {
             FileHandle.standardError.write(Data("stopped: \(error.message)\n".utf8))
             Foundation.exit(ExitStatus.diskFull)
@@ -69,9 +63,7 @@ func stopped(by failure: JobFailure, left: String) throws {
 }
 
 /// Exits with `status` when `condition` holds.
-func fail(_ status: Int32, if condition: Bool) throws {
-    if condition { throw ExitCode(status) }
-}
+func fail(_ status: Int32, if condition: Bool) throws { if condition { throw ExitCode(status) } }
 
 enum ExitStatus {
     static let someFailed: Int32 = 1
