@@ -92,16 +92,11 @@ public struct WorkerSummary: Sendable, CustomStringConvertible {
 extension WorkerSummary {
     /// The failure of a stop that leaves the work for a run with a mended setting or a
     /// reachable service (``WorkerStop/halted(_:)``, ``WorkerStop/unavailable(_:)``); nil for
-    /// none, or for a full disk (``diskFull``).
+    /// none, or for a full disk (``WorkerStop/diskFull(_:)``).
     public var halted: JobFailure? {
         switch stop {
         case .halted(let failure), .unavailable(let failure): failure
         case .diskFull, nil: nil
         }
-    }
-
-    /// The failure of a ``WorkerStop/diskFull(_:)`` stop.
-    public var diskFull: JobFailure? {
-        if case .diskFull(let failure) = stop { failure } else { nil }
     }
 }
