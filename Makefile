@@ -3,5 +3,6 @@ demo:  ; bash scripts/demo.sh
 test:  ; bash scripts/test.sh
 lint:  ; bash scripts/lint.sh
 format: ; bash scripts/lint.sh --fix
-bench: ; swift build -c release -Xswiftc -enable-testing --product callrec && swift build -c release -Xswiftc -enable-testing --product callrec-bench && bench/compare.sh
+# the one build configuration, scripts/setup.sh's callrec_build (as demo.sh and test.sh)
+bench: ; bash -c 'source scripts/setup.sh && swift build "$${callrec_build[@]}" --product callrec && swift build "$${callrec_build[@]}" --product callrec-bench' && bench/compare.sh
 bench-swift: ; swift package --package-path bench --disable-sandbox benchmark

@@ -44,11 +44,11 @@ public struct WorkerService: Sendable {
     /// How the worker ended.
     public struct Outcome: Sendable {
         public var summary: WorkerSummary
-        /// A refused credential or an unreachable API stopped it.
-        public var halted: JobFailure?
         /// Jobs left on queues this worker was asked to serve and could not (no credentials),
         /// one line each (with `untilIdle` only).
         public var unserved: [String]
+        /// A refused credential or an unreachable API stopped it.
+        public var halted: JobFailure? { summary.halted }
     }
 
     /// Runs the worker until it returns (`untilIdle`) or a signal stops it: `first` and `again`
@@ -114,7 +114,7 @@ public struct WorkerService: Sendable {
                         }
                     }
                 }
-                return Outcome(summary: worker.summary, halted: worker.summary.halted, unserved: lines)
+                return Outcome(summary: worker.summary, unserved: lines)
             }
         }
     }
