@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "callrec", targets: ["callrec"]),
         // bench/ and process tests only: the benchmarks' plumbing, kept out of `callrec`.
         .executable(name: "callrec-bench", targets: ["callrec-bench"]),
+        // tests and bench/ only: writes FreePBX, 3CX and FusionPBX trees and CDRs as a live PBX would
+        .executable(name: "callrec-pbx-sim", targets: ["callrec-pbx-sim"]),
         .library(name: "CallApp", targets: ["CallApp"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
@@ -30,6 +32,8 @@ let package = Package(
         .library(name: "CallStore", targets: ["CallStore"]),
         .library(name: "CallStoreSQLite", targets: ["CallStoreSQLite"]),
         .library(name: "CallStorePostgres", targets: ["CallStorePostgres"]),
+        .library(name: "CallPhone", targets: ["CallPhone"]),
+        .library(name: "CallSources", targets: ["CallSources"]),
         // Synthetic audio and helpers for tests and for bench/ (not for applications).
         .library(name: "CallTesting", targets: ["CallTesting"]),
     ],
@@ -54,6 +58,18 @@ let package = Package(
         // Keeps libmpg123 (libsndfile's MP3 decoder) off the user's terminal: every handle made in
         // the process gets MPG123_QUIET (see the C file). libmpg123-dev comes with libsndfile1-dev.
         .target(name: "CCallQuietMPG123", linkerSettings: [.linkedLibrary("mpg123", .when(platforms: [.linux])), .linkedLibrary("dl", .when(platforms: [.linux]))]),
+
+        // libphonenumber (C++, Debian's libphonenumber-dev, which ships no .pc file) behind a C
+        // interface: Swift sees plain C functions, never C++.
+        .target(
+            name: "CCallPhoneNumber",
+            linkerSettings: [.linkedLibrary("phonenumber", .when(platforms: [.linux])), .linkedLibrary("protobuf", .when(platforms: [.linux]))]
+        ),
+        // phone numbers to E.164 through CCallPhoneNumber (the PBX sources, and call matching)
+        .target(name: "CallPhone", dependencies: ["CCallPhoneNumber"], swiftSettings: swiftSettings),
+        // what a PBX leaves behind, read: file-name layouts, CDR exports, the call's facts and the
+        // call log made from them (pure: no store, no audio, no network)
+        .target(name: "CallSources", dependencies: ["CallPhone", "CallAPI", "CallSupport"], swiftSettings: swiftSettings),
 
         // what every layer shares: the one backoff rule, Duration units, the one wake-up primitive
         .target(name: "CallSupport", swiftSettings: swiftSettings),
@@ -138,7 +154,7 @@ let package = Package(
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore", "CallJobs",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -155,6 +171,7 @@ let package = Package(
             name: "CallApp",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
+                "CallSources", "CallPhone",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -171,7 +188,7 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore",
+                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "callrec-bench",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore",
+                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -191,8 +208,21 @@ let package = Package(
             path: "bench/Tools/callrec-bench",
             swiftSettings: swiftSettings
         ),
+        // the PBX simulator (tests and bench/watch.sh): synthetic calls written as a PBX writes them
+        .executableTarget(
+            name: "callrec-pbx-sim",
+            dependencies: [
+                "CallTesting", "CallSources", "CallPhone", "CallAudio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/Tools/pbx-sim",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "CallAudioTests", dependencies: ["CallAudio", "CallTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallPhoneTests", dependencies: ["CallPhone", "CallTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallSourcesTests", dependencies: ["CallSources", "CallPhone", "CallAPI", "CallTesting"],
+                    swiftSettings: swiftSettings),
         .testTarget(
             name: "CallAPITests",
             dependencies: [
@@ -257,5 +287,6 @@ let package = Package(
             dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres"],
             swiftSettings: swiftSettings
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

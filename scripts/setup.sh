@@ -4,7 +4,7 @@
 # what is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-build_packages=(libsndfile1-dev libmp3lame-dev libsoxr-dev pkg-config)
+build_packages=(libsndfile1-dev libmp3lame-dev libsoxr-dev libphonenumber-dev tzdata pkg-config)
 test_packages=(ffmpeg mp3val mpg123 sox libsox-fmt-mp3 espeak-ng lame time gcc make hyperfine curl python3 postgresql postgresql-client)
 
 packages=("${build_packages[@]}")

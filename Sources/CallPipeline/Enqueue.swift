@@ -200,7 +200,7 @@ public struct EnqueueBatch: Sendable {
             // Its work is still to do: a run that does it reports it as its own.
             if changed { try await store.commit([.require(key: key, states: [.pending, .transcoded])] + mend) }
             return report(.skipped, (changed ? [reread] : []) + [AudioWarning(.resumed, "\(shown): known already as \(known.path) (\(known.state.rawValue))")])
-        case .uploaded, .deleting, .deleted:
+        case .uploaded, .deleting, .deleted, .skipped:
             var warnings = [AudioWarning(.alreadyKnown, "\(shown): known already as \(known.path) (\(known.state.rawValue))")]
             if changed {
                 warnings.append(AudioWarning(Self.sidecarChanged, "\(shown): \(Scanner.stem(of: shown)).json changed after the upload (\(Self.format(known.updatedAt))); its call log keeps what was sent (callrec does not edit call logs), and the provider references stay as registered"))

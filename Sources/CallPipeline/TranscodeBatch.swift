@@ -3,6 +3,7 @@ public import CallAudio
 import CallSupport
 import Foundation
 public import Logging
+
 // On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
 // read <sys/stat.h> first; MemberImportVisibility then wants that module imported by name.
 #if canImport(CDispatch)

@@ -152,6 +152,11 @@ public struct UploadRun: Sendable {
         case .deleting, .deleted:
             report.status = .skipped
             report.warnings.append(AudioWarning(.deleted, "\(shown): deleted; not uploaded again"))
+        case .skipped:
+            // Not logged on purpose (the source's policy): the reason is the recording's error.
+            report.status = .skipped
+            report.parts = []
+            report.error = .init(code: recording.errorCode ?? "skipped", message: recording.errorMessage ?? "\(shown): not logged")
         case .pending, .transcoded:
             let jobs = try await store.jobs(JobQuery(states: [.available, .running], uniqueKey: (recording.state == .pending ? "transcode:" : "upload:") + key, limit: 1))
             var reason = "\(shown): not finished (\(recording.state.rawValue))"

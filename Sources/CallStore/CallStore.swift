@@ -106,6 +106,15 @@ public protocol CallStore: Service, Sendable {
     func openDeletions() async throws -> [Deletion]
     func audit(key: String?, limit: Int) async throws -> [AuditEntry]
     func tombstone(key: String) async throws -> Tombstone?
+
+    // MARK: PBX sources
+
+    /// The files known in one directory (absolute path), for a scan that opens none it knows.
+    func sourceFiles(directory: String) async throws -> [SourceFile]
+    func sourceFile(path: String) async throws -> SourceFile?
+    /// CDR rows of a PBX matching any key of the query.
+    func cdrRows(_ query: CDRRowQuery) async throws -> [StoredCDRRow]
+    func cdrCursor(pbx: String, path: String) async throws -> CDRCursor?
 }
 
 extension CallStore {

@@ -11,6 +11,9 @@ public enum RecordingState: String, Sendable, Hashable, CaseIterable, Codable {
     case uploaded
     /// Cannot succeed as it is (bad audio, bad sidecar, a permanent API refusal): see its error.
     case failed
+    /// Not logged, on purpose (an internal or missed call the source's `--log` leaves out): the
+    /// error code says why. Looked at again when the policy changes.
+    case skipped
     /// A deletion intent is running.
     case deleting
     /// Deleted everywhere; the tombstone keeps it from coming back.
@@ -281,6 +284,19 @@ public enum LedgerOp: Sendable, Hashable {
     /// Aborts the commit with ``StoreError/Code/conflict`` when a job with this unique key is
     /// available or running (a recording's spool is not pruned while a job may still use it).
     case requireNoLiveJob(uniqueKey: String)
+    /// Inserts or replaces what the ledger knows of a source file (matched by path).
+    case putSourceFile(SourceFile)
+    /// Moves a recording to another source file (a PBX's script converted `x.wav` to `x.mp3`).
+    case setRecordingPath(key: String, path: String)
+    /// Inserts CDR rows; a row whose (pbx, rowKey) is known already is left as it is.
+    case insertCDRRows([StoredCDRRow])
+    /// Writes the cursor of a CDR file; aborts the commit with ``StoreError/Code/conflict`` when
+    /// the stored offset is not `expectedOffset` (nil: no cursor stored), so that two readers of
+    /// one file never both commit the same bytes.
+    case putCDRCursor(CDRCursor, expectedOffset: Int64?)
+    /// Makes these jobs (by unique key) due now if they are available and waiting, keeping their
+    /// attempts (a CDR row arrived for a recording that waits for it).
+    case wakeJobs(uniqueKeys: [String])
 }
 
 /// Which recordings ``CallStore/recordings(_:)`` lists, in key order.

@@ -215,6 +215,9 @@ extension PostgresStore {
                 """).first {
                 throw StoreError(.conflict, "job \(try row.decode(Int64.self)) (\(uniqueKey)) is live")
             }
+
+        case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
+            try await applySource(op, connection, offset: offset, logger: logger)
         }
         return nil
     }

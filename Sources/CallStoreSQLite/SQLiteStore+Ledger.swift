@@ -160,6 +160,8 @@ extension SQLiteStore {
                 """, arguments: [uniqueKey]) {
                 throw StoreError(.conflict, "job \(id) (\(uniqueKey)) is live")
             }
+        case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
+            try applySource(op, db, now: now)
         }
         return nil
     }

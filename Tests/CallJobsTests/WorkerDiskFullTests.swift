@@ -73,6 +73,10 @@ final class FailingClaims: CallStore {
     func openDeletions() async throws -> [Deletion] { try await base.openDeletions() }
     func audit(key: String?, limit: Int) async throws -> [AuditEntry] { try await base.audit(key: key, limit: limit) }
     func tombstone(key: String) async throws -> Tombstone? { try await base.tombstone(key: key) }
+    func sourceFiles(directory: String) async throws -> [SourceFile] { try await base.sourceFiles(directory: directory) }
+    func sourceFile(path: String) async throws -> SourceFile? { try await base.sourceFile(path: path) }
+    func cdrRows(_ query: CDRRowQuery) async throws -> [StoredCDRRow] { try await base.cdrRows(query) }
+    func cdrCursor(pbx: String, path: String) async throws -> CDRCursor? { try await base.cdrCursor(pbx: pbx, path: path) }
 }
 
 /// How the worker meets a store it cannot write: pauses that grow, never a claim loop; a run
