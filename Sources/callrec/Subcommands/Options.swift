@@ -275,3 +275,41 @@ final class ProgressReporter: Sendable {
         if terminal, display.withLock({ $0.drawn }) { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+/// Where recordings come from and how their calls are read (upload, enqueue, worker --watch);
+/// checked and merged with `--config` by CallApp's `SourceConfiguration`.
+struct SourceOptions: ParsableArguments {
+    @Option(help: "Where the recordings come from: sidecar (a <stem>.json beside each), freepbx, 3cx or fusionpbx.") var source: String?
+    @Option(help: ArgumentHelp("A CDR export to join (CSV; its kind is recognised from its columns). Repeatable.", valueName: "file")) var cdr: [String] = []
+    @Option(help: ArgumentHelp("The PBX's local time zone (IANA, e.g. America/New_York). Default: this machine's.", valueName: "zone")) var timezone: String?
+    @Option(help: ArgumentHelp("Default country for numbers without one (ISO 3166 alpha-2, e.g. US).", valueName: "cc")) var region: String?
+    @Option(help: ArgumentHelp("Internal numbers, e.g. 100-199,2000-2099. Default: numbers of 2 to 5 digits.", valueName: "spec")) var extensions: String?
+    @Option(help: ArgumentHelp("Call kinds to log besides external answered ones: internal, missed. Default: none.", valueName: "kinds")) var log: String?
+    @Option(help: ArgumentHelp("Map a disposition to a call-log outcome, e.g. FAILED=no_answer. Repeatable.", valueName: "disposition=outcome"))
+    var outcome: [String] = []
+    @Option(help: ArgumentHelp("How long a recording waits for its CDR row before it goes on with its file name's facts: 10m, 90s, …", valueName: "age"))
+    var cdrWait: String?
+
+    var request: SourceRequest {
+        var request = SourceRequest()
+        request.source = source
+        request.cdr = cdr
+        request.timezone = timezone
+        request.region = region
+        request.extensions = extensions
+        request.log = log
+        request.outcomes = outcome
+        request.cdrWait = cdrWait
+        return request
+    }
+}
+
+/// `worker --watch DIR`: the directories a worker watches for new recordings.
+struct WatchOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Watch this directory for new recordings (repeatable); without it, the sources of --config.", valueName: "dir"))
+    var watch: [String] = []
+    @Option(help: ArgumentHelp("How new files are noticed: auto (inotify, polling on network mounts), inotify or poll.", valueName: "mode"))
+    var watchMode: String?
+    @Option(help: ArgumentHelp("With polling: seconds between looks at the watched directories.", valueName: "seconds"))
+    var watchPollInterval: String?
+}

@@ -75,7 +75,9 @@ extension CallRecCommand {
 
         @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
 
+        @Option(help: "Read the sources from this file (JSON with comments).") var config: String?
         @OptionGroup var settle: SettleOption
+        @OptionGroup(title: "PBX source") var source: SourceOptions
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
 

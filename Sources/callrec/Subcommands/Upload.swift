@@ -29,6 +29,7 @@ extension CallRecCommand {
         @Option(help: "Uploads at once.") var uploadSlots: Int = 4
 
         @OptionGroup var settle: SettleOption
+        @OptionGroup(title: "PBX source") var source: SourceOptions
         @OptionGroup var store: StoreOptions
         @OptionGroup var retention: SpoolRetentionOptions
         @OptionGroup var global: GlobalOptions
@@ -168,7 +169,11 @@ extension CallRecCommand {
             "Run a reconcile pass (apply, default caps, never --force) at start and then every this long: 1h, 30m, 1d. Needs PIPEDRIVE_API_TOKEN.",
             discussion: "With several workers sharing a queue, give this to one of them."))
         var reconcileEvery: String?
+        @Option(help: "Read the API variables and the sources from this file (JSON with comments, or KEY=VALUE lines).") var config: String?
 
+        @OptionGroup(title: "Watching") var watching: WatchOptions
+        @OptionGroup var settle: SettleOption
+        @OptionGroup(title: "PBX source") var source: SourceOptions
         @OptionGroup var store: StoreOptions
         @OptionGroup var retention: SpoolRetentionOptions
         @OptionGroup var global: GlobalOptions
