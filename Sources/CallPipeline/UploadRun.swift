@@ -154,6 +154,10 @@ public struct UploadRun: Sendable {
         var report = FileReport(path: shown, key: key, status: .ok, error: nil,
                                 warnings: (transcoded?.warnings ?? []) + registered.warnings.filter { $0.code != .alreadyKnown && $0.code != .resumed },
                                 input: transcoded?.input, stats: transcoded?.stats, parts: [])
+        // A PBX recording's warnings about its facts (`cdr_missing`, `number_invalid`, `no_user`).
+        if let source = SourceMetadata.parse(recording.metadata) {
+            report.warnings += source.warnings.map { AudioWarning(AudioWarning.Code(rawValue: $0.code), $0.message) }
+        }
         let parts = try await store.parts(key: key)
         report.parts = parts.map { part in
             var p = transcoded?.parts.first { $0.path == part.spoolPath }

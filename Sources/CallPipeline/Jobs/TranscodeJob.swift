@@ -143,6 +143,10 @@ public struct TranscodeJobHandler: JobHandler {
             .setRecordingAudio(key: key, partCount: parts.count, seconds: seconds),
             .setRecordingState(key: key, state: .transcoded),
         ]
+        // A PBX call log whose length is the audio's: decided again now that it is known.
+        if let source, let refined = CallResolution.withAudio(source, seconds: seconds) {
+            ops.append(.setRecordingMetadata(key: key, metadata: refined.text))
+        }
         ops += followUp(key).map { .enqueue($0) }
         try await store.commit(ops)
         logger.info("transcoded", metadata: ["parts": "\(parts.count)", "seconds": "\(seconds)",

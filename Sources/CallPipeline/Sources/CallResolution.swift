@@ -47,6 +47,22 @@ enum CallResolution {
         }
     }
 
+    /// The call log again once the audio's length is known, when it stands in for what no CDR
+    /// said (no `billsec`; a name-only start): nil when nothing changes.
+    static func withAudio(_ metadata: SourceMetadata, seconds: Double) -> SourceMetadata? {
+        guard let facts = metadata.facts, !facts.fromCDR || facts.billsec == nil else { return nil }
+        let settings = metadata.source.settings.settings
+        let refined = facts.fromCDR ? facts : CallAssembly.fromName(name: metadata.source.nameFacts, settings: settings,
+                                                                    fileModified: metadata.source.fileModified.map { Date(timeIntervalSince1970: $0) },
+                                                                    audioSeconds: seconds) ?? facts
+        guard case .log(let draft, let warnings) = CallLogBuilder.decide(refined, settings: settings, audioSeconds: seconds) else { return nil }
+        var resolved = metadata
+        resolved.facts = refined
+        resolved.callLog = draft
+        resolved.warnings = warnings
+        return resolved
+    }
+
     /// The rows of the recording's call: those its keys find, and the rest of their `linkedid` groups.
     static func cdrRows(for name: NameFacts, pbx: String, store: any CallStore) async throws -> [CDRRow] {
         let keys = CallAssembly.keys(for: name)

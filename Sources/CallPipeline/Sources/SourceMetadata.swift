@@ -125,9 +125,10 @@ public struct SourceMetadata: Codable, Sendable {
         try c.encode(warnings, forKey: .warnings)
     }
 
-    /// The call's length from its call log (end − start, or `duration`), when it says.
+    /// The call's length from its call log (end − start, or `duration`), when a CDR said how long
+    /// the call was talked (else the call log's length is the audio's).
     public var declaredCallSeconds: Double? {
-        guard let log = callLog else { return nil }
+        guard let log = callLog, let facts, facts.billsec != nil, facts.disposition.uppercased() == "ANSWERED" else { return nil }
         if let end = log.endTime.flatMap(CallLogDraft.parseTime), let start = CallLogDraft.parseTime(log.startTime) {
             return end.timeIntervalSince(start)
         }
