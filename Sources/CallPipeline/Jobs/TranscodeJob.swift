@@ -1,7 +1,7 @@
 public import CallAudio
 public import CallJobs
-public import CallStore
 import CallSources
+public import CallStore
 import Foundation
 import Logging
 

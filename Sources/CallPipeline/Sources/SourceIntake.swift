@@ -1,7 +1,7 @@
 public import CallAudio
-import CallSupport
 public import CallSources
 public import CallStore
+import CallSupport
 import Foundation
 public import Logging
 

@@ -2,7 +2,7 @@ public import CallAPI
 public import CallSources
 import CallSupport
 import Crypto
-public import Foundation
+import Foundation
 
 /// The identity of a PBX recording (D6): the call, not the bytes. A WAV converted to MP3, a
 /// `touch`, or the same call under a second root keep one key, so one call log.
