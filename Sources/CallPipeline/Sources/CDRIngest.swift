@@ -1,6 +1,6 @@
 public import CallSources
 import CallStore
-public import Foundation
+import Foundation
 import Logging
 
 // On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
