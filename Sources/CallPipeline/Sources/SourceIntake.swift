@@ -297,12 +297,12 @@ public struct SourceIntake: Sendable {
                 }
                 warning = AudioWarning(Self.changedAfterUpload, "\(shown): its bytes changed after its call was uploaded (\(EnqueueBatch.format(known.updatedAt))); the call log keeps what was sent, nothing is sent again")
                 row.verdict = Verdict.changedAfterUpload
-            } else if otherGone, sameStem {
-                warning = AudioWarning(Self.converted, "\(shown): replaces \(other), which is gone (converted after the upload); its call was uploaded already")
-                row.verdict = Verdict.converted
             } else if otherRoot {
                 warning = AudioWarning(Self.sameCall, "\(shown): the same call (\(taken.name.callID)) as \(known.path), under another root, uploaded already; not sent again")
                 row.verdict = Verdict.sameCall
+            } else if otherGone, sameStem {
+                warning = AudioWarning(Self.converted, "\(shown): replaces \(other), which is gone (converted after the upload); its call was uploaded already")
+                row.verdict = Verdict.converted
             } else {
                 warning = AudioWarning(Self.changedAfterUpload, "\(shown): another file of the call \(taken.name.callID), which was uploaded as \(other); nothing is sent again")
                 row.verdict = Verdict.changedAfterUpload
