@@ -244,8 +244,11 @@ import Testing
             try audio("\(root)/\(day)/\(Self.inbound).wav", seconds: 3)
             let cdr = "\(dir)/cdr.csv"
             try write(Self.freepbxHeader + "\n", to: cdr)
-            let flags = ["--source", "freepbx", "--cdr", cdr]
+            // A wait shorter than the run's idle horizon (5 min) is reported, not waited for.
+            let flags = ["--source", "freepbx", "--cdr", cdr, "--cdr-wait", "2m"]
+            let started = ContinuousClock.now
             let first = try upload(root, state: state, flags)
+            #expect(ContinuousClock.now - started < .seconds(100), "the run waited for the CDR")
             #expect(first.status == 3, "\(first.stderr)")
             #expect(first.status("\(day)/\(Self.inbound).wav") == "waiting", "\(first.files)")
             #expect(first.code("\(day)/\(Self.inbound).wav") == "awaiting_cdr", "\(first.files)")
