@@ -197,11 +197,18 @@ public struct UploadRun: Sendable {
             // nothing is wrong with the recording, and the next run after that time goes on.
             // A job released by a stopped run (a refused token, an unreachable API) is due now.
             let due = job.runAt <= Date()
+            let code = job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished"
+            if code == CallResolution.awaitingCDR, !due {
+                // Nothing to retry: the call's CDR row has not come (`--cdr-wait`).
+                report.status = .waiting
+                report.error = .init(code: code, message: "\(shown): waits for its call's CDR row until \(ISO8601DateFormatter().string(from: job.runAt)) (--cdr-wait); a run after the row is in the CDR file, or after that time, goes on")
+                return (report, job.runAt)
+            }
             reason += due ? "; its \(job.kind) job is ready for the next run" : "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
             if let last = job.lastError { reason += " (\(last))" }
             reason += due ? "" : "; run again then to go on"
             report.status = .waiting
-            report.error = .init(code: job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished", message: reason)
+            report.error = .init(code: code, message: reason)
             return (report, job.runAt)
         }
         return (report, nil)

@@ -135,6 +135,10 @@ public struct SourceIntake: Sendable {
     /// One file (absolute path), as a watcher saw it close or arrive.
     public func take(path: String) async -> FileReport {
         let shown = display(path)
+        // A watcher may pass what a scan passes over (a CDR file, the state directory's files).
+        if Self.isNotRecording(Paths.name(of: path)) || skipped.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
+            return FileReport(path: shown, key: nil, status: .skipped, error: nil, warnings: [], input: nil, stats: nil, parts: [])
+        }
         for _ in 0..<3 {
             do {
                 return try await attempt(path: path, shown: shown)
