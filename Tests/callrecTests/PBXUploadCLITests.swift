@@ -78,6 +78,15 @@ import Testing
         return ["--config", "\(dir)/callrec.json"]
     }
 
+    /// A re-run that sends nothing: exit 0, the file skipped with `warning`, the sandbox still
+    /// holding `count` call logs.
+    func expectNothingSent(_ run: Run, _ path: String, warning: String, state: String, count: Int) throws {
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.status(path) == "skipped", "\(run.files)")
+        #expect(run.warnings(path).contains(warning), "\(run.files)")
+        #expect(try callLogs(state: state).count == count)
+    }
+
     // MARK: FreePBX
 
     static let inbound = "in-2125550123-6175550199-20260310-140500-1773165900.1"
@@ -194,18 +203,14 @@ import Testing
             #expect(first.status == 0, "\(first.stderr)")
             #expect(first.status("\(day)/\(Self.inbound).mp3") == "ok", "\(first.files)")
             #expect(first.warnings("\(day)/\(Self.inbound).mp3").contains("converted"), "\(first.files)")
-            var logs = try callLogs(state: state)
+            let logs = try callLogs(state: state)
             #expect(logs.count == 2, "\(logs)")
             #expect(callLog(logs, stem: Self.inbound)?["start_time"] as? String == "2026-03-10 18:05:00")
 
             // WAV→MP3 after the upload: reported, not sent again.
             try audio("\(root)/\(day)/\(Self.outbound).mp3", seconds: 3.2, format: .mp3)
             try fm.removeItem(atPath: "\(root)/\(day)/\(Self.outbound).wav")
-            let converted = try upload(root, state: state, flags)
-            #expect(converted.status == 0, "\(converted.stderr)")
-            #expect(converted.status("\(day)/\(Self.outbound).mp3") == "skipped", "\(converted.files)")
-            #expect(converted.warnings("\(day)/\(Self.outbound).mp3").contains("converted"), "\(converted.files)")
-            #expect(try callLogs(state: state).count == 2)
+            try expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "converted", state: state, count: 2)
 
             // `touch`: the same bytes, a new mtime: done before.
             let touched = "\(root)/\(day)/\(Self.inbound).mp3"
@@ -218,22 +223,13 @@ import Testing
 
             // New bytes after the upload: reported, not re-sent.
             try audio(touched, seconds: 4, format: .mp3)
-            let changed = try upload(root, state: state, flags)
-            #expect(changed.status == 0, "\(changed.stderr)")
-            #expect(changed.status("\(day)/\(Self.inbound).mp3") == "skipped", "\(changed.files)")
-            #expect(changed.warnings("\(day)/\(Self.inbound).mp3").contains("changed_after_upload"), "\(changed.files)")
-            #expect(try callLogs(state: state).count == 2)
+            try expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.inbound).mp3", warning: "changed_after_upload", state: state, count: 2)
 
             // The same call under a second root: one call log still.
             let second = "\(dir)/mirror"
             try fm.createDirectory(atPath: "\(second)/\(day)", withIntermediateDirectories: true)
             try fm.copyItem(atPath: "\(root)/\(day)/\(Self.outbound).mp3", toPath: "\(second)/\(day)/\(Self.outbound).mp3")
-            let mirror = try upload(second, state: state, flags)
-            #expect(mirror.status == 0, "\(mirror.stderr)")
-            #expect(mirror.status("\(day)/\(Self.outbound).mp3") == "skipped", "\(mirror.files)")
-            #expect(mirror.warnings("\(day)/\(Self.outbound).mp3").contains("same_call"), "\(mirror.files)")
-            logs = try callLogs(state: state)
-            #expect(logs.count == 2, "\(logs)")
+            try expectNothingSent(try upload(second, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "same_call", state: state, count: 2)
         }
     }
 
@@ -293,6 +289,28 @@ import Testing
             #expect(logs.first?["from_phone_number"] as? String == "+16175550199", "\(logs)")
             #expect(logs.first?["start_time"] as? String == "2026-03-10 18:05:00", "\(logs)")
             #expect(logs.first?["end_time"] as? String == "2026-03-10 18:05:03", "\(logs)")
+        }
+    }
+
+    /// 2026-11-01 in New York repeats 01:00–02:00 (EDT, then EST): two calls at 01:30 local are an
+    /// hour apart, told apart by their uniqueids' epochs.
+    @Test(.timeLimit(.minutes(5)))
+    func theRepeatedHourOfADSTChangeGivesTwoDifferentUTCTimes() async throws {
+        try await withTemporaryDirectory { dir in
+            let root = "\(dir)/monitor", state = "\(dir)/state"
+            let first = "in-2125550123-6175550199-20261101-013000-1793511000.7", second = "in-2125550123-6175550198-20261101-013000-1793514600.8"
+            try audio("\(root)/2026/11/01/\(first).wav", seconds: 3)
+            try audio("\(root)/2026/11/01/\(second).wav", seconds: 3.3)
+            let rows = [("1793511000.7", first, "6175550199"), ("1793514600.8", second, "6175550198")].map { uniqueid, stem, caller in
+                Self.freepbxRow(calldate: "2026-11-01 01:30:00", clid: "<\(caller)>", src: caller, dst: "101", channel: "PJSIP/trunk-1", dstchannel: "PJSIP/101-2",
+                                duration: 20, billsec: 10, disposition: "ANSWERED", uniqueid: uniqueid, did: "2125550123", recordingfile: "\(stem).wav", cnum: caller)
+            }
+            try write(([Self.freepbxHeader] + rows).joined(separator: "\n") + "\n", to: "\(dir)/cdr.csv")
+            let run = try upload(root, state: state, ["--source", "freepbx", "--cdr", "\(dir)/cdr.csv"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let logs = try callLogs(state: state)
+            #expect(callLog(logs, stem: first)?["start_time"] as? String == "2026-11-01 05:30:00", "\(logs)")
+            #expect(callLog(logs, stem: second)?["start_time"] as? String == "2026-11-01 06:30:00", "\(logs)")
         }
     }
 

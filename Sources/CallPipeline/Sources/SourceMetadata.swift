@@ -128,11 +128,8 @@ public struct SourceMetadata: Codable, Sendable {
     /// The call's length from its call log (end − start, or `duration`), when a CDR said how long
     /// the call was talked (else the call log's length is the audio's).
     public var declaredCallSeconds: Double? {
-        guard let log = callLog, let facts, facts.billsec != nil, facts.disposition.uppercased() == "ANSWERED" else { return nil }
-        if let end = log.endTime.flatMap(CallLogDraft.parseTime), let start = CallLogDraft.parseTime(log.startTime) {
-            return end.timeIntervalSince(start)
-        }
-        return log.duration.flatMap(Double.init)
+        guard let facts, facts.billsec != nil, facts.disposition.uppercased() == "ANSWERED" else { return nil }
+        return Sidecar(callLog: callLog).declaredCallSeconds
     }
 
     /// The metadata of a PBX recording; nil for a sidecar recording (its metadata is the
