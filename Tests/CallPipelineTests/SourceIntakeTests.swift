@@ -63,6 +63,23 @@ import Testing
         }
     }
 
+    @Test func symlinksAreRefusedAndTheStateAndCDRFilesPassedOver() async throws {
+        try await withIntake { dir, store, intake in
+            let day = "\(dir)/monitor/2026/03/10"
+            try FileManager.default.createDirectory(atPath: day, withIntermediateDirectories: true)
+            try SyntheticAudio.write(.speech(), seconds: 3, format: .wavULaw, to: "\(dir)/elsewhere.wav")
+            try FileManager.default.createSymbolicLink(atPath: "\(day)/\(Self.inbound).wav", withDestinationPath: "\(dir)/elsewhere.wav")
+            try Data((Self.header + "\n").utf8).write(to: URL(fileURLWithPath: "\(dir)/monitor/cdr.csv"))
+            let source = SourceIntake(settings: SourceSettings(kind: .freepbx, root: "\(dir)/monitor", cdrFiles: ["\(dir)/monitor/cdr.csv"]),
+                                      store: store, settle: .immediate, logger: Logger(label: "test"))
+            let reports = try await source.scan(reportKnown: true)
+            #expect(reports.map(\.path) == ["2026/03/10/\(Self.inbound).wav"], "\(reports)")
+            #expect(reports.first?.error?.code == "refused")
+            #expect(try await store.recordings(RecordingQuery(limit: 10)).isEmpty)
+            _ = intake
+        }
+    }
+
     @Test func theCallNotTheBytesIsTheIdentity() async throws {
         try await withIntake { dir, store, intake in
             let day = "monitor/2026/03/10", other = "mirror/2026/03/10"

@@ -37,10 +37,11 @@ import Testing
         return environment
     }
 
-    func run(_ command: String, _ root: String, state: String, _ extra: [String]) throws -> Run {
+    func run(_ command: String, _ root: String, state: String, _ extra: [String], json: Bool = true) throws -> Run {
         let sandbox = command == "upload" ? ["--sandbox"] : []
-        let result = try runProcess(callrec, [command, root, "--state", state, "--settle", "0", "--json", "--jobs", "2", "--log-level", "warning",
-                                              "--timezone", "America/New_York", "--region", "US"] + sandbox + extra, environment: environment)
+        let result = try runProcess(callrec, [command, root, "--state", state, "--settle", "0", "--jobs", "2", "--log-level", "warning",
+                                              "--timezone", "America/New_York", "--region", "US"] + (json ? ["--json"] : []) + sandbox + extra,
+                                    environment: environment)
         let document = (try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]) ?? [:]
         var files: [String: [String: Any]] = [:]
         for file in document["files"] as? [[String: Any]] ?? [] { files[file["path"] as? String ?? ""] = file }
@@ -166,6 +167,12 @@ import Testing
             #expect(again.files.count == 5, "\(again.files.keys)")
             #expect(again.code("\(day)/\(Self.internalCall).wav") == "internal_call")
             #expect(try callLogs(state: state).count == 2)
+            // Without --json: each call not logged on stderr with its reason, and counted apart from those done before.
+            let text = try run("upload", root, state: state, flags, json: false)
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stderr.contains("skipped missed_call: \(day)/\(Self.missed).wav"), "\(text.stderr)")
+            #expect(text.stderr.contains("skipped unrecognised_name: \(day)/voicemail-greeting.wav"), "\(text.stderr)")
+            #expect(text.stderr.contains("0 uploaded, 2 done before, 3 not logged, 0 failed"), "\(text.stderr)")
 
             // `--log internal,missed`: the two skipped calls are logged now, the others not again.
             let all = try upload(root, state: state, flags + ["--log", "internal,missed"])

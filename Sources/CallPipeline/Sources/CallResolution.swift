@@ -39,7 +39,8 @@ enum CallResolution {
         resolved.facts = facts
         switch CallLogBuilder.decide(facts, settings: settings, audioSeconds: nil) {
         case .skip(let reason, let message):
-            return .skip(reason, message, resolved)
+            // The message names the file (as the report shows it, relative to the root).
+            return .skip(reason, "\(metadata.source.relativePath): \(message)", resolved)
         case .log(let draft, let warnings):
             resolved.callLog = draft
             resolved.warnings = warnings
