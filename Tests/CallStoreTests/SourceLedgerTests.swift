@@ -454,29 +454,3 @@ struct SourceLedgerTests {
         }
     }
 }
-
-private func round(_ date: Date) -> Date { Date(timeIntervalSince1970: Double(date.ms) / 1000) }
-
-extension SourceFile: MillisecondNormalizable {
-    var normalized: SourceFile {
-        var copy = self
-        copy.seenAt = round(seenAt)
-        return copy
-    }
-}
-
-extension StoredCDRRow: MillisecondNormalizable {
-    var normalized: StoredCDRRow {
-        var copy = self
-        copy.ingestedAt = round(ingestedAt)
-        return copy
-    }
-}
-
-extension JobErrorRecord: MillisecondNormalizable {
-    var normalized: JobErrorRecord {
-        var copy = self
-        copy.at = round(at)
-        return copy
-    }
-}
