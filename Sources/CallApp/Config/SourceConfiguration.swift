@@ -1,5 +1,5 @@
-public import CallSources
 import CallPhone
+public import CallSources
 import Foundation
 
 /// The source options as typed (`--source`, `--cdr`, …): checked and merged with the config file
