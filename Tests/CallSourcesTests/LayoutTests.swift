@@ -88,6 +88,7 @@ import Testing
         #expect(named?.anchor == Date(timeIntervalSince1970: 1_772_637_330))
         #expect(Layouts.parse(relativePath: "in-1-2-20261304-101530-1772637330.1.wav", kind: .freepbx) == nil, "month 13")
         #expect(Layouts.parse(relativePath: "in-1-2-20260304-101530-.wav", kind: .freepbx) == nil, "no uniqueid")
+        #expect(Layouts.parse(relativePath: "2026/03/04/.in-1-2-20260304-101530-1772637330.1.wav", kind: .freepbx) == nil, "hidden")
         #expect(Layouts.parse(relativePath: "in-1-2-20260304-101530-1772637330.1.wav", kind: .sidecar) == nil)
         #expect(Layouts.parse(relativePath: "in-1-2-20260304-101530-1772637330.1.wav", kind: .threeCX) == nil)
     }
