@@ -46,6 +46,29 @@ import Testing
         #expect(ring.answer == nil && ring.disposition == "NO ANSWER" && ring.destinationChannel == "Local/101@from-internal-00000001;1")
     }
 
+    @Test func masterCSVWidthsEighteenAndTwenty() async throws {
+        // Master-21's first row: 16 base columns, uniqueid, userfield, peeraccount, linkedid, sequence
+        let reader = try CSVReader(path: Self.root + "/freepbx/cdr/Master-21.csv")
+        let full = try #require(try reader.next()).fields
+        let quoted = { (fields: [String]) in fields.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: ",") }
+        let base = Array(full[..<16]), uniqueid = full[16], newColumns = Array(full[18...])
+        let cases: [(fields: [String], uniqueid: String?, userfield: String?, linkedid: String?)] = [
+            (base + [uniqueid, "note"], uniqueid, "note", nil),
+            (base + [uniqueid] + newColumns, uniqueid, nil, uniqueid),
+            (base + ["a userfield"] + newColumns, nil, "a userfield", uniqueid),
+            (base + ["sys-name-1772637330.12"], "sys-name-1772637330.12", nil, nil),
+        ]
+        try await withTemporaryDirectory { dir in
+            for c in cases {
+                let path = dir + "/Master.csv"
+                try (quoted(c.fields) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                let row = try #require(try CDRFile.read(path: path, from: 0, kind: nil, header: nil).rows.first, "\(c.fields.count) columns")
+                #expect(row.uniqueid == c.uniqueid && row.fields["userfield"] == c.userfield && row.linkedid == c.linkedid,
+                        "\(c.fields.count) columns: \(c.fields[16])")
+            }
+        }
+    }
+
     @Test func freePBXExportWithBOMCRLFAndRewrittenRecordingFile() throws {
         let chunk = try Self.read("freepbx/cdr/freepbx-cdr.csv")
         #expect(chunk.kind == .freepbxCDR && chunk.problems.isEmpty)
@@ -91,6 +114,10 @@ import Testing
             try "calldate,uniqueid,linkedid,disposition,billsec,did,cnum\n".write(toFile: path, atomically: true, encoding: .utf8)
             let missing = try #require(throws: CDRError.self) { try CDRFile.read(path: path, from: 0, kind: nil, header: nil) }
             #expect(missing.reason.contains("(missing: recordingfile)"))
+            // mysql --batch writes tabs: the message says so
+            try "calldate\tclid\tsrc\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let tabs = try #require(throws: CDRError.self) { try CDRFile.read(path: path, from: 0, kind: nil, header: nil) }
+            #expect(tabs.reason.contains("tab-separated"))
         }
     }
 
