@@ -100,6 +100,14 @@ public struct CDRCursor: Sendable, Hashable {
         self.kind = kind
         self.header = header
     }
+
+    /// The error of a failed compare-and-set of this cursor (``LedgerOp/putCDRCursor(_:expectedOffset:)``):
+    /// the stored offset (nil: no cursor) was not the one expected.
+    public func conflict(expected: Int64?, stored: Int64?) -> StoreError {
+        let was = stored.map { "is at \($0)" } ?? "has no cursor"
+        let thought = expected.map { "at \($0)" } ?? "without one"
+        return StoreError(.conflict, "the cursor of the CDR file \(path) of \(pbx) \(was), not \(thought): another reader committed meanwhile")
+    }
 }
 
 /// Which CDR rows ``CallStore/cdrRows(_:)`` returns: those of `pbx` matching any of the keys.
