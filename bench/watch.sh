@@ -12,7 +12,8 @@
 #             (found by its marker, the call's key D6) per logged manifest call and none for the others.
 # Smoke test: bench/watch.sh --rate 2 --duration 30 --call-seconds 5-15
 # Usage: bench/watch.sh [--rate N] [--duration S] [--call-seconds A-B] [--quirks Q] [--kill-every S] [--settle S]
-#                       [--seed N] [--start ISO] [--timezone Z] [--callrec PATH] [--sim PATH] [--keep]
+#                       [--seed N] [--start ISO] [--timezone Z] [--drain S] [--callrec PATH] [--sim PATH] [--keep]
+# (--drain: how long to wait after the stream for the last uploads; default 600 s, past a CDR wait)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ seed=1
 start=2026-11-01T05:50:00Z  # 01:50 EDT: the stream crosses New York's fall-back at 06:00Z
 timezone=America/New_York
 keep=0
+drain=600
 while (($#)); do
   case "$1" in
     --rate) rate=$2; shift ;;
@@ -41,8 +43,9 @@ while (($#)); do
     --timezone) timezone=$2; shift ;;
     --callrec) bin=$2; shift ;;
     --sim) sim=$2; shift ;;
+    --drain) drain=$2; shift ;;
     --keep) keep=1 ;;
-    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
   esac
   shift
 done
@@ -81,7 +84,8 @@ metrics_url() {  # the newest "metrics served at http://…/metrics" line (a res
 queue_depth() {  # due jobs over all queues, or empty when the worker does not answer
   local url; url=$(metrics_url)
   [[ -n $url ]] || return 0
-  curl -fs --max-time 2 "$url" 2>/dev/null | awk '/^callrec_queue_depth/ {s += $NF; n++} END {if (n) print s}'
+  local page; page=$(curl -fs --max-time 2 "$url" 2>/dev/null) || return 0
+  awk '/^callrec_queue_depth/ {s += $NF} END {print s + 0}' <<<"$page"  # no line yet: no queue has had a job
 }
 
 echo "watch.sh: $rate calls/s for $duration s, calls of $call_seconds s, quirks $quirks, settle $settle s, kill -9 every ${kill_every} s (0: never); work in $work" >&2
@@ -112,9 +116,9 @@ done
 wait "$simulator" || { echo "watch.sh: the simulator failed:" >&2; cat "$work/sim.log" >&2; exit 1; }
 simulator=""
 stream_end=$(python3 -c "print(f'{$(date +%s.%N)-$t0:.1f}')")
-# Drain: until every logged call's recording arrived (or 10 minutes: a CDR wait may run out).
+# Drain: until every logged call's recording arrived (or --drain seconds: a CDR wait may run out).
 expected=$(python3 -c "import json; print(sum(1 for l in open('$work/manifest.jsonl') if json.loads(l)['logged']))")
-deadline=$(($(date +%s) + 600))
+deadline=$(($(date +%s) + drain))
 while (($(date +%s) < deadline)); do
   arrived=$(curl -fs "$base/_sandbox/state" | python3 -c "import json,sys; print(sum(1 for c in json.load(sys.stdin)['call_logs'] if c.get('recording')))")
   ((arrived >= expected)) && break
