@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +46,7 @@ struct WatchOpens: ParsableCommand {
             source.resume()
             return source
         }
-        defer { sources.forEach { $0.cancel() } }
+        defer { for source in sources { source.cancel() } }
         FileHandle.standardError.write(Data("watching \(directories.count) directories\n".utf8))
 
         var directoryEvents = 0, fileEvents = 0, overflow = false, files: [String] = []

@@ -1,5 +1,6 @@
 import CallTesting
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
