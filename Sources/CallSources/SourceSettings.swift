@@ -63,7 +63,7 @@ public struct SourceSettings: Sendable, Hashable {
     /// `Inbound call from +1 212-555-0123 · ext 101`.
     public static let defaultSubject = "{direction_title} call {with_other}{ext_suffix}"
     /// HTML (the values are escaped; the upload's marker follows it):
-    /// `<p>Inbound call from +1 212-555-0123 · ext 101: answered, 2:05.</p><p>Started 2026-03-08 09:15:00 EDT (2026-03-08 13:15:00 UTC). PBX hq, call 1772975700.12.</p>`
+    /// `<p>Inbound call from +1 212-555-0123 · ext 101: answered, 2:05.</p><p>Started 2026-03-08 09:15:00 -04:00 (2026-03-08 13:15:00 UTC). PBX hq, call 1772975700.12.</p>`
     public static let defaultNote = "<p>{direction_title} call {with_other}{ext_suffix}: {outcome_text}, {duration}.</p><p>Started {start_local} ({start_utc}). PBX {pbx}, call {call_id}.</p>"
 
     /// A digest of what decides whether a call is logged: a skipped call is looked at again when

@@ -97,7 +97,7 @@ public enum CallLogTemplates {
             "disposition": facts.disposition,
             "pbx": facts.pbx,
             "call_id": facts.callID,
-            "start_local": LocalTime.local(facts.start, in: zone).description + " " + (zone.abbreviation(for: facts.start) ?? zone.identifier),
+            "start_local": LocalTime.local(facts.start, in: zone).description + " " + offset(zone.secondsFromGMT(for: facts.start)),
             "start_utc": CallLogTime.utc(facts.start),
         ]
     }
@@ -107,6 +107,12 @@ public enum CallLogTemplates {
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let s = max(0, seconds)
         return s >= 3600 ? "\(s / 3600):\(two(s / 60 % 60)):\(two(s % 60))" : "\(s / 60):\(two(s % 60))"
+    }
+
+    /// `-04:00`, `+05:30` (zone abbreviations differ between platforms).
+    static func offset(_ seconds: Int) -> String {
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return (seconds < 0 ? "-" : "+") + two(abs(seconds) / 3600) + ":" + two(abs(seconds) / 60 % 60)
     }
 
     static func party(_ number: String, name: String?) -> String {

@@ -1,3 +1,4 @@
+import CallAPI
 import CallSources
 import Foundation
 
@@ -273,29 +274,11 @@ struct Checked<T: ConfigSection>: Decodable, Sendable {
             if let instead = T.secrets[key.stringValue] {
                 throw ConfigError(decoder.codingPath + [key], "a secret is never written in the configuration file: \(instead)")
             }
-            let near = T.keys.min { APIEnvironmentDistance.distance($0, key.stringValue) < APIEnvironmentDistance.distance($1, key.stringValue) }
-            let hint = near.map { APIEnvironmentDistance.distance($0, key.stringValue) <= 3 ? " (did you mean \($0)?)" : "" } ?? ""
+            let near = T.keys.min { APIEnvironment.distance($0, key.stringValue) < APIEnvironment.distance($1, key.stringValue) }
+            let hint = near.map { APIEnvironment.distance($0, key.stringValue) <= 3 ? " (did you mean \($0)?)" : "" } ?? ""
             throw ConfigError(decoder.codingPath + [key], "unknown key\(hint); known here: \(T.keys.joined(separator: ", "))")
         }
         value = try T(from: decoder)
-    }
-}
-
-/// Edit distance, for "did you mean".
-enum APIEnvironmentDistance {
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var diagonal = row[0]
-            row[0] = i + 1
-            for (j, y) in b.enumerated() {
-                let above = row[j + 1]
-                row[j + 1] = min(diagonal + (x == y ? 0 : 1), above + 1, row[j] + 1)
-                diagonal = above
-            }
-        }
-        return row[b.count]
     }
 }
 

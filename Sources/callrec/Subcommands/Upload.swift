@@ -211,7 +211,15 @@ extension CallRecCommand {
             service.reconcileEvery = reconcileEvery.flatMap(parseAge)
             service.settings = try transcode.settings()
             service.validation = validation.configuration()
-            let outcome = try await service.run(store: store.settings, environment: try APIClients.environment(config: nil), logger: logger,
+            var request = source.request
+            request.watchMode = watching.watchMode
+            request.watchPollInterval = watching.watchPollInterval
+            service.sources = try SourceConfiguration.watched(directories: watching.watch, request: request, config: config)
+            if !watching.watch.isEmpty, service.sources.isEmpty {
+                throw AppError(.usage, "--watch needs a PBX source: --source freepbx, 3cx or fusionpbx (sidecar folders are not watched)")
+            }
+            service.settle = settle.value
+            let outcome = try await service.run(store: store.settings, environment: try APIClients.environment(config: config), logger: logger,
                 first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
                 again: { logger.notice("\($0) again: releasing running jobs now") })
             let summary = outcome.summary
