@@ -137,6 +137,14 @@ import Testing
         }
     }
 
+    /// The ledger keeps rows as JSON: every kind's rows come back equal.
+    @Test func rowsSurviveJSON() throws {
+        for file in ["freepbx/cdr/Master-21.csv", "freepbx/cdr/freepbx-cdr.csv", "fusionpbx/cdr/fusionpbx-cdr.csv"] {
+            let rows = try Self.read(file).rows
+            #expect(try JSONDecoder().decode([CDRRow].self, from: JSONEncoder().encode(rows)) == rows, "\(file)")
+        }
+    }
+
     @Test func aLastLineStillBeingWrittenIsLeftForTheNextRead() throws {
         let path = Self.root + "/freepbx/cdr/Master-tail.csv"
         let chunk = try CDRFile.read(path: path, from: 0, kind: nil, header: nil)
