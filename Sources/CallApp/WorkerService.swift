@@ -1,8 +1,9 @@
 public import CallAPI
 public import CallAudio
 public import CallJobs
-import CallPipeline
+public import CallPipeline
 import CallStore
+public import CallSources
 import Foundation
 import Hummingbird
 public import Logging
@@ -34,6 +35,11 @@ public struct WorkerService: Sendable {
     public var reconcileEvery: Duration?
     public var settings = TranscodeSettings()
     public var validation = ValidationConfiguration()
+    /// PBX sources watched while the worker runs (`--watch DIR`, the config file's sources); with
+    /// ``untilIdle`` each is looked at once (CDR files read, tree scanned) before the jobs run.
+    public var sources: [SourceSettings] = []
+    /// When a watched file counts as written to its end.
+    public var settle = Settle()
 
     public init(concurrency: Int, uploadSlots: Int, deleteSlots: Int) {
         self.concurrency = concurrency
@@ -91,17 +97,31 @@ public struct WorkerService: Sendable {
                 configuration.pollInterval = pollInterval
                 configuration.untilIdle = untilIdle
                 configuration.idleHorizon = max(.zero, idleHorizon)
+                // Registration hashes a watched file once; its transcode in this process does not again.
+                let fingerprints = Fingerprints()
                 var handlers = extraHandlers + [
                     TranscodeJobHandler(spool: Spool(root: settings.spoolDirectory), settings: self.settings, validation: validation, pool: pool,
-                                        followUp: UploadJobHandler.followUp) as any JobHandler,
+                                        fingerprints: fingerprints, followUp: UploadJobHandler.followUp) as any JobHandler,
                 ]
                 if let pipedrive = clients.pipedrive {
                     handlers.append(clients.deleteHandler(store: settings))
                     handlers.append(UploadJobHandler(client: pipedrive))
                 }
                 let worker = Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+                let inotify = untilIdle || sources.allSatisfy({ $0.watchMode == .poll }) ? nil : Self.inotify(logger: logger)
+                defer { inotify?.stop() }
+                let watches = sources.map { source in
+                    WatchService(configuration: .init(settings: source, settle: .seconds(settle.seconds)),
+                                 actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
+                                 inotify: inotify, logger: logger)
+                }
+                if untilIdle {
+                    // One look at each source, then the queue runs until idle (cron, tests).
+                    for watch in watches { await watch.once() }
+                }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                    services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger),
+                    services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
+                        + (untilIdle ? [] : watches.map { .init(service: $0) }),
                     logger: logger))
                 try await runHandlingSignals(group, worker: worker, first: first, again: again)
                 var lines: [String] = []
@@ -116,6 +136,17 @@ public struct WorkerService: Sendable {
                 }
                 return Outcome(summary: worker.summary, unserved: lines)
             }
+        }
+    }
+
+    /// The worker's one inotify instance (nil, logged, when the system refuses one: the
+    /// sources are polled).
+    private static func inotify(logger: Logger) -> Inotify? {
+        do {
+            return try Inotify()
+        } catch {
+            logger.warning("\(error): watched directories are polled")
+            return nil
         }
     }
 

@@ -272,6 +272,13 @@ struct SourceLedgerTests {
             #expect(runningJob.id == running)
             let completed = try await store.insert(newJob(uniqueKey: "upload:c"))
             #expect(try await store.complete(try #require(try await store.claimOne().lease)))
+            // Final jobs whose run_at is still ahead: snoozed once too often, and cancelled.
+            _ = try await store.insert(newJob(uniqueKey: "upload:s"))
+            let overSnoozed = try await store.claimOne()
+            #expect(try await store.snooze(try #require(overSnoozed.lease), delay: .seconds(3_600), reason: "awaiting_cdr",
+                                           maxSnoozes: 0) == .discarded)
+            let cancelled = try await store.insert(newJob(uniqueKey: "upload:x", delay: .seconds(3_600)))
+            #expect(try await store.cancel(ids: [cancelled]) == [cancelled])
             let due = try await store.insert(newJob(uniqueKey: "upload:d"))
             let before = try await store.jobs(JobQuery(limit: 100)).normalized
             clock.advance(by: .seconds(5))
@@ -280,8 +287,8 @@ struct SourceLedgerTests {
             let waiter = Task { await store.waitForWork(timeout: .seconds(60)) }
             try await untilWaiting(store, count: 1)
             let started = ContinuousClock.now
-            try await store.commit([.wakeJobs(uniqueKeys: ["upload:a", "upload:f", "upload:r", "upload:c", "upload:d",
-                                                           "upload:none", "upload:a"])])
+            try await store.commit([.wakeJobs(uniqueKeys: ["upload:a", "upload:f", "upload:r", "upload:c", "upload:d", "upload:s",
+                                                           "upload:x", "upload:none", "upload:a"])])
             await waiter.value
             #expect(ContinuousClock.now - started < .seconds(30))
 
@@ -296,8 +303,8 @@ struct SourceLedgerTests {
                 #expect(job.snoozeCount == old.snoozeCount)
                 #expect(job.errors.normalized == old.errors)
             }
-            // Not named, running, completed, or due already: as they were.
-            for id in [delayed, running, completed, due] {
+            // Not named, running, completed, discarded, cancelled, or due already: as they were.
+            for id in [delayed, running, completed, overSnoozed.id, cancelled, due] {
                 #expect(try await store.existingJob(id).normalized == before.first { $0.id == id }, "job \(id)")
             }
             let claimed = try await store.claim(queue: queueA, limit: 10, owner: "w", leaseTTL: .seconds(30)).map(\.id)
@@ -445,31 +452,5 @@ struct SourceLedgerTests {
                 .map { try $0.decode(Int.self) }
             #expect(versions == [1, 2, 3])
         }
-    }
-}
-
-private func round(_ date: Date) -> Date { Date(timeIntervalSince1970: Double(date.ms) / 1000) }
-
-extension SourceFile: MillisecondNormalizable {
-    var normalized: SourceFile {
-        var copy = self
-        copy.seenAt = round(seenAt)
-        return copy
-    }
-}
-
-extension StoredCDRRow: MillisecondNormalizable {
-    var normalized: StoredCDRRow {
-        var copy = self
-        copy.ingestedAt = round(ingestedAt)
-        return copy
-    }
-}
-
-extension JobErrorRecord: MillisecondNormalizable {
-    var normalized: JobErrorRecord {
-        var copy = self
-        copy.at = round(at)
-        return copy
     }
 }

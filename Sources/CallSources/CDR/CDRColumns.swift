@@ -33,9 +33,10 @@ struct CDRColumns {
         }
         let missing = { (required: [String]) in required.filter { !present.contains($0) }.joined(separator: ", ") }
         let shown = fields.prefix(8).map { "\"\($0)\"" }.joined(separator: ", ") + (fields.count > 8 ? ", …" : "")
+        let tabs = fields.count == 1 && fields[0].contains("\t") ? " It is tab-separated (a mysql --batch export?): export the CDR as CSV." : ""
         throw CDRError(
             code: CDRError.unknownKind, file: path,
-            reason: "its first line (\(fields.count) columns: \(shown)) fits no CDR kind callrec reads. "
+            reason: "its first line (\(fields.count) columns: \(shown)) fits no CDR kind callrec reads.\(tabs) "
                 + "Asterisk Master.csv: no header, 16 to 21 columns (\(masterBase.joined(separator: ", ")), then uniqueid, userfield, "
                 + "\(masterNew.joined(separator: ", ")) as cdr.conf enables them) with a time in start and a disposition; "
                 + "a FreePBX cdr export: a header with \(freepbxRequired.joined(separator: ", ")) (missing: \(missing(freepbxRequired))); "

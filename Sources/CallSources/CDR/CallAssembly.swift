@@ -1,5 +1,5 @@
-public import Foundation
 import CallPhone
+public import Foundation
 
 /// What to look a recording's CDR rows up by.
 public struct CDRKeys: Sendable, Hashable {

@@ -2,10 +2,11 @@
 public enum Layouts {
     /// The facts of `relativePath` (relative to the source's root), or nil when the name fits no
     /// layout of `kind` (the report then says `unrecognised_name`). A file whose extension is not
-    /// one a PBX records to (`.json`, `.csv`, `.txt`, …) fits no layout.
+    /// one a PBX records to (`.json`, `.csv`, `.txt`, …) fits no layout, and neither does a hidden
+    /// file (`.in-….wav`: a copy in progress).
     public static func parse(relativePath: String, kind: SourceKind) -> NameFacts? {
         let components = relativePath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard let file = components.last, let dot = file.lastIndex(of: "."), dot != file.startIndex,
+        guard let file = components.last, !file.hasPrefix("."), let dot = file.lastIndex(of: "."),
               audioExtensions.contains(file[file.index(after: dot)...].lowercased())
         else { return nil }
         let stem = String(file[..<dot])
