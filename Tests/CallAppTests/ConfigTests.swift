@@ -46,6 +46,10 @@ import Testing
             #expect(environment.pipedriveBudgetReset == .seconds(6 * 3600 + 30 * 60))
             #expect(environment.telnyxURL == "https://telnyx.example/v2")
             #expect(try ConfigFile.load("\(dir)/callrec.json").users == ["101": 7, "0102": 8])
+            // A JSON5 comment may come first too.
+            try write("// callrec\n/* API */\n{ \"pipedrive\": { \"burst\": 5 } }", to: "\(dir)/slashes.json")
+            #expect(ConfigFile.isJSON("\(dir)/slashes.json"))
+            #expect(try APIClients.environment(config: "\(dir)/slashes.json", environment: [:]).pipedriveBurst == 5)
         }
     }
 

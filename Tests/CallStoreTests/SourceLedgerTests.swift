@@ -222,34 +222,39 @@ struct SourceLedgerTests {
         }
     }
 
-    /// Readers racing from the same offset: exactly one commits; the others' rows are not there.
+    /// Readers racing from the same offset (the first read of a file: no cursor yet; a later
+    /// one): exactly one commits each time, and the others' rows are not there.
     @Test(arguments: backends)
     func racingReadersOfOneFileCommitOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store in
-            try await store.commit([.putCDRCursor(Self.cursor(0), expectedOffset: nil)])
-            let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
-                for reader in 0..<6 {
-                    group.addTask {
-                        do {
-                            try await store.commit([
-                                .insertCDRRows((0..<50).map { Self.row(1_000 * reader + $0, day: "r\(reader)") }),
-                                .putCDRCursor(Self.cursor(Int64(100 + reader)), expectedOffset: 0),
-                            ])
-                            return (reader, true)
-                        } catch let error as StoreError where error.code == .conflict {
-                            return (reader, false)
+            var offset: Int64?
+            for round in 0..<2 {
+                let from = offset
+                let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                    for reader in 0..<6 {
+                        group.addTask {
+                            do {
+                                try await store.commit([
+                                    .insertCDRRows((0..<50).map { Self.row(10_000 * round + 1_000 * reader + $0, day: "\(round):\(reader)") }),
+                                    .putCDRCursor(Self.cursor(Int64(100 * (round + 1) + reader)), expectedOffset: from),
+                                ])
+                                return (reader, true)
+                            } catch let error as StoreError where error.code == .conflict {
+                                return (reader, false)
+                            }
                         }
                     }
+                    return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
                 }
-                return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+                let winners = outcomes.filter(\.value).map(\.key)
+                try #require(winners.count == 1, "round \(round): \(outcomes)")
+                let winner = winners[0]
+                offset = Int64(100 * (round + 1) + winner)
+                #expect(try await store.cdrCursor(pbx: "hq", path: Self.cursor(0).path)?.offset == offset)
+                let all = try await store.cdrRows(CDRRowQuery(pbx: "hq", days: (0..<6).map { "\(round):\($0)" }))
+                #expect(all.count == 50)
+                #expect(Set(all.compactMap(\.day)) == ["\(round):\(winner)"])
             }
-            let winners = outcomes.filter(\.value).map(\.key)
-            try #require(winners.count == 1, "\(outcomes)")
-            let winner = winners[0]
-            #expect(try await store.cdrCursor(pbx: "hq", path: Self.cursor(0).path)?.offset == Int64(100 + winner))
-            let all = try await store.cdrRows(CDRRowQuery(pbx: "hq", days: (0..<6).map { "r\($0)" }))
-            #expect(all.count == 50)
-            #expect(Set(all.compactMap(\.day)) == ["r\(winner)"])
         }
     }
 

@@ -27,7 +27,7 @@ public struct ConfigFile: Sendable {
     public var users: [String: Int] { document.users ?? [:] }
 
     /// Whether `path` is a JSON config: its first character that is not blank and not on a
-    /// `#` line is `{` (anything else is the KEY=VALUE file of DESIGN §7).
+    /// `#` or `//` comment line is `{` (anything else is the KEY=VALUE file of DESIGN §7).
     public static func isJSON(_ path: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: path) else { return false }
         return jsonText(String(decoding: data, as: UTF8.self)) != nil
@@ -40,6 +40,8 @@ public struct ConfigFile: Sendable {
             let trimmed = lines[index].trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }
             if trimmed.hasPrefix("#") { lines[index] = ""; continue }
+            // A JSON5 comment before the opening brace (a KEY=VALUE line never starts so).
+            if trimmed.hasPrefix("//") || trimmed.hasPrefix("/*") && trimmed.hasSuffix("*/") { continue }
             return trimmed.hasPrefix("{") ? lines.joined(separator: "\n") : nil
         }
         return nil

@@ -323,10 +323,4 @@ struct WatchOptions: ParsableArguments {
             try SourceConfiguration.checkWatch(mode: watchMode, pollInterval: watchPollInterval)
         } catch let error as AppError { throw ValidationError(error.message) }
     }
-
-    /// The watch settings on top of the source flags.
-    func apply(to request: inout SourceRequest) {
-        request.watchMode = watchMode
-        request.watchPollInterval = watchPollInterval
-    }
 }
