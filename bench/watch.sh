@@ -5,7 +5,9 @@
 # process (limiter off: a burst of 100,000).
 #   latency = the sandbox's upload time of the recording - the manifest's close time (joined by
 #             the file's stem, which the upload's file name carries); goal p50 <= settle + 0.5 s,
-#             p99 <= settle + 2 s, reported over all calls and without the deliberately late CDRs;
+#             p99 <= settle + 2 s, reported over all calls and without the deliberately late CDRs.
+#             The sandbox dates uploads to the second, so each latency lies in [lo, lo + 1): the
+#             goal is judged on the upper end;
 #   backlog = callrec_queue_depth from the worker's /metrics every 5 s; goal: no growth (its
 #             slope over the stream's last 4 minutes, calls per minute);
 #   --kill-every S: kill -9 and restart the worker every S seconds; then exactly one call log
@@ -137,11 +139,11 @@ work, settle, kills, stream_end, rate, duration = sys.argv[1], float(sys.argv[2]
 def when(s): return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 calls = [json.loads(l) for l in open(f"{work}/manifest.jsonl")]
 logs = [c for c in json.load(open(f"{work}/sandbox-state.json"))["call_logs"] if not c.get("deleted")]
-key = lambda call: hashlib.sha256(f"callrec-call\0freepbx\0{call['call_id']}".encode()).hexdigest()  # D6
+key = lambda call: hashlib.sha256(f"callrec-call\0freepbx\0{call['call_id']}".encode()).hexdigest()[:32]  # D6; markers carry 32 hex
 per_key = {}
 for log in logs:
-    m = re.search(r"\[callrec:([0-9a-f]{64}):p\d+\]", log.get("note") or "")
-    if m: per_key.setdefault(m.group(1), []).append(log)
+    m = re.search(r"\[callrec:([0-9a-f]{32,64}):p\d+\]", log.get("note") or "")
+    if m: per_key.setdefault(m.group(1)[:32], []).append(log)
 by_stem = {}
 for log in logs:
     r = log.get("recording")
@@ -157,8 +159,9 @@ def pct(xs, p): return sorted(xs)[min(len(xs) - 1, int(round(p / 100 * (len(xs) 
 logged = [c for c in calls if c["logged"]]
 print(f"watch: {len(calls)} calls at {rate}/s for {duration} s ({len(logged)} to log; {sum(c['late_cdr'] for c in calls)} with a late CDR), settle {settle:g} s, {kills} kill -9s")
 for name, xs in (("all", lat), ("without late CDRs", lat_on_time)):
-    print(f"  latency close->upload, {name}: n={len(xs)} p50 {pct(xs, 50):.2f} s, p99 {pct(xs, 99):.2f} s, max {max(xs, default=float('nan')):.2f} s"
-          f" (goal p50 <= {settle + 0.5:g}, p99 <= {settle + 2:g}: {'met' if xs and pct(xs, 50) <= settle + 0.5 and pct(xs, 99) <= settle + 2 else 'MISSED'})")
+    p50, p99 = pct(xs, 50), pct(xs, 99)  # uploads are dated to the second: each latency is in [x, x + 1)
+    print(f"  latency close->upload, {name}: n={len(xs)} p50 {p50:.2f}-{p50 + 1:.2f} s, p99 {p99:.2f}-{p99 + 1:.2f} s, max < {max(xs, default=float('nan')) + 1:.2f} s"
+          f" (goal p50 <= {settle + 0.5:g}, p99 <= {settle + 2:g}: {'met' if xs and p50 + 1 <= settle + 0.5 and p99 + 1 <= settle + 2 else 'met at the lower end only' if xs and p50 <= settle + 0.5 and p99 <= settle + 2 else 'MISSED'})")
 samples = [tuple(map(float, l.split())) for l in open(f"{work}/backlog.tsv") if l.strip()]
 window = [(t, d) for t, d in samples if stream_end - 240 <= t <= stream_end] or samples
 if len(window) >= 2:
