@@ -19,6 +19,18 @@ public struct StoreSettings: Sendable {
         self.environment = environment
     }
 
+    /// The store of a command that reads `--config FILE`: `--state`/`--database` when given, then
+    /// CALLREC_DATABASE, then the JSON config's `state`/`database` keys, then `.callrec`.
+    public static func resolve(state: String?, database: String?, config: String?,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StoreSettings {
+        var settings = StoreSettings(state: state ?? ".callrec", database: database, environment: environment)
+        guard let config, ConfigFile.isJSON(config) else { return settings }
+        let file = try ConfigFile.load(config)
+        if state == nil, let configured = file.state { settings.state = configured }
+        if database == nil, (environment["CALLREC_DATABASE"] ?? "").isEmpty, let configured = file.database { settings.database = configured }
+        return settings
+    }
+
     public var spoolDirectory: String { (state as NSString).appendingPathComponent("spool") }
     public var trashDirectory: String { (state as NSString).appendingPathComponent("trash") }
     /// `upload --sandbox`'s sandbox state.

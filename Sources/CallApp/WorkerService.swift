@@ -2,8 +2,8 @@ public import CallAPI
 public import CallAudio
 public import CallJobs
 public import CallPipeline
-import CallStore
 public import CallSources
+import CallStore
 import Foundation
 import Hummingbird
 public import Logging

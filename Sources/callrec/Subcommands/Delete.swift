@@ -37,7 +37,8 @@ extension CallRecCommand {
             discussion: "TARGET is the step's target as the report prints it (pipedrive:ID, telnyx:ID, voipnow:{…}, spool) or its kind (voipnow, telnyx, pipedrive, spool) when one open step has it. What the step names is left in place; the audit table records who asked.",
             valueName: "TARGET"))
         var skipStep: [String] = []
-        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.") var config: String?
+        @Option(help: "Read the API variables (and for upload the sources, state and database) from this file: JSON with comments, or KEY=VALUE lines. The environment wins over it.") var config: String?
+        var configFile: String? { config }
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
@@ -54,7 +55,7 @@ extension CallRecCommand {
         func run() async throws {
             let request = DeleteRequest(callLog: callLog, recording: recording, includeForeignCallLogs: includeForeignCallLogs, skipStep: skipStep)
             let (document, halted) = try await withClients(config: config) { clients, store, logger in
-                try await request.run(store: store, settings: self.store.settings, clients: clients, logger: logger,
+                try await request.run(store: store, settings: try self.store.settings(config: config), clients: clients, logger: logger,
                                       notice: standardError, runWorker: runDeleteWorker(logger: logger))
             }
             try global.emit(document, document.lines)
@@ -86,7 +87,8 @@ extension CallRecCommand {
         @Option(help: "Abort when more recordings than this would be deleted (default: min(20, 5 % of the uploaded recordings), at least 1).") var maxDelete: Int?
         @Flag(help: "Go on beyond --max-delete, and when the listing shows none of the known call logs.") var force = false
         @Flag(help: "Delete call logs callrec did not create too (attached with the sidecar's call_log_id), with everything they hold.") var includeForeignCallLogs = false
-        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.") var config: String?
+        @Option(help: "Read the API variables (and for upload the sources, state and database) from this file: JSON with comments, or KEY=VALUE lines. The environment wins over it.") var config: String?
+        var configFile: String? { config }
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
@@ -102,7 +104,7 @@ extension CallRecCommand {
             options.force = force
             options.includeForeignCallLogs = includeForeignCallLogs
             let outcome = try await withClients(config: config, pipedriveFor: "reconcile compares the ledger with Pipedrive") { clients, store, logger in
-                try await ReconcileRun.run(store: store, settings: self.store.settings, clients: clients, options: options, logger: logger,
+                try await ReconcileRun.run(store: store, settings: try self.store.settings(config: config), clients: clients, options: options, logger: logger,
                                            runWorker: runDeleteWorker(logger: logger))
             }
             try global.emit(outcome.document, outcome.lines)

@@ -129,13 +129,17 @@ extension GlobalOptions {
 protocol StoreCommand {
     var store: StoreOptions { get }
     var global: GlobalOptions { get }
+    /// `--config FILE`, for the commands that read one (its `state`/`database` keys).
+    var configFile: String? { get }
 }
 
 extension StoreCommand {
+    var configFile: String? { nil }
+
     /// `body` with the store open (closed after) and the logger (made once per process).
     func withStore<T>(creating: Bool = false, _ body: (any CallStore, Logger) async throws -> T) async throws -> T {
         let logger = global.makeLogger()
-        return try await store.settings.withStore(creating: creating, logger: logger) { try await body($0, logger) }
+        return try await store.settings(config: configFile).withStore(creating: creating, logger: logger) { try await body($0, logger) }
     }
 
     /// `body` with the API clients from the environment (or `config`) and the store open; with
@@ -146,7 +150,7 @@ extension StoreCommand {
         let environment = try APIClients.environment(config: config)
         if let reason, environment.pipedriveToken == nil { throw ValidationError("PIPEDRIVE_API_TOKEN is not set: \(reason)") }
         return try await APIClients.with(environment: environment, logger: logger) { clients in
-            try await store.settings.withStore(logger: logger) { try await body(clients, $0, logger) }
+            try await store.settings(config: configFile).withStore(logger: logger) { try await body(clients, $0, logger) }
         }
     }
 }
@@ -194,7 +198,8 @@ func write(_ lines: [OutputLine]) {
 
 /// `--state DIR` and `--database URL`: where the ledger, the queue and the spool live.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "State directory: the SQLite database (unless --database), the spool and the trash.") var state: String = ".callrec"
+    @Option(help: "State directory: the SQLite database (unless --database), the spool and the trash. Default: the config's state, else .callrec.")
+    var state: String?
     @Option(help: ArgumentHelp(
         "PostgreSQL, to share the queue between machines: postgres://USER@HOST:PORT/DB. Default: CALLREC_DATABASE, else SQLite under --state.",
         discussion: "A password never goes on the command line: put the whole URL in CALLREC_DATABASE, or the password in PGPASSWORD."))
@@ -206,7 +211,13 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    var settings: StoreSettings { StoreSettings(state: state, database: database) }
+    /// The store from the flags alone (commands without `--config`).
+    var settings: StoreSettings { StoreSettings(state: state ?? ".callrec", database: database) }
+
+    /// The store from the flags, then CALLREC_DATABASE, then the JSON config's `state`/`database`.
+    func settings(config: String?) throws -> StoreSettings {
+        try StoreSettings.resolve(state: state, database: database, config: config)
+    }
 }
 
 /// `text` as an age of zero or more, or a usage error naming `option` (and what else it takes).

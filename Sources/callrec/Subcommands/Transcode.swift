@@ -75,7 +75,8 @@ extension CallRecCommand {
 
         @Argument(help: "The recording directory (walked recursively; symlinks are refused).") var directory: String
 
-        @Option(help: "Read the sources from this file (JSON with comments).") var config: String?
+        @Option(help: "Read the sources, state and database from this file (JSON with comments).") var config: String?
+        var configFile: String? { config }
         @OptionGroup var settle: SettleOption
         @OptionGroup(title: "PBX source") var source: SourceOptions
         @OptionGroup var store: StoreOptions
@@ -85,12 +86,13 @@ extension CallRecCommand {
             // The source's flags and config first: a bad value exits 2 before any file is read.
             let source = try SourceConfiguration.resolve(directory: directory, request: self.source.request, config: config)
             try requireDirectory(directory)
+            let state = try self.store.settings(config: config).state
             let report = try await withStore(creating: true) { store, logger in
                 if let source {
                     return try await UploadRun.intake(SourceIntake(settings: source, store: store, settle: settle.value, logger: logger,
-                                                                   excluding: [self.store.state]))
+                                                                   excluding: [state]))
                 }
-                return try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
+                return try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [state], settle: settle.value,
                                               logger: logger).run()
             }
             try global.emit(report, report.enqueueLines)

@@ -26,7 +26,8 @@ extension CallRecCommand {
 
         @Argument(help: "The recording directory (walked recursively; every recording needs its <stem>.json sidecar).") var directory: String
         @Flag(help: "Start the API sandbox in this process on a free loopback port and upload there.") var sandbox = false
-        @Option(help: "Read the API variables from this file (KEY=VALUE lines) instead of the environment.") var config: String?
+        @Option(help: "Read the API variables (and for upload the sources, state and database) from this file: JSON with comments, or KEY=VALUE lines. The environment wins over it.") var config: String?
+        var configFile: String? { config }
         @Option(help: "Uploads at once.") var uploadSlots: Int = 4
 
         @OptionGroup var settle: SettleOption
@@ -50,7 +51,7 @@ extension CallRecCommand {
                 let outcome = try await upload(environment: try APIClients.environment(config: config), source: source, logger: logger)
                 return try exitStatus(outcome.report.summary, halted: outcome.halted)
             }
-            let sandboxDirectory = store.settings.sandboxDirectory
+            let sandboxDirectory = try store.settings(config: config).sandboxDirectory
             let outcome = try await SandboxSharing.run(directory: sandboxDirectory, logger: logger, notice: standardError, interrupted: {
                 for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     standardError("\n\(signal): stopping the sandbox; the runs still using it fail their requests (a re-run goes on)")
@@ -82,7 +83,7 @@ extension CallRecCommand {
             options.jobs = global.jobs
             options.uploadSlots = uploadSlots
             options.settle = settle.value
-            let session = UploadSession(directory: directory, store: store.settings, options: options, spoolRetention: try retention.retention())
+            let session = UploadSession(directory: directory, store: try store.settings(config: config), options: options, spoolRetention: try retention.retention())
             let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
             // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
             let outcome = try await session.run(environment: environment, logger: logger, progress: { progress.handle($0) }, runWorker: stoppingOnSignals(

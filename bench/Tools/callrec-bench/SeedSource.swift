@@ -3,6 +3,7 @@ import CallApp
 import CallPipeline
 import CallStore
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
