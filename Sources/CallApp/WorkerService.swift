@@ -53,6 +53,8 @@ public struct WorkerService: Sendable {
         /// Jobs left on queues this worker was asked to serve and could not (no credentials),
         /// one line each (with `untilIdle` only).
         public var unserved: [String]
+        /// With ``untilIdle`` and sources: what their one look left (failed and waiting files).
+        public var watched: WatchService.Look
         /// A refused credential or an unreachable API stopped it.
         public var halted: JobFailure? { summary.halted }
     }
@@ -115,9 +117,14 @@ public struct WorkerService: Sendable {
                                  actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
                                  inotify: inotify, logger: logger)
                 }
+                var look = WatchService.Look()
                 if untilIdle {
                     // One look at each source, then the queue runs until idle (cron, tests).
-                    for watch in watches { await watch.once() }
+                    for watch in watches {
+                        let one = await watch.once(horizon: max(.zero, idleHorizon))
+                        look.failed += one.failed
+                        look.waiting += one.waiting
+                    }
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
@@ -134,7 +141,7 @@ public struct WorkerService: Sendable {
                         }
                     }
                 }
-                return Outcome(summary: worker.summary, unserved: lines)
+                return Outcome(summary: worker.summary, unserved: lines, watched: look)
             }
         }
     }

@@ -120,6 +120,7 @@ import FoundationNetworking
             for i in 0..<3 { try pbx.write(call: i) }
             let run = try runProcess(callrec, workerArguments(pbx, state: "\(dir)/state", ["--until-idle"]), environment: environment(base: sandbox.base))
             #expect(run.status == 0, "\(run.stderr.suffix(3000))")
+            print("DEBUG", run.stderr)
             expectExactlyOnce(try await callLogs(sandbox, count: 3), count: 3)
             // Again: nothing new, nothing sent.
             let requests = try await sandbox.requestCount()

@@ -232,7 +232,9 @@ extension CallRecCommand {
             }
             for line in outcome.unserved { standardError("worker: \(line)") }
             try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
-            try fail(ExitStatus.someFailed, if: untilIdle && summary[.discarded] > 0)
+            try fail(ExitStatus.someFailed, if: untilIdle && (summary[.discarded] > 0 || outcome.watched.failed > 0))
+            // Watched files still being written: the next run takes them.
+            try fail(ExitStatus.waiting, if: untilIdle && !outcome.watched.waiting.isEmpty)
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
             try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }
