@@ -69,7 +69,11 @@ let package = Package(
         .target(name: "CallPhone", dependencies: ["CCallPhoneNumber"], swiftSettings: swiftSettings),
         // what a PBX leaves behind, read: file-name layouts, CDR exports, the call's facts and the
         // call log made from them (pure: no store, no audio, no network)
-        .target(name: "CallSources", dependencies: ["CallPhone", "CallAPI", "CallSupport"], swiftSettings: swiftSettings),
+        .target(
+            name: "CallSources",
+            dependencies: ["CallPhone", "CallAPI", "CallSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
 
         // what every layer shares: the one backoff rule, Duration units, the one wake-up primitive
         .target(name: "CallSupport", swiftSettings: swiftSettings),

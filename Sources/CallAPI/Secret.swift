@@ -145,8 +145,8 @@ public struct APIEnvironment: Sendable {
         return values
     }
 
-    /// Edit distance, for "did you mean".
-    static func distance(_ a: String, _ b: String) -> Int {
+    /// Edit distance, for "did you mean" (the config file's keys use it too).
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         var row = Array(0...b.count)
         for (i, x) in a.enumerated() {

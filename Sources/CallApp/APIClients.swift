@@ -14,14 +14,27 @@ public struct APIClients: Sendable {
     public let apis: LiveDeleteAPIs
     public var pipedrive: PipedriveClient? { apis.pipedrive }
 
-    /// The API settings of DESIGN §7 from `file` (KEY=VALUE lines) or the environment, every one
-    /// checked before any work.
+    /// The API settings of DESIGN §7 from the environment, then `file` for what it leaves unset,
+    /// every one checked before any work. `file` is a JSON config (``ConfigFile``: read and
+    /// checked whole, sources included; its keys map onto the same variables, secrets read from
+    /// its `*_file` keys) or KEY=VALUE lines.
     public static func environment(config file: String?,
                                    environment: [String: String] = ProcessInfo.processInfo.environment) throws -> APIEnvironment {
+        guard let file, ConfigFile.isJSON(file) else {
+            do {
+                return try APIEnvironment.load(environment: environment, file: file)
+            } catch let error as APIError {
+                throw AppError(.usage, error.message)
+            }
+        }
+        let config = try ConfigFile.load(file)
+        let (values, origins) = try config.apiVariables(environment: environment)
         do {
-            return try APIEnvironment.load(environment: environment, file: file)
+            return try APIEnvironment.load(environment: environment.merging(values) { env, _ in env })
         } catch let error as APIError {
-            throw AppError(.usage, error.message)
+            // The message names the variable; say which key of the file set it.
+            let origin = origins.first { error.message.hasPrefix($0.key) }.map { " (set by --config \(file): \($0.value))" } ?? ""
+            throw AppError(.usage, error.message + origin)
         }
     }
 

@@ -1,7 +1,9 @@
 public import CallAPI
 public import CallAudio
 public import CallJobs
+public import CallSources
 public import CallStore
+import CallSupport
 import Foundation
 public import Logging
 
@@ -27,6 +29,9 @@ public struct UploadRun: Sendable {
         public var scanGrid: Duration = .seconds(300)
         /// When a file counts as written to its end; one still being written waits for a later run.
         public var settle = Settle()
+        /// A PBX source (`--source freepbx …`): its recordings are taken by their call, not by a
+        /// sidecar. nil: sidecars.
+        public var source: SourceSettings?
         public init() {}
     }
 
@@ -50,8 +55,21 @@ public struct UploadRun: Sendable {
 
     /// Step 1: registers every recording and enqueues its transcode (new recordings only).
     public func register(excluding: [String]) async throws -> BatchReport {
-        try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, settle: options.settle,
+        if let source = options.source {
+            return try await Self.intake(SourceIntake(settings: source, store: store, settle: options.settle, fingerprints: fingerprints,
+                                                      logger: logger, excluding: excluding))
+        }
+        return try await EnqueueBatch(root: root, store: store, jobs: options.jobs, excluding: excluding, settle: options.settle,
                                fingerprints: fingerprints, logger: logger).run()
+    }
+
+    /// A PBX source's registration: its CDR files read in, then every file under its root taken
+    /// (or listed, when the ledger knows it unchanged).
+    public static func intake(_ intake: SourceIntake) async throws -> BatchReport {
+        let clock = ContinuousClock(), started = clock.now
+        _ = try await intake.ingestCDRs()
+        let files = try await intake.scan(reportKnown: true)
+        return BatchReport(files: files, summary: BatchReport.Summary(files: files, wallSeconds: (clock.now - started).seconds))
     }
 
     /// Step 2: the worker that runs this directory's jobs until nothing is left to do (put it in
@@ -69,6 +87,9 @@ public struct UploadRun: Sendable {
         var configuration = WorkerConfiguration.attended(slots: [.transcode: pool.threads + 1, .upload: options.uploadSlots], retryCap: .seconds(60))
         configuration.leaseTTL = options.leaseTTL
         configuration.shutdownGrace = options.shutdownGrace
+        // A PBX recording waiting for its CDR row (minutes, --cdr-wait) is reported waiting, not
+        // waited for: only retries within the retry cap keep the run.
+        if options.source != nil { configuration.idleHorizon = min(configuration.idleHorizon, .seconds(60)) }
         // Transcodes stop while this many recordings wait for their upload (it bounds the spool).
         configuration.backpressure[.transcode] = Backpressure(downstream: .upload, limit: options.spoolAhead ?? (options.jobs * 2 + options.uploadSlots))
         // Unsettled creates (lost answers, 5xx, timeouts) are looked for together once the run
@@ -122,7 +143,10 @@ public struct UploadRun: Sendable {
     private func ledgerReport(_ registered: FileReport, key: String) async throws -> (FileReport, Date?) {
         let shown = registered.path
         // Deleted, or the same bytes as another file's recording: that file's line says how it went.
-        if registered.warnings.contains(where: { $0.code == .deleted || $0.code == DuplicateAudio.duplicateOf }) { return (registered, nil) }
+        // A second file of a call (another root, new bytes after the upload): the call's own file says how it went.
+        if registered.warnings.contains(where: { [.deleted, DuplicateAudio.duplicateOf, SourceIntake.sameCall, SourceIntake.changedAfterUpload].contains($0.code) }) {
+            return (registered, nil)
+        }
         guard let recording = try await store.recording(key: key) else {
             return (.failed(shown, code: "not_registered", "\(shown): not in the ledger", key: key), nil)
         }
@@ -130,6 +154,10 @@ public struct UploadRun: Sendable {
         var report = FileReport(path: shown, key: key, status: .ok, error: nil,
                                 warnings: (transcoded?.warnings ?? []) + registered.warnings.filter { $0.code != .alreadyKnown && $0.code != .resumed },
                                 input: transcoded?.input, stats: transcoded?.stats, parts: [])
+        // A PBX recording's warnings about its facts (`cdr_missing`, `number_invalid`, `no_user`).
+        if let source = SourceMetadata.parse(recording.metadata) {
+            report.warnings += source.warnings.map { AudioWarning(AudioWarning.Code(rawValue: $0.code), $0.message) }
+        }
         let parts = try await store.parts(key: key)
         report.parts = parts.map { part in
             var p = transcoded?.parts.first { $0.path == part.spoolPath }
@@ -169,11 +197,18 @@ public struct UploadRun: Sendable {
             // nothing is wrong with the recording, and the next run after that time goes on.
             // A job released by a stopped run (a refused token, an unreachable API) is due now.
             let due = job.runAt <= Date()
+            let code = job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished"
+            if code == CallResolution.awaitingCDR, !due {
+                // Nothing to retry: the call's CDR row has not come (`--cdr-wait`).
+                report.status = .waiting
+                report.error = .init(code: code, message: "\(shown): waits for its call's CDR row until \(ISO8601DateFormatter().string(from: job.runAt)) (--cdr-wait); a run after the row is in the CDR file, or after that time, goes on")
+                return (report, job.runAt)
+            }
             reason += due ? "; its \(job.kind) job is ready for the next run" : "; its \(job.kind) job waits until \(ISO8601DateFormatter().string(from: job.runAt))"
             if let last = job.lastError { reason += " (\(last))" }
             reason += due ? "" : "; run again then to go on"
             report.status = .waiting
-            report.error = .init(code: job.errors.last?.error.split(separator: ":").first.map(String.init) ?? "not_finished", message: reason)
+            report.error = .init(code: code, message: reason)
             return (report, job.runAt)
         }
         return (report, nil)

@@ -71,6 +71,8 @@ public struct SourceWarning: Sendable, Hashable, Codable {
     public static let nonexistentLocalTime = "nonexistent_local_time"
     /// The extension has no Pipedrive user in the config's `users` map.
     public static let noUser = "no_user"
+    /// No number for Pipedrive's required `to_phone_number`: the extension (or the PBX's name) was used.
+    public static let numberMissing = "number_missing"
 }
 
 /// Why a recording's call is not logged (the report's reason codes; nothing disappears silently).

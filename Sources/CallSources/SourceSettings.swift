@@ -33,6 +33,9 @@ public struct SourceSettings: Sendable, Hashable {
     /// How a watching worker learns of new files.
     public var watchMode: WatchMode
     public var pollInterval: Duration
+    /// How long a file must have been still before it is taken (the config's `settle`); nil:
+    /// the command's `--settle`.
+    public var settle: Duration?
 
     public init(name: String? = nil, kind: SourceKind, root: String, pbx: String? = nil, cdrFiles: [String] = [],
                 timeZone: TimeZone = .current, region: String? = nil, extensions: ExtensionSet = .default, log: Set<LoggedKind> = [],
@@ -59,7 +62,9 @@ public struct SourceSettings: Sendable, Hashable {
 
     /// `Inbound call from +1 212-555-0123 · ext 101`.
     public static let defaultSubject = "{direction_title} call {with_other}{ext_suffix}"
-    public static let defaultNote = "{direction_title} call {with_other}, {duration}, {outcome_text}. Extension {extension}. PBX {pbx}, call {call_id}."
+    /// HTML (the values are escaped; the upload's marker follows it):
+    /// `<p>Inbound call from +1 212-555-0123 · ext 101: answered, 2:05.</p><p>Started 2026-03-08 09:15:00 -04:00 (2026-03-08 13:15:00 UTC). PBX hq, call 1772975700.12.</p>`
+    public static let defaultNote = "<p>{direction_title} call {with_other}{ext_suffix}: {outcome_text}, {duration}.</p><p>Started {start_local} ({start_utc}). PBX {pbx}, call {call_id}.</p>"
 
     /// A digest of what decides whether a call is logged: a skipped call is looked at again when
     /// it changes (`--log` edited).

@@ -1,5 +1,17 @@
 public import Foundation
 
+// The source ledger's logical schema (migration v3 of both backends):
+//
+// - `source_file` (path PK, directory, pbx, device, inode, size, modified_ns, changed_ns,
+//   recording_key, audio_sha256, verdict, reason, policy_digest, seen_at), indexed on
+//   (directory, path) — a scan reads one directory with one indexed query — and recording_key;
+// - `cdr_row` (id in ingestion order, pbx, row_key, uniqueid, linkedid, stem, day, document,
+//   ingested_at), UNIQUE (pbx, row_key), indexed on (pbx, uniqueid), (pbx, linkedid),
+//   (pbx, stem) and (pbx, day); an empty key is stored as NULL and matches nothing;
+// - `cdr_cursor` (pbx + path PK, device, inode, byte_offset, kind, header).
+//
+// Device and inode numbers are stored as the signed 64-bit integers with the same bits.
+
 /// What the ledger remembers of one file under a PBX source's root: its stamp (so that a rescan
 /// of a tree already done opens no file) and what became of it.
 public struct SourceFile: Sendable, Hashable {
@@ -99,6 +111,14 @@ public struct CDRCursor: Sendable, Hashable {
         self.offset = offset
         self.kind = kind
         self.header = header
+    }
+
+    /// The error of a failed compare-and-set of this cursor (``LedgerOp/putCDRCursor(_:expectedOffset:)``):
+    /// the stored offset (nil: no cursor) was not the one expected.
+    public func conflict(expected: Int64?, stored: Int64?) -> StoreError {
+        let was = stored.map { "is at \($0)" } ?? "has no cursor"
+        let thought = expected.map { "at \($0)" } ?? "without one"
+        return StoreError(.conflict, "the cursor of the CDR file \(path) of \(pbx) \(was), not \(thought): another reader committed meanwhile")
     }
 }
 

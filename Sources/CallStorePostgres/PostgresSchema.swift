@@ -26,6 +26,69 @@ enum PostgresSchema {
     static let migrations: [Migration] = [
         Migration(version: 1, statements: v1),
         Migration(version: 2, statements: v2),
+        Migration(version: 3, statements: v3),
+    ]
+
+    /// PBX sources (issue 15): the `skipped` state of a recording, and the source ledger of
+    /// SourceLedger.swift (the same tables and indexes as the SQLite schema). Device and inode
+    /// numbers are stored as the signed 64-bit integers with the same bits; an empty join key is
+    /// stored as NULL; `document` is TEXT, kept byte for byte (the store does not read it).
+    static let v3: [String] = [
+        "ALTER TABLE recording DROP CONSTRAINT recording_state_check",
+        """
+        ALTER TABLE recording ADD CONSTRAINT recording_state_check
+          CHECK (state IN ('pending','transcoded','uploaded','failed','skipped','deleting','deleted'))
+        """,
+        """
+        CREATE TABLE source_file (
+          path          TEXT COLLATE "C" PRIMARY KEY,
+          directory     TEXT COLLATE "C" NOT NULL,
+          pbx           TEXT        NOT NULL,
+          device        BIGINT      NOT NULL,
+          inode         BIGINT      NOT NULL,
+          size          BIGINT      NOT NULL,
+          modified_ns   BIGINT      NOT NULL,
+          changed_ns    BIGINT      NOT NULL,
+          recording_key TEXT COLLATE "C",
+          audio_sha256  TEXT,
+          verdict       TEXT        NOT NULL,
+          reason        TEXT,
+          policy_digest TEXT,
+          seen_at       TIMESTAMPTZ NOT NULL
+        )
+        """,
+        "CREATE INDEX source_file_directory ON source_file (directory, path)",
+        "CREATE INDEX source_file_recording ON source_file (recording_key) WHERE recording_key IS NOT NULL",
+        """
+        CREATE TABLE cdr_row (
+          id          BIGSERIAL   PRIMARY KEY,
+          pbx         TEXT COLLATE "C" NOT NULL,
+          row_key     TEXT COLLATE "C" NOT NULL,
+          uniqueid    TEXT COLLATE "C",
+          linkedid    TEXT COLLATE "C",
+          stem        TEXT COLLATE "C",
+          day         TEXT COLLATE "C",
+          document    TEXT        NOT NULL,
+          ingested_at TIMESTAMPTZ NOT NULL,
+          UNIQUE (pbx, row_key)
+        )
+        """,
+        "CREATE INDEX cdr_row_uniqueid ON cdr_row (pbx, uniqueid)",
+        "CREATE INDEX cdr_row_linkedid ON cdr_row (pbx, linkedid)",
+        "CREATE INDEX cdr_row_stem ON cdr_row (pbx, stem)",
+        "CREATE INDEX cdr_row_day ON cdr_row (pbx, day)",
+        """
+        CREATE TABLE cdr_cursor (
+          pbx         TEXT COLLATE "C" NOT NULL,
+          path        TEXT COLLATE "C" NOT NULL,
+          device      BIGINT NOT NULL,
+          inode       BIGINT NOT NULL,
+          byte_offset BIGINT NOT NULL CHECK (byte_offset >= 0),
+          kind        TEXT   NOT NULL,
+          header      TEXT,
+          PRIMARY KEY (pbx, path)
+        )
+        """,
     ]
 
     /// Who made each part's call log (`created` by callrec, or `given` by the sidecar's

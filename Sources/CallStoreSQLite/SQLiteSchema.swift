@@ -10,8 +10,87 @@ enum SQLiteSchema {
         migrator.registerMigration("v2-call-log-origin") { db in
             try db.execute(sql: v2CallLogOrigin)
         }
+        migrator.registerMigration("v3-source-ledger") { db in
+            try db.execute(sql: v3SourceLedger)
+        }
         return migrator
     }
+
+    /// PBX sources (issue 15): the `skipped` state of a recording, and the source ledger of
+    /// SourceLedger.swift. `recording` is rebuilt to change its CHECK constraint (SQLite cannot
+    /// alter one): `part` and `provider_ref` name it by name, and GRDB runs the migration with
+    /// foreign keys off and checks them before it commits. Device and inode numbers are stored
+    /// as the signed 64-bit integers with the same bits; an empty join key is stored as NULL.
+    static let v3SourceLedger = """
+        CREATE TABLE recording_v3 (
+          key           TEXT    PRIMARY KEY NOT NULL,
+          path          TEXT    NOT NULL,
+          metadata      TEXT,
+          state         TEXT    NOT NULL
+                        CHECK (state IN ('pending','transcoded','uploaded','failed','skipped','deleting','deleted')),
+          error_code    TEXT,
+          error_message TEXT,
+          part_count    INTEGER NOT NULL DEFAULT 0,
+          seconds       REAL,
+          created_at    INTEGER NOT NULL,
+          updated_at    INTEGER NOT NULL
+        );
+        INSERT INTO recording_v3 (key, path, metadata, state, error_code, error_message, part_count, seconds,
+                                  created_at, updated_at)
+          SELECT key, path, metadata, state, error_code, error_message, part_count, seconds, created_at, updated_at
+          FROM recording;
+        DROP TABLE recording;
+        ALTER TABLE recording_v3 RENAME TO recording;
+        CREATE INDEX recording_state ON recording (state, key);
+        CREATE INDEX recording_path ON recording (path);
+
+        CREATE TABLE source_file (
+          path          TEXT    PRIMARY KEY NOT NULL,
+          directory     TEXT    NOT NULL,
+          pbx           TEXT    NOT NULL,
+          device        INTEGER NOT NULL,
+          inode         INTEGER NOT NULL,
+          size          INTEGER NOT NULL,
+          modified_ns   INTEGER NOT NULL,
+          changed_ns    INTEGER NOT NULL,
+          recording_key TEXT,
+          audio_sha256  TEXT,
+          verdict       TEXT    NOT NULL,
+          reason        TEXT,
+          policy_digest TEXT,
+          seen_at       INTEGER NOT NULL
+        );
+        CREATE INDEX source_file_directory ON source_file (directory, path);
+        CREATE INDEX source_file_recording ON source_file (recording_key) WHERE recording_key IS NOT NULL;
+
+        CREATE TABLE cdr_row (
+          id          INTEGER PRIMARY KEY AUTOINCREMENT,
+          pbx         TEXT    NOT NULL,
+          row_key     TEXT    NOT NULL,
+          uniqueid    TEXT,
+          linkedid    TEXT,
+          stem        TEXT,
+          day         TEXT,
+          document    TEXT    NOT NULL,
+          ingested_at INTEGER NOT NULL,
+          UNIQUE (pbx, row_key)
+        );
+        CREATE INDEX cdr_row_uniqueid ON cdr_row (pbx, uniqueid);
+        CREATE INDEX cdr_row_linkedid ON cdr_row (pbx, linkedid);
+        CREATE INDEX cdr_row_stem ON cdr_row (pbx, stem);
+        CREATE INDEX cdr_row_day ON cdr_row (pbx, day);
+
+        CREATE TABLE cdr_cursor (
+          pbx         TEXT    NOT NULL,
+          path        TEXT    NOT NULL,
+          device      INTEGER NOT NULL,
+          inode       INTEGER NOT NULL,
+          byte_offset INTEGER NOT NULL CHECK (byte_offset >= 0),
+          kind        TEXT    NOT NULL,
+          header      TEXT,
+          PRIMARY KEY (pbx, path)
+        );
+        """
 
     /// Who made each part's call log (`created` by callrec, or `given` by the sidecar's
     /// `call_log_id`), and the `skipped` state of a deletion step. Parts recorded before: a call

@@ -19,7 +19,13 @@ extension SQLiteStore {
             return results
         }
         if results.contains(where: { if case .inserted = $0 { true } else { false } })
-            || ops.contains(where: { if case .retryJob = $0 { true } else { false } }) {
+            || ops.contains(where: {
+                switch $0 {
+                case .retryJob: true
+                case .wakeJobs(let keys): !keys.isEmpty
+                default: false
+                }
+            }) {
             signal.signal()
         }
         return results

@@ -75,6 +75,10 @@ public func callrecExecutable() -> String { builtExecutable("callrec") }
 /// `bench` queue's no-op jobs), next to the test bundle.
 public func callrecBenchExecutable() -> String { builtExecutable("callrec-bench") }
 
+/// The built `callrec-pbx-sim` executable (bench/Tools/pbx-sim: PBX recording trees and CDRs
+/// written from a ground truth it prints as a manifest), next to the test bundle.
+public func pbxSimExecutable() -> String { builtExecutable("callrec-pbx-sim") }
+
 /// The built product `name`, next to the test bundle (else under .build/debug).
 func builtExecutable(_ name: String) -> String {
     let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -9,3 +9,12 @@ import Testing
         #expect(throws: ExtensionSetError.self) { try ExtensionSet.parse("5-1") }
     }
 }
+
+extension ExtensionSetTests {
+    @Test func badSpecsNameThePiece() {
+        for (spec, piece) in [("100-199,abc", "abc"), ("100-", "100-"), ("", ""), ("099-1000", "099-1000")] {
+            #expect { try ExtensionSet.parse(spec) } throws: { ($0 as? ExtensionSetError)?.piece == piece }
+        }
+        #expect((try? ExtensionSet.parse("0100-0199,500"))?.description == "0100-0199,500")
+    }
+}

@@ -175,11 +175,31 @@ extension Job: MillisecondNormalizable {
         copy.createdAt = round(createdAt)
         copy.updatedAt = round(updatedAt)
         copy.finalizedAt = finalizedAt.map(round)
-        copy.errors = errors.map { record in
-            var record = record
-            record.at = round(record.at)
-            return record
-        }
+        copy.errors = errors.normalized
+        return copy
+    }
+}
+
+extension JobErrorRecord: MillisecondNormalizable {
+    var normalized: JobErrorRecord {
+        var copy = self
+        copy.at = round(at)
+        return copy
+    }
+}
+
+extension SourceFile: MillisecondNormalizable {
+    var normalized: SourceFile {
+        var copy = self
+        copy.seenAt = round(seenAt)
+        return copy
+    }
+}
+
+extension StoredCDRRow: MillisecondNormalizable {
+    var normalized: StoredCDRRow {
+        var copy = self
+        copy.ingestedAt = round(ingestedAt)
         return copy
     }
 }

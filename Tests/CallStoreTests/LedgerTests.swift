@@ -226,7 +226,7 @@ struct LedgerTests {
             #expect(try await store.recordings(RecordingQuery(states: [.deleted])).isEmpty)
 
             let counts = try await store.recordingCounts()
-            #expect(counts == [.pending: 2, .transcoded: 0, .uploaded: 2, .failed: 1, .deleting: 0, .deleted: 0])
+            #expect(counts == [.pending: 2, .transcoded: 0, .uploaded: 2, .failed: 1, .skipped: 0, .deleting: 0, .deleted: 0])
         }
     }
 

@@ -25,18 +25,32 @@ public func formatDuration(_ seconds: Double) -> String {
 }
 
 extension BatchReport {
-    /// The failed (and, with `waiting`, the waiting) files, one stderr line each.
+    /// The failed (and, with `waiting`, the waiting) files, and those not logged on purpose
+    /// (skipped with a reason: `internal_call`, `missed_call`, `unrecognised_name`), one stderr
+    /// line each.
     public func problemLines(waiting: Bool = true) -> [OutputLine] {
-        files.filter { $0.status == .failed || (waiting && $0.status == .waiting) }.map { file in
-            .err("\(file.status == .failed ? "failed " : "waiting") \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
+        files.filter { $0.status == .failed || (waiting && $0.status == .waiting) || $0.isNotLogged }.map { file in
+            let label = switch file.status {
+            case .failed: "failed "
+            case .waiting: "waiting"
+            default: "skipped"
+            }
+            return .err("\(label) \(file.error?.code ?? "?"): \(file.error?.message ?? "")")
         }
     }
+
+    /// How many files were skipped with a reason (not logged by the source's policy, or a name
+    /// no layout knows), rather than done before.
+    public var notLogged: Int { files.count(where: \.isNotLogged) }
+
+    /// `, 2 not logged` when some were.
+    var notLoggedSuffix: String { notLogged > 0 ? ", \(notLogged) not logged" : "" }
 
     private var waitingSuffix: String { summary.waiting > 0 ? ", \(summary.waiting) waiting" : "" }
 
     /// `callrec enqueue`: the problems, then one summary line.
     public var enqueueLines: [OutputLine] {
-        problemLines() + [.out("\(summary.ok) enqueued, \(summary.skipped) known already, \(summary.failed) failed\(waitingSuffix)")]
+        problemLines() + [.out("\(summary.ok) enqueued, \(summary.skipped - notLogged) known already\(notLoggedSuffix), \(summary.failed) failed\(waitingSuffix)")]
     }
 
     /// `callrec transcode` into `output`: the problems, then one summary line.
@@ -110,4 +124,9 @@ public struct ProgressDisplay: Sendable {
         if eta > 0 { text += ", ETA \(formatDuration(eta))" }
         return text
     }
+}
+
+extension FileReport {
+    /// Skipped with a reason (a call the policy does not log, a name no layout knows).
+    var isNotLogged: Bool { status == .skipped && error != nil }
 }

@@ -47,7 +47,7 @@ extension UploadSession.Outcome {
             let when = s.resumeAfter.map { " after " + ISO8601DateFormatter().string(from: $0) } ?? ""
             lines.append(.err("stopped: \(s.waiting) recording(s) wait; run again\(when) to go on"))
         }
-        lines.append(.out("\(s.ok) uploaded, \(s.skipped) done before, \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")"))
+        lines.append(.out("\(s.ok) uploaded, \(s.skipped - report.notLogged) done before\(report.notLoggedSuffix), \(s.failed) failed\(s.waiting > 0 ? ", \(s.waiting) waiting" : ""); \(formatDuration(s.audioSeconds)) of audio in \(String(format: "%.1f", s.wallSeconds)) s; \(counters.requests) API requests, \(counters.tokensSpent) Pipedrive tokens\(counters.rateLimited > 0 ? ", \(counters.rateLimited) rate-limited" : "")"))
         return lines
     }
 

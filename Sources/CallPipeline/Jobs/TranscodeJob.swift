@@ -1,5 +1,6 @@
 public import CallAudio
 public import CallJobs
+import CallSources
 public import CallStore
 import Foundation
 import Logging
@@ -67,7 +68,21 @@ public struct TranscodeJobHandler: JobHandler {
         var logger = context.logger
         guard let recording = try await recording(for: job, in: .pending, context: context, logger: &logger) else { return }
         let key = recording.key, store = context.store
-        let sidecar = recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar }
+        // A PBX recording: its call log is decided before any audio work (it may wait for its
+        // CDR row, or not be logged at all), and its bytes are checked against its file's hash.
+        var source = SourceMetadata.parse(recording.metadata)
+        if let unresolved = source, unresolved.callLog == nil {
+            guard let resolved = try await resolve(unresolved, recording: recording, context: context, logger: logger) else { return }
+            source = resolved
+        }
+        let expected: String
+        if source != nil {
+            expected = try await store.sourceFile(path: recording.path)?.audioSHA256 ?? key
+        } else {
+            expected = key
+        }
+        let sidecar = source == nil ? recording.metadata.flatMap { Sidecar.parse(Data($0.utf8)).sidecar } : nil
+        let declaredCallSeconds = source.map(\.declaredCallSeconds) ?? sidecar?.declaredCallSeconds
         let directory = spool.directory(key: key)
         try? FileManager.default.removeItem(atPath: directory)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
@@ -78,8 +93,8 @@ public struct TranscodeJobHandler: JobHandler {
         }
         let spool = self.spool
         let report = await RecordingTranscode.run(
-            path: recording.path, shown: recording.path, key: fingerprints?.key(key, ifUnchanged: recording.path), sidecarFailure: nil,
-            declaredCallSeconds: sidecar?.declaredCallSeconds, warnings: [],
+            path: recording.path, shown: recording.path, key: fingerprints?.key(expected, ifUnchanged: recording.path), sidecarFailure: nil,
+            declaredCallSeconds: declaredCallSeconds, warnings: [],
             settings: settings, validation: validation, pool: pool,
             targets: PartTargets(paths: { spool.partPaths(key: key, count: $0) }))
         try Task.checkCancellation()
@@ -101,9 +116,9 @@ public struct TranscodeJobHandler: JobHandler {
             ])
             throw JobFailure(.permanent, code: error.code, error.message)
         }
-        guard report.key == key else {
+        guard report.key == expected else {
             try? FileManager.default.removeItem(atPath: directory)
-            let message = "\(recording.path): its bytes changed since it was enqueued (SHA-256 \(report.key ?? "?"), expected \(key)); enqueue it again"
+            let message = "\(recording.path): its bytes changed since it was enqueued (SHA-256 \(report.key ?? "?"), expected \(expected)); enqueue it again"
             try await store.commit([
                 .require(key: key, states: [.pending]),
                 .setRecordingState(key: key, state: .failed, errorCode: AudioError.Code.sourceChanged.rawValue, errorMessage: message),
@@ -128,9 +143,52 @@ public struct TranscodeJobHandler: JobHandler {
             .setRecordingAudio(key: key, partCount: parts.count, seconds: seconds),
             .setRecordingState(key: key, state: .transcoded),
         ]
+        // A PBX call log whose length is the audio's: decided again now that it is known.
+        if let source, let refined = CallResolution.withAudio(source, seconds: seconds) {
+            ops.append(.setRecordingMetadata(key: key, metadata: refined.text))
+        }
         ops += followUp(key).map { .enqueue($0) }
         try await store.commit(ops)
         logger.info("transcoded", metadata: ["parts": "\(parts.count)", "seconds": "\(seconds)",
                                              "warnings": "\(report.warnings.map(\.code.rawValue))"])
+    }
+
+    /// Decides a PBX recording's call log (``CallResolution``): nil when the job is done with it
+    /// (skipped by the policy, or failed); throws a snooze while its CDR row has not come.
+    private func resolve(_ metadata: SourceMetadata, recording: Recording, context: JobContext, logger: Logger) async throws -> SourceMetadata? {
+        let key = recording.key, store = context.store
+        switch try await CallResolution.resolve(metadata, path: recording.path, store: store, now: Date()) {
+        case .wait(let until):
+            throw JobFailure(.snoozeUntil(until), code: CallResolution.awaitingCDR,
+                             "\(recording.path): its CDR row has not come; it waits until \(ISO8601DateFormatter().string(from: until)) (--cdr-wait), then goes on with its file name's facts")
+        case .skip(let reason, let message, let resolved):
+            var ops: [LedgerOp] = [
+                .require(key: key, states: [.pending]),
+                .setRecordingMetadata(key: key, metadata: resolved.text),
+                .setRecordingState(key: key, state: .skipped, errorCode: reason.rawValue, errorMessage: message),
+                .audit(AuditEntry(recordingKey: key, action: "skipped", detail: "\(reason.rawValue): \(message)", actor: context.owner)),
+            ]
+            // The file's row says why, so that a scan after the policy changes looks at it again.
+            if var row = try await store.sourceFile(path: recording.path) {
+                row.verdict = "skipped"
+                row.reason = reason.rawValue
+                row.policyDigest = resolved.source.settings.settings.policyDigest
+                ops.append(.putSourceFile(row))
+            }
+            try await store.commit(ops)
+            logger.info("not logged", metadata: ["reason": "\(reason.rawValue)"])
+            return nil
+        case .unresolvable(let message):
+            try await store.commit([
+                .require(key: key, states: [.pending]),
+                .setRecordingState(key: key, state: .failed, errorCode: "no_call_facts", errorMessage: message),
+                .audit(AuditEntry(recordingKey: key, action: "transcode_failed", detail: "no_call_facts: \(message)", actor: context.owner)),
+            ])
+            throw JobFailure(.permanent, code: "no_call_facts", message)
+        case .log(let resolved):
+            // Committed before any create: a crash re-uses the same draft.
+            try await store.commit([.require(key: key, states: [.pending]), .setRecordingMetadata(key: key, metadata: resolved.text)])
+            return resolved
+        }
     }
 }

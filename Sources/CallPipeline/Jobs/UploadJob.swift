@@ -123,7 +123,16 @@ public struct UploadJobHandler: JobHandler {
             ])
             recording.state = .transcoded
         }
-        let sidecar = try await currentSidecar(of: recording, store: store, owner: context.owner, logger: logger)
+        let sidecar: Sidecar
+        if let source = SourceMetadata.parse(recording.metadata) {
+            // A PBX recording: the call log its transcode job decided and committed (no sidecar).
+            guard let draft = source.callLog else {
+                try await fail(store, key, code: "no_call_log", "\(recording.path): transcoded without a decided call log", owner: context.owner)
+            }
+            sidecar = Sidecar(callLog: draft)
+        } else {
+            sidecar = try await currentSidecar(of: recording, store: store, owner: context.owner, logger: logger)
+        }
         let parts = try await store.parts(key: key).sorted { $0.index < $1.index }
         guard !parts.isEmpty else {
             throw JobFailure(.permanent, code: "no_parts", "\(recording.path): transcoded without parts")

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The rows read from a CDR file from some offset, and where the next read starts.
 public struct CDRChunk: Sendable, Hashable {
@@ -48,7 +48,57 @@ public struct CDRError: Error, Sendable, Hashable, CustomStringConvertible {
 public enum CDRFile {
     /// Reads the complete lines of `path` from `offset` (0: the start, where the kind is
     /// recognised; later reads pass the `kind` and `header` the first one found).
-    public static func read(path: String, from offset: Int64, kind: CDRKind?, header: [String]?) throws(CDRError) -> CDRChunk {
-        throw CDRError(code: CDRError.unreadable, file: path, reason: "not implemented yet")  // Step-0 stub (WP2 replaces it).
+    ///
+    /// A read stops after about `maxBytes` (at the end of a line): call again from `nextOffset`
+    /// until it stops moving. A line still being written is never read; a file with no complete
+    /// line yet gives no rows and `nextOffset` 0 (its kind is recognised by a later read). A
+    /// malformed row becomes one of the chunk's `problems` (`cdr_bad_row`, naming its byte
+    /// offset); a file of no known kind throws `cdr_unknown_kind` naming what each kind expects.
+    public static func read(path: String, from offset: Int64, kind: CDRKind?, header: [String]?,
+                            maxBytes: Int = 4 << 20) throws(CDRError) -> CDRChunk
+    {
+        let reader = try CSVReader(path: path, offset: offset)
+        var kind = offset == 0 ? nil : kind
+        var header = kind?.hasHeader == true ? header : nil
+        var pending: CSVRecord?
+        var consumed = offset
+        if offset == 0 {
+            guard let first = try reader.next() else { return CDRChunk(kind: .asteriskMaster, header: nil, rows: [], nextOffset: 0) }
+            let detected = try CDRColumns.detect(first.fields, path: path)
+            kind = detected
+            if detected.hasHeader {
+                header = CDRColumns.names(first.fields)
+                consumed = first.endOffset
+            } else {
+                pending = first
+            }
+        } else if kind == nil || (kind!.hasHeader && header == nil) {
+            // The kind or header of a file read from the middle: its first line says.
+            guard let first = try CSVReader(path: path).next() else {
+                throw CDRError(code: CDRError.unreadable, file: path, reason: "is shorter than the \(offset) bytes already read")
+            }
+            kind = try CDRColumns.detect(first.fields, path: path)
+            header = kind!.hasHeader ? CDRColumns.names(first.fields) : nil
+        }
+        let columns = CDRColumns(kind: kind!, header: header, path: path)
+        var chunk = CDRChunk(kind: kind!, header: header, rows: [], nextOffset: consumed)
+        while true {
+            let next: CSVRecord?
+            if let first = pending { next = first } else { next = try reader.next() }
+            guard let record = next else { break }
+            pending = nil
+            switch columns.row(record) {
+            case .success(let row): chunk.rows.append(row)
+            case .failure(let problem): chunk.problems.append(problem)
+            }
+            chunk.nextOffset = record.endOffset
+            if chunk.nextOffset - offset >= maxBytes { break }
+        }
+        return chunk
     }
+}
+
+extension CDRKind {
+    /// Whether the file starts with a header row naming its columns.
+    var hasHeader: Bool { self != .asteriskMaster }
 }

@@ -1,8 +1,90 @@
 /// File-name layouts of the PBXs: a path under a source's root to what it says about its call.
 public enum Layouts {
     /// The facts of `relativePath` (relative to the source's root), or nil when the name fits no
-    /// layout of `kind` (the report then says `unrecognised_name`).
+    /// layout of `kind` (the report then says `unrecognised_name`). A file whose extension is not
+    /// one a PBX records to (`.json`, `.csv`, `.txt`, …) fits no layout, and neither does a hidden
+    /// file (`.in-….wav`: a copy in progress).
     public static func parse(relativePath: String, kind: SourceKind) -> NameFacts? {
-        nil  // Step-0 stub (WP2 replaces it).
+        let components = relativePath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard let file = components.last, !file.hasPrefix("."), let dot = file.lastIndex(of: "."),
+              audioExtensions.contains(file[file.index(after: dot)...].lowercased())
+        else { return nil }
+        let stem = String(file[..<dot])
+        let folders = Array(components.dropLast())
+        switch kind {
+        case .sidecar: return nil
+        case .freepbx: return FreePBXName.parse(stem: stem)
+        case .threeCX: return ThreeCXName.parse(stem: stem, folders: folders)
+        case .fusionpbx: return FusionPBXName.parse(stem: stem, folders: folders)
+        }
+    }
+
+    /// What PBXs record to (MixMonitor's formats, `.WAV` of wav49 included, and what a post
+    /// script converts to), lower case.
+    public static let audioExtensions: Set<String> = [
+        "wav", "mp3", "gsm", "ogg", "oga", "opus", "flac", "m4a", "aac", "au", "ulaw", "alaw", "ul", "al", "g722", "g729",
+        "sln", "sln16", "sln48", "wav16",
+    ]
+}
+
+/// Fixed-width decimal fields of names (`20260304`, `101530`).
+extension Substring {
+    /// The value of exactly `count` ASCII digits, else nil.
+    func digits(_ count: Int) -> Int? {
+        guard self.count == count, allSatisfy(\.isASCIIDigit) else { return nil }
+        return Int(self)
+    }
+}
+
+extension LocalDateTime {
+    /// `YYYYMMDD` and `HHMMSS`, checked for range.
+    init?(date: Substring, time: Substring) {
+        guard let year = date.prefix(4).digits(4), let month = date.dropFirst(4).prefix(2).digits(2),
+              let day = date.dropFirst(6).digits(2), let hour = time.prefix(2).digits(2),
+              let minute = time.dropFirst(2).prefix(2).digits(2), let second = time.dropFirst(4).digits(2)
+        else { return nil }
+        self.init(checkedYear: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    }
+
+    init?(checkedYear year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) {
+        guard (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour),
+              (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
+        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    }
+
+    /// `YYYY-MM-DD`: the day key of CDR rows without a join key.
+    var dayText: String { String(description.prefix(10)) }
+
+    /// Seconds since 1970 as if this wall-clock time were UTC: for comparing two local times and
+    /// for bounds (never an instant).
+    var naiveSeconds: Int {
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return days * 86_400 + hour * 3_600 + minute * 60 + second
+    }
+
+    /// The wall-clock time `seconds` later (naively: no zone, so no DST).
+    func adding(seconds: Int) -> LocalDateTime {
+        let total = naiveSeconds + seconds
+        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
+        let rest = total - days * 86_400
+        // Civil from days (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return LocalDateTime(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day, hour: rest / 3_600,
+                             minute: rest % 3_600 / 60, second: rest % 60)
     }
 }

@@ -290,6 +290,11 @@ struct SourceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How long a recording waits for its CDR row before it goes on with its file name's facts: 10m, 90s, …", valueName: "age"))
     var cdrWait: String?
 
+    /// Every flag is checked when the command line is parsed (exit 2), before any file is read.
+    func validate() throws {
+        do { try SourceConfiguration.check(request) } catch let error as AppError { throw ValidationError(error.message) }
+    }
+
     var request: SourceRequest {
         var request = SourceRequest()
         request.source = source
@@ -312,4 +317,10 @@ struct WatchOptions: ParsableArguments {
     var watchMode: String?
     @Option(help: ArgumentHelp("With polling: seconds between looks at the watched directories.", valueName: "seconds"))
     var watchPollInterval: String?
+
+    func validate() throws {
+        do {
+            try SourceConfiguration.checkWatch(mode: watchMode, pollInterval: watchPollInterval)
+        } catch let error as AppError { throw ValidationError(error.message) }
+    }
 }

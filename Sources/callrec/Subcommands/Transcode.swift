@@ -82,10 +82,16 @@ extension CallRecCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            // The source's flags and config first: a bad value exits 2 before any file is read.
+            let source = try SourceConfiguration.resolve(directory: directory, request: self.source.request, config: config)
             try requireDirectory(directory)
             let report = try await withStore(creating: true) { store, logger in
-                try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
-                                       logger: logger).run()
+                if let source {
+                    return try await UploadRun.intake(SourceIntake(settings: source, store: store, settle: settle.value, logger: logger,
+                                                                   excluding: [self.store.state]))
+                }
+                return try await EnqueueBatch(root: directory, store: store, jobs: global.jobs, excluding: [self.store.state], settle: settle.value,
+                                              logger: logger).run()
             }
             try global.emit(report, report.enqueueLines)
             // A full disk stops registration as it stops an upload: 4, nothing lost.

@@ -4,6 +4,7 @@ import CallApp
 import CallJobs
 import CallPipeline
 import CallSandbox
+import CallSources
 import Foundation
 import Logging
 import UnixSignals
@@ -42,9 +43,11 @@ extension CallRecCommand {
 
         func run() async throws {
             let logger = global.makeLogger()
+            // The source's flags and config first: a bad value exits 2 before any file is read.
+            let source = try SourceConfiguration.resolve(directory: directory, request: self.source.request, config: config)
             try requireDirectory(directory)
             guard sandbox else {
-                let outcome = try await upload(environment: try APIClients.environment(config: config), logger: logger)
+                let outcome = try await upload(environment: try APIClients.environment(config: config), source: source, logger: logger)
                 return try exitStatus(outcome.report.summary, halted: outcome.halted)
             }
             let sandboxDirectory = store.settings.sandboxDirectory
@@ -55,7 +58,7 @@ extension CallRecCommand {
                 }
             }) { sandbox in
                 try await SandboxSharing.seedNamedCallLogs(in: directory, sandbox: sandbox, notice: standardError)
-                return try await upload(environment: try SandboxSharing.environment(sandbox), logger: logger) { report in
+                return try await upload(environment: try SandboxSharing.environment(sandbox), source: source, logger: logger) { report in
                     // What the sandbox holds, above the run's one-line summary.
                     guard !global.json else { return }
                     do {
@@ -70,9 +73,10 @@ extension CallRecCommand {
 
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
         /// which comes last.
-        func upload(environment: APIEnvironment, logger: Logger,
+        func upload(environment: APIEnvironment, source: SourceSettings?, logger: Logger,
                     beforeSummary: (BatchReport) async -> Void = { _ in }) async throws -> UploadSession.Outcome {
             var options = UploadRun.Options()
+            options.source = source
             options.settings = try transcode.settings()
             options.validation = validation.configuration()
             options.jobs = global.jobs

@@ -1,0 +1,136 @@
+import Foundation
+
+/// One CSV record (RFC 4180) and where it lies in its file.
+public struct CSVRecord: Sendable, Hashable {
+    public var fields: [String]
+    /// The record's bytes as written, without its line end (a key for the row: the same whether
+    /// the file ends lines with CRLF or LF).
+    public var raw: [UInt8]
+    /// Where the record starts in the file.
+    public var offset: Int64
+    /// After its line end: where the next record starts.
+    public var endOffset: Int64
+}
+
+/// Reads RFC 4180 records from a file, from any offset, a chunk at a time: quoted fields may hold
+/// commas, doubled quotes and line ends; CRLF and LF both end a line; a UTF-8 BOM at the start is
+/// skipped; blank lines are skipped. A last line without its line end is never returned: a writer
+/// may still be appending it, so it is left for the next read.
+public final class CSVReader {
+    private let handle: FileHandle
+    private let path: String
+    private let chunkSize: Int
+    private var buffer: [UInt8] = []
+    /// The file offset of `buffer[0]`.
+    private var bufferOffset: Int64
+    private var position = 0
+    private var atEnd = false
+
+    public init(path: String, offset: Int64 = 0, chunkSize: Int = 1 << 20) throws(CDRError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        do { try handle.seek(toOffset: UInt64(max(0, offset))) } catch {
+            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot seek to byte \(offset): \(error)")
+        }
+        self.handle = handle
+        self.path = path
+        self.chunkSize = max(16, chunkSize)
+        self.bufferOffset = max(0, offset)
+    }
+
+    deinit { try? handle.close() }
+
+    /// The next complete record, or nil at the end (or before a last line still being written).
+    public func next() throws(CDRError) -> CSVRecord? {
+        while true {
+            if bufferOffset == 0, position == 0, buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF {
+                position = 3
+            }
+            if let (fields, contentEnd, end) = CSV.record(in: buffer, from: position) {
+                let start = position
+                position = end
+                let raw = Array(buffer[start..<contentEnd])
+                if raw.isEmpty { continue }  // a blank line
+                return CSVRecord(fields: fields, raw: raw, offset: bufferOffset + Int64(start), endOffset: bufferOffset + Int64(end))
+            }
+            if atEnd { return nil }
+            try fill()
+        }
+    }
+
+    private func fill() throws(CDRError) {
+        if position > 0 {
+            buffer.removeFirst(position)
+            bufferOffset += Int64(position)
+            position = 0
+        }
+        let data: Data?
+        do { data = try handle.read(upToCount: chunkSize) } catch {
+            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be read: \(error)")
+        }
+        guard let data, !data.isEmpty else {
+            atEnd = true
+            return
+        }
+        buffer.append(contentsOf: data)
+    }
+}
+
+enum CSV {
+    static let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+
+    /// The record starting at `start`: its fields, where its content ends (before CR LF) and where
+    /// the next record starts; nil when the buffer holds no complete record yet.
+    static func record(in bytes: [UInt8], from start: Int) -> (fields: [String], contentEnd: Int, end: Int)? {
+        var fields: [String] = []
+        var field: [UInt8] = []
+        var inQuotes = false, atFieldStart = true
+        var i = start
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            if inQuotes {
+                if byte == quote {
+                    guard i + 1 < count else { return nil }  // a doubled quote or the closing one: wait to see
+                    if bytes[i + 1] == quote {
+                        field.append(quote)
+                        i += 2
+                    } else {
+                        inQuotes = false
+                        i += 1
+                    }
+                    continue
+                }
+                field.append(byte)
+                i += 1
+                continue
+            }
+            switch byte {
+            case quote where atFieldStart:
+                inQuotes = true
+                atFieldStart = false
+            case comma:
+                fields.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+                atFieldStart = true
+            case newline:
+                fields.append(String(decoding: field, as: UTF8.self))
+                return (fields, i, i + 1)
+            case cr:
+                guard i + 1 < count else { return nil }
+                if bytes[i + 1] == newline {
+                    fields.append(String(decoding: field, as: UTF8.self))
+                    return (fields, i, i + 2)
+                }
+                field.append(byte)
+                atFieldStart = false
+            default:
+                field.append(byte)
+                atFieldStart = false
+            }
+            i += 1
+        }
+        return nil
+    }
+}
