@@ -3,6 +3,7 @@ public import CallAudio
 public import CallJobs
 public import CallPipeline
 import CallStore
+import CallSupport
 public import CallSources
 import Foundation
 import Hummingbird
@@ -113,9 +114,12 @@ public struct WorkerService: Sendable {
                 let inotify = untilIdle || sources.allSatisfy({ $0.watchMode == .poll }) ? nil : Self.inotify(logger: logger)
                 defer { inotify?.stop() }
                 let watches = sources.map { source in
-                    WatchService(configuration: .init(settings: source, settle: .seconds(settle.seconds)),
-                                 actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
-                                 inotify: inotify, logger: logger)
+                    // The config's `settle` for this source, else --settle.
+                    var settle = self.settle
+                    if let own = source.settle { settle.seconds = own.seconds }
+                    return WatchService(configuration: .init(settings: source, settle: .seconds(settle.seconds)),
+                                        actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
+                                        inotify: inotify, logger: logger)
                 }
                 var look = WatchService.Look()
                 if untilIdle {
