@@ -2,9 +2,9 @@ public import CallAPI
 public import CallAudio
 public import CallJobs
 public import CallPipeline
+public import CallSources
 import CallStore
 import CallSupport
-public import CallSources
 import Foundation
 import Hummingbird
 public import Logging

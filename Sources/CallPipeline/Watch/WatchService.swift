@@ -78,6 +78,8 @@ public struct WatchService: Service {
     let inotify: Inotify?
     let clock: AnyClock
     public let logger: Logger
+    /// The root with its symbolic links resolved (the paths events and listings give).
+    let root: String
 
     /// `inotify` is the worker's one instance (nil: polling only).
     public init(configuration: Configuration, actions: any WatchActions, inotify: Inotify?, clock: AnyClock = .continuous, logger: Logger) {
@@ -85,6 +87,7 @@ public struct WatchService: Service {
         self.actions = actions
         self.inotify = inotify
         self.clock = clock
+        root = URL(fileURLWithPath: configuration.root).standardizedFileURL.resolvingSymlinksInPath().path
         var logger = logger
         logger[metadataKey: "source"] = "\(configuration.name)"
         self.logger = logger
@@ -172,7 +175,6 @@ public struct WatchService: Service {
         var cdrWatches: [Int32: String] = [:]
     }
 
-    var root: String { URL(fileURLWithPath: configuration.root).standardizedFileURL.resolvingSymlinksInPath().path }
 
     private func watch() async throws {
         let inbox = Inbox()

@@ -154,7 +154,12 @@ extension CallRecCommand {
                 (every 15 s). A credential an API refuses stops the worker (exit 2, naming the variable; the job is available again). \
                 Without PIPEDRIVE_API_TOKEN the upload and delete queues are not served: --until-idle then exits 2 when jobs are left on \
                 them, unless --upload-slots 0 / --delete-slots 0 leave them to other workers on purpose. --until-idle exit codes: 0 done, \
-                1 a job was discarded, 2 as above, 3 an API could not be reached (its jobs wait for the next run).
+                1 a job was discarded (or a watched file failed), 2 as above, 3 an API could not be reached (its jobs wait for the next run) \
+                or a watched file was still being written.
+
+                --watch DIR (with --source, or the sources of --config) also watches PBX recording folders: a scan at start finds what \
+                came while the worker was down, then inotify (polling on NFS/SMB/FUSE, or with --watch-mode poll) takes each file once it \
+                is closed and --settle has passed; with --until-idle, one scan and then the queue until idle.
                 """
         )
 
