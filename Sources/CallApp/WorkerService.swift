@@ -4,6 +4,7 @@ public import CallJobs
 public import CallPipeline
 public import CallSources
 import CallStore
+import CallSupport
 import Foundation
 import Hummingbird
 public import Logging
@@ -53,6 +54,8 @@ public struct WorkerService: Sendable {
         /// Jobs left on queues this worker was asked to serve and could not (no credentials),
         /// one line each (with `untilIdle` only).
         public var unserved: [String]
+        /// With ``untilIdle`` and sources: what their one look left (failed and waiting files).
+        public var watched: WatchService.Look
         /// A refused credential or an unreachable API stopped it.
         public var halted: JobFailure? { summary.halted }
     }
@@ -111,13 +114,21 @@ public struct WorkerService: Sendable {
                 let inotify = untilIdle || sources.allSatisfy({ $0.watchMode == .poll }) ? nil : Self.inotify(logger: logger)
                 defer { inotify?.stop() }
                 let watches = sources.map { source in
-                    WatchService(configuration: .init(settings: source, settle: .seconds(settle.seconds)),
-                                 actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
-                                 inotify: inotify, logger: logger)
+                    // The config's `settle` for this source, else --settle.
+                    var settle = self.settle
+                    if let own = source.settle { settle.seconds = own.seconds }
+                    return WatchService(configuration: .init(settings: source, settle: .seconds(settle.seconds)),
+                                        actions: SourceIntake(settings: source, store: store, settle: settle, fingerprints: fingerprints, logger: logger),
+                                        inotify: inotify, logger: logger)
                 }
+                var look = WatchService.Look()
                 if untilIdle {
                     // One look at each source, then the queue runs until idle (cron, tests).
-                    for watch in watches { await watch.once() }
+                    for watch in watches {
+                        let one = await watch.once(horizon: max(.zero, idleHorizon))
+                        look.failed += one.failed
+                        look.waiting += one.waiting
+                    }
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
@@ -134,7 +145,7 @@ public struct WorkerService: Sendable {
                         }
                     }
                 }
-                return Outcome(summary: worker.summary, unserved: lines)
+                return Outcome(summary: worker.summary, unserved: lines, watched: look)
             }
         }
     }

@@ -71,11 +71,11 @@ import Testing
 
     /// Runs a watcher of `dir/root` (created) while `body` runs, once its startup scan is done.
     static func watching(_ dir: String, mode: WatchMode, cdr: [String] = [], settle: Duration = .seconds(2), interval: Duration = .seconds(1),
-                         _ body: (Running) async throws -> Void) async throws {
+                         watchLimit: Int? = nil, _ body: (Running) async throws -> Void) async throws {
         try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
         let root = URL(fileURLWithPath: dir + "/root").resolvingSymlinksInPath().path
         let sink = Sink(), clock = ManualClock()
-        let inotify = mode == .poll ? nil : try Inotify()
+        let inotify = mode == .poll ? nil : try Inotify(watchLimit: watchLimit)
         defer { inotify?.stop() }
         var configuration = WatchService.Configuration(name: "test", root: root, cdrFiles: cdr, mode: mode, pollInterval: interval, settle: settle)
         configuration.cdrDebounce = .milliseconds(200)
@@ -214,6 +214,23 @@ import Testing
                 run.clock.advance(by: .milliseconds(1))
                 #expect(await Self.eventually { run.sink.count(.ingest) == 2 })
                 #expect(run.sink.taken.isEmpty)
+            }
+        }
+    }
+
+    @Test func runningOutOfInotifyWatchesFallsBackToPollingAndScansOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            // Room for the root's watch only: the first day folder cannot be watched.
+            try await Self.watching(dir, mode: .inotify, settle: .seconds(1), interval: .seconds(1), watchLimit: 1) { run in
+                try FileManager.default.createDirectory(atPath: run.root + "/2026", withIntermediateDirectories: false)
+                #expect(await Self.eventually { run.sink.count(.scan) == 2 }, "no scan after the fallback")
+                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                try Self.write(run.root + "/2026/x.wav")
+                for _ in 0..<2 {
+                    run.clock.advance(by: .seconds(1))
+                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                }
+                #expect(run.sink.taken == [run.root + "/2026/x.wav"])
             }
         }
     }

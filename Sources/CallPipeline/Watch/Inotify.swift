@@ -76,7 +76,16 @@ public final class Inotify: Sendable {
     private let state = Mutex(State())
     private let finished = DispatchSemaphore(value: 0)
 
-    public init() throws {
+    /// Tests: adding a watch beyond this many fails as the kernel does when
+    /// `fs.inotify.max_user_watches` is reached (ENOSPC).
+    private let watchLimit: Int?
+
+    public convenience init() throws {
+        try self.init(watchLimit: nil)
+    }
+
+    init(watchLimit: Int?) throws {
+        self.watchLimit = watchLimit
         let fd = inotify_init1(Int32(0x800 | 0x80000))  // IN_NONBLOCK | IN_CLOEXEC
         guard fd >= 0 else { throw Failure(code: .unavailable, errno: errno) }
         var ends: [Int32] = [0, 0]
@@ -113,6 +122,9 @@ public final class Inotify: Sendable {
     /// Watches `path` for `subscriber` (the same inode gives the same descriptor; its mask grows).
     @discardableResult
     func add(_ path: String, mask: UInt32, for subscriber: Int) throws(Failure) -> Int32 {
+        if let watchLimit, state.withLock({ $0.owners.count }) >= watchLimit {
+            throw Failure(code: .noSpace, path: path, errno: ENOSPC)
+        }
         let wd = inotify_add_watch(fd, path, mask | Mask.maskAdd)
         guard wd >= 0 else {
             let error = errno

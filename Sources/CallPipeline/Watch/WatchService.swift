@@ -78,6 +78,8 @@ public struct WatchService: Service {
     let inotify: Inotify?
     let clock: AnyClock
     public let logger: Logger
+    /// The root with its symbolic links resolved (the paths events and listings give).
+    let root: String
 
     /// `inotify` is the worker's one instance (nil: polling only).
     public init(configuration: Configuration, actions: any WatchActions, inotify: Inotify?, clock: AnyClock = .continuous, logger: Logger) {
@@ -85,6 +87,7 @@ public struct WatchService: Service {
         self.actions = actions
         self.inotify = inotify
         self.clock = clock
+        root = URL(fileURLWithPath: configuration.root).standardizedFileURL.resolvingSymlinksInPath().path
         var logger = logger
         logger[metadataKey: "source"] = "\(configuration.name)"
         self.logger = logger
@@ -98,11 +101,50 @@ public struct WatchService: Service {
         }
     }
 
+    /// What one look (``once(horizon:)``) left.
+    public struct Look: Sendable {
+        /// Files that failed (each logged).
+        public var failed = 0
+        /// Files still being written when the look ended (each logged).
+        public var waiting: [FileReport] = []
+
+        public init() {}
+    }
+
     /// The one look of `worker --watch DIR --until-idle`: the CDR files read, then the tree
-    /// scanned (every file not known as it is taken).
-    public func once() async {
+    /// scanned (every file not known as it is taken). A file still being written is taken again
+    /// once it may be settled, when that is within `horizon`; otherwise it is left waiting for the
+    /// next run.
+    public func once(horizon: Duration) async -> Look {
         await ingest()
-        await scanAll()
+        var look = Look()
+        var reports: [FileReport]
+        do {
+            reports = try await actions.scan(reportKnown: false)
+        } catch {
+            logger.error("scanning \(configuration.root) failed: \(error)")
+            look.failed += 1
+            return look
+        }
+        let end = clock.now.advanced(by: horizon)
+        var waiting: [(path: String, at: ElapsedInstant)] = []
+        while true {
+            for report in reports {
+                log(report)
+                if report.status == .failed { look.failed += 1 }
+                guard report.status == .waiting, report.error?.code == Settle.code else { continue }
+                let at = clock.now.advanced(by: retryDelay(report))
+                if at <= end { waiting.append((Self.absolute(report.path, under: root), at)) } else { look.waiting.append(report) }
+            }
+            guard let next = waiting.indices.min(by: { waiting[$0].at < waiting[$1].at }) else { return look }
+            let (path, at) = waiting.remove(at: next)
+            do {
+                try await clock.sleep(until: at, tolerance: nil)
+            } catch {
+                return look
+            }
+            reports = [await actions.take(path: path)]
+        }
     }
 
     // MARK: - The loop
@@ -133,7 +175,6 @@ public struct WatchService: Service {
         var cdrWatches: [Int32: String] = [:]
     }
 
-    var root: String { URL(fileURLWithPath: configuration.root).standardizedFileURL.resolvingSymlinksInPath().path }
 
     private func watch() async throws {
         let inbox = Inbox()
@@ -375,11 +416,6 @@ public struct WatchService: Service {
         }
     }
 
-    private func scanAll() async {
-        var loop = Loop(timers: SettleTimers(settle: configuration.settle))
-        await scanAll(loop: &loop)
-    }
-
     private func logScan(_ reports: [FileReport], loop: inout Loop) {
         for report in reports {
             log(report)
@@ -397,11 +433,17 @@ public struct WatchService: Service {
         }
     }
 
-    /// A file not settled yet is tried again when it may be (at least `settle` from now).
+    /// A file not settled yet is tried again when it may be.
     private func retryIfWaiting(_ report: FileReport, path: String, loop: inout Loop) {
         guard report.status == .waiting, report.error?.code == Settle.code else { return }
+        loop.timers.retry(path, at: clock.now.advanced(by: retryDelay(report)))
+    }
+
+    /// How long until a file reported not settled may be: until the time its report names, and
+    /// at least `settle` (and 100 ms) from now.
+    private func retryDelay(_ report: FileReport) -> Duration {
         let wait = max(configuration.settle, .seconds(max(0, (report.waitsUntil ?? Date()).timeIntervalSinceNow)))
-        loop.timers.retry(path, at: clock.now.advanced(by: max(wait, .milliseconds(100))))
+        return max(wait, .milliseconds(100))
     }
 
     private func log(_ report: FileReport) {

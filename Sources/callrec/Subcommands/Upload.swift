@@ -155,7 +155,12 @@ extension CallRecCommand {
                 (every 15 s). A credential an API refuses stops the worker (exit 2, naming the variable; the job is available again). \
                 Without PIPEDRIVE_API_TOKEN the upload and delete queues are not served: --until-idle then exits 2 when jobs are left on \
                 them, unless --upload-slots 0 / --delete-slots 0 leave them to other workers on purpose. --until-idle exit codes: 0 done, \
-                1 a job was discarded, 2 as above, 3 an API could not be reached (its jobs wait for the next run).
+                1 a job was discarded (or a watched file failed), 2 as above, 3 an API could not be reached (its jobs wait for the next run) \
+                or a watched file was still being written.
+
+                --watch DIR (with --source, or the sources of --config) also watches PBX recording folders: a scan at start finds what \
+                came while the worker was down, then inotify (polling on NFS/SMB/FUSE, or with --watch-mode poll) takes each file once it \
+                is closed and --settle has passed; with --until-idle, one scan and then the queue until idle.
                 """
         )
 
@@ -220,7 +225,7 @@ extension CallRecCommand {
                 throw AppError(.usage, "--watch needs a PBX source: --source freepbx, 3cx or fusionpbx (sidecar folders are not watched)")
             }
             service.settle = settle.value
-            let outcome = try await service.run(store: store.settings, environment: try APIClients.environment(config: config), logger: logger,
+            let outcome = try await service.run(store: try store.settings(config: config), environment: try APIClients.environment(config: config), logger: logger,
                 first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
                 again: { logger.notice("\($0) again: releasing running jobs now") })
             let summary = outcome.summary
@@ -237,7 +242,9 @@ extension CallRecCommand {
             }
             for line in outcome.unserved { standardError("worker: \(line)") }
             try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
-            try fail(ExitStatus.someFailed, if: untilIdle && summary[.discarded] > 0)
+            try fail(ExitStatus.someFailed, if: untilIdle && (summary[.discarded] > 0 || outcome.watched.failed > 0))
+            // Watched files still being written: the next run takes them.
+            try fail(ExitStatus.waiting, if: untilIdle && !outcome.watched.waiting.isEmpty)
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
             try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }
