@@ -78,4 +78,21 @@ import Testing
             #expect(run.status == 0, "\(run.stderr)")
         }
     }
+
+    /// The config's `state` key places the state (the SQLite database) when `--state` is not
+    /// given; `--state` wins over it.
+    @Test func theConfigsStateIsUsedUnlessStateIsGiven() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/calls", withIntermediateDirectories: true)
+            try #"{ "state": "from-config", "sources": [ { "kind": "freepbx", "path": "calls" } ] }"#
+                .write(toFile: "\(dir)/callrec.json", atomically: true, encoding: .utf8)
+            let byConfig = try runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json"], environment: environment())
+            #expect(byConfig.status == 0, "\(byConfig.stderr)")
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/from-config/callrec.sqlite"), "\(byConfig.stderr)")
+            let byFlag = try runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/by-flag"],
+                                        environment: environment())
+            #expect(byFlag.status == 0, "\(byFlag.stderr)")
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/by-flag/callrec.sqlite"), "\(byFlag.stderr)")
+        }
+    }
 }
