@@ -6,8 +6,7 @@
 #   latency = the sandbox's upload time of the recording - the manifest's close time (joined by
 #             the file's stem, which the upload's file name carries); goal p50 <= settle + 0.5 s,
 #             p99 <= settle + 2 s, reported over all calls and without the deliberately late CDRs.
-#             The sandbox dates uploads to the second, so each latency lies in [lo, lo + 1): the
-#             goal is judged on the upper end;
+#             The sandbox dates uploads to the millisecond;
 #   backlog = callrec_queue_depth from the worker's /metrics every 5 s; goal: no growth (its
 #             slope over the stream's last 4 minutes, calls per minute);
 #   --kill-every S: kill -9 and restart the worker every S seconds; then exactly one call log
@@ -159,9 +158,9 @@ def pct(xs, p): return sorted(xs)[min(len(xs) - 1, int(round(p / 100 * (len(xs) 
 logged = [c for c in calls if c["logged"]]
 print(f"watch: {len(calls)} calls at {rate}/s for {duration} s ({len(logged)} to log; {sum(c['late_cdr'] for c in calls)} with a late CDR), settle {settle:g} s, {kills} kill -9s")
 for name, xs in (("all", lat), ("without late CDRs", lat_on_time)):
-    p50, p99 = pct(xs, 50), pct(xs, 99)  # uploads are dated to the second: each latency is in [x, x + 1)
-    print(f"  latency close->upload, {name}: n={len(xs)} p50 {p50:.2f}-{p50 + 1:.2f} s, p99 {p99:.2f}-{p99 + 1:.2f} s, max < {max(xs, default=float('nan')) + 1:.2f} s"
-          f" (goal p50 <= {settle + 0.5:g}, p99 <= {settle + 2:g}: {'met' if xs and p50 + 1 <= settle + 0.5 and p99 + 1 <= settle + 2 else 'met at the lower end only' if xs and p50 <= settle + 0.5 and p99 <= settle + 2 else 'MISSED'})")
+    p50, p99 = pct(xs, 50), pct(xs, 99)  # uploads are dated to the millisecond
+    print(f"  latency close->upload, {name}: n={len(xs)} p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(xs, default=float('nan')):.2f} s"
+          f" (goal p50 <= {settle + 0.5:g}, p99 <= {settle + 2:g}: {'met' if xs and p50 <= settle + 0.5 and p99 <= settle + 2 else 'MISSED'})")
 samples = [tuple(map(float, l.split())) for l in open(f"{work}/backlog.tsv") if l.strip()]
 window = [(t, d) for t, d in samples if stream_end - 240 <= t <= stream_end] or samples
 if len(window) >= 2:

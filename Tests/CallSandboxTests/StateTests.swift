@@ -80,6 +80,9 @@ import Testing
             #expect(recording["bytes"] as? Int == mp3.count)
             #expect(recording["content_type"] as? String == "audio/mpeg")
             #expect(recording["filename"] as? String == "call.mp3")
+            // Dated to the millisecond (benchmarks time uploads by it): 2026-12-06T18:43:23.123Z.
+            let uploaded = try #require(recording["uploaded_at"] as? String)
+            #expect(uploaded.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/) != nil, "\(uploaded)")
             #expect((json["telnyx_recordings"] as? [Any])?.count == 1)
             #expect((json["voipnow_events"] as? [[String: Any]])?.first?["extension"] as? String == "0003*210")
             let counters = try #require(json["counters"] as? [String: Any])
