@@ -1,0 +1,96 @@
+import CallTesting
+import Foundation
+import Testing
+
+/// Issue 15 end to end, as a FreePBX / 3CX user sees it: defects found by running the built
+/// binary on PBX trees against the sandbox. Each test reproduces one defect from the outside.
+@Suite(.serialized) struct PBXReviewTests {
+    let callrec = callrecExecutable()
+    let upload = PBXUploadCLITests()
+    let watch = WatchProcessTests()
+
+    /// 3CX names its files with the PBX's local time and a call id with no epoch in it, so a call in
+    /// the repeated hour of a DST change (New York, 2026-11-01 01:00–02:00 happens twice) cannot be
+    /// told apart by its name. Its file's mtime can: the recording is closed at hangup, so a file
+    /// closed at 06:30:03 UTC holding 3 s of audio started at 06:30 UTC (01:30 EST), not an hour
+    /// before it closed (05:30 UTC = 01:30 EDT). callrec takes the earlier reading and logs the
+    /// call an hour early.
+    @Test(.timeLimit(.minutes(5)))
+    func threeCXCallInTheRepeatedHourTakesTheReadingItsFileTimesAllow() async throws {
+        try await withTemporaryDirectory { dir in
+            let root = "\(dir)/Recordings", state = "\(dir)/state"
+            let first = "[Jane Roe]_6175550199-101_20261101013000(7)"  // 01:30 EDT = 05:30 UTC
+            let second = "[John Doe]_6175550198-101_20261101013000(9)"  // 01:30 EST = 06:30 UTC
+            try upload.audio("\(root)/101/\(first).wav", seconds: 3)
+            try upload.audio("\(root)/101/\(second).wav", seconds: 3)
+            let utc = ISO8601DateFormatter()
+            try FileManager.default.setAttributes([.modificationDate: try #require(utc.date(from: "2026-11-01T05:30:03Z"))],
+                                                  ofItemAtPath: "\(root)/101/\(first).wav")
+            try FileManager.default.setAttributes([.modificationDate: try #require(utc.date(from: "2026-11-01T06:30:03Z"))],
+                                                  ofItemAtPath: "\(root)/101/\(second).wav")
+            let run = try upload.upload(root, state: state, ["--source", "3cx"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let logs = try upload.callLogs(state: state)
+            #expect(logs.count == 2, "\(logs)")
+            let early = try #require(upload.callLog(logs, stem: first), "\(logs)")
+            #expect(early["start_time"] as? String == "2026-11-01 05:30:00", "\(early)")
+            let late = try #require(upload.callLog(logs, stem: second), "\(logs)")
+            #expect(late["start_time"] as? String == "2026-11-01 06:30:00", "the second 01:30 (EST) logged as the first: \(late)")
+        }
+    }
+
+    /// The text report (no `--json`) lists every recording not logged on stderr; the line of a
+    /// missed call must say which file it is (the internal call's line does, the missed call's
+    /// says only `NO ANSWER call: not logged`).
+    @Test(.timeLimit(.minutes(5)))
+    func textReportNamesTheFileOfEveryCallNotLogged() async throws {
+        try await withTemporaryDirectory { dir in
+            let root = "\(dir)/monitor", state = "\(dir)/state"
+            try upload.freepbxTree(root)
+            let result = try runProcess(callrec, ["upload", root, "--state", state, "--settle", "0", "--sandbox", "--log-level", "warning",
+                                                  "--timezone", "America/New_York", "--region", "US", "--source", "freepbx",
+                                                  "--cdr", "\(root)-cdr/cdr.csv"], environment: upload.environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            let skipped = result.stderr.split(separator: "\n").filter { $0.hasPrefix("skipped ") }
+            #expect(skipped.contains { $0.contains("missed_call") }, "\(result.stderr)")
+            for line in skipped {
+                #expect(line.contains(".wav"), "a skipped line that names no file: \(line)")
+            }
+            #expect(skipped.contains { $0.contains("missed_call") && $0.contains(PBXUploadCLITests.missed) }, "\(result.stderr)")
+        }
+    }
+
+    /// FreePBX's post-recording script (or the simulator's `wav2mp3` quirk) converts the WAV to an
+    /// MP3 and removes the WAV right after the call, usually before `--settle` has passed. The
+    /// watching worker then takes the vanished WAV and logs, for every single converted call,
+    /// `error … failed (unreadable): … cannot be read: No such file or directory`, although
+    /// nothing failed: the MP3 is uploaded once. A file gone before it settled is nothing to take.
+    @Test(.timeLimit(.minutes(5)))
+    func aWAVConvertedToMP3BeforeItSettledIsNoErrorInTheWatchingWorkersLog() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: watch.environment())
+            defer { sandbox.terminate() }
+            let pbx = try WatchProcessTests.PBX(dir)
+            let arguments = ["worker", "--watch", pbx.root, "--source", "freepbx", "--cdr", pbx.cdr, "--timezone", "America/New_York",
+                             "--region", "US", "--settle", "1", "--state", "\(dir)/state", "--concurrency", "2", "--log-level", "info"]
+            let log = "\(dir)/worker.log"
+            let worker = try startProcess(callrec, arguments, environment: watch.environment(base: sandbox.base), log: log)
+            defer { if worker.isRunning { worker.terminate() } }
+            #expect(try await waitForText("with inotify", inFile: log), "the worker never said it watches")
+            // Call 0: the WAV is closed, then converted: the MP3 is renamed in, the WAV removed.
+            try pbx.write(call: 0)
+            let day = "\(pbx.root)/2026/03/10", stem = WatchProcessTests.PBX.stem(0)
+            try SyntheticAudio.write(.speech(), seconds: 2, format: .mp3, to: "\(dir)/\(stem).mp3")
+            try FileManager.default.moveItem(atPath: "\(dir)/\(stem).mp3", toPath: "\(day)/\(stem).mp3")
+            try FileManager.default.removeItem(atPath: "\(day)/\(stem).wav")
+            // Call 1, closed after call 0's WAV: once it is uploaded, the WAV's settle has passed too.
+            try pbx.write(call: 1)
+            watch.expectExactlyOnce(try await watch.waitForCallLogs(sandbox, count: 2), count: 2)
+            worker.terminate()
+            #expect(try await waitForExit(worker, upTo: 60))
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            let errors = text.split(separator: "\n").filter { $0.contains(" error ") || $0.contains("unreadable") }
+            #expect(errors.isEmpty, "a converted call logged as an error: \(errors)")
+        }
+    }
+}
