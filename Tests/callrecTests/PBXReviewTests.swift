@@ -94,3 +94,54 @@ import Testing
         }
     }
 }
+
+extension PBXReviewTests {
+    /// `worker --until-idle` is the cron form of the watching worker; a recording whose CDR row has
+    /// not come yet is snoozed (awaiting_cdr) and the run still exits 0 ("everything succeeded"),
+    /// while `upload` on the same tree exits 3 with `resume_after`. A cron script cannot tell that a
+    /// call still waits. Expected: exit 3 (nothing failed but some recordings wait), as `upload`.
+    @Test(.timeLimit(.minutes(5)))
+    func untilIdleWithACallAwaitingItsCDRRowExitsThree() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: watch.environment())
+            defer { sandbox.terminate() }
+            let pbx = try WatchProcessTests.PBX(dir)  // the export holds its header only: no row yet
+            let stem = WatchProcessTests.PBX.stem(0)
+            try upload.audio("\(pbx.root)/2026/03/10/\(stem).wav", seconds: 2)
+            let arguments = ["worker", "--watch", pbx.root, "--source", "freepbx", "--cdr", pbx.cdr, "--timezone", "America/New_York",
+                             "--region", "US", "--settle", "0", "--state", "\(dir)/state", "--log-level", "info", "--until-idle"]
+            let run = try runProcess(callrec, arguments, environment: watch.environment(base: sandbox.base))
+            #expect(run.stderr.contains("awaiting_cdr"), "\(run.stderr.suffix(3000))")
+            #expect(try await watch.callLogs(sandbox, count: 1).isEmpty)
+            #expect(run.status == 3, "a call waits for its CDR row, yet: \(run.status)\n\(run.stderr.suffix(2000))")
+        }
+    }
+}
+
+extension PBXReviewTests {
+    /// The JSON config's `state` key (README: `"database": …, // or "state": "/var/lib/callrec"`) is
+    /// parsed and then ignored: `upload --config` (and `worker --config`) keep their ledger in
+    /// `.callrec/` under the current directory. A FreePBX box whose systemd unit and cron job start
+    /// in different directories gets two ledgers, and every call is sent once per ledger. The same
+    /// holds for `database` (ConfigFile.database is read by nothing). Suspect: StoreOptions.settings
+    /// (Sources/callrec/Subcommands/Options.swift) never consults ConfigFile.state/database.
+    @Test(.timeLimit(.minutes(5)))
+    func theConfigFilesStateKeyChoosesTheStateDirectory() async throws {
+        try await withTemporaryDirectory { dir in
+            let root = "\(dir)/monitor"
+            try upload.freepbxTree(root)
+            try upload.write("""
+                { "state": "\(dir)/configured-state",
+                  "defaults": { "timezone": "America/New_York", "region": "US" },
+                  "sources": [ { "name": "hq", "kind": "freepbx", "path": "\(root)", "cdr": ["\(root)-cdr/cdr.csv"] } ] }
+                """, to: "\(dir)/callrec.json")
+            // From `dir`, so the default `.callrec` would land there and not in the checkout.
+            let result = try runProcess("/bin/sh", ["-c", #"cd "$1" && shift && exec "$@""#, "sh", dir, callrec, "upload", root,
+                                                    "--config", "\(dir)/callrec.json", "--sandbox", "--settle", "0", "--log-level", "warning"],
+                                        environment: upload.environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/configured-state/callrec.sqlite"), "the config's state was not used")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/.callrec"), "the default state was used instead of the config's")
+        }
+    }
+}
