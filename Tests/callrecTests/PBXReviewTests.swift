@@ -145,3 +145,33 @@ extension PBXReviewTests {
         }
     }
 }
+
+extension PBXReviewTests {
+    /// A token the API refuses, read from the config's `pipedrive.api_token_file`, is reported as
+    /// `fix PIPEDRIVE_API_TOKEN`: a variable this user never set. The message should name where the
+    /// token came from (the key and the file), as it names the variable when the token came from it.
+    @Test(.timeLimit(.minutes(5)))
+    func aRefusedTokenFromTheConfigsTokenFileNamesThatFile() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: watch.environment())
+            defer { sandbox.terminate() }
+            let root = "\(dir)/monitor"
+            try upload.freepbxTree(root)
+            try upload.write("not-the-sandbox-token-0123456789abcdef\n", to: "\(dir)/pipedrive.token")
+            try upload.write("""
+                { "pipedrive": { "api_url": "\(sandbox.base)/v1", "api_token_file": "\(dir)/pipedrive.token" },
+                  "defaults": { "timezone": "America/New_York", "region": "US" },
+                  "sources": [ { "name": "hq", "kind": "freepbx", "path": "\(root)", "cdr": ["\(root)-cdr/cdr.csv"] } ] }
+                """, to: "\(dir)/callrec.json")
+            var environment = upload.environment
+            environment["PIPEDRIVE_API_TOKEN"] = nil
+            environment["PIPEDRIVE_API_URL"] = nil
+            let result = try runProcess(callrec, ["upload", root, "--config", "\(dir)/callrec.json", "--state", "\(dir)/state", "--settle", "0",
+                                                  "--log-level", "error"], environment: environment)
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(!result.stderr.contains("not-the-sandbox-token"), "the secret itself is printed")
+            #expect(result.stderr.contains("api_token_file") || result.stderr.contains("\(dir)/pipedrive.token"),
+                    "the message sends the user to a variable they never set: \(result.stderr)")
+        }
+    }
+}
