@@ -175,3 +175,23 @@ extension PBXReviewTests {
         }
     }
 }
+
+extension PBXReviewTests {
+    /// `worker --watch DIR` with a DIR that does not exist (a typo in a systemd unit or a cron line)
+    /// logs "watching DIR with inotify", then "cannot watch" and "is not a directory", and goes on
+    /// watching nothing: with `--until-idle` it exits 0 ("worker: no jobs run"), without it it runs
+    /// forever; a directory created later is never watched. A `--cdr` that does not exist exits 2
+    /// before anything; a `--watch` that does not exist should too, naming the flag and the path.
+    @Test(.timeLimit(.minutes(5)))
+    func watchingADirectoryThatDoesNotExistIsAUsageError() async throws {
+        try await withTemporaryDirectory { dir in
+            var environment = watch.environment()
+            environment["PIPEDRIVE_API_URL"] = "http://127.0.0.1:9/v1"
+            let result = try runProcess(callrec, ["worker", "--watch", "\(dir)/no-such-monitor", "--source", "freepbx", "--timezone", "America/New_York",
+                                                  "--region", "US", "--state", "\(dir)/state", "--until-idle", "--log-level", "warning"],
+                                        environment: environment)
+            #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("--watch") && result.stderr.contains("no-such-monitor"), "\(result.stderr)")
+        }
+    }
+}
