@@ -77,15 +77,18 @@ import Testing
             let worker = try startProcess(callrec, arguments, environment: watch.environment(base: sandbox.base), log: log)
             defer { if worker.isRunning { worker.terminate() } }
             #expect(try await waitForText("with inotify", inFile: log), "the worker never said it watches")
+            // Call 1 first: its day folder is watched once its call log is in.
+            try pbx.write(call: 1)
+            #expect(try await watch.waitForCallLogs(sandbox, count: 1).values.reduce(0, +) == 1)
             // Call 0: the WAV is closed, then converted: the MP3 is renamed in, the WAV removed.
             try pbx.write(call: 0)
             let day = "\(pbx.root)/2026/03/10", stem = WatchProcessTests.PBX.stem(0)
             try SyntheticAudio.write(.speech(), seconds: 2, format: .mp3, to: "\(dir)/\(stem).mp3")
             try FileManager.default.moveItem(atPath: "\(dir)/\(stem).mp3", toPath: "\(day)/\(stem).mp3")
             try FileManager.default.removeItem(atPath: "\(day)/\(stem).wav")
-            // Call 1, closed after call 0's WAV: once it is uploaded, the WAV's settle has passed too.
-            try pbx.write(call: 1)
-            watch.expectExactlyOnce(try await watch.waitForCallLogs(sandbox, count: 2), count: 2)
+            // Call 2, closed after call 0's WAV: once it is uploaded, the WAV's settle has passed too.
+            try pbx.write(call: 2)
+            watch.expectExactlyOnce(try await watch.waitForCallLogs(sandbox, count: 3), count: 3)
             worker.terminate()
             #expect(try await waitForExit(worker, upTo: 60))
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
