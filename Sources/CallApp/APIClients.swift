@@ -38,6 +38,15 @@ public struct APIClients: Sendable {
         }
     }
 
+    /// Which of the API variables a JSON `--config` set (the environment left them unset), each
+    /// with where: `PIPEDRIVE_API_TOKEN` → `--config F: pipedrive.api_token_file`. A message that
+    /// names a variable the user never set can say where its value came from.
+    public static func origins(config file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        guard let file, ConfigFile.isJSON(file), let config = try? ConfigFile.load(file),
+              let (_, origins) = try? config.apiVariables(environment: environment) else { return [:] }
+        return origins.mapValues { "--config \(file): \($0)" }
+    }
+
     /// Runs `body` with the clients `environment` has credentials for; the HTTP client (made
     /// only when some API has credentials) is shut down when `body` ends, whatever happens.
     public static func with<T>(environment: APIEnvironment, logger: Logger, _ body: (APIClients) async throws -> T) async throws -> T {

@@ -56,6 +56,8 @@ public struct WorkerService: Sendable {
         public var unserved: [String]
         /// With ``untilIdle`` and sources: what their one look left (failed and waiting files).
         public var watched: WatchService.Look
+        /// With ``untilIdle``: jobs left waiting for a later time, as one line (empty: none).
+        public var later: [String] = []
         /// A refused credential or an unreachable API stopped it.
         public var halted: JobFailure? { summary.halted }
     }
@@ -145,7 +147,19 @@ public struct WorkerService: Sendable {
                         }
                     }
                 }
-                return Outcome(summary: worker.summary, unserved: lines, watched: look)
+                // Jobs on the queues this worker serves that wait for a later time (a CDR row, a
+                // budget's reset, a retry past the horizon): the run ends with them still to do.
+                var later: [String] = []
+                if untilIdle, worker.summary.halted == nil {
+                    let served = Set(configuration.slots.filter { $0.value > 0 }.map(\.key.rawValue))
+                    let waiting = ((try? await store.jobs(JobQuery(states: [.available], limit: 1000))) ?? [])
+                        .filter { served.contains($0.queue) }
+                    if let first = waiting.min(by: { $0.runAt < $1.runAt }) {
+                        let why = first.lastError.map { " (\($0))" } ?? ""
+                        later.append("\(waiting.count) job(s) wait for a later time; the first is due \(ISO8601DateFormatter().string(from: first.runAt))\(why): run again then")
+                    }
+                }
+                return Outcome(summary: worker.summary, unserved: lines, watched: look, later: later)
             }
         }
     }

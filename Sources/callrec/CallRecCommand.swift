@@ -57,8 +57,10 @@ struct CallRecCommand: AsyncParsableCommand {
 /// Says on stderr why a run stopped early, and what is left (`left`). A credential the API
 /// refused (``JobFailure/Disposition/halt``) is a configuration error: exit 2 here. An
 /// unreachable API returns, and the caller's own code for work left waiting applies.
-func stopped(by failure: JobFailure, left: String) throws {
-    standardError("stopped: \(failure.message). \(left)")
+func stopped(by failure: JobFailure, left: String, origins: [String: String] = [:]) throws {
+    // A variable the config file set (not the environment): say where its value came from.
+    let from = origins.sorted { $0.key < $1.key }.filter { failure.message.contains($0.key) }.map { " (\($0.key) was read from \($0.value))" }.joined()
+    standardError("stopped: \(failure.message)\(from). \(left)")
     if failure.disposition == .halt { throw ExitCode(ExitStatus.usage) }
 }
 

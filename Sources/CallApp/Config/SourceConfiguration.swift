@@ -55,7 +55,13 @@ public enum SourceConfiguration {
     /// on top of each; `--source` and `--cdr` then need `--watch`). A directory that resolves to
     /// sidecars is left out.
     public static func watched(directories: [String], request: SourceRequest, config: String?) throws -> [SourceSettings] {
-        if !directories.isEmpty { return try directories.compactMap { try resolve(directory: $0, request: request, config: config) } }
+        if !directories.isEmpty {
+            return try directories.compactMap { directory in
+                // A watch on nothing would run forever and take nothing: a usage error, as a missing --cdr is.
+                guard isDirectory(directory) else { throw AppError(.usage, "--watch \(directory): no such directory") }
+                return try resolve(directory: directory, request: request, config: config)
+            }
+        }
         guard let config, ConfigFile.isJSON(config) else { return [] }
         let file = try ConfigFile.load(config)
         let entries = file.document.sources ?? []
@@ -64,7 +70,18 @@ public enum SourceConfiguration {
             throw AppError(.usage, "--source and --cdr describe one directory: give it with --watch DIR (the sources of --config \(config) have their own)")
         }
         let flags = try SourceMerge.flags(request)
-        return try entries.indices.compactMap { try file.settings(entry: $0, flags: flags) }
+        return try entries.indices.compactMap { index in
+            guard let settings = try file.settings(entry: index, flags: flags) else { return nil }
+            guard isDirectory(settings.root) else {
+                throw AppError(.usage, "--config \(config): sources[\(index)].path \(settings.root): no such directory")
+            }
+            return settings
+        }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 
     /// The check of `worker`'s `--watch-mode` and `--watch-poll-interval`.

@@ -167,9 +167,20 @@ public struct SourceIntake: Sendable {
         var row: SourceFile
     }
 
+    /// A file gone before it was taken (a PBX script converted it, a writer renamed its temporary
+    /// file): nothing to do; what it became is taken on its own.
+    static func vanished(_ shown: String) -> FileReport {
+        FileReport(path: shown, key: nil, status: .skipped, error: .init(code: vanishedCode, message: "\(shown): gone before it was taken (converted or renamed); what it became is taken on its own"),
+                   warnings: [], input: nil, stats: nil, parts: [])
+    }
+
+    /// ``vanished(_:)``'s code.
+    public static let vanishedCode = "vanished"
+
     private func attempt(path: String, shown: String) async throws -> FileReport {
         var st = stat()
         guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return Self.vanished(shown) }
             return .failed(shown, code: "unreadable", "\(shown): cannot be read: \(String(cString: strerror(errno)))")
         }
         guard st.st_mode & S_IFMT == S_IFREG else { return refusal(path, st) }
@@ -189,6 +200,7 @@ public struct SourceIntake: Sendable {
         }
         let read: (key: String, held: Bool, trusted: FileStamp?)
         do { read = try Fingerprint.hashOnce(path, now: settle.now()) } catch {
+            if !FileManager.default.fileExists(atPath: path) { return Self.vanished(shown) }
             return .failed(shown, code: "unreadable", "\(shown): \(ScanError.reason(error))")
         }
         var after = stat()

@@ -52,7 +52,11 @@ struct FactsBuilder {
 
     mutating func fromName(fileModified: Date?, audioSeconds: Double?) -> CallFacts? {
         let start: Date
-        if let local = name.localStart, name.hasTimeOfDay, let date = instant(.local(local), anchor: name.anchor) {
+        // A name without an instant of its own (3CX) is anchored by the file: it closed at the
+        // call's end, so the call began about the audio's length before (this tells the repeated
+        // hour of a DST change apart; the call's own length, once decoded, makes it exact).
+        let anchor = name.anchor ?? fileModified.map { $0 - (audioSeconds ?? 0) }
+        if let local = name.localStart, name.hasTimeOfDay, let date = instant(.local(local), anchor: anchor) {
             start = date
         } else if let fileModified {
             start = fileModified - (audioSeconds ?? 0)

@@ -61,7 +61,7 @@ extension CallRecCommand {
             try global.emit(document, document.lines)
             // A refused credential: exit 2; the deletion stays open for the same command with the
             // variable mended.
-            if let halted { try stopped(by: halted, left: "The deletion stays open: the same command goes on from the step it stopped at.") }
+            if let halted { try stopped(by: halted, left: "The deletion stays open: the same command goes on from the step it stopped at.", origins: APIClients.origins(config: config)) }
             try fail(ExitStatus.someFailed, if: !document.succeeded)
         }
     }
@@ -110,7 +110,7 @@ extension CallRecCommand {
             try global.emit(outcome.document, outcome.lines)
             // A refused credential (listing, confirming, the Telnyx inventory, a delete step):
             // exit 2, naming the variable; nothing is deleted on a pass that saw it.
-            if let halted = outcome.halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.") }
+            if let halted = outcome.halted { try stopped(by: halted, left: "The deletions stay open: a later run goes on from the step each stopped at.", origins: APIClients.origins(config: config)) }
             if let refusal = outcome.refused {
                 try stopped(by: JobFailure(.halt, code: refusal.code.rawValue, refusal.message), left: "Fix it and run reconcile again.")
             }

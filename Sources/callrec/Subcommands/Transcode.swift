@@ -106,9 +106,9 @@ extension CallRecCommand {
 /// 2 when an upload run stopped on a refused credential (`halted`); 4 at a full disk; else 1 when
 /// a recording failed; 3 when none did but some wait for a later run (a budget, a rate-limit
 /// pause, an unreachable API, a file still being written); else 0.
-func exitStatus(_ summary: BatchReport.Summary, halted: JobFailure? = nil) throws {
+func exitStatus(_ summary: BatchReport.Summary, halted: JobFailure? = nil, origins: [String: String] = [:]) throws {
     if let halted {
-        try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.")
+        try stopped(by: halted, left: "Nothing was lost: \(summary.waiting) recording(s) wait for the next run, which goes on from here.", origins: origins)
     }
     // A full disk first: waiting alone does not mend it (a cron job must not take it for a 3).
     try fail(ExitStatus.diskFull, if: summary.stopped?.code == JobFailure.diskFullCode)

@@ -49,7 +49,7 @@ extension CallRecCommand {
             try requireDirectory(directory)
             guard sandbox else {
                 let outcome = try await upload(environment: try APIClients.environment(config: config), source: source, logger: logger)
-                return try exitStatus(outcome.report.summary, halted: outcome.halted)
+                return try exitStatus(outcome.report.summary, halted: outcome.halted, origins: APIClients.origins(config: config))
             }
             let sandboxDirectory = try store.settings(config: config).sandboxDirectory
             let outcome = try await SandboxSharing.run(directory: sandboxDirectory, logger: logger, notice: standardError, interrupted: {
@@ -69,7 +69,7 @@ extension CallRecCommand {
                     }
                 }
             }
-            try exitStatus(outcome.report.summary, halted: outcome.halted)
+            try exitStatus(outcome.report.summary, halted: outcome.halted, origins: APIClients.origins(config: config))
         }
 
         /// The whole run; `beforeSummary` prints what goes above the run's one-line summary,
@@ -155,8 +155,8 @@ extension CallRecCommand {
                 (every 15 s). A credential an API refuses stops the worker (exit 2, naming the variable; the job is available again). \
                 Without PIPEDRIVE_API_TOKEN the upload and delete queues are not served: --until-idle then exits 2 when jobs are left on \
                 them, unless --upload-slots 0 / --delete-slots 0 leave them to other workers on purpose. --until-idle exit codes: 0 done, \
-                1 a job was discarded (or a watched file failed), 2 as above, 3 an API could not be reached (its jobs wait for the next run) \
-                or a watched file was still being written.
+                1 a job was discarded (or a watched file failed), 2 as above, 3 an API could not be reached (its jobs wait for the next run), \
+                jobs wait for a later time (a CDR row, a budget's reset) or a watched file was still being written.
 
                 --watch DIR (with --source, or the sources of --config) also watches PBX recording folders: a scan at start finds what \
                 came while the worker was down, then inotify (polling on NFS/SMB/FUSE, or with --watch-mode poll) takes each file once it \
@@ -233,7 +233,7 @@ extension CallRecCommand {
             switch summary.stop {
             case .halted(let failure)?, .unavailable(let failure)?:
                 // A refused credential: exit 2 (the jobs are available again); an unreachable API: below.
-                try stopped(by: failure, left: "Nothing was lost: its jobs are available again for the next worker.")
+                try stopped(by: failure, left: "Nothing was lost: its jobs are available again for the next worker.", origins: APIClients.origins(config: config))
             case .diskFull(let failure)?:
                 standardError("stopped: \(failure.message)")
                 throw ExitCode(ExitStatus.diskFull)
@@ -244,7 +244,8 @@ extension CallRecCommand {
             try fail(ExitStatus.usage, if: !outcome.unserved.isEmpty)
             try fail(ExitStatus.someFailed, if: untilIdle && (summary[.discarded] > 0 || outcome.watched.failed > 0))
             // Watched files still being written: the next run takes them.
-            try fail(ExitStatus.waiting, if: untilIdle && !outcome.watched.waiting.isEmpty)
+            for line in outcome.later { standardError("worker: \(line)") }
+            try fail(ExitStatus.waiting, if: untilIdle && (!outcome.watched.waiting.isEmpty || !outcome.later.isEmpty))
             // An unreachable API stopped an --until-idle run: its jobs wait for the next one.
             try fail(ExitStatus.waiting, if: untilIdle && outcome.halted != nil)
         }
