@@ -774,7 +774,7 @@ import Testing
 /// A CRM and two providers in memory, with instant faults (no client backoff to wait out), so
 /// that a thousand reconcile rounds run in seconds. Records every delete it is sent.
 actor FakeCRM: DeleteAPIs, CallLogDirectory {
-    var rng: SplitMix
+    var rng: SplitMix64
     /// Call logs in creation order; `deleted` maps the deleted ones to the status GET answers.
     var callLogs: [String] = []
     var deleted: [String: Int] = [:]
@@ -791,7 +791,7 @@ actor FakeCRM: DeleteAPIs, CallLogDirectory {
     var violations: [String] = []
     var readFaults = 0
 
-    init(seed: UInt64) { rng = SplitMix(seed: seed) }
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
     func configure(_ body: @Sendable (isolated FakeCRM) -> Void) { body(self) }
 
@@ -863,21 +863,6 @@ actor FakeCRM: DeleteAPIs, CallLogDirectory {
     func callLogIDs(carrying markers: Set<String>) async throws -> [String: [String]] { [:] }
 }
 
-/// A small deterministic generator, so that a failing round can be replayed from its seed.
-struct SplitMix: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func chance(_ p: Double) -> Bool { p > 0 && unit() < p }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
-}
 
 @Suite struct ReconcileRandomizedTests {
     struct Round: Sendable {
@@ -945,7 +930,7 @@ struct SplitMix: Sendable {
         var stats = Stats()
         stats.rounds = 1
         do {
-            var rng = SplitMix(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let crm = FakeCRM(seed: seed ^ 0xA5A5)
             // The ledger and the CRM.
             let n = rng.int(2...6)
@@ -1016,7 +1001,7 @@ struct SplitMix: Sendable {
             if rng.chance(0.3) { options.maxDelete = rng.int(0...n) }
             options.force = !foreign && rng.chance(0.1)
             // Crashes: after a delete answered but before its commit, or after the commit.
-            let crashes = Mutex((left: rng.chance(0.5) ? rng.int(1...3) : 0, rng: SplitMix(seed: seed ^ 0x5A5A), count: 0))
+            let crashes = Mutex((left: rng.chance(0.5) ? rng.int(1...3) : 0, rng: SplitMix64(seed: seed ^ 0x5A5A), count: 0))
             var handler = DeleteJobHandler(apis: crm, spool: spool, trash: trash)
             handler.checkpoint = { _ in
                 let crash = crashes.withLock { state -> Bool in

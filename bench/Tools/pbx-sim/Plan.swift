@@ -1,3 +1,4 @@
+import CallTesting
 import Foundation
 
 /// The quirks a simulated PBX shows (`--quirks`), each with the share of calls it touches.
@@ -67,24 +68,10 @@ struct SimError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// SplitMix64: the simulator's one source of choices, so a seed gives the same calls.
-struct SimRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
+/// The simulator's one source of choices (CallTesting's SplitMix64), so a seed gives the same calls.
+typealias SimRandom = SplitMix64
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func chance(_ p: Double) -> Bool { p > 0 && unit() < p }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
+extension SplitMix64 {
     mutating func digits(_ n: Int) -> String { String((0..<n).map { _ in Character(String(next() % 10)) }) }
 }
 
