@@ -83,22 +83,7 @@ extension SourceIntake {
     /// A row as the ledger keeps it: its keys, and the row itself as JSON.
     private func stored(_ row: CDRRow) -> StoredCDRRow {
         StoredCDRRow(pbx: settings.pbx, rowKey: row.rowKey, uniqueid: row.uniqueid, linkedid: row.linkedid, stem: row.recordingStem,
-                     day: day(row.start), document: String(decoding: (try? SourceMetadata.encoder.encode(row)) ?? Data("{}".utf8), as: UTF8.self),
+                     day: row.dayKey, document: String(decoding: (try? SourceMetadata.encoder.encode(row)) ?? Data("{}".utf8), as: UTF8.self),
                      ingestedAt: settle.now())
-    }
-
-    /// The local day (`YYYY-MM-DD`) of a CDR time, in the PBX's zone.
-    private func day(_ time: CDRTime?) -> String? {
-        switch time {
-        case .local(let local)?:
-            return String(local.description.prefix(10))
-        case .instant(let date)?:
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = settings.timeZone
-            let c = calendar.dateComponents([.year, .month, .day], from: date)
-            return LocalDateTime(year: c.year ?? 1970, month: c.month ?? 1, day: c.day ?? 1).description.prefix(10).description
-        case nil:
-            return nil
-        }
     }
 }

@@ -67,7 +67,10 @@ enum CallResolution {
     /// The rows of the recording's call: those its keys find, and the rest of their `linkedid` groups.
     static func cdrRows(for name: NameFacts, pbx: String, store: any CallStore) async throws -> [CDRRow] {
         let keys = CallAssembly.keys(for: name)
-        var found = try await store.cdrRows(CDRRowQuery(pbx: pbx, uniqueids: keys.uniqueids, stems: keys.stems, days: keys.days))
+        var found = try await store.cdrRows(CDRRowQuery(pbx: pbx, uniqueids: keys.uniqueids, stems: keys.stems))
+        // Rows without a join key (Master.csv without loguniqueid) are stored by their local day
+        // only; a day's worth is read only when the recording's own keys found nothing.
+        if found.isEmpty, !keys.days.isEmpty { found = try await store.cdrRows(CDRRowQuery(pbx: pbx, days: keys.days)) }
         let linked = Set(found.compactMap(\.linkedid)).filter { !$0.isEmpty }.sorted()
         if !linked.isEmpty { found += try await store.cdrRows(CDRRowQuery(pbx: pbx, linkedids: linked)) }
         var seen = Set<String>()
