@@ -121,6 +121,7 @@ import Testing
     @Test func settingsMergeBuiltInThenDefaultsThenTheEntryThenFlags() async throws {
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/monitor/2026/03", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(dir)/elsewhere", withIntermediateDirectories: true)
             try write("", to: "\(dir)/Master.csv")
             try write("""
                 {
@@ -131,7 +132,7 @@ import Testing
                   "sources": [
                     { "name": "hq", "kind": "freepbx", "path": "monitor", "cdr": ["Master.csv"],
                       "timezone": "Europe/Berlin", "outcome": { "CONGESTION": "no_answer" }, "watch_mode": "poll", "poll_interval": 5 },
-                    { "name": "branch", "kind": "fusionpbx", "path": "/elsewhere" },
+                    { "name": "branch", "kind": "fusionpbx", "path": "elsewhere" },
                   ],
                 }
                 """, to: "\(dir)/callrec.json")
@@ -159,6 +160,10 @@ import Testing
             let watched = try SourceConfiguration.watched(directories: [], request: SourceRequest(), config: "\(dir)/callrec.json")
             #expect(watched.map(\.name) == ["hq", "branch"] && watched[1].timeZone.identifier == "America/New_York")
             #expect(try SourceConfiguration.watched(directories: [], request: SourceRequest(), config: nil).isEmpty)
+            // A watched entry whose directory is missing: a usage error naming the key, not a watch on nothing.
+            try FileManager.default.removeItem(atPath: "\(dir)/elsewhere")
+            let missing = usageError { _ = try SourceConfiguration.watched(directories: [], request: SourceRequest(), config: "\(dir)/callrec.json") }
+            #expect(missing.contains("sources[1].path") && missing.contains("no such directory"), "\(missing)")
         }
     }
 

@@ -113,7 +113,7 @@ import Testing
     }
 
     /// Polls the sandbox state file of `state` until it lists a live call log.
-    static func waitForACallLog(state: String, while process: Process) async throws {
+    static func waitForACallLog(state: String, while process: Process, log: String? = nil) async throws {
         let deadline = ContinuousClock.now + .seconds(120)
         while process.isRunning, ContinuousClock.now < deadline {
             if let data = FileManager.default.contents(atPath: "\(state)/sandbox/sandbox-state.json"),
@@ -122,7 +122,9 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw TestAudioError("the first run made no call log in its sandbox")
+        let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
+        let how = process.isRunning ? "still running after 120 s" : "exited with \(process.terminationStatus)"
+        throw TestAudioError("the first run made no call log in its sandbox (\(how)): \(tail)")
     }
 
     /// The call logs the ledger of `state` attached parts to, and the live ones its sandbox holds.
@@ -152,7 +154,7 @@ import Testing
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
                           "--part-max-minutes", "1", "--json", "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
-            try await Self.waitForACallLog(state: "\(dir)/state", while: first)
+            try await Self.waitForACallLog(state: "\(dir)/state", while: first, log: "\(dir)/first.log")
             let second = try startProcess(callrec, upload, environment: environment, log: "\(dir)/second.log")
             #expect(try await waitForExit(second, upTo: 240))
             #expect(try await waitForExit(first, upTo: 240))

@@ -94,13 +94,17 @@ import FoundationNetworking
         return stems(byFile, count: count)
     }
 
-    /// Waits until the sandbox holds call logs for the first `count` calls (or the deadline).
+    /// Waits until the sandbox holds call logs for the first `count` calls, each with its
+    /// recording attached (or the deadline): a call log is created before its audio is uploaded,
+    /// so one counted between the two has no recording yet.
     func waitForCallLogs(_ sandbox: SandboxProcess, count: Int, timeout: Duration = .seconds(120)) async throws -> [String: Int] {
         let deadline = ContinuousClock.now + timeout
         var logs: [String: Int] = [:]
         while ContinuousClock.now < deadline {
             logs = try await callLogs(sandbox, count: count)
-            if logs.values.reduce(0, +) >= count { return logs }
+            let all = logs.values.reduce(0, +)
+            let attached = logs.filter { !$0.key.hasSuffix("no recording") }.values.reduce(0, +)
+            if attached >= count, attached == all { return logs }
             try await Task.sleep(for: .milliseconds(50))
         }
         return logs
