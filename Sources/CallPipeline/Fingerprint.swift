@@ -1,3 +1,4 @@
+import CallSupport
 import Crypto
 public import Foundation
 import Synchronization
@@ -51,18 +52,9 @@ public enum Fingerprint {
         }
         let held = before != nil && before == FileStamp(fd: fd)
         let settled = before.map { started.timeIntervalSince1970 - $0.changedAt >= FileStamp.settleSeconds } ?? false
-        return (hex(hash.finalize()), held, held && settled ? before : nil)
+        return (lowercaseHex(hash.finalize()), held, held && settled ? before : nil)
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in digest {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// Which file, and which version of it: device, inode, size and the change times. Any write

@@ -10,7 +10,7 @@ public enum SourceIdentity {
     /// Lowercase hex SHA-256 of `"callrec-call\0" + pbx + "\0" + callID`: 64 hex digits like a
     /// byte key, so spool paths, markers and `delete --recording KEY` work unchanged.
     public static func key(pbx: String, callID: String) -> String {
-        Fingerprint.hex(SHA256.hash(data: Data("callrec-call\u{0}\(pbx)\u{0}\(callID)".utf8)))
+        lowercaseHex(SHA256.hash(data: Data("callrec-call\u{0}\(pbx)\u{0}\(callID)".utf8)))
     }
 }
 

@@ -1,3 +1,4 @@
+import CallSupport
 import Crypto
 import Foundation
 
@@ -172,7 +173,7 @@ struct CDRColumns {
         var hasher = SHA256()
         hasher.update(data: Array(kind.rawValue.utf8) + [0])
         hasher.update(data: raw)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return lowercaseHex(hasher.finalize())
     }
 
     /// `/x/2026/03/04/in-….wav` → `in-…` (a post script may have rewritten the extension).
