@@ -15,8 +15,17 @@ public struct ProcessResult: Sendable {
     public let stderr: String
 }
 
-/// Runs `executable` with `arguments`, collecting its output.
-public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs `executable` with `arguments`, collecting its output. The wait happens on a thread of its
+/// own: a test that waited on a cooperative thread for a run of a minute took one of the two this
+/// machine has from every other test (a run's poller starved until the run it watched had ended).
+public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, environment: environment) }) }.start()
+    }
+}
+
+/// `runProcess` for synchronous callers (short probes only: it blocks the calling thread).
+public func runProcessBlocking(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -53,7 +62,7 @@ public func ffmpegDecodedFrames(_ path: String, channels: Int) throws -> Int64? 
         if ProcessInfo.processInfo.environment["CI"] != nil { throw TestAudioError("ffmpeg is required under CI") }
         return nil
     }
-    let result = try runProcess(ffmpeg, ["-v", "error", "-i", path, "-f", "s16le", "-acodec", "pcm_s16le", "-"])
+    let result = try runProcessBlocking(ffmpeg, ["-v", "error", "-i", path, "-f", "s16le", "-acodec", "pcm_s16le", "-"])
     guard result.status == 0 else { throw TestAudioError("ffmpeg failed on \(path): \(result.stderr)") }
     return Int64(result.stdout.count / 2 / channels)
 }

@@ -21,7 +21,7 @@ public final class SmallDisk: @unchecked Sendable {
         let dir = NSTemporaryDirectory() + "callrec-smalldisk-probe-" + UUID().uuidString
         guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return false }
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let probe = try? runProcess(unshare, ["--mount", "--propagation", "private", "--", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir])
+        let probe = try? runProcessBlocking(unshare, ["--mount", "--propagation", "private", "--", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir])
         return probe?.status == 0
     }()
 
@@ -64,7 +64,7 @@ public final class SmallDisk: @unchecked Sendable {
 
     /// Runs `executable` inside the namespace, collecting its output.
     public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
-        try runProcess(which("nsenter") ?? "/usr/bin/nsenter",
+        try runProcessBlocking(which("nsenter") ?? "/usr/bin/nsenter",
                        ["--target", "\(holder.processIdentifier)", "--mount", "--", executable] + arguments, environment: environment)
     }
 

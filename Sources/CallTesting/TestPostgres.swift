@@ -18,7 +18,7 @@ public enum TestPostgres {
     /// `scripts/test.sh` fails when it sees such a line.
     public static let available: Bool = {
         if let url = ProcessInfo.processInfo.environment["CALLREC_TEST_POSTGRES_URL"], !url.isEmpty { return true }
-        return (try? runProcess("/usr/bin/env", ["bash", script, "available"]))?.status == 0
+        return (try? runProcessBlocking("/usr/bin/env", ["bash", script, "available"]))?.status == 0
     }()
 
     /// The URL of the test server (`postgres://callrec@127.0.0.1:PORT/callrec_test`). Nil when
@@ -35,7 +35,7 @@ public enum TestPostgres {
         guard let base = try url() else { return nil }
         let name = databaseName(prefix: prefix)
         guard let psql = psqlPath else { throw TestPostgresError("psql not found (install postgresql-client)") }
-        let result = try runProcess(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", base, "-c", "CREATE DATABASE \(name)"])
+        let result = try runProcessBlocking(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", base, "-c", "CREATE DATABASE \(name)"])
         guard result.status == 0 else {
             throw TestPostgresError("CREATE DATABASE \(name) on \(base) failed: \(result.stderr)")
         }
@@ -64,7 +64,7 @@ public enum TestPostgres {
     /// psql from the server's bin directory, else from PATH.
     static let psqlPath: String? = {
         var directories: [String] = []
-        if let pgConfig = which("pg_config"), let result = try? runProcess(pgConfig, ["--bindir"]), result.status == 0 {
+        if let pgConfig = which("pg_config"), let result = try? runProcessBlocking(pgConfig, ["--bindir"]), result.status == 0 {
             directories.append(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -93,7 +93,7 @@ public enum TestPostgres {
         }
 
         private func start() throws -> String? {
-            let available = try runProcess("/usr/bin/env", ["bash", TestPostgres.script, "available"])
+            let available = try runProcessBlocking("/usr/bin/env", ["bash", TestPostgres.script, "available"])
             guard available.status == 0 else {
                 if ProcessInfo.processInfo.environment["CI"] != nil {
                     throw TestPostgresError("PostgreSQL is required under CI, but its server binaries (initdb, pg_ctl) are not installed: run scripts/setup.sh --test")
@@ -106,7 +106,7 @@ public enum TestPostgres {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             directory = parent
             atexit { TestPostgres.cluster.stop() }
-            let result = try runProcess("/usr/bin/env", ["bash", TestPostgres.script, "start", parent + "/pg"])
+            let result = try runProcessBlocking("/usr/bin/env", ["bash", TestPostgres.script, "start", parent + "/pg"])
             let url = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard result.status == 0, url.hasPrefix("postgres://") else {
                 throw TestPostgresError("scripts/pg-cluster.sh start failed (status \(result.status)): \(result.stderr)")

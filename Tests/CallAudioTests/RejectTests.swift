@@ -193,7 +193,7 @@ import Testing
                     buffer[i] = t < 2 ? 0.8 * noise : Float(0.05 * sin(2 * .pi * 300 * t))
                 }
             }
-            let lame = try runProcess(which("lame")!, ["--silent", "-V", "2", "-t", "\(dir)/in.wav", "\(dir)/vbr.mp3"])
+            let lame = try await runProcess(which("lame")!, ["--silent", "-V", "2", "-t", "\(dir)/in.wav", "\(dir)/vbr.mp3"])
             try #require(lame.status == 0, "\(lame.stderr)")
             let analysis = AudioAnalyzer.analyze(path: "\(dir)/vbr.mp3", displayPath: "vbr.mp3")
             let decoded = try #require(analysis.info?.frames)

@@ -52,8 +52,8 @@ import FoundationNetworking
         try #require(try JSONSerialization.jsonObject(with: stdout) as? [String: Any], "\(stderr.suffix(2000))")
     }
 
-    func jobs(_ dir: String, _ environment: [String: String]) throws -> [[String: Any]] {
-        let list = try runProcess(callrec, ["queue", "ls", "--json", "--job-state", "available,running,completed,discarded,cancelled", "--state", "\(dir)/state"],
+    func jobs(_ dir: String, _ environment: [String: String]) async throws -> [[String: Any]] {
+        let list = try await runProcess(callrec, ["queue", "ls", "--json", "--job-state", "available,running,completed,discarded,cancelled", "--state", "\(dir)/state"],
                                   environment: environment)
         return try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]], "\(list.stderr)")
     }
@@ -95,8 +95,8 @@ import FoundationNetworking
 
     /// Nothing failed or was put off: every job is done or available, the uploads with no
     /// attempt used.
-    func expectNothingLost(_ dir: String, _ environment: [String: String]) throws {
-        let all = try jobs(dir, environment)
+    func expectNothingLost(_ dir: String, _ environment: [String: String]) async throws {
+        let all = try await jobs(dir, environment)
         let uploads = all.filter { $0["kind"] as? String == "upload" }
         #expect(!uploads.isEmpty && uploads.allSatisfy { $0["state"] as? String == "available" && $0["attempt"] as? Int == 0 }, "\(uploads)")
         #expect(all.allSatisfy { ["available", "completed"].contains($0["state"] as? String) }, "\(all)")
@@ -110,7 +110,7 @@ import FoundationNetworking
         try await withTemporaryDirectory { dir in try await withRevokedToken(dir, recordings: 3) { sandbox, revoked in
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--json", "--jobs", "2", "--log-level", "error"]
 
-            let first = try runProcess(callrec, upload, environment: revoked)
+            let first = try await runProcess(callrec, upload, environment: revoked)
             #expect(first.status == 2, "a refused token is a configuration error: \(first.stderr.suffix(2000))")
             #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(first.stderr.suffix(2000))")
             #expect(!first.stderr.contains(Self.wrongToken) && !String(decoding: first.stdout, as: UTF8.self).contains(Self.wrongToken))
@@ -120,9 +120,9 @@ import FoundationNetworking
             // Stopped at once: no more than the requests already in flight met the refusal.
             let counters = try #require(try await sandbox.state()["counters"] as? [String: Any])
             #expect((counters["unauthorized"] as? Int ?? 99) <= 4, "\(counters)")
-            try expectNothingLost(dir, revoked)
+            try await expectNothingLost(dir, revoked)
 
-            let second = try runProcess(callrec, upload, environment: environment(base: sandbox.base))
+            let second = try await runProcess(callrec, upload, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect((try json(second)["summary"] as? [String: Any])?["ok"] as? Int == 3)
             #expect(liveIDs("call_logs", try await sandbox.state()).count == 3)
@@ -134,15 +134,15 @@ import FoundationNetworking
     @Test(.timeLimit(.minutes(5)))
     func workerUntilIdleWithARefusedTokenExitsTwo() async throws {
         try await withTemporaryDirectory { dir in try await withRevokedToken(dir, recordings: 2) { sandbox, revoked in
-            let enqueue = try runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state"], environment: revoked)
+            let enqueue = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state"], environment: revoked)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let worker = ["worker", "--until-idle", "--concurrency", "1", "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "error"]
-            let first = try runProcess(callrec, worker, environment: revoked)
+            let first = try await runProcess(callrec, worker, environment: revoked)
             #expect(first.status == 2, "\(first.stderr.suffix(2000))")
             #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(first.stderr.suffix(2000))")
-            try expectNothingLost(dir, revoked)
+            try await expectNothingLost(dir, revoked)
 
-            let second = try runProcess(callrec, worker, environment: environment(base: sandbox.base))
+            let second = try await runProcess(callrec, worker, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect(liveIDs("call_logs", try await sandbox.state()).count == 2)
         } }
@@ -161,19 +161,19 @@ import FoundationNetworking
             let telnyx = try #require(body["id"] as? String)
             try Self.recordings(dir, count: 1, telnyx: telnyx)
             let good = environment(base: sandbox.base)
-            let upload = try runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--log-level", "error"], environment: good)
+            let upload = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--log-level", "error"], environment: good)
             #expect(upload.status == 0, "\(upload.stderr.suffix(2000))")
 
             var revokedPipedrive = good
             revokedPipedrive["PIPEDRIVE_API_TOKEN"] = Self.wrongToken
-            let reconcile = try runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--log-level", "error"], environment: revokedPipedrive)
+            let reconcile = try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--log-level", "error"], environment: revokedPipedrive)
             #expect(reconcile.status == 2, "\(reconcile.stderr.suffix(2000))")
             #expect(reconcile.stderr.contains("PIPEDRIVE_API_TOKEN"), "\(reconcile.stderr.suffix(2000))")
 
             var revokedTelnyx = good
             revokedTelnyx["TELNYX_API_KEY"] = "KEYREVOKED000000000000000000000_xyz"
             let delete = ["delete", "--recording", "\(dir)/in/call-0.wav", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, delete, environment: revokedTelnyx)
+            let first = try await runProcess(callrec, delete, environment: revokedTelnyx)
             #expect(first.status == 2, "\(first.stderr.suffix(2000))")
             #expect(first.stderr.contains("TELNYX_API_KEY"), "\(first.stderr.suffix(2000))")
             #expect(!first.stderr.contains("KEYREVOKED"))
@@ -181,7 +181,7 @@ import FoundationNetworking
             #expect(steps.first { ($0["target"] as? String)?.hasPrefix("telnyx:") == true }?["state"] as? String == "pending", "\(steps)")
             #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(telnyx))
 
-            let second = try runProcess(callrec, delete, environment: good)
+            let second = try await runProcess(callrec, delete, environment: good)
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect(try json(second)["status"] as? String == "deleted")
             #expect(!liveIDs("telnyx_recordings", try await sandbox.state()).contains(telnyx))
@@ -197,7 +197,7 @@ import FoundationNetworking
             try Self.recordings(dir, count: 3)
             let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment(), faults: "abuse=1")
             defer { sandbox.terminate() }
-            let result = try runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--json", "--log-level", "error"],
+            let result = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--json", "--log-level", "error"],
                                         environment: environment(base: sandbox.base))
             #expect(result.status == 3, "\(result.stderr.suffix(2000))")
             let summary = try #require(try json(result)["summary"] as? [String: Any])
@@ -261,7 +261,7 @@ import FoundationNetworking
 
             let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
             defer { sandbox.terminate() }
-            let second = try runProcess(callrec, upload, environment: environment(base: sandbox.base))
+            let second = try await runProcess(callrec, upload, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect((try json(second)["summary"] as? [String: Any])?["ok"] as? Int == 2)
         }
@@ -290,7 +290,7 @@ import FoundationNetworking
             for (i, c) in cases.enumerated() {
                 let file = "\(dir)/callrec-\(i).env"
                 try c.text.write(toFile: file, atomically: true, encoding: .utf8)
-                let result = try runProcess(callrec, ["delete", "--call-log", "CA1", "--config", file, "--state", "\(dir)/state"], environment: environment)
+                let result = try await runProcess(callrec, ["delete", "--call-log", "CA1", "--config", file, "--state", "\(dir)/state"], environment: environment)
                 #expect(result.status == 2, "case \(i): \(result.stderr)")
                 #expect(result.stderr.contains("\(file):\(c.line):"), "case \(i): \(result.stderr)")
                 #expect(result.stderr.contains(c.reason), "case \(i): \(result.stderr)")
@@ -299,10 +299,10 @@ import FoundationNetworking
             // The good file is read: the delete runs and finds no such call log (exit 1). (On a
             // state that exists: delete refuses a --state holding no database.)
             try FileManager.default.createDirectory(atPath: "\(dir)/empty", withIntermediateDirectories: true)
-            let made = try runProcess(callrec, ["enqueue", "\(dir)/empty", "--state", "\(dir)/state"], environment: environment)
+            let made = try await runProcess(callrec, ["enqueue", "\(dir)/empty", "--state", "\(dir)/state"], environment: environment)
             #expect(made.status == 0, "\(made.stderr)")
             try good.write(toFile: "\(dir)/good.env", atomically: true, encoding: .utf8)
-            let accepted = try runProcess(callrec, ["delete", "--call-log", "CA1", "--config", "\(dir)/good.env", "--state", "\(dir)/state"], environment: environment)
+            let accepted = try await runProcess(callrec, ["delete", "--call-log", "CA1", "--config", "\(dir)/good.env", "--state", "\(dir)/state"], environment: environment)
             #expect(accepted.status == 1, "\(accepted.stderr)")
         }
     }
@@ -319,22 +319,22 @@ import FoundationNetworking
             var bare = environment()
             bare["PIPEDRIVE_API_TOKEN"] = nil
             bare["TELNYX_API_KEY"] = nil
-            let enqueue = try runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state"], environment: bare)
+            let enqueue = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state"], environment: bare)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let worker = ["worker", "--until-idle", "--concurrency", "1", "--poll-interval", "0.2", "--state", "\(dir)/state", "--log-level", "error"]
-            let first = try runProcess(callrec, worker, environment: bare)
+            let first = try await runProcess(callrec, worker, environment: bare)
             #expect(first.status == 2, "\(first.stderr.suffix(2000))")
             #expect(first.stderr.contains("PIPEDRIVE_API_TOKEN") && first.stderr.contains("upload"), "\(first.stderr.suffix(2000))")
-            let all = try jobs(dir, bare)
+            let all = try await jobs(dir, bare)
             #expect(all.filter { $0["kind"] as? String == "transcode" }.allSatisfy { $0["state"] as? String == "completed" }, "\(all)")
             #expect(all.filter { $0["kind"] as? String == "upload" && $0["state"] as? String == "available" }.count == 2, "\(all)")
 
-            let onPurpose = try runProcess(callrec, worker + ["--upload-slots", "0"], environment: bare)
+            let onPurpose = try await runProcess(callrec, worker + ["--upload-slots", "0"], environment: bare)
             #expect(onPurpose.status == 0, "\(onPurpose.stderr.suffix(2000))")
 
             let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
             defer { sandbox.terminate() }
-            let second = try runProcess(callrec, worker, environment: environment(base: sandbox.base))
+            let second = try await runProcess(callrec, worker, environment: environment(base: sandbox.base))
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             #expect(liveIDs("call_logs", try await sandbox.state()).count == 2)
         }

@@ -82,7 +82,7 @@ import FoundationNetworking
             try SyntheticAudio.write(.speech(), seconds: 4, to: "\(dir)/in/short.wav")
             _ = fm.createFile(atPath: "\(dir)/in/short.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15550002", "start_time": "2026-11-21 11:00:00"}}"#.utf8))
 
-            let upload = try runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--jobs", "2", "--part-max-minutes", "1"], environment: env)
+            let upload = try await runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--jobs", "2", "--part-max-minutes", "1"], environment: env)
             #expect(upload.status == 0, "\(upload.stderr)")
             // Progress on stderr counts files (an upload run learns no audio lengths as it goes).
             let progress = upload.stderr.split(separator: "\n").last { $0.contains(" files") }
@@ -94,11 +94,11 @@ import FoundationNetworking
             let short = try #require((files.first { $0["path"] as? String == "short.wav" }?["parts"] as? [[String: Any]])?.first?["call_log_id"] as? String)
 
             // Usage: exactly one of --call-log and --recording.
-            #expect(try runProcess(callrec, ["delete", "--state", "\(dir)/state"], environment: env).status == 2)
-            #expect(try runProcess(callrec, ["delete", "--call-log", "x", "--recording", "y", "--state", "\(dir)/state"], environment: env).status == 2)
-            #expect(try runProcess(callrec, ["delete", "--call-log", "CAnothing", "--state", "\(dir)/state", "--json"], environment: env).status == 1)
+            #expect(try await runProcess(callrec, ["delete", "--state", "\(dir)/state"], environment: env).status == 2)
+            #expect(try await runProcess(callrec, ["delete", "--call-log", "x", "--recording", "y", "--state", "\(dir)/state"], environment: env).status == 2)
+            #expect(try await runProcess(callrec, ["delete", "--call-log", "CAnothing", "--state", "\(dir)/state", "--json"], environment: env).status == 1)
 
-            let delete = try runProcess(callrec, ["delete", "--call-log", partIDs[1], "--state", "\(dir)/state", "--json"], environment: env)
+            let delete = try await runProcess(callrec, ["delete", "--call-log", partIDs[1], "--state", "\(dir)/state", "--json"], environment: env)
             #expect(delete.status == 0, "\(delete.stderr)")
             let doc = try json(delete)
             #expect(doc["status"] as? String == "deleted")
@@ -122,7 +122,7 @@ import FoundationNetworking
 
             // Once deleted, a re-run of upload does not bring it back.
             let creates = routeCount(sandboxState, "POST /v1/callLogs")
-            let again = try runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--part-max-minutes", "1"], environment: env)
+            let again = try await runProcess(callrec, ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--part-max-minutes", "1"], environment: env)
             #expect(again.status == 0, "\(again.stderr)")
             let againLong = try #require((try json(again)["files"] as? [[String: Any]])?.first { $0["path"] as? String == "long.wav" })
             #expect(againLong["status"] as? String == "skipped")
@@ -131,13 +131,13 @@ import FoundationNetworking
             #expect(routeCount(sandboxState, "POST /v1/callLogs") == creates)
 
             // Deleting again is fine; the trash purge takes the spool.
-            let twice = try runProcess(callrec, ["delete", "--recording", "\(dir)/in/long.wav", "--state", "\(dir)/state", "--json"], environment: env)
+            let twice = try await runProcess(callrec, ["delete", "--recording", "\(dir)/in/long.wav", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(twice.status == 0)
             #expect(try json(twice)["status"] as? String == "already_deleted")
-            let young = try runProcess(callrec, ["trash", "purge", "--state", "\(dir)/state", "--json"], environment: env)
+            let young = try await runProcess(callrec, ["trash", "purge", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(young.status == 0)
             #expect((try json(young)["removed"] as? [Any])?.isEmpty == true)
-            let purge = try runProcess(callrec, ["trash", "purge", "--older-than", "0s", "--state", "\(dir)/state", "--json"], environment: env)
+            let purge = try await runProcess(callrec, ["trash", "purge", "--older-than", "0s", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(purge.status == 0, "\(purge.stderr)")
             #expect((try json(purge)["removed"] as? [Any])?.count == 1)
             #expect(try fm.contentsOfDirectory(atPath: "\(dir)/state/trash").isEmpty)
@@ -246,7 +246,7 @@ import FoundationNetworking
             #expect(try await store.recording(key: target.key)?.state == .deleting)
 
             // The re-run rescues the job (its lease expires) and goes on from the second step.
-            let rerun = try runProcess(callrec, ["delete", "--recording", target.key, "--state", "\(dir)/state", "--json"], environment: env)
+            let rerun = try await runProcess(callrec, ["delete", "--recording", target.key, "--state", "\(dir)/state", "--json"], environment: env)
             #expect(rerun.status == 0, "\(rerun.stderr)")
             let doc = try json(rerun)
             #expect(doc["status"] as? String == "deleted")
@@ -280,7 +280,7 @@ import FoundationNetworking
             let (status, _) = try await request("DELETE", base + "/v1/callLogs/\(seeded[4].callLogIDs[0])", headers: ["x-api-token": Self.pipedriveToken])
             #expect(status == 200)
 
-            let plan = try runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--json"], environment: env)
+            let plan = try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(plan.status == 0, "\(plan.stderr)")
             let planReport = try #require(try json(plan)["report"] as? [String: Any])
             #expect(planReport["outcome"] as? String == "planned")
@@ -290,12 +290,12 @@ import FoundationNetworking
             #expect(planned.first?["action"] as? String == "would_delete")
             #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(seeded[4].telnyx))
 
-            let capped = try runProcess(callrec, ["reconcile", "--apply", "--max-delete", "0", "--state", "\(dir)/state", "--json"], environment: env)
+            let capped = try await runProcess(callrec, ["reconcile", "--apply", "--max-delete", "0", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(capped.status == 1)
             #expect((try json(capped)["report"] as? [String: Any]).flatMap { ($0["abort"] as? [String: Any])?["code"] as? String } == "mass_delete_cap")
             #expect(liveIDs("telnyx_recordings", try await sandbox.state()).contains(seeded[4].telnyx))
 
-            let apply = try runProcess(callrec, ["reconcile", "--apply", "--state", "\(dir)/state", "--json"], environment: env)
+            let apply = try await runProcess(callrec, ["reconcile", "--apply", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(apply.status == 0, "\(apply.stderr)")
             let applied = try #require(try json(apply)["report"] as? [String: Any])
             #expect(applied["outcome"] as? String == "applied")
@@ -313,7 +313,7 @@ import FoundationNetworking
             // Without credentials: a configuration error (2), nothing done.
             var bare = env
             bare["PIPEDRIVE_API_TOKEN"] = nil
-            #expect(try runProcess(callrec, ["reconcile", "--state", "\(dir)/state"], environment: bare).status == 2)
+            #expect(try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state"], environment: bare).status == 2)
         }
     }
     /// `callrec worker --reconcile-every 2s` runs a pass at start and then on its timer: a call log

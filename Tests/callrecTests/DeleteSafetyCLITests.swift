@@ -23,7 +23,7 @@ extension DeleteCLITests {
 
             // Today's dead end: every run fails the same step, the recording stays `deleting`.
             for _ in 0..<2 {
-                let run = try runProcess(callrec, ["delete", "--recording", stuck.key, "--state", state, "--json"], environment: env)
+                let run = try await runProcess(callrec, ["delete", "--recording", stuck.key, "--state", state, "--json"], environment: env)
                 #expect(run.status == 1, "\(run.stderr)")
                 let doc = try json(run)
                 #expect(doc["status"] as? String == "failed")
@@ -35,23 +35,23 @@ extension DeleteCLITests {
             #expect(liveIDs("call_logs", try await sandbox.state()).isDisjoint(with: stuck.callLogIDs))
 
             // The text report and `status` say what is stuck and what to type.
-            let text = try runProcess(callrec, ["delete", "--recording", stuck.key, "--state", state], environment: env)
+            let text = try await runProcess(callrec, ["delete", "--recording", stuck.key, "--state", state], environment: env)
             #expect(text.status == 1)
             #expect(stdout(text).contains("--skip-step voipnow"), "\(stdout(text))")
-            let status = try runProcess(callrec, ["status", "--state", state], environment: env)
+            let status = try await runProcess(callrec, ["status", "--state", state], environment: env)
             #expect(status.status == 0, "\(status.stderr)")
             #expect(stdout(status).contains("deletions stuck: 1"), "\(stdout(status))")
             #expect(stdout(status).contains("callrec delete --recording \(stuck.key) --skip-step voipnow --state \(state)"), "\(stdout(status))")
-            let statusJSON = try json(try runProcess(callrec, ["status", "--state", state, "--json"], environment: env))
+            let statusJSON = try json(try await runProcess(callrec, ["status", "--state", state, "--json"], environment: env))
             let open = try #require(statusJSON["stuck_deletions"] as? [[String: Any]])
             #expect(open.map { $0["key"] as? String } == [stuck.key])
 
             // A step that is not open is refused (usage), nothing changes.
-            let wrong = try runProcess(callrec, ["delete", "--recording", stuck.key, "--skip-step", "pipedrive:nope", "--state", state, "--json"], environment: env)
+            let wrong = try await runProcess(callrec, ["delete", "--recording", stuck.key, "--skip-step", "pipedrive:nope", "--state", state, "--json"], environment: env)
             #expect(wrong.status == 2, "\(wrong.stderr)")
 
             // The mend: skip the step that cannot succeed; the deletion completes.
-            let skip = try runProcess(callrec, ["delete", "--recording", stuck.key, "--skip-step", "voipnow", "--state", state, "--json"], environment: env)
+            let skip = try await runProcess(callrec, ["delete", "--recording", stuck.key, "--skip-step", "voipnow", "--state", state, "--json"], environment: env)
             #expect(skip.status == 0, "\(skip.stderr)")
             let doc = try json(skip)
             #expect(doc["status"] as? String == "deleted")
@@ -69,7 +69,7 @@ extension DeleteCLITests {
             #expect(try await store.recording(key: other.key)?.state == .uploaded)
             try await store.close()
 
-            let after = try runProcess(callrec, ["status", "--state", state], environment: env)
+            let after = try await runProcess(callrec, ["status", "--state", state], environment: env)
             #expect(!stdout(after).contains("stuck"), "\(stdout(after))")
             let snapshot = try await sandbox.state()
             #expect(liveIDs("voipnow_events", snapshot).contains(other.event) && liveIDs("call_logs", snapshot).isSuperset(of: other.callLogIDs))
@@ -95,12 +95,12 @@ extension DeleteCLITests {
             _ = fm.createFile(atPath: "\(dir)/in/hand2.json", contents: Data(#"{"call_log_id": "CAbyhand2"}"#.utf8))
             try SyntheticAudio.write(.speech(), seconds: 5, to: "\(dir)/in/own.wav")
             _ = fm.createFile(atPath: "\(dir)/in/own.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15550003", "start_time": "2026-11-21 12:00:00"}}"#.utf8))
-            let upload = try runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", state, "--json"], environment: env)
+            let upload = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", state, "--json"], environment: env)
             #expect(upload.status == 0, "\(upload.stderr)")
             let files = try #require(try json(upload)["files"] as? [[String: Any]])
             let own = try #require((files.first { $0["path"] as? String == "own.wav" }?["parts"] as? [[String: Any]])?.first?["call_log_id"] as? String)
 
-            let delete = try runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand.wav", "--state", state, "--json"], environment: env)
+            let delete = try await runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand.wav", "--state", state, "--json"], environment: env)
             #expect(delete.status == 0, "\(delete.stderr)")
             let doc = try json(delete)
             #expect(doc["status"] as? String == "deleted")
@@ -120,15 +120,15 @@ extension DeleteCLITests {
             try await store.close()
 
             // The text report says which call log was left and why.
-            let text = try runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand.wav", "--state", state], environment: env)
+            let text = try await runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand.wav", "--state", state], environment: env)
             #expect(text.status == 0)
 
             // Told explicitly: deleted.
-            let include = try runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand2.wav", "--include-foreign-call-logs", "--state", state, "--json"],
+            let include = try await runProcess(callrec, ["delete", "--recording", "\(dir)/in/hand2.wav", "--include-foreign-call-logs", "--state", state, "--json"],
                                          environment: env)
             #expect(include.status == 0, "\(include.stderr)")
             // callrec's own call log goes as before.
-            let ownDelete = try runProcess(callrec, ["delete", "--call-log", own, "--state", state, "--json"], environment: env)
+            let ownDelete = try await runProcess(callrec, ["delete", "--call-log", own, "--state", state, "--json"], environment: env)
             #expect(ownDelete.status == 0, "\(ownDelete.stderr)")
             snapshot = try await sandbox.state()
             #expect(!liveIDs("call_logs", snapshot).contains("CAbyhand2"))
@@ -150,7 +150,7 @@ extension DeleteCLITests {
                 let (status, _) = try await request("DELETE", sandbox.base + "/v1/callLogs/\(r.callLogIDs[0])", headers: ["x-api-token": Self.pipedriveToken])
                 #expect(status == 200)
             }
-            let plan = try runProcess(callrec, ["reconcile", "--max-delete", "2", "--state", state, "--json"], environment: env)
+            let plan = try await runProcess(callrec, ["reconcile", "--max-delete", "2", "--state", state, "--json"], environment: env)
             #expect(plan.status == 1, "\(plan.stderr)")
             let report = try #require(try json(plan)["report"] as? [String: Any])
             let abort = try #require(report["abort"] as? [String: Any])
@@ -160,7 +160,7 @@ extension DeleteCLITests {
             let listed = (report["recordings"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "would_delete" }
             #expect(Set(listed.compactMap { $0["key"] as? String }) == Set(gone.map(\.key)))
 
-            let text = try runProcess(callrec, ["reconcile", "--max-delete", "2", "--state", state], environment: env)
+            let text = try await runProcess(callrec, ["reconcile", "--max-delete", "2", "--state", state], environment: env)
             #expect(text.status == 1)
             let out = stdout(text)
             for r in gone { #expect(out.contains(r.key.prefix(12)), "\(out)") }
@@ -185,7 +185,7 @@ extension DeleteCLITests {
             let second = try await seedRecording(base: sandbox.base, state: state, path: path, parts: 2, extensionNumber: "0003*502")
             let bystander = try await seedRecording(base: sandbox.base, state: state, path: "\(dir)/in/other.wav", extensionNumber: "0003*503")
 
-            let delete = try runProcess(callrec, ["delete", "--recording", path, "--state", state, "--json"], environment: env)
+            let delete = try await runProcess(callrec, ["delete", "--recording", path, "--state", state, "--json"], environment: env)
             #expect(delete.status == 0, "\(delete.stderr)")
             let doc = try json(delete)
             #expect(doc["status"] as? String == "deleted")
@@ -206,7 +206,7 @@ extension DeleteCLITests {
             try await store.close()
 
             // The text says which: keys and call logs.
-            let again = try runProcess(callrec, ["delete", "--recording", path, "--state", state], environment: env)
+            let again = try await runProcess(callrec, ["delete", "--recording", path, "--state", state], environment: env)
             #expect(again.status == 0)
             let out = stdout(again)
             #expect(out.contains(first.key) && out.contains(second.key) && out.contains(second.callLogIDs[1]), "\(out)")

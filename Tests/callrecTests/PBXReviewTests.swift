@@ -28,7 +28,7 @@ import Testing
                                                   ofItemAtPath: "\(root)/101/\(first).wav")
             try FileManager.default.setAttributes([.modificationDate: try #require(utc.date(from: "2026-11-01T06:30:03Z"))],
                                                   ofItemAtPath: "\(root)/101/\(second).wav")
-            let run = try upload.upload(root, state: state, ["--source", "3cx"])
+            let run = try await upload.upload(root, state: state, ["--source", "3cx"])
             #expect(run.status == 0, "\(run.stderr)")
             let logs = try upload.callLogs(state: state)
             #expect(logs.count == 2, "\(logs)")
@@ -47,7 +47,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             let root = "\(dir)/monitor", state = "\(dir)/state"
             try upload.freepbxTree(root)
-            let result = try runProcess(callrec, ["upload", root, "--state", state, "--settle", "0", "--sandbox", "--log-level", "warning",
+            let result = try await runProcess(callrec, ["upload", root, "--state", state, "--settle", "0", "--sandbox", "--log-level", "warning",
                                                   "--timezone", "America/New_York", "--region", "US", "--source", "freepbx",
                                                   "--cdr", "\(root)-cdr/cdr.csv"], environment: upload.environment)
             #expect(result.status == 0, "\(result.stderr)")
@@ -113,7 +113,7 @@ extension PBXReviewTests {
             try upload.audio("\(pbx.root)/2026/03/10/\(stem).wav", seconds: 2)
             let arguments = ["worker", "--watch", pbx.root, "--source", "freepbx", "--cdr", pbx.cdr, "--timezone", "America/New_York",
                              "--region", "US", "--settle", "0", "--state", "\(dir)/state", "--log-level", "info", "--until-idle"]
-            let run = try runProcess(callrec, arguments, environment: watch.environment(base: sandbox.base))
+            let run = try await runProcess(callrec, arguments, environment: watch.environment(base: sandbox.base))
             #expect(run.stderr.contains("awaiting_cdr"), "\(run.stderr.suffix(3000))")
             #expect(try await watch.callLogs(sandbox, count: 1).isEmpty)
             #expect(run.status == 3, "a call waits for its CDR row, yet: \(run.status)\n\(run.stderr.suffix(2000))")
@@ -139,7 +139,7 @@ extension PBXReviewTests {
                   "sources": [ { "name": "hq", "kind": "freepbx", "path": "\(root)", "cdr": ["\(root)-cdr/cdr.csv"] } ] }
                 """, to: "\(dir)/callrec.json")
             // From `dir`, so the default `.callrec` would land there and not in the checkout.
-            let result = try runProcess("/bin/sh", ["-c", #"cd "$1" && shift && exec "$@""#, "sh", dir, callrec, "upload", root,
+            let result = try await runProcess("/bin/sh", ["-c", #"cd "$1" && shift && exec "$@""#, "sh", dir, callrec, "upload", root,
                                                     "--config", "\(dir)/callrec.json", "--sandbox", "--settle", "0", "--log-level", "warning"],
                                         environment: upload.environment)
             #expect(result.status == 0, "\(result.stderr)")
@@ -169,7 +169,7 @@ extension PBXReviewTests {
             var environment = upload.environment
             environment["PIPEDRIVE_API_TOKEN"] = nil
             environment["PIPEDRIVE_API_URL"] = nil
-            let result = try runProcess(callrec, ["upload", root, "--config", "\(dir)/callrec.json", "--state", "\(dir)/state", "--settle", "0",
+            let result = try await runProcess(callrec, ["upload", root, "--config", "\(dir)/callrec.json", "--state", "\(dir)/state", "--settle", "0",
                                                   "--log-level", "error"], environment: environment)
             #expect(result.status == 2, "\(result.stderr)")
             #expect(!result.stderr.contains("not-the-sandbox-token"), "the secret itself is printed")
@@ -190,7 +190,7 @@ extension PBXReviewTests {
         try await withTemporaryDirectory { dir in
             var environment = watch.environment()
             environment["PIPEDRIVE_API_URL"] = "http://127.0.0.1:9/v1"
-            let result = try runProcess(callrec, ["worker", "--watch", "\(dir)/no-such-monitor", "--source", "freepbx", "--timezone", "America/New_York",
+            let result = try await runProcess(callrec, ["worker", "--watch", "\(dir)/no-such-monitor", "--source", "freepbx", "--timezone", "America/New_York",
                                                   "--region", "US", "--state", "\(dir)/state", "--until-idle", "--log-level", "warning"],
                                         environment: environment)
             #expect(result.status == 2, "exit \(result.status): \(result.stderr)")

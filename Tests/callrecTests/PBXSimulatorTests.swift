@@ -11,10 +11,10 @@ import Testing
 
     /// Runs the simulator into `dir/tree` with its manifest at `dir/manifest.jsonl`; the manifest's entries.
     @discardableResult
-    func simulate(_ layout: String, in dir: String, seed: Int = 7, batch: Bool = true, _ extra: [String] = []) throws -> [[String: Any]] {
+    func simulate(_ layout: String, in dir: String, seed: Int = 7, batch: Bool = true, _ extra: [String] = []) async throws -> [[String: Any]] {
         let arguments = ["--layout", layout, "--out", "\(dir)/tree", "--manifest", "\(dir)/manifest.jsonl", "--seed", "\(seed)",
                          "--timezone", "America/New_York", "--start", "2026-06-15T14:00:00Z"] + (batch ? ["--batch"] : []) + extra
-        let result = try runProcess(simulator, arguments)
+        let result = try await runProcess(simulator, arguments)
         try #require(result.status == 0, "\(result.stderr)")
         let text = try String(contentsOfFile: "\(dir)/manifest.jsonl", encoding: .utf8)
         return try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
@@ -76,9 +76,9 @@ import Testing
     func theSameSeedWritesTheSameTree(layout: String) async throws {
         try await withTemporaryDirectory { dir in
             let extra = ["--rate", "0.5", "--duration", "20", "--call-seconds", "3-6", "--quirks", Self.quirks]
-            try simulate(layout, in: "\(dir)/a", extra)
-            try simulate(layout, in: "\(dir)/b", extra)
-            try simulate(layout, in: "\(dir)/c", seed: 8, extra)
+            try await simulate(layout, in: "\(dir)/a", extra)
+            try await simulate(layout, in: "\(dir)/b", extra)
+            try await simulate(layout, in: "\(dir)/c", seed: 8, extra)
             let a = try tree("\(dir)/a"), b = try tree("\(dir)/b"), c = try tree("\(dir)/c")
             #expect(a.count > 5)
             #expect(Set(a.keys) == Set(b.keys))
@@ -98,7 +98,7 @@ import Testing
 
     @Test func freePBXNamesAndMasterCSVRowsAgreeWithTheManifest() async throws {
         try await withTemporaryDirectory { dir in
-            let entries = try simulate("freepbx", in: dir, ["--rate", "1", "--duration", "30", "--call-seconds", "3-6", "--quirks", Self.quirks])
+            let entries = try await simulate("freepbx", in: dir, ["--rate", "1", "--duration", "30", "--call-seconds", "3-6", "--quirks", Self.quirks])
             let rows = try csv("\(dir)/tree/Master.csv")
             #expect(rows.allSatisfy { $0.count == 21 }, "Master.csv with loguniqueid, loguserfield and newcdrcolumns has 21 columns")
             let byLinkedID = Dictionary(grouping: rows) { $0[19] }
@@ -138,7 +138,7 @@ import Testing
     @Test func threeCXAndFusionPBXNamesAndRowsAgreeWithTheManifest() async throws {
         try await withTemporaryDirectory { dir in
             let extra = ["--rate", "1", "--duration", "20", "--call-seconds", "3-6", "--quirks", Self.quirks]
-            let tcx = try simulate("3cx", in: "\(dir)/3cx", extra)
+            let tcx = try await simulate("3cx", in: "\(dir)/3cx", extra)
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/3cx/tree/Master.csv"))
             for entry in tcx {
                 guard let path = entry["path"] as? String else {
@@ -160,7 +160,7 @@ import Testing
             #expect(tcx.contains { ($0["caller_name"] as? String)?.contains(where: { "[](), ".contains($0) || !$0.isASCII }) == true },
                     "odd-names gives names with spaces, brackets, parentheses or non-ASCII letters")
 
-            let fusion = try simulate("fusionpbx", in: "\(dir)/fusion", extra)
+            let fusion = try await simulate("fusionpbx", in: "\(dir)/fusion", extra)
             let rows = try csv("\(dir)/fusion/tree/cdr.csv")
             let header = try #require(rows.first)
             let byUUID = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { row in
@@ -187,7 +187,7 @@ import Testing
     /// uniqueids' epochs go on.
     @Test func theDSTQuirkRepeatsALocalHour() async throws {
         try await withTemporaryDirectory { dir in
-            let entries = try simulate("freepbx", in: dir, ["--rate", "0.02", "--duration", "7200", "--call-seconds", "1-2", "--quirks", "dst",
+            let entries = try await simulate("freepbx", in: dir, ["--rate", "0.02", "--duration", "7200", "--call-seconds", "1-2", "--quirks", "dst",
                                                               "--start", "2026-10-01T00:00:00Z"])
             let repeated = entries.filter { ($0["local_start"] as? String ?? "").hasPrefix("2026-11-01 01:") }
             #expect(Set(repeated.compactMap { $0["utc_offset"] as? Int }) == [-14400, -18000])
@@ -203,7 +203,7 @@ import Testing
     @Test func wav2mp3LeavesOnlyTheMP3AndRewritesRecordingFile() async throws {
         guard which("lame") != nil || ProcessInfo.processInfo.environment["CI"] != nil else { return }  // scripts/setup.sh --test installs lame
         try await withTemporaryDirectory { dir in
-            let entries = try simulate("freepbx", in: dir, ["--rate", "0.5", "--duration", "10", "--call-seconds", "2-4", "--quirks", "wav2mp3,late-cdr=0.3:5s",
+            let entries = try await simulate("freepbx", in: dir, ["--rate", "0.5", "--duration", "10", "--call-seconds", "2-4", "--quirks", "wav2mp3,late-cdr=0.3:5s",
                                                               "--export-cdr"])
             let files = try tree("\(dir)/tree").keys
             #expect(!files.contains { $0.hasSuffix(".wav") }, "\(files)")
@@ -226,8 +226,8 @@ import Testing
         try await withTemporaryDirectory { dir in
             let extra = ["--rate", "1", "--duration", "2", "--call-seconds", "1-2"]
             let began = Date()
-            let live = try simulate("freepbx", in: "\(dir)/live", batch: false, extra)
-            try simulate("freepbx", in: "\(dir)/batch", extra)
+            let live = try await simulate("freepbx", in: "\(dir)/live", batch: false, extra)
+            try await simulate("freepbx", in: "\(dir)/batch", extra)
             let a = try tree("\(dir)/live/tree"), b = try tree("\(dir)/batch/tree")
             #expect(a == b && a.count == 3)
             for entry in live {

@@ -37,9 +37,9 @@ import Testing
         return environment
     }
 
-    func run(_ command: String, _ root: String, state: String, _ extra: [String], json: Bool = true) throws -> Run {
+    func run(_ command: String, _ root: String, state: String, _ extra: [String], json: Bool = true) async throws -> Run {
         let sandbox = command == "upload" ? ["--sandbox"] : []
-        let result = try runProcess(callrec, [command, root, "--state", state, "--settle", "0", "--jobs", "2", "--log-level", "warning",
+        let result = try await runProcess(callrec, [command, root, "--state", state, "--settle", "0", "--jobs", "2", "--log-level", "warning",
                                               "--timezone", "America/New_York", "--region", "US"] + (json ? ["--json"] : []) + sandbox + extra,
                                     environment: environment)
         let document = (try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]) ?? [:]
@@ -49,7 +49,7 @@ import Testing
                    stderr: result.stderr + (document.isEmpty ? String(decoding: result.stdout, as: UTF8.self) : ""))
     }
 
-    func upload(_ root: String, state: String, _ extra: [String] = []) throws -> Run { try run("upload", root, state: state, extra) }
+    func upload(_ root: String, state: String, _ extra: [String] = []) async throws -> Run { try await run("upload", root, state: state, extra) }
 
     /// The live call logs of the sandbox `upload --sandbox --state state` kept.
     func callLogs(state: String) throws -> [[String: Any]] {
@@ -132,7 +132,7 @@ import Testing
             let root = "\(dir)/monitor", state = "\(dir)/state"
             try freepbxTree(root)
             let flags = ["--source", "freepbx", "--cdr", "\(root)-cdr/cdr.csv"] + (try config(dir))
-            let first = try upload(root, state: state, flags)
+            let first = try await upload(root, state: state, flags)
             #expect(first.status == 0, "\(first.stderr)")
             let day = "2026/03/10"
             #expect(first.status("\(day)/\(Self.inbound).wav") == "ok", "\(first.files)")
@@ -162,20 +162,20 @@ import Testing
             #expect((outbound["subject"] as? String)?.hasPrefix("Outbound call") == true, "\(outbound)")
 
             // The same run again: nothing new is sent, every file is listed.
-            let again = try upload(root, state: state, flags)
+            let again = try await upload(root, state: state, flags)
             #expect(again.status == 0, "\(again.stderr)")
             #expect(again.files.count == 5, "\(again.files.keys)")
             #expect(again.code("\(day)/\(Self.internalCall).wav") == "internal_call")
             #expect(try callLogs(state: state).count == 2)
             // Without --json: each call not logged on stderr with its reason, and counted apart from those done before.
-            let text = try run("upload", root, state: state, flags, json: false)
+            let text = try await run("upload", root, state: state, flags, json: false)
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stderr.contains("skipped missed_call: \(day)/\(Self.missed).wav"), "\(text.stderr)")
             #expect(text.stderr.contains("skipped unrecognised_name: \(day)/voicemail-greeting.wav"), "\(text.stderr)")
             #expect(text.stderr.contains("0 uploaded, 2 done before, 3 not logged, 0 failed"), "\(text.stderr)")
 
             // `--log internal,missed`: the two skipped calls are logged now, the others not again.
-            let all = try upload(root, state: state, flags + ["--log", "internal,missed"])
+            let all = try await upload(root, state: state, flags + ["--log", "internal,missed"])
             #expect(all.status == 0, "\(all.stderr)")
             logs = try callLogs(state: state)
             #expect(logs.count == 4, "\(logs)")
@@ -201,12 +201,12 @@ import Testing
             let flags = ["--source", "freepbx", "--cdr", "\(root)-cdr/cdr.csv"]
 
             // WAV→MP3 before the upload: registered (enqueue) as WAV, converted, then uploaded once as MP3.
-            let enqueued = try run("enqueue", root, state: state, flags)
+            let enqueued = try await run("enqueue", root, state: state, flags)
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
             #expect(enqueued.status("\(day)/\(Self.inbound).wav") == "ok", "\(enqueued.files)")
             try audio("\(root)/\(day)/\(Self.inbound).mp3", seconds: 3, format: .mp3)
             try fm.removeItem(atPath: "\(root)/\(day)/\(Self.inbound).wav")
-            let first = try upload(root, state: state, flags)
+            let first = try await upload(root, state: state, flags)
             #expect(first.status == 0, "\(first.stderr)")
             #expect(first.status("\(day)/\(Self.inbound).mp3") == "ok", "\(first.files)")
             #expect(first.warnings("\(day)/\(Self.inbound).mp3").contains("converted"), "\(first.files)")
@@ -217,12 +217,12 @@ import Testing
             // WAV→MP3 after the upload: reported, not sent again.
             try audio("\(root)/\(day)/\(Self.outbound).mp3", seconds: 3.2, format: .mp3)
             try fm.removeItem(atPath: "\(root)/\(day)/\(Self.outbound).wav")
-            try expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "converted", state: state, count: 2)
+            try await expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "converted", state: state, count: 2)
 
             // `touch`: the same bytes, a new mtime: done before.
             let touched = "\(root)/\(day)/\(Self.inbound).mp3"
             try fm.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: touched)
-            let afterTouch = try upload(root, state: state, flags)
+            let afterTouch = try await upload(root, state: state, flags)
             #expect(afterTouch.status == 0, "\(afterTouch.stderr)")
             #expect(afterTouch.status("\(day)/\(Self.inbound).mp3") == "skipped", "\(afterTouch.files)")
             #expect(afterTouch.warnings("\(day)/\(Self.inbound).mp3").allSatisfy { $0 != "changed_after_upload" }, "\(afterTouch.files)")
@@ -230,13 +230,13 @@ import Testing
 
             // New bytes after the upload: reported, not re-sent.
             try audio(touched, seconds: 4, format: .mp3)
-            try expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.inbound).mp3", warning: "changed_after_upload", state: state, count: 2)
+            try await expectNothingSent(try upload(root, state: state, flags), "\(day)/\(Self.inbound).mp3", warning: "changed_after_upload", state: state, count: 2)
 
             // The same call under a second root: one call log still.
             let second = "\(dir)/mirror"
             try fm.createDirectory(atPath: "\(second)/\(day)", withIntermediateDirectories: true)
             try fm.copyItem(atPath: "\(root)/\(day)/\(Self.outbound).mp3", toPath: "\(second)/\(day)/\(Self.outbound).mp3")
-            try expectNothingSent(try upload(second, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "same_call", state: state, count: 2)
+            try await expectNothingSent(try upload(second, state: state, flags), "\(day)/\(Self.outbound).mp3", warning: "same_call", state: state, count: 2)
         }
     }
 
@@ -250,7 +250,7 @@ import Testing
             // A wait shorter than the run's idle horizon (5 min) is reported, not waited for.
             let flags = ["--source", "freepbx", "--cdr", cdr, "--cdr-wait", "2m"]
             let started = ContinuousClock.now
-            let first = try upload(root, state: state, flags)
+            let first = try await upload(root, state: state, flags)
             #expect(ContinuousClock.now - started < .seconds(100), "the run waited for the CDR")
             #expect(first.status == 3, "\(first.stderr)")
             #expect(first.status("\(day)/\(Self.inbound).wav") == "waiting", "\(first.files)")
@@ -266,7 +266,7 @@ import Testing
             handle.seekToEndOfFile()
             handle.write(Data((row + "\n").utf8))
             try handle.close()
-            let second = try upload(root, state: state, flags)
+            let second = try await upload(root, state: state, flags)
             #expect(second.status == 0, "\(second.stderr)")
             #expect(second.status("\(day)/\(Self.inbound).wav") == "ok", "\(second.files)")
             let logs = try callLogs(state: state)
@@ -286,7 +286,7 @@ import Testing
             try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: path)
             let cdr = "\(dir)/cdr.csv"
             try write(Self.freepbxHeader + "\n", to: cdr)
-            let run = try upload(root, state: state, ["--source", "freepbx", "--cdr", cdr, "--cdr-wait", "1s"])
+            let run = try await upload(root, state: state, ["--source", "freepbx", "--cdr", cdr, "--cdr-wait", "1s"])
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.status("\(day)/\(Self.inbound).wav") == "ok", "\(run.files)")
             #expect(run.warnings("\(day)/\(Self.inbound).wav").contains("cdr_missing"), "\(run.files)")
@@ -313,7 +313,7 @@ import Testing
                                 duration: 20, billsec: 10, disposition: "ANSWERED", uniqueid: uniqueid, did: "2125550123", recordingfile: "\(stem).wav", cnum: caller)
             }
             try write(([Self.freepbxHeader] + rows).joined(separator: "\n") + "\n", to: "\(dir)/cdr.csv")
-            let run = try upload(root, state: state, ["--source", "freepbx", "--cdr", "\(dir)/cdr.csv"])
+            let run = try await upload(root, state: state, ["--source", "freepbx", "--cdr", "\(dir)/cdr.csv"])
             #expect(run.status == 0, "\(run.stderr)")
             let logs = try callLogs(state: state)
             #expect(callLog(logs, stem: first)?["start_time"] as? String == "2026-11-01 05:30:00", "\(logs)")
@@ -331,7 +331,7 @@ import Testing
             let outbound = "[Sales]_101-6175550198_20260310141000(18)"
             try audio("\(root)/Recordings/101/\(inbound).wav", seconds: 3)
             try audio("\(root)/Recordings/101/\(outbound).wav", seconds: 4)
-            let run = try upload(root, state: state, ["--source", "3cx"] + (try config(dir)))
+            let run = try await upload(root, state: state, ["--source", "3cx"] + (try config(dir)))
             #expect(run.status == 0, "\(run.stderr)")
             let logs = try callLogs(state: state)
             #expect(logs.count == 2, "\(logs)")
@@ -362,7 +362,7 @@ import Testing
                 "\(missed),inbound,,6175550197,101,2026-03-10 14:20:00,,2026-03-10 14:20:20,20,0,NO_ANSWER,\(missed).wav",
             ]
             try write(([header] + rows).joined(separator: "\n") + "\n", to: "\(dir)/fusion.csv")
-            let run = try upload(root, state: state, ["--source", "fusionpbx", "--cdr", "\(dir)/fusion.csv"] + (try config(dir)))
+            let run = try await upload(root, state: state, ["--source", "fusionpbx", "--cdr", "\(dir)/fusion.csv"] + (try config(dir)))
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.code("archive/2026/Mar/10/\(missed).wav") == "missed_call", "\(run.files)")
             let logs = try callLogs(state: state)
@@ -380,7 +380,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             try audio("\(dir)/monitor/2026/03/10/\(Self.inbound).wav", seconds: 3)
             try write("a,b,c\n1,2,3\n", to: "\(dir)/cdr.csv")
-            let run = try upload("\(dir)/monitor", state: "\(dir)/state", ["--source", "freepbx", "--cdr", "\(dir)/cdr.csv"])
+            let run = try await upload("\(dir)/monitor", state: "\(dir)/state", ["--source", "freepbx", "--cdr", "\(dir)/cdr.csv"])
             #expect(run.status == 2, "\(run.stderr)")
             #expect(run.stderr.contains("recordingfile"), "\(run.stderr)")
         }

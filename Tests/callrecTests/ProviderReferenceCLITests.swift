@@ -29,7 +29,7 @@ extension DeleteCLITests {
                 try SyntheticAudio.write(.speech(), seconds: Double(2 + i), to: "\(dir)/in/\(c.name).wav")
                 _ = fm.createFile(atPath: "\(dir)/in/\(c.name).json", contents: Data(c.sidecar.utf8))
             }
-            let enqueue = try runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--json"], environment: environment())
+            let enqueue = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--json"], environment: environment())
             #expect(enqueue.status == 1, "\(enqueue.stderr)")
             let files = try #require(try json(enqueue)["files"] as? [[String: Any]])
             for c in cases {

@@ -30,7 +30,7 @@ import Testing
             try DiskFullProcessTests.makeCalls("\(dir)/in", count: 2, seconds: 4)
             let environment = Self.environment()
             let state = ["--state", "\(dir)/state"]
-            let enqueued = try runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in"] + state, environment: environment)
+            let enqueued = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in"] + state, environment: environment)
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
 
             // What the older callrec left behind: the job discarded, the recording failed.
@@ -41,7 +41,7 @@ import Testing
             #expect(try await store.fail(try #require(claimed.lease), error: "output_failed: \(message)", permanent: true, retryIn: .zero) == .discarded)
             try await store.commit([.setRecordingState(key: key, state: .failed, errorCode: "output_failed", errorMessage: message)])
 
-            let retried = try runProcess(callrec, ["queue", "retry", "\(claimed.id)", "--json"] + state, environment: environment)
+            let retried = try await runProcess(callrec, ["queue", "retry", "\(claimed.id)", "--json"] + state, environment: environment)
             #expect(retried.status == 0, "\(retried.stderr)")
             let report = try Self.json(retried)
             #expect(report["retried"] as? [Int] == [Int(claimed.id)])
@@ -52,7 +52,7 @@ import Testing
             #expect(try await store.audit(key: key, limit: 10).contains { $0.action == "rearmed" })
 
             // The retried job does the work: the recording is transcoded now.
-            _ = try runProcess(callrec, ["worker", "--until-idle", "--concurrency", "1", "--upload-slots", "0", "--idle-horizon", "0"] + state,
+            _ = try await runProcess(callrec, ["worker", "--until-idle", "--concurrency", "1", "--upload-slots", "0", "--idle-horizon", "0"] + state,
                                environment: environment)
             let recording = try #require(try await store.recording(key: key))
             #expect(recording.state == .transcoded, "\(recording.state) \(recording.errorCode ?? "")")
@@ -60,14 +60,14 @@ import Testing
             #expect(try await store.job(id: claimed.id)?.state == .completed)
 
             // Now it completed: left alone, exit 1; an id that does not exist: named, exit 1.
-            let again = try runProcess(callrec, ["queue", "retry", "\(claimed.id)"] + state, environment: environment)
+            let again = try await runProcess(callrec, ["queue", "retry", "\(claimed.id)"] + state, environment: environment)
             #expect(again.status == 1)
             #expect(again.stderr.contains("left alone: job \(claimed.id): it completed"), "\(again.stderr)")
             #expect(String(decoding: again.stdout, as: UTF8.self).contains("nothing changed"))
-            let missing = try runProcess(callrec, ["queue", "retry", "999999", "--json"] + state, environment: environment)
+            let missing = try await runProcess(callrec, ["queue", "retry", "999999", "--json"] + state, environment: environment)
             #expect(missing.status == 1, "\(missing.stderr)")
             #expect(try Self.json(missing)["not_found"] as? [Int] == [999999])
-            let none = try runProcess(callrec, ["queue", "retry", "--all-discarded"] + state, environment: environment)
+            let none = try await runProcess(callrec, ["queue", "retry", "--all-discarded"] + state, environment: environment)
             #expect(none.status == 1)
             try await store.close()
         }
@@ -88,7 +88,7 @@ import Testing
             defer { sandbox.terminate() }
             let state = ["--state", "\(dir)/state"]
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--json"] + state
-            let first = try runProcess(callrec, upload, environment: environment)
+            let first = try await runProcess(callrec, upload, environment: environment)
             #expect(first.status == 1, "\(first.stderr.suffix(3000))")
 
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
@@ -110,12 +110,12 @@ import Testing
             let folders = { Set((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []) }
             #expect(folders() == Set(old + [busy, recent, failed]))
 
-            let dry = try runProcess(callrec, ["spool", "prune", "--dry-run", "--json"] + state, environment: environment)
+            let dry = try await runProcess(callrec, ["spool", "prune", "--dry-run", "--json"] + state, environment: environment)
             #expect(dry.status == 0, "\(dry.stderr)")
             #expect((try Self.json(dry)["pruned"] as? [[String: Any]])?.compactMap { $0["key"] as? String }.sorted() == old.sorted())
             #expect(folders().count == 5, "a dry run removes nothing")
 
-            let pruned = try runProcess(callrec, ["spool", "prune", "--json"] + state, environment: environment)
+            let pruned = try await runProcess(callrec, ["spool", "prune", "--json"] + state, environment: environment)
             #expect(pruned.status == 0, "\(pruned.stderr)")
             let report = try Self.json(pruned)
             #expect((report["pruned"] as? [[String: Any]])?.compactMap { $0["key"] as? String }.sorted() == old.sorted())
@@ -127,12 +127,12 @@ import Testing
             #expect(folders() == Set([busy, recent, failed]))
             let audit = try #require(try await store.audit(key: old[0], limit: 20).last)
             #expect(audit.action == "spool_pruned" && audit.detail?.contains("part(s)") == true, "\(audit)")
-            let text = try runProcess(callrec, ["spool", "prune"] + state, environment: environment)
+            let text = try await runProcess(callrec, ["spool", "prune"] + state, environment: environment)
             #expect(String(decoding: text.stdout, as: UTF8.self).contains("removed the MP3s of 0 uploaded recording(s)"), "\(String(decoding: text.stdout, as: UTF8.self))")
 
             // A re-run reports the pruned ones as done, with a warning, and sends nothing.
             if case .inserted(let id) = live { _ = try await store.cancel(ids: [id]) }
-            let rerun = try runProcess(callrec, upload, environment: environment)
+            let rerun = try await runProcess(callrec, upload, environment: environment)
             let doc = try Self.json(rerun)
             #expect((doc["summary"] as? [String: Any])?["api_requests"] as? Int == 0, "\(doc["summary"] ?? "")")
             let line = try #require((doc["files"] as? [[String: Any]])?.first { $0["key"] as? String == old[0] })
@@ -140,18 +140,18 @@ import Testing
             #expect((line["warnings"] as? [[String: Any]])?.contains { $0["code"] as? String == "spool_pruned" } == true, "\(line)")
 
             // Reconcile does not take a pruned spool for a lost one.
-            let reconcile = try runProcess(callrec, ["reconcile", "--json"] + state, environment: environment)
+            let reconcile = try await runProcess(callrec, ["reconcile", "--json"] + state, environment: environment)
             #expect(reconcile.status == 0, "\(reconcile.stderr.suffix(2000))")
             #expect(!String(decoding: reconcile.stdout, as: UTF8.self).contains("spool_missing"))
 
             // The delete cascade of a pruned recording completes (nothing to move to the trash).
-            let deleted = try runProcess(callrec, ["delete", "--recording", old[1], "--json"] + state, environment: environment)
+            let deleted = try await runProcess(callrec, ["delete", "--recording", old[1], "--json"] + state, environment: environment)
             #expect(deleted.status == 0, "\(deleted.stderr.suffix(2000))")
             #expect(try await store.recording(key: old[1])?.state == .deleted)
 
             // upload --spool-retention: pruned at the end of the run.
             try DiskFullProcessTests.makeCalls("\(dir)/in", from: 4, count: 1, seconds: 4)
-            let retained = try runProcess(callrec, upload + ["--spool-retention", "0s"], environment: environment)
+            let retained = try await runProcess(callrec, upload + ["--spool-retention", "0s"], environment: environment)
             #expect(retained.stderr.contains("spool: removed the MP3s of"), "\(retained.stderr.suffix(2000))")
             let newest = try await key("call-4.wav")
             #expect(try await store.recording(key: newest)?.state == .uploaded)

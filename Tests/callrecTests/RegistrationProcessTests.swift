@@ -76,7 +76,7 @@ import Testing
             try RecorderFixtures.unfinishedWAV(whole, fraction: 0.2).write(to: URL(fileURLWithPath: "\(dir)/in/call.wav"))
 
             let upload = ["upload", "\(dir)/in", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, upload + ["--settle", "3600"], environment: env)
+            let first = try await runProcess(callrec, upload + ["--settle", "3600"], environment: env)
             #expect(first.status == 3, "nothing failed, one recording waits: \(first.stderr.suffix(2000))")
             let file = try files(first)["call.wav"]
             #expect(file?["status"] as? String == "waiting")
@@ -85,17 +85,17 @@ import Testing
             #expect((try json(first)["summary"] as? [String: Any])?["resume_after"] is String)
             #expect(try await liveCallLogs(sandbox).isEmpty, "a recording still being written was uploaded")
             // enqueue and transcode take the same view, with the same exit code.
-            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/e", "--settle", "3600", "--json"], environment: env)
+            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/e", "--settle", "3600", "--json"], environment: env)
             let enqueued = try files(enqueue)["call.wav"]
             #expect(enqueue.status == 3 && code(enqueued) == "not_settled", "\(enqueue.stderr)")
-            let transcode = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--settle", "3600", "--json"], environment: env)
+            let transcode = try await runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--settle", "3600", "--json"], environment: env)
             let transcoded = try files(transcode)["call.wav"]
             #expect(transcode.status == 3 && code(transcoded) == "not_settled", "\(transcode.stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/out/call.mp3"))
 
             // The recorder finishes the file; the next run takes it, once, whole.
             try whole.write(to: URL(fileURLWithPath: "\(dir)/in/call.wav"))
-            let second = try runProcess(callrec, upload + ["--settle", "0"], environment: env)
+            let second = try await runProcess(callrec, upload + ["--settle", "0"], environment: env)
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             let uploaded = try files(second)["call.wav"]
             #expect(uploaded?["status"] as? String == "ok")
@@ -103,7 +103,7 @@ import Testing
             #expect(logs.count == 1, "\(logs.map { ($0["id"] ?? "", $0["duration"] ?? "") })")
             #expect(logs.first?["duration"] as? String == "20")
             #expect(callLogIDs(uploaded) == logs.compactMap { $0["id"] as? String })
-            let third = try runProcess(callrec, upload + ["--settle", "0"], environment: env)
+            let third = try await runProcess(callrec, upload + ["--settle", "0"], environment: env)
             #expect(third.status == 0)
             #expect((try json(third)["summary"] as? [String: Any])?["api_requests"] as? Int == 0)
         }
@@ -119,13 +119,13 @@ import Testing
             try SyntheticAudio.write(.speech(), seconds: 6, to: "\(dir)/in/call.wav")
             write(RecorderFixtures.sidecar(to: "+15550101", subject: "Replaced"), to: "\(dir)/in/call.json")
             let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, upload, environment: env)
+            let first = try await runProcess(callrec, upload, environment: env)
             #expect(first.status == 0, "\(first.stderr.suffix(2000)) \(String(decoding: first.stdout, as: UTF8.self))")
             let oldKey = try #require(try files(first)["call.wav"]?["key"] as? String)
             let oldLog = try #require(callLogIDs(try files(first)["call.wav"]).first)
 
             try SyntheticAudio.write(.speech(talk: 3, pause: 1), seconds: 6, to: "\(dir)/in/call.wav")
-            let second = try runProcess(callrec, upload, environment: env)
+            let second = try await runProcess(callrec, upload, environment: env)
             #expect(second.status == 1, "\(second.stderr.suffix(2000))")
             let changed = try files(second)["call.wav"]
             #expect(changed?["status"] as? String == "failed")
@@ -136,9 +136,9 @@ import Testing
             #expect(try await liveCallLogs(sandbox).compactMap { $0["id"] as? String } == [oldLog], "the new bytes were sent as a second call")
 
             // The user deletes what was sent from that path; then the new bytes go up.
-            let delete = try runProcess(callrec, ["delete", "--recording", "\(dir)/in/call.wav", "--state", "\(dir)/state", "--json"], environment: env)
+            let delete = try await runProcess(callrec, ["delete", "--recording", "\(dir)/in/call.wav", "--state", "\(dir)/state", "--json"], environment: env)
             #expect(delete.status == 0, "\(delete.stderr.suffix(2000))")
-            let third = try runProcess(callrec, upload, environment: env)
+            let third = try await runProcess(callrec, upload, environment: env)
             #expect(third.status == 0, "\(third.stderr.suffix(2000))")
             let new = try files(third)["call.wav"]
             #expect(new?["status"] as? String == "ok")
@@ -172,7 +172,7 @@ import Testing
             write(RecorderFixtures.sidecar(to: "+15550105", subject: "X"), to: "\(dir)/in/x.json")
 
             let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, upload, environment: env)
+            let first = try await runProcess(callrec, upload, environment: env)
             #expect(first.status == 1, "\(first.stderr.suffix(2000))")
             var byPath = try files(first)
             #expect(byPath["a.wav"]?["status"] as? String == "ok")
@@ -198,11 +198,11 @@ import Testing
                 }
             }
             checkVerdicts(byPath, "upload")
-            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e", "--json"], environment: env)
+            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e", "--json"], environment: env)
             #expect(enqueue.status == 1)
             checkVerdicts(try files(enqueue), "enqueue")
             #expect(try files(enqueue)["a.wav"]?["status"] as? String == "ok")
-            let transcode = try runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--settle", "0", "--json"], environment: env)
+            let transcode = try await runProcess(callrec, ["transcode", "\(dir)/in", "--out", "\(dir)/out", "--settle", "0", "--json"], environment: env)
             #expect(transcode.status == 1)
             checkVerdicts(try files(transcode), "transcode")
             #expect(try fm.contentsOfDirectory(atPath: "\(dir)/out").filter { $0.hasSuffix(".mp3") } == ["a.mp3"])
@@ -213,7 +213,7 @@ import Testing
             write(RecorderFixtures.sidecar(to: "+15550106", subject: "E"), to: "\(dir)/in/e.json")
             try fm.copyItem(atPath: "\(dir)/in/a.wav", toPath: "\(dir)/in/f.wav")
             write(#"{ "call_log" : { "subject": "A", "start_time": "2026-11-22 09:00:00", "to_phone_number": "+15550102", "outcome": "connected" } }"#, to: "\(dir)/in/f.json")
-            let second = try runProcess(callrec, upload, environment: env)
+            let second = try await runProcess(callrec, upload, environment: env)
             #expect(second.status == 1)
             byPath = try files(second)
             let firstA = try files(first)["a.wav"]
@@ -247,7 +247,7 @@ import Testing
             write(#"{"call_log_id": "CAmissing0003"}"#, to: "\(dir)/in/broken.json")
 
             let upload = ["upload", "\(dir)/in", "--settle", "0", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, upload, environment: env)
+            let first = try await runProcess(callrec, upload, environment: env)
             #expect(first.status == 1)
             var byPath = try files(first)
             #expect(code(byPath["gone.wav"]) == "call_log_not_found", "\(String(describing: byPath["gone.wav"]))")
@@ -258,7 +258,7 @@ import Testing
             // Mended: gone.json names a call log that exists, refused.json drops the refused id.
             write(#"{"call_log_id": "CAseeded0001"}"#, to: "\(dir)/in/gone.json")
             write(RecorderFixtures.sidecar(to: "+15550107", subject: "Refused"), to: "\(dir)/in/refused.json")
-            let second = try runProcess(callrec, upload, environment: env)
+            let second = try await runProcess(callrec, upload, environment: env)
             #expect(second.status == 1, "later and broken still fail: \(second.stderr.suffix(2000))")
             byPath = try files(second)
             #expect(byPath["gone.wav"]?["status"] as? String == "ok" && callLogIDs(byPath["gone.wav"]) == ["CAseeded0001"], "\(String(describing: byPath["gone.wav"]))")
@@ -276,9 +276,9 @@ import Testing
             for name in ["later", "broken"] {
                 try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: "\(dir)/in/\(name).json")
             }
-            let retry = try runProcess(callrec, ["queue", "retry", "--all-discarded", "--state", "\(dir)/state"], environment: env)
+            let retry = try await runProcess(callrec, ["queue", "retry", "--all-discarded", "--state", "\(dir)/state"], environment: env)
             #expect(retry.status == 0, "\(retry.stderr)")
-            let worker = try runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--log-level", "error"], environment: env)
+            let worker = try await runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--log-level", "error"], environment: env)
             #expect(worker.status == 1, "broken.wav's job is discarded: \(worker.stderr.suffix(2000))")
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
             let recordings = Dictionary(uniqueKeysWithValues: try await store.recordings(RecordingQuery()).map { (($0.path as NSString).lastPathComponent, $0) })
@@ -293,7 +293,7 @@ import Testing
 
             // A sidecar changed after the upload: nothing is sent again, and the run says so.
             write(#"{"call_log_id": "CAseeded0002"}"#, to: "\(dir)/in/gone.json")
-            let third = try runProcess(callrec, upload, environment: env)
+            let third = try await runProcess(callrec, upload, environment: env)
             byPath = try files(third)
             #expect(byPath["gone.wav"]?["status"] as? String == "skipped" && callLogIDs(byPath["gone.wav"]) == ["CAseeded0001"])
             #expect(warnings(byPath["gone.wav"])["sidecar_changed"]?.contains("callrec does not edit call logs") == true, "\(String(describing: byPath["gone.wav"]))")

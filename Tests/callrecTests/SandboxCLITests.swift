@@ -35,7 +35,7 @@ import Testing
     func cutMP3(in dir: String) throws -> String {
         try FileManager.default.createDirectory(atPath: "\(dir)/src", withIntermediateDirectories: true)
         try SyntheticAudio.write(.speech(), seconds: 20, format: .wavPCM16, to: "\(dir)/src/call.wav")
-        let made = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
+        let made = try runProcessBlocking(callrec, ["transcode", "--settle", "0", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
         try #require(made.status == 0, "\(made.stderr)")
         let whole = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/mp3/call.mp3"))
         try FileManager.default.createDirectory(atPath: "\(dir)/cut", withIntermediateDirectories: true)
@@ -50,13 +50,13 @@ import Testing
         try await withTemporaryDirectory { dir in
             let cut = try cutMP3(in: dir)
             let environment = Self.environment()
-            let probe = try runProcess(callrec, ["probe", cut], environment: environment)
+            let probe = try await runProcess(callrec, ["probe", cut], environment: environment)
             #expect(probe.status == 0, "\(probe.stderr)")
             #expect(String(decoding: probe.stdout, as: UTF8.self).contains("MPEG"))
-            let probeJSON = try runProcess(callrec, ["probe", cut, "--json", "--log-level", "trace"], environment: environment)
+            let probeJSON = try await runProcess(callrec, ["probe", cut, "--json", "--log-level", "trace"], environment: environment)
             #expect(probeJSON.status == 0)
             _ = FileManager.default.createFile(atPath: "\(dir)/cut/call.json", contents: Data(#"{"call_log": {"outcome": "connected", "to_phone_number": "+15551230000", "start_time": "2026-11-20 10:00:00"}}"#.utf8))
-            let transcode = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/cut", "--out", "\(dir)/out", "--json"], environment: environment)
+            let transcode = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/cut", "--out", "\(dir)/out", "--json"], environment: environment)
             #expect(transcode.status == 0, "\(transcode.stderr)")
             for (name, result) in [("probe", probe), ("probe --json", probeJSON), ("transcode", transcode)] {
                 #expect(Self.foreignLines(result.stderr).isEmpty, "\(name) let a library write: \(Self.foreignLines(result.stderr))")
@@ -69,7 +69,7 @@ import Testing
     /// says nothing, and neither does anything else.
     @Test func aSandboxUploadGivesOnlyCallrecsOwnLinesOnStderr() async throws {
         try await withTemporaryDirectory { dir in
-            let result = try runProcess(callrec, ["upload", "--settle", "0", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"],
+            let result = try await runProcess(callrec, ["upload", "--settle", "0", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"],
                                         environment: Self.environment())
             #expect(result.status == 0, "\(result.stderr)")
             #expect(Self.foreignLines(result.stderr).isEmpty, "\(Self.foreignLines(result.stderr))")
@@ -91,7 +91,7 @@ import Testing
             #expect(try await waitForExit(sandbox.process, upTo: 30))
 
             let upload = ["upload", "--settle", "0", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state"]
-            let first = try runProcess(callrec, upload, environment: environment)
+            let first = try await runProcess(callrec, upload, environment: environment)
             #expect(first.status == 0, "\(first.stderr)")
             let lines = String(decoding: first.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
             let rows = lines.filter { $0.hasPrefix("  CA") }
@@ -104,7 +104,7 @@ import Testing
             let summary = try #require(lines.last)
             #expect(summary.range(of: #"^8 uploaded, 0 done before, 0 failed; .* API requests"#, options: .regularExpression) != nil, "\(lines)")
 
-            let again = try runProcess(callrec, upload + ["--log-level", "warning"], environment: environment)
+            let again = try await runProcess(callrec, upload + ["--log-level", "warning"], environment: environment)
             #expect(again.status == 0, "\(again.stderr)")
             let last = String(decoding: again.stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
             #expect(last.range(of: #"^0 uploaded, 8 done before, 0 failed; .*; 0 API requests, 0 Pipedrive tokens$"#, options: .regularExpression) != nil,
@@ -121,6 +121,12 @@ import Testing
                 return
             }
             try await Task.sleep(for: .milliseconds(25))
+        }
+        if !process.isRunning {
+            // Said apart from "no call log": the run ended before this poller ran again.
+            let made = (FileManager.default.contents(atPath: "\(state)/sandbox/sandbox-state.json")
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }).map { liveIDs("call_logs", $0).count } ?? 0
+            if made > 0 { throw TestAudioError("the first run ended (\(process.terminationStatus)) before its first call log was seen; it made \(made)") }
         }
         let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
         let how = process.isRunning ? "still running after 120 s" : "exited with \(process.terminationStatus)"
@@ -148,9 +154,9 @@ import Testing
     func twoSandboxUploadsOnOneStateShareOneSandbox() async throws {
         try await withTemporaryDirectory { dir in
             try UploadFixtures.makeDirectory(dir, count: 12, longCalls: 1)
-            // Every request is answered 0.3 s late and each run sends two at a time: the first run
-            // has seconds of work left when the second starts.
-            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.3", "PIPEDRIVE_BURST": "500"])
+            // Every request is answered 0.6 s late and each run sends two at a time: the first run
+            // has some 10 s of work left when the second starts.
+            let environment = Self.environment(["CALLREC_SANDBOX_FAULTS": "slow=1,delay=0.6", "PIPEDRIVE_BURST": "500"])
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
                           "--part-max-minutes", "1", "--json", "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")

@@ -22,12 +22,12 @@ import Testing
         return files
     }
 
-    func recordings(in dir: String) throws {
+    func recordings(in dir: String) async throws {
         try FileManager.default.createDirectory(atPath: "\(dir)/sub", withIntermediateDirectories: true)
         try SyntheticAudio.write(.speech(), seconds: 3, format: .wavULaw, to: "\(dir)/a.wav")
         // An MP3 among the recordings: the file an overlapping output would replace.
         try SyntheticAudio.write(.speech(), seconds: 3, to: "\(dir)/sub/b.wav")
-        let mp3 = try runProcess(callrec, ["transcode", "--settle", "0", dir, "--out", "\(dir)-mp3"])
+        let mp3 = try await runProcess(callrec, ["transcode", "--settle", "0", dir, "--out", "\(dir)-mp3"])
         #expect(mp3.status == 0, "\(mp3.stderr)")
         try FileManager.default.moveItem(atPath: "\(dir)-mp3/sub/b.mp3", toPath: "\(dir)/sub/b.mp3")
         try FileManager.default.removeItem(atPath: "\(dir)/sub/b.wav")
@@ -37,17 +37,17 @@ import Testing
     @Test func overlappingTreesAreRefusedBeforeAnythingIsWritten() async throws {
         try await withTemporaryDirectory { dir in
             let input = "\(dir)/calls"
-            try recordings(in: input)
+            try await recordings(in: input)
             let before = snapshot(input)
             try FileManager.default.createSymbolicLink(atPath: "\(dir)/link", withDestinationPath: input)
             for out in [input, "\(input)/", "\(input)/out", "\(input)/sub", dir, "\(dir)/link", "\(dir)/link/deeper"] {
-                let result = try runProcess(callrec, ["transcode", "--settle", "0", input, "--out", out])
+                let result = try await runProcess(callrec, ["transcode", "--settle", "0", input, "--out", out])
                 #expect(result.status == 2, "--out \(out): \(result.stderr)")
                 #expect(result.stderr.contains("--out"), "\(result.stderr)")
                 #expect(snapshot(input) == before, "--out \(out) changed the recordings")
             }
             // Beside it is fine.
-            let beside = try runProcess(callrec, ["transcode", "--settle", "0", input, "--out", "\(dir)/mp3"])
+            let beside = try await runProcess(callrec, ["transcode", "--settle", "0", input, "--out", "\(dir)/mp3"])
             #expect(beside.status == 0, "\(beside.stderr)")
             #expect(snapshot(input) == before)
         }
@@ -61,7 +61,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: "\(dir)/out", withIntermediateDirectories: true)
             let mine = Data("the user's own notes, named like an output".utf8)
             _ = FileManager.default.createFile(atPath: "\(dir)/out/a.mp3", contents: mine)
-            let result = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--json"])
+            let result = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--json"])
             #expect(result.status == 1, "\(result.stderr)")
             #expect(FileManager.default.contents(atPath: "\(dir)/out/a.mp3") == mine)
             let doc = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
@@ -72,7 +72,7 @@ import Testing
             #expect((error["message"] as? String)?.contains("\(dir)/out/a.mp3") == true)
             #expect(files.first { $0["path"] as? String == "b.wav" }?["status"] as? String == "ok")
             // Its own outputs callrec may redo.
-            let again = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--force", "--json"])
+            let again = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--force", "--json"])
             let againFiles = try #require((try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any])?["files"] as? [[String: Any]])
             #expect(againFiles.first { $0["path"] as? String == "b.wav" }?["status"] as? String == "ok", "\(again.stderr)")
             #expect(FileManager.default.contents(atPath: "\(dir)/out/a.mp3") == mine)
@@ -90,12 +90,12 @@ import Testing
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
             try SyntheticAudio.write(.speech(), seconds: 2, to: "\(dir)/in/a.wav")
-            let upload = try runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state"] + flags)
+            let upload = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state"] + flags)
             #expect(upload.status == 2, "upload \(flags): \(upload.stderr)")
             #expect(upload.stderr.contains(flags[0]) || upload.stderr.contains(flags.last!), "\(upload.stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/state"), "upload \(flags) made its state before refusing")
             if flags[0] != "--upload-slots" {
-                let transcode = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out"] + flags)
+                let transcode = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out"] + flags)
                 #expect(transcode.status == 2, "transcode \(flags): \(transcode.stderr)")
                 #expect(!FileManager.default.fileExists(atPath: "\(dir)/out"))
             }
@@ -108,7 +108,7 @@ import Testing
             try SyntheticAudio.write(.speech(), seconds: 2, format: .wavULaw, to: "\(dir)/in/narrow.wav")
             try SyntheticAudio.write(.speech(), seconds: 2, sampleRate: 16000, to: "\(dir)/in/wide.wav")
             // 24 kbps keeps the LAME tag at 8 kHz only.
-            let result = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--bitrate", "24", "--json"])
+            let result = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--bitrate", "24", "--json"])
             #expect(result.status == 1, "\(result.stderr)")
             let files = try #require((try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])?["files"] as? [[String: Any]])
             #expect(files.first { $0["path"] as? String == "narrow.wav" }?["status"] as? String == "ok")
@@ -125,21 +125,21 @@ import Testing
                 var environment = ProcessInfo.processInfo.environment
                 environment["PIPEDRIVE_API_TOKEN"] = "t"
                 environment["PIPEDRIVE_API_URL"] = "http://127.0.0.1:9/v1"
-                let result = try runProcess(callrec, arguments + ["--state", state], environment: environment)
+                let result = try await runProcess(callrec, arguments + ["--state", state], environment: environment)
                 #expect(result.status == 2, "\(arguments): \(result.stderr)")
                 #expect(result.stderr.contains(state), "\(arguments): \(result.stderr)")
                 #expect(!FileManager.default.fileExists(atPath: state), "\(arguments) made \(state)")
             }
             // An empty directory is no state either.
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            let empty = try runProcess(callrec, ["status", "--state", state])
+            let empty = try await runProcess(callrec, ["status", "--state", state])
             #expect(empty.status == 2)
             #expect(!FileManager.default.fileExists(atPath: "\(state)/callrec.sqlite"))
             // enqueue makes it; then status reads it.
             try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
-            let enqueue = try runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state])
+            let enqueue = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state])
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
-            #expect(try runProcess(callrec, ["status", "--state", state]).status == 0)
+            #expect(try await runProcess(callrec, ["status", "--state", state]).status == 0)
         }
     }
 
@@ -160,7 +160,7 @@ import Testing
                 arguments = ["-u", "nobody", "--", callrec] + arguments
                 command = runuser
             }
-            let result = try runProcess(command, arguments)
+            let result = try await runProcess(command, arguments)
             #expect(result.status == 1, "\(result.stderr)")
             let files = try #require((try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])?["files"] as? [[String: Any]])
             let locked = try #require(files.first { $0["path"] as? String == "locked.wav" })
@@ -179,7 +179,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
             try SyntheticAudio.write(.speech(), seconds: 3, sampleRate: rate, channels: channels, to: "\(dir)/in/hires.wav")
-            let result = try runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--json"])
+            let result = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/in", "--out", "\(dir)/out", "--json"])
             #expect(result.status == 0, "\(result.stderr)")
             let files = try #require((try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])?["files"] as? [[String: Any]])
             let part = try #require((files.first?["parts"] as? [[String: Any]])?.first)

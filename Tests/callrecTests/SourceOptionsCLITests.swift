@@ -26,13 +26,13 @@ import Testing
             let commands: [[String]] = [["upload", "\(dir)/calls"], ["enqueue", "\(dir)/calls"], ["worker", "--watch", "\(dir)/calls", "--until-idle"]]
             for command in commands {
                 for (flags, expected) in bad {
-                    let result = try runProcess(callrec, command + ["--state", "\(dir)/state"] + flags, environment: environment())
+                    let result = try await runProcess(callrec, command + ["--state", "\(dir)/state"] + flags, environment: environment())
                     #expect(result.status == 2, "\(command) \(flags): \(result.stderr)")
                     #expect(result.stderr.contains(expected), "\(command) \(flags): \(result.stderr)")
                     #expect(!FileManager.default.fileExists(atPath: "\(dir)/state"), "\(command) \(flags) made the state directory")
                 }
             }
-            let watch = try runProcess(callrec, ["worker", "--watch", "\(dir)/calls", "--watch-mode", "magic", "--state", "\(dir)/state"],
+            let watch = try await runProcess(callrec, ["worker", "--watch", "\(dir)/calls", "--watch-mode", "magic", "--state", "\(dir)/state"],
                                        environment: environment())
             #expect(watch.status == 2 && watch.stderr.contains("--watch-mode magic"), "\(watch.stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/state"))
@@ -49,7 +49,7 @@ import Testing
             ]
             for (text, path) in configs {
                 try text.write(toFile: "\(dir)/callrec.json", atomically: true, encoding: .utf8)
-                let result = try runProcess(callrec, ["upload", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/state"],
+                let result = try await runProcess(callrec, ["upload", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/state"],
                                             environment: environment())
                 #expect(result.status == 2, "\(text): \(result.stderr)")
                 #expect(result.stderr.contains(path) && !result.stderr.contains("s3cr3t"), "\(text): \(result.stderr)")
@@ -71,10 +71,10 @@ import Testing
                 """.write(toFile: "\(dir)/callrec.json", atomically: true, encoding: .utf8)
             let arguments = ["upload", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/state", "--json"]
             // The file's URL alone is refused, naming the key that set it…
-            let refused = try runProcess(callrec, arguments, environment: environment())
+            let refused = try await runProcess(callrec, arguments, environment: environment())
             #expect(refused.status == 2 && refused.stderr.contains("pipedrive.api_url"), "\(refused.stderr)")
             // …and the environment's wins over it: the run goes on (nothing to upload).
-            let run = try runProcess(callrec, arguments, environment: environment(["PIPEDRIVE_API_URL": "http://127.0.0.1:9/v1"]))
+            let run = try await runProcess(callrec, arguments, environment: environment(["PIPEDRIVE_API_URL": "http://127.0.0.1:9/v1"]))
             #expect(run.status == 0, "\(run.stderr)")
         }
     }
@@ -86,10 +86,10 @@ import Testing
             try FileManager.default.createDirectory(atPath: "\(dir)/calls", withIntermediateDirectories: true)
             try #"{ "state": "from-config", "sources": [ { "kind": "freepbx", "path": "calls" } ] }"#
                 .write(toFile: "\(dir)/callrec.json", atomically: true, encoding: .utf8)
-            let byConfig = try runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json"], environment: environment())
+            let byConfig = try await runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json"], environment: environment())
             #expect(byConfig.status == 0, "\(byConfig.stderr)")
             #expect(FileManager.default.fileExists(atPath: "\(dir)/from-config/callrec.sqlite"), "\(byConfig.stderr)")
-            let byFlag = try runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/by-flag"],
+            let byFlag = try await runProcess(callrec, ["enqueue", "\(dir)/calls", "--config", "\(dir)/callrec.json", "--state", "\(dir)/by-flag"],
                                         environment: environment())
             #expect(byFlag.status == 0, "\(byFlag.stderr)")
             #expect(FileManager.default.fileExists(atPath: "\(dir)/by-flag/callrec.sqlite"), "\(byFlag.stderr)")

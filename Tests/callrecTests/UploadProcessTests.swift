@@ -88,7 +88,7 @@ import FoundationNetworking
                 }
                 _ = try await waitForExit(process, upTo: 60)
             }
-            let final = try runProcess(callrec, upload + ["--json"], environment: environment)
+            let final = try await runProcess(callrec, upload + ["--json"], environment: environment)
             #expect(final.status == 1, "bad inputs fail: exit 1 (\(final.stderr.suffix(2000)))")
             let doc = try #require(try JSONSerialization.jsonObject(with: final.stdout) as? [String: Any])
             let files = try #require(doc["files"] as? [[String: Any]])
@@ -103,7 +103,7 @@ import FoundationNetworking
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
             try await checkExactlyOnce(sandbox, store: store, expectedOK: expected)
             // And a further re-run sends nothing.
-            let again = try runProcess(callrec, upload + ["--json"], environment: environment)
+            let again = try await runProcess(callrec, upload + ["--json"], environment: environment)
             let againDoc = try #require(try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any])
             #expect((againDoc["summary"] as? [String: Any])?["api_requests"] as? Int == 0)
             try await store.close()
@@ -120,7 +120,7 @@ import FoundationNetworking
             environment["CALLREC_DATABASE"] = nil
             environment["PIPEDRIVE_DAILY_TOKENS"] = "70"
             let upload = ["upload", repositoryRoot() + "/testdata/calls", "--sandbox", "--state", "\(dir)/state", "--json", "--log-level", "error"]
-            let first = try runProcess(callrec, upload, environment: environment)
+            let first = try await runProcess(callrec, upload, environment: environment)
             #expect(first.status == 3, "\(first.stderr.suffix(2000))")
             let doc = try #require(try JSONSerialization.jsonObject(with: first.stdout) as? [String: Any])
             let summary = try #require(doc["summary"] as? [String: Any])
@@ -130,10 +130,10 @@ import FoundationNetworking
             let files = try #require(doc["files"] as? [[String: Any]])
             #expect(files.filter { $0["status"] as? String == "waiting" }.allSatisfy { (($0["error"] as? [String: Any])?["code"] as? String) == "budget_spent" })
 
-            let woken = try runProcess(callrec, ["queue", "retry", "--all-waiting", "--state", "\(dir)/state", "--json"], environment: environment)
+            let woken = try await runProcess(callrec, ["queue", "retry", "--all-waiting", "--state", "\(dir)/state", "--json"], environment: environment)
             #expect(woken.status == 0, "\(woken.stderr)")
             environment["PIPEDRIVE_DAILY_TOKENS"] = "30000"
-            let second = try runProcess(callrec, upload, environment: environment)
+            let second = try await runProcess(callrec, upload, environment: environment)
             #expect(second.status == 0, "\(second.stderr.suffix(2000))")
             let again = try #require(try JSONSerialization.jsonObject(with: second.stdout) as? [String: Any])
             let after = try #require(again["summary"] as? [String: Any])
@@ -158,7 +158,7 @@ import FoundationNetworking
             defer { sandbox.terminate() }
             environment["PIPEDRIVE_API_URL"] = base + "/v1"
             try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
-            let enqueue = try runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
+            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
             #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
             let flags = ["worker", "--concurrency", "1", "--upload-slots", "2", "--until-idle", "--lease-ttl", "20", "--rescue-interval", "1",
                          "--poll-interval", "0.2", "--part-max-minutes", "1", "--log-level", "warning"]

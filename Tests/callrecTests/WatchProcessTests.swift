@@ -122,12 +122,12 @@ import FoundationNetworking
             defer { sandbox.terminate() }
             let pbx = try PBX(dir)
             for i in 0..<3 { try pbx.write(call: i) }
-            let run = try runProcess(callrec, workerArguments(pbx, state: "\(dir)/state", ["--until-idle"]), environment: environment(base: sandbox.base))
+            let run = try await runProcess(callrec, workerArguments(pbx, state: "\(dir)/state", ["--until-idle"]), environment: environment(base: sandbox.base))
             #expect(run.status == 0, "\(run.stderr.suffix(3000))")
             expectExactlyOnce(try await callLogs(sandbox, count: 3), count: 3)
             // Again: nothing new, nothing sent.
             let requests = try await sandbox.requestCount()
-            let again = try runProcess(callrec, workerArguments(pbx, state: "\(dir)/state", ["--until-idle"]), environment: environment(base: sandbox.base))
+            let again = try await runProcess(callrec, workerArguments(pbx, state: "\(dir)/state", ["--until-idle"]), environment: environment(base: sandbox.base))
             #expect(again.status == 0, "\(again.stderr.suffix(3000))")
             #expect(try await sandbox.requestCount() == requests)
         }
@@ -204,7 +204,7 @@ import FoundationNetworking
             print("WatchProcessTests: killed at sandbox requests \(kills)")
             // The last run takes what is left and ends when the queue is idle (expired leases of the
             // killed workers are rescued by it).
-            let last = try runProcess(callrec, workerArguments(pbx, state: state, ["--until-idle"]), environment: environment(base: sandbox.base))
+            let last = try await runProcess(callrec, workerArguments(pbx, state: state, ["--until-idle"]), environment: environment(base: sandbox.base))
             #expect(last.status == 0, "seed \(seed): \(last.stderr.suffix(3000))")
             expectExactlyOnce(try await callLogs(sandbox, count: count), count: count, "seed \(seed)")
         }

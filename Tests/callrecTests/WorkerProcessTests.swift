@@ -46,7 +46,7 @@ import FoundationNetworking
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            let enqueue = try runProcess(bench, ["bench-enqueue", "--count", "1", "--sleep-ms", "60000", "--trace", "\(dir)/trace"] + state, environment: environment)
+            let enqueue = try await runProcess(bench, ["bench-enqueue", "--count", "1", "--sleep-ms", "60000", "--trace", "\(dir)/trace"] + state, environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
 
             for (signals, grace) in [(1, "1"), (2, "120")] {
@@ -72,11 +72,11 @@ import FoundationNetworking
                 // One signal waits out the grace (1 s); two release at once, well before the 120 s grace.
                 #expect(clock.now - sent < .seconds(60))
 
-                let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
+                let status = try await runProcess(callrec, ["status", "--json"] + state, environment: environment)
                 let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
                 let jobs = try #require(doc["jobs"] as? [String: Int])
                 #expect(jobs["available"] == 1 && jobs["running"] == 0, "\(jobs)")
-                let list = try runProcess(callrec, ["queue", "ls", "--json"] + state, environment: environment)
+                let list = try await runProcess(callrec, ["queue", "ls", "--json"] + state, environment: environment)
                 let rows = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
                 #expect(rows.first?["attempt"] as? Int == 0, "a released job keeps its attempts")
             }
@@ -88,11 +88,11 @@ import FoundationNetworking
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            _ = try runProcess(bench, ["bench-enqueue", "--count", "3"] + state, environment: environment)
-            let worker = try runProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--until-idle"] + state, environment: environment)
+            _ = try await runProcess(bench, ["bench-enqueue", "--count", "3"] + state, environment: environment)
+            let worker = try await runProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--until-idle"] + state, environment: environment)
             #expect(worker.status == 0, "\(worker.stderr)")
-            _ = try runProcess(bench, ["bench-enqueue", "--count", "2"] + state, environment: environment)
-            let status = try runProcess(callrec, ["status", "--json"] + state, environment: environment)
+            _ = try await runProcess(bench, ["bench-enqueue", "--count", "2"] + state, environment: environment)
+            let status = try await runProcess(callrec, ["status", "--json"] + state, environment: environment)
             #expect(status.status == 0)
             let doc = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])
             let recordings = try #require(doc["recordings"] as? [String: Int])
@@ -110,7 +110,7 @@ import FoundationNetworking
             var environment = ProcessInfo.processInfo.environment
             environment["CALLREC_DATABASE"] = nil
             let state = ["--state", "\(dir)/state"]
-            _ = try runProcess(bench, ["bench-enqueue", "--count", "5"] + state, environment: environment)
+            _ = try await runProcess(bench, ["bench-enqueue", "--count", "5"] + state, environment: environment)
             let log = "\(dir)/worker.log"
             let worker = try startProcess(bench, Self.workerFlags + ["--bench-slots", "2", "--metrics-port", "0", "--log-level", "info"] + state,
                                           environment: environment, log: log)
@@ -148,8 +148,8 @@ import FoundationNetworking
         }
     }
 
-    @Test func passwordsAreRefusedOnTheCommandLine() throws {
-        let result = try runProcess(callrec, ["status", "--database", "postgres://u:hunter2@127.0.0.1:1/db"])
+    @Test func passwordsAreRefusedOnTheCommandLine() async throws {
+        let result = try await runProcess(callrec, ["status", "--database", "postgres://u:hunter2@127.0.0.1:1/db"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("CALLREC_DATABASE"))
         #expect(!result.stderr.contains("hunter2"))
@@ -165,7 +165,7 @@ import FoundationNetworking
             environment["CALLREC_DATABASE"] = url
             let trace = "\(dir)/trace"
             let count = 40
-            let enqueue = try runProcess(bench, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
+            let enqueue = try await runProcess(bench, ["bench-enqueue", "--count", "\(count)", "--sleep-ms", "600", "--trace", trace, "--state", "\(dir)/s"], environment: environment)
             #expect(enqueue.status == 0, "\(enqueue.stderr)")
             let flags = Self.workerFlags + ["--bench-slots", "3", "--lease-ttl", "20", "--rescue-interval", "0.5", "--poll-interval", "0.2", "--until-idle"]
             // The victim starts first (on a busy machine a late starter could find the queue

@@ -224,7 +224,7 @@ final class Simulation {
     }
 
     private func convertNow(_ call: SimCall) throws {
-        let result = try runProcess(lame!, conversionArguments(call))
+        let result = try runProcessBlocking(lame!, conversionArguments(call))
         guard result.status == 0 else { throw SimError("lame failed on \(renderer.path(call)): \(result.stderr)") }
         try converted(call)
         let fd = open(root + "/" + renderer.path(call, ext: "mp3"), O_WRONLY | O_CLOEXEC)
