@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "callrec-bench", targets: ["callrec-bench"]),
         // tests and bench/ only: writes FreePBX, 3CX and FusionPBX trees and CDRs as a live PBX would
         .executable(name: "callrec-pbx-sim", targets: ["callrec-pbx-sim"]),
+        .executable(name: "callrec-webhook-load", targets: ["callrec-webhook-load"]),
         .library(name: "CallApp", targets: ["CallApp"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
@@ -34,6 +35,7 @@ let package = Package(
         .library(name: "CallStorePostgres", targets: ["CallStorePostgres"]),
         .library(name: "CallPhone", targets: ["CallPhone"]),
         .library(name: "CallSources", targets: ["CallSources"]),
+        .library(name: "CallTelnyx", targets: ["CallTelnyx"]),
         // Synthetic audio and helpers for tests and for bench/ (not for applications).
         .library(name: "CallTesting", targets: ["CallTesting"]),
     ],
@@ -75,6 +77,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // what Telnyx tells about a call, read: signed webhooks verified, events parsed, the call's
+        // facts and the recording's identity (pure: no store, no network)
+        .target(
+            name: "CallTelnyx",
+            dependencies: ["CallSources", "CallPhone", "CallAPI", "CallSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
         // what every layer shares: the one backoff rule, Duration units, the one wake-up primitive
         .target(name: "CallSupport", swiftSettings: swiftSettings),
 
@@ -110,6 +120,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -158,7 +169,8 @@ let package = Package(
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport", "CallTelnyx",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -175,8 +187,9 @@ let package = Package(
             name: "CallApp",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
-                "CallSources", "CallPhone",
+                "CallSources", "CallPhone", "CallTelnyx",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -192,7 +205,7 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources",
+                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources", "CallTelnyx",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -222,8 +235,24 @@ let package = Package(
             path: "bench/Tools/pbx-sim",
             swiftSettings: swiftSettings
         ),
+        // the webhook load generator (bench/webhooks.sh): signed Telnyx events at a fixed rate
+        .executableTarget(
+            name: "callrec-webhook-load",
+            dependencies: [
+                "CallTelnyx",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "bench/Tools/webhook-load",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "CallAudioTests", dependencies: ["CallAudio", "CallTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallTelnyxTests", dependencies: ["CallTelnyx", "CallSources", "CallPhone", "CallAPI", "CallTesting",
+                                                            .product(name: "Crypto", package: "swift-crypto")],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "CallPhoneTests", dependencies: ["CallPhone", "CallTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "CallSourcesTests", dependencies: ["CallSources", "CallPhone", "CallAPI", "CallTesting"],
                     swiftSettings: swiftSettings),
@@ -242,7 +271,8 @@ let package = Package(
         .testTarget(
             name: "CallSandboxTests",
             dependencies: [
-                "CallSandbox", "CallTesting", "CallAudio",
+                "CallSandbox", "CallTesting", "CallAudio", "CallTelnyx",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -271,7 +301,7 @@ let package = Package(
             name: "CallPipelineTests",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallTesting", "CallStore", "CallStoreSQLite", "CallStorePostgres",
-                "CallAPI", "CallSandbox",
+                "CallAPI", "CallSandbox", "CallTelnyx", "CallSources",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -283,12 +313,15 @@ let package = Package(
         ),
         .testTarget(
             name: "CallAppTests",
-            dependencies: ["CallApp", "CallAPI", "CallStore", "CallTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CallApp", "CallAPI", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx", "CallSandbox", "CallTesting",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "callrecTests",
-            dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres"],
+            dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
     ],

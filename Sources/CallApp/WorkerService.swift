@@ -5,6 +5,7 @@ public import CallPipeline
 public import CallSources
 import CallStore
 import CallSupport
+public import CallTelnyx
 import Foundation
 import Hummingbird
 public import Logging
@@ -41,6 +42,13 @@ public struct WorkerService: Sendable {
     public var sources: [SourceSettings] = []
     /// When a watched file counts as written to its end.
     public var settle = Settle()
+    /// Serve the Telnyx webhook endpoint, /healthz and /metrics here (`--listen HOST:PORT`; port
+    /// 0: a free one, logged).
+    public var listen: (address: String, port: Int)?
+    /// The Telnyx source (webhooks verified with its public key; recordings fetched and logged).
+    public var telnyx: TelnyxSettings?
+    /// Slots of the fetch queue (Telnyx downloads: network-bound).
+    public var fetchSlots = 4
 
     public init(concurrency: Int, uploadSlots: Int, deleteSlots: Int) {
         self.concurrency = concurrency

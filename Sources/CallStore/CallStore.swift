@@ -115,6 +115,13 @@ public protocol CallStore: Service, Sendable {
     /// CDR rows of a PBX matching any key of the query.
     func cdrRows(_ query: CDRRowQuery) async throws -> [StoredCDRRow]
     func cdrCursor(pbx: String, path: String) async throws -> CDRCursor?
+
+    // MARK: Telnyx
+
+    /// The stored events of these call sessions, by `occurred_at` then id (the call's facts,
+    /// and the recordings of a session a call event wakes).
+    func telnyxEvents(sessions: [String]) async throws -> [TelnyxEventRow]
+    func telnyxEvent(id: String) async throws -> TelnyxEventRow?
 }
 
 extension CallStore {

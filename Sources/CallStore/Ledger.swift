@@ -297,6 +297,9 @@ public enum LedgerOp: Sendable, Hashable {
     /// Makes these jobs (by unique key) due now if they are available and waiting, keeping their
     /// attempts (a CDR row arrived for a recording that waits for it).
     case wakeJobs(uniqueKeys: [String])
+    /// Inserts verified Telnyx events; an event whose id is known already is left as it is
+    /// (a second delivery).
+    case insertTelnyxEvents([TelnyxEventRow])
 }
 
 /// Which recordings ``CallStore/recordings(_:)`` lists, in key order.

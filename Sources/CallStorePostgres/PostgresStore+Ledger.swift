@@ -218,6 +218,8 @@ extension PostgresStore {
 
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try await applySource(op, connection, offset: offset, logger: logger)
+        case .insertTelnyxEvents:
+            throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
         }
         return nil
     }

@@ -168,6 +168,8 @@ extension SQLiteStore {
             }
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try applySource(op, db, now: now)
+        case .insertTelnyxEvents:
+            throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
         }
         return nil
     }

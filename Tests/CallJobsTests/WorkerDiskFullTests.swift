@@ -77,6 +77,8 @@ final class FailingClaims: CallStore {
     func sourceFile(path: String) async throws -> SourceFile? { try await base.sourceFile(path: path) }
     func cdrRows(_ query: CDRRowQuery) async throws -> [StoredCDRRow] { try await base.cdrRows(query) }
     func cdrCursor(pbx: String, path: String) async throws -> CDRCursor? { try await base.cdrCursor(pbx: pbx, path: path) }
+    func telnyxEvents(sessions: [String]) async throws -> [TelnyxEventRow] { try await base.telnyxEvents(sessions: sessions) }
+    func telnyxEvent(id: String) async throws -> TelnyxEventRow? { try await base.telnyxEvent(id: id) }
 }
 
 /// How the worker meets a store it cannot write: pauses that grow, never a claim loop; a run

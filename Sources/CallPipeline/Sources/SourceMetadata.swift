@@ -1,6 +1,7 @@
 public import CallAPI
 public import CallSources
 import CallSupport
+import CallTelnyx
 import Crypto
 import Foundation
 
@@ -96,17 +97,22 @@ public struct SourceMetadata: Codable, Sendable {
     public var facts: CallFacts?
     /// What resolving the facts warned of (`cdr_missing`, `number_invalid`, …).
     public var warnings: [SourceWarning]
+    /// A Telnyx recording (`source.kind` `telnyx`): what its webhook or the listing said, the
+    /// recording id once known, and the downloaded file's hash (``TelnyxDownload``).
+    public var telnyx: TelnyxSourceState?
 
     enum CodingKeys: String, CodingKey {
-        case source, facts, warnings
+        case source, facts, warnings, telnyx
         case callLog = "call_log"
     }
 
-    public init(source: Source, callLog: CallLogDraft? = nil, facts: CallFacts? = nil, warnings: [SourceWarning] = []) {
+    public init(source: Source, callLog: CallLogDraft? = nil, facts: CallFacts? = nil, warnings: [SourceWarning] = [],
+                telnyx: TelnyxSourceState? = nil) {
         self.source = source
         self.callLog = callLog
         self.facts = facts
         self.warnings = warnings
+        self.telnyx = telnyx
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +121,7 @@ public struct SourceMetadata: Codable, Sendable {
         callLog = try c.decodeIfPresent(CallLogDraft.self, forKey: .callLog)
         facts = try c.decodeIfPresent(CallFacts.self, forKey: .facts)
         warnings = try c.decodeIfPresent([SourceWarning].self, forKey: .warnings) ?? []
+        telnyx = try c.decodeIfPresent(TelnyxSourceState.self, forKey: .telnyx)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -123,6 +130,7 @@ public struct SourceMetadata: Codable, Sendable {
         try c.encode(callLog, forKey: .callLog)  // null until resolved
         try c.encode(facts, forKey: .facts)
         try c.encode(warnings, forKey: .warnings)
+        try c.encodeIfPresent(telnyx, forKey: .telnyx)
     }
 
     /// The call's length from its call log (end − start, or `duration`), when a CDR said how long

@@ -1,0 +1,1 @@
+// Step-0 stub (WP-F replaces it): `callrec telnyx backfill --since DATE [--until DATE] [--apply]`.

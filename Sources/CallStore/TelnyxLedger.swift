@@ -1,0 +1,33 @@
+public import Foundation
+
+// The Telnyx ledger's logical schema (migration v4 of both backends):
+//
+// - `telnyx_event` (event_id PK, event_type, call_session_id, call_leg_id, occurred_at,
+//   received_at, document), indexed on (call_session_id, occurred_at): a verified webhook is
+//   stored once, whatever number of times it is delivered; a call's facts are read back by its
+//   session.
+
+/// One verified Telnyx webhook event as the ledger keeps it (CallTelnyx's `TelnyxEvent`; the
+/// store does not read the document).
+public struct TelnyxEventRow: Sendable, Hashable {
+    /// The event's id (`data.id`): unique; a second delivery is left as the first was stored.
+    public var id: String
+    public var type: String
+    public var callSessionID: String?
+    public var callLegID: String?
+    public var occurredAt: Date?
+    public var receivedAt: Date
+    /// The event's `data` object, JSON text.
+    public var document: String
+
+    public init(id: String, type: String, callSessionID: String?, callLegID: String?, occurredAt: Date?, receivedAt: Date = Date(),
+                document: String) {
+        self.id = id
+        self.type = type
+        self.callSessionID = callSessionID
+        self.callLegID = callLegID
+        self.occurredAt = occurredAt
+        self.receivedAt = receivedAt
+        self.document = document
+    }
+}

@@ -1,0 +1,14 @@
+public import CallStore
+import Foundation
+import PostgresNIO
+
+// Telnyx webhook events (issue 16); table of migration v4. Step-0 stub (WP-B replaces it).
+extension PostgresStore {
+    public func telnyxEvents(sessions: [String]) async throws -> [TelnyxEventRow] {
+        throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+    }
+
+    public func telnyxEvent(id: String) async throws -> TelnyxEventRow? {
+        throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+    }
+}
