@@ -14,6 +14,14 @@ public struct TelnyxRecording: Sendable, Equatable {
     public var callLegId: String?
     public var callSessionId: String?
     public var recordingStartedAt: String?
+    public var recordingEndedAt: String?
+    public var createdAt: String?
+    public var callControlId: String?
+    public var connectionId: String?
+    /// Download links by format (`mp3`, `wav`): short-lived, fetched again before each download.
+    public var downloadURLs: [String: String]
+    public var from: String?
+    public var to: String?
 
     init?(json: Any?) {
         guard let o = json as? [String: Any], let id = o["id"] as? String else { return nil }
@@ -24,6 +32,13 @@ public struct TelnyxRecording: Sendable, Equatable {
         callLegId = o["call_leg_id"] as? String
         callSessionId = o["call_session_id"] as? String
         recordingStartedAt = o["recording_started_at"] as? String
+        recordingEndedAt = o["recording_ended_at"] as? String
+        createdAt = o["created_at"] as? String
+        callControlId = o["call_control_id"] as? String
+        connectionId = o["connection_id"] as? String
+        downloadURLs = (o["download_urls"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+        from = o["from"] as? String
+        to = o["to"] as? String
     }
 }
 
@@ -52,10 +67,16 @@ public struct TelnyxClient: Sendable {
         public var totalPages: Int
     }
 
-    /// One page of `GET /v2/recordings` (`size` 1…250).
-    public func recordings(page: Int = 1, size: Int = 250) async throws -> Page {
+    /// One page of `GET /v2/recordings` (`size` 1…250), filtered: `filters` maps a filter's name
+    /// inside `filter[…]` (`call_leg_id`, `call_session_id`, `created_at][gte`, `created_at][lte`)
+    /// to its value.
+    public func recordings(page: Int = 1, size: Int = 250, filters: [String: String] = [:]) async throws -> Page {
         let size = min(max(size, 1), 250)
-        let r = try await perform(.GET, "/recordings?page%5Bnumber%5D=\(max(page, 1))&page%5Bsize%5D=\(size)")
+        var query = "page%5Bnumber%5D=\(max(page, 1))&page%5Bsize%5D=\(size)"
+        for (name, value) in filters.sorted(by: { $0.key < $1.key }) {
+            query += "&" + Self.queryEncoded("filter[\(name)]") + "=" + Self.queryEncoded(value)
+        }
+        let r = try await perform(.GET, "/recordings?" + query)
         let o = r.json as? [String: Any]
         let meta = o?["meta"] as? [String: Any]
         return Page(recordings: (o?["data"] as? [Any] ?? []).compactMap(TelnyxRecording.init(json:)),
@@ -63,12 +84,20 @@ public struct TelnyxClient: Sendable {
                     totalPages: (meta?["total_pages"] as? NSNumber)?.intValue ?? page)
     }
 
-    /// Every recording: pages until `page_number >= total_pages`, an empty page, or `maxPages`.
-    public func allRecordings(maxPages: Int = 1000) async throws -> [TelnyxRecording] {
+    /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
+    static func queryEncoded(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// Every recording (matching `filters`): pages until `page_number >= total_pages`, an empty
+    /// page, or `maxPages`.
+    public func allRecordings(filters: [String: String] = [:], maxPages: Int = 1000) async throws -> [TelnyxRecording] {
         var all: [TelnyxRecording] = [], page = 1
         var seen = Set<String>()
         while page <= maxPages {
-            let p = try await recordings(page: page)
+            let p = try await recordings(page: page, filters: filters)
             for r in p.recordings where seen.insert(r.id).inserted { all.append(r) }
             if p.recordings.isEmpty || p.pageNumber >= p.totalPages { break }
             page += 1

@@ -1,4 +1,6 @@
+import CallSources
 public import CallStore
+import CallSupport
 public import CallTelnyx
 public import Foundation
 public import Logging
@@ -24,6 +26,22 @@ public struct TelnyxIntake: Sendable {
     /// registrations, jobs and wake-ups they make. Returns once committed.
     public func accept(_ events: [TelnyxEvent], receivedAt: Date) async throws {
         throw StoreError(.unavailable, "not implemented (WP-C)")
+    }
+
+    /// The metadata a Telnyx recording is registered with (plan16 §2): `source.kind` `telnyx`,
+    /// the call's session as its call id, the Telnyx settings' snapshot, and ``TelnyxSourceState``
+    /// (no call log yet: the fetch job decides it).
+    public static func metadata(for recording: TelnyxRecordingInfo, settings: TelnyxSettings, origin: String, now: Date) -> SourceMetadata {
+        var snapshot = SourceSettingsSnapshot(settings.source)
+        snapshot.kind = "telnyx"
+        let source = SourceMetadata.Source(
+            kind: "telnyx", pbx: "telnyx", name: settings.source.name, root: "",
+            relativePath: "telnyx/\(recording.callSessionID)/\(recording.callLegID)", callID: recording.callSessionID,
+            nameFacts: NameFacts(callID: recording.callSessionID, stem: recording.key),
+            cdrWaitUntil: now.timeIntervalSince1970 + settings.eventsWait.seconds, fileModified: nil, settings: snapshot)
+        let state = TelnyxSourceState(recording: recording, format: settings.format,
+                                      eventsWaitUntil: now.timeIntervalSince1970 + settings.eventsWait.seconds, origin: origin)
+        return SourceMetadata(source: source, telnyx: state)
     }
 
     /// The ops that register one recording (the webhook's, or one the listing found for
