@@ -143,10 +143,13 @@ struct TelnyxDownload: Sendable {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         var hash = SHA256()
-        while true {
-            guard let chunk = try? handle.read(upToCount: 1 << 20) else { return nil }
-            if chunk.isEmpty { break }
-            hash.update(data: chunk)
+        do {
+            // nil (or empty) at the end of the file.
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                hash.update(data: chunk)
+            }
+        } catch {
+            return nil
         }
         return lowercaseHex(hash.finalize())
     }
