@@ -3,6 +3,7 @@ import CallAPI
 import CallJobs
 import CallPipeline
 import CallSandbox
+import CallSources
 import CallStore
 import CallStoreSQLite
 import CallTelnyx
@@ -10,6 +11,8 @@ import CallTesting
 import Crypto
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The Telnyx fetch job (``TelnyxFetchJobHandler``) over loopback: the sandbox's Telnyx makes
@@ -72,7 +75,7 @@ import Testing
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 1 << 20)
             #expect(response.status.code == 201, "\(String(buffer: body))")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
             let call = try #require((object["calls"] as? [[String: Any]])?.first)
             let recording = try #require(call["recording"] as? [String: Any])
             return SandboxCall(
@@ -114,7 +117,7 @@ import Testing
         func sandboxSHA256(_ call: SandboxCall) async throws -> String {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: call.link), timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 64 << 20)
-            return SHA256.hash(data: Data(buffer: body)).map { String(format: "%02x", $0) }.joined()
+            return SHA256.hash(data: Data(body.readableBytesView)).map { String(format: "%02x", $0) }.joined()
         }
     }
 
@@ -152,7 +155,7 @@ import Testing
             #expect(recording.state == .pending)
             let metadata = try #require(SourceMetadata.parse(recording.metadata))
             let log = try #require(metadata.callLog)
-            #expect(log.toPhoneNumber == call.from && log.outcome == "connected", "an answered incoming call from the caller")
+            #expect(log.fromPhoneNumber == call.from && log.toPhoneNumber == call.to && log.outcome == "connected", "an answered incoming call")
             #expect(metadata.facts?.direction == .inbound)
             #expect(metadata.facts?.start == hooks.start)
             #expect(metadata.facts?.end == hooks.start + 7 + hooks.seconds)
@@ -163,7 +166,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: recording.path + ".part"))
             #expect(try await fixture.store.providerRefs(key: recording.key).map(\.reference) == [call.recordingID])
             let audit = try await fixture.store.audit(key: recording.key, limit: 10)
-            #expect(audit.contains { $0.action == TelnyxFetchJobHandler.downloadedAction && !$0.detail.contains("renewed") })
+            #expect(audit.contains { $0.action == TelnyxFetchJobHandler.downloadedAction && !($0.detail ?? "").contains("renewed") })
 
             // The transcode checks the file against the download's hash.
             let pool = CPUPool(threads: 1)
@@ -198,7 +201,7 @@ import Testing
             fixture.clock.withLock { $0 += Double(fixture.settings.eventsWait.components.seconds) + 1 }
             try await fixture.run(handler, job)
             let metadata = try #require(SourceMetadata.parse(try await fixture.recording(call).metadata))
-            #expect(metadata.callLog?.toPhoneNumber == call.from)
+            #expect(metadata.callLog?.fromPhoneNumber == call.from && metadata.callLog?.toPhoneNumber == call.to)
             #expect(metadata.warnings.contains { $0.code == TelnyxFacts.eventsMissing })
             #expect(metadata.telnyx?.audioSHA256 == (try await fixture.sandboxSHA256(call)))
         }
@@ -216,7 +219,7 @@ import Testing
             #expect(SourceMetadata.parse(recording.metadata)?.telnyx?.audioSHA256 == expected)
             #expect(TelnyxDownloadProbe.sha256(recording.path) == expected)
             let audit = try await fixture.store.audit(key: recording.key, limit: 10)
-            #expect(audit.contains { $0.action == TelnyxFetchJobHandler.downloadedAction && $0.detail.contains("renewed") })
+            #expect(audit.contains { $0.action == TelnyxFetchJobHandler.downloadedAction && ($0.detail ?? "").contains("renewed") })
         }
     }
 
@@ -289,6 +292,42 @@ import Testing
             #expect(transcodes.count == 1, "one transcode job")
             let downloads = try await fixture.store.audit(key: recording.key, limit: 20).filter { $0.action == TelnyxFetchJobHandler.downloadedAction }
             #expect(downloads.count == 2)
+        }
+    }
+
+    @Test func aRecordingOverTheSizeCapFailsAndLeavesNoFile() async throws {
+        try await withFixture { fixture in
+            let call = try await fixture.call()
+            let hooks = fixture.webhooks(call)
+            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
+                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            var handler = fixture.handler()
+            handler.maxBytes = 4096
+            let job = try await fixture.claimFetch()
+            await #expect {
+                try await fixture.run(handler, job)
+            } throws: { ($0 as? JobFailure)?.disposition == .permanent && ($0 as? JobFailure)?.code == "recording_too_large" }
+            let recording = try await fixture.recording(call)
+            #expect(recording.state == .failed && recording.errorCode == "recording_too_large")
+            #expect(!FileManager.default.fileExists(atPath: recording.path) && !FileManager.default.fileExists(atPath: recording.path + ".part"))
+        }
+    }
+
+    @Test func aTelnyxRecordingIsNotTranscodedBeforeItsFetch() async throws {
+        try await withFixture { fixture in
+            let call = try await fixture.call()
+            let hooks = fixture.webhooks(call)
+            try await fixture.deliver([hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let key = try await fixture.recording(call).key
+            try await fixture.store.commit([.enqueue(try TranscodeJobHandler.job(key: key))])
+            let pool = CPUPool(threads: 1)
+            defer { pool.shutdown() }
+            var configuration = WorkerConfiguration(slots: [.transcode: 1])
+            configuration.untilIdle = true
+            try await Worker(store: fixture.store, handlers: [TranscodeJobHandler(spool: fixture.spool, pool: pool)],
+                             configuration: configuration, logger: Logger(label: "test")).run()
+            let recording = try await fixture.recording(call)
+            #expect(recording.state == .failed && recording.errorCode == "no_call_log", "never a call log from a file name")
         }
     }
 
