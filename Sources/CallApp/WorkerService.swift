@@ -229,7 +229,11 @@ public struct WorkerService: Sendable {
     private func services(worker: Worker<ContinuousClock>, store: any CallStore, settings: StoreSettings, clients: APIClients,
                           registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            // A worker with no slot returns at once; with --listen it is a webhook receiver that
+            // leaves the jobs to other workers, and the group runs until a signal.
+            .init(service: worker,
+                  successTerminationBehavior: listen != nil && !untilIdle && worker.configuration.slots.values.allSatisfy({ $0 == 0 }) ? .ignore : .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let metrics {
             services.append(.init(service: MetricsServer.application(registry: registry, address: metrics.address, port: metrics.port, logger: logger)))

@@ -286,7 +286,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             let signer = Signer()
             let log = "\(dir)/worker.log"
-            let process = try startProcess(callrecExecutable(), ["worker", "--listen", ":0", "--concurrency", "0", "--fetch-slots", "0", "--state", "\(dir)/state"],
+            let process = try startProcess(callrecExecutable(), ["worker", "--listen", ":0", "--concurrency", "0", "--upload-slots", "0", "--delete-slots", "0", "--fetch-slots", "0", "--state", "\(dir)/state"],
                                            environment: Self.environment(["TELNYX_PUBLIC_KEY": signer.publicKey]), log: log)
             defer { if process.isRunning { process.interrupt() } }
             #expect(try await waitForText("webhooks served at http://127.0.0.1:", inFile: log, timeout: .seconds(60)), "\(String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self))")

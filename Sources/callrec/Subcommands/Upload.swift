@@ -204,7 +204,10 @@ extension CallRecCommand {
 
         func validate() throws {
             guard concurrency >= 0, uploadSlots >= 0, deleteSlots >= 0, fetchSlots >= 0 else { throw ValidationError("slots must not be negative") }
-            guard concurrency + uploadSlots + deleteSlots + fetchSlots > 0 else { throw ValidationError("no slots: the worker would run nothing") }
+            // With --listen and no slots it only takes webhooks (other workers run the jobs).
+            guard concurrency + uploadSlots + deleteSlots + fetchSlots > 0 || listen != nil else {
+                throw ValidationError("no slots: the worker would run nothing")
+            }
             _ = try listenAddress()
             guard leaseTtl >= 0.3, rescueInterval > 0, shutdownGrace >= 0, pollInterval > 0 else {
                 throw ValidationError("--lease-ttl, --rescue-interval and --poll-interval must be positive")
