@@ -58,8 +58,8 @@ import Testing
         }
 
         /// The fetch handler (with the listing unless `listing` is false), the transcode as its follow-up.
-        func handler(listing: Bool = true) -> TelnyxFetchJobHandler {
-            var handler = TelnyxFetchJobHandler(settings: settings, client: listing ? client : nil, http: .shared, spool: spool,
+        func handler(listing: Bool = true, spool: Spool? = nil) -> TelnyxFetchJobHandler {
+            var handler = TelnyxFetchJobHandler(settings: settings, client: listing ? client : nil, http: .shared, spool: spool ?? self.spool,
                                                 followUp: { [try! TranscodeJobHandler.job(key: $0)] })
             let clock = self.clock
             handler.now = { clock.withLock { $0 } }
@@ -96,7 +96,8 @@ import Testing
         }
 
         /// Stores these webhook bodies through the intake (the recording registered, its fetch job enqueued).
-        func deliver(_ bodies: [String]) async throws {
+        func deliver(_ bodies: [String], spool: Spool? = nil) async throws {
+            let intake = spool.map { TelnyxIntake(store: store, settings: settings, spool: $0, logger: Logger(label: "test")) } ?? self.intake
             try await intake.accept(try bodies.map { try TelnyxEvent.parse(Array($0.utf8)) }, receivedAt: clock.withLock { $0 })
         }
 
@@ -328,6 +329,27 @@ import Testing
                              configuration: configuration, logger: Logger(label: "test")).run()
             let recording = try await fixture.recording(call)
             #expect(recording.state == .failed && recording.errorCode == "no_call_log", "never a call log from a file name")
+        }
+    }
+
+    @Test(.enabled(if: SmallDisk.isAvailable, "needs root to mount tmpfs in a private mount namespace"))
+    func aFullSpoolIsAWaitNotAFailureAndLeavesNoPart() async throws {
+        try await withFixture { fixture in
+            let mount = "\(fixture.dir)/small"
+            let disk = try SmallDisk([mount: 64 << 10])
+            defer { disk.close() }
+            let spool = Spool(root: disk.outside(mount))
+            let call = try await fixture.call()
+            let hooks = fixture.webhooks(call)
+            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
+                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])], spool: spool)
+            let job = try await fixture.claimFetch()
+            await #expect {
+                try await fixture.run(fixture.handler(spool: spool), job)
+            } throws: { ($0 as? JobFailure)?.disposition == .diskFull }
+            let recording = try await fixture.recording(call)
+            #expect(recording.state == .pending, "it waits for space")
+            #expect(!FileManager.default.fileExists(atPath: recording.path + ".part"), "no part left to fill the disk")
         }
     }
 
