@@ -1,9 +1,9 @@
 public import AsyncHTTPClient
 public import CallAPI
 public import CallJobs
+import CallSources
 public import CallStore
 public import CallTelnyx
-import CallSources
 public import Foundation
 import Logging
 
@@ -223,7 +223,7 @@ public struct TelnyxFetchJobHandler: JobHandler {
             ])
             logger.info("not logged", metadata: ["reason": "\(reason.rawValue)"])
             return nil
-        case .log(let draft, warnings: let warnings):
+        case .log(let draft, let warnings):
             resolved.callLog = draft
             resolved.warnings = warnings
             // Committed before any download: a rerun uses the same draft.
