@@ -51,7 +51,8 @@ public enum TelnyxBackfill {
             var line = TelnyxBackfillReport.Item(item)
             guard let info = TelnyxRecordingInfo(listing: item) else {
                 line.status = .unreadable
-                line.reason = "the listing gives no call_session_id or call_leg_id: callrec cannot tell the call"
+                let missing = [("call_session_id", item.callSessionId), ("call_leg_id", item.callLegId)].filter { ($0.1 ?? "").isEmpty }.map(\.0)
+                line.reason = "the listing gives no \(missing.joined(separator: " and ")): callrec cannot tell its call"
                 report.recordings.append(line)
                 continue
             }

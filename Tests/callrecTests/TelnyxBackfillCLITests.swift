@@ -86,6 +86,11 @@ import Testing
             let keys = (applied["recordings"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
             #expect(try await fetchJobs(dir) == keys.map { "fetch:\($0)" }.sorted(), "one fetch job per registered recording")
 
+            // Known now: a plan shows nothing to do, each with the ledger's state.
+            let known = try json(try await backfill(dir, sandbox, ["--since", "2020-01-01", "--json"]))
+            #expect(totals(known)["known"] == 3 && totals(known)["new"] == 0, "\(known)")
+            #expect((known["recordings"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "pending" }, "\(known)")
+
             // One more recording: a second --apply registers only it.
             let late = try await seed(sandbox, count: 1)
             let again = try await backfill(dir, sandbox, ["--since", "2020-01-01", "--apply", "--json"])
@@ -106,7 +111,8 @@ import Testing
             let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
             defer { sandbox.terminate() }
             try await seed(sandbox, count: 2)  // created now
-            let today = Date().formatted(.iso8601.year().month().day())
+            let created = (try await sandbox.state()["telnyx_recordings"] as? [[String: Any]])?.first?["created_at"] as? String
+            let today = String(try #require(created).prefix(10))
             for (arguments, listed) in [(["--since", today], 2), (["--since", "2020-01-01", "--until", today], 2),
                                         (["--since", "2020-01-01", "--until", "2020-12-31"], 0),
                                         (["--since", "2099-01-01T00:00:00Z"], 0)] {
