@@ -46,13 +46,18 @@ import Testing
         return ids
     }
 
-    func backfill(_ dir: String, _ sandbox: SandboxProcess, _ arguments: [String]) async throws -> ProcessResult {
-        try await runProcess(callrec, ["telnyx", "backfill", "--state", "\(dir)/state"] + arguments, environment: environment(base: sandbox.base))
+    /// `--state DIR/state`, or `--database URL`.
+    func store(_ dir: String, database: String? = nil) -> [String] {
+        database.map { ["--database", $0] } ?? ["--state", "\(dir)/state"]
+    }
+
+    func backfill(_ dir: String, _ sandbox: SandboxProcess, _ arguments: [String], database: String? = nil) async throws -> ProcessResult {
+        try await runProcess(callrec, ["telnyx", "backfill"] + store(dir, database: database) + arguments, environment: environment(base: sandbox.base))
     }
 
     /// The fetch jobs in the state's queue, by unique key.
-    func fetchJobs(_ dir: String) async throws -> [String] {
-        let list = try await runProcess(callrec, ["queue", "ls", "--json", "--job-state", "available,running,completed,discarded,cancelled", "--state", "\(dir)/state"],
+    func fetchJobs(_ dir: String, database: String? = nil) async throws -> [String] {
+        let list = try await runProcess(callrec, ["queue", "ls", "--json", "--job-state", "available,running,completed,discarded,cancelled"] + store(dir, database: database),
                                         environment: environment())
         let jobs = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]], "\(list.stderr)")
         return jobs.filter { $0["kind"] as? String == "telnyx-fetch" }.compactMap { $0["unique_key"] as? String }.sorted()
@@ -102,6 +107,24 @@ import Testing
             #expect(try await fetchJobs(dir).count == 4)
             let third = try json(try await backfill(dir, sandbox, ["--since", "2020-01-01", "--apply", "--json"]))
             #expect(totals(third)["registered"] == 0 && totals(third)["known"] == 4, "\(third)")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)), .enabled(if: TestPostgres.available, "PostgreSQL is not available"))
+    func onPostgreSQLApplyRegistersTheUnknownOnesOnce() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "backfill"))
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment())
+            defer { sandbox.terminate() }
+            try await seed(sandbox, count: 2)
+            let apply = try await backfill(dir, sandbox, ["--since", "2020-01-01", "--apply", "--json"], database: url)
+            #expect(apply.status == 0, "\(apply.stderr)")
+            let applied = try json(apply)
+            let keys = (applied["recordings"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+            #expect(keys.count == 2 && totals(applied)["registered"] == 2, "\(applied)")
+            #expect(try await fetchJobs(dir, database: url) == keys.map { "fetch:\($0)" }.sorted())
+            let again = try json(try await backfill(dir, sandbox, ["--since", "2020-01-01", "--apply", "--json"], database: url))
+            #expect(totals(again)["registered"] == 0 && totals(again)["known"] == 2, "\(again)")
         }
     }
 
