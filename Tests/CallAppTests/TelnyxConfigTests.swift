@@ -9,39 +9,23 @@ import Testing
 /// The config file's `telnyx` section and `TELNYX_PUBLIC_KEY` (issue 16): strict keys with their
 /// paths, every value checked before anything runs, the environment over the file, the users'
 /// numbers in E.164.
-@Suite struct TelnyxConfigTests {
+extension ConfigTests {
     /// RFC 8032's first two test public keys, base64 (32 bytes each).
-    static let key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-    static let otherKey = "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="
+    static let telnyxKey = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+    static let otherTelnyxKey = "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="
 
-    func write(_ text: String, to path: String) throws {
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    /// The usage error `body` throws.
-    func usageError(_ body: () throws -> Void) -> String {
-        do {
-            try body()
-            return "no error"
-        } catch let error as AppError {
-            return error.code == .usage ? error.message : "not a usage error: \(error)"
-        } catch {
-            return "not an AppError: \(error)"
-        }
-    }
-
-    @Test func everyKeyIsReadIntoTheSettings() async throws {
+    @Test func telnyxSectionEveryKeyIsReadIntoTheSettings() async throws {
         try await withTemporaryDirectory { dir in
             try write("""
                 { "telnyx": {
-                    "api_url": "https://telnyx.example/v2", "public_key": "\(Self.key)", "format": "wav", "events_wait": "2m",
+                    "api_url": "https://telnyx.example/v2", "public_key": "\(Self.telnyxKey)", "format": "wav", "events_wait": "2m",
                     "body_limit": "64KiB", "tolerance": 120, "region": "gb", "timezone": "Europe/London", "log": ["missed"],
                     "outcome": { "FAILED": "busy" }, "users": { "+44 20 7946 0018": 7, "020 7946 0019": 8 },
                     "subject": "{direction_title} call {with_other}", "note": "<p>{outcome_text}</p>",
                 } }
                 """, to: "\(dir)/c.json")
             let settings = try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: [:])
-            #expect(settings.publicKey == Self.key)
+            #expect(settings.publicKey == Self.telnyxKey)
             #expect(settings.format == "wav" && settings.eventsWait == .seconds(120) && settings.tolerance == .seconds(120))
             #expect(settings.bodyLimit == 64 * 1024)
             #expect(settings.source.region == "GB" && settings.source.timeZone.identifier == "Europe/London")
@@ -54,7 +38,7 @@ import Testing
         }
     }
 
-    @Test func withoutASectionTheDefaultsHold() async throws {
+    @Test func telnyxSectionWithoutOneTheDefaultsHold() async throws {
         try await withTemporaryDirectory { dir in
             try write(#"{ "pipedrive": { "burst": 5 } }"#, to: "\(dir)/c.json")
             for config in ["\(dir)/c.json", nil] {
@@ -69,7 +53,7 @@ import Testing
         }
     }
 
-    @Test func anUnknownOrBadValueIsRefusedWithItsPath() async throws {
+    @Test func telnyxSectionAnUnknownOrBadValueIsRefusedWithItsPath() async throws {
         try await withTemporaryDirectory { dir in
             let cases = [
                 (#"{ "telnyx": { "publickey": "x" } }"#, "telnyx.publickey", "did you mean public_key?"),
@@ -88,7 +72,7 @@ import Testing
                 (#"{ "telnyx": { "users": { "+442079460018": 7, "+44 20 7946 0018": 8 } } }"#, "+442079460018", "the same number"),
                 (#"{ "telnyx": { "public_key": "not base64!" } }"#, "telnyx.public_key", "Public Key"),
                 (#"{ "telnyx": { "public_key": "AAAA" } }"#, "telnyx.public_key", "Public Key"),
-                (#"{ "telnyx": { "public_key": "\#(Self.key)", "public_key_file": "k" } }"#, "telnyx.public_key_file", "not both"),
+                (#"{ "telnyx": { "public_key": "\#(Self.telnyxKey)", "public_key_file": "k" } }"#, "telnyx.public_key_file", "not both"),
                 (#"{ "telnyx": { "public_key_file": "missing.pub" } }"#, "telnyx.public_key_file", "cannot read"),
             ]
             for (index, (text, path, hint)) in cases.enumerated() {
@@ -102,12 +86,12 @@ import Testing
         }
     }
 
-    @Test func theEnvironmentsKeyWinsAndABadOneNamesTheVariable() async throws {
+    @Test func telnyxPublicKeyFromTheEnvironmentWinsAndABadOneNamesTheVariable() async throws {
         try await withTemporaryDirectory { dir in
-            try write(#"{ "telnyx": { "public_key": "\#(Self.key)" } }"#, to: "\(dir)/c.json")
-            let settings = try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: ["TELNYX_PUBLIC_KEY": Self.otherKey])
-            #expect(settings.publicKey == Self.otherKey)
-            #expect(try TelnyxConfiguration.resolve(config: nil, environment: ["TELNYX_PUBLIC_KEY": Self.otherKey]).publicKey == Self.otherKey)
+            try write(#"{ "telnyx": { "public_key": "\#(Self.telnyxKey)" } }"#, to: "\(dir)/c.json")
+            let settings = try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: ["TELNYX_PUBLIC_KEY": Self.otherTelnyxKey])
+            #expect(settings.publicKey == Self.otherTelnyxKey)
+            #expect(try TelnyxConfiguration.resolve(config: nil, environment: ["TELNYX_PUBLIC_KEY": Self.otherTelnyxKey]).publicKey == Self.otherTelnyxKey)
             for config in ["\(dir)/c.json", nil] {
                 let message = usageError { _ = try TelnyxConfiguration.resolve(config: config, environment: ["TELNYX_PUBLIC_KEY": "c2hvcnQ="]) }
                 #expect(message.hasPrefix("TELNYX_PUBLIC_KEY: "), "\(message)")
@@ -115,12 +99,12 @@ import Testing
         }
     }
 
-    @Test func aKeyFileIsReadRelativeToTheConfig() async throws {
+    @Test func telnyxPublicKeyFileIsReadRelativeToTheConfig() async throws {
         try await withTemporaryDirectory { dir in
-            try write("\(Self.key)\n", to: "\(dir)/telnyx.pub")
+            try write("\(Self.telnyxKey)\n", to: "\(dir)/telnyx.pub")
             try write(#"{ "telnyx": { "public_key_file": "telnyx.pub" } }"#, to: "\(dir)/c.json")
-            #expect(try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: [:]).publicKey == Self.key)
-            try write("\(Self.key)\n\(Self.otherKey)\n", to: "\(dir)/telnyx.pub")
+            #expect(try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: [:]).publicKey == Self.telnyxKey)
+            try write("\(Self.telnyxKey)\n\(Self.otherTelnyxKey)\n", to: "\(dir)/telnyx.pub")
             let message = usageError { _ = try TelnyxConfiguration.resolve(config: "\(dir)/c.json", environment: [:]) }
             #expect(message.contains("telnyx.public_key_file \(dir)/telnyx.pub") && message.contains("one line"), "\(message)")
         }
