@@ -101,6 +101,18 @@ import Testing
             try await intake.accept(try bodies.map { try TelnyxEvent.parse(Array($0.utf8)) }, receivedAt: clock.withLock { $0 })
         }
 
+        /// Simulates a call and delivers its webhooks: its call events unless `callEvents` is
+        /// false, then its recording event, with the recording id unless `recordingID` is false,
+        /// and the link `link` makes of the sandbox's.
+        func placeAndDeliver(callEvents: Bool = true, recordingID: Bool = true, link: (String) -> String = { $0 },
+                             spool: Spool? = nil) async throws -> (SandboxCall, TelnyxWebhooks) {
+            let call = try await self.call()
+            let hooks = webhooks(call)
+            let saved = hooks.recordingSaved(recordingID: recordingID ? call.recordingID : nil, urls: ["wav": link(call.link)])
+            try await deliver(callEvents ? [hooks.initiated(), hooks.answered(), hooks.hangup(), saved] : [saved], spool: spool)
+            return (call, hooks)
+        }
+
         /// The one fetch job, claimed.
         func claimFetch() async throws -> Job {
             try #require(try await store.claim(queue: QueueName.fetch.rawValue, limit: 1, owner: "test", leaseTTL: .seconds(300)).first)
@@ -145,10 +157,7 @@ import Testing
 
     @Test func completeEventsMakeTheCallLogThenTheAudioIsDownloadedAndTranscoded() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let (call, hooks) = try await fixture.placeAndDeliver()
             let job = try await fixture.claimFetch()
             try await fixture.run(fixture.handler(), job)
 
@@ -184,9 +193,7 @@ import Testing
 
     @Test func aRecordingFirstWaitsForItsEventsThenGoesOnWithTheRecordingEvent() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let (call, _) = try await fixture.placeAndDeliver(callEvents: false)
             let job = try await fixture.claimFetch()
             let handler = fixture.handler()
             let waitUntil = fixture.clock.withLock { $0 } + Double(fixture.settings.eventsWait.components.seconds)
@@ -210,10 +217,7 @@ import Testing
 
     @Test func aLinkThatFailsIsRenewedFromTheListing() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": Self.refused(call.link)])])
+            let (call, _) = try await fixture.placeAndDeliver(link: Self.refused)
             try await fixture.run(fixture.handler(), try await fixture.claimFetch())
             let recording = try await fixture.recording(call)
             let expected = try await fixture.sandboxSHA256(call)
@@ -226,10 +230,7 @@ import Testing
 
     @Test func aRecordingIDTheEventLacksIsLearntFromTheListing() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: nil, urls: ["wav": call.link])])
+            let (call, _) = try await fixture.placeAndDeliver(recordingID: false)
             #expect(try await fixture.store.providerRefs(key: try await fixture.recording(call).key).isEmpty)
             try await fixture.run(fixture.handler(), try await fixture.claimFetch())
             let recording = try await fixture.recording(call)
@@ -240,10 +241,7 @@ import Testing
 
     @Test func withoutTheAPIKeyAFailedLinkWaitsAndSaysWhyAndAnUnknownIDIsAWarning() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: nil, urls: ["wav": Self.refused(call.link)])])
+            let (call, _) = try await fixture.placeAndDeliver(recordingID: false, link: Self.refused)
             let job = try await fixture.claimFetch()
             await #expect {
                 try await fixture.run(fixture.handler(listing: false), job)
@@ -268,10 +266,7 @@ import Testing
 
     @Test func aRerunDownloadsAtMostOnceMoreAndRegistersOnce() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let (call, _) = try await fixture.placeAndDeliver()
             let job = try await fixture.claimFetch()
             let handler = fixture.handler()
             try await fixture.run(handler, job)
@@ -298,10 +293,7 @@ import Testing
 
     @Test func aRecordingOverTheSizeCapFailsAndLeavesNoFile() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let (call, _) = try await fixture.placeAndDeliver()
             var handler = fixture.handler()
             handler.maxBytes = 4096
             let job = try await fixture.claimFetch()
@@ -316,9 +308,7 @@ import Testing
 
     @Test func aTelnyxRecordingIsNotTranscodedBeforeItsFetch() async throws {
         try await withFixture { fixture in
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])])
+            let (call, _) = try await fixture.placeAndDeliver(callEvents: false)
             let key = try await fixture.recording(call).key
             try await fixture.store.commit([.enqueue(try TranscodeJobHandler.job(key: key))])
             let pool = CPUPool(threads: 1)
@@ -339,10 +329,7 @@ import Testing
             let disk = try SmallDisk([mount: 64 << 10])
             defer { disk.close() }
             let spool = Spool(root: disk.outside(mount))
-            let call = try await fixture.call()
-            let hooks = fixture.webhooks(call)
-            try await fixture.deliver([hooks.initiated(), hooks.answered(), hooks.hangup(),
-                                       hooks.recordingSaved(recordingID: call.recordingID, urls: ["wav": call.link])], spool: spool)
+            let (call, _) = try await fixture.placeAndDeliver(spool: spool)
             let job = try await fixture.claimFetch()
             await #expect {
                 try await fixture.run(fixture.handler(spool: spool), job)
