@@ -194,7 +194,7 @@ import Testing
                 }
 
                 // Every delivery is on record, with the first recording.saved's time.
-                let calls = await sandbox.telnyxCalls()
+                let calls = try await recordedCalls(sandbox, deliveries: 12)
                 #expect(calls.count == 3)
                 for call in calls {
                     #expect(call.deliveries.count == 4)
@@ -291,7 +291,7 @@ import Testing
                 let delivered = try await receiver.waitFor(3)
                 #expect(delivered.map(\.attempt) == [1, 2, 3])
                 #expect(Set(delivered.map(\.id)).count == 1)
-                let deliveries = try #require(await sandbox.telnyxCalls().first?.deliveries)
+                let deliveries = try #require(try await recordedCalls(sandbox, deliveries: 3).first?.deliveries)
                 #expect(deliveries.map(\.status) == [500, 500, 200])
             }
         }
@@ -446,6 +446,18 @@ extension SandboxClient {
     func get(_ url: String) async throws -> HTTPResult {
         let path = try #require(url.range(of: base.absoluteString).map { String(url[$0.upperBound...]) }, "\(url) is not on \(base)")
         return try await send(.GET, path)
+    }
+}
+
+/// The sandbox's calls once it has recorded `deliveries` deliveries in all (it records one after
+/// its answer came, so just after the receiver saw it); waits up to 30 s.
+func recordedCalls(_ sandbox: Sandbox, deliveries: Int) async throws -> [SandboxTelnyxCall] {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let calls = await sandbox.telnyxCalls()
+        let recorded = calls.reduce(0) { $0 + $1.deliveries.count }
+        if recorded >= deliveries || ContinuousClock.now > deadline { return calls }
+        try await Task.sleep(for: .milliseconds(10))
     }
 }
 
