@@ -194,7 +194,7 @@ import Testing
                 }
 
                 // Every delivery is on record, with the first recording.saved's time.
-                let calls = await sandbox.telnyxCalls()
+                let calls = try await recordedCalls(sandbox, deliveries: 12)
                 #expect(calls.count == 3)
                 for call in calls {
                     #expect(call.deliveries.count == 4)
@@ -291,7 +291,7 @@ import Testing
                 let delivered = try await receiver.waitFor(3)
                 #expect(delivered.map(\.attempt) == [1, 2, 3])
                 #expect(Set(delivered.map(\.id)).count == 1)
-                let deliveries = try #require(await sandbox.telnyxCalls().first?.deliveries)
+                let deliveries = try #require(try await recordedCalls(sandbox, deliveries: 3).first?.deliveries)
                 #expect(deliveries.map(\.status) == [500, 500, 200])
             }
         }
@@ -308,6 +308,33 @@ import Testing
                 _ = try await client.placeCalls(["call_events": false, "seconds": 1])
                 #expect(try await receiver.waitFor(1)[0].type == "call.recording.saved")
             }
+        }
+    }
+
+    @Test func delayedEventsAllArrive() async throws {
+        try await withReceiver { receiver, url in
+            let configuration = testConfiguration {
+                $0.telnyxWebhook = url
+                $0.faults.telnyxDelay = 0.05
+            }
+            try await withTestSandbox(configuration) { client, _ in
+                _ = try await client.placeCalls(["count": 3, "seconds": 1])
+                let deliveries = try await receiver.waitFor(12)
+                #expect(Set(deliveries.map(\.id)).count == 12)
+            }
+        }
+    }
+
+    @Test func webhookFaultsParseLikeTheOthers() throws {
+        let plan = try FaultPlan(specification: "500=0.1,telnyx_duplicate=0.2,telnyx_reorder=1,telnyx_delay=1.5,telnyx_seed=42")
+        #expect(plan.telnyxDuplicate == 0.2)
+        #expect(plan.telnyxReorder)
+        #expect(plan.telnyxDelay == 1.5)
+        #expect(plan.telnyxSeed == 42)
+        #expect(try FaultPlan(specification: plan.specification) == plan)
+        #expect(!(try FaultPlan(specification: "telnyx_reorder=1")).isEmpty)
+        for bad in ["telnyx_duplicate=2", "telnyx_delay=9999", "telnyx_seed=1.5", "telnyx_typo=1"] {
+            #expect(throws: SandboxError.self, "\(bad)") { try FaultPlan(specification: bad) }
         }
     }
 
@@ -340,6 +367,46 @@ import Testing
                 #expect(calls.allSatisfy { (1...3).contains($0.seconds) })
                 // Backdated: each call ended a second before its recording was saved.
                 #expect(calls.allSatisfy { abs($0.endTime.timeIntervalSinceNow) < 30 })
+            }
+        }
+    }
+
+    /// From the outside: `callrec sandbox --telnyx-calls` prints its public key, makes MP3 calls at
+    /// the rate for the duration, and signs what it sends with that key.
+    @Test func theSandboxCommandCallsBackWithMP3s() async throws {
+        try await withReceiver { receiver, url in
+            try await withTemporaryDirectory { directory in
+                let log = directory + "/sandbox.log"
+                var environment = ProcessInfo.processInfo.environment
+                environment["CALLREC_SANDBOX_FAULTS"] = nil
+                let process = try startProcess(callrecExecutable(), [
+                    "sandbox", "--port", "0", "--state", directory + "/state", "--telnyx-webhook", url, "--telnyx-calls", "20",
+                    "--telnyx-call-seconds", "2-4", "--telnyx-duration", "0.2", "--telnyx-format", "mp3",
+                ], environment: environment, log: log)
+                defer { process.terminate() }
+                #expect(try await waitForText("telnyx public key: ", inFile: log, timeout: .seconds(60)))
+                let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+                let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("telnyx public key: ") })
+                let publicKey = try Curve25519.Signing.PublicKey(
+                    rawRepresentation: try #require(Data(base64Encoded: String(line.dropFirst("telnyx public key: ".count)))))
+                #expect(text.contains("telnyx calls: 20.0/s, 2-4 s, mp3 for 0.2 s (seed "))
+
+                let saved = try await receiver.waitFor(4) { $0.type == "call.recording.saved" }
+                let deliveries = await receiver.deliveries
+                #expect(deliveries.count == 16)
+                for delivery in deliveries {
+                    let signature = try #require(Data(base64Encoded: delivery.signature))
+                    #expect(publicKey.isValidSignature(signature, for: Data("\(delivery.timestamp)|".utf8) + delivery.body))
+                }
+                let link = try #require((saved[0].payload["recording_urls"] as? [String: String])?["mp3"])
+                let (status, body) = try await fetch(link)
+                #expect(status == 200)
+                let path = directory + "/call.mp3"
+                try body.write(to: URL(fileURLWithPath: path))
+                let analysis = AudioAnalyzer.analyze(path: path)
+                #expect(analysis.isAccepted, "\(String(describing: analysis.error))")
+                #expect((1.9...4.1).contains(analysis.info?.seconds ?? 0))
+                #expect(body.prefix(3) == Data("ID3".utf8) || body.first == 0xFF, "an MP3")
             }
         }
     }
@@ -380,6 +447,25 @@ extension SandboxClient {
         let path = try #require(url.range(of: base.absoluteString).map { String(url[$0.upperBound...]) }, "\(url) is not on \(base)")
         return try await send(.GET, path)
     }
+}
+
+/// The sandbox's calls once it has recorded `deliveries` deliveries in all (it records one after
+/// its answer came, so just after the receiver saw it); waits up to 30 s.
+func recordedCalls(_ sandbox: Sandbox, deliveries: Int) async throws -> [SandboxTelnyxCall] {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let calls = await sandbox.telnyxCalls()
+        let recorded = calls.reduce(0) { $0 + $1.deliveries.count }
+        if recorded >= deliveries || ContinuousClock.now > deadline { return calls }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// GET of a full URL: the status and the body.
+func fetch(_ url: String) async throws -> (Int, Data) {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
+    let body = try await response.body.collect(upTo: 64 << 20)
+    return (Int(response.status.code), Data(body.readableBytesView))
 }
 
 /// One webhook as the test's receiver got it.

@@ -1,3 +1,4 @@
+import CallSupport
 import Crypto
 import Foundation
 import Hummingbird
@@ -40,8 +41,7 @@ final class TelnyxLinks: Sendable {
     }
 
     private func signature(file: String, expires: Int) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data("\(file)\n\(expires)".utf8), using: key)
-            .map { String(format: "%02x", $0) }.joined()
+        lowercaseHex(HMAC<SHA256>.authenticationCode(for: Data("\(file)\n\(expires)".utf8), using: key))
     }
 
     enum Verdict: Equatable { case valid, expired, badSignature }
