@@ -9,6 +9,18 @@ enum TelnyxJSON {
         return try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
     }
 
+    /// The text of the top-level object's `key` member as it stands in `data` (the last, if the
+    /// key repeats, as JSONSerialization reads it), or nil. `data` must be valid JSON (it is read
+    /// with JSONSerialization first): this only finds where the member's value starts and ends.
+    static func member(_ key: String, of data: Data) -> String? {
+        data.withUnsafeBytes { raw -> String? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var scanner = SpanScanner(bytes: bytes)
+            guard let range = scanner.member(Array(key.utf8)) else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+    }
+
     /// `object` as JSON text again: sorted keys, slashes unescaped (what the ledger stores).
     static func text(_ object: [String: Any]) -> String? {
         guard JSONSerialization.isValidJSONObject(object),
@@ -36,6 +48,83 @@ enum TelnyxJSON {
             if let link = string(link) { links[format] = link }
         }
         return links
+    }
+}
+
+/// Finds where values start and end in valid JSON text, without building them.
+private struct SpanScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var at = 0
+
+    mutating func member(_ key: [UInt8]) -> Range<Int>? {
+        skipSpace()
+        guard peek == UInt8(ascii: "{") else { return nil }
+        at += 1
+        var found: Range<Int>?
+        while true {
+            skipSpace()
+            if peek == UInt8(ascii: "}") { return found }
+            guard let name = string() else { return nil }
+            skipSpace()
+            guard peek == UInt8(ascii: ":") else { return nil }
+            at += 1
+            skipSpace()
+            let start = at
+            guard value() else { return nil }
+            // A key written with escapes is not recognised: the caller falls back.
+            if bytes[name].elementsEqual(key) { found = start..<at }
+            skipSpace()
+            if peek == UInt8(ascii: ",") { at += 1 } else { return peek == UInt8(ascii: "}") ? found : nil }
+        }
+    }
+
+    var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
+
+    mutating func skipSpace() {
+        while let byte = peek, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { at += 1 }
+    }
+
+    /// A string's contents (between the quotes); `at` after the closing quote.
+    mutating func string() -> Range<Int>? {
+        guard peek == UInt8(ascii: "\"") else { return nil }
+        at += 1
+        let start = at
+        while let byte = peek {
+            if byte == UInt8(ascii: "\\") {
+                at += 2
+            } else if byte == UInt8(ascii: "\"") {
+                at += 1
+                return start..<(at - 1)
+            } else {
+                at += 1
+            }
+        }
+        return nil
+    }
+
+    /// Skips one member value: up to the `,` or `}` (or white space) that follows it at its
+    /// own depth (strings may hold brackets).
+    mutating func value() -> Bool {
+        var depth = 0
+        while let byte = peek {
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard string() != nil else { return false }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                at += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 0 { return true }
+                depth -= 1
+                at += 1
+            case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09:
+                if depth == 0 { return true }
+                at += 1
+            default:
+                at += 1
+            }
+        }
+        return false
     }
 }
 

@@ -25,10 +25,26 @@ import Testing
             #expect(document["meta"] == nil && document["id"] as? String == event.id)
             #expect(!event.document.contains(#"\/"#), "slashes are not escaped: \(event.document)")
             #expect(try TelnyxEvent.parse(document: event.document) == event)
-            // Key order and white space of the delivery do not matter: the stored form is one.
-            let compact = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(body.utf8)))
-            #expect(try TelnyxEvent.parse(compact).document == event.document)
+            // Written compactly, the same event.
+            let compact = try TelnyxEvent.parse(JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(body.utf8))))
+            #expect(compact.id == event.id && compact.type == event.type && compact.occurredAt == event.occurredAt)
+            #expect(compact.callSessionID == event.callSessionID && compact.callLegID == event.callLegID)
         }
+    }
+
+    @Test func theDocumentIsTheDataMembersTextAsDelivered() throws {
+        let data = #"{"id": "e1", "event_type": "call.hangup", "payload": {"s": "a\"}],b", "n": [1, {"x": [2]}], "t": true, "z": null}}"#
+        for body in [#"{"meta": {"x": "}\"data\": 1"}, "data": \#(data)}"#, #"{"data":\#(data),"meta":{"attempt":1}}"#,
+                     "\n{ \"data\" :\t\(data)\n}\n"] {
+            let event = try TelnyxEvent.parse(Array(body.utf8))
+            #expect(event.document == data, "\(body)")
+            #expect(try TelnyxEvent.parse(document: event.document) == event)
+        }
+        // A key written with escapes, or a body that is not UTF-8: the data object written again.
+        let escaped = try TelnyxEvent.parse(Array(#"{"d\u0061ta": {"id": "e2", "event_type": "call.answered"}}"#.utf8))
+        #expect(escaped.id == "e2" && escaped.document == #"{"event_type":"call.answered","id":"e2"}"#)
+        let utf16 = try TelnyxEvent.parse(Array(#"{"data": {"id": "e3", "event_type": "call.answered"}}"#.data(using: .utf16LittleEndian)!))
+        #expect(utf16.id == "e3" && utf16.document == #"{"event_type":"call.answered","id":"e3"}"#)
     }
 
     @Test func everyRefusalNamesItsField() {
