@@ -46,8 +46,6 @@ public struct WorkerService: Sendable {
     /// Serve the Telnyx webhook endpoint, /healthz and /metrics here (`--listen HOST:PORT`; port
     /// 0: a free one, logged). Needs ``telnyx``'s public key.
     public var listen: (address: String, port: Int)?
-    /// Hears the webhook server's port once it listens (tests).
-    public var onListening: @Sendable (Int) async -> Void = { _ in }
     /// The Telnyx source (webhooks verified with its public key; recordings fetched and logged).
     public var telnyx: TelnyxSettings?
     /// Slots of the fetch queue (Telnyx downloads: network-bound).
@@ -159,7 +157,7 @@ public struct WorkerService: Sendable {
                 if let listen, let verifier, let telnyx {
                     let intake = TelnyxIntake(store: store, settings: telnyx, spool: Spool(root: settings.spoolDirectory), logger: logger)
                     webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
-                                                                 registry: registry, logger: logger, onRunning: onListening)))
+                                                                 registry: registry, logger: logger)))
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
