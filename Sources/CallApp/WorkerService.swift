@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 public import CallAPI
 public import CallAudio
 public import CallJobs
@@ -8,7 +9,6 @@ import CallSupport
 public import CallTelnyx
 import Foundation
 import Hummingbird
-import AsyncHTTPClient
 public import Logging
 import Metrics
 import Prometheus
@@ -254,14 +254,17 @@ public struct WorkerService: Sendable {
 
 /// `/metrics` in the Prometheus text format.
 enum MetricsServer {
+    /// The registry's metrics as `/metrics` answers them (`--metrics-port`, `--listen`).
+    static func response(_ registry: PrometheusCollectorRegistry) -> Response {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     static func application(registry: PrometheusCollectorRegistry, address: String, port: Int, logger: Logger) -> some Service {
         let router = Router()
-        router.get("/metrics") { _, _ -> Response in
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
+        router.get("/metrics") { _, _ -> Response in response(registry) }
         var quiet = logger
         quiet.logLevel = .warning
         // With --metrics-port 0 the kernel picks the port; the log line says which.

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-@testable import CallApp
 import CallPipeline
 import CallStore
 import CallStorePostgres
@@ -12,6 +11,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
+
+@testable import CallApp
 
 /// The webhook endpoint over real HTTP on loopback (AsyncHTTPClient → Hummingbird), with a real
 /// store (SQLite, and PostgreSQL when available) and a test's own Ed25519 signer: what is
