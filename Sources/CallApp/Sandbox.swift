@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 public import CallAPI
+import CallAudio
 import CallPipeline
 public import CallSandbox
 public import Foundation
@@ -66,19 +67,39 @@ public enum SandboxSharing {
     }
 
     /// `callrec sandbox`: serves `configuration` until SIGTERM or SIGINT; `listening` hears the
-    /// bound port once it listens. A state directory another sandbox serves is a usage error.
-    public static func serve(_ configuration: SandboxConfiguration, logger: Logger, listening: (Int) -> Void) async throws {
+    /// bound port once it listens (and the sandbox, for its Telnyx public key). A state directory
+    /// another sandbox serves is a usage error.
+    public static func serve(_ configuration: SandboxConfiguration, logger: Logger, listening: (Int, CallSandbox.Sandbox) -> Void) async throws {
         let sandbox = Sandbox(configuration: configuration, logger: logger)
         let services = ServiceGroup(configuration: .init(services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await services.run() }
-                listening(try await sandbox.waitUntilRunning())
+                listening(try await sandbox.waitUntilRunning(), sandbox)
                 try await group.waitForAll()
             }
-        } catch let error as SandboxError where error.code == .stateInUse {
+        } catch let error as SandboxError where error.code == .stateInUse || error.code == .invalidConfiguration {
             // Two sandboxes on one state would each write their own over the other's.
             throw AppError(.usage, error.message)
+        }
+    }
+
+    /// The sandbox's MP3 encoder for Telnyx recordings: CallAudio's one-pass transcode (LAME), on
+    /// a thread of its own (it blocks).
+    public static let mp3Encoder: SandboxConfiguration.MP3Encoder = { wav, mp3 in
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread {
+                let outcome = Transcoder.transcodeInOnePass(path: wav, validation: ValidationConfiguration(), settings: TranscodeSettings(),
+                                                            destination: mp3)
+                if let part = outcome.part {
+                    continuation.resume(with: Result {
+                        if part.path != mp3 { try FileManager.default.moveItem(atPath: part.path, toPath: mp3) }
+                    })
+                } else {
+                    let reason = outcome.encodeError ?? outcome.analysis.error
+                    continuation.resume(throwing: AppError(.usage, "cannot encode the sandbox's MP3: \(reason.map { "\($0)" } ?? "too long for one part")"))
+                }
+            }
         }
     }
 

@@ -139,7 +139,10 @@ public struct SpoolPrune: Sendable {
                 continue
             }
             let directory = spool.directory(key: key)
-            let entry = Report.Entry(key: key, path: recording.path, uploadedAt: uploadedAt, parts: parts.count, bytes: Trash.size(directory))
+            let downloads = spool.telnyxDownloads(key: key).reduce(Int64(0)) {
+                $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? NSNumber)?.int64Value ?? 0)
+            }
+            let entry = Report.Entry(key: key, path: recording.path, uploadedAt: uploadedAt, parts: parts.count, bytes: Trash.size(directory) + downloads)
             if !dryRun {
                 do {
                     // The guards again, in the commit: a job enqueued since is seen.
@@ -154,6 +157,8 @@ public struct SpoolPrune: Sendable {
                 }
                 do {
                     try FileManager.default.removeItem(atPath: directory)
+                    // A Telnyx recording's download: Telnyx keeps the original, Pipedrive the parts.
+                    for download in spool.telnyxDownloads(key: key) { try FileManager.default.removeItem(atPath: download) }
                 } catch {
                     report.kept.append(.init(key: key, path: recording.path, reason: "cannot remove \(directory): \(error.localizedDescription)"))
                     continue

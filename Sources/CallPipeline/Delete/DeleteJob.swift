@@ -200,6 +200,14 @@ public struct DeleteJobHandler: JobHandler {
     private func moveSpool(key: String) -> (DeletionStepState, Int?, String) {
         let directory = spool.directory(key: key)
         do {
+            // A Telnyx recording's download (callrec's file) goes with its parts.
+            for download in spool.telnyxDownloads(key: key) {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let destination = Paths.join(directory, "source." + (download as NSString).pathExtension)
+                guard rename(download, destination) == 0 else {
+                    return (.failed, nil, "cannot move \(download) to \(destination): \(String(cString: strerror(errno)))")
+                }
+            }
             if let moved = try trash.move(directory, key: key) {
                 return (.done, nil, "moved to \(moved)")
             }

@@ -42,4 +42,10 @@ extension Spool {
     public func telnyxPath(key: String, format: String) -> String {
         Paths.join(Paths.join(root, "telnyx"), "\(key).\(format)")
     }
+
+    /// The Telnyx downloads of a recording that exist (any format): what a prune removes and a
+    /// delete moves to the trash with the recording's parts.
+    public func telnyxDownloads(key: String) -> [String] {
+        ["mp3", "wav"].map { telnyxPath(key: key, format: $0) }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
 }

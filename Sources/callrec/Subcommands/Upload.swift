@@ -109,6 +109,13 @@ extension CallRecCommand {
                 without Retry-After, as a spent daily budget answers); a request header x-sandbox-fault: \
                 429|500|503|slow|cut|lost|abuse|budget|none aims one at a single request. State and seeding: GET /_sandbox/state, POST \
                 /_sandbox/telnyx/recordings, POST /_sandbox/voipnow/events (loopback only). Runs until SIGINT or SIGTERM.
+
+                Telnyx that calls back: POST /_sandbox/telnyx/calls {"count":1,"seconds":[60,180],...} or --telnyx-calls RATE simulates \
+                calls whose recordings are served behind expiring links and whose webhooks (call.initiated, call.answered, call.hangup, \
+                call.recording.saved) are signed with the sandbox's Ed25519 key (kept in --state; printed as 'telnyx public key: ...') and \
+                sent to --telnyx-webhook (or the URL POST /_sandbox/telnyx/webhook sets). Webhook faults in --faults or \
+                CALLREC_SANDBOX_FAULTS: telnyx_duplicate=P, telnyx_reorder=1, telnyx_delay=SECONDS, telnyx_seed=N. GET \
+                /_sandbox/telnyx/calls shows each call's deliveries and when its audio reached a call log.
                 """
         )
 
@@ -118,11 +125,26 @@ extension CallRecCommand {
         @Option(help: "Random faults, e.g. 429=0.05,500=0.02,503=0.02,slow=0.01,cut=0.01,lost=0.02 (delay=SECONDS sets the slow delay).") var faults: String = ""
         @Option(help: "Pipedrive burst limit: requests per rolling 2-second window (Lite: 20). Default: PIPEDRIVE_BURST or 20.") var burst: Int?
         @Option(help: "Pipedrive daily token budget. Default: PIPEDRIVE_DAILY_TOKENS or 30000.") var dailyTokens: Int?
+        @Option(help: "Send the simulated Telnyx calls' signed webhooks to this URL (e.g. http://127.0.0.1:8080/webhooks/telnyx).")
+        var telnyxWebhook: String?
+        @Option(help: "Simulate this many Telnyx calls per second from the start (each ends as it is made: its recording is saved at the rate).")
+        var telnyxCalls: Double?
+        @Option(help: "Recording length of the simulated calls in seconds: LOW-HIGH (drawn per call) or one number.")
+        var telnyxCallSeconds: String = "60-180"
+        @Option(help: "Stop simulating calls after this many seconds (the sandbox keeps serving). Default: until stopped.")
+        var telnyxDuration: Double?
+        @Option(help: "Format of the simulated recordings: wav or mp3.") var telnyxFormat: String = "wav"
 
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+            guard TelnyxLoad.parseSeconds(telnyxCallSeconds) != nil else {
+                throw ValidationError("--telnyx-call-seconds must be LOW-HIGH or SECONDS, within 1…14400")
+            }
+            if let telnyxCalls, !(telnyxCalls > 0 && telnyxCalls <= 1000) { throw ValidationError("--telnyx-calls must be more than 0 and at most 1000") }
+            if let telnyxDuration, !(telnyxDuration > 0) { throw ValidationError("--telnyx-duration must be positive") }
+            guard ["wav", "mp3"].contains(telnyxFormat) else { throw ValidationError("--telnyx-format must be wav or mp3") }
             if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
             if let dailyTokens, dailyTokens < 0 { throw ValidationError("--daily-tokens must not be negative") }
             do { _ = try FaultPlan(specification: faults) } catch let error as SandboxError {
@@ -132,15 +154,34 @@ extension CallRecCommand {
 
         func run() async throws {
             let logger = global.makeLogger()
-            let (served, generated) = try SandboxConfiguration.serving(host: host, port: port, state: state, faults: faults, burst: burst,
+            var (served, generated) = try SandboxConfiguration.serving(host: host, port: port, state: state, faults: faults, burst: burst,
                                                                       dailyTokens: dailyTokens)
-            try await SandboxSharing.serve(served, logger: logger) { port in
+            served.telnyxWebhook = telnyxWebhook
+            served.mp3Encoder = SandboxSharing.mp3Encoder
+            if let telnyxCalls, let seconds = TelnyxLoad.parseSeconds(telnyxCallSeconds) {
+                served.telnyxLoad = TelnyxLoad(rate: telnyxCalls, seconds: seconds, duration: telnyxDuration.map { .seconds($0) }, format: telnyxFormat)
+            }
+            let configuration = served
+            try await SandboxSharing.serve(configuration, logger: logger) { port, sandbox in
                 // The URLs to export, and the credentials made up here (never ones from the environment).
-                let announcement = SandboxAnnouncement(served, port: port, generated: generated)
+                let announcement = SandboxAnnouncement(configuration, port: port, generated: generated)
+                // What a webhook receiver needs (TELNYX_PUBLIC_KEY), and where the calls go.
+                var telnyx = ["telnyx public key: \(sandbox.telnyxPublicKey)"]
+                if let url = configuration.telnyxWebhook { telnyx.append("telnyx webhooks to \(url)") }
+                if let load = configuration.telnyxLoad {
+                    let duration = telnyxDuration.map { " for \($0) s" } ?? ""
+                    telnyx.append("telnyx calls: \(load.rate)/s, \(load.seconds.lowerBound)-\(load.seconds.upperBound) s, \(load.format)\(duration) (seed \(sandbox.telnyxSeed))")
+                } else if configuration.faults.hasTelnyxFaults {
+                    telnyx.append("telnyx webhook faults: seed \(sandbox.telnyxSeed)")
+                }
                 if global.json {
-                    try? writeJSON(announcement.document)
+                    var document = announcement.document
+                    document["telnyx_public_key"] = sandbox.telnyxPublicKey
+                    document["telnyx_seed"] = String(sandbox.telnyxSeed)
+                    if let url = configuration.telnyxWebhook { document["telnyx_webhook"] = url }
+                    try? writeJSON(document)
                 } else {
-                    FileHandle.standardOutput.write(Data((announcement.lines.joined(separator: "\n") + "\n").utf8))
+                    FileHandle.standardOutput.write(Data((announcement.lines + telnyx).joined(separator: "\n").appending("\n").utf8))
                 }
             }
         }
