@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 public import CallAPI
 public import CallAudio
 public import CallJobs
@@ -8,7 +9,6 @@ import CallSupport
 public import CallTelnyx
 import Foundation
 import Hummingbird
-import AsyncHTTPClient
 public import Logging
 import Metrics
 import Prometheus
@@ -46,8 +46,6 @@ public struct WorkerService: Sendable {
     /// Serve the Telnyx webhook endpoint, /healthz and /metrics here (`--listen HOST:PORT`; port
     /// 0: a free one, logged). Needs ``telnyx``'s public key.
     public var listen: (address: String, port: Int)?
-    /// Hears the webhook server's port once it listens (tests).
-    public var onListening: @Sendable (Int) async -> Void = { _ in }
     /// The Telnyx source (webhooks verified with its public key; recordings fetched and logged).
     public var telnyx: TelnyxSettings?
     /// Slots of the fetch queue (Telnyx downloads: network-bound).
@@ -159,7 +157,7 @@ public struct WorkerService: Sendable {
                 if let listen, let verifier, let telnyx {
                     let intake = TelnyxIntake(store: store, settings: telnyx, spool: Spool(root: settings.spoolDirectory), logger: logger)
                     webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
-                                                                 registry: registry, logger: logger, onRunning: onListening)))
+                                                                 registry: registry, logger: logger)))
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
@@ -256,14 +254,17 @@ public struct WorkerService: Sendable {
 
 /// `/metrics` in the Prometheus text format.
 enum MetricsServer {
+    /// The registry's metrics as `/metrics` answers them (`--metrics-port`, `--listen`).
+    static func response(_ registry: PrometheusCollectorRegistry) -> Response {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     static func application(registry: PrometheusCollectorRegistry, address: String, port: Int, logger: Logger) -> some Service {
         let router = Router()
-        router.get("/metrics") { _, _ -> Response in
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
+        router.get("/metrics") { _, _ -> Response in response(registry) }
         var quiet = logger
         quiet.logLevel = .warning
         // With --metrics-port 0 the kernel picks the port; the log line says which.

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import CallApp
 import CallPipeline
 import CallStore
 import CallStorePostgres
@@ -12,6 +11,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
+
+@testable import CallApp
 
 /// The webhook endpoint over real HTTP on loopback (AsyncHTTPClient → Hummingbird), with a real
 /// store (SQLite, and PostgreSQL when available) and a test's own Ed25519 signer: what is
@@ -260,6 +261,49 @@ import Testing
             let job = try #require(try await fixture.fetchJobs().first)
             #expect(job.runAt <= (try await fixture.store.now()).addingTimeInterval(5), "woken: due now")
         }
+    }
+
+    @Test func theWriterCommitsWhatWaitsTogetherRefusesOverItsBacklogAndDrainsWhenClosed() async throws {
+        let commits = Locked<[[String]]>([])
+        let (started, starting) = AsyncStream<Void>.makeStream()
+        let (release, releasing) = AsyncStream<Void>.makeStream()
+        let batcher = WebhookBatcher(backlog: 2, batchLimit: 500) { events in
+            let first = commits.withLock { commits in
+                commits.append(events.map(\.id))
+                return commits.count == 1
+            }
+            if first {
+                starting.yield()
+                for await _ in release { break }
+            }
+        }
+        func event(_ id: String) -> TelnyxEvent {
+            TelnyxEvent(id: id, type: TelnyxEvent.hangup, occurredAt: nil, callSessionID: "s", callLegID: "l", callControlID: nil, document: "{}")
+        }
+        let writer = Task { await batcher.run() }
+        let one = Task { try await batcher.submit(event("1")) }
+        for await _ in started { break }
+        // While the first commit runs, two more wait (the backlog), a third is refused; after
+        // close(), a fourth too. (Tasks, so that a batcher that took them would fail here, not hang.)
+        let two = Task { try await batcher.submit(event("2")) }, three = Task { try await batcher.submit(event("3")) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while batcher.waiting < 2, ContinuousClock.now < deadline { await Task.yield() }
+        let done = Locked(0)
+        let four = Task {
+            defer { done.withLock { $0 += 1 } }
+            try await batcher.submit(event("4"))
+        }
+        while done.withLock({ $0 }) < 1, batcher.waiting < 3, ContinuousClock.now < deadline { await Task.yield() }
+        batcher.close()
+        let five = Task { try await batcher.submit(event("5")) }
+        while done.withLock({ $0 }) < 1 || batcher.waiting > 2, ContinuousClock.now < deadline { await Task.yield() }
+        releasing.yield()
+        for task in [one, two, three] { try await task.value }
+        await #expect { try await four.value } throws: { ($0 as? WebhookBatcher.Refusal)?.code == .full }
+        await #expect { try await five.value } throws: { ($0 as? WebhookBatcher.Refusal)?.code == .closed }
+        await writer.value
+        let batches = commits.withLock { $0 }
+        #expect(batches.count == 2 && batches[0] == ["1"] && Set(batches[1]) == ["2", "3"], "\(batches)")
     }
 
     /// An environment without the developer's API variables.

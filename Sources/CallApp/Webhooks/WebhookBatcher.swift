@@ -48,6 +48,9 @@ final class WebhookBatcher: Sendable {
         self.commit = commit
     }
 
+    /// Events handed over and not yet taken by the writer.
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     /// Returns once the event is committed; throws a ``Refusal`` when it was not.
     func submit(_ event: TelnyxEvent) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

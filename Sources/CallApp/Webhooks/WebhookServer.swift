@@ -92,12 +92,7 @@ public struct WebhookServer: Service {
             await handler.health()
         }
         let registry = self.registry
-        router.get("/metrics") { _, _ -> Response in
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
+        router.get("/metrics") { _, _ -> Response in MetricsServer.response(registry) }
         var quiet = logger
         quiet.logLevel = .warning
         let address = self.address, logger = self.logger, onRunning = self.onRunning

@@ -35,14 +35,27 @@ public struct TelnyxIntake: Sendable {
         guard !unique.isEmpty else { return }
         var ops: [LedgerOp] = [.insertTelnyxEvents(unique.map { Self.row($0, receivedAt: receivedAt) })]
         let announced = recordings(announcedBy: unique)
-        for recording in announced {
-            ops += try await registration(of: recording, origin: "webhook", now: receivedAt)
-        }
-        let keys = try await waiting(woken: unique, announced: announced)
+        // The reads run side by side (a PostgreSQL pool answers them at once).
+        async let woken = waiting(woken: unique, announced: announced)
+        ops += try await registrations(of: announced, now: receivedAt)
+        let keys = try await woken
         if !keys.isEmpty {
             ops.append(.wakeJobs(uniqueKeys: keys.map(TelnyxFetchJobHandler.uniqueKey)))
         }
         try await store.commit(ops)
+    }
+
+    /// The registrations of the recordings announced, in their order; their reads side by side.
+    private func registrations(of recordings: [TelnyxRecordingInfo], now: Date) async throws -> [LedgerOp] {
+        if recordings.count < 2, let recording = recordings.first { return try await registration(of: recording, origin: "webhook", now: now) }
+        return try await withThrowingTaskGroup(of: (Int, [LedgerOp]).self) { group in
+            for (index, recording) in recordings.enumerated() {
+                group.addTask { (index, try await registration(of: recording, origin: "webhook", now: now)) }
+            }
+            var ops = [[LedgerOp]](repeating: [], count: recordings.count)
+            for try await (index, registration) in group { ops[index] = registration }
+            return ops.flatMap { $0 }
+        }
     }
 
     /// The recordings the batch's `call.recording.saved` events announce, once each (by key),
@@ -103,8 +116,10 @@ public struct TelnyxIntake: Sendable {
     /// already (done, waiting, deleted or tombstoned).
     public func registration(of recording: TelnyxRecordingInfo, origin: String, now: Date) async throws -> [LedgerOp] {
         let key = recording.key
-        if try await store.recording(key: key) != nil { return [] }
-        if try await store.tombstone(key: key) != nil {
+        async let known = store.recording(key: key)
+        async let tombstone = store.tombstone(key: key)
+        if try await known != nil { return [] }
+        if try await tombstone != nil {
             logger.notice("Telnyx recording deleted before: not registered again",
                           metadata: ["key": "\(key)", "session": "\(recording.callSessionID)", "origin": "\(origin)"])
             return []
