@@ -5,7 +5,7 @@ public import Foundation
 // - `telnyx_event` (event_id PK, event_type, call_session_id, call_leg_id, occurred_at,
 //   received_at, document), indexed on (call_session_id, occurred_at): a verified webhook is
 //   stored once, whatever number of times it is delivered; a call's facts are read back by its
-//   session.
+//   session. An empty session or leg id is stored as none (as the CDR rows' join keys).
 
 /// One verified Telnyx webhook event as the ledger keeps it (CallTelnyx's `TelnyxEvent`; the
 /// store does not read the document).
@@ -29,5 +29,18 @@ public struct TelnyxEventRow: Sendable, Hashable {
         self.occurredAt = occurredAt
         self.receivedAt = receivedAt
         self.document = document
+    }
+}
+
+extension TelnyxEventRow {
+    /// The order of ``CallStore/telnyxEvents(sessions:)``: by `occurredAt` (events without one
+    /// last), then by id in byte order (as both backends compare text keys).
+    public static func precedes(_ a: TelnyxEventRow, _ b: TelnyxEventRow) -> Bool {
+        switch (a.occurredAt, b.occurredAt) {
+        case (let x?, let y?) where x != y: x < y
+        case (nil, _?): false
+        case (_?, nil): true
+        default: a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
+        }
     }
 }

@@ -27,6 +27,26 @@ enum PostgresSchema {
         Migration(version: 1, statements: v1),
         Migration(version: 2, statements: v2),
         Migration(version: 3, statements: v3),
+        Migration(version: 4, statements: v4),
+    ]
+
+    /// Telnyx webhook events (issue 16), the ledger of TelnyxLedger.swift (the same table and
+    /// index as the SQLite schema): one row per event id, read back by call session in the order
+    /// the events occurred; ids collate as "C" (byte order, as in SQLite); `document` is TEXT,
+    /// kept byte for byte.
+    static let v4: [String] = [
+        """
+        CREATE TABLE telnyx_event (
+          event_id        TEXT COLLATE "C" PRIMARY KEY,
+          event_type      TEXT        NOT NULL,
+          call_session_id TEXT COLLATE "C",
+          call_leg_id     TEXT COLLATE "C",
+          occurred_at     TIMESTAMPTZ,
+          received_at     TIMESTAMPTZ NOT NULL,
+          document        TEXT        NOT NULL
+        )
+        """,
+        "CREATE INDEX telnyx_event_session ON telnyx_event (call_session_id, occurred_at)",
     ]
 
     /// PBX sources (issue 15): the `skipped` state of a recording, and the source ledger of

@@ -219,7 +219,7 @@ extension PostgresStore {
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try await applySource(op, connection, offset: offset, logger: logger)
         case .insertTelnyxEvents:
-            throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+            try await applyTelnyx(op, connection, logger: logger)
         }
         return nil
     }

@@ -1,14 +1,74 @@
 public import CallStore
 import Foundation
+import Logging
 import PostgresNIO
 
-// Telnyx webhook events (issue 16); table of migration v4. Step-0 stub (WP-B replaces it).
+// Telnyx webhook events (issue 16); the table of migration v4.
 extension PostgresStore {
+    /// Applies one Telnyx op inside the commit's transaction: the webhook's hot path, so the
+    /// whole batch is ONE statement (INSERT … SELECT FROM unnest(arrays)). The batch is first
+    /// reduced to the first row of each id (a second delivery in the same batch leaves the first,
+    /// as one in an earlier commit does) and sorted by id: concurrent commits of overlapping
+    /// batches then take the ids' locks in the same order and never deadlock.
+    static func applyTelnyx(_ op: LedgerOp, _ connection: PostgresConnection, logger: Logger) async throws {
+        guard case .insertTelnyxEvents(let all) = op else {
+            throw StoreError(.invalid, "\(op) is not an op of the Telnyx ledger")
+        }
+        var seen = Set<String>()
+        let rows = all.filter { seen.insert($0.id).inserted }.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+        guard !rows.isEmpty else { return }
+        // The arrays carry no NULLs: an absent session or leg travels as '' (stored as NULL), an
+        // absent time as 0 with `timed` false.
+        var s = Statement(offset: 0)
+        let ids = try s.bind(array: rows.map(\.id)), types = try s.bind(array: rows.map(\.type))
+        let sessions = try s.bind(array: rows.map { $0.callSessionID ?? "" })
+        let legs = try s.bind(array: rows.map { $0.callLegID ?? "" })
+        let timed = try s.bind(array: rows.map { $0.occurredAt != nil })
+        let occurred = try s.bind(array: rows.map { SQL.ms($0.occurredAt) ?? 0 })
+        let received = try s.bind(array: rows.map { SQL.ms($0.receivedAt) })
+        let documents = try s.bind(array: rows.map(\.document))
+        s.sql = """
+            INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document)
+            SELECT i, t, NULLIF(se, ''), NULLIF(l, ''), CASE WHEN timed THEN \(SQL.epochPlus)o END, \(SQL.epochPlus)r, d
+            FROM unnest(\(ids)::text[], \(types)::text[], \(sessions)::text[], \(legs)::text[], \(timed)::bool[],
+                        \(occurred)::int8[], \(received)::int8[], \(documents)::text[])
+                 WITH ORDINALITY AS e(i, t, se, l, timed, o, r, d, n)
+            ORDER BY n
+            ON CONFLICT (event_id) DO NOTHING
+            """
+        _ = try await connection.query(s.query, logger: logger).collect()
+    }
+
+    static let telnyxEventColumns = """
+        event_id, event_type, call_session_id, call_leg_id, \(SQL.ms("occurred_at")), \(SQL.ms("received_at")), document
+        """
+
+    /// The events of these sessions in one statement (one array bind, whatever its length), by
+    /// time (none last), then id.
     public func telnyxEvents(sessions: [String]) async throws -> [TelnyxEventRow] {
-        throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+        let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+        guard !sessions.isEmpty else { return [] }
+        var s = statement()
+        s.sql = """
+            SELECT \(Self.telnyxEventColumns) FROM telnyx_event
+            WHERE call_session_id = ANY(\(try s.bind(array: sessions))::text[])
+            ORDER BY occurred_at NULLS LAST, event_id
+            """
+        let rows = try await query("telnyx events", s.query)
+        return try decode("telnyx events") { try rows.map(Self.telnyxEvent(from:)) }
     }
 
     public func telnyxEvent(id: String) async throws -> TelnyxEventRow? {
-        throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+        let rows = try await query("telnyx event", """
+            SELECT \(unescaped: Self.telnyxEventColumns) FROM telnyx_event WHERE event_id = \(id)
+            """)
+        return try decode("telnyx event") { try rows.first.map(Self.telnyxEvent(from:)) }
+    }
+
+    static func telnyxEvent(from row: PostgresRow) throws -> TelnyxEventRow {
+        let (id, type, session, leg, occurredAt, receivedAt, document) =
+            try row.decode((String, String, String?, String?, Int64?, Int64, String).self)
+        return TelnyxEventRow(id: id, type: type, callSessionID: session, callLegID: leg, occurredAt: SQL.date(occurredAt),
+                              receivedAt: SQL.date(receivedAt), document: document)
     }
 }

@@ -13,8 +13,26 @@ enum SQLiteSchema {
         migrator.registerMigration("v3-source-ledger") { db in
             try db.execute(sql: v3SourceLedger)
         }
+        migrator.registerMigration("v4-telnyx-events") { db in
+            try db.execute(sql: v4TelnyxEvents)
+        }
         return migrator
     }
+
+    /// Telnyx webhook events (issue 16), the ledger of TelnyxLedger.swift: one row per event id,
+    /// read back by call session in the order the events occurred.
+    static let v4TelnyxEvents = """
+        CREATE TABLE telnyx_event (
+          event_id        TEXT    PRIMARY KEY NOT NULL,
+          event_type      TEXT    NOT NULL,
+          call_session_id TEXT,
+          call_leg_id     TEXT,
+          occurred_at     INTEGER,
+          received_at     INTEGER NOT NULL,
+          document        TEXT    NOT NULL
+        );
+        CREATE INDEX telnyx_event_session ON telnyx_event (call_session_id, occurred_at);
+        """
 
     /// PBX sources (issue 15): the `skipped` state of a recording, and the source ledger of
     /// SourceLedger.swift. `recording` is rebuilt to change its CHECK constraint (SQLite cannot

@@ -169,7 +169,7 @@ extension SQLiteStore {
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try applySource(op, db, now: now)
         case .insertTelnyxEvents:
-            throw StoreError(.unavailable, "telnyx events: not implemented (WP-B)")
+            try applyTelnyx(op, db)
         }
         return nil
     }

@@ -455,7 +455,7 @@ struct SourceLedgerTests {
             #expect(try await store.recordingCounts()[.skipped] == 1)
             let versions = try await store.client.query("SELECT version FROM callrec_schema ORDER BY version").collect()
                 .map { try $0.decode(Int.self) }
-            #expect(versions == [1, 2, 3])
+            #expect(versions == Array(1...PostgresSchema.latestVersion))
         }
     }
 }

@@ -1,0 +1,254 @@
+import CallStore
+import CallTesting
+import Foundation
+import GRDB
+import PostgresNIO
+import Testing
+
+@testable import CallStorePostgres
+@testable import CallStoreSQLite
+
+/// The Telnyx event ledger (migration v4): verified webhook events kept once per id and read
+/// back by call session, on every backend; and the upgrade of a v3 ledger.
+@Suite(.timeLimit(.minutes(2)))
+struct TelnyxLedgerTests {
+    static func event(_ id: String, _ type: String = "call.initiated", session: String? = "s1", leg: String? = "leg-1",
+                      at offset: Double? = 0, document: String? = nil) -> TelnyxEventRow {
+        TelnyxEventRow(id: id, type: type, callSessionID: session, callLegID: leg, occurredAt: offset.map { .fixture($0) },
+                       receivedAt: .fixture(3_600), document: document ?? #"{"id":"\#(id)","payload":{"from":"+1 «Zoë»\n"}}"#)
+    }
+
+    // MARK: once per id
+
+    @Test(arguments: backends)
+    func anEventIsKeptOnceWithItsFirstDocument(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let initiated = Self.event("ev-1")
+            let answered = Self.event("ev-2", "call.answered", at: 5)
+            // No session, leg or time (a recording listed by a backfill, an event Telnyx sends
+            // without them): kept as such.
+            let bare = Self.event("ev-3", "call.recording.saved", session: nil, leg: nil, at: nil)
+            try await store.commit([.insertTelnyxEvents([initiated, answered, bare])])
+            #expect(try await store.telnyxEvent(id: "ev-1").normalized == initiated)
+            #expect(try await store.telnyxEvent(id: "ev-3").normalized == bare)
+            #expect(try await store.telnyxEvent(id: "ev-9") == nil)
+
+            // Delivered again (Telnyx retries), with another document and time: the first stays.
+            var again = initiated
+            again.document = #"{"id":"ev-1","again":true}"#
+            again.occurredAt = .fixture(99)
+            again.receivedAt = .fixture(7_200)
+            // Twice within one batch, too: the first of the batch is kept.
+            let twice = [Self.event("ev-4", "call.hangup", at: 9, document: #"{"n":1}"#),
+                         Self.event("ev-4", "call.hangup", at: 9, document: #"{"n":2}"#)]
+            try await store.commit([.insertTelnyxEvents([again] + twice + [answered])])
+            try await store.commit([.insertTelnyxEvents([])])
+            #expect(try await store.telnyxEvent(id: "ev-1").normalized == initiated)
+            #expect(try await store.telnyxEvent(id: "ev-4")?.document == #"{"n":1}"#)
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).map(\.id) == ["ev-1", "ev-2", "ev-4"])
+
+            // An empty session or leg is none.
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-5", session: "", leg: "")])])
+            let empty = try #require(try await store.telnyxEvent(id: "ev-5"))
+            #expect(empty.callSessionID == nil && empty.callLegID == nil)
+            #expect(try await store.telnyxEvents(sessions: [""]).isEmpty)
+        }
+    }
+
+    /// Webhook writers commit batches at once (several workers, several requests): batches that
+    /// share ids, in any order, all land, and each id is stored once.
+    @Test(arguments: backends)
+    func overlappingBatchesCommittedAtOnceAllLand(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let ids = (0..<200).map { String(format: "ev-%03d", $0) }
+            for round in 0..<3 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for writer in 0..<4 {
+                        var generator = SplitMix64(seed: UInt64(100 * round + writer))
+                        let order = switch writer {
+                        case 0: ids
+                        case 1: Array(ids.reversed())
+                        default: ids.shuffled(using: &generator)
+                        }
+                        let batch = order.map {
+                            Self.event("r\(round)-" + $0, session: "s\(round)", document: #"{"writer":\#(writer)}"#)
+                        }
+                        group.addTask { try await store.commit([.insertTelnyxEvents(batch)]) }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(try await store.telnyxEvents(sessions: ["s\(round)"]).count == ids.count)
+            }
+        }
+    }
+
+    // MARK: reads
+
+    @Test(arguments: backends)
+    func aSessionsEventsComeByTimeThenIdWithUntimedOnesLast(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let hangup = Self.event("ev-z", "call.hangup", at: 60)
+            let answered = Self.event("ev-m", "call.answered", at: 2)
+            // The same millisecond: by id, in byte order ("B" before "a").
+            let tieLower = Self.event("ev-a", "call.recording.saved", at: 60)
+            let tieUpper = Self.event("ev-B", "call.bridged", at: 60)
+            let untimed = [Self.event("ev-1", "call.dtmf.received", at: nil), Self.event("ev-0", "call.speak.ended", at: nil)]
+            let initiated = Self.event("ev-y", "call.initiated", at: 0)
+            let other = Self.event("ev-o", "call.initiated", session: "s2", at: 30)
+            let sessionless = Self.event("ev-n", "call.recording.saved", session: nil, at: 1)
+            try await store.commit([.insertTelnyxEvents([untimed[0], hangup, other, tieLower])])
+            try await store.commit([.insertTelnyxEvents([sessionless, answered, untimed[1], tieUpper, initiated])])
+
+            let s1 = [initiated, answered, tieUpper, tieLower, hangup, untimed[1], untimed[0]]
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).normalized == s1)
+            #expect(try await store.telnyxEvents(sessions: ["s2"]).normalized == [other])
+            // Several sessions: one list in the same order; a session named twice, once.
+            #expect(try await store.telnyxEvents(sessions: ["s2", "s1", "nobody", "s1"]).map(\.id)
+                == ["ev-y", "ev-m", "ev-o", "ev-B", "ev-a", "ev-z", "ev-0", "ev-1"])
+            #expect(try await store.telnyxEvents(sessions: ["nobody"]).isEmpty)
+            #expect(try await store.telnyxEvents(sessions: []).isEmpty)
+        }
+    }
+
+    /// A backfill or a batch of call events asks for many sessions at once: more than one
+    /// statement's worth of names still comes back as one list in one order.
+    @Test(arguments: backends)
+    func manySessionsComeBackInOneOrder(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let count = 3 * SQLiteStore.telnyxSessionChunk + 7
+            // Later sessions (by name) occurred earlier.
+            let events = (0..<count).map { n in
+                Self.event(String(format: "ev-%05d", n), session: String(format: "s%05d", n), at: Double(count - n))
+            }
+            try await store.commit([.insertTelnyxEvents(events)])
+            let found = try await store.telnyxEvents(sessions: events.compactMap(\.callSessionID) + ["nobody"])
+            #expect(found.map(\.id) == events.reversed().map(\.id))
+        }
+    }
+
+    // MARK: transactions
+
+    @Test(arguments: backends)
+    func eventsOfACommitThatALaterGuardAbortsAreNotKept(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let r = LedgerTests.recording(1)
+            try await store.commit([.insertRecording(r)])
+            let events = [Self.event("ev-1"), Self.event("ev-2", "call.recording.saved", at: 70)]
+            let error = await #expect(throws: StoreError.self) {
+                try await store.commit([.insertTelnyxEvents(events), .insertRecording(LedgerTests.recording(2)),
+                                        .require(key: r.key, states: [.uploaded])])
+            }
+            #expect(error?.code == .conflict)
+            #expect(try await store.telnyxEvent(id: "ev-1") == nil)
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).isEmpty)
+            #expect(try await store.recording(key: LedgerTests.key(2)) == nil)
+
+            // The same commit when the guard holds: all of it.
+            try await store.commit([.insertTelnyxEvents(events), .insertRecording(LedgerTests.recording(2)),
+                                    .require(key: r.key, states: [.pending])])
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).normalized == events)
+            #expect(try await store.recording(key: LedgerTests.key(2)) != nil)
+        }
+    }
+
+    /// The webhook's hot path: group commits of 50 events. Prints the rate and the slowest
+    /// commits (the goal is 2,000 events/s with p99 ≤ 50 ms per request); the bound here only
+    /// catches a path gone pathologically slow on a loaded machine.
+    @Test(arguments: backends)
+    func tenThousandEventsInCommitsOfFifty(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let batch = 50, total = 10_000
+            var latencies: [Duration] = []
+            let start = ContinuousClock.now
+            for first in stride(from: 0, to: total, by: batch) {
+                let events = (first..<first + batch).map { n in
+                    Self.event(String(format: "ev-%06d", n), n % 3 == 0 ? "call.hangup" : "call.initiated",
+                               session: "s\(n / 3)", at: Double(n))
+                }
+                let began = ContinuousClock.now
+                try await store.commit([.insertTelnyxEvents(events)])
+                latencies.append(ContinuousClock.now - began)
+            }
+            let elapsed = ContinuousClock.now - start
+            let sorted = latencies.sorted()
+            let p50 = sorted[sorted.count / 2], p99 = sorted[sorted.count * 99 / 100]
+            let rate = Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            print("◇ \(backend): \(total) telnyx events in commits of \(batch): \(elapsed), \(Int(rate)) events/s; "
+                + "commit p50 \(p50), p99 \(p99), max \(sorted.last ?? .zero)")
+            #expect(elapsed < .seconds(60))
+            #expect(try await store.telnyxEvents(sessions: ["s0", "s3332"]).map(\.id)
+                == ["ev-000000", "ev-000001", "ev-000002", "ev-009996", "ev-009997", "ev-009998"])
+        }
+    }
+
+    // MARK: upgrade
+
+    /// A v3 ledger (the SQL of its migrations) upgrades to v4 with its rows kept; the events are
+    /// then found by session through their index.
+    @Test func aVersion3LedgerUpgradesInSQLite() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try SQLiteSchema.migrator.migrate(store.pool, upTo: "v3-source-ledger")
+            let r = LedgerTests.recording(1, state: .skipped)
+            try await store.commit([.insertRecording(r), .insertCDRRows([SourceLedgerTests.row(1)])])
+            await #expect(throws: StoreError.self) { try await store.telnyxEvent(id: "ev-1") }
+            try await store.migrate()
+
+            #expect(try await store.recording(key: r.key)?.state == .skipped)
+            #expect(try await store.cdrRows(CDRRowQuery(pbx: "hq", days: ["2026-03-08"])).count == 1)
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-1")])])
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).map(\.id) == ["ev-1"])
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.telnyxEventsSQL(2), arguments: ["s1", "s2"])
+                    .map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            #expect(plan.contains("INDEX telnyx_event_session"), "\(plan)")
+            try await store.migrate()
+            try await store.close()
+        }
+    }
+
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
+    func aVersion3LedgerUpgradesInPostgres() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v3"), "PostgreSQL is not installed")
+        let store = try PostgresStore(url: url)
+        try await withRunningStore(store) { _ in
+            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
+            for migration in PostgresSchema.migrations where migration.version <= 3 {
+                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
+                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
+            }
+            let r = LedgerTests.recording(1, state: .skipped)
+            try await store.commit([.insertRecording(r), .insertCDRRows([SourceLedgerTests.row(1)])])
+            await #expect(throws: StoreError.self) { try await store.telnyxEvent(id: "ev-1") }
+            try await store.migrate()
+
+            #expect(try await store.recording(key: r.key)?.state == .skipped)
+            #expect(try await store.cdrRows(CDRRowQuery(pbx: "hq", days: ["2026-03-08"])).count == 1)
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-1")])])
+            #expect(try await store.telnyxEvents(sessions: ["s1"]).map(\.id) == ["ev-1"])
+            let versions = try await store.client.query("SELECT version FROM callrec_schema ORDER BY version").collect()
+                .map { try $0.decode(Int.self) }
+            #expect(versions == [1, 2, 3, 4])
+            let plan = try await store.transaction("explain") { connection in
+                // The table is nearly empty: only a planner told to avoid sequential scans shows
+                // which index it can use.
+                try await connection.query("SET LOCAL enable_seqscan = off", logger: store.logger)
+                return try await connection.query("""
+                    EXPLAIN SELECT event_id FROM telnyx_event WHERE call_session_id = ANY(\(["s1", "s2"])::text[])
+                    ORDER BY occurred_at NULLS LAST, event_id
+                    """, logger: store.logger).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+            }
+            #expect(plan.contains("telnyx_event_session"), "\(plan)")
+        }
+    }
+}
+
+extension TelnyxEventRow: MillisecondNormalizable {
+    var normalized: TelnyxEventRow {
+        var copy = self
+        copy.occurredAt = occurredAt.map { Date(timeIntervalSince1970: Double($0.ms) / 1000) }
+        copy.receivedAt = Date(timeIntervalSince1970: Double(receivedAt.ms) / 1000)
+        return copy
+    }
+}
