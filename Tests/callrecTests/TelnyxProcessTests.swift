@@ -167,9 +167,10 @@ import FoundationNetworking
 
     // MARK: - a. duplicates and reordering
 
-    /// 20 calls (both directions) whose webhooks come twice (half of the second ones at once) and
-    /// shuffled, from a seed the test prints: exactly one call log per recording, each with its
-    /// audio, the call's numbers, direction, start and outcome.
+    /// 20 calls (both directions, answered, busy, unanswered, rejected) whose webhooks come twice
+    /// (half of the second ones at once), shuffled and delayed, from a seed the test prints:
+    /// exactly one call log per recording, each with its audio, the call's numbers (so its
+    /// direction), start and outcome. The worker logs missed calls too (`telnyx.log` in its config).
     @Test(.timeLimit(.minutes(6)))
     func duplicatesAndReorderingGiveExactlyOneCallLogPerRecording() async throws {
         var random = TestSeed("duplicatesAndReorderingGiveExactlyOneCallLogPerRecording")
@@ -177,11 +178,24 @@ import FoundationNetworking
         try await withTemporaryDirectory { dir in
             let (sandbox, publicKey) = try await startSandbox(dir, faults: "telnyx_duplicate=0.5,telnyx_reorder=1,telnyx_delay=0.5,telnyx_seed=\(seed)")
             defer { sandbox.terminate() }
-            let worker = try await startWorker(dir, environment(base: sandbox.base), publicKey: publicKey)
+            _ = FileManager.default.createFile(atPath: "\(dir)/callrec.json", contents: Data(#"{ "telnyx": { "log": ["missed"] } }"#.utf8))
+            let worker = try await startWorker(dir, environment(base: sandbox.base), publicKey: publicKey, ["--config", "\(dir)/callrec.json"])
             defer { worker.stop() }
             try await pointWebhooks(sandbox, at: worker.url)
-            let calls = try await placeCalls(sandbox, #"{"count": 10, "direction": "incoming", "seconds": [5, 20], "format": "wav", "seed": \#(seed)}"#)
-                + placeCalls(sandbox, #"{"count": 10, "direction": "outgoing", "seconds": [5, 20], "format": "wav", "seed": \#(seed + 1)}"#)
+            // (order, the outcome its call logs get: answered → connected, user_busy → busy,
+            // timeout → no_answer, anything else → the documented default, no_answer)
+            let orders = [
+                (#""count": 8, "direction": "incoming""#, "connected"),
+                (#""count": 7, "direction": "outgoing""#, "connected"),
+                (#""count": 2, "direction": "incoming", "answered": false, "hangup_cause": "user_busy""#, "busy"),
+                (#""count": 2, "direction": "outgoing", "answered": false, "hangup_cause": "timeout""#, "no_answer"),
+                (#""count": 1, "direction": "incoming", "answered": false, "hangup_cause": "call_rejected""#, "no_answer"),
+            ]
+            var calls: [(call: [String: Any], outcome: String)] = []
+            for (n, (order, outcome)) in orders.enumerated() {
+                let placed = try await placeCalls(sandbox, #"{\#(order), "seconds": [5, 20], "format": "wav", "seed": \#(seed + UInt64(n))}"#)
+                calls += placed.map { ($0, outcome) }
+            }
             #expect(calls.count == 20)
 
             let arrived = try await waitUntil(timeout: .seconds(240)) {
@@ -201,7 +215,7 @@ import FoundationNetworking
             #expect(deliveries.allSatisfy { $0["status"] as? Int == 200 }, "\(deliveries.filter { $0["status"] as? Int != 200 }.prefix(5))")
             let logs = callLogs(try await sandbox.state())
             #expect(logs.count == calls.count, "\(logs.count) call logs for \(calls.count) calls")
-            for call in calls { _ = expectOneCallLog(for: call, in: logs) }
+            for (call, outcome) in calls { _ = expectOneCallLog(for: call, in: logs, outcome: outcome) }
             // Every recording once in the ledger, each uploaded.
             let recordings = try await status(dir)["recordings"] as? [String: Int] ?? [:]
             #expect(recordings.values.reduce(0, +) == calls.count, "\(recordings)")
