@@ -323,6 +323,56 @@ import FoundationNetworking
         }
     }
 
+    // MARK: - the endpoint's other answers, its configuration, its shutdown
+
+    /// `--listen` without a key, with a key that is not one, or at an address that is not one:
+    /// exit 2 naming the variable or the flag, before anything listens. A running endpoint: a
+    /// body over the limit 413, a verified body that is not an event 400 naming the field, both
+    /// storing nothing; `/healthz` 200, `/metrics` counts the answers; SIGTERM stops it (exit 0).
+    @Test(.timeLimit(.minutes(3)))
+    func theEndpointRefusesWhatItCannotTakeAndStopsCleanly() async throws {
+        try await withTemporaryDirectory { dir in
+            let state = ["--state", "\(dir)/state"]
+            let noKey = try await runProcess(callrec, ["worker", "--listen", "127.0.0.1:0", "--until-idle"] + state, environment: environment())
+            #expect(noKey.status == 2 && noKey.stderr.contains("TELNYX_PUBLIC_KEY"), "\(noKey.status) \(noKey.stderr)")
+            var badKey = environment()
+            badKey["TELNYX_PUBLIC_KEY"] = "bm90IGEga2V5"
+            let bad = try await runProcess(callrec, ["worker", "--listen", "127.0.0.1:0", "--until-idle"] + state, environment: badKey)
+            #expect(bad.status == 2 && bad.stderr.contains("TELNYX_PUBLIC_KEY"), "\(bad.status) \(bad.stderr)")
+            let key = Curve25519.Signing.PrivateKey()
+            var good = environment()
+            good["TELNYX_PUBLIC_KEY"] = key.publicKey.rawRepresentation.base64EncodedString()
+            let address = try await runProcess(callrec, ["worker", "--listen", "127.0.0.1:http", "--until-idle"] + state, environment: good)
+            #expect(address.status == 2 && address.stderr.contains("--listen"), "\(address.status) \(address.stderr)")
+
+            let worker = try await startWorker(dir, environment(), publicKey: key.publicKey.rawRepresentation.base64EncodedString(), ["--fetch-slots", "0"])
+            defer { worker.stop() }
+            let origin = String(worker.url.dropLast("/webhooks/telnyx".count))
+            let id = UUID().uuidString.lowercased()
+            // 300 KiB of padding in a field nobody reads: over the default 256 KiB limit.
+            let large = Self.eventBody(type: "call.initiated", id: id, session: id, leg: id)
+                .replacingOccurrences(of: #""meta": {"#, with: #""meta": {"padding": "\#(String(repeating: "x", count: 300 * 1024))", "#)
+            let (tooLarge, tooLargeAnswer, _) = try await Self.post(worker.url, large, headers: try Self.signed(large, key: key))
+            #expect(tooLarge == 413, "\(tooLarge) \(tooLargeAnswer.prefix(300))")
+            let notAnEvent = #"{"data": {"record_type": "event", "event_type": "call.initiated", "payload": {}}, "meta": {}}"#
+            let (malformed, malformedAnswer, _) = try await Self.post(worker.url, notAnEvent, headers: try Self.signed(notAnEvent, key: key))
+            #expect(malformed == 400 && malformedAnswer.contains("data.id"), "\(malformed) \(malformedAnswer)")
+            #expect(try await storedEvents(dir, [id]).isEmpty)
+            let jobs = try await status(dir)["jobs"] as? [String: Int] ?? [:]
+            #expect(jobs.values.reduce(0, +) == 0, "\(jobs)")
+
+            let (health, healthBody) = try await httpJSON("GET", origin + "/healthz")
+            #expect(health == 200, "\(healthBody)")
+            let (metrics, _) = try await URLSession.shared.data(from: URL(string: origin + "/metrics")!)
+            let text = String(decoding: metrics, as: UTF8.self)
+            #expect(text.contains("callrec_webhook_requests_total"), "\(text.prefix(2000))")
+
+            kill(worker.process.processIdentifier, SIGTERM)
+            #expect(try await waitForExit(worker.process, upTo: 30), "the worker did not stop on SIGTERM")
+            #expect(worker.process.terminationStatus == 0, "\(worker.logText().suffix(2000))")
+        }
+    }
+
     // MARK: - c. an expired link
 
     /// The webhook's links expired at once (link_ttl 0): the worker gets fresh ones from
