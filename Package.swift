@@ -118,6 +118,7 @@ let package = Package(
         .target(
             name: "CallSandbox",
             dependencies: [
+                "CallSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

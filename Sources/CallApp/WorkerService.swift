@@ -8,6 +8,7 @@ import CallSupport
 public import CallTelnyx
 import Foundation
 import Hummingbird
+import AsyncHTTPClient
 public import Logging
 import Metrics
 import Prometheus
@@ -43,8 +44,10 @@ public struct WorkerService: Sendable {
     /// When a watched file counts as written to its end.
     public var settle = Settle()
     /// Serve the Telnyx webhook endpoint, /healthz and /metrics here (`--listen HOST:PORT`; port
-    /// 0: a free one, logged).
+    /// 0: a free one, logged). Needs ``telnyx``'s public key.
     public var listen: (address: String, port: Int)?
+    /// Hears the webhook server's port once it listens (tests).
+    public var onListening: @Sendable (Int) async -> Void = { _ in }
     /// The Telnyx source (webhooks verified with its public key; recordings fetched and logged).
     public var telnyx: TelnyxSettings?
     /// Slots of the fetch queue (Telnyx downloads: network-bound).
@@ -77,8 +80,10 @@ public struct WorkerService: Sendable {
         if reconcileEvery != nil, environment.pipedriveToken == nil {
             throw AppError(.usage, "--reconcile-every needs PIPEDRIVE_API_TOKEN")
         }
-        let registry = PrometheusCollectorRegistry()
-        if metrics != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        // The webhook endpoint's key first: a bad one exits 2 before anything runs.
+        let verifier = try listen.map { _ in try Self.verifier(telnyx) }
+        let registry = Self.registry
+        if metrics != nil || listen != nil { Self.bootstrapMetrics() }
         // Queues asked for (slots > 0) that this worker cannot serve without credentials: work
         // left on them ends an --until-idle run with exit 2 (`--X-slots 0` leaves it to other
         // workers on purpose). Uploads and deletions need Pipedrive credentials; without them this
@@ -93,6 +98,9 @@ public struct WorkerService: Sendable {
             }
         }
         return try await settings.withStore(creating: true, logger: logger) { store in
+            // Telnyx downloads need an HTTP client even without any API credentials (the links
+            // are pre-signed); APIClients makes one only with credentials.
+            try await withHTTPClient(HTTPClient.makeForAPIs()) { downloads in
             try await APIClients.with(environment: environment, logger: logger) { clients in
                 if clients.pipedrive == nil, uploadSlots > 0 {
                     logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
@@ -102,7 +110,7 @@ public struct WorkerService: Sendable {
                 let pool = CPUPool(threads: max(1, concurrency))
                 defer { pool.shutdown() }
                 var configuration = WorkerConfiguration(slots: extraSlots.merging([
-                    QueueName.transcode: concurrency, QueueName.upload: uploadSlots, QueueName.delete: deleteSlots,
+                    QueueName.transcode: concurrency, QueueName.upload: uploadSlots, QueueName.delete: deleteSlots, QueueName.fetch: fetchSlots,
                 ]) { $1 })
                 configuration.leaseTTL = leaseTTL
                 configuration.rescueInterval = rescueInterval
@@ -116,6 +124,11 @@ public struct WorkerService: Sendable {
                     TranscodeJobHandler(spool: Spool(root: settings.spoolDirectory), settings: self.settings, validation: validation, pool: pool,
                                         fingerprints: fingerprints, followUp: UploadJobHandler.followUp) as any JobHandler,
                 ]
+                // Always: a worker without --listen runs the fetch jobs other workers received.
+                handlers.append(TelnyxFetchJobHandler(settings: telnyx ?? TelnyxSettings(), client: clients.apis.telnyx, http: downloads,
+                                                      spool: Spool(root: settings.spoolDirectory)) { key in
+                    (try? TranscodeJobHandler.job(key: key)).map { [$0] } ?? []
+                })
                 if let pipedrive = clients.pipedrive {
                     handlers.append(clients.deleteHandler(store: settings))
                     handlers.append(UploadJobHandler(client: pipedrive))
@@ -140,9 +153,17 @@ public struct WorkerService: Sendable {
                         look.waiting += one.waiting
                     }
                 }
+                // The webhook server last: a group shuts down in reverse order, so it stops taking
+                // webhooks (503) and commits those it holds before the rest stops.
+                var webhooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
+                if let listen, let verifier, let telnyx {
+                    let intake = TelnyxIntake(store: store, settings: telnyx, spool: Spool(root: settings.spoolDirectory), logger: logger)
+                    webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
+                                                                 registry: registry, logger: logger, onRunning: onListening)))
+                }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
-                        + (untilIdle ? [] : watches.map { .init(service: $0) }),
+                        + (untilIdle ? [] : watches.map { .init(service: $0) }) + webhooks,
                     logger: logger))
                 try await runHandlingSignals(group, worker: worker, first: first, again: again)
                 var lines: [String] = []
@@ -169,8 +190,30 @@ public struct WorkerService: Sendable {
                 }
                 return Outcome(summary: worker.summary, unserved: lines, watched: look, later: later)
             }
+            }
         }
     }
+
+    /// The webhook endpoint's verifier: a usage error without a public key, or with one that is
+    /// not 32 bytes of base64.
+    static func verifier(_ telnyx: TelnyxSettings?) throws -> WebhookVerifier {
+        guard let key = telnyx?.publicKey, !key.isEmpty else {
+            throw AppError(.usage, "--listen needs TELNYX_PUBLIC_KEY (or telnyx.public_key in --config)")
+        }
+        do {
+            return try WebhookVerifier(publicKey: key, tolerance: telnyx?.tolerance ?? .seconds(300))
+        } catch {
+            throw AppError(.usage, "TELNYX_PUBLIC_KEY (or telnyx.public_key in --config) is not the account's Ed25519 public key (base64 of 32 bytes): \(error.message)")
+        }
+    }
+
+    /// The process's one metrics registry (`--metrics-port` and `--listen` serve it):
+    /// MetricsSystem can be bootstrapped once per process.
+    static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+    static func bootstrapMetrics() { _ = bootstrapped }
 
     /// The worker's one inotify instance (nil, logged, when the system refuses one: the
     /// sources are polled).
@@ -186,7 +229,11 @@ public struct WorkerService: Sendable {
     private func services(worker: Worker<ContinuousClock>, store: any CallStore, settings: StoreSettings, clients: APIClients,
                           registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            // A worker with no slot returns at once; with --listen it is a webhook receiver that
+            // leaves the jobs to other workers, and the group runs until a signal.
+            .init(service: worker,
+                  successTerminationBehavior: listen != nil && !untilIdle && worker.configuration.slots.values.allSatisfy({ $0 == 0 }) ? .ignore : .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let metrics {
             services.append(.init(service: MetricsServer.application(registry: registry, address: metrics.address, port: metrics.port, logger: logger)))

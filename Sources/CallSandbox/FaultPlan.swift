@@ -15,6 +15,14 @@ import Foundation
 /// - `budget`: a `429` without `Retry-After` whose `x-ratelimit-*` headers show room in the burst
 ///   window: what Pipedrive is known to send once the account's daily token budget is spent
 ///   (research/api-contract.md §1.6 documents no header for the budget); costs nothing.
+///
+/// The Telnyx webhooks the sandbox sends (``SandboxConfiguration/telnyxWebhook``) have faults of
+/// their own, drawn from a seeded generator (`telnyx_seed=N`, else a random seed the sandbox logs):
+/// - `telnyx_duplicate=P`: with probability P an event is delivered a second time (half of these
+///   at the same time as the first delivery, the others after it).
+/// - `telnyx_reorder=1`: each call's events go out in a shuffled order.
+/// - `telnyx_delay=S`: each event waits a random time up to S seconds (events of a call are then
+///   sent independently, so they may overtake each other).
 public struct FaultPlan: Sendable, Equatable {
     /// One class of fault.
     public enum Kind: String, Sendable, CaseIterable, Codable {
@@ -34,6 +42,14 @@ public struct FaultPlan: Sendable, Equatable {
     public var slowDelay: Duration = .seconds(3)
     /// The `Retry-After` of an injected `429`, in seconds.
     public var retryAfterSeconds: Int = 1
+    /// The probability that a Telnyx webhook is delivered twice.
+    public var telnyxDuplicate: Double = 0
+    /// Whether each call's webhooks go out shuffled.
+    public var telnyxReorder = false
+    /// The longest random delay of a Telnyx webhook, in seconds (0: none).
+    public var telnyxDelay: Double = 0
+    /// The seed of the webhook faults; nil: a random one (logged at start).
+    public var telnyxSeed: UInt64?
 
     public init() {}
 
@@ -53,9 +69,22 @@ public struct FaultPlan: Sendable, Equatable {
                 slowDelay = .milliseconds(Int64((number * 1000).rounded()))
             case "retry-after":
                 retryAfterSeconds = max(1, Int(number.rounded(.up)))
+            case "telnyx_duplicate":
+                guard number <= 1 else { throw SandboxError(.invalidFaultSpecification, "telnyx_duplicate must be between 0 and 1") }
+                telnyxDuplicate = number
+            case "telnyx_reorder":
+                telnyxReorder = number != 0
+            case "telnyx_delay":
+                guard number <= 600 else { throw SandboxError(.invalidFaultSpecification, "telnyx_delay must be at most 600 seconds") }
+                telnyxDelay = number
+            case "telnyx_seed":
+                guard number == number.rounded(), number < 9e15 else {
+                    throw SandboxError(.invalidFaultSpecification, "telnyx_seed must be a whole number")
+                }
+                telnyxSeed = UInt64(number)
             case let name:
                 guard let kind = Kind(rawValue: name) else {
-                    throw SandboxError(.invalidFaultSpecification, "unknown fault '\(name)' (known: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), delay, retry-after)")
+                    throw SandboxError(.invalidFaultSpecification, "unknown fault '\(name)' (known: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), delay, retry-after, telnyx_duplicate, telnyx_reorder, telnyx_delay, telnyx_seed)")
                 }
                 guard number <= 1 else {
                     throw SandboxError(.invalidFaultSpecification, "the probability of \(name) must be between 0 and 1")
@@ -69,8 +98,11 @@ public struct FaultPlan: Sendable, Equatable {
         }
     }
 
-    /// Whether any fault can happen at random.
-    public var isEmpty: Bool { probabilities.values.allSatisfy { $0 == 0 } }
+    /// Whether any fault can happen at random (to a request or to a webhook).
+    public var isEmpty: Bool { probabilities.values.allSatisfy { $0 == 0 } && !hasTelnyxFaults }
+
+    /// Whether the Telnyx webhooks get faults.
+    public var hasTelnyxFaults: Bool { telnyxDuplicate > 0 || telnyxReorder || telnyxDelay > 0 }
 
     /// The specification this plan parses from (for logs).
     public var specification: String {
@@ -79,12 +111,16 @@ public struct FaultPlan: Sendable, Equatable {
             items.append("delay=\(Double(slowDelay.components.seconds) + Double(slowDelay.components.attoseconds) / 1e18)")
             items.append("retry-after=\(retryAfterSeconds)")
         }
+        if telnyxDuplicate > 0 { items.append("telnyx_duplicate=\(telnyxDuplicate)") }
+        if telnyxReorder { items.append("telnyx_reorder=1") }
+        if telnyxDelay > 0 { items.append("telnyx_delay=\(telnyxDelay)") }
+        if let telnyxSeed { items.append("telnyx_seed=\(telnyxSeed)") }
         return items.joined(separator: ",")
     }
 
     /// Draws at most one fault class for a request.
     func draw() -> Kind? {
-        guard !isEmpty else { return nil }
+        guard probabilities.values.contains(where: { $0 > 0 }) else { return nil }
         var roll = Double.random(in: 0..<1)
         for kind in Kind.allCases {
             let p = probabilities[kind] ?? 0

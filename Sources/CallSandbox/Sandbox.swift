@@ -22,6 +22,7 @@ public final class Sandbox: Service {
     private let logger: Logger
     private let files: SandboxFiles
     private let state: SandboxState
+    private let telnyx: TelnyxPhone
     private let lifecycle = Lifecycle()
 
     public init(configuration: SandboxConfiguration, logger: Logger) {
@@ -29,6 +30,7 @@ public final class Sandbox: Service {
         self.logger = logger
         files = configuration.stateDirectory.map { SandboxFiles(root: $0, persistent: true) } ?? .temporary()
         state = SandboxState(configuration: configuration, files: files, logger: logger)
+        telnyx = TelnyxPhone(configuration: configuration, state: state, files: files, logger: logger)
     }
 
     deinit {
@@ -49,16 +51,27 @@ public final class Sandbox: Service {
             try configuration.validate()
             if files.persistent { claim = try SandboxClaim(files: files) }
             try await state.load()
-            let core = SandboxCore(configuration: configuration, state: state, files: files)
+            try telnyx.webhooks.loadKey(files: files)
+            let core = SandboxCore(configuration: configuration, state: state, files: files, telnyx: telnyx)
             let lifecycle = self.lifecycle
             let logger = self.logger
             let published = claim
+            let telnyx = self.telnyx
+            let load = Mutex<Task<Void, Never>?>(nil)
+            defer {
+                load.withLock { $0?.cancel() }
+                telnyx.webhooks.stop()
+            }
             let app = Application(
                 router: Self.buildRouter(core),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? core.configuration.port
                     logger.info("sandbox listening", metadata: ["port": "\(port)", "faults": "\(core.configuration.faults.specification)"])
+                    telnyx.links.serving(at: core.configuration.baseURL(port: port))
+                    if let plan = core.configuration.telnyxLoad {
+                        load.withLock { $0 = Task { await telnyx.run(plan) } }
+                    }
                     do {
                         try published?.publish(core.configuration.address(port: port))
                     } catch {
@@ -87,6 +100,7 @@ public final class Sandbox: Service {
         TelnyxRoutes(core: core).register(on: router)
         VoipNowRoutes(core: core).register(on: router)
         IntrospectionRoutes(core: core).register(on: router)
+        TelnyxIntrospectionRoutes(core: core).register(on: router)
         return router
     }
 
@@ -121,6 +135,20 @@ public final class Sandbox: Service {
     public func seedTelnyxRecording(id: String? = nil) async -> String {
         await state.seedTelnyxRecording(id: id).id
     }
+
+    /// The Ed25519 public key the Telnyx webhooks are signed with (base64 of its 32 bytes); the
+    /// state directory's once ``run()`` loaded it.
+    public var telnyxPublicKey: String { telnyx.webhooks.publicKey }
+
+    /// The seed of the Telnyx webhook faults and of the lengths of calls ordered without one.
+    public var telnyxSeed: UInt64 { telnyx.seed }
+
+    /// Where the simulated calls' webhooks go from now on (nil: nowhere).
+    public func setTelnyxWebhook(_ url: String?) { telnyx.webhooks.url = url }
+
+    /// The simulated Telnyx calls, oldest first, with their deliveries and the call log their
+    /// audio went to.
+    public func telnyxCalls() async -> [SandboxTelnyxCall] { await telnyx.calls() }
 
     /// Whether a Telnyx recording exists and was not deleted.
     public func telnyxRecordingExists(_ id: String) async -> Bool { await state.telnyxRecording(id) != nil }

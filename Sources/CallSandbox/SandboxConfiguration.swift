@@ -41,6 +41,25 @@ public struct SandboxConfiguration: Sendable {
     /// budget keeps to the wall clock's UTC day.
     public var clock: any Clock<Duration> = ContinuousClock()
 
+    // MARK: Telnyx that calls back
+
+    /// Turns a WAV file (first path) into an MP3 file (second path); nil: recordings are served
+    /// as WAV only (a call asking for `mp3` is refused). `callrec sandbox` gives it CallAudio's
+    /// LAME encoder.
+    public typealias MP3Encoder = @Sendable (_ wavPath: String, _ mp3Path: String) async throws -> Void
+    public var mp3Encoder: MP3Encoder? = nil
+    /// Where the simulated calls' webhooks go (also `POST /_sandbox/telnyx/webhook {"url": …}`);
+    /// nil: nowhere until one is set.
+    public var telnyxWebhook: String? = nil
+    /// Calls simulated continuously from the start (`--telnyx-calls RATE`); nil: only on request.
+    public var telnyxLoad: TelnyxLoad? = nil
+    /// How long a webhook delivery may take before it counts as failed.
+    public var telnyxWebhookTimeout: Duration = .seconds(10)
+    /// Deliveries of one event at most (the first and the retries after a failure or a non-2xx).
+    public var telnyxWebhookAttempts: Int = 4
+    /// The wait before the first retry (doubling for each further one, up to 8 s).
+    public var telnyxRetryDelay: Duration = .milliseconds(500)
+
     public init(pipedriveToken: String, telnyxKey: String, voipnowToken: String) {
         self.pipedriveToken = pipedriveToken
         self.telnyxKey = telnyxKey
@@ -93,6 +112,20 @@ public struct SandboxConfiguration: Sendable {
         guard !pipedriveToken.isEmpty, !telnyxKey.isEmpty, !voipnowToken.isEmpty else {
             throw SandboxError(.invalidConfiguration, "every credential must be non-empty")
         }
+        if let telnyxWebhook {
+            guard let url = URL(string: telnyxWebhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw SandboxError(.invalidConfiguration, "the Telnyx webhook URL must be an http(s) URL, not '\(telnyxWebhook)'")
+            }
+        }
+        guard telnyxWebhookAttempts >= 1, telnyxWebhookTimeout > .zero, telnyxRetryDelay >= .zero else {
+            throw SandboxError(.invalidConfiguration, "webhook deliveries need at least 1 attempt and a positive timeout")
+        }
+        if let telnyxLoad {
+            try telnyxLoad.validate()
+            if telnyxLoad.format == "mp3", mp3Encoder == nil {
+                throw SandboxError(.invalidConfiguration, "--telnyx-format mp3 needs an MP3 encoder (this sandbox serves WAV only)")
+            }
+        }
     }
 
     /// The base URL of a sandbox listening on `port` with this configuration (a wildcard host is
@@ -108,6 +141,46 @@ public struct SandboxConfiguration: Sendable {
     }
 
     enum TokenKind { case pipedrive, telnyx, voipnow }
+}
+
+/// Calls the sandbox simulates continuously (`callrec sandbox --telnyx-calls RATE`): each one
+/// ends as it is made (its times are backdated), so `call.recording.saved` goes out at the rate.
+public struct TelnyxLoad: Sendable, Equatable {
+    /// Calls per second.
+    public var rate: Double
+    /// Each call's recording length is drawn from this range.
+    public var seconds: ClosedRange<Int> = 60...180
+    /// Stop making calls after this long; nil: until the sandbox stops.
+    public var duration: Duration?
+    /// `wav` or `mp3`.
+    public var format = "wav"
+
+    public init(rate: Double, seconds: ClosedRange<Int> = 60...180, duration: Duration? = nil, format: String = "wav") {
+        self.rate = rate
+        self.seconds = seconds
+        self.duration = duration
+        self.format = format
+    }
+
+    /// Parses `60-180` (or `120`) seconds.
+    public static func parseSeconds(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-", maxSplits: 1).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let low = parts.first ?? nil, let high = parts.count == 2 ? parts[1] : low, low >= 1, low <= high,
+              high <= TelnyxCallOrder.maximumSeconds else { return nil }
+        return low...high
+    }
+
+    func validate() throws {
+        guard rate > 0, rate <= 1000 else { throw SandboxError(.invalidConfiguration, "--telnyx-calls must be more than 0 and at most 1000 calls per second") }
+        guard seconds.lowerBound >= 1, seconds.upperBound <= TelnyxCallOrder.maximumSeconds else {
+            throw SandboxError(.invalidConfiguration, "--telnyx-call-seconds must be within 1…\(TelnyxCallOrder.maximumSeconds)")
+        }
+        if let duration, duration <= .zero { throw SandboxError(.invalidConfiguration, "--telnyx-duration must be positive") }
+        guard ["wav", "mp3"].contains(format) else { throw SandboxError(.invalidConfiguration, "--telnyx-format must be wav or mp3") }
+    }
+}
+
+extension SandboxConfiguration {
 
     static func randomToken(_ kind: TokenKind) -> String {
         switch kind {

@@ -24,4 +24,5 @@ struct SandboxCore: Sendable {
     let configuration: SandboxConfiguration
     let state: SandboxState
     let files: SandboxFiles
+    let telnyx: TelnyxPhone
 }

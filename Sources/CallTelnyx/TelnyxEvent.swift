@@ -1,3 +1,5 @@
+import CallSupport
+import Crypto
 public import Foundation
 
 /// One Telnyx call-control webhook, parsed (research/api-contract.md §2.7, sources-and-matching
@@ -39,12 +41,51 @@ public struct TelnyxEvent: Sendable, Hashable {
     /// Parses a verified webhook body. Throws a ``TelnyxEventError`` naming the field and the
     /// reason (`data.id: missing`).
     public static func parse(_ body: some Collection<UInt8>) throws(TelnyxEventError) -> TelnyxEvent {
-        throw TelnyxEventError(field: "data", reason: "not implemented (WP-A)")
+        guard let envelope = TelnyxJSON.object(body) else { throw TelnyxEventError(field: "body", reason: "not JSON") }
+        guard let root = envelope as? [String: Any] else { throw TelnyxEventError(field: "body", reason: "not a JSON object") }
+        guard let value = root["data"] else { throw TelnyxEventError(field: "data", reason: "missing") }
+        guard let data = value as? [String: Any] else { throw TelnyxEventError(field: "data", reason: "not an object") }
+        return try event(data, document: nil)
     }
 
     /// The event again from its stored ``document`` (the `data` object).
     public static func parse(document: String) throws(TelnyxEventError) -> TelnyxEvent {
-        throw TelnyxEventError(field: "data", reason: "not implemented (WP-A)")
+        guard let value = TelnyxJSON.object(Array(document.utf8)) else { throw TelnyxEventError(field: "data", reason: "not JSON") }
+        guard let data = value as? [String: Any] else { throw TelnyxEventError(field: "data", reason: "not an object") }
+        return try event(data, document: document)
+    }
+
+    /// The event of a `data` object; `document` is its text when it is already the stored form.
+    static func event(_ data: [String: Any], document: String?) throws(TelnyxEventError) -> TelnyxEvent {
+        let id = try required(data, "id")
+        let type = try required(data, "event_type")
+        var occurredAt: Date?
+        if let value = data["occurred_at"], !(value is NSNull) {
+            guard let text = value as? String, let date = TelnyxTime.parse(text) else {
+                throw TelnyxEventError(field: "data.occurred_at", reason: "not an ISO 8601 time")
+            }
+            occurredAt = date
+        }
+        let payload = data["payload"] as? [String: Any]
+        guard let text = document ?? TelnyxJSON.text(data) else {
+            throw TelnyxEventError(field: "data", reason: "cannot be written as JSON again")
+        }
+        return TelnyxEvent(id: id, type: type, occurredAt: occurredAt, callSessionID: TelnyxJSON.string(payload?["call_session_id"]),
+                           callLegID: TelnyxJSON.string(payload?["call_leg_id"]),
+                           callControlID: TelnyxJSON.string(payload?["call_control_id"]), document: text)
+    }
+
+    /// A required non-empty string of `data` (`data.<key>`).
+    static func required(_ data: [String: Any], _ key: String) throws(TelnyxEventError) -> String {
+        guard let value = data[key], !(value is NSNull) else { throw TelnyxEventError(field: "data.\(key)", reason: "missing") }
+        guard let text = value as? String else { throw TelnyxEventError(field: "data.\(key)", reason: "not a string") }
+        guard !text.isEmpty else { throw TelnyxEventError(field: "data.\(key)", reason: "empty") }
+        return text
+    }
+
+    /// The event's `data.payload` object (read again from ``document``), or nil.
+    var payload: [String: Any]? {
+        (TelnyxJSON.object(Array(document.utf8)) as? [String: Any])?["payload"] as? [String: Any]
     }
 }
 
@@ -97,8 +138,30 @@ public struct TelnyxRecordingInfo: Sendable, Hashable, Codable {
     }
 
     /// The recording a `call.recording.saved` event announces; throws naming the missing field.
+    /// Without `recording_started_at`/`recording_ended_at` (not in every delivery), the
+    /// payload's `start_time`/`end_time` stand in.
     public init(event: TelnyxEvent) throws(TelnyxEventError) {
-        throw TelnyxEventError(field: "data.payload", reason: "not implemented (WP-A)")
+        guard let payload = event.payload else { throw TelnyxEventError(field: "data.payload", reason: "missing") }
+        func required(_ key: String) throws(TelnyxEventError) -> String {
+            guard let value = TelnyxJSON.string(payload[key]) else {
+                throw TelnyxEventError(field: "data.payload.\(key)", reason: payload[key] == nil ? "missing" : "not a non-empty string")
+            }
+            return value
+        }
+        let session = try required("call_session_id")
+        let leg = try required("call_leg_id")
+        self.init(callSessionID: session, callLegID: leg, urls: TelnyxJSON.links(payload["recording_urls"]))
+        publicURLs = TelnyxJSON.links(payload["public_recording_urls"])
+        callControlID = TelnyxJSON.string(payload["call_control_id"])
+        recordingID = TelnyxJSON.string(payload["recording_id"])
+        connectionID = TelnyxJSON.string(payload["connection_id"])
+        channels = TelnyxJSON.string(payload["channels"])
+        clientState = TelnyxJSON.string(payload["client_state"])
+        from = TelnyxJSON.string(payload["from"])
+        to = TelnyxJSON.string(payload["to"])
+        startedAt = TelnyxJSON.time(payload["recording_started_at"]) ?? TelnyxJSON.time(payload["start_time"])
+        endedAt = TelnyxJSON.time(payload["recording_ended_at"]) ?? TelnyxJSON.time(payload["end_time"])
+        eventID = event.id
     }
 
     /// The recording's identity in the ledger (``TelnyxIdentity/key(session:leg:startedAt:recordingID:)``).
@@ -114,6 +177,7 @@ public enum TelnyxIdentity {
     /// SHA-256 over `"callrec-telnyx\0" + session + "\0" + leg + "\0" + <started at, whole
     /// seconds since 1970>`; without a start time, the recording id stands in for it.
     public static func key(session: String, leg: String, startedAt: Date?, recordingID: String?) -> String {
-        fatalError("not implemented (WP-A)")
+        let when = startedAt.map { String(Int64(($0.timeIntervalSince1970).rounded(.down))) } ?? recordingID.map { "id:" + $0 } ?? "unknown"
+        return lowercaseHex(SHA256.hash(data: Array(("callrec-telnyx\0" + session + "\0" + leg + "\0" + when).utf8)))
     }
 }

@@ -18,12 +18,10 @@ extension TelnyxRecordingInfo {
     }
 }
 
-/// Telnyx's ISO 8601 times, with or without fractional seconds.
+/// Telnyx's ISO 8601 times, with or without fractional seconds (Telnyx writes microseconds),
+/// in UTC (`Z`) or with an offset; nothing else (no trailing text, no time without its zone).
 public enum TelnyxTime {
     public static func parse(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
+        ISO8601Fast.parse(text)
     }
 }

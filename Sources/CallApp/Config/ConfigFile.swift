@@ -125,6 +125,7 @@ public struct ConfigFile: Sendable {
             _ = try settings(entry: index, flags: nil)
         }
         if (document.sources ?? []).isEmpty { _ = try SourceMerge.settings(kind: .freepbx, root: "/", layers: layers(entry: nil)) }
+        if document.telnyx != nil { _ = try telnyxSettings(environment: [:]) }
     }
 
     /// The index of the entry whose `path` holds `directory` (the deepest), or nil.
@@ -381,12 +382,46 @@ struct PipedriveSection: ConfigSection {
     }
 }
 
+/// `telnyx`: the API (`api_url`, `api_key_file`), the webhooks (`public_key` or
+/// `public_key_file`, `tolerance`, `body_limit`), the download (`format`, `events_wait`) and the
+/// call logs (`region`, `timezone`, `log`, `outcome`, `users`, `subject`, `note`); read by
+/// ``TelnyxConfiguration``.
 struct TelnyxSection: ConfigSection {
     var apiURL: String?
     var apiKeyFile: String?
-    enum CodingKeys: String, CodingKey, CaseIterable { case apiURL = "api_url", apiKeyFile = "api_key_file" }
-    static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+    var publicKey: String?
+    var publicKeyFile: String?
+    var format: String?
+    var eventsWait: Text?
+    var bodyLimit: Text?
+    var tolerance: Text?
+    var users: [String: Int]?
+    /// The call-log settings a PBX source has too (region, timezone, log, outcome, subject, note).
+    var fields: SourceFields
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case apiURL = "api_url", apiKeyFile = "api_key_file", publicKey = "public_key", publicKeyFile = "public_key_file", format
+        case eventsWait = "events_wait", bodyLimit = "body_limit", tolerance, users
+    }
+    enum FieldKeys: String, CaseIterable { case region, timezone, log, outcome, subject, note }
+    static var keys: [String] { CodingKeys.allCases.map(\.rawValue) + FieldKeys.allCases.map(\.rawValue) }
     static var secrets: [String: String] { ["api_key": "put the key in a file and name it with telnyx.api_key_file, or set TELNYX_API_KEY"] }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        apiURL = try c.decodeIfPresent(String.self, forKey: .apiURL)
+        apiKeyFile = try c.decodeIfPresent(String.self, forKey: .apiKeyFile)
+        publicKey = try c.decodeIfPresent(String.self, forKey: .publicKey)
+        publicKeyFile = try c.decodeIfPresent(String.self, forKey: .publicKeyFile)
+        format = try c.decodeIfPresent(String.self, forKey: .format)
+        eventsWait = try c.decodeIfPresent(Text.self, forKey: .eventsWait)
+        bodyLimit = try c.decodeIfPresent(Text.self, forKey: .bodyLimit)
+        tolerance = try c.decodeIfPresent(Text.self, forKey: .tolerance)
+        users = try c.decodeIfPresent([String: Int].self, forKey: .users)
+        // Only the keys above are allowed (Checked refused the rest): the PBX-only ones of
+        // SourceFields (extensions, cdr_wait, …) never reach it.
+        fields = try SourceFields(from: decoder)
+    }
 }
 
 struct VoipNowSection: ConfigSection {

@@ -156,15 +156,17 @@ enum SourceMerge {
         if kind == .sidecar { throw AppError(.usage, "--cdr \(cdr[0]): sidecar recordings carry their call log; --cdr needs --source freepbx or fusionpbx") }
     }
 
+    /// `text` as an age (zero allowed unless `positive`), or a usage error naming `name`.
+    static func age(_ text: String, _ name: String, positive: Bool) throws -> Duration {
+        guard let age = parseAge(text.trimmingCharacters(in: .whitespaces)), positive ? age > .zero : age >= .zero else {
+            throw AppError(.usage, "\(name) \(text): not \(positive ? "a positive" : "an") age (90s, 10m, 1h or plain seconds)")
+        }
+        return age
+    }
+
     /// `kind`'s built-in settings with each layer on top (later layers win; outcome maps merge).
     static func settings(kind: SourceKind, root: String, layers: [Layer]) throws -> SourceSettings {
         var s = SourceSettings(kind: kind, root: root)
-        func age(_ text: String, _ name: String, positive: Bool) throws -> Duration {
-            guard let age = parseAge(text.trimmingCharacters(in: .whitespaces)), positive ? age > .zero : age >= .zero else {
-                throw AppError(.usage, "\(name) \(text): not \(positive ? "a positive" : "an") age (90s, 10m, 1h or plain seconds)")
-            }
-            return age
-        }
         for layer in layers {
             let f = layer.fields, name = layer.name
             if let text = f.timezone {

@@ -1,3 +1,246 @@
-// Step-0 stub (WP-C replaces it): `worker --listen HOST:PORT` serves POST /webhooks/telnyx,
-// GET /healthz and GET /metrics (Hummingbird), storing verified events through
-// CallPipeline's TelnyxIntake in batches (one commit for the events that arrive together).
+public import CallPipeline
+import CallStore
+public import CallTelnyx
+public import Foundation
+import HTTPTypes
+import Hummingbird
+public import Logging
+import NIOCore
+public import Prometheus
+public import ServiceLifecycle
+import Synchronization
+
+/// `worker --listen HOST:PORT`: `POST /webhooks/telnyx`, `GET /healthz` and `GET /metrics`.
+///
+/// A webhook is answered in this order: a declared body over the limit → 413 before anything is
+/// read; the body collected up to the limit (413 when it goes over) → the signature checked
+/// (401/403, logged with the rejection's code and the peer, never the body) → the event parsed
+/// (400 naming the field) → handed to the group-commit writer (``WebhookBatcher``), which stores
+/// it with everything waiting beside it in one ``TelnyxIntake/accept(_:receivedAt:)`` → 200
+/// `{"stored":true}` once committed (a duplicate too). A full backlog, a store error, or a
+/// server shutting down answers 503: Telnyx delivers the event again.
+///
+/// On graceful shutdown the server stops accepting connections, answers the requests it has
+/// (those not yet handed over with 503), the writer commits what it holds, then ``run()``
+/// returns.
+public struct WebhookServer: Service {
+    public static let webhookPath = "/webhooks/telnyx"
+
+    let intake: TelnyxIntake
+    let verifier: WebhookVerifier
+    let address: ListenAddress
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    let batcher: WebhookBatcher
+    let now: @Sendable () -> Date
+    let onRunning: @Sendable (Int) async -> Void
+
+    /// - Parameters:
+    ///   - registry: what `/metrics` shows (the worker's: its jobs' metrics too); the webhook
+    ///     metrics are made in it.
+    ///   - backlog: events waiting for their commit before a request is refused (503).
+    ///   - batchLimit: events in one commit at most.
+    ///   - now: the time signatures are checked against and events are received at.
+    ///   - onRunning: hears the port once the server listens (the one the kernel picked for 0).
+    public init(intake: TelnyxIntake, verifier: WebhookVerifier, address: ListenAddress,
+                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger, backlog: Int = 10_000,
+                batchLimit: Int = 500, now: @escaping @Sendable () -> Date = { Date() },
+                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        self.intake = intake
+        self.verifier = verifier
+        self.address = address
+        self.registry = registry
+        self.logger = logger
+        self.now = now
+        self.onRunning = onRunning
+        batcher = WebhookBatcher(backlog: backlog, batchLimit: batchLimit) { [intake, now] events in
+            try await intake.accept(events, receivedAt: now())
+        }
+    }
+
+    public func run() async throws {
+        let metrics = WebhookMetrics(registry: registry)
+        let batcher = self.batcher
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await batcher.run { size, _ in metrics.batchSize.record(Double(size)) }
+            }
+            // A graceful shutdown refuses what comes after it; the HTTP server (which hears it
+            // too) finishes the requests it has, whose events the writer still commits.
+            do {
+                try await withGracefulShutdownHandler {
+                    try await application(metrics: metrics).run()
+                } onGracefulShutdown: {
+                    batcher.close()
+                }
+            } catch {
+                batcher.close()
+                throw error
+            }
+            batcher.close()
+            try await group.waitForAll()
+        }
+    }
+
+    private func application(metrics: WebhookMetrics) -> some ApplicationProtocol {
+        let router = Router(context: WebhookRequestContext.self)
+        let handler = WebhookHandler(intake: intake, verifier: verifier, batcher: batcher, metrics: metrics, logger: logger, now: now)
+        router.post(RouterPath(stringLiteral: Self.webhookPath)) { request, context -> Response in
+            await handler.receive(request, peer: context.peer)
+        }
+        router.get("/healthz") { _, _ -> Response in
+            await handler.health()
+        }
+        let registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        var quiet = logger
+        quiet.logLevel = .warning
+        let address = self.address, logger = self.logger, onRunning = self.onRunning
+        return Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port)),
+                           onServerRunning: { channel in
+                               let bound = ListenAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
+                               logger.notice("webhooks served at http://\(bound)\(Self.webhookPath)", metadata: ["port": "\(bound.port)"])
+                               await onRunning(bound.port)
+                           },
+                           logger: quiet)
+    }
+}
+
+/// The peer of a request (for the logs of a refusal).
+struct WebhookRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let peer: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peer = source.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+    }
+}
+
+/// The webhook endpoint's metrics, in the worker's registry.
+struct WebhookMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let answer: DurationHistogram
+    let batchSize: ValueHistogram
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        answer = registry.makeDurationHistogram(
+            name: "callrec_webhook_answer_seconds",
+            buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                      .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5)],
+            help: "Seconds from a webhook's arrival to its answer")
+        batchSize = registry.makeValueHistogram(name: "callrec_webhook_batch_size", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
+                                                help: "Events committed together (group commit)")
+    }
+
+    /// `stored`, `too_large`, `malformed`, `unavailable`, or the signature rejection's code.
+    func answered(_ result: String, after elapsed: Duration) {
+        registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", result)], help: "Webhooks answered, by result").increment()
+        answer.record(elapsed)
+    }
+}
+
+/// One webhook, from its bytes to its answer.
+struct WebhookHandler: Sendable {
+    let intake: TelnyxIntake
+    let verifier: WebhookVerifier
+    let batcher: WebhookBatcher
+    let metrics: WebhookMetrics
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    static let signature = HTTPField.Name(WebhookVerifier.signatureHeader)!
+    static let timestamp = HTTPField.Name(WebhookVerifier.timestampHeader)!
+    static let forwardedFor = HTTPField.Name("x-forwarded-for")!
+
+    func receive(_ request: Request, peer: String) async -> Response {
+        let started = ContinuousClock.now
+        let (status, body, result) = await answer(request, peer: peer)
+        metrics.answered(result, after: ContinuousClock.now - started)
+        return Self.json(status, body)
+    }
+
+    private func answer(_ request: Request, peer: String) async -> (HTTPResponse.Status, [String: any Sendable], String) {
+        let limit = intake.settings.bodyLimit
+        let tooLarge: (HTTPResponse.Status, [String: any Sendable], String) = (.contentTooLarge, ["error": "body: over \(limit) bytes"], "too_large")
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit { return tooLarge }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            return tooLarge
+        } catch {
+            return (.badRequest, ["error": "body: cannot be read (\(error))"], "malformed")
+        }
+        let body = buffer.readableBytesView
+        do {
+            try verifier.verify(signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp], body: body, now: now())
+        } catch {
+            var metadata: Logger.Metadata = ["code": "\(error.code.rawValue)", "peer": "\(peer)"]
+            if let forwarded = request.headers[Self.forwardedFor] { metadata["forwarded_for"] = "\(forwarded)" }
+            logger.warning("webhook refused: \(error.message)", metadata: metadata)
+            return (HTTPResponse.Status(code: error.status), ["error": error.code.rawValue], error.code.rawValue)
+        }
+        let event: TelnyxEvent
+        do {
+            event = try TelnyxEvent.parse(body)
+        } catch {
+            logger.warning("webhook verified but not an event callrec reads: \(error)", metadata: ["peer": "\(peer)"])
+            return (.badRequest, ["error": error.description], "malformed")
+        }
+        do {
+            try await batcher.submit(event)
+        } catch {
+            logger.warning("webhook not stored (503, Telnyx delivers it again): \(error)", metadata: ["event": "\(event.id)"])
+            return (.serviceUnavailable, ["error": "not stored: \(error)"], "unavailable")
+        }
+        return (.ok, ["stored": true], "stored")
+    }
+
+    /// 200 when the store answers a read of the event table (a primary-key lookup: what every
+    /// webhook's commit needs) within a second, else 503.
+    func health() async -> Response {
+        let store = intake.store
+        // Not a task group: a store that hangs must not hold the answer past its second.
+        let once = Once()
+        let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Task {
+                let ok: Bool
+                do {
+                    _ = try await store.telnyxEvent(id: "healthz")
+                    ok = true
+                } catch {
+                    ok = false
+                }
+                if once.first() { continuation.resume(returning: ok) }
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(1))
+                if once.first() { continuation.resume(returning: false) }
+            }
+        }
+        return answered ? Self.json(.ok, ["status": "ok"]) : Self.json(.serviceUnavailable, ["status": "store unavailable"])
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: any Sendable]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// True for the first caller only.
+private final class Once: Sendable {
+    private let done = Mutex(false)
+    func first() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+    }
+}

@@ -2,6 +2,7 @@ public import CallAudio
 public import CallJobs
 import CallSources
 public import CallStore
+import CallTelnyx
 import Foundation
 import Logging
 
@@ -71,12 +72,16 @@ public struct TranscodeJobHandler: JobHandler {
         // A PBX recording: its call log is decided before any audio work (it may wait for its
         // CDR row, or not be logged at all), and its bytes are checked against its file's hash.
         var source = SourceMetadata.parse(recording.metadata)
-        if let unresolved = source, unresolved.callLog == nil {
+        // A Telnyx recording: its fetch job decided the call log and downloaded the file.
+        let telnyxSHA256 = try await telnyxExpectedHash(source, recording: recording, context: context)
+        if telnyxSHA256 == nil, let unresolved = source, unresolved.callLog == nil {
             guard let resolved = try await resolve(unresolved, recording: recording, context: context, logger: logger) else { return }
             source = resolved
         }
         let expected: String
-        if source != nil {
+        if let telnyxSHA256 {
+            expected = telnyxSHA256
+        } else if source != nil {
             expected = try await store.sourceFile(path: recording.path)?.audioSHA256 ?? key
         } else {
             expected = key
@@ -151,6 +156,20 @@ public struct TranscodeJobHandler: JobHandler {
         try await store.commit(ops)
         logger.info("transcoded", metadata: ["parts": "\(parts.count)", "seconds": "\(seconds)",
                                              "warnings": "\(report.warnings.map(\.code.rawValue))"])
+    }
+
+    /// The hash a Telnyx recording's downloaded file must have (nil for any other recording).
+    /// One without its call log or its download was not through its fetch job: it fails.
+    private func telnyxExpectedHash(_ source: SourceMetadata?, recording: Recording, context: JobContext) async throws -> String? {
+        guard let source, let telnyx = source.telnyx else { return nil }
+        if source.callLog != nil, let sha256 = telnyx.audioSHA256 { return sha256 }
+        let message = "\(recording.path): Telnyx recording of call session \(telnyx.recording.callSessionID) has \(source.callLog == nil ? "no call log" : "no download") yet: its fetch job (telnyx-fetch) decides and downloads it first"
+        try await context.store.commit([
+            .require(key: recording.key, states: [.pending]),
+            .setRecordingState(key: recording.key, state: .failed, errorCode: "no_call_log", errorMessage: message),
+            .audit(AuditEntry(recordingKey: recording.key, action: "transcode_failed", detail: "no_call_log: \(message)", actor: context.owner)),
+        ])
+        throw JobFailure(.permanent, code: "no_call_log", message)
     }
 
     /// Decides a PBX recording's call log (``CallResolution``): nil when the job is done with it

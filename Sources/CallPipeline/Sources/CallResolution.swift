@@ -1,6 +1,7 @@
 import CallAPI
 import CallSources
 import CallStore
+import CallTelnyx
 import Foundation
 
 /// A PBX recording's call log from its CDR rows and its file name, decided before any audio work
@@ -51,6 +52,7 @@ enum CallResolution {
     /// The call log again once the audio's length is known, when it stands in for what no CDR
     /// said (no `billsec`; a name-only start): nil when nothing changes.
     static func withAudio(_ metadata: SourceMetadata, seconds: Double) -> SourceMetadata? {
+        if metadata.telnyx != nil { return telnyxWithAudio(metadata, seconds: seconds) }
         guard let facts = metadata.facts, !facts.fromCDR || facts.billsec == nil else { return nil }
         let settings = metadata.source.settings.settings
         let refined = facts.fromCDR ? facts : CallAssembly.fromName(name: metadata.source.nameFacts, settings: settings,
@@ -61,6 +63,20 @@ enum CallResolution {
         resolved.facts = refined
         resolved.callLog = draft
         resolved.warnings = warnings
+        return resolved
+    }
+
+    /// A Telnyx call log again with the audio's length, when its events did not say how long the
+    /// call was talked (no `billsec`): its facts are never re-derived from a file name, and the
+    /// Pipedrive user its number was logged for is kept.
+    static func telnyxWithAudio(_ metadata: SourceMetadata, seconds: Double) -> SourceMetadata? {
+        guard let facts = metadata.facts, facts.billsec == nil else { return nil }
+        let settings = TelnyxSettings(source: metadata.source.settings.settings)
+        guard case .log(var draft, warnings: let warnings) = TelnyxFacts.decide(facts, settings: settings, audioSeconds: seconds) else { return nil }
+        if draft.userId == nil { draft.userId = metadata.callLog?.userId }
+        var resolved = metadata
+        resolved.callLog = draft
+        resolved.warnings = warnings + metadata.warnings.filter { $0.code == TelnyxFetchJobHandler.recordingIDUnknown }
         return resolved
     }
 

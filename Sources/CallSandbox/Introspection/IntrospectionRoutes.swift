@@ -21,7 +21,7 @@ struct IntrospectionRoutes {
             return Response.data(data, contentType: "application/json; charset=utf-8")
         }
         router.post("/_sandbox/telnyx/recordings") { request, _ in
-            let body = try await jsonBody(request)
+            let body = try await Self.jsonBody(request)
             let id: String?
             switch body["id"] {
             case .string(let text)?:
@@ -31,10 +31,10 @@ struct IntrospectionRoutes {
             default: throw APIError(.badRequest, "id must be a UUID string")
             }
             let recording = await core.state.seedTelnyxRecording(id: id, overrides: body)
-            return Response.json(["id": .string(recording.id), "data": recording.apiObject], status: .created)
+            return Response.json(["id": .string(recording.id), "data": recording.apiObject(downloadURLs: [:])], status: .created)
         }
         router.post("/_sandbox/pipedrive/callLogs") { request, _ in
-            let body = try await jsonBody(request)
+            let body = try await Self.jsonBody(request)
             guard case .string(let id)? = body["id"], !id.isEmpty, id.allSatisfy({ $0.isLetter || $0.isNumber }) else {
                 throw APIError(.badRequest, "id must be a non-empty alphanumeric string")
             }
@@ -43,7 +43,7 @@ struct IntrospectionRoutes {
             return Response.json(["id": .string(log.id)], status: existed ? .ok : .created)
         }
         router.post("/_sandbox/voipnow/events") { request, _ in
-            let body = try await jsonBody(request)
+            let body = try await Self.jsonBody(request)
             guard case .string(let number)? = body["extension"], !number.isEmpty, number != "@self" else {
                 throw APIError(.badRequest, "extension (a string such as 0003*210) is required")
             }
@@ -71,7 +71,7 @@ struct IntrospectionRoutes {
         }
     }
 
-    private func jsonBody(_ request: Request) async throws -> JSONValue {
+    static func jsonBody(_ request: Request) async throws -> JSONValue {
         let buffer = try await request.body.collect(upTo: 1 << 20)
         if buffer.readableBytes == 0 { return .object([:]) }
         guard let json = JSONValue.parse(Data(buffer.readableBytesView)), case .object = json else {

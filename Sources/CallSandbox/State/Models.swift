@@ -96,6 +96,9 @@ public struct SandboxTelnyxRecording: Sendable, Codable, Equatable {
     public var createdAt: String
     public var updatedAt: String
     public var deleted: Bool
+    /// The format its audio is served in (`wav`, `mp3`) behind expiring links; nil for a
+    /// recording seeded without audio (its `download_urls` is empty).
+    public var format: String?
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -114,6 +117,7 @@ public struct SandboxTelnyxRecording: Sendable, Codable, Equatable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case deleted
+        case format
     }
 }
 

@@ -433,35 +433,29 @@ actor SandboxState {
         return recording
     }
 
-    /// Live recordings, newest first, that match every filter (`call_leg_id`, `from` …).
-    func telnyxRecordings(filters: [String: String]) -> [SandboxTelnyxRecording] {
-        state.telnyxRecordings.reversed().filter { recording in
-            guard !recording.deleted else { return false }
-            for (key, value) in filters {
-                let field: String? = switch key {
-                case "call_leg_id": recording.callLegId
-                case "call_session_id": recording.callSessionId
-                case "call_control_id": recording.callControlId
-                case "connection_id": recording.connectionId
-                case "from": recording.from
-                case "to": recording.to
-                default: nil
-                }
-                if let field, field != value { return false }
-            }
-            return true
-        }
+    /// Adds the recordings of simulated calls.
+    func addTelnyxRecordings(_ recordings: [SandboxTelnyxRecording]) {
+        guard !recordings.isEmpty else { return }
+        state.telnyxRecordings.append(contentsOf: recordings)
+        persist()
+    }
+
+    /// Live recordings, newest first, that match `filter`.
+    func telnyxRecordings(filter: TelnyxRecordingFilter) -> [SandboxTelnyxRecording] {
+        state.telnyxRecordings.reversed().filter { !$0.deleted && filter.matches($0) }
     }
 
     func allTelnyxRecordings() -> [SandboxTelnyxRecording] { state.telnyxRecordings }
 
     func telnyxRecording(_ id: String) -> SandboxTelnyxRecording? {
-        state.telnyxRecordings.first { $0.id == id.lowercased() && !$0.deleted }
+        let id = id.lowercased()
+        return state.telnyxRecordings.last { $0.id == id && !$0.deleted }
     }
 
     /// Deletes a recording; nil when there is no live recording with that id.
     func deleteTelnyxRecording(_ id: String) -> SandboxTelnyxRecording? {
-        guard let index = state.telnyxRecordings.firstIndex(where: { $0.id == id.lowercased() && !$0.deleted }) else { return nil }
+        let id = id.lowercased()
+        guard let index = state.telnyxRecordings.lastIndex(where: { $0.id == id && !$0.deleted }) else { return nil }
         state.telnyxRecordings[index].deleted = true
         state.telnyxRecordings[index].updatedAt = Self.iso(Date())
         persist()

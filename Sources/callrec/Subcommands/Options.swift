@@ -144,13 +144,13 @@ extension StoreCommand {
 
     /// `body` with the API clients from the environment (or `config`) and the store open; with
     /// `pipedriveFor` (why it is needed) a usage error when PIPEDRIVE_API_TOKEN is not set.
-    func withClients<T>(config: String?, pipedriveFor reason: String? = nil,
+    func withClients<T>(config: String?, pipedriveFor reason: String? = nil, creating: Bool = false,
                         _ body: (APIClients, any CallStore, Logger) async throws -> T) async throws -> T {
         let logger = global.makeLogger()
         let environment = try APIClients.environment(config: config)
         if let reason, environment.pipedriveToken == nil { throw ValidationError("PIPEDRIVE_API_TOKEN is not set: \(reason)") }
         return try await APIClients.with(environment: environment, logger: logger) { clients in
-            try await store.settings(config: configFile).withStore(logger: logger) { try await body(clients, $0, logger) }
+            try await store.settings(config: configFile).withStore(creating: creating, logger: logger) { try await body(clients, $0, logger) }
         }
     }
 }

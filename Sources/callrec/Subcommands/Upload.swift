@@ -161,12 +161,24 @@ extension CallRecCommand {
                 --watch DIR (with --source, or the sources of --config) also watches PBX recording folders: a scan at start finds what \
                 came while the worker was down, then inotify (polling on NFS/SMB/FUSE, or with --watch-mode poll) takes each file once it \
                 is closed and --settle has passed; with --until-idle, one scan and then the queue until idle.
+
+                --listen HOST:PORT also takes Telnyx's call webhooks (POST /webhooks/telnyx; GET /healthz and GET /metrics beside it): \
+                each is checked against TELNYX_PUBLIC_KEY (401 bad or missing signature, 403 a timestamp over 300 s off, 413 a body over \
+                the limit, 400 not an event), stored once in the queue's database before its 200, and each recording it announces is \
+                downloaded on the fetch queue (--fetch-slots) and then transcoded and attached like any other. Serve it behind a reverse \
+                proxy that terminates TLS.
                 """
         )
 
         @Option(help: "Transcode slots (CPU-bound). Default: the number of cores.") var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
         @Option(help: "Upload slots (network-bound).") var uploadSlots: Int = 4
         @Option(help: "Delete slots.") var deleteSlots: Int = 2
+        @Option(help: "Fetch slots: Telnyx recordings downloaded at once (network-bound).") var fetchSlots: Int = 4
+        @Option(help: ArgumentHelp(
+            "Serve the Telnyx webhook endpoint (POST /webhooks/telnyx), GET /healthz and GET /metrics at HOST:PORT. Needs TELNYX_PUBLIC_KEY.",
+            discussion: "8080 and :8080 mean 127.0.0.1:8080; 0.0.0.0:8080 listens on every interface; [::1]:8080 for IPv6; port 0 picks a free one (logged).",
+            valueName: "host:port"))
+        var listen: String?
         @Flag(help: "Exit once no job is due or running (jobs leased by a dead worker count as running until rescued).") var untilIdle = false
         @Option(help: "With --until-idle: a job that becomes due within this many seconds (a retry, a snooze) is waited for.") var idleHorizon: Double = 300
         @Option(help: "Serve Prometheus metrics on this port (/metrics); 0 picks a free one and logs it.") var metricsPort: Int?
@@ -191,8 +203,12 @@ extension CallRecCommand {
         @OptionGroup(title: "Validation") var validation: ValidationOptions
 
         func validate() throws {
-            guard concurrency >= 0, uploadSlots >= 0, deleteSlots >= 0 else { throw ValidationError("slots must not be negative") }
-            guard concurrency + uploadSlots + deleteSlots > 0 else { throw ValidationError("no slots: the worker would run nothing") }
+            guard concurrency >= 0, uploadSlots >= 0, deleteSlots >= 0, fetchSlots >= 0 else { throw ValidationError("slots must not be negative") }
+            // With --listen and no slots it only takes webhooks (other workers run the jobs).
+            guard concurrency + uploadSlots + deleteSlots + fetchSlots > 0 || listen != nil else {
+                throw ValidationError("no slots: the worker would run nothing")
+            }
+            _ = try listenAddress()
             guard leaseTtl >= 0.3, rescueInterval > 0, shutdownGrace >= 0, pollInterval > 0 else {
                 throw ValidationError("--lease-ttl, --rescue-interval and --poll-interval must be positive")
             }
@@ -200,6 +216,15 @@ extension CallRecCommand {
                 guard let every = parseAge(reconcileEvery), every >= .seconds(1) else {
                     throw ValidationError("--reconcile-every \(reconcileEvery) is not an interval of a second or more (1h, 30m, 1d)")
                 }
+            }
+        }
+
+        /// `--listen`, parsed (nil without it).
+        func listenAddress() throws -> ListenAddress? {
+            guard let listen else { return nil }
+            switch ListenAddress.parse(listen) {
+            case .success(let address): return address
+            case .failure(let error): throw ValidationError("--listen \(listen): \(error.reason)")
             }
         }
 
@@ -225,6 +250,9 @@ extension CallRecCommand {
                 throw AppError(.usage, "--watch needs a PBX source: --source freepbx, 3cx or fusionpbx (sidecar folders are not watched)")
             }
             service.settle = settle.value
+            service.fetchSlots = fetchSlots
+            service.telnyx = try TelnyxConfiguration.resolve(config: config)
+            service.listen = try listenAddress().map { (address: $0.host, port: $0.port) }
             let outcome = try await service.run(store: try store.settings(config: config), environment: try APIClients.environment(config: config), logger: logger,
                 first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
                 again: { logger.notice("\($0) again: releasing running jobs now") })
