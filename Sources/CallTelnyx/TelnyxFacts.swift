@@ -7,11 +7,22 @@ import Foundation
 /// What Telnyx says about a call, as the call-log builder reads it (`CallFacts`), from the call's
 /// events kept per `call_session_id` and the recording itself.
 public enum TelnyxFacts {
-    /// Whether the events give the call's whole story: `call.hangup` and `call.initiated` have
-    /// come (a recording job waits, bounded, for them).
+    /// Whether the events give the call's whole story (a recording job waits, bounded, for it):
+    /// `call.initiated` and `call.hangup` have come, and `call.answered` too unless the hangup
+    /// says the call was never answered. A call cleared normally (`normal_clearing`) without its
+    /// `call.answered` is an answered call whose answer is still on its way far more often than an
+    /// unanswered one: deciding then logged an answered call as `no_answer` (an answer delivered
+    /// after the hangup).
     public static func isComplete(_ events: [TelnyxEvent]) -> Bool {
-        events.contains { $0.type == TelnyxEvent.initiated } && events.contains { $0.type == TelnyxEvent.hangup }
+        guard events.contains(where: { $0.type == TelnyxEvent.initiated }) else { return false }
+        let hangups = events.filter { $0.type == TelnyxEvent.hangup }
+        guard !hangups.isEmpty else { return false }
+        if events.contains(where: { $0.type == TelnyxEvent.answered }) { return true }
+        return !hangups.contains { TelnyxJSON.string($0.payload?["hangup_cause"]) == normalClearing }
     }
+
+    /// The hangup cause of a call that ended the ordinary way (either side hung up).
+    static let normalClearing = "normal_clearing"
 
     /// The call's facts from its events (any order, duplicates allowed) and the recording. With
     /// no call events, from what the recording carries, with a `telnyx_events_missing` warning.
