@@ -242,9 +242,7 @@ let package = Package(
             dependencies: [
                 "CallTelnyx",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "bench/Tools/webhook-load",
             swiftSettings: swiftSettings

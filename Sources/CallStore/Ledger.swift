@@ -300,6 +300,14 @@ public enum LedgerOp: Sendable, Hashable {
     /// Inserts verified Telnyx events; an event whose id is known already is left as it is
     /// (a second delivery).
     case insertTelnyxEvents([TelnyxEventRow])
+    /// Applies `ops` unless the ledger knows `key` (a recording or a tombstone): a registration
+    /// decided inside the commit, with no read before it (the webhook's hot path). Enqueues
+    /// inside it return no result.
+    indirect case unlessKnown(key: String, ops: [LedgerOp])
+    /// Makes due now the waiting jobs of the recordings the stored `call.recording.saved` events
+    /// of these call sessions announced (unique key: `uniqueKeyPrefix` + recording key), keeping
+    /// their attempts: a call event wakes the recordings that wait for it.
+    case wakeTelnyxSessions(_ sessions: [String], uniqueKeyPrefix: String)
 }
 
 /// Which recordings ``CallStore/recordings(_:)`` lists, in key order.

@@ -3,7 +3,7 @@ public import Foundation
 // The Telnyx ledger's logical schema (migration v4 of both backends):
 //
 // - `telnyx_event` (event_id PK, event_type, call_session_id, call_leg_id, occurred_at,
-//   received_at, document), indexed on (call_session_id, occurred_at): a verified webhook is
+//   received_at, document, recording_key), indexed on (call_session_id, occurred_at): a verified webhook is
 //   stored once, whatever number of times it is delivered; a call's facts are read back by its
 //   session. An empty session or leg id is stored as none (as the CDR rows' join keys).
 
@@ -19,9 +19,12 @@ public struct TelnyxEventRow: Sendable, Hashable {
     public var receivedAt: Date
     /// The event's `data` object, JSON text.
     public var document: String
+    /// The recording a `call.recording.saved` event announced (its key in the ledger): what
+    /// ``LedgerOp/wakeTelnyxSessions(_:uniqueKeyPrefix:)`` wakes the jobs of.
+    public var recordingKey: String?
 
     public init(id: String, type: String, callSessionID: String?, callLegID: String?, occurredAt: Date?, receivedAt: Date = Date(),
-                document: String) {
+                document: String, recordingKey: String? = nil) {
         self.id = id
         self.type = type
         self.callSessionID = callSessionID
@@ -29,6 +32,7 @@ public struct TelnyxEventRow: Sendable, Hashable {
         self.occurredAt = occurredAt
         self.receivedAt = receivedAt
         self.document = document
+        self.recordingKey = recordingKey
     }
 }
 

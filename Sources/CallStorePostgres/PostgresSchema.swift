@@ -43,7 +43,8 @@ enum PostgresSchema {
           call_leg_id     TEXT COLLATE "C",
           occurred_at     TIMESTAMPTZ,
           received_at     TIMESTAMPTZ NOT NULL,
-          document        TEXT        NOT NULL
+          document        TEXT        NOT NULL,
+          recording_key   TEXT COLLATE "C"
         )
         """,
         "CREATE INDEX telnyx_event_session ON telnyx_event (call_session_id, occurred_at)",

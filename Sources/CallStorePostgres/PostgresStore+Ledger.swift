@@ -218,8 +218,15 @@ extension PostgresStore {
 
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try await applySource(op, connection, offset: offset, logger: logger)
-        case .insertTelnyxEvents:
-            try await applyTelnyx(op, connection, logger: logger)
+        case .insertTelnyxEvents, .wakeTelnyxSessions:
+            try await applyTelnyx(op, connection, offset: offset, logger: logger)
+        case .unlessKnown(let key, let ops):
+            let known = try await rows("""
+                SELECT 1 FROM recording WHERE key = \(key) UNION ALL SELECT 1 FROM tombstone WHERE key = \(key) LIMIT 1
+                """)
+            if known.isEmpty {
+                for op in ops { _ = try await apply(op, connection, offset: offset, logger: logger) }
+            }
         }
         return nil
     }

@@ -10,7 +10,19 @@ extension PostgresStore {
     /// reduced to the first row of each id (a second delivery in the same batch leaves the first,
     /// as one in an earlier commit does) and sorted by id: concurrent commits of overlapping
     /// batches then take the ids' locks in the same order and never deadlock.
-    static func applyTelnyx(_ op: LedgerOp, _ connection: PostgresConnection, logger: Logger) async throws {
+    static func applyTelnyx(_ op: LedgerOp, _ connection: PostgresConnection, offset: Int64, logger: Logger) async throws {
+        if case .wakeTelnyxSessions(let sessions, let prefix) = op {
+            let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+            guard !sessions.isEmpty else { return }
+            var s = Statement(offset: offset)
+            s.sql = """
+                SELECT DISTINCT recording_key FROM telnyx_event
+                WHERE call_session_id = ANY(\(try s.bind(array: sessions))::text[]) AND recording_key IS NOT NULL
+                """
+            let keys = try await connection.query(s.query, logger: logger).collect().map { try $0.decode(String.self) }
+            try await applySource(.wakeJobs(uniqueKeys: keys.map { prefix + $0 }), connection, offset: offset, logger: logger)
+            return
+        }
         guard case .insertTelnyxEvents(let all) = op else {
             throw StoreError(.invalid, "\(op) is not an op of the Telnyx ledger")
         }
@@ -27,12 +39,13 @@ extension PostgresStore {
         let occurred = try s.bind(array: rows.map { SQL.ms($0.occurredAt) ?? 0 })
         let received = try s.bind(array: rows.map { SQL.ms($0.receivedAt) })
         let documents = try s.bind(array: rows.map(\.document))
+        let recordings = try s.bind(array: rows.map { $0.recordingKey ?? "" })
         s.sql = """
-            INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document)
-            SELECT i, t, NULLIF(se, ''), NULLIF(l, ''), CASE WHEN timed THEN \(SQL.epochPlus)o END, \(SQL.epochPlus)r, d
+            INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document, recording_key)
+            SELECT i, t, NULLIF(se, ''), NULLIF(l, ''), CASE WHEN timed THEN \(SQL.epochPlus)o END, \(SQL.epochPlus)r, d, NULLIF(k, '')
             FROM unnest(\(ids)::text[], \(types)::text[], \(sessions)::text[], \(legs)::text[], \(timed)::bool[],
-                        \(occurred)::int8[], \(received)::int8[], \(documents)::text[])
-                 WITH ORDINALITY AS e(i, t, se, l, timed, o, r, d, n)
+                        \(occurred)::int8[], \(received)::int8[], \(documents)::text[], \(recordings)::text[])
+                 WITH ORDINALITY AS e(i, t, se, l, timed, o, r, d, k, n)
             ORDER BY n
             ON CONFLICT (event_id) DO NOTHING
             """
@@ -40,7 +53,7 @@ extension PostgresStore {
     }
 
     static let telnyxEventColumns = """
-        event_id, event_type, call_session_id, call_leg_id, \(SQL.ms("occurred_at")), \(SQL.ms("received_at")), document
+        event_id, event_type, call_session_id, call_leg_id, \(SQL.ms("occurred_at")), \(SQL.ms("received_at")), document, recording_key
         """
 
     /// The events of these sessions in one statement (one array bind, whatever its length), by
@@ -66,9 +79,9 @@ extension PostgresStore {
     }
 
     static func telnyxEvent(from row: PostgresRow) throws -> TelnyxEventRow {
-        let (id, type, session, leg, occurredAt, receivedAt, document) =
-            try row.decode((String, String, String?, String?, Int64?, Int64, String).self)
+        let (id, type, session, leg, occurredAt, receivedAt, document, recordingKey) =
+            try row.decode((String, String, String?, String?, Int64?, Int64, String, String?).self)
         return TelnyxEventRow(id: id, type: type, callSessionID: session, callLegID: leg, occurredAt: SQL.date(occurredAt),
-                              receivedAt: SQL.date(receivedAt), document: document)
+                              receivedAt: SQL.date(receivedAt), document: document, recordingKey: recordingKey)
     }
 }

@@ -29,7 +29,8 @@ enum SQLiteSchema {
           call_leg_id     TEXT,
           occurred_at     INTEGER,
           received_at     INTEGER NOT NULL,
-          document        TEXT    NOT NULL
+          document        TEXT    NOT NULL,
+          recording_key   TEXT
         );
         CREATE INDEX telnyx_event_session ON telnyx_event (call_session_id, occurred_at);
         """

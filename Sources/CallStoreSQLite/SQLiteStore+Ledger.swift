@@ -21,7 +21,7 @@ extension SQLiteStore {
         if results.contains(where: { if case .inserted = $0 { true } else { false } })
             || ops.contains(where: {
                 switch $0 {
-                case .retryJob: true
+                case .retryJob, .unlessKnown, .wakeTelnyxSessions: true
                 case .wakeJobs(let keys): !keys.isEmpty
                 default: false
                 }
@@ -168,8 +168,15 @@ extension SQLiteStore {
             }
         case .putSourceFile, .setRecordingPath, .insertCDRRows, .putCDRCursor, .wakeJobs:
             try applySource(op, db, now: now)
-        case .insertTelnyxEvents:
-            try applyTelnyx(op, db)
+        case .insertTelnyxEvents, .wakeTelnyxSessions:
+            try applyTelnyx(op, db, now: now)
+        case .unlessKnown(let key, let ops):
+            let known = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM recording WHERE key = ?) OR EXISTS (SELECT 1 FROM tombstone WHERE key = ?)
+                """, arguments: [key, key]) ?? false
+            if !known {
+                for op in ops { _ = try apply(op, db, now: now) }
+            }
         }
         return nil
     }

@@ -11,19 +11,32 @@ extension SQLiteStore {
     /// Applies one Telnyx op inside the commit's transaction: the webhook's hot path, one cached
     /// statement run per event (a second delivery of an id, in an earlier commit or earlier in
     /// the same batch, leaves the first as it was stored).
-    static func applyTelnyx(_ op: LedgerOp, _ db: Database) throws {
-        guard case .insertTelnyxEvents(let rows) = op else {
+    static func applyTelnyx(_ op: LedgerOp, _ db: Database, now: Int64) throws {
+        switch op {
+        case .insertTelnyxEvents(let rows):
+            guard !rows.isEmpty else { return }
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document, recording_key)
+                VALUES (?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, NULLIF(?, ''))
+                ON CONFLICT (event_id) DO NOTHING
+                """)
+            for row in rows {
+                try insert.execute(arguments: [row.id, row.type, row.callSessionID, row.callLegID, row.occurredAt.map(Millis.from),
+                                               Millis.from(row.receivedAt), row.document, row.recordingKey])
+            }
+        case .wakeTelnyxSessions(let sessions, let prefix):
+            let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+            var keys: [String] = []
+            for start in stride(from: 0, to: sessions.count, by: telnyxSessionChunk) {
+                let chunk = Array(sessions[start..<min(start + telnyxSessionChunk, sessions.count)])
+                keys += try String.fetchAll(db, sql: """
+                    SELECT DISTINCT recording_key FROM telnyx_event
+                    WHERE call_session_id IN (\(placeholders(chunk.count))) AND recording_key IS NOT NULL
+                    """, arguments: StatementArguments(chunk))
+            }
+            try applySource(.wakeJobs(uniqueKeys: keys.map { prefix + $0 }), db, now: now)
+        default:
             throw StoreError(.invalid, "\(op) is not an op of the Telnyx ledger")
-        }
-        guard !rows.isEmpty else { return }
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document)
-            VALUES (?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)
-            ON CONFLICT (event_id) DO NOTHING
-            """)
-        for row in rows {
-            try insert.execute(arguments: [row.id, row.type, row.callSessionID, row.callLegID, row.occurredAt.map(Millis.from),
-                                           Millis.from(row.receivedAt), row.document])
         }
     }
 
@@ -59,6 +72,6 @@ extension SQLiteStore {
     static func telnyxEvent(from row: Row) -> TelnyxEventRow {
         TelnyxEventRow(id: row["event_id"], type: row["event_type"], callSessionID: row["call_session_id"],
                        callLegID: row["call_leg_id"], occurredAt: Millis.date(row["occurred_at"] as Int64?),
-                       receivedAt: Millis.date(row["received_at"] as Int64), document: row["document"])
+                       receivedAt: Millis.date(row["received_at"] as Int64), document: row["document"], recordingKey: row["recording_key"])
     }
 }

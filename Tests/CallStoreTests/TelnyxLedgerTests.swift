@@ -246,6 +246,56 @@ struct TelnyxLedgerTests {
             #expect(plan.contains("telnyx_event_session"), "\(plan)")
         }
     }
+
+    // MARK: the webhook's commit: registrations and wake-ups decided inside it
+
+    /// `unlessKnown` applies its ops only for a key the ledger has neither as a recording nor as
+    /// a tombstone; a second registration of one key (a duplicate delivery in a later batch, or
+    /// one in the same commit) changes nothing.
+    @Test(arguments: backends)
+    func unlessKnownRegistersOnlyAnUnknownKey(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            func register(_ key: String) -> LedgerOp {
+                .unlessKnown(key: key, ops: [
+                    .insertRecording(Recording(key: key, path: "/spool/telnyx/\(key).mp3", metadata: "{\"n\":1}")),
+                    .enqueue(newJob(uniqueKey: "fetch:\(key)")),
+                    .audit(AuditEntry(recordingKey: key, action: "telnyx_registered", actor: "test")),
+                ])
+            }
+            try await store.commit([register("k1"), register("k1")])
+            try await store.commit([register("k1")])
+            #expect(try await store.recording(key: "k1")?.metadata == "{\"n\":1}")
+            #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:k1", limit: 10)).count == 1)
+            #expect(try await store.audit(key: "k1", limit: 10).filter { $0.action == "telnyx_registered" }.count == 1)
+            // A tombstoned key (deleted before) is never registered again.
+            try await store.commit([.tombstone(Tombstone(key: "k2", path: "/gone.mp3", reason: "deleted"))])
+            try await store.commit([register("k2")])
+            #expect(try await store.recording(key: "k2") == nil)
+            #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:k2", limit: 10)).isEmpty)
+        }
+    }
+
+    /// `wakeTelnyxSessions` makes due now the waiting jobs of the recordings the stored recording
+    /// events of those sessions announced, and no other.
+    @Test(arguments: backends)
+    func wakeTelnyxSessionsWakesTheRecordingsOfThoseSessionsOnly(_ backend: Backend) async throws {
+        let clock = ManualClock()
+        try await withStore(backend, clock: clock) { store in
+            var saved = Self.event("rec-1", "call.recording.saved", session: "s1")
+            saved.recordingKey = "k1"
+            var elsewhere = Self.event("rec-2", "call.recording.saved", session: "s2")
+            elsewhere.recordingKey = "k2"
+            try await store.commit([.insertTelnyxEvents([saved, elsewhere, Self.event("ev-1", session: "s1")])])
+            let waiting = try await store.insert(newJob(uniqueKey: "fetch:k1", delay: .seconds(3_600)))
+            let other = try await store.insert(newJob(uniqueKey: "fetch:k2", delay: .seconds(3_600)))
+            #expect(try await store.telnyxEvent(id: "rec-1")?.recordingKey == "k1")
+            try await store.commit([.wakeTelnyxSessions(["s1", "s9", ""], uniqueKeyPrefix: "fetch:")])
+            let now = try await store.now()
+            #expect(try await store.existingJob(waiting).runAt <= now)
+            #expect(try await store.existingJob(other).runAt > now)
+            try await store.commit([.wakeTelnyxSessions([], uniqueKeyPrefix: "fetch:")])
+        }
+    }
 }
 
 extension TelnyxEventRow: MillisecondNormalizable {

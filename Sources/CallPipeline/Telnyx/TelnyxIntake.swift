@@ -25,41 +25,34 @@ public struct TelnyxIntake: Sendable {
     /// Stores these events (any number, any order, duplicates allowed) in one commit, with the
     /// registrations, jobs and wake-ups they make. Returns once committed.
     ///
-    /// Reads before the commit: the stored events of the batch's call sessions (one query, only
-    /// when the batch has call events), and the existence of each recording announced (the
-    /// recording, else its tombstone). A recording event that cannot be read (no leg) is stored,
-    /// logged with the field, and registers nothing.
+    /// No read before the commit: a recording is registered unless the ledger knows its key (a
+    /// recording, else a tombstone), decided in the commit; the call events wake the fetch jobs of
+    /// their sessions' recordings there (the stored recording events carry their keys). A
+    /// recording event that cannot be read (no leg) is stored, logged with the field, and
+    /// registers nothing.
     public func accept(_ events: [TelnyxEvent], receivedAt: Date) async throws {
         var seen: Set<String> = []
         let unique = events.filter { seen.insert($0.id).inserted }
         guard !unique.isEmpty else { return }
-        var ops: [LedgerOp] = [.insertTelnyxEvents(unique.map { Self.row($0, receivedAt: receivedAt) })]
         let announced = recordings(announcedBy: unique)
-        // The reads run side by side (a PostgreSQL pool answers them at once).
-        async let woken = waiting(woken: unique, announced: announced)
-        ops += try await registrations(of: announced, now: receivedAt)
-        let keys = try await woken
-        if !keys.isEmpty {
-            ops.append(.wakeJobs(uniqueKeys: keys.map(TelnyxFetchJobHandler.uniqueKey)))
+        // The stored recording events carry their recording's key: a later call event of the
+        // session finds it in the same commit.
+        var keyOfEvent: [String: String] = [:]
+        for recording in announced { if let id = recording.eventID { keyOfEvent[id] = recording.key } }
+        var ops: [LedgerOp] = [.insertTelnyxEvents(unique.map { Self.row($0, receivedAt: receivedAt, recordingKey: keyOfEvent[$0.id]) })]
+        // No read before the commit (the webhook's hot path: one transaction per batch and
+        // nothing else): each registration is decided in it (unless the ledger knows the key),
+        // and the call events wake the recordings of their sessions there.
+        for recording in announced {
+            ops.append(.unlessKnown(key: recording.key, ops: try registrationOps(of: recording, origin: "webhook", now: receivedAt)))
+        }
+        let sessions = Set(unique.filter { TelnyxEvent.callEvents.contains($0.type) }.compactMap(\.callSessionID).filter { !$0.isEmpty })
+        if !sessions.isEmpty {
+            ops.append(.wakeTelnyxSessions(sessions.sorted(), uniqueKeyPrefix: TelnyxFetchJobHandler.uniqueKey("")))
         }
         try await store.commit(ops)
     }
 
-    /// The registrations of the recordings announced, in their order; their reads side by side.
-    private func registrations(of recordings: [TelnyxRecordingInfo], now: Date) async throws -> [LedgerOp] {
-        if recordings.count < 2, let recording = recordings.first { return try await registration(of: recording, origin: "webhook", now: now) }
-        return try await withThrowingTaskGroup(of: (Int, [LedgerOp]).self) { group in
-            for (index, recording) in recordings.enumerated() {
-                group.addTask { (index, try await registration(of: recording, origin: "webhook", now: now)) }
-            }
-            var ops = [[LedgerOp]](repeating: [], count: recordings.count)
-            for try await (index, registration) in group { ops[index] = registration }
-            return ops.flatMap { $0 }
-        }
-    }
-
-    /// The recordings the batch's `call.recording.saved` events announce, once each (by key),
-    /// in the order of their first event.
     private func recordings(announcedBy events: [TelnyxEvent]) -> [TelnyxRecordingInfo] {
         var keys: Set<String> = []
         var recordings: [TelnyxRecordingInfo] = []
@@ -77,22 +70,9 @@ public struct TelnyxIntake: Sendable {
 
     /// The keys of the recordings whose fetch jobs the batch's call events wake: those of their
     /// sessions announced in the batch and those stored before (sorted).
-    private func waiting(woken events: [TelnyxEvent], announced: [TelnyxRecordingInfo]) async throws -> [String] {
-        let sessions = Set(events.filter { TelnyxEvent.callEvents.contains($0.type) }.compactMap(\.callSessionID).filter { !$0.isEmpty })
-        guard !sessions.isEmpty else { return [] }
-        var keys = Set(announced.filter { sessions.contains($0.callSessionID) }.map(\.key))
-        for row in try await store.telnyxEvents(sessions: sessions.sorted()) where row.type == TelnyxEvent.recordingSaved {
-            // Stored events were read once already: one that cannot be read was logged then.
-            guard let event = try? TelnyxEvent.parse(document: row.document), let recording = try? TelnyxRecordingInfo(event: event) else { continue }
-            keys.insert(recording.key)
-        }
-        return keys.sorted()
-    }
-
-    /// An event as the ledger keeps it.
-    static func row(_ event: TelnyxEvent, receivedAt: Date) -> TelnyxEventRow {
+    static func row(_ event: TelnyxEvent, receivedAt: Date, recordingKey: String? = nil) -> TelnyxEventRow {
         TelnyxEventRow(id: event.id, type: event.type, callSessionID: event.callSessionID, callLegID: event.callLegID, occurredAt: event.occurredAt,
-                       receivedAt: receivedAt, document: event.document)
+                       receivedAt: receivedAt, document: event.document, recordingKey: recordingKey)
     }
 
     /// The metadata a Telnyx recording is registered with (plan16 §2): `source.kind` `telnyx`,
@@ -124,6 +104,13 @@ public struct TelnyxIntake: Sendable {
                           metadata: ["key": "\(key)", "session": "\(recording.callSessionID)", "origin": "\(origin)"])
             return []
         }
+        return try registrationOps(of: recording, origin: origin, now: now)
+    }
+
+    /// The ops that register one recording (no read: ``registration(of:origin:now:)`` checks the
+    /// ledger first, the webhook's commit wraps them in ``LedgerOp/unlessKnown(key:ops:)``).
+    func registrationOps(of recording: TelnyxRecordingInfo, origin: String, now: Date) throws -> [LedgerOp] {
+        let key = recording.key
         let metadata = Self.metadata(for: recording, settings: settings, origin: origin, now: now)
         var ops: [LedgerOp] = [
             .insertRecording(Recording(key: key, path: spool.telnyxPath(key: key, format: settings.format), metadata: metadata.text, state: .pending,

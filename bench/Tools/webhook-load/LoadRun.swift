@@ -1,17 +1,28 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
-import NIOCore
-import NIOHTTP1
+import Synchronization
 
-/// One open-loop run: event i is due at start + i / rate; each is sent by a task of its own
-/// when due, and its latency is measured from that instant to the end of the answer.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One open-loop run: event i is due at start + i / rate. A dispatcher hands each event to the
+/// queue of due events at its instant, whatever the answers before it did; `connections`
+/// threads, each with one keep-alive HTTP/1.1 connection, send the queue's events in order.
+/// Latency counts from the scheduled instant to the end of the answer, so time waiting for a free
+/// connection is the server's (no coordinated omission).
+///
+/// Every request is built and signed before the clock starts (its timestamp is the build's second,
+/// well inside the 300 s tolerance for a run of minutes): the generator shares the machine's two
+/// cores with the worker, and signing and an HTTP client's bookkeeping at send time cost as much
+/// CPU as the endpoint it measures (AsyncHTTPClient took most of a core at 2,000 requests/s).
 struct LoadRun: Sendable {
     let url: String
     let rate: Double
     let seconds: Double
     let warmup: Double
     let timeout: Double
+    let connections: Int
     let key: Curve25519.Signing.PrivateKey
 
     /// One event's fate: when it was due (nanoseconds from the start), how long its answer took
@@ -23,60 +34,221 @@ struct LoadRun: Sendable {
         var error: String?
     }
 
-    func run(_ http: HTTPClient) async -> LoadReport {
+    func run() throws -> LoadReport {
+        guard let parsed = URL(string: url), let host = parsed.host, let port = parsed.port ?? 80 as Int? else {
+            throw LoadError("--url \(url): not an http URL with a host")
+        }
+        let path = parsed.path.isEmpty ? "/" : parsed.path
         let total = Int((rate * (warmup + seconds)).rounded())
         let calls = CallFactory(deliveredTo: url)
-        let clock = ContinuousClock()
-        // A short lead so the first events are not already late when the loop starts.
-        let start = clock.now + .milliseconds(100)
-        let rate = rate
-        func due(_ i: Int) -> Int64 { Int64((Double(i) / rate * 1e9).rounded()) }
-        let outcomes = await withTaskGroup(of: Outcome.self, returning: [Outcome].self) { group in
-            var next = 0
-            while next < total {
-                let instant = start + .nanoseconds(due(next))
-                if clock.now < instant { try? await clock.sleep(until: instant, tolerance: .microseconds(50)) }
-                // Everything due by now goes out now (a late wake-up sends a burst, as a real client would).
-                let now = clock.now
-                while next < total, start + .nanoseconds(due(next)) <= now {
-                    let i = next, scheduled = start + .nanoseconds(due(i))
-                    group.addTask { await send(calls.event(i), due: due(i), scheduled: scheduled, http: http, clock: clock) }
-                    next += 1
-                }
-            }
-            var all: [Outcome] = []
-            all.reserveCapacity(total)
-            for await outcome in group { all.append(outcome) }
-            return all
+        let timestamp = String(Int(Date().timeIntervalSince1970))
+        var requests: [[UInt8]] = []
+        requests.reserveCapacity(total)
+        for i in 0..<total {
+            let body = calls.event(i)
+            let signature = try key.signature(for: Data("\(timestamp)|\(body)".utf8)).base64EncodedString()
+            let head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/json\r\n"
+                + "telnyx-timestamp: \(timestamp)\r\ntelnyx-signature-ed25519: \(signature)\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            requests.append(Array((head + body).utf8))
         }
-        return LoadReport(outcomes: outcomes, measuredFrom: Int64((warmup * 1e9).rounded()), rate: rate, seconds: seconds, warmup: warmup)
+        let shared = Shared(requests: requests)
+        let rate = rate
+        @Sendable func due(_ i: Int) -> Int64 { Int64((Double(i) / rate * 1e9).rounded()) }
+        let start = DispatchTime.now().uptimeNanoseconds + 100_000_000
+        var threads: [Thread] = []
+        for _ in 0..<connections {
+            let thread = Thread {
+                var connection: Int32 = -1
+                while let i = shared.next() {
+                    let scheduled = start + UInt64(due(i))
+                    var status: Int?
+                    var error: String?
+                    for attempt in 0..<2 {
+                        if connection < 0 {
+                            do { connection = try Self.connect(host: host, port: port, timeout: timeout) } catch {
+                                break
+                            }
+                        }
+                        do {
+                            status = try Self.exchange(connection, request: shared.requests[i])
+                            error = nil
+                            break
+                        } catch let failure {
+                            // A kept-alive connection the server closed: once more on a new one.
+                            close(connection)
+                            connection = -1
+                            error = "\(failure)"
+                            if attempt == 1 { break }
+                        }
+                    }
+                    if status == nil, error == nil { error = "cannot connect to \(host):\(port)" }
+                    let latency = Int64(DispatchTime.now().uptimeNanoseconds) - Int64(scheduled)
+                    shared.record(Outcome(due: due(i), latency: latency, status: status, error: error))
+                }
+                if connection >= 0 { close(connection) }
+                shared.threadDone()
+            }
+            thread.stackSize = 256 << 10
+            threads.append(thread)
+            thread.start()
+        }
+        // The dispatcher: everything due by now goes into the queue now.
+        var next = 0
+        while next < total {
+            let now = DispatchTime.now().uptimeNanoseconds
+            var ready = next
+            while ready < total, start + UInt64(due(ready)) <= now { ready += 1 }
+            if ready > next {
+                shared.release(upTo: ready)
+                next = ready
+            } else {
+                let wait = start + UInt64(due(next)) - now
+                usleep(useconds_t(max(1, wait / 1000)))
+            }
+        }
+        shared.finish()
+        shared.waitForThreads(connections)
+        return LoadReport(outcomes: shared.outcomes(), measuredFrom: Int64((warmup * 1e9).rounded()), rate: rate, seconds: seconds, warmup: warmup)
     }
 
-    func send(_ body: String, due: Int64, scheduled: ContinuousClock.Instant, http: HTTPClient, clock: ContinuousClock) async -> Outcome {
-        // Signed when sent, as Telnyx does: the timestamp is the sending second.
-        let timestamp = String(Int(Date().timeIntervalSince1970))
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "telnyx-timestamp", value: timestamp)
-        do {
-            let signature = try key.signature(for: Data("\(timestamp)|\(body)".utf8))
-            request.headers.add(name: "telnyx-signature-ed25519", value: signature.base64EncodedString())
-            request.body = .bytes(ByteBuffer(string: body))
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout * 1e9)))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            return Outcome(due: due, latency: (clock.now - scheduled).nanoseconds, status: Int(response.status.code))
-        } catch {
-            return Outcome(due: due, latency: (clock.now - scheduled).nanoseconds, status: nil, error: String(describing: error))
+    /// A blocking TCP connection with `timeout` for each send and receive.
+    static func connect(host: String, port: Int, timeout: Double) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { throw LoadError("cannot resolve \(host)") }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { throw LoadError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // struct timeval {seconds, microseconds} (two longs on Linux).
+        var limit: (Int, Int) = (Int(timeout), Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<(Int, Int)>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<(Int, Int)>.size))
+        guard Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw LoadError("connect: \(message)")
         }
+        return fd
+    }
+
+    /// Sends one request and reads its whole answer (headers, then Content-Length bytes);
+    /// returns the status.
+    static func exchange(_ fd: Int32, request: [UInt8]) throws -> Int {
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw LoadError("send: \(n < 0 ? String(cString: strerror(errno)) : "closed")") }
+            sent += n
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var have = 0
+        var headerEnd: Int?
+        var bodyLength = 0
+        while true {
+            if have == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + have, $0.count - have, 0) }
+            guard n > 0 else { throw LoadError("recv: \(n < 0 ? String(cString: strerror(errno)) : "closed")") }
+            have += n
+            if headerEnd == nil, let end = Self.find([13, 10, 13, 10], in: buffer, upTo: have) {
+                headerEnd = end + 4
+                let head = String(decoding: buffer[0..<end], as: UTF8.self).lowercased()
+                for line in head.split(separator: "\r\n") where line.hasPrefix("content-length:") {
+                    bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
+                }
+            }
+            if let headerEnd, have >= headerEnd + bodyLength {
+                let statusLine = String(decoding: buffer[0..<min(have, 16)], as: UTF8.self)
+                let fields = statusLine.split(separator: " ")
+                guard fields.count >= 2, let status = Int(fields[1]) else { throw LoadError("not an HTTP answer") }
+                return status
+            }
+        }
+    }
+
+    static func find(_ needle: [UInt8], in buffer: [UInt8], upTo count: Int) -> Int? {
+        guard count >= needle.count else { return nil }
+        for i in 0...(count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle {
+            return i
+        }
+        return nil
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+struct LoadError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The queue of due events, the outcomes, and the threads' end.
+final class Shared: Sendable {
+    let requests: [[UInt8]]
+    private struct State {
+        var released = 0
+        var taken = 0
+        var finished = false
+        var outcomes: [LoadRun.Outcome] = []
+        var done = 0
     }
+    private let state: Mutex<State>
+    private let condition = NSCondition()
+
+    init(requests: [[UInt8]]) {
+        self.requests = requests
+        var initial = State()
+        initial.outcomes.reserveCapacity(requests.count)
+        state = Mutex(initial)
+    }
+
+    /// The next due event, waiting for one; nil once all are taken and the dispatcher finished.
+    func next() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let taken: Int?? = state.withLock { s in
+                if s.taken < s.released {
+                    s.taken += 1
+                    return .some(s.taken - 1)
+                }
+                return s.finished ? .some(nil) : .none
+            }
+            if let taken { return taken }
+            condition.wait()
+        }
+    }
+
+    func release(upTo count: Int) {
+        condition.lock()
+        state.withLock { $0.released = count }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        state.withLock { $0.finished = true }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func record(_ outcome: LoadRun.Outcome) { state.withLock { $0.outcomes.append(outcome) } }
+
+    func threadDone() {
+        condition.lock()
+        state.withLock { $0.done += 1 }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitForThreads(_ count: Int) {
+        condition.lock()
+        while state.withLock({ $0.done }) < count { condition.wait() }
+        condition.unlock()
+    }
+
+    func outcomes() -> [LoadRun.Outcome] { state.withLock { $0.outcomes } }
 }
 
 /// The figures of a run, over the events due after the warm-up.

@@ -1,8 +1,6 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Crypto
 import Foundation
-import NIOCore
 
 /// `callrec-webhook-load`: an open-loop load generator for the Telnyx webhook endpoint
 /// (bench/webhooks.sh, goal G2). Every event is sent at its own instant (start + i / rate),
@@ -10,7 +8,7 @@ import NIOCore
 /// politely waiting client. Latency counts from that scheduled instant, so time spent waiting
 /// for a connection is the server's too (no coordinated omission).
 @main
-struct WebhookLoad: AsyncParsableCommand {
+struct WebhookLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "callrec-webhook-load",
         abstract: "Send signed Telnyx call events to a webhook endpoint at a fixed rate; print the answer latencies as JSON.",
@@ -51,22 +49,13 @@ struct WebhookLoad: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
         let key = try Self.loadOrCreateKey(keyFile)
         if printPublicKey {
             print(key.publicKey.rawRepresentation.base64EncodedString())
             return
         }
-        var configuration = HTTPClient.Configuration()
-        // A request waits for a pool connection up to the connect timeout: up to --timeout, as the whole request.
-        configuration.timeout = .init(connect: .nanoseconds(Int64(timeout * 1e9)))
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let report: LoadReport
-        do {
-            report = await LoadRun(url: url!, rate: rate, seconds: seconds, warmup: warmup, timeout: timeout, key: key).run(http)
-            try? await http.shutdown()
-        }
+        let report = try LoadRun(url: url!, rate: rate, seconds: seconds, warmup: warmup, timeout: timeout, connections: connections, key: key).run()
         if let firstError = report.firstError { FileHandle.standardError.write(Data("callrec-webhook-load: first failure: \(firstError)\n".utf8)) }
         let data = try JSONSerialization.data(withJSONObject: report.document, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
