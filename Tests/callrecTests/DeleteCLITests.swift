@@ -13,25 +13,11 @@ import FoundationNetworking
 @Suite(.serialized) struct DeleteCLITests {
     let callrec = callrecExecutable()
 
-    static let pipedriveToken = "0123456789abcdef0123456789abcdef01234567"
-    static let telnyxKey = "KEYTESTTELNYX0000000000000000000_abc"
-    static let voipnowToken = "voipnowtesttoken0000000000000000000000000"
+    static let pipedriveToken = ClientEnvironment.pipedriveToken
+    static let telnyxKey = ClientEnvironment.telnyxKey
+    static let voipnowToken = ClientEnvironment.voipnowToken
 
-    func environment(base: String? = nil) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        environment["CALLREC_DATABASE"] = nil
-        environment["PIPEDRIVE_API_TOKEN"] = Self.pipedriveToken
-        environment["TELNYX_API_KEY"] = Self.telnyxKey
-        environment["VOIPNOW_ACCESS_TOKEN"] = Self.voipnowToken
-        environment["PIPEDRIVE_BURST"] = "500"
-        environment["PIPEDRIVE_DAILY_TOKENS"] = "1000000"
-        if let base {
-            environment["PIPEDRIVE_API_URL"] = base + "/v1"
-            environment["TELNYX_API_URL"] = base + "/v2"
-            environment["VOIPNOW_API_URL"] = base
-        }
-        return environment
-    }
+    func environment(base: String? = nil) -> [String: String] { ClientEnvironment.make(base: base) }
 
     /// A request the sandbox's fault injection leaves alone.
     @discardableResult
