@@ -32,10 +32,10 @@ import Testing
 
     /// A 20 s call transcoded to MP3 by callrec itself (so it carries the LAME/Xing tag that
     /// promises the whole length), then cut in the middle of a frame at about half.
-    func cutMP3(in dir: String) throws -> String {
+    func cutMP3(in dir: String) async throws -> String {
         try FileManager.default.createDirectory(atPath: "\(dir)/src", withIntermediateDirectories: true)
         try SyntheticAudio.write(.speech(), seconds: 20, format: .wavPCM16, to: "\(dir)/src/call.wav")
-        let made = try runProcessBlocking(callrec, ["transcode", "--settle", "0", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
+        let made = try await runProcess(callrec, ["transcode", "--settle", "0", "\(dir)/src", "--out", "\(dir)/mp3", "--log-level", "error"], environment: Self.environment())
         try #require(made.status == 0, "\(made.stderr)")
         let whole = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/mp3/call.mp3"))
         try FileManager.default.createDirectory(atPath: "\(dir)/cut", withIntermediateDirectories: true)
@@ -48,7 +48,7 @@ import Testing
     /// the like straight to stderr when callrec decoded a cut MP3; now only callrec speaks there.
     @Test func aCutMP3GivesOnlyCallrecsOwnLinesOnStderr() async throws {
         try await withTemporaryDirectory { dir in
-            let cut = try cutMP3(in: dir)
+            let cut = try await cutMP3(in: dir)
             let environment = Self.environment()
             let probe = try await runProcess(callrec, ["probe", cut], environment: environment)
             #expect(probe.status == 0, "\(probe.stderr)")
@@ -112,25 +112,34 @@ import Testing
         }
     }
 
-    /// Polls the sandbox state file of `state` until it lists a live call log.
-    static func waitForACallLog(state: String, while process: Process, log: String? = nil) async throws {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while process.isRunning, ContinuousClock.now < deadline {
-            if let data = FileManager.default.contents(atPath: "\(state)/sandbox/sandbox-state.json"),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], !liveIDs("call_logs", json).isEmpty {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(25))
+    /// Polls the sandbox state file of `state` until it lists a live call log, then starts the
+    /// next process at once: on a thread of its own, poll and start both, because the suite's
+    /// CPU-bound tests can hold every cooperative thread for longer than the first run lasts (a
+    /// task that polled saw the run end before it looked, twice in CI).
+    static func startOnceACallLog(state: String, while process: Process, log: String? = nil,
+                                  _ start: @escaping @Sendable () throws -> Process) async throws -> Process {
+        let outcome: Result<Process, TestAudioError> = await withCheckedContinuation { done in
+            Thread {
+                let deadline = ContinuousClock.now + .seconds(120)
+                func made() -> Int {
+                    (FileManager.default.contents(atPath: "\(state)/sandbox/sandbox-state.json")
+                        .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }).map { liveIDs("call_logs", $0).count } ?? 0
+                }
+                while process.isRunning, ContinuousClock.now < deadline {
+                    if made() > 0 {
+                        do { done.resume(returning: .success(try start())) } catch {
+                            done.resume(returning: .failure(TestAudioError("cannot start the next process: \(error)")))
+                        }
+                        return
+                    }
+                    usleep(5_000)
+                }
+                let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
+                let how = process.isRunning ? "still running after 120 s" : "exited with \(process.terminationStatus)"
+                done.resume(returning: .failure(TestAudioError("the first run made no call log its poller saw (\(how); it made \(made())): \(tail)")))
+            }.start()
         }
-        if !process.isRunning {
-            // Said apart from "no call log": the run ended before this poller ran again.
-            let made = (FileManager.default.contents(atPath: "\(state)/sandbox/sandbox-state.json")
-                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }).map { liveIDs("call_logs", $0).count } ?? 0
-            if made > 0 { throw TestAudioError("the first run ended (\(process.terminationStatus)) before its first call log was seen; it made \(made)") }
-        }
-        let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
-        let how = process.isRunning ? "still running after 120 s" : "exited with \(process.terminationStatus)"
-        throw TestAudioError("the first run made no call log in its sandbox (\(how)): \(tail)")
+        return try outcome.get()
     }
 
     /// The call logs the ledger of `state` attached parts to, and the live ones its sandbox holds.
@@ -160,8 +169,10 @@ import Testing
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "2", "--upload-slots", "2",
                           "--part-max-minutes", "1", "--json", "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
-            try await Self.waitForACallLog(state: "\(dir)/state", while: first, log: "\(dir)/first.log")
-            let second = try startProcess(callrec, upload, environment: environment, log: "\(dir)/second.log")
+            let callrec = self.callrec
+            let second = try await Self.startOnceACallLog(state: "\(dir)/state", while: first, log: "\(dir)/first.log") {
+                try startProcess(callrec, upload, environment: environment, log: "\(dir)/second.log")
+            }
             #expect(try await waitForExit(second, upTo: 240))
             #expect(try await waitForExit(first, upTo: 240))
             let secondLog = (try? String(contentsOfFile: "\(dir)/second.log", encoding: .utf8)) ?? ""
@@ -185,9 +196,11 @@ import Testing
             let upload = ["upload", "--settle", "0", "\(dir)/in", "--sandbox", "--state", "\(dir)/state", "--jobs", "1", "--upload-slots", "1",
                           "--log-level", "warning"]
             let first = try startProcess(callrec, upload, environment: environment, log: "\(dir)/first.log")
-            try await Self.waitForACallLog(state: "\(dir)/state", while: first)
-            let standalone = try startProcess(callrec, ["sandbox", "--port", "0", "--state", "\(dir)/state/sandbox"], environment: environment,
-                                              log: "\(dir)/standalone.log")
+            let callrec = self.callrec
+            let standalone = try await Self.startOnceACallLog(state: "\(dir)/state", while: first) {
+                try startProcess(callrec, ["sandbox", "--port", "0", "--state", "\(dir)/state/sandbox"], environment: environment,
+                                 log: "\(dir)/standalone.log")
+            }
             let refused = try await waitForExit(standalone, upTo: 30)
             if !refused {
                 standalone.terminate()
