@@ -13,6 +13,8 @@ public struct APIClients: Sendable {
     public let environment: APIEnvironment
     public let apis: LiveDeleteAPIs
     public var pipedrive: PipedriveClient? { apis.pipedrive }
+    /// The command's one HTTP client (nil when no API has credentials and none was asked for).
+    public let http: HTTPClient?
 
     /// The API settings of DESIGN §7 from the environment, then `file` for what it leaves unset,
     /// every one checked before any work. `file` is a JSON config (``ConfigFile``: read and
@@ -48,9 +50,11 @@ public struct APIClients: Sendable {
     }
 
     /// Runs `body` with the clients `environment` has credentials for; the HTTP client (made
-    /// only when some API has credentials) is shut down when `body` ends, whatever happens.
-    public static func with<T>(environment: APIEnvironment, logger: Logger, _ body: (APIClients) async throws -> T) async throws -> T {
-        let needed = environment.pipedriveToken != nil || environment.telnyxKey != nil
+    /// only when some API has credentials, or `alwaysHTTP`: the worker's pre-signed Telnyx
+    /// downloads need none) is shut down when `body` ends, whatever happens.
+    public static func with<T>(environment: APIEnvironment, alwaysHTTP: Bool = false, logger: Logger,
+                               _ body: (APIClients) async throws -> T) async throws -> T {
+        let needed = alwaysHTTP || environment.pipedriveToken != nil || environment.telnyxKey != nil
             || (environment.voipnowURL != nil && environment.voipnowToken != nil)
         guard needed else { return try await body(APIClients(environment: environment, http: nil, logger: logger)) }
         return try await withHTTPClient(HTTPClient.makeForAPIs()) { http in
@@ -60,6 +64,7 @@ public struct APIClients: Sendable {
 
     private init(environment: APIEnvironment, http: HTTPClient?, logger: Logger) {
         self.environment = environment
+        self.http = http
         var pipedrive: PipedriveClient?
         var telnyx: TelnyxClient?
         var voipnow: VoipNowClient?

@@ -96,10 +96,9 @@ public struct WorkerService: Sendable {
             }
         }
         return try await settings.withStore(creating: true, logger: logger) { store in
-            // Telnyx downloads need an HTTP client even without any API credentials (the links
-            // are pre-signed); APIClients makes one only with credentials.
-            try await withHTTPClient(HTTPClient.makeForAPIs()) { downloads in
-            try await APIClients.with(environment: environment, logger: logger) { clients in
+            // Telnyx downloads need the HTTP client even without any API credentials (the links
+            // are pre-signed).
+            try await APIClients.with(environment: environment, alwaysHTTP: true, logger: logger) { clients in
                 if clients.pipedrive == nil, uploadSlots > 0 {
                     logger.notice("PIPEDRIVE_API_TOKEN is not set: the upload queue is not served by this worker")
                     uploadSlots = 0
@@ -123,7 +122,7 @@ public struct WorkerService: Sendable {
                                         fingerprints: fingerprints, followUp: UploadJobHandler.followUp) as any JobHandler,
                 ]
                 // Always: a worker without --listen runs the fetch jobs other workers received.
-                handlers.append(TelnyxFetchJobHandler(settings: telnyx ?? TelnyxSettings(), client: clients.apis.telnyx, http: downloads,
+                handlers.append(TelnyxFetchJobHandler(settings: telnyx ?? TelnyxSettings(), client: clients.apis.telnyx, http: clients.http!,
                                                       spool: Spool(root: settings.spoolDirectory)) { key in
                     (try? TranscodeJobHandler.job(key: key)).map { [$0] } ?? []
                 })
@@ -187,7 +186,6 @@ public struct WorkerService: Sendable {
                     }
                 }
                 return Outcome(summary: worker.summary, unserved: lines, watched: look, later: later)
-            }
             }
         }
     }

@@ -181,12 +181,7 @@ public struct TranscodeJobHandler: JobHandler {
             throw JobFailure(.snoozeUntil(until), code: CallResolution.awaitingCDR,
                              "\(recording.path): its CDR row has not come; it waits until \(ISO8601DateFormatter().string(from: until)) (--cdr-wait), then goes on with its file name's facts")
         case .skip(let reason, let message, let resolved):
-            var ops: [LedgerOp] = [
-                .require(key: key, states: [.pending]),
-                .setRecordingMetadata(key: key, metadata: resolved.text),
-                .setRecordingState(key: key, state: .skipped, errorCode: reason.rawValue, errorMessage: message),
-                .audit(AuditEntry(recordingKey: key, action: "skipped", detail: "\(reason.rawValue): \(message)", actor: context.owner)),
-            ]
+            var ops = CallResolution.skipOps(key: key, metadata: resolved, reason: reason, message: message, actor: context.owner)
             // The file's row says why, so that a scan after the policy changes looks at it again.
             if var row = try await store.sourceFile(path: recording.path) {
                 row.verdict = "skipped"

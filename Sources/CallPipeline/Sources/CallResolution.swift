@@ -95,6 +95,17 @@ enum CallResolution {
         }
     }
 
+    /// The commit of a recording its source's policy does not log: its metadata with the facts,
+    /// the state `skipped` with the reason, and the audit (PBX and Telnyx recordings alike).
+    static func skipOps(key: String, metadata: SourceMetadata, reason: SkipReason, message: String, actor: String) -> [LedgerOp] {
+        [
+            .require(key: key, states: [.pending]),
+            .setRecordingMetadata(key: key, metadata: metadata.text),
+            .setRecordingState(key: key, state: .skipped, errorCode: reason.rawValue, errorMessage: message),
+            .audit(AuditEntry(recordingKey: key, action: "skipped", detail: "\(reason.rawValue): \(message)", actor: actor)),
+        ]
+    }
+
     /// The job's failure while a recording waits for its CDR row.
     static let awaitingCDR = "awaiting_cdr"
 }

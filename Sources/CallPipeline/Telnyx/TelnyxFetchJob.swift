@@ -215,12 +215,7 @@ public struct TelnyxFetchJobHandler: JobHandler {
         switch TelnyxFacts.decide(facts, settings: settings, audioSeconds: nil) {
         case .skip(let reason, message: let why):
             let message = "call session \(info.callSessionID): \(why)"
-            try await store.commit([
-                .require(key: key, states: [.pending]),
-                .setRecordingMetadata(key: key, metadata: resolved.text),
-                .setRecordingState(key: key, state: .skipped, errorCode: reason.rawValue, errorMessage: message),
-                .audit(AuditEntry(recordingKey: key, action: "skipped", detail: "\(reason.rawValue): \(message)", actor: context.owner)),
-            ])
+            try await store.commit(CallResolution.skipOps(key: key, metadata: resolved, reason: reason, message: message, actor: context.owner))
             logger.info("not logged", metadata: ["reason": "\(reason.rawValue)"])
             return nil
         case .log(let draft, let warnings):
