@@ -26,19 +26,12 @@ public func runProcess(_ executable: String, _ arguments: [String], environment:
 
 /// `runProcess` for synchronous callers (short probes only: it blocks the calling thread).
 public func runProcessBlocking(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
+    let process = try ChildProcess(executable, arguments, environment: environment, stdout: .pipe, stderr: .pipe)
     // Read both pipes concurrently so a chatty child cannot block on a full pipe.
     nonisolated(unsafe) var errData = Data()
-    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    let reader = Thread { errData = process.standardError!.readDataToEndOfFile() }
     reader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let outData = process.standardOutput!.readDataToEndOfFile()
     process.waitUntilExit()
     while !reader.isFinished { usleep(1000) }
     return ProcessResult(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))

@@ -5,22 +5,12 @@ import FoundationNetworking
 #endif
 
 /// Starts `executable` in the background with its output appended to the file `log`.
-public func startProcess(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-    handle.seekToEndOfFile()
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    return process
+public func startProcess(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> ChildProcess {
+    try ChildProcess(executable, arguments, environment: environment, stdout: .append(log), stderr: .standardOutput)
 }
 
 /// Waits for `process` to exit; false when it is still running after `seconds`.
-public func waitForExit(_ process: Process, upTo seconds: Double) async throws -> Bool {
+public func waitForExit(_ process: ChildProcess, upTo seconds: Double) async throws -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while process.isRunning {
         if ContinuousClock.now > deadline { return false }
@@ -42,25 +32,20 @@ public func waitForText(_ text: String, inFile path: String, timeout: Duration =
 
 /// A `callrec sandbox` process on a free loopback port.
 public struct SandboxProcess: Sendable {
-    public let process: Process
+    public let process: ChildProcess
     /// `http://127.0.0.1:<port>`
     public let base: String
 
     /// Starts `callrec sandbox --port 0 --json` with its state under `dir/sandbox` and waits for
     /// the document that names its address.
     public static func start(_ callrec: String, dir: String, environment: [String: String], faults: String? = nil) async throws -> SandboxProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? [])
-        process.environment = environment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try ChildProcess(callrec, ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? []),
+                                       environment: environment, stdout: .pipe)
+        let out = process.standardOutput!
         var buffer = Data()
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            let chunk = out.fileHandleForReading.availableData
+            let chunk = out.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
             if let doc = try? JSONSerialization.jsonObject(with: buffer) as? [String: Any], let base = doc["base_url"] as? String {
@@ -100,7 +85,7 @@ public struct SandboxProcess: Sendable {
     /// suite can starve the test's tasks while the run makes dozens of requests a second).
     /// Returns the count it was killed at; nil when the process ended first (or after
     /// `timeout`, when it is left running).
-    public func kill(_ process: Process, atRequest count: Int, timeout: Duration = .seconds(120)) async -> Int? {
+    public func kill(_ process: ChildProcess, atRequest count: Int, timeout: Duration = .seconds(120)) async -> Int? {
         let port = URLComponents(string: base)?.port ?? 0
         return await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
             Thread {
@@ -108,7 +93,7 @@ public struct SandboxProcess: Sendable {
                 while process.isRunning, ContinuousClock.now < deadline {
                     if let body = blockingLoopbackGET(port: port, "/_sandbox/state", headers: ["x-sandbox-fault": "none"]),
                        let state = try? JSONSerialization.jsonObject(with: body) as? [String: Any], requests(of: state) >= count {
-                        Foundation.kill(process.processIdentifier, SIGKILL)
+                        process.kill()
                         done.resume(returning: requests(of: state))
                         return
                     }

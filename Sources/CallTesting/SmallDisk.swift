@@ -10,8 +10,7 @@ public import Foundation
 /// check ``isAvailable`` and skip visibly (`.enabled(if: SmallDisk.isAvailable)`) where they are
 /// missing.
 public final class SmallDisk: @unchecked Sendable {
-    private let holder: Process
-    private let input: Pipe
+    private let holder: ChildProcess
     /// The mount points (paths inside the namespace), with their sizes in bytes.
     public let mounts: [String: Int]
 
@@ -33,16 +32,9 @@ public final class SmallDisk: @unchecked Sendable {
         let script = mounts.sorted { $0.key < $1.key }
             .map { "mount -t tmpfs -o size=\($0.value) tmpfs '\($0.key)'" }
             .joined(separator: " && ") + " && echo ready && exec cat >/dev/null"
-        holder = Process()
-        holder.executableURL = URL(fileURLWithPath: unshare)
-        holder.arguments = ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script]
-        input = Pipe()
-        let output = Pipe()
-        holder.standardInput = input
-        holder.standardOutput = output
-        holder.standardError = output
-        try holder.run()
-        let line = output.fileHandleForReading.availableData
+        holder = try ChildProcess(unshare, ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script],
+                                  stdin: .pipe, stdout: .pipe, stderr: .standardOutput)
+        let line = holder.standardOutput!.availableData
         guard String(decoding: line, as: UTF8.self).hasPrefix("ready") else {
             holder.terminate()
             throw TestAudioError("cannot mount tmpfs: \(String(decoding: line, as: UTF8.self))")
@@ -54,7 +46,7 @@ public final class SmallDisk: @unchecked Sendable {
     /// Ends the holder: the mounts go with its namespace.
     public func close() {
         guard holder.isRunning else { return }
-        try? input.fileHandleForWriting.close()
+        try? holder.standardInput!.close()
         holder.waitUntilExit()
     }
 
@@ -70,7 +62,7 @@ public final class SmallDisk: @unchecked Sendable {
 
     /// Starts `executable` inside the namespace in the background, its output appended to `log`
     /// (a path outside).
-    public func start(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> Process {
+    public func start(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> ChildProcess {
         try startProcess(which("nsenter") ?? "/usr/bin/nsenter",
                          ["--target", "\(holder.processIdentifier)", "--mount", "--", executable] + arguments,
                          environment: environment, log: log)

@@ -64,13 +64,7 @@ import FoundationNetworking
              name: String) async throws -> (status: Int32, stdout: Data, stderr: String)? {
         let out = "\(dir)/\(name).out", err = "\(dir)/\(name).err"
         for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: callrec)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
+        let process = try ChildProcess(callrec, arguments, environment: environment, stdout: .append(out), stderr: .append(err))
         guard try await waitForExit(process, upTo: seconds) else {
             kill(process.processIdentifier, SIGKILL)
             _ = try await waitForExit(process, upTo: 10)

@@ -206,13 +206,7 @@ import FoundationNetworking
             let seeded = try await seed(2, parts: 3, base: base, state: "\(dir)/state")
             let target = seeded[0]
 
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: callrec)
-            process.arguments = ["delete", "--recording", target.key, "--state", "\(dir)/state"]
-            process.environment = env
-            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try process.run()
+            let process = try ChildProcess(callrec, ["delete", "--recording", target.key, "--state", "\(dir)/state"], environment: env)
             let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
             // Wait for the first step to be committed, then kill -9 while the second is in flight.
             let deadline = ContinuousClock.now + .seconds(60)

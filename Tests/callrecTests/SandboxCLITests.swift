@@ -116,9 +116,9 @@ import Testing
     /// next process at once: on a thread of its own, poll and start both, because the suite's
     /// CPU-bound tests can hold every cooperative thread for longer than the first run lasts (a
     /// task that polled saw the run end before it looked, twice in CI).
-    static func startOnceACallLog(state: String, while process: Process, log: String? = nil,
-                                  _ start: @escaping @Sendable () throws -> Process) async throws -> Process {
-        let outcome: Result<Process, TestAudioError> = await withCheckedContinuation { done in
+    static func startOnceACallLog(state: String, while process: ChildProcess, log: String? = nil,
+                                  _ start: @escaping @Sendable () throws -> ChildProcess) async throws -> ChildProcess {
+        let outcome: Result<ChildProcess, TestAudioError> = await withCheckedContinuation { done in
             Thread {
                 let deadline = ContinuousClock.now + .seconds(120)
                 func made() -> Int {

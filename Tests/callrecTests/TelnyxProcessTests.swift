@@ -26,7 +26,7 @@ import FoundationNetworking
 
     /// A `callrec worker --listen 127.0.0.1:0` process and its webhook URL (from its log line).
     struct Worker {
-        let process: Process
+        let process: ChildProcess
         let log: String
         /// `http://127.0.0.1:PORT/webhooks/telnyx`
         let url: String

@@ -173,7 +173,7 @@ import FoundationNetworking
             let victim = try startProcess(bench, flags + ["--state", "\(dir)/a"], environment: environment, log: "\(dir)/a.log")
             let deadline = ContinuousClock.now + .seconds(120)
             var killedAt: Int64 = 0
-            var joined: Process?
+            var joined: ChildProcess?
             while ContinuousClock.now < deadline {
                 let events = readTrace(trace).filter { $0.pid == victim.processIdentifier }
                 let open = Set(events.filter { $0.kind == "start" }.map(\.token)).subtracting(events.filter { $0.kind == "end" }.map(\.token))
