@@ -15,6 +15,8 @@ public final class SQLiteStore: CallStore {
     let pool: DatabasePool
     let logger: Logger
     let signal = WakeUp()
+    /// Checkpoints the WAL off the writer (``WALCheckpointer``).
+    let checkpointer: WALCheckpointer
     /// The time of leases, `run_at` and every stamp (tests pass a clock they move by hand).
     let clock: @Sendable () -> Date
 
@@ -40,6 +42,7 @@ public final class SQLiteStore: CallStore {
         config.busyMode = .timeout(Self.busyTimeout)
         config.foreignKeysEnabled = true
         config.journalMode = .wal
+        checkpointer = WALCheckpointer(path: path, logger: logger)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             // WAL makes NORMAL safe against corruption; FULL keeps every commit across a power cut,
@@ -47,6 +50,8 @@ public final class SQLiteStore: CallStore {
             // writer after the pool is open: GRDB sets NORMAL when it turns WAL on, which comes
             // after `prepareDatabase` (a FULL set there was silently undone).
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+            // The writer checkpoints only as a backstop; WALCheckpointer does it off the writer.
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)") }
         } catch {
             throw Self.diskFull(error, path: path, "cannot open the SQLite database \(path)")
                 ?? StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
@@ -91,7 +96,10 @@ public final class SQLiteStore: CallStore {
         }
     }
 
+    deinit { checkpointer.stop() }
+
     public func close() async throws {
+        checkpointer.stop()
         do {
             try pool.close()
         } catch {
@@ -107,7 +115,7 @@ public final class SQLiteStore: CallStore {
     /// cancellation) become ``StoreError/Code/unavailable``.
     func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.writeWithoutTransaction { db in
+            let value = try await pool.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -115,6 +123,8 @@ public final class SQLiteStore: CallStore {
                 }
                 return result!
             }
+            checkpointer.wrote()
+            return value
         } catch {
             throw wrap(error, what)
         }

@@ -18,9 +18,41 @@ public struct ProcessResult: Sendable {
 /// Runs `executable` with `arguments`, collecting its output. The wait happens on a thread of its
 /// own: a test that waited on a cooperative thread for a run of a minute took one of the two this
 /// machine has from every other test (a run's poller starved until the run it watched had ended).
+/// At most ``ProcessSlots/limit`` run at once (the others wait their turn without holding a
+/// thread): with every test of the suite starting its run at the same moment, thirty `callrec`
+/// processes shared two cores and the whole suite stalled for half a minute.
 public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, environment: environment) }) }.start()
+    await ProcessSlots.shared.acquire()
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ProcessResult, any Error>, Never>) in
+        Thread { continuation.resume(returning: Result { try runProcessBlocking(executable, arguments, environment: environment) }) }.start()
+    }
+    await ProcessSlots.shared.release()
+    return try result.get()
+}
+
+/// The turns of ``runProcess(_:_:environment:)``: a counting semaphore whose waiters suspend.
+public actor ProcessSlots {
+    public static let shared = ProcessSlots(limit: max(3, ProcessInfo.processInfo.activeProcessorCount + 1))
+
+    public nonisolated let limit: Int
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    public init(limit: Int) {
+        self.limit = limit
+        free = limit
+    }
+
+    public func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    public func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
 

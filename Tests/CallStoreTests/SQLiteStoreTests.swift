@@ -28,6 +28,34 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// The commits do not checkpoint (the writer's threshold is the far backstop) and the WAL is
+    /// still copied into the database soon after writes, by the checkpointer's own connection:
+    /// 3,000 pages of WAL, more than SQLite's default threshold of 1,000, are backfilled while
+    /// the writer's threshold stays out of reach.
+    @Test func theWALIsCheckpointedOffTheWriter() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/state.db"
+            let store = try SQLiteStore(path: path)
+            try await store.migrate()
+            let threshold = try await store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
+            #expect(threshold == WALCheckpointer.backstopPages)
+            let before = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            // ≈ 12 MB of job rows in 200 commits: 3,000 pages of WAL.
+            let args = #"{"n": ""# + String(repeating: "n", count: 60_000) + #""}"#
+            for _ in 0..<200 { _ = try await store.insert(NewJob(queue: queueA, kind: "test", args: args)) }
+            // The database file grows as the WAL is copied into it: by the checkpointer, since no
+            // commit crossed the writer's threshold.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var size = before
+            while size < before + 8_000_000, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            }
+            #expect(size >= before + 8_000_000, "the database file grew from \(before) to \(size) bytes only")
+            try await store.close()
+        }
+    }
+
     @Test func storesSharingAFileMigrateAtOnceAndSeeEachOther() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/state.db"
