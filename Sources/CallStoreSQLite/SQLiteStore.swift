@@ -100,6 +100,14 @@ public final class SQLiteStore: CallStore {
 
     public func close() async throws {
         checkpointer.stop()
+        // Best effort: copy the WAL into the database and truncate it, so a process that ends
+        // leaves no WAL room behind (a full disk would hide in it: writes of the next run go into
+        // its space and fail later). Not when another process is in the database right now: no
+        // wait for it (busy timeout 0).
+        _ = try? await pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            return try db.checkpoint(.truncate)
+        }
         do {
             try pool.close()
         } catch {

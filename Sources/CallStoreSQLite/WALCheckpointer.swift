@@ -59,12 +59,19 @@ final class WALCheckpointer: @unchecked Sendable {
 
     private func run() {
         var queue: DatabaseQueue?
-        defer {
-            condition.lock()
-            finished = true
-            condition.broadcast()
-            condition.unlock()
-        }
+        checkpoints(&queue)
+        // Closed before `stop()` returns: the store's close then closes the last connection, which
+        // deletes the WAL (a process that exits right after its close leaves no WAL behind).
+        try? queue?.close()
+        queue = nil
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Checkpoints whenever writes came, until stopped.
+    private func checkpoints(_ queue: inout DatabaseQueue?) {
         while true {
             condition.lock()
             while !dirty, !stopped { condition.wait() }

@@ -93,6 +93,9 @@ import Testing
                                            logger: logger, onRunning: { ports.continuation.yield($0) })
                 var configuration = HTTPClient.Configuration()
                 configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+                // A request waits for a pooled connection at most this long (AHC: the connect
+                // timeout, 10 s by default): 300 at once on a loaded two-core machine waited longer.
+                configuration.timeout.connect = .seconds(120)
                 let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
                 try await withRunningStore(store) { store in
                     let running = Task { try await server.run() }

@@ -56,6 +56,20 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// A closed store leaves an empty WAL behind (checkpointed and truncated, the checkpointer's
+    /// connection closed first): a full disk then has no WAL room that hides it from the next run.
+    @Test func aClosedStoreLeavesAnEmptyWAL() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/state.db"
+            let store = try SQLiteStore(path: path)
+            try await store.migrate()
+            for _ in 0..<40 { _ = try await store.insert(newJob()) }
+            try await store.close()
+            let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+            #expect(size == 0)
+        }
+    }
+
     @Test func storesSharingAFileMigrateAtOnceAndSeeEachOther() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/state.db"
