@@ -92,6 +92,21 @@ struct SourceLedgerTests {
         }
     }
 
+    /// A wake-up finds its job through the live-key index, not by reading every available job
+    /// (a webhook batch wakes hundreds of fetch jobs in a queue of thousands).
+    @Test func aWakeUpFindsItsJobThroughTheLiveKeyIndexInSQLite() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try await store.migrate()
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.wakeJobSQL, arguments: [1, 1, "fetch:k", 1])
+                    .map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            #expect(plan.contains("SEARCH queue_job USING INDEX queue_job_live_key (unique_key=?)"), "\(plan)")
+            try await store.close()
+        }
+    }
+
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
     func aDirectoryIsReadThroughItsIndexInPostgres() async throws {
         try await withStore(.postgres) { store in
