@@ -275,6 +275,90 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// A webhook batch's registrations in one commit (PostgreSQL applies a run of them
+    /// set-based): of 200 keys, the ones the ledger knows (as a recording or a tombstone) are left
+    /// as they are, and each other key is registered once (the first of two registrations in the
+    /// batch) with its provider reference, its fetch job (claimable unless delayed) and its audit
+    /// row. The expected contents are the same on every backend, column by column.
+    @Test(arguments: backends)
+    func aBatchOfRegistrationsRegistersEachUnknownKeyOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let at = Date.fixture(60)
+            let keys = (0..<200).map { "k" + String(1_000 + $0) }
+            func recording(_ i: Int, metadata: String?) -> Recording {
+                Recording(key: keys[i], path: "/spool/telnyx/\(keys[i]).mp3", metadata: metadata, state: i % 11 == 0 ? .failed : .pending,
+                          errorCode: i % 8 == 1 ? "E\(i)" : nil, errorMessage: i % 8 == 3 ? "why \(i)" : nil, partCount: i % 3,
+                          seconds: i % 2 == 0 ? Double(i) + 0.25 : nil, createdAt: at, updatedAt: at.addingTimeInterval(Double(i)))
+            }
+            func audit(_ i: Int) -> AuditEntry {
+                AuditEntry(at: at, recordingKey: i % 6 == 0 ? nil : keys[i], action: "telnyx_registered",
+                           target: i % 2 == 0 ? nil : "t\(i)", httpStatus: i % 5 == 0 ? 201 : nil,
+                           detail: i % 3 == 0 ? nil : "leg \(i)", actor: "test")
+            }
+            func job(_ i: Int) -> NewJob {
+                NewJob(queue: "telnyx", kind: "telnyx_fetch", args: #"{"key":"\#(keys[i])"}"#, uniqueKey: "fetch:\(keys[i])",
+                       priority: 1 + i % 4, maxAttempts: 3 + i % 2, delay: i % 7 == 0 ? .seconds(3_600) : .zero)
+            }
+            func register(_ i: Int, metadata: String?) -> LedgerOp {
+                var ops: [LedgerOp] = [.insertRecording(recording(i, metadata: metadata))]
+                if i % 4 != 0 { ops.append(.putProviderRef(ProviderRef(provider: "telnyx", recordingKey: keys[i], reference: "rec-\(i)"))) }
+                return .unlessKnown(key: keys[i], ops: ops + [.enqueue(job(i)), .audit(audit(i))])
+            }
+            let known = Set(stride(from: 0, to: 200, by: 10)), tombstoned = Set(stride(from: 5, to: 200, by: 10))
+            try await store.commit(known.sorted().map { .insertRecording(recording($0, metadata: "old")) }
+                + tombstoned.sorted().map { .tombstone(Tombstone(key: keys[$0], path: "/gone/\($0).mp3", reason: "deleted")) })
+            // Key 7 twice: the first registration wins; key 10 is known and registered twice.
+            let batch = (0..<200).map { register($0, metadata: $0 % 9 == 0 ? nil : "{\"n\":\($0)}") }
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-1")])] + batch + [register(7, metadata: "second"), register(10, metadata: "again")])
+
+            let unknown = (0..<200).filter { !known.contains($0) && !tombstoned.contains($0) }
+            let expected = LedgerContents(
+                recordings: (0..<200).filter { !tombstoned.contains($0) }.map {
+                    known.contains($0) ? recording($0, metadata: "old") : recording($0, metadata: $0 % 9 == 0 ? nil : "{\"n\":\($0)}")
+                },
+                refs: unknown.filter { $0 % 4 != 0 }.map { ProviderRef(provider: "telnyx", recordingKey: keys[$0], reference: "rec-\($0)") },
+                jobs: unknown.map { job($0) },
+                audits: unknown.map { audit($0) })
+            #expect(try await LedgerContents(store, keys: keys) == expected)
+            let claimed = try await store.claim(queue: "telnyx", limit: 1_000, owner: "test", leaseTTL: .seconds(60))
+            #expect(Set(claimed.compactMap(\.uniqueKey)) == Set(unknown.filter { $0 % 7 != 0 }.map { "fetch:\(keys[$0])" }))
+        }
+    }
+
+    /// What the ledger holds of registrations, comparable across backends (times to the ms, no ids).
+    struct LedgerContents: Equatable {
+        var recordings: [Recording]
+        var refs: [ProviderRef]
+        var jobs: [NewJob]
+        var audits: [AuditEntry]
+
+        init(recordings: [Recording], refs: [ProviderRef], jobs: [NewJob], audits: [AuditEntry]) {
+            self.recordings = recordings.map(\.normalized)
+            self.refs = refs
+            self.jobs = jobs
+            self.audits = audits.map(\.normalized)
+        }
+
+        init(_ store: any CallStore, keys: [String]) async throws {
+            recordings = try await store.recordings(RecordingQuery(limit: 1_000)).map(\.normalized)
+            var refs: [ProviderRef] = []
+            for key in keys { refs += try await store.providerRefs(key: key) }
+            self.refs = refs
+            let now = try await store.now()
+            jobs = try await store.jobs(JobQuery(limit: 1_000)).sorted { $0.id < $1.id }.map { job in
+                #expect(job.state == .available && job.attempt == 0)
+                let delay: Duration = job.runAt > now.addingTimeInterval(60) ? .seconds(3_600) : .zero
+                return NewJob(queue: job.queue, kind: job.kind, args: job.args, uniqueKey: job.uniqueKey, priority: job.priority,
+                              maxAttempts: job.maxAttempts, delay: delay)
+            }
+            audits = try await store.audit(key: nil, limit: 1_000).map { entry in
+                var entry = entry.normalized
+                entry.id = 0
+                return entry
+            }
+        }
+    }
+
     /// `wakeTelnyxSessions` makes due now the waiting jobs of the recordings the stored recording
     /// events of those sessions announced, and no other.
     @Test(arguments: backends)
