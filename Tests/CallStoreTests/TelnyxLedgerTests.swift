@@ -325,6 +325,43 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// A registration the set-based path does not take (other ops inside it) applies op by op in
+    /// its place in the run: a key registered before it is known to it, and the registrations
+    /// after it see what it did. A provider reference before its recording fails the commit as
+    /// it does op by op, and nothing of the commit stays.
+    @Test(arguments: backends)
+    func aRegistrationOfAnotherShapeAppliesInItsPlace(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            func register(_ key: String, metadata: String = "webhook", _ more: [LedgerOp] = []) -> LedgerOp {
+                .unlessKnown(key: key, ops: [.insertRecording(Recording(key: key, path: "/spool/\(key).mp3", metadata: metadata))] + more + [
+                    .enqueue(newJob(uniqueKey: "fetch:\(key)")),
+                    .audit(AuditEntry(recordingKey: key, action: "telnyx_registered", actor: "test")),
+                ])
+            }
+            let failed: [LedgerOp] = [.setRecordingState(key: "k2", state: .failed, errorCode: "E1", errorMessage: "why")]
+            try await store.commit([
+                register("k1"), register("k1", metadata: "other", [.setRecordingState(key: "k1", state: .failed)]),
+                register("k2", metadata: "per-op", failed), register("k2"), register("k3"),
+            ])
+            #expect(try await store.recording(key: "k1")?.state == .pending)
+            let k2 = try #require(try await store.recording(key: "k2"))
+            #expect(k2.metadata == "per-op" && k2.state == .failed && k2.errorCode == "E1")
+            #expect(try await store.recording(key: "k3") != nil)
+            for key in ["k1", "k2", "k3"] {
+                #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:\(key)", limit: 10)).count == 1, "\(key)")
+                #expect(try await store.audit(key: key, limit: 10).count == 1, "\(key)")
+            }
+
+            let ref = ProviderRef(provider: "telnyx", recordingKey: "k5", reference: "rec-5")
+            let error = await #expect(throws: StoreError.self) {
+                try await store.commit([register("k4"), .unlessKnown(key: "k5", ops: [.putProviderRef(ref)]), register("k6")])
+            }
+            #expect(error?.code == .notFound)
+            #expect(try await store.recording(key: "k4") == nil)
+            #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:k4", limit: 10)).isEmpty)
+        }
+    }
+
     /// What the ledger holds of registrations, comparable across backends (times to the ms, no ids).
     struct LedgerContents: Equatable {
         var recordings: [Recording]
