@@ -362,6 +362,26 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// PostgreSQL wakes a session's recordings in one statement that finds their jobs through
+    /// the index of live unique keys (the keys it builds from the events must take that index's
+    /// collation).
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
+    func wakingSessionsInPostgresUsesTheLiveKeyIndex() async throws {
+        try await withStore(.postgres) { store in
+            let store = try #require(store as? PostgresStore)
+            // Waiting jobs (due in an hour: their time does not narrow them down) of 2,000 recordings.
+            try await store.enqueue((0..<2_000).map { newJob(uniqueKey: "fetch:k\($0)", delay: .seconds(3_600)) })
+            let wake = try PostgresStore.wakeSessions(["s1", "s2"], uniqueKeyPrefix: "fetch:", offset: 0)
+            let plan = try await store.transaction("explain") { connection in
+                try await connection.query("ANALYZE queue_job", logger: store.logger)
+                try await connection.query("SET LOCAL enable_seqscan = off", logger: store.logger)
+                return try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + wake.sql, binds: wake.binds), logger: store.logger)
+                    .collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+            }
+            #expect(plan.contains("queue_job_live_key") && plan.contains("telnyx_event_session"), "\(plan)")
+        }
+    }
+
     /// What the ledger holds of registrations, comparable across backends (times to the ms, no ids).
     struct LedgerContents: Equatable {
         var recordings: [Recording]
