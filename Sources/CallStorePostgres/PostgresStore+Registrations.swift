@@ -63,8 +63,8 @@ extension PostgresStore {
         s = Statement(offset: offset)
         var inserts: [String] = []
 
-        // In key order: concurrent commits of overlapping batches take the keys' locks in the
-        // same order and never deadlock.
+        // In key order, before the jobs (below): concurrent commits of overlapping batches take
+        // the keys' locks in the same order, recordings first, and never deadlock.
         let recordings = applied.compactMap(\.recording).sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         if !recordings.isEmpty {
             var rows = UnnestRows()
@@ -84,7 +84,7 @@ extension PostgresStore {
                   INSERT INTO recording (key, path, metadata, state, error_code, error_message, part_count, seconds,
                                          created_at, updated_at)
                   SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (key) DO NOTHING)
+                  ON CONFLICT (key) DO NOTHING RETURNING 1)
                 """)
         }
 
@@ -136,10 +136,13 @@ extension PostgresStore {
                 try rows.column(jobs.map { SQL.int32($0.maxAttempts) }, "int8", &s),
                 s.now(plus: delays), s.now(), s.now(),
             ]
+            // The main query reads `jobs`, so it runs first, the CTEs it does not read after
+            // it: reading `recordings` (a one-time filter) makes that insert run to its end first.
+            let after = recordings.isEmpty ? "" : "WHERE (SELECT count(*) FROM recordings) >= 0"
             inserts.append("""
                 jobs AS (
                   INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at, created_at, updated_at)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(after) ORDER BY n
                   ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available','running') DO NOTHING
                   RETURNING queue)
                 """)
