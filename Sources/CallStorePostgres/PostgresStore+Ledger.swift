@@ -14,9 +14,18 @@ extension PostgresStore {
         let offset = self.offset
         return try await transaction("commit") { connection -> [EnqueueResult] in
             var results: [EnqueueResult] = []
+            // A run of consecutive registrations goes set-based (their enqueues return no result).
+            var registrations: [Registration] = []
             for op in ops {
+                if let registration = Registration(op) {
+                    registrations.append(registration)
+                    continue
+                }
+                try await Self.applyRegistrations(registrations, connection, offset: offset, logger: logger)
+                registrations.removeAll()
                 if let result = try await Self.apply(op, connection, offset: offset, logger: logger) { results.append(result) }
             }
+            try await Self.applyRegistrations(registrations, connection, offset: offset, logger: logger)
             return results
         }
     }

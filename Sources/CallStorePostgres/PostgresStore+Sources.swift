@@ -98,22 +98,27 @@ extension PostgresStore {
         case .wakeJobs(let uniqueKeys):
             let keys = Array(Set(uniqueKeys)).sorted()
             guard !keys.isEmpty else { return }
-            // Waiting jobs become due now, keeping their attempts; their queues' listeners wake
-            // when the commit lands.
             var s = Statement(offset: offset)
-            let now = s.now()
-            s.sql = """
-                WITH woken AS (
-                  UPDATE queue_job SET run_at = \(now), updated_at = \(now)
-                  WHERE unique_key = ANY(\(try s.bind(array: keys))::text[]) AND state = 'available' AND run_at > \(now)
-                  RETURNING queue)
-                SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM woken) AS q
-                """
+            s.sql = wakeJobs(uniqueKeys: "\(try s.bind(array: keys))::text[]", &s)
             _ = try await rows(s.query)
 
         default:
             throw StoreError(.invalid, "\(op) is not an op of the source ledger")
         }
+    }
+
+    /// A statement that makes due now the waiting jobs whose unique key is in `uniqueKeys` (a
+    /// `text[]` expression of `s`), keeping their attempts; their queues' listeners wake when the
+    /// commit lands.
+    static func wakeJobs(uniqueKeys: String, _ s: inout Statement) -> String {
+        let now = s.now()
+        return """
+            WITH woken AS (
+              UPDATE queue_job SET run_at = \(now), updated_at = \(now)
+              WHERE unique_key = ANY(\(uniqueKeys)) AND state = 'available' AND run_at > \(now)
+              RETURNING queue)
+            SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM woken) AS q
+            """
     }
 
     static let sourceFileColumns = """

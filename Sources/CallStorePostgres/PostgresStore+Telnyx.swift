@@ -14,13 +14,8 @@ extension PostgresStore {
         if case .wakeTelnyxSessions(let sessions, let prefix) = op {
             let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
             guard !sessions.isEmpty else { return }
-            var s = Statement(offset: offset)
-            s.sql = """
-                SELECT DISTINCT recording_key FROM telnyx_event
-                WHERE call_session_id = ANY(\(try s.bind(array: sessions))::text[]) AND recording_key IS NOT NULL
-                """
-            let keys = try await connection.query(s.query, logger: logger).collect().map { try $0.decode(String.self) }
-            try await applySource(.wakeJobs(uniqueKeys: keys.map { prefix + $0 }), connection, offset: offset, logger: logger)
+            _ = try await connection.query(try wakeSessions(sessions, uniqueKeyPrefix: prefix, offset: offset).query,
+                                           logger: logger).collect()
             return
         }
         guard case .insertTelnyxEvents(let all) = op else {
@@ -50,6 +45,19 @@ extension PostgresStore {
             ON CONFLICT (event_id) DO NOTHING
             """
         _ = try await connection.query(s.query, logger: logger).collect()
+    }
+
+    /// `.wakeTelnyxSessions` as one statement (the keys are read inside it), as `.wakeJobs` of
+    /// those keys would. The keys take the default collation, the unique key index's
+    /// (recording_key's "C" would win the comparison and leave the index out).
+    static func wakeSessions(_ sessions: [String], uniqueKeyPrefix: String, offset: Int64) throws -> Statement {
+        var s = Statement(offset: offset)
+        let sessions = try s.bind(array: sessions), prefix = s.bind(uniqueKeyPrefix)
+        s.sql = wakeJobs(uniqueKeys: """
+            ARRAY(SELECT (\(prefix)::text || recording_key) COLLATE "default" FROM telnyx_event
+                  WHERE call_session_id = ANY(\(sessions)::text[]) AND recording_key IS NOT NULL)
+            """, &s)
+        return s
     }
 
     static let telnyxEventColumns = """

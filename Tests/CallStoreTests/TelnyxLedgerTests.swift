@@ -275,6 +275,147 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// A webhook batch's registrations in one commit (PostgreSQL applies a run of them
+    /// set-based): of 200 keys, the ones the ledger knows (as a recording or a tombstone) are left
+    /// as they are, and each other key is registered once (the first of two registrations in the
+    /// batch) with its provider reference, its fetch job (claimable unless delayed) and its audit
+    /// row. The expected contents are the same on every backend, column by column.
+    @Test(arguments: backends)
+    func aBatchOfRegistrationsRegistersEachUnknownKeyOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let at = Date.fixture(60)
+            let keys = (0..<200).map { "k" + String(1_000 + $0) }
+            func recording(_ i: Int, metadata: String?) -> Recording {
+                Recording(key: keys[i], path: "/spool/telnyx/\(keys[i]).mp3", metadata: metadata, state: i % 11 == 0 ? .failed : .pending,
+                          errorCode: i % 8 == 1 ? "E\(i)" : nil, errorMessage: i % 8 == 3 ? "why \(i)" : nil, partCount: i % 3,
+                          seconds: i % 2 == 0 ? Double(i) + 0.25 : nil, createdAt: at, updatedAt: at.addingTimeInterval(Double(i)))
+            }
+            func audit(_ i: Int) -> AuditEntry {
+                AuditEntry(at: at, recordingKey: i % 6 == 0 ? nil : keys[i], action: "telnyx_registered",
+                           target: i % 2 == 0 ? nil : "t\(i)", httpStatus: i % 5 == 0 ? 201 : nil,
+                           detail: i % 3 == 0 ? nil : "leg \(i)", actor: "test")
+            }
+            func job(_ i: Int) -> NewJob {
+                NewJob(queue: "telnyx", kind: "telnyx_fetch", args: #"{"key":"\#(keys[i])"}"#, uniqueKey: "fetch:\(keys[i])",
+                       priority: 1 + i % 4, maxAttempts: 3 + i % 2, delay: i % 7 == 0 ? .seconds(3_600) : .zero)
+            }
+            func register(_ i: Int, metadata: String?) -> LedgerOp {
+                var ops: [LedgerOp] = [.insertRecording(recording(i, metadata: metadata))]
+                if i % 4 != 0 { ops.append(.putProviderRef(ProviderRef(provider: "telnyx", recordingKey: keys[i], reference: "rec-\(i)"))) }
+                return .unlessKnown(key: keys[i], ops: ops + [.enqueue(job(i)), .audit(audit(i))])
+            }
+            let known = Set(stride(from: 0, to: 200, by: 10)), tombstoned = Set(stride(from: 5, to: 200, by: 10))
+            try await store.commit(known.sorted().map { .insertRecording(recording($0, metadata: "old")) }
+                + tombstoned.sorted().map { .tombstone(Tombstone(key: keys[$0], path: "/gone/\($0).mp3", reason: "deleted")) })
+            // Key 7 twice: the first registration wins; key 10 is known and registered twice.
+            let batch = (0..<200).map { register($0, metadata: $0 % 9 == 0 ? nil : "{\"n\":\($0)}") }
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-1")])] + batch + [register(7, metadata: "second"), register(10, metadata: "again")])
+
+            let unknown = (0..<200).filter { !known.contains($0) && !tombstoned.contains($0) }
+            let expected = LedgerContents(
+                recordings: (0..<200).filter { !tombstoned.contains($0) }.map {
+                    known.contains($0) ? recording($0, metadata: "old") : recording($0, metadata: $0 % 9 == 0 ? nil : "{\"n\":\($0)}")
+                },
+                refs: unknown.filter { $0 % 4 != 0 }.map { ProviderRef(provider: "telnyx", recordingKey: keys[$0], reference: "rec-\($0)") },
+                jobs: unknown.map { job($0) },
+                audits: unknown.map { audit($0) })
+            #expect(try await LedgerContents(store, keys: keys) == expected)
+            let claimed = try await store.claim(queue: "telnyx", limit: 1_000, owner: "test", leaseTTL: .seconds(60))
+            #expect(Set(claimed.compactMap(\.uniqueKey)) == Set(unknown.filter { $0 % 7 != 0 }.map { "fetch:\(keys[$0])" }))
+        }
+    }
+
+    /// A registration the set-based path does not take (other ops inside it) applies op by op in
+    /// its place in the run: a key registered before it is known to it, and the registrations
+    /// after it see what it did. A provider reference before its recording fails the commit as
+    /// it does op by op, and nothing of the commit stays.
+    @Test(arguments: backends)
+    func aRegistrationOfAnotherShapeAppliesInItsPlace(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            func register(_ key: String, metadata: String = "webhook", _ more: [LedgerOp] = []) -> LedgerOp {
+                .unlessKnown(key: key, ops: [.insertRecording(Recording(key: key, path: "/spool/\(key).mp3", metadata: metadata))] + more + [
+                    .enqueue(newJob(uniqueKey: "fetch:\(key)")),
+                    .audit(AuditEntry(recordingKey: key, action: "telnyx_registered", actor: "test")),
+                ])
+            }
+            let failed: [LedgerOp] = [.setRecordingState(key: "k2", state: .failed, errorCode: "E1", errorMessage: "why")]
+            try await store.commit([
+                register("k1"), register("k1", metadata: "other", [.setRecordingState(key: "k1", state: .failed)]),
+                register("k2", metadata: "per-op", failed), register("k2"), register("k3"),
+            ])
+            #expect(try await store.recording(key: "k1")?.state == .pending)
+            let k2 = try #require(try await store.recording(key: "k2"))
+            #expect(k2.metadata == "per-op" && k2.state == .failed && k2.errorCode == "E1")
+            #expect(try await store.recording(key: "k3") != nil)
+            for key in ["k1", "k2", "k3"] {
+                #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:\(key)", limit: 10)).count == 1, "\(key)")
+                #expect(try await store.audit(key: key, limit: 10).count == 1, "\(key)")
+            }
+
+            let ref = ProviderRef(provider: "telnyx", recordingKey: "k5", reference: "rec-5")
+            let error = await #expect(throws: StoreError.self) {
+                try await store.commit([register("k4"), .unlessKnown(key: "k5", ops: [.putProviderRef(ref)]), register("k6")])
+            }
+            #expect(error?.code == .notFound)
+            #expect(try await store.recording(key: "k4") == nil)
+            #expect(try await store.jobs(JobQuery(uniqueKey: "fetch:k4", limit: 10)).isEmpty)
+        }
+    }
+
+    /// PostgreSQL wakes a session's recordings in one statement that finds their jobs through
+    /// the index of live unique keys (the keys it builds from the events must take that index's
+    /// collation).
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
+    func wakingSessionsInPostgresUsesTheLiveKeyIndex() async throws {
+        try await withStore(.postgres) { store in
+            let store = try #require(store as? PostgresStore)
+            // Waiting jobs (due in an hour: their time does not narrow them down) of 2,000 recordings.
+            try await store.enqueue((0..<2_000).map { newJob(uniqueKey: "fetch:k\($0)", delay: .seconds(3_600)) })
+            let wake = try PostgresStore.wakeSessions(["s1", "s2"], uniqueKeyPrefix: "fetch:", offset: 0)
+            let plan = try await store.transaction("explain") { connection in
+                try await connection.query("ANALYZE queue_job", logger: store.logger)
+                try await connection.query("SET LOCAL enable_seqscan = off", logger: store.logger)
+                return try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + wake.sql, binds: wake.binds), logger: store.logger)
+                    .collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+            }
+            #expect(plan.contains("queue_job_live_key") && plan.contains("telnyx_event_session"), "\(plan)")
+        }
+    }
+
+    /// What the ledger holds of registrations, comparable across backends (times to the ms, no ids).
+    struct LedgerContents: Equatable {
+        var recordings: [Recording]
+        var refs: [ProviderRef]
+        var jobs: [NewJob]
+        var audits: [AuditEntry]
+
+        init(recordings: [Recording], refs: [ProviderRef], jobs: [NewJob], audits: [AuditEntry]) {
+            self.recordings = recordings.map(\.normalized)
+            self.refs = refs
+            self.jobs = jobs
+            self.audits = audits.map(\.normalized)
+        }
+
+        init(_ store: any CallStore, keys: [String]) async throws {
+            recordings = try await store.recordings(RecordingQuery(limit: 1_000)).map(\.normalized)
+            var refs: [ProviderRef] = []
+            for key in keys { refs += try await store.providerRefs(key: key) }
+            self.refs = refs
+            let now = try await store.now()
+            jobs = try await store.jobs(JobQuery(limit: 1_000)).sorted { $0.id < $1.id }.map { job in
+                #expect(job.state == .available && job.attempt == 0)
+                let delay: Duration = job.runAt > now.addingTimeInterval(60) ? .seconds(3_600) : .zero
+                return NewJob(queue: job.queue, kind: job.kind, args: job.args, uniqueKey: job.uniqueKey, priority: job.priority,
+                              maxAttempts: job.maxAttempts, delay: delay)
+            }
+            audits = try await store.audit(key: nil, limit: 1_000).map { entry in
+                var entry = entry.normalized
+                entry.id = 0
+                return entry
+            }
+        }
+    }
+
     /// `wakeTelnyxSessions` makes due now the waiting jobs of the recordings the stored recording
     /// events of those sessions announced, and no other.
     @Test(arguments: backends)

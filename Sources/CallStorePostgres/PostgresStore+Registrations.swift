@@ -1,0 +1,183 @@
+import CallStore
+import Logging
+import PostgresNIO
+
+// The webhook's registrations (`.unlessKnown`), applied set-based: a batch of 500 Telnyx events
+// carries about 125 of them, and one statement per inner op (5–6 round trips per recording, on
+// one connection) held the webhook's commits far behind its requests.
+extension PostgresStore {
+    /// One ``LedgerOp/unlessKnown(key:ops:)`` whose inner ops the set-based path applies as the
+    /// per-op path would: at most one `.insertRecording` of its own key, `.putProviderRef`s of
+    /// that key after it, `.enqueue`s of valid jobs, and `.audit`s. Any other shape (or not an
+    /// `unlessKnown` at all) is nil: it takes the per-op path.
+    struct Registration {
+        let key: String
+        var recording: Recording?
+        /// One per provider (the last put wins, as it does op by op), in order of first put.
+        var refs: [ProviderRef] = []
+        var jobs: [NewJob] = []
+        var audits: [AuditEntry] = []
+
+        init?(_ op: LedgerOp) {
+            guard case .unlessKnown(let key, let ops) = op else { return nil }
+            self.key = key
+            for op in ops {
+                switch op {
+                case .insertRecording(let recording) where recording.key == key:
+                    // A second insert of the key does nothing, as ON CONFLICT DO NOTHING does.
+                    if self.recording == nil { self.recording = recording }
+                case .putProviderRef(let ref) where ref.recordingKey == key && recording != nil:
+                    if let index = refs.firstIndex(where: { $0.provider == ref.provider }) { refs[index] = ref } else { refs.append(ref) }
+                case .enqueue(let job) where (try? job.validate()) != nil:
+                    jobs.append(job)
+                case .audit(let entry):
+                    audits.append(entry)
+                default:
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Applies a run of registrations inside the commit's transaction, as their ops one by one
+    /// would, in two statements: which keys the ledger knows (a recording or a tombstone), then,
+    /// for the others, one multi-row INSERT per kind (recordings, provider references, jobs with
+    /// one `pg_notify` per queue, audit rows), each a CTE of one statement (one round trip: on a
+    /// loaded machine each costs a wake-up of both processes). A key the run registers (inserts
+    /// its recording) is known to the registrations after it.
+    static func applyRegistrations(_ run: [Registration], _ connection: PostgresConnection, offset: Int64,
+                                   logger: Logger) async throws {
+        guard !run.isEmpty else { return }
+        var s = Statement(offset: offset)
+        let keys = try s.bind(array: Array(Set(run.map(\.key))).sorted())
+        s.sql = """
+            SELECT key FROM recording WHERE key = ANY(\(keys)::text[])
+            UNION SELECT key FROM tombstone WHERE key = ANY(\(keys)::text[])
+            """
+        var known = Set(try await connection.query(s.query, logger: logger).collect().map { try $0.decode(String.self) })
+        var applied: [Registration] = []
+        for registration in run where !known.contains(registration.key) {
+            applied.append(registration)
+            if registration.recording != nil { known.insert(registration.key) }
+        }
+        s = Statement(offset: offset)
+        var inserts: [String] = []
+
+        // In key order, before the jobs (below): concurrent commits of overlapping batches take
+        // the keys' locks in the same order, recordings first, and never deadlock.
+        let recordings = applied.compactMap(\.recording).sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        if !recordings.isEmpty {
+            var rows = UnnestRows()
+            let columns = [
+                try rows.column(recordings.map(\.key), "text", &s), try rows.column(recordings.map(\.path), "text", &s),
+                try rows.column(recordings.map(\.metadata), "text", nilAs: "", &s),
+                try rows.column(recordings.map(\.state.rawValue), "text", &s),
+                try rows.column(recordings.map(\.errorCode), "text", nilAs: "", &s),
+                try rows.column(recordings.map(\.errorMessage), "text", nilAs: "", &s),
+                try rows.column(recordings.map(\.partCount), "int8", &s),
+                try rows.column(recordings.map(\.seconds), "float8", nilAs: 0, &s),
+                SQL.epochPlus + (try rows.column(recordings.map { SQL.ms($0.createdAt) }, "int8", &s)),
+                SQL.epochPlus + (try rows.column(recordings.map { SQL.ms($0.updatedAt) }, "int8", &s)),
+            ]
+            inserts.append("""
+                recordings AS (
+                  INSERT INTO recording (key, path, metadata, state, error_code, error_message, part_count, seconds,
+                                         created_at, updated_at)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
+                  ON CONFLICT (key) DO NOTHING RETURNING 1)
+                """)
+        }
+
+        let refs = applied.flatMap(\.refs)
+        if !refs.isEmpty {
+            var rows = UnnestRows()
+            let columns = [
+                try rows.column(refs.map(\.recordingKey), "text", &s), try rows.column(refs.map(\.provider), "text", &s),
+                try rows.column(refs.map(\.reference), "text", &s), try rows.column(refs.map(\.state), "text", &s),
+            ]
+            inserts.append("""
+                refs AS (
+                  INSERT INTO provider_ref (recording_key, provider, reference, state)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
+                  ON CONFLICT (recording_key, provider) DO UPDATE SET reference = excluded.reference, state = excluded.state)
+                """)
+        }
+
+        let audits = applied.flatMap(\.audits)
+        if !audits.isEmpty {
+            var rows = UnnestRows()
+            let columns = [
+                SQL.epochPlus + (try rows.column(audits.map { SQL.ms($0.at) }, "int8", &s)),
+                try rows.column(audits.map(\.recordingKey), "text", nilAs: "", &s),
+                try rows.column(audits.map(\.action), "text", &s),
+                try rows.column(audits.map(\.target), "text", nilAs: "", &s),
+                try rows.column(audits.map { $0.httpStatus.map(Int64.init) }, "int8", nilAs: 0, &s),
+                try rows.column(audits.map(\.detail), "text", nilAs: "", &s),
+                try rows.column(audits.map(\.actor), "text", &s),
+            ]
+            inserts.append("""
+                audits AS (
+                  INSERT INTO audit (at, recording_key, action, target, http_status, detail, actor)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n)
+                """)
+        }
+
+        let jobs = applied.flatMap(\.jobs)
+        var notify = "SELECT 1"
+        if !jobs.isEmpty {
+            // Valid jobs only (Registration): a unique key is never empty, so '' stands for none.
+            var rows = UnnestRows()
+            let delays = try rows.column(jobs.map { SQL.ms($0.delay) }, "int8", &s)
+            let columns = [
+                try rows.column(jobs.map(\.queue), "text", &s), try rows.column(jobs.map(\.kind), "text", &s),
+                try rows.column(jobs.map(\.args), "text", &s),
+                "NULLIF(\(try rows.column(jobs.map { $0.uniqueKey ?? "" }, "text", &s)), '')",
+                try rows.column(jobs.map { Int64($0.priority) }, "int8", &s),
+                try rows.column(jobs.map { SQL.int32($0.maxAttempts) }, "int8", &s),
+                s.now(plus: delays), s.now(), s.now(),
+            ]
+            // The main query reads `jobs`, so it runs first, the CTEs it does not read after
+            // it: reading `recordings` (a one-time filter) makes that insert run to its end first.
+            let after = recordings.isEmpty ? "" : "WHERE (SELECT count(*) FROM recordings) >= 0"
+            inserts.append("""
+                jobs AS (
+                  INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at, created_at, updated_at)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(after) ORDER BY n
+                  ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available','running') DO NOTHING
+                  RETURNING queue)
+                """)
+            notify = "SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM jobs) AS q"
+        }
+        guard !inserts.isEmpty else { return }
+        // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
+        s.sql = "WITH " + inserts.joined(separator: ",\n") + "\n" + notify
+        _ = try await connection.query(s.query, logger: logger).collect()
+    }
+}
+
+/// The rows of an `INSERT … SELECT … FROM unnest(arrays) WITH ORDINALITY … ORDER BY n`: one array
+/// bind per column, whatever the number of rows. PostgresNIO encodes no NULL inside an array, so
+/// a nullable column travels as two: its values (nil as a placeholder) and which are present.
+struct UnnestRows {
+    private var arrays: [String] = []
+    private var names: [String] = []
+
+    /// The column's SQL expression (its name in `from`); its array is bound in `s`.
+    mutating func column<Value: PostgresArrayEncodable>(_ values: [Value], _ type: String, _ s: inout Statement) throws -> String {
+        let name = "c\(names.count)"
+        arrays.append("\(try s.bind(array: values))::\(type)[]")
+        names.append(name)
+        return name
+    }
+
+    /// A nullable column's SQL expression: NULL where the value is nil.
+    mutating func column<Value: PostgresArrayEncodable>(_ values: [Value?], _ type: String, nilAs placeholder: Value,
+                                                        _ s: inout Statement) throws -> String {
+        let value = try column(values.map { $0 ?? placeholder }, type, &s)
+        let present = try column(values.map { $0 != nil }, "bool", &s)
+        return "CASE WHEN \(present) THEN \(value) END"
+    }
+
+    /// The FROM item: the arrays side by side, and their ordinality `n`.
+    var from: String { "unnest(\(arrays.joined(separator: ", "))) WITH ORDINALITY AS t(\(names.joined(separator: ", ")), n)" }
+}
