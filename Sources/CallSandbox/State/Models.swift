@@ -205,7 +205,7 @@ public struct SandboxSnapshot: Sendable, Codable, Equatable {
 }
 
 /// What is written to `sandbox-state.json`.
-struct PersistedState: Codable {
+struct PersistedState: Codable, Sendable {
     static let currentVersion = 1
     var version = PersistedState.currentVersion
     var callLogs: [SandboxCallLog] = []

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import Synchronization
 
 /// The x-ratelimit-* values of one Pipedrive answer.
 struct RateLimitHeaders: Sendable, Equatable {
@@ -109,6 +110,11 @@ actor SandboxState {
     /// A change waits for the pending write.
     private var changed = false
     private var writer: Task<Void, Never>?
+    /// How long the last snapshot took to encode and write.
+    private var lastWriteCost: Duration = .zero
+    /// The number of the last snapshot taken.
+    private var generation = 0
+    private let snapshots = SnapshotWriter()
     /// Changes within this long of each other share one write of the snapshot: it is the whole
     /// state as JSON, and writing it per change made the sandbox's cost grow with the square of
     /// the call logs. A sandbox killed with SIGKILL loses at most this much; a stopped one
@@ -155,34 +161,47 @@ actor SandboxState {
         }
         changed = true
         guard writer == nil else { return }
-        writer = Task {
-            try? await Task.sleep(for: Self.writeDelay)
-            self.writePending()
+        // The snapshot's cost grows with the state: the delay grows with it (at least 20 times
+        // the last write), so writing takes at most a twentieth of a core however long the run.
+        let delay = max(Self.writeDelay, lastWriteCost * 20)
+        writer = Task.detached { [weak self] in
+            try? await Task.sleep(for: delay)
+            await self?.writePending()
         }
     }
 
-    private func writePending() {
+    /// Takes a snapshot in the actor and encodes and writes it off the actor: the API requests
+    /// are not held up while megabytes of JSON are written (they were, and the uploads' times
+    /// with them).
+    private func writePending() async {
+        guard changed else {
+            writer = nil
+            return
+        }
+        let (snapshot, generation) = takeSnapshot()
+        let started = ContinuousClock.now
+        let files = self.files, logger = self.logger, snapshots = self.snapshots
+        await Task.detached { snapshots.write(snapshot, generation: generation, to: files.stateFile, logger: logger) }.value
+        lastWriteCost = ContinuousClock.now - started
         writer = nil
-        if changed { write() }
+        if changed { persist() }
     }
 
-    /// Writes the snapshot (atomically: a temporary file renamed over the old one).
-    private func write() {
+    private func takeSnapshot() -> (PersistedState, Int) {
         changed = false
         tokensDirty = false
-        do {
-            let data = try SnakeCaseJSON.encoder(pretty: true).encode(state)
-            try data.write(to: URL(fileURLWithPath: files.stateFile), options: .atomic)
-        } catch {
-            logger.error("cannot write the sandbox state", metadata: ["path": "\(files.stateFile)", "error": "\(error)"])
-        }
+        generation += 1
+        return (state, generation)
     }
 
-    /// Writes the snapshot now if anything changed since the last one (at shutdown).
+    /// Writes the snapshot now if anything changed since the last one (at shutdown). A write
+    /// still under way with an older snapshot does not replace this one (generations).
     func flush() {
         writer?.cancel()
         writer = nil
-        if files.persistent, changed || tokensDirty { write() }
+        guard files.persistent, changed || tokensDirty else { return }
+        let (snapshot, generation) = takeSnapshot()
+        snapshots.write(snapshot, generation: generation, to: files.stateFile, logger: logger)
     }
 
     // MARK: Counters
@@ -531,6 +550,25 @@ actor SandboxState {
         case "@me", "@viewer": voipNowUserId
         case "@owner": "@owner"
         default: !user.isEmpty && user.allSatisfy(\.isASCII) && user.allSatisfy(\.isNumber) ? user : nil
+        }
+    }
+}
+
+/// Encodes and writes state snapshots (atomically: a temporary file renamed over the old one),
+/// never an older one over a newer one.
+final class SnapshotWriter: Sendable {
+    private let written = Mutex(0)
+
+    func write(_ state: PersistedState, generation: Int, to path: String, logger: Logger) {
+        do {
+            let data = try SnakeCaseJSON.encoder(pretty: true).encode(state)
+            try written.withLock { written in
+                guard generation > written else { return }
+                try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+                written = generation
+            }
+        } catch {
+            logger.error("cannot write the sandbox state", metadata: ["path": "\(path)", "error": "\(error)"])
         }
     }
 }
