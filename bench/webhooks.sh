@@ -7,7 +7,7 @@
 #   registers a recording and enqueues its fetch job, as a live one does); signed Ed25519 as
 #   Telnyx signs, verified by the worker with the generator's public key;
 #   goal: 2,000 events/s with p99 <= 50 ms, on SQLite and on PostgreSQL (a throwaway cluster,
-#   scripts/pg-cluster.sh, unless CALLREC_BENCH_POSTGRES_URL), every answer a 2xx.
+#   scripts/pg-cluster.sh with fsync on, unless CALLREC_BENCH_POSTGRES_URL), every answer a 2xx.
 # Smoke test: bench/webhooks.sh --rate 200 --seconds 5 --warmup 1
 # Usage: bench/webhooks.sh [--rate N] [--seconds S] [--warmup S] [--connections N] [--backends sqlite,postgres]
 #                          [--no-build] [--callrec PATH] [--load PATH] [--keep]
@@ -120,7 +120,8 @@ for backend in "${wanted[@]}"; do
       pg=${CALLREC_BENCH_POSTGRES_URL:-}
       if [[ -z $pg ]] && scripts/pg-cluster.sh available; then
         cluster="$work/pg"
-        pg=$(scripts/pg-cluster.sh start "$cluster" 2>"$work/pg.log")
+        # Durable, as a production server: fsync, synchronous_commit and full_page_writes on.
+        pg=$(CALLREC_PG_DURABLE=1 scripts/pg-cluster.sh start "$cluster" 2>"$work/pg.log")
       fi
       if [[ -n $pg ]]; then
         CALLREC_DATABASE=$pg run PostgreSQL && results+=(PostgreSQL)

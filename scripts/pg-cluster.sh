@@ -8,7 +8,8 @@
 #   scripts/pg-cluster.sh available   exit 0 if the server binaries are installed, 1 if not
 #
 # Layout: DIR/data (cluster), DIR/sock (unix socket), DIR/log (server log). Built for speed, not
-# durability: fsync, synchronous_commit and full_page_writes are off; trust auth, loopback only.
+# durability: fsync, synchronous_commit and full_page_writes are off (on with CALLREC_PG_DURABLE=1,
+# for benchmarks); trust auth, loopback only.
 # initdb and the server refuse to run as root: as root the cluster belongs to the `postgres`
 # system user (or `callrec-pg`, created when there is no `postgres`), and DIR's parent
 # directories must be searchable by that user (a directory under /tmp is).
@@ -104,14 +105,17 @@ host  all         all  ::1/128       trust
 local replication all                trust
 host  replication all  127.0.0.1/32  trust
 EOF
+  # CALLREC_PG_DURABLE=1 (the benchmarks): every commit flushed, as a real server does.
+  local durable=off
+  [[ ${CALLREC_PG_DURABLE:-} == 1 ]] && durable=on
   cat >>"$dir/data/postgresql.conf" <<EOF
 
 # --- scripts/pg-cluster.sh: throwaway test cluster ---
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 max_connections = 1000
 logging_collector = off
 include_if_exists = 'callrec-port.conf'
