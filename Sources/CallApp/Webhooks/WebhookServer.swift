@@ -75,11 +75,25 @@ public struct WebhookServer: Service {
                 }
             } catch {
                 batcher.close()
-                throw error
+                throw Self.listenError(error, address: address) ?? error
             }
             batcher.close()
             try await group.waitForAll()
         }
+    }
+
+    /// A `--listen` address the server cannot bind, said as a usage error (exit 2) naming it
+    /// rather than as NIO's `bind(descriptor:ptr:bytes:)` message.
+    static func listenError(_ error: any Error, address: ListenAddress) -> AppError? {
+        guard let error = error as? IOError else { return nil }
+        let reason: String
+        switch error.errnoCode {
+        case EADDRINUSE: reason = "the address is in use (another process listens there)"
+        case EACCES: reason = "permission denied (ports below 1024 need privileges)"
+        case EADDRNOTAVAIL: reason = "no interface of this machine has that address"
+        default: return nil
+        }
+        return AppError(.usage, "--listen \(address.host):\(address.port): cannot listen: \(reason)")
     }
 
     private func application(metrics: WebhookMetrics) -> some ApplicationProtocol {
