@@ -83,14 +83,14 @@ import Testing
         let task = Task { try await service.run() }
         defer { task.cancel() }
         try #require(await eventually { sink.count(.scan) == 1 }, "the startup scan did not run")
-        if mode == .poll { try #require(await clock.waitForSleepers(1, timeout: .seconds(30))) }
+        if mode == .poll { try #require(await clock.waitForSleepers(1, timeout: .seconds(120))) }
         try await body(Running(root: root, sink: sink, clock: clock, inotify: inotify))
         task.cancel()
         _ = await task.result
     }
 
     /// Waits (real time, with a deadline) until `condition` holds.
-    static func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+    static func eventually(timeout: Duration = .seconds(120), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !condition() {
             guard ContinuousClock.now < deadline else { return false }
@@ -137,7 +137,7 @@ import Testing
             try await Self.watching(dir, mode: .inotify) { run in
                 try Self.write(run.root + "/in-2125550123-101-20261206-101500-1765016100.12.wav")
                 // Its close is heard: a timer is armed for close + 2 s on the watcher's clock.
-                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 run.clock.advance(by: .milliseconds(1900))
                 #expect(run.sink.taken.isEmpty)
                 run.clock.advance(by: .milliseconds(200))
@@ -180,7 +180,7 @@ import Testing
                 try FileManager.default.createDirectory(atPath: run.root + "/2026/12/07", withIntermediateDirectories: false)
                 #expect(await Self.eventually { run.sink.recorded.contains(.scanDirectory(run.root + "/2026/12/07")) })
                 try Self.write(run.root + "/2026/12/07/late.wav")
-                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 run.clock.advance(by: .seconds(2))
                 #expect(await Self.eventually { run.sink.taken == [run.root + "/2026/12/07/late.wav"] })
             }
@@ -208,7 +208,7 @@ import Testing
                 #expect(run.sink.count(.ingest) == 1)  // at start
                 try Self.append(dir + "/Master.csv", 10)
                 try Self.append(dir + "/Master.csv", 10)
-                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 run.clock.advance(by: .milliseconds(199))
                 #expect(run.sink.count(.ingest) == 1)
                 run.clock.advance(by: .milliseconds(1))
@@ -224,11 +224,11 @@ import Testing
             try await Self.watching(dir, mode: .inotify, settle: .seconds(1), interval: .seconds(1), watchLimit: 1) { run in
                 try FileManager.default.createDirectory(atPath: run.root + "/2026", withIntermediateDirectories: false)
                 #expect(await Self.eventually { run.sink.count(.scan) == 2 }, "no scan after the fallback")
-                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 try Self.write(run.root + "/2026/x.wav")
                 for _ in 0..<2 {
                     run.clock.advance(by: .seconds(1))
-                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 }
                 #expect(run.sink.taken == [run.root + "/2026/x.wav"])
             }
@@ -244,7 +244,7 @@ import Testing
                 /// One poll: the clock moves an interval on, and the watcher is back asleep.
                 func poll() async throws {
                     run.clock.advance(by: .seconds(1))
-                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 }
                 try Self.write(path)
                 try await poll()  // t=1: seen
@@ -269,7 +269,7 @@ import Testing
             try await Self.watching(dir, mode: .poll, settle: .seconds(1), interval: .seconds(1)) { run in
                 func poll() async throws {
                     run.clock.advance(by: .seconds(1))
-                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(30)))
+                    try #require(await run.clock.waitForSleepers(1, timeout: .seconds(120)))
                 }
                 // An old file (its times years back) renamed in: only the directory's time moves.
                 try Self.write(dir + "/old.wav")

@@ -215,12 +215,13 @@ extension Array: MillisecondNormalizable where Element: MillisecondNormalizable 
 /// Returns once `count` callers wait inside `waitForWork` (PostgreSQL: with the listener up,
 /// so that a notification reaches them), or after 30 s.
 func untilWaiting(_ store: any CallStore, count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    let deadline = ContinuousClock.now + .seconds(30)
+    // Generous: under the whole suite's load the waiters' tasks can wait long for a thread.
+    let deadline = ContinuousClock.now + .seconds(90)
     while waiting(store) < count, ContinuousClock.now < deadline {
         try await Task.sleep(for: .milliseconds(5))
     }
     if waiting(store) < count {
-        Issue.record("\(waiting(store)) of \(count) waiters after 30 s", sourceLocation: sourceLocation)
+        Issue.record("\(waiting(store)) of \(count) waiters after 90 s", sourceLocation: sourceLocation)
     }
 }
 

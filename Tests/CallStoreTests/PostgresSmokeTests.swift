@@ -252,7 +252,7 @@ struct PostgresSmokeTests {
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available")) func waitsLeaveNoWaiterBehind() async throws {
         try await withStore("waiters") { store in
             await store.waitForWork(timeout: .milliseconds(50))
-            let waits = (0..<20).map { _ in Task { await store.waitForWork(timeout: .seconds(20)) } }
+            let waits = (0..<20).map { _ in Task { await store.waitForWork(timeout: .seconds(100)) } }
             try await untilWaiting(store, count: 20)
             for wait in waits.prefix(10) { wait.cancel() }
             _ = try await store.insert(newJob())

@@ -154,13 +154,13 @@ struct SQLiteStoreTests {
             try await store.migrate()
             // Timed out, signalled, cancelled, and many at once.
             await store.waitForWork(timeout: .milliseconds(50))
-            let waiters = (0..<20).map { _ in Task { await store.waitForWork(timeout: .seconds(30)) } }
-            let deadline = ContinuousClock.now + .seconds(10)
+            let waiters = (0..<20).map { _ in Task { await store.waitForWork(timeout: .seconds(100)) } }
+            let deadline = ContinuousClock.now + .seconds(90)
             while store.signal.waiting < 20 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(store.signal.waiting == 20)
             _ = try await store.insert(newJob())
             for waiter in waiters { await waiter.value }
-            let cancelled = Task { await store.waitForWork(timeout: .seconds(30)) }
+            let cancelled = Task { await store.waitForWork(timeout: .seconds(100)) }
             try await untilWaiting(store, count: 1)
             cancelled.cancel()
             await cancelled.value
@@ -168,8 +168,8 @@ struct SQLiteStoreTests {
             store.signal.signal()
             store.signal.signal()
             let start = ContinuousClock.now
-            await store.waitForWork(timeout: .seconds(30))
-            #expect(ContinuousClock.now - start < .seconds(10))
+            await store.waitForWork(timeout: .seconds(100))
+            #expect(ContinuousClock.now - start < .seconds(60))
             #expect(store.signal.waiting == 0)
             try await store.close()
         }
