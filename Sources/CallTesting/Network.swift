@@ -2,19 +2,31 @@ public import Foundation
 
 /// A loopback port nothing listens on (bound, then closed): a connection to it is refused.
 public func refusedLoopbackPort() throws -> Int {
+    let socket = try loopbackSocket(listening: false)
+    close(socket.fd)
+    return socket.port
+}
+
+/// A TCP socket bound to a free loopback port, listening when asked (the caller closes `fd`).
+public func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestAudioError("socket() failed: errno \(errno)") }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && (!listening || listen(fd, 1) == 0) && getsockname(fd, $0, &length) == 0
+        }
     }
-    guard bound else { throw TestAudioError("bind() on loopback failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        let error = errno
+        close(fd)
+        throw TestAudioError("bind() on loopback failed: errno \(error)")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// One blocking `GET` of `path` on a loopback HTTP server at `port` (HTTP/1.0, the connection

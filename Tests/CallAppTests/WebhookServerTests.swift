@@ -333,7 +333,7 @@ import Testing
     /// `bind(descriptor:ptr:bytes:)` message.
     @Test func aListenAddressInUseIsAUsageErrorNamingIt() async throws {
         try await withTemporaryDirectory { dir in
-            let holder = try #require(Self.listeningSocket(), "no loopback socket could be bound")
+            let holder = try loopbackSocket(listening: true)
             defer { close(holder.fd) }
             let worker = ["worker", "--until-idle", "--state", "\(dir)/state", "--listen", "127.0.0.1:\(holder.port)"]
             let taken = try await runProcess(callrecExecutable(), worker, environment: Self.environment(["TELNYX_PUBLIC_KEY": Signer().publicKey]))
@@ -341,25 +341,6 @@ import Testing
             #expect(taken.stderr.contains("--listen 127.0.0.1:\(holder.port): cannot listen: the address is in use"), "\(taken.stderr)")
             #expect(!taken.stderr.contains("bind(descriptor"), "\(taken.stderr)")
         }
-    }
-
-    /// A TCP socket listening on a free loopback port (the test closes it).
-    static func listeningSocket() -> (fd: Int32, port: Int)? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else {
-            close(fd)
-            return nil
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     @Test func aWorkerWithListenServesSignedWebhooksAndStoresThem() async throws {
