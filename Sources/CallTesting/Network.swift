@@ -1,11 +1,16 @@
 public import Foundation
+import Synchronization
 
-/// A loopback port nothing listens on (bound, then closed): a connection to it is refused.
+/// A loopback port nothing listens on: a connection to it is refused. The socket stays bound,
+/// never listening, for the rest of the test process: a port bound and closed again could be
+/// handed to another test's server in the meantime (one run met a sandbox answering 401 there).
 public func refusedLoopbackPort() throws -> Int {
     let socket = try loopbackSocket(listening: false)
-    close(socket.fd)
+    heldSockets.withLock { $0.append(socket.fd) }
     return socket.port
 }
+
+private let heldSockets = Mutex<[Int32]>([])
 
 /// A TCP socket bound to a free loopback port, listening when asked (the caller closes `fd`).
 public func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
