@@ -199,7 +199,9 @@ actor SandboxState {
     func flush() {
         writer?.cancel()
         writer = nil
-        guard files.persistent, changed || tokensDirty else { return }
+        // Also when a snapshot taken before is still being written (off the actor): the process
+        // may end as soon as this returns, before that write lands.
+        guard files.persistent, changed || tokensDirty || snapshots.lastWritten < generation else { return }
         let (snapshot, generation) = takeSnapshot()
         snapshots.write(snapshot, generation: generation, to: files.stateFile, logger: logger)
     }
@@ -558,6 +560,9 @@ actor SandboxState {
 /// never an older one over a newer one.
 final class SnapshotWriter: Sendable {
     private let written = Mutex(0)
+
+    /// The generation of the snapshot on disk.
+    var lastWritten: Int { written.withLock { $0 } }
 
     func write(_ state: PersistedState, generation: Int, to path: String, logger: Logger) {
         do {
