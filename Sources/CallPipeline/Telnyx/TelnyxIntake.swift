@@ -53,6 +53,8 @@ public struct TelnyxIntake: Sendable {
         try await store.commit(ops)
     }
 
+    /// The recordings the batch's `call.recording.saved` events announce, once each (by key),
+    /// in the order of their first event.
     private func recordings(announcedBy events: [TelnyxEvent]) -> [TelnyxRecordingInfo] {
         var keys: Set<String> = []
         var recordings: [TelnyxRecordingInfo] = []
@@ -68,8 +70,8 @@ public struct TelnyxIntake: Sendable {
         return recordings
     }
 
-    /// The keys of the recordings whose fetch jobs the batch's call events wake: those of their
-    /// sessions announced in the batch and those stored before (sorted).
+    /// An event as the ledger keeps it, with the key of the recording it announces (a
+    /// `call.recording.saved` that registered one), which a later call event's wake-up reads.
     static func row(_ event: TelnyxEvent, receivedAt: Date, recordingKey: String? = nil) -> TelnyxEventRow {
         TelnyxEventRow(id: event.id, type: event.type, callSessionID: event.callSessionID, callLegID: event.callLegID, occurredAt: event.occurredAt,
                        receivedAt: receivedAt, document: event.document, recordingKey: recordingKey)
