@@ -1,6 +1,6 @@
 public import CallAPI
-import Foundation
 public import CallStore
+import Foundation
 
 extension PhoneMatcher {
     /// The whole match of one call: its other party's number, that number's candidates from
