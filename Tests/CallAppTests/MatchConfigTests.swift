@@ -1,4 +1,5 @@
 import CallMatch
+import CallPipeline
 import CallStore
 import CallTesting
 import Foundation
@@ -23,6 +24,8 @@ extension ConfigTests {
             #expect(settings.region == "DE" && settings.link == .person && settings.unknownNumbers == .createPerson)
             #expect(settings.refresh == .seconds(1800) && settings.missRefresh == .seconds(90) && settings.fullPass == .seconds(12 * 3600))
             #expect(!settings.leads && settings.organizationPhoneField == "5d8a1f0c0b2e")
+            #expect(settings.indexSettings == CRMIndexSettings(region: "DE", refresh: .seconds(1800), missRefresh: .seconds(90), fullPass: .seconds(12 * 3600),
+                                                               leads: false, organizationPhoneField: "5d8a1f0c0b2e"))
             // Read with matching.region; the Telnyx numbers (read with telnyx.region) are the company's too.
             #expect(settings.companyNumbers == ["+4940123456", "+12125550123", "+442079460018"])
             // The flags over the file.

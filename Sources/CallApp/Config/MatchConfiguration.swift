@@ -1,5 +1,6 @@
 public import CallMatch
 import CallPhone
+public import CallPipeline
 import Foundation
 
 /// The matching settings from the `--config` file's `matching` section and `company_numbers`
@@ -95,4 +96,12 @@ struct MatchingSection: ConfigSection {
         case organizationPhoneField = "organization_phone_field"
     }
     static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+}
+
+extension MatchSettings {
+    /// What the index refresh reads of these settings.
+    public var indexSettings: CRMIndexSettings {
+        CRMIndexSettings(region: region, refresh: refresh, missRefresh: missRefresh, fullPass: fullPass, leads: leads,
+                         organizationPhoneField: organizationPhoneField)
+    }
 }
