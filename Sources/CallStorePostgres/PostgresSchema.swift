@@ -13,6 +13,9 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x6361_6C6C_7265_6301 // "callrec" 0x01
     /// `pg_try_advisory_xact_lock` key of the rescuer: one rescue pass at a time in a database.
     static let rescueLock: Int64 = 0x6361_6C6C_7265_6302 // "callrec" 0x02
+    /// `pg_advisory_xact_lock` key of the CRM index's writes: one page or sweep at a time, each
+    /// statement after the lock with a snapshot that sees the writes before it.
+    static let crmLock: Int64 = 0x6361_6C6C_7265_6303 // "callrec" 0x03
 
     static let versionTable = """
         CREATE TABLE IF NOT EXISTS callrec_schema (

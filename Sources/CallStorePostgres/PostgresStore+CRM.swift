@@ -5,11 +5,12 @@ import PostgresNIO
 
 // The local phone index of the CRM (issue 17); the tables of migration v5.
 extension PostgresStore {
-    /// One transaction of at most two statements, whatever the page's size: the rows (one
-    /// `INSERT … SELECT FROM unnest(arrays)` per kind, each owner's numbers replaced by a DELETE
-    /// of those no longer listed and an upsert of the others, all CTEs of one statement whose main
-    /// query writes the listing's state: it runs first and takes that row's lock, so pages of one
-    /// listing applied at once wait for each other instead of deadlocking), then the removals.
+    /// One transaction of at most three statements, whatever the page's size: the index's lock
+    /// (``PostgresSchema/crmLock``: pages applied at once wait for each other; a statement's
+    /// snapshot taken before another page committed would miss the numbers that page wrote and
+    /// leave them beside the new ones), the rows (one `INSERT … SELECT FROM unnest(arrays)` per
+    /// kind, each owner's numbers replaced by a DELETE of those no longer listed and an upsert of
+    /// the others, and the listing's state, all one statement), then the removals.
     public func applyCRMPage(_ page: CRMPage) async throws {
         let rows = try Self.crmRows(page, offset: offset)
         var removals: [(CRMEntityKind, CRMDeletion)] = []
@@ -29,6 +30,7 @@ extension PostgresStore {
         }
         let logger = self.logger
         try await transaction("apply a CRM page") { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.crmLock))", logger: logger)
             _ = try await connection.query(rows.query, logger: logger).collect()
             if let removal { _ = try await connection.query(removal.query, logger: logger).collect() }
         }
@@ -39,7 +41,11 @@ extension PostgresStore {
         var s = statement()
         let (ctes, count) = try Self.crmDeletions([(state.entity, .olderThan(state.pass))], &s)
         s.sql = "WITH " + (ctes + ["sync AS (\(Self.putSync(state, &s)))"]).joined(separator: ",\n") + "\nSELECT " + count
-        let rows = try await query("finish a CRM full pass", s.query)
+        let logger = self.logger
+        let rows = try await transaction("finish a CRM full pass") { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.crmLock))", logger: logger)
+            return try await connection.query(s.query, logger: logger).collect()
+        }
         return try decode("finish a CRM full pass") { try rows.first.map { Int(try $0.decode(Int64.self)) } ?? 0 }
     }
 
@@ -250,8 +256,7 @@ extension PostgresStore {
                 """)
         }
 
-        // The main query (the listing's state) runs first, the CTEs it does not read after it,
-        // each to its end.
+        // Every data-modifying CTE runs once, to its end, whether or not the query reads it.
         let sync = putSync(page.sync, &s)
         s.sql = writes.isEmpty ? sync : "WITH " + writes.joined(separator: ",\n") + "\n" + sync
         return s

@@ -1,7 +1,12 @@
 import CallStore
 import CallTesting
 import Foundation
+import GRDB
+import PostgresNIO
 import Testing
+
+@testable import CallStorePostgres
+@testable import CallStoreSQLite
 
 /// The local phone index of the CRM (migration v5, CRMIndex.swift) on every backend: pages
 /// written and removed, the full pass's sweep, the lookup's content and order, the listings'
@@ -230,7 +235,7 @@ struct CRMIndexTests {
                 try await group.waitForAll()
             }
             #expect(try await store.crmCounts() == [.person: 1_000, .organization: 0, .deal: 1_000, .lead: 0, .user: 0])
-            for id in stride(from: 1, through: 1_000, by: 37) {
+            for id in ids {
                 let candidates = try await store.phoneCandidates("+19000\(id)")
                 let person = try #require(candidates.persons.first)
                 #expect(candidates.persons.count == 1)
@@ -241,5 +246,46 @@ struct CRMIndexTests {
             let last = try #require(try await store.crmSyncStates()[.person]?.cursor)
             #expect(["a9", "b9"].contains(last))
         }
+    }
+
+    // MARK: migration
+
+    /// A v4 database (a ledger in use) upgrades to v5 with its rows kept, and the index works.
+    @Test func aVersion4DatabaseUpgradesInSQLite() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/state.db")
+            try SQLiteSchema.migrator.migrate(store.pool, upTo: "v4-telnyx-events")
+            let r = LedgerTests.recording(1)
+            try await store.commit([.insertRecording(r)])
+            await #expect(throws: StoreError.self) { try await store.crmCounts() }
+            try await store.migrate()
+            try await Self.indexWorks(after: r, store)
+            try await store.migrate()
+            try await store.close()
+        }
+    }
+
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
+    func aVersion4DatabaseUpgradesInPostgres() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v4"), "PostgreSQL is not installed")
+        let store = try PostgresStore(url: url)
+        try await withRunningStore(store) { _ in
+            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
+            for migration in PostgresSchema.migrations where migration.version <= 4 {
+                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
+                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
+            }
+            let r = LedgerTests.recording(1)
+            try await store.commit([.insertRecording(r)])
+            await #expect(throws: StoreError.self) { try await store.crmCounts() }
+            try await store.migrate()
+            try await Self.indexWorks(after: r, store)
+        }
+    }
+
+    static func indexWorks(after recording: Recording, _ store: any CallStore) async throws {
+        #expect(try await store.recording(key: recording.key)?.path == recording.path)
+        try await store.applyCRMPage(CRMPage(sync: sync(), persons: [CRMPerson(id: 1, name: "Ana", phones: ["+4930111"])]))
+        #expect(try await store.phoneCandidates("+4930111").persons.map(\.id) == [1])
     }
 }
