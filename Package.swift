@@ -174,7 +174,7 @@ let package = Package(
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport", "CallTelnyx",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport", "CallTelnyx", "CallMatch",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

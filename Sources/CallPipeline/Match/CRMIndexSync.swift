@@ -37,11 +37,11 @@ public struct CRMIndexSettings: Sendable, Equatable {
     }
 }
 
-/// The key a number is indexed and looked up by: E.164 when libphonenumber calls it valid, else
-/// the E.164 form it parsed to (a range newer than the metadata), else nothing.
+/// The key a number is indexed and looked up by: E.164, when libphonenumber calls the number
+/// valid (as the matcher reads the other party's number; a number it does not call valid is
+/// never matched).
 public func phoneIndexKey(_ raw: String, region: String?) -> String? {
-    let number = PhoneNumbers.normalize(raw, region: region)
-    return number.e164 ?? number.parsed
+    PhoneNumbers.normalize(raw, region: region).e164
 }
 
 /// Lists the CRM into the index, one page per transaction with the listing's place (a refresh
@@ -66,13 +66,13 @@ public struct CRMIndexSync: Sendable {
         public var skipped: [String] = []
     }
 
-    let store: any CallStore & CRMIndexStore
+    let store: any CallStore
     let client: PipedriveClient
     let settings: CRMIndexSettings
     let now: @Sendable () -> Date
     let logger: Logger
 
-    public init(store: any CallStore & CRMIndexStore, client: PipedriveClient, settings: CRMIndexSettings, now: @escaping @Sendable () -> Date = { Date() },
+    public init(store: any CallStore, client: PipedriveClient, settings: CRMIndexSettings, now: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger) {
         self.store = store
         self.client = client
