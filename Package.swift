@@ -221,7 +221,7 @@ let package = Package(
         .executableTarget(
             name: "callrec-bench",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources",
+                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources", "CallTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

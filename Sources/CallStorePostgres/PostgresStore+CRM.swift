@@ -145,91 +145,81 @@ extension PostgresStore {
         let persons = page.personRows
         if !persons.isEmpty {
             var rows = UnnestRows()
-            let ids = try rows.column(persons.map(\.id), "int8", &s), names = try rows.column(persons.map(\.name), "text", &s)
-            let orgs = try rows.column(persons.map(\.orgID), "int8", nilAs: 0, &s)
-            let owners = try rows.column(persons.map(\.ownerID), "int8", nilAs: 0, &s)
-            let updated = try rows.column(persons.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s)
-            writes.append("""
-                persons AS (
-                  INSERT INTO crm_person (id, name, org_id, owner_id, updated_at, pass)
-                  SELECT \(ids), \(names), \(orgs), \(owners), \(time(updated)), \(pass) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, org_id = excluded.org_id, owner_id = excluded.owner_id,
-                    updated_at = excluded.updated_at, pass = excluded.pass)
-                """)
+            let columns: [(String, String)] = [
+                ("id", try rows.column(persons.map(\.id), "int8", &s)), ("name", try rows.column(persons.map(\.name), "text", &s)),
+                ("org_id", try rows.column(persons.map(\.orgID), "int8", nilAs: 0, &s)),
+                ("owner_id", try rows.column(persons.map(\.ownerID), "int8", nilAs: 0, &s)),
+                ("updated_at", time(try rows.column(persons.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s))), ("pass", pass),
+            ]
+            writes.append(upsert("persons", "crm_person", from: rows.from, columns))
             writes += try phones(.person, persons.map { ($0.id, $0.phones) }, &s)
         }
 
         let organizations = page.organizationRows
         if !organizations.isEmpty {
             var rows = UnnestRows()
-            let ids = try rows.column(organizations.map(\.id), "int8", &s)
-            let names = try rows.column(organizations.map(\.name), "text", &s)
-            let updated = try rows.column(organizations.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s)
-            writes.append("""
-                organizations AS (
-                  INSERT INTO crm_organization (id, name, updated_at, pass)
-                  SELECT \(ids), \(names), \(time(updated)), \(pass) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at, pass = excluded.pass)
-                """)
+            let columns: [(String, String)] = [
+                ("id", try rows.column(organizations.map(\.id), "int8", &s)),
+                ("name", try rows.column(organizations.map(\.name), "text", &s)),
+                ("updated_at", time(try rows.column(organizations.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s))), ("pass", pass),
+            ]
+            writes.append(upsert("organizations", "crm_organization", from: rows.from, columns))
             writes += try phones(.organization, organizations.map { ($0.id, $0.phones) }, &s)
         }
 
         let deals = page.dealRows
         if !deals.isEmpty {
             var rows = UnnestRows()
-            let columns = [
-                try rows.column(deals.map(\.id), "int8", &s), try rows.column(deals.map(\.title), "text", &s),
-                try rows.column(deals.map(\.personID), "int8", nilAs: 0, &s), try rows.column(deals.map(\.orgID), "int8", nilAs: 0, &s),
-                try rows.column(deals.map(\.status), "text", &s),
-                time(try rows.column(deals.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s)), pass,
+            let columns: [(String, String)] = [
+                ("id", try rows.column(deals.map(\.id), "int8", &s)), ("title", try rows.column(deals.map(\.title), "text", &s)),
+                ("person_id", try rows.column(deals.map(\.personID), "int8", nilAs: 0, &s)),
+                ("org_id", try rows.column(deals.map(\.orgID), "int8", nilAs: 0, &s)),
+                ("status", try rows.column(deals.map(\.status), "text", &s)),
+                ("updated_at", time(try rows.column(deals.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s))), ("pass", pass),
             ]
-            writes.append("""
-                deals AS (
-                  INSERT INTO crm_deal (id, title, person_id, org_id, status, updated_at, pass)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (id) DO UPDATE SET title = excluded.title, person_id = excluded.person_id, org_id = excluded.org_id,
-                    status = excluded.status, updated_at = excluded.updated_at, pass = excluded.pass)
-                """)
+            writes.append(upsert("deals", "crm_deal", from: rows.from, columns))
         }
 
         let leads = page.leadRows
         if !leads.isEmpty {
             var rows = UnnestRows()
-            let columns = [
-                try rows.column(leads.map(\.id), "text", &s), try rows.column(leads.map(\.title), "text", &s),
-                try rows.column(leads.map(\.personID), "int8", nilAs: 0, &s), try rows.column(leads.map(\.orgID), "int8", nilAs: 0, &s),
-                try rows.column(leads.map(\.archived), "bool", &s),
-                time(try rows.column(leads.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s)), pass,
+            let columns: [(String, String)] = [
+                ("id", try rows.column(leads.map(\.id), "text", &s)), ("title", try rows.column(leads.map(\.title), "text", &s)),
+                ("person_id", try rows.column(leads.map(\.personID), "int8", nilAs: 0, &s)),
+                ("org_id", try rows.column(leads.map(\.orgID), "int8", nilAs: 0, &s)),
+                ("archived", try rows.column(leads.map(\.archived), "bool", &s)),
+                ("updated_at", time(try rows.column(leads.map { SQL.ms($0.updatedAt) }, "int8", nilAs: 0, &s))), ("pass", pass),
             ]
-            writes.append("""
-                leads AS (
-                  INSERT INTO crm_lead (id, title, person_id, org_id, archived, updated_at, pass)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (id) DO UPDATE SET title = excluded.title, person_id = excluded.person_id, org_id = excluded.org_id,
-                    archived = excluded.archived, updated_at = excluded.updated_at, pass = excluded.pass)
-                """)
+            writes.append(upsert("leads", "crm_lead", from: rows.from, columns))
         }
 
         let users = page.userRows
         if !users.isEmpty {
             var rows = UnnestRows()
-            let columns = [
-                try rows.column(users.map(\.id), "int8", &s), try rows.column(users.map(\.name), "text", &s),
-                try rows.column(users.map { $0.email.lowercased() }, "text", &s), try rows.column(users.map(\.active), "bool", &s), pass,
+            let columns: [(String, String)] = [
+                ("id", try rows.column(users.map(\.id), "int8", &s)), ("name", try rows.column(users.map(\.name), "text", &s)),
+                ("email", try rows.column(users.map { $0.email.lowercased() }, "text", &s)),
+                ("active", try rows.column(users.map(\.active), "bool", &s)), ("pass", pass),
             ]
-            writes.append("""
-                users AS (
-                  INSERT INTO crm_user (id, name, email, active, pass)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, active = excluded.active,
-                    pass = excluded.pass)
-                """)
+            writes.append(upsert("users", "crm_user", from: rows.from, columns))
         }
 
         // Every data-modifying CTE runs once, to its end, whether or not the query reads it.
         let sync = putSync(page.sync, &s)
         s.sql = writes.isEmpty ? sync : "WITH " + writes.joined(separator: ",\n") + "\n" + sync
         return s
+    }
+
+    /// A CTE upserting `rows` into `table` by `id` (the first column): every other column takes
+    /// the row's value.
+    private static func upsert(_ name: String, _ table: String, from: String, _ columns: [(String, String)]) -> String {
+        let names = columns.map(\.0)
+        return """
+            \(name) AS (
+              INSERT INTO \(table) (\(names.joined(separator: ", ")))
+              SELECT \(columns.map(\.1).joined(separator: ", ")) FROM \(from) ORDER BY n
+              ON CONFLICT (id) DO UPDATE SET \(names.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
+            """
     }
 
     /// Two CTEs that make each owner's numbers exactly `phones` (in that order): a DELETE of the

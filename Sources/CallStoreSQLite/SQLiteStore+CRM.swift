@@ -8,48 +8,29 @@ extension SQLiteStore {
         try await write("apply a CRM page") { db in
             let pass = page.sync.pass
             let persons = page.personRows, organizations = page.organizationRows
-            let upsertPerson = try db.cachedStatement(sql: """
-                INSERT INTO crm_person (id, name, org_id, owner_id, updated_at, pass) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET name = excluded.name, org_id = excluded.org_id, owner_id = excluded.owner_id,
-                  updated_at = excluded.updated_at, pass = excluded.pass
-                """)
+            let upsertPerson = try db.cachedStatement(sql: Self.upsertSQL("crm_person", ["id", "name", "org_id", "owner_id", "updated_at", "pass"]))
             for person in persons {
                 try upsertPerson.execute(arguments: [person.id, person.name, person.orgID, person.ownerID,
                                                      person.updatedAt.map(Millis.from), pass])
                 try Self.replacePhones(db, kind: .person, owner: person.id, person.phones)
             }
-            let upsertOrganization = try db.cachedStatement(sql: """
-                INSERT INTO crm_organization (id, name, updated_at, pass) VALUES (?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at, pass = excluded.pass
-                """)
+            let upsertOrganization = try db.cachedStatement(sql: Self.upsertSQL("crm_organization", ["id", "name", "updated_at", "pass"]))
             for organization in organizations {
                 try upsertOrganization.execute(arguments: [organization.id, organization.name,
                                                            organization.updatedAt.map(Millis.from), pass])
                 try Self.replacePhones(db, kind: .organization, owner: organization.id, organization.phones)
             }
-            let upsertDeal = try db.cachedStatement(sql: """
-                INSERT INTO crm_deal (id, title, person_id, org_id, status, updated_at, pass) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET title = excluded.title, person_id = excluded.person_id, org_id = excluded.org_id,
-                  status = excluded.status, updated_at = excluded.updated_at, pass = excluded.pass
-                """)
+            let upsertDeal = try db.cachedStatement(sql: Self.upsertSQL("crm_deal", ["id", "title", "person_id", "org_id", "status", "updated_at", "pass"]))
             for deal in page.dealRows {
                 try upsertDeal.execute(arguments: [deal.id, deal.title, deal.personID, deal.orgID, deal.status,
                                                    deal.updatedAt.map(Millis.from), pass])
             }
-            let upsertLead = try db.cachedStatement(sql: """
-                INSERT INTO crm_lead (id, title, person_id, org_id, archived, updated_at, pass) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET title = excluded.title, person_id = excluded.person_id, org_id = excluded.org_id,
-                  archived = excluded.archived, updated_at = excluded.updated_at, pass = excluded.pass
-                """)
+            let upsertLead = try db.cachedStatement(sql: Self.upsertSQL("crm_lead", ["id", "title", "person_id", "org_id", "archived", "updated_at", "pass"]))
             for lead in page.leadRows {
                 try upsertLead.execute(arguments: [lead.id, lead.title, lead.personID, lead.orgID, lead.archived,
                                                    lead.updatedAt.map(Millis.from), pass])
             }
-            let upsertUser = try db.cachedStatement(sql: """
-                INSERT INTO crm_user (id, name, email, active, pass) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, active = excluded.active,
-                  pass = excluded.pass
-                """)
+            let upsertUser = try db.cachedStatement(sql: Self.upsertSQL("crm_user", ["id", "name", "email", "active", "pass"]))
             for user in page.userRows {
                 try upsertUser.execute(arguments: [user.id, user.name, user.email.lowercased(), user.active, pass])
             }
@@ -158,6 +139,14 @@ extension SQLiteStore {
     static let crmChunk = 500
 
     static func crmTable(_ kind: CRMEntityKind) -> String { "crm_" + kind.rawValue }
+
+    /// An upsert into `table` by `id` (the first column): every other column takes the row's value.
+    static func upsertSQL(_ table: String, _ columns: [String]) -> String {
+        """
+        INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))
+        ON CONFLICT (id) DO UPDATE SET \(columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
+        """
+    }
 
     /// The rows of `table` (deals or leads) that `condition` keeps, of `persons` person ids then
     /// `organizations` organization ids (bound in that order): two reads of the
