@@ -1,6 +1,5 @@
 import ArgumentParser
 import CallApp
-import CallStore
 import Foundation
 
 extension CallRecCommand {
@@ -32,12 +31,7 @@ extension CallRecCommand {
         func run() async throws {
             let settings = try MatchConfiguration.resolve(config: config, link: link, region: region)
             _ = try NumberMatch.number(number, settings: settings)
-            let match = try await withStore { store, _ in
-                guard let index = store as? any CRMIndexStore else {
-                    throw ValidationError("\(store.location): this store keeps no index of the CRM yet")
-                }
-                return try await NumberMatch.explain(number, settings: settings, index: index)
-            }
+            let match = try await withStore { store, _ in try await NumberMatch.explain(number, settings: settings, index: store) }
             try global.emit(match, match.lines)
             try fail(ExitStatus.someFailed, if: !match.linked)
         }
