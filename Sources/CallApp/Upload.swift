@@ -50,6 +50,10 @@ public struct UploadSession: Sendable {
 
     private func run(store: any CallStore, client: PipedriveClient, started: ContinuousClock.Instant, logger: Logger,
                      progress: @escaping @Sendable (TranscodeBatch.Event) -> Void, runWorker: RunWorker) async throws -> Outcome {
+        if let matching = options.matching {
+            // The index as the run starts: built, or refreshed when due (no request otherwise).
+            try await CRMIndexSync(store: store, client: client, settings: matching.indexSettings, logger: logger).refreshIfDue()
+        }
         let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
                             options: options, logger: logger)
         let pool = CPUPool(threads: options.jobs)

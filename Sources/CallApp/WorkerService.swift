@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import CallAPI
 public import CallAudio
 public import CallJobs
+public import CallMatch
 public import CallPipeline
 public import CallSources
 import CallStore
@@ -50,6 +51,9 @@ public struct WorkerService: Sendable {
     public var telnyx: TelnyxSettings?
     /// Slots of the fetch queue (Telnyx downloads: network-bound).
     public var fetchSlots = 4
+    /// Links each call log from the CRM index, kept fresh by a ``CRMIndexService`` in the group
+    /// (issue 17); nil: no matching.
+    public var matching: MatchSettings?
 
     public init(concurrency: Int, uploadSlots: Int, deleteSlots: Int) {
         self.concurrency = concurrency
@@ -126,9 +130,19 @@ public struct WorkerService: Sendable {
                                                       spool: Spool(root: settings.spoolDirectory)) { key in
                     (try? TranscodeJobHandler.job(key: key)).map { [$0] } ?? []
                 })
+                var index: CRMIndexService?
                 if let pipedrive = clients.pipedrive {
                     handlers.append(clients.deleteHandler(store: settings))
-                    handlers.append(UploadJobHandler(client: pipedrive))
+                    var uploads = UploadJobHandler(client: pipedrive)
+                    if let matching, uploadSlots > 0 {
+                        let sync = CRMIndexSync(store: store, client: pipedrive, settings: matching.indexSettings, logger: logger)
+                        // Built (or refreshed when due) before any job runs: no call log is made
+                        // while the index is empty. Then kept fresh beside the worker.
+                        try await sync.refreshIfDue()
+                        if !untilIdle { index = CRMIndexService(sync: sync, logger: logger) }
+                        uploads.linker = CallLinker(settings: matching, index: index)
+                    }
+                    handlers.append(uploads)
                 }
                 let worker = Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
                 let inotify = untilIdle || sources.allSatisfy({ $0.watchMode == .poll }) ? nil : Self.inotify(logger: logger)
@@ -160,7 +174,7 @@ public struct WorkerService: Sendable {
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
-                        + (untilIdle ? [] : watches.map { .init(service: $0) }) + webhooks,
+                        + (untilIdle ? [] : watches.map { .init(service: $0) }) + (index.map { [.init(service: $0)] } ?? []) + webhooks,
                     logger: logger))
                 try await runHandlingSignals(group, worker: worker, first: first, again: again)
                 var lines: [String] = []

@@ -1,6 +1,7 @@
 public import CallAPI
 public import CallAudio
 public import CallJobs
+public import CallMatch
 public import CallSources
 public import CallStore
 import CallSupport
@@ -20,6 +21,8 @@ public struct UploadRun: Sendable {
         public var validation = ValidationConfiguration()
         public var jobs = ProcessInfo.processInfo.activeProcessorCount
         public var uploadSlots = 4
+        /// Links each call log from the CRM index (issue 17); nil: no matching.
+        public var matching: MatchSettings?
         /// Transcoded recordings waiting for their upload before transcodes pause.
         public var spoolAhead: Int?
         public var leaseTTL: Duration = .seconds(60)
@@ -97,6 +100,7 @@ public struct UploadRun: Sendable {
         // The wide grid only matters for runs of many minutes.
         var uploads = UploadJobHandler(client: client, scanGrid: options.scanGrid, gridOrigin: Date())
         uploads.scansWhenIdle = true
+        uploads.linker = options.matching.map { CallLinker(settings: $0) }
         let handlers: [any JobHandler] = [
             TranscodeJobHandler(spool: spool, settings: options.settings, validation: options.validation, pool: pool,
                                 fingerprints: fingerprints, followUp: UploadJobHandler.followUp),

@@ -26,6 +26,17 @@ public enum MatchConfiguration {
         return settings
     }
 
+    /// The settings when matching is on: the config has a `matching` section or a
+    /// `company_numbers` list, or `--link` is given; and the link is not `none`. Nil: call logs
+    /// link what their sidecar or source names (and the index is neither built nor refreshed).
+    public static func enabled(config file: String?, link: String? = nil) throws -> MatchSettings? {
+        let document = try file.flatMap { ConfigFile.isJSON($0) ? $0 : nil }.map { try ConfigFile.load($0) }
+        let configured = document.map { $0.document.matching != nil || $0.document.companyNumbers != nil } ?? false
+        guard configured || link != nil else { return nil }
+        let settings = try resolve(config: file, link: link)
+        return settings.link == .none ? nil : settings
+    }
+
     static func link(_ text: String, _ name: String) throws -> MatchSettings.Link {
         guard let link = MatchSettings.Link(rawValue: text) else {
             throw AppError(.usage, "\(name) \(text): not one of \(MatchSettings.Link.allCases.map(\.rawValue).joined(separator: ", "))")

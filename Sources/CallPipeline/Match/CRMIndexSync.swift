@@ -107,6 +107,17 @@ public struct CRMIndexSync: Sendable {
         return nil
     }
 
+    /// The refresh that is due now, if any (a one-shot run's start; a worker's before it takes
+    /// jobs, so that no call log is made while the index is still empty).
+    @discardableResult
+    public func refreshIfDue() async throws -> Report? {
+        guard let mode = due(try await store.crmSyncStates(), at: now()) else { return nil }
+        let report = try await refresh(mode)
+        logger.info("CRM index refreshed", metadata: ["mode": "\(mode.rawValue)", "pages": "\(report.pages)",
+                                                      "rows": "\(report.rows.values.reduce(0, +))", "removed": "\(report.removed.values.reduce(0, +))"])
+        return report
+    }
+
     /// Runs one refresh of `mode`: each kind's listing from where it stands.
     public func refresh(_ mode: Mode) async throws -> Report {
         var report = Report(mode: mode)

@@ -1,7 +1,7 @@
 public import CallAPI
 public import CallMatch
-public import CallStore
 import CallSources
+public import CallStore
 import Foundation
 public import Logging
 

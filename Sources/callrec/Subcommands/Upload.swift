@@ -27,6 +27,8 @@ extension CallRecCommand {
         @Argument(help: "The recording directory (walked recursively; every recording needs its <stem>.json sidecar).") var directory: String
         @Flag(help: "Start the API sandbox in this process on a free loopback port and upload there.") var sandbox = false
         @Option(help: "Read the API variables (and for upload the sources, state and database) from this file: JSON with comments, or KEY=VALUE lines. The environment wins over it.") var config: String?
+        @Option(help: "Link each call log from the local CRM index: deal (open deal, else lead, else person), person (person and organization) or none. On by default when the config has a matching section or company_numbers.")
+        var link: String?
         var configFile: String? { config }
         @Option(help: "Uploads at once.") var uploadSlots: Int = 4
 
@@ -83,6 +85,7 @@ extension CallRecCommand {
             options.jobs = global.jobs
             options.uploadSlots = uploadSlots
             options.settle = settle.value
+            options.matching = try MatchConfiguration.enabled(config: config, link: link)
             let session = UploadSession(directory: directory, store: try store.settings(config: config), options: options, spoolRetention: try retention.retention())
             let progress = ProgressReporter(logger: logger, quiet: false, countsAudio: false)
             // SIGINT/SIGTERM release what runs (the next run resumes it), a second signal at once.
@@ -233,6 +236,8 @@ extension CallRecCommand {
             discussion: "With several workers sharing a queue, give this to one of them."))
         var reconcileEvery: String?
         @Option(help: "Read the API variables and the sources from this file (JSON with comments, or KEY=VALUE lines).") var config: String?
+        @Option(help: "Link each call log from the local CRM index: deal (open deal, else lead, else person), person (person and organization) or none. On by default when the config has a matching section or company_numbers.")
+        var link: String?
 
         @OptionGroup(title: "Watching") var watching: WatchOptions
         @OptionGroup var settle: SettleOption
@@ -293,6 +298,7 @@ extension CallRecCommand {
             service.settle = settle.value
             service.fetchSlots = fetchSlots
             service.telnyx = try TelnyxConfiguration.resolve(config: config)
+            service.matching = try MatchConfiguration.enabled(config: config, link: link)
             service.listen = try listenAddress().map { (address: $0.host, port: $0.port) }
             let outcome = try await service.run(store: try store.settings(config: config), environment: try APIClients.environment(config: config), logger: logger,
                 first: { logger.notice("\($0): finishing running jobs (send it again to release them at once)") },
