@@ -204,10 +204,11 @@ struct NumberPlan {
     }
 
     /// The `index`th number (distinct for every index below 8·10^(digits−1)): its subscriber part
-    /// is `index` spread over the range by a multiplier prime to it, first digit 2…9.
+    /// is `index` scattered over the range by a multiplier prime to it (odd, not a multiple of 5),
+    /// first digit 2…9.
     func number(index: Int, mobile: Bool, random: inout SplitMix64) -> PhoneParts {
         let span = 8 * Int(pow(10.0, Double(subscriberDigits - 1)))
-        let subscriber = 2 * span / 8 + (index * 7919) % span
+        let subscriber = 2 * span / 8 + (index * 3_141_593) % span
         let prefixes = mobile ? mobiles : areas
         return PhoneParts(countryCode: countryCode, trunk: trunk, area: prefixes[random.below(prefixes.count)], subscriber: String(subscriber))
     }
