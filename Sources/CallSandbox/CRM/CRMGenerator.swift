@@ -79,7 +79,7 @@ public struct CRMGeneration: Sendable, Equatable {
 
     /// The account, as a seed.
     func make(now: Date) -> CRMSeed {
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         let plan = NumberPlan.of(region)
         let newest = CRMTime(self.now ?? now).seconds
         var numbers = 0
@@ -206,7 +206,7 @@ struct NumberPlan {
     /// The `index`th number (distinct for every index below 8·10^(digits−1)): its subscriber part
     /// is `index` scattered over the range by a multiplier prime to it (odd, not a multiple of 5),
     /// first digit 2…9.
-    func number(index: Int, mobile: Bool, random: inout SplitMix64) -> PhoneParts {
+    func number(index: Int, mobile: Bool, random: inout SeededRandom) -> PhoneParts {
         let span = 8 * Int(pow(10.0, Double(subscriberDigits - 1)))
         let subscriber = 2 * span / 8 + (index * 3_141_593) % span
         let prefixes = mobile ? mobiles : areas
@@ -214,20 +214,7 @@ struct NumberPlan {
     }
 }
 
-/// A small, fast, seeded generator (the same seed gives the same account on every platform).
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededRandom {
     /// 0 ..< bound (bound ≥ 1).
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
 

@@ -1,3 +1,4 @@
+import CallSupport
 public import Foundation
 import HTTPTypes
 
@@ -17,10 +18,9 @@ struct CRMTime: Codable, Hashable, Comparable, Sendable {
 
     /// `2026-12-07T10:00:00Z`.
     var text: String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let second = seconds - days * 86_400
-        let (y, m, d) = Self.civil(fromDays: days)
-        return String(format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m, d, second / 3600, second / 60 % 60, second % 60)
+        let (days, second) = CivilDays.split(seconds: Int(seconds))
+        let (year, month, day) = CivilDays.date(days: days)
+        return String(format: "%04ld-%02ld-%02ldT%02ld:%02ld:%02ldZ", year, month, day, second / 3600, second / 60 % 60, second % 60)
     }
 
     /// `2026-12-07T10:00:00.000Z` (the v1 answers' form).
@@ -42,31 +42,9 @@ struct CRMTime: Codable, Hashable, Comparable, Sendable {
               let normalised = CallLogDraft.normaliseTime(String(decoding: bytes.prefix(19), as: UTF8.self))
         else { return nil }
         let n = Array(normalised.utf8)
-        func number(_ range: Range<Int>) -> Int64 { range.reduce(0) { $0 * 10 + Int64(n[$1] - UInt8(ascii: "0")) } }
-        let days = days(fromCivil: number(0..<4), number(5..<7), number(8..<10))
-        return CRMTime(seconds: days * 86_400 + number(11..<13) * 3600 + number(14..<16) * 60 + number(17..<19))
-    }
-
-    // Howard Hinnant's days-from-civil and civil-from-days.
-    private static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    private static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(n[$1] - UInt8(ascii: "0")) } }
+        let days = CivilDays.days(year: number(0..<4), month: number(5..<7), day: number(8..<10))
+        return CRMTime(seconds: Int64(days * 86_400 + number(11..<13) * 3600 + number(14..<16) * 60 + number(17..<19)))
     }
 
     init(from decoder: any Decoder) throws {
