@@ -101,9 +101,7 @@ struct PipedriveCRMRoutes {
                     && (organization == nil || lead.organizationId == organization)
             }
         }
-        var pagination: [String: JSONValue] = ["start": .int(Int64(start)), "limit": .int(Int64(limit)), "more_items_in_collection": .bool(more)]
-        if more { pagination["next_start"] = .int(Int64(start + page.count)) }
-        return .json(["success": true, "data": .array(page.map(\.apiObject)), "additional_data": ["pagination": .object(pagination)]])
+        return .v1Page(page.map(\.apiObject), start: start, limit: limit, more: more)
     }
 
     private func users() async throws -> Response {
