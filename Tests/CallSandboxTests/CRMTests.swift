@@ -309,6 +309,29 @@ import Testing
         }
     }
 
+    /// `--seed FILE` is applied at every start: an unchanged row keeps its times (a refresh would
+    /// otherwise see the whole seed as changed after each restart); a changed one gets now, and
+    /// keeps its add time.
+    @Test func seedingAnUnchangedRowAgainKeepsItsTimes() async throws {
+        let now = Now("2026-12-01T00:00:00Z")
+        try await withTestSandbox(testConfiguration { $0.now = { now.value } }) { client, _ in
+            let document: [String: Any] = [
+                "persons": [["id": 1, "name": "Same", "phones": ["+4930123"]], ["id": 2, "name": "Before"]],
+                "leads": [["id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "title": "Lead"]],
+            ]
+            try await seed(client, document)
+            now.set("2026-12-05T00:00:00Z")
+            var changed = document
+            changed["persons"] = [["id": 1, "name": "Same", "phones": ["+4930123"]], ["id": 2, "name": "After"]]
+            try await seed(client, changed)
+            let persons = try await page(client, "/api/v2/persons").items
+            #expect(persons.map { $0["update_time"] as? String } == ["2026-12-01T00:00:00Z", "2026-12-05T00:00:00Z"])
+            #expect(persons.map { $0["add_time"] as? String } == ["2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z"])
+            let lead = (try await v1(client, "/v1/leads")["data"] as? [[String: Any]])?.first
+            #expect(lead?["update_time"] as? String == "2026-12-01T00:00:00.000Z")
+        }
+    }
+
     @Test func aBadSeedNamesTheFieldAndChangesNothing() async throws {
         try await withTestSandbox { client, sandbox in
             let cases: [([String: Any], String)] = [

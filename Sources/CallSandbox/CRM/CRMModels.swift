@@ -100,12 +100,24 @@ struct CRMContactValue: Codable, Hashable, Sendable {
     }
 }
 
-/// A row of a cursor-paged table: an integer id and an update time.
-protocol CRMRow: Codable, Sendable {
-    var id: Int { get }
-    /// Set on every stored row (``CRMStore`` fills a missing one).
+/// A row with add and update times (set on every stored row: ``CRMStore`` fills missing ones).
+protocol CRMTimed: Equatable {
     var updateTime: CRMTime? { get set }
     var addTime: CRMTime? { get set }
+}
+
+extension CRMTimed {
+    /// Equal but for the update time.
+    func same(as other: Self) -> Bool {
+        var copy = self
+        copy.updateTime = other.updateTime
+        return copy == other
+    }
+}
+
+/// A row of a cursor-paged table: an integer id and an update time.
+protocol CRMRow: CRMTimed, Codable, Sendable {
+    var id: Int { get }
     var apiObject: JSONValue { get }
 }
 
@@ -185,7 +197,7 @@ struct CRMDeal: CRMRow, Equatable {
     }
 }
 
-struct CRMLead: Codable, Sendable, Equatable {
+struct CRMLead: CRMTimed, Codable, Sendable {
     /// A lowercase UUID.
     var id: String
     var title: String

@@ -19,29 +19,34 @@ struct CRMStore: Sendable {
 
     // MARK: Changes
 
-    /// Upserts every row of `seed` (checked already), stamping a missing update time with `now`
-    /// and a missing add time with the update time.
+    /// Upserts every row of `seed` (checked already). A row without an update time gets `now`,
+    /// unless it is the same as the stored one (a seed applied again at every start changes no
+    /// time); a missing add time is the stored row's, else the update time.
     mutating func upsert(_ seed: CRMSeed, now: CRMTime) {
-        func stamped<Row: CRMRow>(_ row: Row) -> Row {
+        func stamped<Row: CRMTimed>(_ row: Row, _ existing: Row?) -> Row {
             var row = row
-            if row.updateTime == nil { row.updateTime = now }
+            if row.addTime == nil { row.addTime = existing?.addTime }
+            if row.updateTime == nil {
+                if let existing, row.same(as: existing) { return existing }
+                row.updateTime = now
+            }
             if row.addTime == nil { row.addTime = row.updateTime }
             return row
         }
         if let batch = seed.persons {
             persons.upsert(batch.map { person in
-                var person = stamped(person)
+                var person = person
                 person.phones = CRMContactValue.normalised(person.phones ?? [])
                 person.emails = CRMContactValue.normalised(person.emails ?? [])
-                return person
+                return stamped(person, persons[person.id])
             })
         }
-        if let batch = seed.organizations { organizations.upsert(batch.map(stamped)) }
+        if let batch = seed.organizations { organizations.upsert(batch.map { stamped($0, organizations[$0.id]) }) }
         if let batch = seed.deals {
             let rows = batch.map { deal in
-                var deal = stamped(deal)
+                var deal = deal
                 if deal.status == nil { deal.status = "open" }
-                return deal
+                return stamped(deal, deals[deal.id])
             }
             for deal in rows { if let old = deals[deal.id] { unindex(old) } }
             deals.upsert(rows)
@@ -49,9 +54,8 @@ struct CRMStore: Sendable {
         }
         for var lead in seed.leads ?? [] {
             lead.id = lead.id.lowercased()
-            if lead.updateTime == nil { lead.updateTime = now }
-            if lead.addTime == nil { lead.addTime = lead.updateTime }
             if lead.isArchived == nil { lead.isArchived = false }
+            lead = stamped(lead, leads[lead.id])
             if leads.updateValue(lead, forKey: lead.id) == nil { leadOrder.append(lead.id) }
         }
         for var user in seed.users ?? [] {
