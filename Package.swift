@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "CallStoreSQLite", targets: ["CallStoreSQLite"]),
         .library(name: "CallStorePostgres", targets: ["CallStorePostgres"]),
         .library(name: "CallPhone", targets: ["CallPhone"]),
+        .library(name: "CallMatch", targets: ["CallMatch"]),
         .library(name: "CallSources", targets: ["CallSources"]),
         .library(name: "CallTelnyx", targets: ["CallTelnyx"]),
         // Synthetic audio and helpers for tests and for bench/ (not for applications).
@@ -69,6 +70,9 @@ let package = Package(
         ),
         // phone numbers to E.164 through CCallPhoneNumber (the PBX sources, and call matching)
         .target(name: "CallPhone", dependencies: ["CCallPhoneNumber"], swiftSettings: swiftSettings),
+        // the matching rules: a call's other party, a number's candidates in the CRM index → what
+        // the call log links and why, its owner (pure: the index's types, no store, no network)
+        .target(name: "CallMatch", dependencies: ["CallStore", "CallPhone", "CallAPI"], swiftSettings: swiftSettings),
         // what a PBX leaves behind, read: file-name layouts, CDR exports, the call's facts and the
         // call log made from them (pure: no store, no audio, no network)
         .target(
@@ -170,7 +174,7 @@ let package = Package(
         .target(
             name: "CallPipeline",
             dependencies: [
-                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport", "CallTelnyx",
+                "CallAudio", "CallAPI", "CallStore", "CallJobs", "CallSources", "CallSupport", "CallTelnyx", "CallMatch",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -188,7 +192,7 @@ let package = Package(
             name: "CallApp",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
-                "CallSources", "CallPhone", "CallTelnyx",
+                "CallSources", "CallPhone", "CallTelnyx", "CallMatch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -206,7 +210,7 @@ let package = Package(
         .executableTarget(
             name: "callrec",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources", "CallTelnyx",
+                "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources", "CallTelnyx", "CallMatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,7 +221,7 @@ let package = Package(
         .executableTarget(
             name: "callrec-bench",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources",
+                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources", "CallTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -253,6 +257,7 @@ let package = Package(
                                                             .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CallPhoneTests", dependencies: ["CallPhone", "CallTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallMatchTests", dependencies: ["CallMatch", "CallStore", "CallPhone", "CallAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "CallSourcesTests", dependencies: ["CallSources", "CallPhone", "CallAPI", "CallTesting"],
                     swiftSettings: swiftSettings),
         .testTarget(
@@ -312,7 +317,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallAppTests",
-            dependencies: ["CallApp", "CallAPI", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx", "CallSandbox", "CallTesting",
+            dependencies: ["CallApp", "CallAPI", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx", "CallSandbox", "CallTesting", "CallMatch",
                            .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

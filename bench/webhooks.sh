@@ -107,6 +107,8 @@ ok = r["errors"] == 0 and r["non_2xx"] == 0 and r["p99_ms"] is not None and r["p
 fmt = lambda v: "–" if v is None else f"{v:.1f}"
 bad = f"{r['non_2xx']} non-2xx {r['statuses']}, {r['errors']} errors" if r["non_2xx"] or r["errors"] else "0"
 print(f"| {label} | {r['sent']} | {r['achieved_rate']:.0f} | {fmt(r['p50_ms'])} | **{fmt(r['p99_ms'])}** | {fmt(r['max_ms'])} | {bad} | {recordings} | {'PASS' if ok else 'MISS'} |")
+worst = ", ".join(f"{w['at'][11:19]} p99 {w['p99_ms']:.0f}/max {w['max_ms']:.0f} ms" for w in r.get("worst_seconds", [])[:3])
+if worst: print(f"webhooks.sh: {label}: slowest seconds (UTC): {worst}", file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
 }
@@ -122,9 +124,20 @@ for backend in "${wanted[@]}"; do
         cluster="$work/pg"
         # Durable, as a production server: fsync, synchronous_commit and full_page_writes on.
         pg=$(CALLREC_PG_DURABLE=1 scripts/pg-cluster.sh start "$cluster" 2>"$work/pg.log")
+        # A server that has run for a while recycles its WAL segments; a fresh cluster creates
+        # (zero-fills and fsyncs, 16 MB each) a new one every few seconds at this rate, inside
+        # some commit. 300 MB of WAL and a checkpoint leave segments to recycle, as in steady
+        # state (CALLREC_BENCH_COLD=1 measures the fresh cluster instead).
+        if [[ -n $pg && ${CALLREC_BENCH_COLD:-} != 1 ]]; then
+          psql "$pg" -qAtX -v ON_ERROR_STOP=1 \
+            -c "CREATE TABLE callrec_bench_wal AS SELECT g, repeat('x', 2000) AS filler FROM generate_series(1, 150000) AS g" \
+            -c "DROP TABLE callrec_bench_wal" -c "CHECKPOINT" >/dev/null 2>>"$work/pg.log" \
+            || echo "webhooks.sh: could not precondition the cluster's WAL (see $work/pg.log); measuring it cold" >&2
+        fi
       fi
       if [[ -n $pg ]]; then
         CALLREC_DATABASE=$pg run PostgreSQL && results+=(PostgreSQL)
+        [[ -n $cluster ]] && cp "$cluster/log" "$work/pg-server.log" 2>/dev/null || true
         scripts/pg-cluster.sh stop "$cluster" >/dev/null 2>&1 || true; cluster=""
       else
         echo "webhooks.sh: PostgreSQL is not installed here (scripts/pg-cluster.sh available failed)" >&2

@@ -108,9 +108,18 @@ EOF
   # CALLREC_PG_DURABLE=1 (the benchmarks): every commit flushed, as a real server does.
   local durable=off
   [[ ${CALLREC_PG_DURABLE:-} == 1 ]] && durable=on
+  local diagnostics=""
+  # The benchmarks' cluster logs what can stall a commit, with millisecond times to set beside a
+  # load generator's slowest seconds.
+  [[ $durable == on ]] && diagnostics="log_line_prefix = '%m [%p] '
+log_checkpoints = on
+log_autovacuum_min_duration = 0
+log_min_duration_statement = 40
+min_wal_size = 1GB"
   cat >>"$dir/data/postgresql.conf" <<EOF
 
 # --- scripts/pg-cluster.sh: throwaway test cluster ---
+$diagnostics
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
 fsync = $durable

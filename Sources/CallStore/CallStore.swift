@@ -25,7 +25,7 @@ public import ServiceLifecycle
 /// puts the store in its `ServiceGroup` before the services that use it (a group shuts its
 /// services down in reverse order, so the store outlives them); a one-shot command wraps its
 /// work in ``withRunningStore(_:_:)``. ``migrate()`` needs no running store.
-public protocol CallStore: Service, Sendable {
+public protocol CallStore: Service, CRMIndexStore, Sendable {
     /// Human-readable location without credentials (`sqlite:/path/state.db`, `postgres://host:5432/db`).
     var location: String { get }
 

@@ -13,6 +13,9 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x6361_6C6C_7265_6301 // "callrec" 0x01
     /// `pg_try_advisory_xact_lock` key of the rescuer: one rescue pass at a time in a database.
     static let rescueLock: Int64 = 0x6361_6C6C_7265_6302 // "callrec" 0x02
+    /// `pg_advisory_xact_lock` key of the CRM index's writes: one page or sweep at a time, each
+    /// statement after the lock with a snapshot that sees the writes before it.
+    static let crmLock: Int64 = 0x6361_6C6C_7265_6303 // "callrec" 0x03
 
     static let versionTable = """
         CREATE TABLE IF NOT EXISTS callrec_schema (
@@ -28,6 +31,91 @@ enum PostgresSchema {
         Migration(version: 2, statements: v2),
         Migration(version: 3, statements: v3),
         Migration(version: 4, statements: v4),
+        Migration(version: 5, statements: v5),
+    ]
+
+    /// The local phone index of the CRM (issue 17; CRMIndex.swift), the same tables and indexes
+    /// as the SQLite schema: rows stamped with the generation (`pass`) of the full pass that
+    /// wrote them; every phone number in `crm_phone` (its primary key leads with `e164`: the
+    /// lookup; `crm_phone_owner` replaces an owner's numbers and reads them back in order);
+    /// deals and leads by person and by organization. Numbers, lead ids and e-mails collate as
+    /// "C" (byte order, as in SQLite).
+    static let v5: [String] = [
+        """
+        CREATE TABLE crm_person (
+          id         BIGINT      PRIMARY KEY,
+          name       TEXT        NOT NULL,
+          org_id     BIGINT,
+          owner_id   BIGINT,
+          updated_at TIMESTAMPTZ,
+          pass       BIGINT      NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE crm_organization (
+          id         BIGINT      PRIMARY KEY,
+          name       TEXT        NOT NULL,
+          updated_at TIMESTAMPTZ,
+          pass       BIGINT      NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE crm_deal (
+          id         BIGINT      PRIMARY KEY,
+          title      TEXT        NOT NULL,
+          person_id  BIGINT,
+          org_id     BIGINT,
+          status     TEXT        NOT NULL,
+          updated_at TIMESTAMPTZ,
+          pass       BIGINT      NOT NULL
+        )
+        """,
+        "CREATE INDEX crm_deal_person ON crm_deal (person_id, status)",
+        "CREATE INDEX crm_deal_org ON crm_deal (org_id, status)",
+        """
+        CREATE TABLE crm_lead (
+          id         TEXT COLLATE "C" PRIMARY KEY,
+          title      TEXT        NOT NULL,
+          person_id  BIGINT,
+          org_id     BIGINT,
+          archived   BOOLEAN     NOT NULL,
+          updated_at TIMESTAMPTZ,
+          pass       BIGINT      NOT NULL
+        )
+        """,
+        "CREATE INDEX crm_lead_person ON crm_lead (person_id, archived)",
+        "CREATE INDEX crm_lead_org ON crm_lead (org_id, archived)",
+        """
+        CREATE TABLE crm_user (
+          id     BIGINT  PRIMARY KEY,
+          name   TEXT    NOT NULL,
+          email  TEXT COLLATE "C" NOT NULL,
+          active BOOLEAN NOT NULL,
+          pass   BIGINT  NOT NULL
+        )
+        """,
+        "CREATE INDEX crm_user_email ON crm_user (email)",
+        """
+        CREATE TABLE crm_phone (
+          e164     TEXT COLLATE "C" NOT NULL,
+          kind     TEXT    NOT NULL CHECK (kind IN ('person','organization')),
+          owner_id BIGINT  NOT NULL,
+          position INTEGER NOT NULL,
+          PRIMARY KEY (e164, kind, owner_id)
+        )
+        """,
+        "CREATE INDEX crm_phone_owner ON crm_phone (kind, owner_id, position)",
+        """
+        CREATE TABLE crm_sync (
+          entity            TEXT COLLATE "C" PRIMARY KEY,
+          cursor            TEXT,
+          full_pass         BOOLEAN     NOT NULL,
+          pass              BIGINT      NOT NULL,
+          updated_since     TIMESTAMPTZ,
+          last_refresh_at   TIMESTAMPTZ,
+          last_full_pass_at TIMESTAMPTZ
+        )
+        """,
     ]
 
     /// Telnyx webhook events (issue 16), the ledger of TelnyxLedger.swift (the same table and

@@ -16,8 +16,81 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-telnyx-events") { db in
             try db.execute(sql: v4TelnyxEvents)
         }
+        migrator.registerMigration("v5-crm-index") { db in
+            try db.execute(sql: v5CRMIndex)
+        }
         return migrator
     }
+
+    /// The local phone index of the CRM (issue 17; CRMIndex.swift): persons, organizations,
+    /// deals, leads and users as the last listing saw them, each row stamped with the generation
+    /// (`pass`) of the full pass that wrote it; every phone number in `crm_phone` (its primary key
+    /// leads with `e164`: the lookup; `crm_phone_owner` replaces an owner's numbers and reads them
+    /// back in the CRM's order, `position`); deals and leads by person and by organization, open
+    /// ones only (the lookup reads no other). `crm_sync`: where each listing stands.
+    static let v5CRMIndex = """
+        CREATE TABLE crm_person (
+          id         INTEGER PRIMARY KEY NOT NULL,
+          name       TEXT    NOT NULL,
+          org_id     INTEGER,
+          owner_id   INTEGER,
+          updated_at INTEGER,
+          pass       INTEGER NOT NULL
+        );
+        CREATE TABLE crm_organization (
+          id         INTEGER PRIMARY KEY NOT NULL,
+          name       TEXT    NOT NULL,
+          updated_at INTEGER,
+          pass       INTEGER NOT NULL
+        );
+        CREATE TABLE crm_deal (
+          id         INTEGER PRIMARY KEY NOT NULL,
+          title      TEXT    NOT NULL,
+          person_id  INTEGER,
+          org_id     INTEGER,
+          status     TEXT    NOT NULL,
+          updated_at INTEGER,
+          pass       INTEGER NOT NULL
+        );
+        CREATE INDEX crm_deal_person ON crm_deal (person_id, status);
+        CREATE INDEX crm_deal_org ON crm_deal (org_id, status);
+        CREATE TABLE crm_lead (
+          id         TEXT    PRIMARY KEY NOT NULL,
+          title      TEXT    NOT NULL,
+          person_id  INTEGER,
+          org_id     INTEGER,
+          archived   INTEGER NOT NULL,
+          updated_at INTEGER,
+          pass       INTEGER NOT NULL
+        );
+        CREATE INDEX crm_lead_person ON crm_lead (person_id, archived);
+        CREATE INDEX crm_lead_org ON crm_lead (org_id, archived);
+        CREATE TABLE crm_user (
+          id     INTEGER PRIMARY KEY NOT NULL,
+          name   TEXT    NOT NULL,
+          email  TEXT    NOT NULL,
+          active INTEGER NOT NULL,
+          pass   INTEGER NOT NULL
+        );
+        CREATE INDEX crm_user_email ON crm_user (email);
+        CREATE TABLE crm_phone (
+          e164     TEXT    NOT NULL,
+          kind     TEXT    NOT NULL CHECK (kind IN ('person','organization')),
+          owner_id INTEGER NOT NULL,
+          position INTEGER NOT NULL,
+          PRIMARY KEY (e164, kind, owner_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX crm_phone_owner ON crm_phone (kind, owner_id, position);
+        CREATE TABLE crm_sync (
+          entity            TEXT    PRIMARY KEY NOT NULL,
+          cursor            TEXT,
+          full_pass         INTEGER NOT NULL,
+          pass              INTEGER NOT NULL,
+          updated_since     INTEGER,
+          last_refresh_at   INTEGER,
+          last_full_pass_at INTEGER
+        );
+        """
 
     /// Telnyx webhook events (issue 16), the ledger of TelnyxLedger.swift: one row per event id,
     /// read back by call session in the order the events occurred.

@@ -80,8 +80,8 @@ import Testing
                 (#"{ "defaults": { "timezon": "UTC" } }"#, "defaults.timezon", "timezone"),
                 (#"{ "sources": [ { "kind": "freepbx", "path": "/a" }, { "kind": "freepbx", "path": "/b", "pbxx": "b" } ] }"#, "sources[1].pbxx", "pbx"),
                 (#"{ "source": [] }"#, "source", "sources"),
-                (#"{ "matching": { "by": "email" } }"#, "matching.by", "reserved"),
-                (#"{ "company_numbers": ["+12125550123"] }"#, "company_numbers", "reserved"),
+                (#"{ "matching": { "by": "email" } }"#, "matching.by", "unknown_numbers"),
+                (#"{ "matching": { "refres": "5m" } }"#, "matching.refres", "did you mean refresh"),
                 (#"{ "defaults": { "timezone": 5 } }"#, "defaults.timezone", "string"),
             ]
             for (index, (text, path, hint)) in cases.enumerated() {

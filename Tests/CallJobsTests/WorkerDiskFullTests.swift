@@ -58,6 +58,13 @@ final class FailingClaims: CallStore {
     func cancel(ids: [Int64]) async throws -> [Int64] { try await base.cancel(ids: ids) }
     func purge(states: Set<JobState>, finalizedBefore before: Date) async throws -> Int { try await base.purge(states: states, finalizedBefore: before) }
     func queueStats() async throws -> QueueStats { try await base.queueStats() }
+    func applyCRMPage(_ page: CRMPage) async throws { try await base.applyCRMPage(page) }
+    func finishCRMFullPass(_ state: CRMSyncState) async throws -> Int { try await base.finishCRMFullPass(state) }
+    func crmSyncStates() async throws -> [CRMEntityKind: CRMSyncState] { try await base.crmSyncStates() }
+    func phoneCandidates(_ e164: String) async throws -> PhoneCandidates { try await base.phoneCandidates(e164) }
+    func crmUser(email: String) async throws -> CRMUser? { try await base.crmUser(email: email) }
+    func crmUser(id: Int) async throws -> CRMUser? { try await base.crmUser(id: id) }
+    func crmCounts() async throws -> [CRMEntityKind: Int] { try await base.crmCounts() }
     func waitForWork(timeout: Duration) async {
         await base.waitForWork(timeout: timeout)
         looks.add(1, ordering: .sequentiallyConsistent)

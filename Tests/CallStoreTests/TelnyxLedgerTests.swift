@@ -233,7 +233,7 @@ struct TelnyxLedgerTests {
             #expect(try await store.telnyxEvents(sessions: ["s1"]).map(\.id) == ["ev-1"])
             let versions = try await store.client.query("SELECT version FROM callrec_schema ORDER BY version").collect()
                 .map { try $0.decode(Int.self) }
-            #expect(versions == [1, 2, 3, 4])
+            #expect(versions == Array(1...PostgresSchema.latestVersion))
             let plan = try await store.transaction("explain") { connection in
                 // The table is nearly empty: only a planner told to avoid sequential scans shows
                 // which index it can use.

@@ -179,13 +179,14 @@ public struct PipedriveClient: Sendable {
         return encoded
     }
 
-    private func perform(_ operation: PipedriveLimiter.Operation, method: HTTPMethod, path: String, json: Data? = nil,
+    func perform(_ operation: PipedriveLimiter.Operation, method: HTTPMethod, path: String, json: Data? = nil,
                          upload: (path: String, filename: String)? = nil, idempotent: Bool, callLog: String? = nil) async throws -> APIResponse {
         var attempt = 0, waits = 0
         let name = "\(method) \(path.split(separator: "?").first ?? "")"
         while true {
             let ticket = try await limiter.acquire(operation, for: callLog)
-            var request = HTTPClientRequest(url: baseURL + path)
+            let url = Self.url(baseURL, path)
+            var request = HTTPClientRequest(url: url)
             request.method = method
             request.headers.add(name: "x-api-token", value: token.reveal())
             request.headers.add(name: "accept", value: "application/json")
@@ -199,7 +200,7 @@ public struct PipedriveClient: Sendable {
                 if let upload {
                     // Size-scaled deadline: 60 s plus 1 s per MiB.
                     let size = (try? FileManager.default.attributesOfItem(atPath: upload.path)[.size] as? NSNumber)?.int64Value ?? 0
-                    response = try await transport.sendFile(url: baseURL + path, headers: request.headers, path: upload.path,
+                    response = try await transport.sendFile(url: url, headers: request.headers, path: upload.path,
                                                             filename: upload.filename, timeout: .seconds(60 + size / (1 << 20)),
                                                             operation: name)
                 } else {
@@ -256,6 +257,15 @@ public struct PipedriveClient: Sendable {
         }
     }
 
+    /// A v1 path goes under the base URL (`…/v1`); an `/api/v2/…` path under the same host's root.
+    static func url(_ baseURL: String, _ path: String) -> String {
+        guard path.hasPrefix("/api/v2/") else { return baseURL + path }
+        for suffix in ["/api/v1", "/v1"] where baseURL.hasSuffix(suffix) {
+            return String(baseURL.dropLast(suffix.count)) + path
+        }
+        return baseURL + path
+    }
+
     /// research/api-contract.md §4.1, Pipedrive rows.
     func classify(_ r: APIResponse, operation: PipedriveLimiter.Operation, name: String, idempotent: Bool) -> APIError? {
         let object = r.json as? [String: Any]
@@ -279,7 +289,7 @@ public struct PipedriveClient: Sendable {
             blocked.retryAt = limiter.now().addingTimeInterval(Self.abuseCoolDown.seconds)
             return blocked
         case 403: return error(.permanent)
-        case 404 where operation == .add: return error(.permanent)
+        case 404 where operation == .add || operation == .addV2: return error(.permanent)
         case 404, 410: return error(.notFound)
         case 409 where operation == .recording: return error(.doneAlready)
         case 429: return error(.rateLimited)

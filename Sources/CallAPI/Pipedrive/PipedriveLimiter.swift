@@ -12,10 +12,14 @@ public actor PipedriveLimiter {
     /// delete 6).
     public enum Operation: String, Sendable {
         case list, get, add, recording, delete
+        /// API v2 (the CRM index's listings, and a person created): half the v1 price.
+        case listV2 = "list_v2", addV2 = "add_v2"
 
         public var cost: Int {
             switch self {
             case .list: 20
+            case .listV2: 10
+            case .addV2: 5
             case .get: 2
             case .add: 10
             case .recording: 10

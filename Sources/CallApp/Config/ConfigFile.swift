@@ -126,6 +126,7 @@ public struct ConfigFile: Sendable {
         }
         if (document.sources ?? []).isEmpty { _ = try SourceMerge.settings(kind: .freepbx, root: "/", layers: layers(entry: nil)) }
         if document.telnyx != nil { _ = try telnyxSettings(environment: [:]) }
+        _ = try matchSettings()
     }
 
     /// The index of the entry whose `path` holds `directory` (the deepest), or nil.
@@ -316,26 +317,6 @@ struct TextList: Decodable, Sendable, Hashable {
     }
 }
 
-/// Keys reserved for a later version (issue 17): accepted only empty.
-struct ReservedObject: Decodable, Sendable {
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        if let key = container.allKeys.first {
-            throw ConfigError(decoder.codingPath + [key], "reserved for a later version of callrec: leave \(ConfigError.text(decoder.codingPath)) empty")
-        }
-    }
-}
-
-struct ReservedList: Decodable, Sendable {
-    init(from decoder: any Decoder) throws {
-        var container = try decoder.unkeyedContainer()
-        if !container.isAtEnd || (container.count ?? 0) > 0 {
-            _ = try? container.decode(Text.self)
-            throw ConfigError(decoder.codingPath, "reserved for a later version of callrec: leave it empty")
-        }
-    }
-}
-
 struct ConfigDocument: ConfigSection {
     var pipedrive: PipedriveSection?
     var telnyx: TelnyxSection?
@@ -345,6 +326,8 @@ struct ConfigDocument: ConfigSection {
     var users: [String: Int]?
     var defaults: SourceFields?
     var sources: [SourceEntry]?
+    var matching: MatchingSection?
+    var companyNumbers: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case pipedrive, telnyx, voipnow, database, state, users, defaults, sources, matching
@@ -362,8 +345,8 @@ struct ConfigDocument: ConfigSection {
         users = try c.decodeIfPresent([String: Int].self, forKey: .users)
         defaults = try c.decodeIfPresent(Checked<SourceFields>.self, forKey: .defaults)?.value
         sources = try c.decodeIfPresent([Checked<SourceEntry>].self, forKey: .sources)?.map(\.value)
-        _ = try c.decodeIfPresent(ReservedObject.self, forKey: .matching)
-        _ = try c.decodeIfPresent(ReservedList.self, forKey: .companyNumbers)
+        matching = try c.decodeIfPresent(Checked<MatchingSection>.self, forKey: .matching)?.value
+        companyNumbers = try c.decodeIfPresent(TextList.self, forKey: .companyNumbers)?.items
     }
 }
 

@@ -164,6 +164,15 @@ enum SourceMerge {
         return age
     }
 
+    /// `text` as an ISO 3166 alpha-2 region libphonenumber knows (upper-cased), or a usage error naming `name`.
+    static func region(_ text: String, _ name: String) throws -> String {
+        let code = text.uppercased()
+        guard code.count == 2, code.allSatisfy(\.isLetter), PhoneNumbers.isKnownRegion(code) else {
+            throw AppError(.usage, "\(name) \(text): not a region libphonenumber knows (ISO 3166 alpha-2, such as US or DE)")
+        }
+        return code
+    }
+
     /// `kind`'s built-in settings with each layer on top (later layers win; outcome maps merge).
     static func settings(kind: SourceKind, root: String, layers: [Layer]) throws -> SourceSettings {
         var s = SourceSettings(kind: kind, root: root)
@@ -175,13 +184,7 @@ enum SourceMerge {
                 }
                 s.timeZone = zone
             }
-            if let text = f.region {
-                let code = text.uppercased()
-                guard code.count == 2, code.allSatisfy(\.isLetter), PhoneNumbers.isKnownRegion(code) else {
-                    throw AppError(.usage, "\(name("region")) \(text): not a region libphonenumber knows (ISO 3166 alpha-2, such as US or DE)")
-                }
-                s.region = code
-            }
+            if let text = f.region { s.region = try region(text, name("region")) }
             if let text = f.extensions {
                 switch parseExtensions(text) {
                 case .success(let set): s.extensions = set

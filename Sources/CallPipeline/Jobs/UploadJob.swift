@@ -1,5 +1,6 @@
 public import CallAPI
 public import CallJobs
+import CallMatch
 public import CallStore
 import CallSupport
 public import Foundation
@@ -23,6 +24,9 @@ public struct UploadJobHandler: JobHandler {
 
     public let client: PipedriveClient
     let finder: CallLogFinder
+    /// Links each call log from the CRM index (issue 17); nil: call logs link what their
+    /// sidecar or source names, nothing more.
+    public var linker: CallLinker?
     /// Creates whose outcome is unknown are looked for by scans on this clock-aligned grid: the
     /// unsettled creates of one stretch of time share one scan of `GET /callLogs` (20 tokens a
     /// page) instead of one scan each.
@@ -123,7 +127,7 @@ public struct UploadJobHandler: JobHandler {
             ])
             recording.state = .transcoded
         }
-        let sidecar: Sidecar
+        var sidecar: Sidecar
         if let source = SourceMetadata.parse(recording.metadata) {
             // A PBX recording: the call log its transcode job decided and committed (no sidecar).
             guard let draft = source.callLog else {
@@ -136,6 +140,17 @@ public struct UploadJobHandler: JobHandler {
         let parts = try await store.parts(key: key).sorted { $0.index < $1.index }
         guard !parts.isEmpty else {
             throw JobFailure(.permanent, code: "no_parts", "\(recording.path): transcoded without parts")
+        }
+        if let linker, let base = sidecar.callLog, sidecar.callLogId == nil, parts.contains(where: { $0.callLogID == nil }) {
+            // Linked from the local index (no request), once per attempt that creates call logs;
+            // the decision goes into the audit trail.
+            let linked = try await linker.link(base, metadata: SourceMetadata.parse(recording.metadata), store: store, client: client, logger: logger)
+            sidecar.callLog = linked.draft
+            try await store.commit([
+                .require(key: key, states: [.transcoded]),
+                .audit(CallLinker.audit(linked.decision, owner: linked.owner, key: key, actor: context.owner)),
+            ])
+            logger.debug("matched", metadata: ["reason": "\(linked.decision.reason.rawValue)", "match": "\(linked.decision.explanation)"])
         }
         let stem = Scanner.stem(of: (recording.path as NSString).lastPathComponent)
         let uploaded: [LedgerOp] = [

@@ -55,6 +55,7 @@ struct LoadRun: Sendable {
         let rate = rate
         @Sendable func due(_ i: Int) -> Int64 { Int64((Double(i) / rate * 1e9).rounded()) }
         let start = DispatchTime.now().uptimeNanoseconds + 100_000_000
+        let startWall = Date().addingTimeInterval(0.1)
         var threads: [Thread] = []
         for _ in 0..<connections {
             let thread = Thread {
@@ -108,7 +109,8 @@ struct LoadRun: Sendable {
         }
         shared.finish()
         shared.waitForThreads(connections)
-        return LoadReport(outcomes: shared.outcomes(), measuredFrom: Int64((warmup * 1e9).rounded()), rate: rate, seconds: seconds, warmup: warmup)
+        return LoadReport(outcomes: shared.outcomes(), measuredFrom: Int64((warmup * 1e9).rounded()), rate: rate, seconds: seconds, warmup: warmup,
+                          startedAt: startWall)
     }
 
     /// A blocking TCP connection with `timeout` for each send and receive.
@@ -219,10 +221,16 @@ final class Shared: Sendable {
         }
     }
 
+    /// Wakes one sender per event released, not all of them: a broadcast woke every idle sender
+    /// (up to --connections) 2,000 times a second, and the load generator took 0.7 of the
+    /// machine's 2 cores from the server it measured.
     func release(upTo count: Int) {
         condition.lock()
-        state.withLock { $0.released = count }
-        condition.broadcast()
+        let added = state.withLock { s in
+            defer { s.released = count }
+            return count - s.released
+        }
+        for _ in 0..<max(0, added) { condition.signal() }
         condition.unlock()
     }
 
@@ -259,14 +267,19 @@ struct LoadReport {
     var p50 = Double.nan, p99 = Double.nan, max = Double.nan
     var achievedRate = 0.0
     var firstError: String?
+    /// The measured seconds with the slowest answers (the worst 5 by their slowest answer): when
+    /// (UTC, to set beside a server's log), how many events were due, their p99 and max.
+    var worstSeconds: [[String: Any]] = []
+    var tailMax: [Int] = []
     let rate: Double, seconds: Double, warmup: Double
 
-    init(outcomes: [LoadRun.Outcome], measuredFrom: Int64, rate: Double, seconds: Double, warmup: Double) {
+    init(outcomes: [LoadRun.Outcome], measuredFrom: Int64, rate: Double, seconds: Double, warmup: Double, startedAt: Date) {
         self.rate = rate
         self.seconds = seconds
         self.warmup = warmup
         var latencies: [Int64] = []
         var lastAnswer = measuredFrom
+        var bySecond: [Int64: [Int64]] = [:]
         for outcome in outcomes {
             guard outcome.due >= measuredFrom else {
                 warmupSent += 1
@@ -274,6 +287,7 @@ struct LoadReport {
             }
             sent += 1
             latencies.append(outcome.latency)
+            bySecond[outcome.due / 1_000_000_000, default: []].append(outcome.latency)
             lastAnswer = Swift.max(lastAnswer, outcome.due + outcome.latency)
             switch outcome.status {
             case let status? where (200..<300).contains(status): ok += 1
@@ -286,6 +300,25 @@ struct LoadReport {
                 if firstError == nil { firstError = outcome.error }
             }
         }
+        let clock = ISO8601DateFormatter()
+        clock.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let perSecond: [(second: Int64, sorted: [Int64])] = bySecond.map { (second: $0.key, sorted: $0.value.sorted()) }
+        let worst = perSecond.sorted { ($0.sorted.last ?? 0) > ($1.sorted.last ?? 0) }.prefix(5)
+        for (second, sorted) in worst {
+            let p99 = sorted[Swift.min(sorted.count - 1, Int(0.99 * Double(sorted.count - 1)))]
+            let entry: [String: Any] = [
+                "at": clock.string(from: startedAt.addingTimeInterval(Double(second))), "due": sorted.count,
+                "p99_ms": Double(p99) / 1e6, "max_ms": Double(sorted.last ?? 0) / 1e6,
+            ]
+            worstSeconds.append(entry)
+        }
+        // Diagnostic: the slowest answer per 100 ms over the last 3 s.
+        var tail: [Int64: Int64] = [:]
+        let end = outcomes.map(\.due).max() ?? 0
+        for outcome in outcomes where outcome.due >= end - 3_000_000_000 {
+            tail[outcome.due / 100_000_000, default: 0] = Swift.max(tail[outcome.due / 100_000_000] ?? 0, outcome.latency)
+        }
+        tailMax = tail.sorted { $0.key < $1.key }.map { Int($0.value / 1_000_000) }
         latencies.sort()
         func percentile(_ p: Double) -> Double {
             guard !latencies.isEmpty else { return .nan }
@@ -304,7 +337,7 @@ struct LoadReport {
         return [
             "sent": sent, "ok": ok, "non_2xx": non2xx, "errors": errors, "statuses": statuses, "warmup_sent": warmupSent,
             "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "achieved_rate": (achievedRate * 10).rounded() / 10,
-            "rate": rate, "seconds": seconds, "warmup_seconds": warmup,
+            "rate": rate, "seconds": seconds, "warmup_seconds": warmup, "worst_seconds": worstSeconds, "tail_max_ms": tailMax,
         ]
     }
 }

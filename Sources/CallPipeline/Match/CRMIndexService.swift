@@ -1,0 +1,97 @@
+import CallStore
+public import CallSupport
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Keeps the CRM index fresh in a worker: the first build (a full pass), an incremental refresh
+/// every `refresh`, a full pass every `fullPass`, and a persons refresh brought forward by a
+/// number the index did not know (at most one per `missRefresh`). Each refresh is one of
+/// ``CRMIndexSync``; a failed one is logged and tried again after a backoff, and nothing a match
+/// needs waits for it (a match reads what the index holds).
+public final class CRMIndexService: Service, Sendable {
+    let sync: CRMIndexSync
+    let clock: AnyClock
+    let logger: Logger
+    let missed = WakeUp()
+    /// When the last persons listing began (any mode), on `clock`.
+    private let lastPersons = Mutex<AnyClock.Instant?>(nil)
+    private let pending = Mutex(false)
+
+    /// After a failed refresh: 5 s, growing to 10 minutes.
+    static let backoff = Backoff(base: .seconds(5), cap: .seconds(600), jitter: 0.5...1.0)
+
+    public init(sync: CRMIndexSync, clock: AnyClock = .continuous, logger: Logger) {
+        self.sync = sync
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// A lookup found nothing for a number: the next persons refresh may come early.
+    public func noteMiss() {
+        pending.withLock { $0 = true }
+        missed.signal()
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { [self] in
+            var failures = 0
+            while !Task.isCancelled {
+                var wait = sync.settings.refresh
+                do {
+                    let states = try await sync.store.crmSyncStates()
+                    let now = sync.now()
+                    if let mode = sync.due(states, at: now) {
+                        try await run(mode)
+                    } else if pending.withLock({ $0 }), missAllowed() {
+                        pending.withLock { $0 = false }
+                        try await run(.persons)
+                    }
+                    failures = 0
+                    wait = untilNext(try await sync.store.crmSyncStates(), now: sync.now())
+                } catch is CancellationError {
+                    return
+                } catch {
+                    failures += 1
+                    wait = Self.backoff.delay(afterAttempt: failures)
+                    logger.error("CRM index refresh failed; the index keeps what it has", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                }
+                // A miss wakes the loop early; it only runs a refresh when one is allowed.
+                if pending.withLock({ $0 }) {
+                    let allowedIn = missWait()
+                    if allowedIn < wait { wait = allowedIn }
+                }
+                await missed.wait(timeout: wait, clock: clock)
+                missed.reset()
+            }
+        }
+    }
+
+    private func run(_ mode: CRMIndexSync.Mode) async throws {
+        lastPersons.withLock { $0 = clock.now }
+        let report = try await sync.refresh(mode)
+        logger.info("CRM index refreshed", metadata: [
+            "mode": "\(mode.rawValue)", "pages": "\(report.pages)",
+            "rows": "\(report.rows.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",
+            "removed": "\(report.removed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",
+        ])
+    }
+
+    private func missAllowed() -> Bool { missWait() <= .zero }
+
+    private func missWait() -> Duration {
+        guard let last = lastPersons.withLock({ $0 }) else { return .zero }
+        let elapsed = last.duration(to: clock.now)
+        return elapsed >= sync.settings.missRefresh ? .zero : sync.settings.missRefresh - elapsed
+    }
+
+    /// Until the next scheduled refresh (at least a second).
+    func untilNext(_ states: [CRMEntityKind: CRMSyncState], now: Date) -> Duration {
+        let settings = sync.settings
+        let pass = sync.kinds(.full).compactMap { states[$0]?.lastFullPassAt }.min().map { $0.addingTimeInterval(settings.fullPass.seconds) } ?? now
+        let refresh = sync.kinds(.incremental).compactMap { states[$0]?.lastRefreshAt }.min().map { $0.addingTimeInterval(settings.refresh.seconds) } ?? now
+        let next = min(pass, refresh).timeIntervalSince(now)
+        return .milliseconds(Int64(max(1, next) * 1000))
+    }
+}

@@ -1,0 +1,227 @@
+public import CallAPI
+import CallPhone
+public import CallStore
+import CallSupport
+public import Foundation
+public import Logging
+
+/// What the index refresh reads from the configuration.
+public struct CRMIndexSettings: Sendable, Equatable {
+    /// Region for CRM numbers written without a country code.
+    public var region: String?
+    /// An incremental refresh (persons and deals updated since the last one) this often.
+    public var refresh: Duration
+    /// A number the index does not know may bring the next persons refresh forward, to at most
+    /// one per this interval.
+    public var missRefresh: Duration
+    /// A full pass (deletions and merges, leads, users) this often.
+    public var fullPass: Duration
+    /// Whether leads are listed (a full pass only: v1 has no `updated_since`).
+    public var leads: Bool
+    /// The custom field of organizations that holds a phone number, if the account keeps one.
+    public var organizationPhoneField: String?
+    /// How far before the newest update time seen the next incremental listing starts (updates
+    /// committed out of order, clocks).
+    public var margin: Duration
+
+    public init(region: String? = nil, refresh: Duration = .seconds(15 * 60), missRefresh: Duration = .seconds(60),
+                fullPass: Duration = .seconds(24 * 3600), leads: Bool = true, organizationPhoneField: String? = nil,
+                margin: Duration = .seconds(120)) {
+        self.region = region
+        self.refresh = refresh
+        self.missRefresh = missRefresh
+        self.fullPass = fullPass
+        self.leads = leads
+        self.organizationPhoneField = organizationPhoneField
+        self.margin = margin
+    }
+}
+
+/// The key a number is indexed and looked up by: E.164, when libphonenumber calls the number
+/// valid (as the matcher reads the other party's number; a number it does not call valid is
+/// never matched).
+public func phoneIndexKey(_ raw: String, region: String?) -> String? {
+    PhoneNumbers.normalize(raw, region: region).e164
+}
+
+/// Lists the CRM into the index, one page per transaction with the listing's place (a refresh
+/// stopped anywhere, even by `kill -9`, resumes from its last page).
+public struct CRMIndexSync: Sendable {
+    public enum Mode: String, Sendable {
+        /// Every kind, from the start; rows not seen again go (deleted or merged in the CRM).
+        case full
+        /// Persons and deals updated since the last listing (and organizations when they hold
+        /// numbers).
+        case incremental
+        /// Persons only (a miss).
+        case persons
+    }
+
+    /// What one refresh did.
+    public struct Report: Sendable, Equatable {
+        public var mode: Mode
+        public var pages = 0
+        public var rows: [CRMEntityKind: Int] = [:]
+        public var removed: [CRMEntityKind: Int] = [:]
+        public var skipped: [String] = []
+    }
+
+    let store: any CallStore
+    let client: PipedriveClient
+    let settings: CRMIndexSettings
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    public init(store: any CallStore, client: PipedriveClient, settings: CRMIndexSettings, now: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger) {
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.now = now
+        self.logger = logger
+    }
+
+    /// The kinds a refresh of `mode` lists.
+    func kinds(_ mode: Mode) -> [CRMEntityKind] {
+        let organizations = settings.organizationPhoneField != nil
+        switch mode {
+        case .full:
+            return [.person] + (organizations ? [.organization] : []) + [.deal] + (settings.leads ? [.lead] : []) + [.user]
+        case .incremental:
+            return [.person] + (organizations ? [.organization] : []) + [.deal]
+        case .persons:
+            return [.person]
+        }
+    }
+
+    /// Which refresh is due at `date`, if any: a full pass when none ended yet, one is under way,
+    /// or the last is `fullPass` old; else an incremental one when the last is `refresh` old.
+    public func due(_ states: [CRMEntityKind: CRMSyncState], at date: Date) -> Mode? {
+        let full = kinds(.full)
+        if full.contains(where: { states[$0]?.lastFullPassAt == nil }) { return .full }
+        if full.contains(where: { states[$0].map { $0.full && $0.cursor != nil } ?? false }) { return .full }
+        let oldestPass = full.compactMap { states[$0]?.lastFullPassAt }.min() ?? .distantPast
+        if date.timeIntervalSince(oldestPass) >= settings.fullPass.seconds { return .full }
+        let oldest = kinds(.incremental).compactMap { states[$0]?.lastRefreshAt }.min() ?? .distantPast
+        if date.timeIntervalSince(oldest) >= settings.refresh.seconds { return .incremental }
+        return nil
+    }
+
+    /// Runs one refresh of `mode`: each kind's listing from where it stands.
+    public func refresh(_ mode: Mode) async throws -> Report {
+        var report = Report(mode: mode)
+        var states = try await store.crmSyncStates()
+        for kind in kinds(mode) {
+            try Task.checkCancellation()
+            var state = states[kind] ?? CRMSyncState(entity: kind)
+            try await list(kind, full: mode == .full, state: &state, report: &report)
+            states[kind] = state
+        }
+        if !report.skipped.isEmpty {
+            logger.warning("CRM index: some rows could not be read", metadata: ["skipped": "\(report.skipped.prefix(5))", "count": "\(report.skipped.count)"])
+        }
+        return report
+    }
+
+    /// One kind's listing to its end. A full pass resumes one under way (its cursor and
+    /// generation); an incremental listing resumes one under way too, else starts from the
+    /// stored `updatedSince`.
+    private func list(_ kind: CRMEntityKind, full: Bool, state: inout CRMSyncState, report: inout Report) async throws {
+        let resuming = state.cursor != nil && state.full == full
+        if !resuming {
+            state.cursor = nil
+            state.full = full
+            if full { state.pass += 1 }
+        }
+        // An incremental listing needs a full pass first (the first build).
+        let since: Date? = full ? nil : state.updatedSince
+        var newest = state.updatedSince
+        var cursor = state.cursor
+        let startedAt = now()
+        repeat {
+            try Task.checkCancellation()
+            var page = CRMPage(sync: state)
+            var next: String?
+            switch kind {
+            case .person:
+                let listed = try await client.persons(cursor: cursor, updatedSince: since)
+                page.persons = listed.items.map(person)
+                newest = latest(newest, listed.items.compactMap(\.updateTime))
+                next = listed.nextCursor
+                report.skipped += listed.skipped
+            case .organization:
+                let listed = try await client.organizations(cursor: cursor, updatedSince: since)
+                page.organizations = listed.items.map(organization)
+                newest = latest(newest, listed.items.compactMap(\.updateTime))
+                next = listed.nextCursor
+                report.skipped += listed.skipped
+            case .deal:
+                // A full pass keeps open deals only (the rest never match); an incremental one
+                // lists every status, so that a deal won or lost since stops matching.
+                let listed = try await client.deals(status: full ? "open" : nil, cursor: cursor, updatedSince: since)
+                page.deals = listed.items.map(deal)
+                newest = latest(newest, listed.items.compactMap(\.updateTime))
+                next = listed.nextCursor
+                report.skipped += listed.skipped
+            case .lead:
+                let listed = try await client.leads(start: cursor.flatMap(Int.init) ?? 0)
+                page.leads = listed.items.map(lead)
+                next = listed.nextStart.map(String.init)
+                report.skipped += listed.skipped
+            case .user:
+                page.users = try await client.users().map { CRMUser(id: $0.id, name: $0.name, email: $0.email, active: $0.active) }
+                next = nil
+            }
+            report.pages += 1
+            report.rows[kind, default: 0] += page.persons.count + page.organizations.count + page.deals.count + page.leads.count + page.users.count
+            state.cursor = next
+            page.sync = state
+            if next == nil {
+                // The listing's last page: the place is cleared with it.
+                page.sync.lastRefreshAt = startedAt
+                if let newest { page.sync.updatedSince = newest.addingTimeInterval(-settings.margin.seconds) }
+                if !full { page.sync.full = false }
+            }
+            try await store.applyCRMPage(page)
+            state = page.sync
+            cursor = next
+        } while cursor != nil
+        if full {
+            state.lastFullPassAt = startedAt
+            state.lastRefreshAt = startedAt
+            // A first pass has no update time to start from: the time it began, less the margin.
+            if state.updatedSince == nil { state.updatedSince = startedAt.addingTimeInterval(-settings.margin.seconds) }
+            let removed = try await store.finishCRMFullPass(state)
+            report.removed[kind, default: 0] += removed
+        }
+    }
+
+    private func latest(_ current: Date?, _ times: [Date]) -> Date? {
+        guard let newest = times.max() else { return current }
+        return max(current ?? newest, newest)
+    }
+
+    func numbers(_ raw: [String]) -> [String] {
+        var seen = Set<String>()
+        return raw.compactMap { phoneIndexKey($0, region: settings.region) }.filter { seen.insert($0).inserted }
+    }
+
+    func person(_ p: PipedrivePerson) -> CRMPerson {
+        CRMPerson(id: p.id, name: p.name, orgID: p.orgID, ownerID: p.ownerID, phones: numbers(p.phones.map(\.value)), updatedAt: p.updateTime)
+    }
+
+    func organization(_ o: PipedriveOrganization) -> CRMOrganization {
+        let raw = settings.organizationPhoneField.flatMap { o.customFields[$0] }
+        // A field may hold several numbers, separated by commas, semicolons or slashes.
+        let parts = raw.map { $0.split(whereSeparator: { ",;/".contains($0) }).map(String.init) } ?? []
+        return CRMOrganization(id: o.id, name: o.name, phones: numbers(parts), updatedAt: o.updateTime)
+    }
+
+    func deal(_ d: PipedriveDeal) -> CRMDeal {
+        CRMDeal(id: d.id, title: d.title, personID: d.personID, orgID: d.orgID, status: d.status, updatedAt: d.updateTime)
+    }
+
+    func lead(_ l: PipedriveLead) -> CRMLead {
+        CRMLead(id: l.id, title: l.title, personID: l.personID, orgID: l.orgID, archived: l.archived, updatedAt: l.updateTime)
+    }
+}
