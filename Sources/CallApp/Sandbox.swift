@@ -84,6 +84,20 @@ public enum SandboxSharing {
         }
     }
 
+    /// The CRM rows of `--seed FILE`.
+    /// - Throws: ``AppError`` (usage) naming the file, and the field and the reason when it is
+    ///   not a seed.
+    public static func readSeed(_ path: String) throws -> CRMSeed {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AppError(.usage, "--seed \(path): cannot read the file")
+        }
+        do {
+            return try CRMSeed.decode(data)
+        } catch {
+            throw AppError(.usage, "--seed \(path): \(error.message)")
+        }
+    }
+
     /// The sandbox's MP3 encoder for Telnyx recordings: CallAudio's one-pass transcode (LAME), on
     /// a thread of its own (it blocks).
     public static let mp3Encoder: SandboxConfiguration.MP3Encoder = { wav, mp3 in

@@ -51,6 +51,7 @@ public final class Sandbox: Service {
             try configuration.validate()
             if files.persistent { claim = try SandboxClaim(files: files) }
             try await state.load()
+            if let seed = configuration.crmSeed { await state.changeCRM { crm, now in crm.upsert(seed, now: now) } }
             try telnyx.webhooks.loadKey(files: files)
             let core = SandboxCore(configuration: configuration, state: state, files: files, telnyx: telnyx)
             let lifecycle = self.lifecycle
@@ -97,9 +98,11 @@ public final class Sandbox: Service {
         let router = Router(context: SandboxRequestContext.self)
         router.add(middleware: SandboxMiddleware(core: core))
         PipedriveRoutes(core: core).register(on: router)
+        PipedriveCRMRoutes(core: core).register(on: router)
         TelnyxRoutes(core: core).register(on: router)
         VoipNowRoutes(core: core).register(on: router)
         IntrospectionRoutes(core: core).register(on: router)
+        CRMIntrospectionRoutes(core: core).register(on: router)
         TelnyxIntrospectionRoutes(core: core).register(on: router)
         return router
     }
@@ -187,6 +190,26 @@ public final class Sandbox: Service {
 
     /// Everything `GET /_sandbox/state` shows.
     public func snapshot() async -> SandboxSnapshot { await state.snapshot() }
+
+    // MARK: CRM
+
+    /// Upserts the seed's persons, organizations, deals, leads and users (as `POST /_sandbox/crm`).
+    public func seedCRM(_ seed: CRMSeed) async {
+        await state.changeCRM { crm, now in crm.upsert(seed, now: now) }
+    }
+
+    /// Replaces the CRM with a generated account (as `POST /_sandbox/crm/generate`).
+    @discardableResult
+    public func generateCRM(_ generation: CRMGeneration) async -> SandboxCRMCounts {
+        await state.changeCRM { crm, now in
+            crm.removeAll()
+            crm.upsert(generation.make(now: Date(timeIntervalSince1970: TimeInterval(now.seconds))), now: now)
+            return crm.counts
+        }
+    }
+
+    /// What the CRM holds (`GET /_sandbox/crm/stats`).
+    public func crmCounts() async -> SandboxCRMCounts { await state.readCRM { $0.counts } }
 
     /// Starts a new Pipedrive budget day (tokens spent back to 0, burst window emptied).
     public func resetBudget() async { await state.resetBudget() }

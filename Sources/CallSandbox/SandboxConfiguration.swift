@@ -40,6 +40,11 @@ public struct SandboxConfiguration: Sendable {
     /// delay. Tests give a clock they move by hand instead of waiting out a window; the daily
     /// budget keeps to the wall clock's UTC day.
     public var clock: any Clock<Duration> = ContinuousClock()
+    /// The wall time the CRM stamps `update_time` with; nil: the time the sandbox started plus
+    /// ``clock``'s elapsed time (so a test's manual clock moves it too).
+    public var now: (@Sendable () -> Date)? = nil
+    /// CRM rows upserted at every start, after the state is loaded (`callrec sandbox --seed FILE`).
+    public var crmSeed: CRMSeed? = nil
 
     // MARK: Telnyx that calls back
 

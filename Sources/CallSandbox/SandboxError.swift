@@ -15,6 +15,9 @@ public struct SandboxError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let stateUnreadable = Code(rawValue: "state_unreadable")
         /// Another sandbox serves the state directory (the message names its process and address).
         public static let stateInUse = Code(rawValue: "state_in_use")
+        /// A CRM seed (`--seed FILE`, `POST /_sandbox/crm`) that does not parse or check; the
+        /// message names the field (`persons[3].phones[0].value: expected a string`).
+        public static let invalidSeed = Code(rawValue: "invalid_seed")
         /// The server stopped (or failed to bind) before it listened.
         public static let notRunning = Code(rawValue: "not_running")
 

@@ -38,8 +38,9 @@ public struct SandboxProcess: Sendable {
 
     /// Starts `callrec sandbox --port 0 --json` with its state under `dir/sandbox` and waits for
     /// the document that names its address.
-    public static func start(_ callrec: String, dir: String, environment: [String: String], faults: String? = nil) async throws -> SandboxProcess {
-        let process = try ChildProcess(callrec, ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? []),
+    public static func start(_ callrec: String, dir: String, environment: [String: String], faults: String? = nil,
+                             arguments: [String] = []) async throws -> SandboxProcess {
+        let process = try ChildProcess(callrec, ["sandbox", "--port", "0", "--json", "--state", "\(dir)/sandbox"] + (faults.map { ["--faults", $0] } ?? []) + arguments,
                                        environment: environment, stdout: .pipe)
         let out = process.standardOutput!
         var buffer = Data()

@@ -215,4 +215,38 @@ import Testing
             #expect(ledger == sandbox)
         }
     }
+
+    /// `callrec sandbox --seed FILE` serves the file's CRM rows over the v2 listings; a file that is
+    /// not a seed stops it before it listens, with exit 2 naming the file and the field.
+    @Test func sandboxSeedFillsTheCRMAndABadSeedExits2NamingFileAndField() async throws {
+        try await withTemporaryDirectory { dir in
+            let token = String(repeating: "ab", count: 20)
+            let environment = Self.environment(["PIPEDRIVE_API_TOKEN": token])
+            let bad = "\(dir)/bad-seed.json"
+            try Data(#"{"persons": [{"id": 1, "name": "A", "phones": [{"value": 7}]}]}"#.utf8).write(to: URL(fileURLWithPath: bad))
+            for (file, reason) in [(bad, "persons[0].phones[0].value"), ("\(dir)/missing.json", "cannot read")] {
+                let log = "\(dir)/refused.log"
+                let refused = try startProcess(callrec, ["sandbox", "--port", "0", "--seed", file], environment: environment, log: log)
+                let exited = try await waitForExit(refused, upTo: 60)
+                if !exited { refused.kill() }
+                try #require(exited, "the sandbox started with \(file)")
+                let output = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+                #expect(refused.terminationStatus == 2, "\(output)")
+                #expect(output.contains(file) && output.contains(reason), "\(output)")
+            }
+
+            let good = "\(dir)/seed.json"
+            try Data(#"{"persons": [{"id": 7, "name": "Seeded", "phones": ["+49 30 1234567"]}], "deals": [{"id": 3, "title": "T", "person_id": 7}]}"#.utf8)
+                .write(to: URL(fileURLWithPath: good))
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment, arguments: ["--seed", good])
+            defer { sandbox.terminate() }
+            let (status, persons) = try await sandbox.request("GET", "/api/v2/persons", headers: ["x-api-token": token])
+            #expect(status == 200)
+            let person = try #require((persons["data"] as? [[String: Any]])?.first)
+            #expect(person["id"] as? Int == 7)
+            #expect((person["phones"] as? [[String: Any]])?.first?["value"] as? String == "+49 30 1234567")
+            let (_, deals) = try await sandbox.request("GET", "/api/v2/deals?person_id=7", headers: ["x-api-token": token])
+            #expect((deals["data"] as? [[String: Any]])?.count == 1)
+        }
+    }
 }

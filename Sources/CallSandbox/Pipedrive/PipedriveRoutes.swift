@@ -46,15 +46,7 @@ struct PipedriveRoutes {
             limit = min(value, 50)  // this endpoint's upper bound
         }
         let (page, more) = await core.state.listCallLogs(start: start, limit: limit)
-        var pagination: [String: JSONValue] = [
-            "start": .int(Int64(start)), "limit": .int(Int64(limit)), "more_items_in_collection": .bool(more),
-        ]
-        if more { pagination["next_start"] = .int(Int64(start + page.count)) }
-        return .json([
-            "success": true,
-            "data": .array(page.map(\.apiObject)),
-            "additional_data": ["pagination": .object(pagination)],
-        ])
+        return .v1Page(page.map(\.apiObject), start: start, limit: limit, more: more)
     }
 
     private func get(_ context: SandboxRequestContext) async throws -> Response {

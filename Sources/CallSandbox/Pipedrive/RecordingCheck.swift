@@ -5,6 +5,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+// On Linux the clang importer may attribute `stat` and its fields to Dispatch's C module, which
+// read <sys/stat.h> first; MemberImportVisibility then wants that module imported by name.
+#if canImport(CDispatch)
+import CDispatch
+#endif
 
 /// Whether an upload is an MP3 a browser can play.
 ///

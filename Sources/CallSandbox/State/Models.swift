@@ -217,6 +217,8 @@ struct PersistedState: Codable, Sendable {
     /// The UTC day `tokensSpent` belongs to (`YYYY-MM-DD`).
     var budgetDay = ""
     var tokensSpent = 0
+    /// The CRM's rows (absent when it is empty, and in state files written before it existed).
+    var crm: CRMSeed?
 
     enum CodingKeys: String, CodingKey {
         case version
@@ -227,6 +229,7 @@ struct PersistedState: Codable, Sendable {
         case voipnowExtensions = "voipnow_extensions"
         case budgetDay = "budget_day"
         case tokensSpent = "tokens_spent"
+        case crm
     }
 }
 

@@ -1,3 +1,4 @@
+import CallSupport
 import Foundation
 import HTTPTypes
 import Logging
@@ -100,6 +101,12 @@ actor SandboxState {
 
     private var state = PersistedState()
     private var callLogIndex: [String: Int] = [:]
+    /// The CRM (written into the snapshot's `crm` as a ``CRMSeed``).
+    private var crm = CRMStore()
+    /// The CRM as last exported for a snapshot (nil once it changed).
+    private var crmExport: CRMSeed?
+    /// The wall time, by the sandbox's clock (``SandboxConfiguration/now``).
+    private let now: @Sendable () -> Date
     private var counters = SandboxCounters()
     /// The Pipedrive requests in the current rolling window.
     private var window: RollingWindow
@@ -127,6 +134,13 @@ actor SandboxState {
     init(configuration: SandboxConfiguration, files: SandboxFiles, logger: Logger) {
         self.configuration = configuration
         clock = SandboxClock(configuration.clock)
+        if let now = configuration.now {
+            self.now = now
+        } else {
+            let started = Date(), clock = self.clock
+            _ = clock.elapsed()
+            self.now = { started.addingTimeInterval(clock.elapsed().seconds) }
+        }
         self.files = files
         self.logger = logger
         counters.dailyTokens = configuration.dailyTokens
@@ -147,9 +161,14 @@ actor SandboxState {
             throw SandboxError(.stateUnreadable, "\(files.stateFile) is not a sandbox state snapshot: \(error)")
         }
         callLogIndex = Dictionary(uniqueKeysWithValues: state.callLogs.enumerated().map { ($1.id, $0) })
+        if let seed = state.crm {
+            crm.upsert(seed, now: CRMTime(now()))
+            crmExport = seed
+            state.crm = nil
+        }
         logger.info("sandbox state loaded", metadata: [
             "call_logs": "\(state.callLogs.count)", "telnyx_recordings": "\(state.telnyxRecordings.count)",
-            "voipnow_events": "\(state.voipnowEvents.count)", "path": "\(files.stateFile)",
+            "voipnow_events": "\(state.voipnowEvents.count)", "crm_persons": "\(crm.persons.count)", "path": "\(files.stateFile)",
         ])
     }
 
@@ -191,7 +210,12 @@ actor SandboxState {
         changed = false
         tokensDirty = false
         generation += 1
-        return (state, generation)
+        var snapshot = state
+        if !crm.isEmpty {
+            if crmExport == nil { crmExport = crm.exported }
+            snapshot.crm = crmExport
+        }
+        return (snapshot, generation)
     }
 
     /// Writes the snapshot now if anything changed since the last one (at shutdown). A write
@@ -310,6 +334,21 @@ actor SandboxState {
         let seconds = date.timeIntervalSince1970
         let next = (seconds / 86_400).rounded(.down) * 86_400 + 86_400
         return max(1, Int((next - seconds).rounded(.up)))
+    }
+
+    // MARK: CRM
+
+    /// Reads the CRM.
+    func readCRM<T: Sendable>(_ body: @Sendable (CRMStore) throws -> T) rethrows -> T {
+        try body(crm)
+    }
+
+    /// Changes the CRM (`body` hears the time to stamp changes with) and schedules a snapshot.
+    func changeCRM<T: Sendable>(_ body: @Sendable (inout CRMStore, CRMTime) throws -> T) rethrows -> T {
+        let result = try body(&crm, CRMTime(now()))
+        crmExport = nil
+        persist()
+        return result
     }
 
     // MARK: Pipedrive call logs

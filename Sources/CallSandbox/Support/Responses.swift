@@ -17,6 +17,14 @@ extension Response {
         data(value.encoded(), contentType: "application/json; charset=utf-8", status: status, headers: headers)
     }
 
+    /// A v1 listing's page: `{success, data, additional_data: {pagination: {start, limit,
+    /// more_items_in_collection, next_start (only when more follow)}}}`.
+    static func v1Page(_ items: [JSONValue], start: Int, limit: Int, more: Bool) -> Response {
+        var pagination: [String: JSONValue] = ["start": .int(Int64(start)), "limit": .int(Int64(limit)), "more_items_in_collection": .bool(more)]
+        if more { pagination["next_start"] = .int(Int64(start + items.count)) }
+        return json(["success": true, "data": .array(items), "additional_data": ["pagination": .object(pagination)]])
+    }
+
     /// An answer made of `data`, with its content type.
     static func data(_ data: Data, contentType: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers

@@ -1,3 +1,5 @@
+import CallSupport
+
 /// File-name layouts of the PBXs: a path under a source's root to what it says about its call.
 public enum Layouts {
     /// The facts of `relativePath` (relative to the source's root), or nil when the name fits no
@@ -59,32 +61,14 @@ extension LocalDateTime {
     /// Seconds since 1970 as if this wall-clock time were UTC: for comparing two local times and
     /// for bounds (never an instant).
     var naiveSeconds: Int {
-        // Days from civil (Howard Hinnant's algorithm).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return days * 86_400 + hour * 3_600 + minute * 60 + second
+        CivilDays.days(year: year, month: month, day: day) * 86_400 + hour * 3_600 + minute * 60 + second
     }
 
     /// The wall-clock time `seconds` later (naively: no zone, so no DST).
     func adding(seconds: Int) -> LocalDateTime {
-        let total = naiveSeconds + seconds
-        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
-        let rest = total - days * 86_400
-        // Civil from days (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return LocalDateTime(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day, hour: rest / 3_600,
+        let (days, rest) = CivilDays.split(seconds: naiveSeconds + seconds)
+        let (year, month, day) = CivilDays.date(days: days)
+        return LocalDateTime(year: year, month: month, day: day, hour: rest / 3_600,
                              minute: rest % 3_600 / 60, second: rest % 60)
     }
 }

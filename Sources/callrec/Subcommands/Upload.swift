@@ -119,6 +119,11 @@ extension CallRecCommand {
                 sent to --telnyx-webhook (or the URL POST /_sandbox/telnyx/webhook sets). Webhook faults in --faults or \
                 CALLREC_SANDBOX_FAULTS: telnyx_duplicate=P, telnyx_reorder=1, telnyx_delay=SECONDS, telnyx_seed=N. GET \
                 /_sandbox/telnyx/calls shows each call's deliveries and when its audio reached a call log.
+
+                CRM: persons, organizations and deals under /api/v2 (cursor pages, updated_since), leads and users under /v1. --seed FILE \
+                upserts {"persons":[...],"organizations":[...],"deals":[...],"leads":[...],"users":[...]} at start; POST /_sandbox/crm \
+                takes the same JSON, POST /_sandbox/crm/generate {"persons":50000,"deals":20000,...} makes a large account, and \
+                /_sandbox/crm/persons/{id} (DELETE, PATCH, POST .../merge) changes it.
                 """
         )
 
@@ -137,6 +142,8 @@ extension CallRecCommand {
         @Option(help: "Stop simulating calls after this many seconds (the sandbox keeps serving). Default: until stopped.")
         var telnyxDuration: Double?
         @Option(help: "Format of the simulated recordings: wav or mp3.") var telnyxFormat: String = "wav"
+        @Option(help: "Upsert the CRM rows of this JSON file at start (the body of POST /_sandbox/crm).")
+        var seed: String?
 
         @OptionGroup var global: GlobalOptions
 
@@ -161,6 +168,7 @@ extension CallRecCommand {
                                                                       dailyTokens: dailyTokens)
             served.telnyxWebhook = telnyxWebhook
             served.mp3Encoder = SandboxSharing.mp3Encoder
+            if let seed { served.crmSeed = try SandboxSharing.readSeed(seed) }
             if let telnyxCalls, let seconds = TelnyxLoad.parseSeconds(telnyxCallSeconds) {
                 served.telnyxLoad = TelnyxLoad(rate: telnyxCalls, seconds: seconds, duration: telnyxDuration.map { .seconds($0) }, format: telnyxFormat)
             }
