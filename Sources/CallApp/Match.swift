@@ -1,7 +1,10 @@
+public import CallAPI
 public import CallMatch
 import CallPhone
+public import CallPipeline
 public import CallStore
 import Foundation
+public import Logging
 
 /// `callrec match NUMBER`: a number's match explained from the local index of the CRM, without
 /// a request: the number in E.164, what the index holds for it, and what a call log would link
@@ -41,6 +44,23 @@ public struct NumberMatch: Encodable, Sendable {
     }
 
     /// `raw` in E.164, or a usage error saying why not.
+    /// `--refresh`'s mode: nil for `due`.
+    public static func refreshMode(_ text: String) throws -> CRMIndexSync.Mode? {
+        switch text {
+        case "due": return nil
+        case "incremental": return .incremental
+        case "full": return .full
+        default: throw AppError(.usage, "--refresh \(text): not one of due, incremental, full")
+        }
+    }
+
+    /// Refreshes the index (`mode` nil: what is due) before a number is explained.
+    public static func refresh(_ mode: CRMIndexSync.Mode?, settings: MatchSettings, client: PipedriveClient, store: any CallStore,
+                               logger: Logger) async throws {
+        let sync = CRMIndexSync(store: store, client: client, settings: settings.indexSettings, logger: logger)
+        if let mode { _ = try await sync.refresh(mode) } else { try await sync.refreshIfDue() }
+    }
+
     public static func number(_ raw: String, settings: MatchSettings) throws -> String {
         guard let e164 = settings.normalize(raw).e164 else {
             let hint = settings.region == nil ? "; a number without a country code needs --region (or matching.region in --config)" : ""

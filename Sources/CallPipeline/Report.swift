@@ -1,4 +1,5 @@
 public import CallAudio
+public import CallStore
 public import Foundation
 
 /// The `--json` document of DESIGN §7: one entry per file, then the summary.
@@ -110,8 +111,32 @@ public struct FileReport: Sendable, Codable {
     public var parts: [Part]
     /// For a file that waits: when a run may take it (in the summary's `resume_after`).
     public var waitsUntil: Date?
+    /// What the call log was linked to from the CRM index, and why (absent without matching).
+    public var match: MatchReport?
 
-    enum CodingKeys: String, CodingKey { case path, key, status, error, warnings, input, stats, parts }
+    /// A recording's match as its audit trail holds it (`match`).
+    public struct MatchReport: Sendable, Codable, Equatable {
+        public var reason: String
+        public var explanation: String
+        /// `deal:12,person:7,organization:1`; empty when nothing was linked.
+        public var linked: String
+
+        public init(reason: String, explanation: String, linked: String) {
+            self.reason = reason
+            self.explanation = explanation
+            self.linked = linked
+        }
+
+        /// From a `match` audit entry (its detail `reason: explanation`).
+        public init?(_ entry: AuditEntry) {
+            guard entry.action == "match", let detail = entry.detail, let colon = detail.firstIndex(of: ":") else { return nil }
+            reason = String(detail[..<colon])
+            explanation = detail[detail.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            linked = entry.target ?? ""
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case path, key, status, error, warnings, input, stats, parts, match }
 
     public init(path: String, key: String?, status: Status, error: ErrorReport?, warnings: [AudioWarning], input: AudioInfo?,
                 stats: SignalStats?, parts: [Part], waitsUntil: Date? = nil) {
@@ -136,6 +161,7 @@ public struct FileReport: Sendable, Codable {
         input = try c.decodeIfPresent(AudioInfo.self, forKey: .input)
         stats = try c.decodeIfPresent(SignalStats.self, forKey: .stats)
         parts = try c.decode([Part].self, forKey: .parts)
+        match = try c.decodeIfPresent(MatchReport.self, forKey: .match)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -148,6 +174,7 @@ public struct FileReport: Sendable, Codable {
         try c.encode(input, forKey: .input)
         try c.encodeIfPresent(stats, forKey: .stats)
         try c.encode(parts, forKey: .parts)
+        try c.encodeIfPresent(match, forKey: .match)
     }
 
     static func failed(_ path: String, code: String, _ message: String, key: String? = nil,

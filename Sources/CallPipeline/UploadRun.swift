@@ -163,6 +163,9 @@ public struct UploadRun: Sendable {
             report.warnings += source.warnings.map { AudioWarning(AudioWarning.Code(rawValue: $0.code), $0.message) }
         }
         let parts = try await store.parts(key: key)
+        if options.matching != nil {
+            report.match = try await store.audit(key: key, limit: 200).filter { $0.action == "match" }.max { $0.at < $1.at }.flatMap(FileReport.MatchReport.init)
+        }
         report.parts = parts.map { part in
             var p = transcoded?.parts.first { $0.path == part.spoolPath }
                 ?? FileReport.Part(path: part.spoolPath, bytes: part.bytes, seconds: part.seconds, frames: 0, sampleRate: 0,

@@ -25,13 +25,25 @@ extension CallRecCommand {
         @Option(help: "Read the matching section, company_numbers, the state and database from this file (JSON with comments).") var config: String?
         var configFile: String? { config }
 
+        @Option(help: ArgumentHelp("Refresh the index from Pipedrive first: due (what the schedule says), incremental or full (a full pass: deletions and merges, leads, users). Needs PIPEDRIVE_API_TOKEN; spends tokens.", valueName: "mode"))
+        var refresh: String?
+
         @OptionGroup var store: StoreOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let settings = try MatchConfiguration.resolve(config: config, link: link, region: region)
             _ = try NumberMatch.number(number, settings: settings)
-            let match = try await withStore { store, _ in try await NumberMatch.explain(number, settings: settings, index: store) }
+            let match: NumberMatch
+            if let refresh {
+                let mode = try NumberMatch.refreshMode(refresh)
+                match = try await withClients(config: config, pipedriveFor: "--refresh lists the CRM") { clients, store, logger in
+                    try await NumberMatch.refresh(mode, settings: settings, client: clients.pipedrive!, store: store, logger: logger)
+                    return try await NumberMatch.explain(number, settings: settings, index: store)
+                }
+            } else {
+                match = try await withStore { store, _ in try await NumberMatch.explain(number, settings: settings, index: store) }
+            }
             try global.emit(match, match.lines)
             try fail(ExitStatus.someFailed, if: !match.linked)
         }

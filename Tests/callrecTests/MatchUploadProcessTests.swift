@@ -1,0 +1,109 @@
+import CallTesting
+import Foundation
+import Testing
+
+/// Call logs linked from the local CRM index (issue 17), end to end: the built `callrec upload`
+/// with a `matching` config against a `callrec sandbox` process whose CRM the test seeds, then
+/// the call logs the sandbox holds.
+extension RegistrationProcessTests {
+    static let crm = """
+        {"organizations": [{"id": 1, "name": "Acme GmbH"}, {"id": 2, "name": "Beta AG"}, {"id": 3, "name": "Gamma KG"}],
+         "persons": [
+           {"id": 7, "name": "Anna Schmidt", "org_id": 1, "phones": [{"value": "030 1234567", "primary": true, "label": "work"}]},
+           {"id": 8, "name": "Bernd Meyer", "phones": [{"value": "+49 30 7654321", "primary": true}]},
+           {"id": 9, "name": "Carla Weiss", "phones": [{"value": "+4930 5555555", "primary": true}]},
+           {"id": 10, "name": "Empfang Acme", "org_id": 1, "phones": [{"value": "+49 30 9999999", "primary": true}]},
+           {"id": 11, "name": "Zentrale Acme", "org_id": 1, "phones": [{"value": "(030) 999 99 99", "primary": true}]},
+           {"id": 12, "name": "Dora Beta", "org_id": 2, "phones": [{"value": "+49 30 8888888", "primary": true}]},
+           {"id": 13, "name": "Emil Gamma", "org_id": 3, "phones": [{"value": "030-8888888", "primary": true}]}],
+         "deals": [
+           {"id": 11, "title": "Pilot", "person_id": 7, "org_id": 1, "status": "open", "update_time": "2026-12-01T10:00:00Z"},
+           {"id": 12, "title": "Renewal", "person_id": 7, "org_id": 1, "status": "open", "update_time": "2026-12-05T10:00:00Z"},
+           {"id": 13, "title": "Old", "person_id": 7, "org_id": 1, "status": "won", "update_time": "2026-12-06T10:00:00Z"}],
+         "leads": [{"id": "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "title": "Inbound", "person_id": 8}]}
+        """
+
+    /// One recording of an inbound (`from` the other party) or outbound call, its sidecar
+    /// naming `extra` fields too.
+    func call(_ dir: String, _ name: String, from: String, to: String, seconds: Double, extra: String = "") throws {
+        try SyntheticAudio.write(.speech(), seconds: seconds, to: "\(dir)/in/\(name).wav")
+        write(#"{"call_log": {"outcome": "connected", "from_phone_number": "\#(from)", "to_phone_number": "\#(to)", "start_time": "2026-12-06 10:00:00", "subject": "\#(name)"\#(extra)}}"#,
+              to: "\(dir)/in/\(name).json")
+    }
+
+    /// The live call logs by subject.
+    func logsBySubject(_ sandbox: SandboxProcess) async throws -> [String: [String: Any]] {
+        Dictionary(try await liveCallLogs(sandbox).map { ($0["subject"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func links(_ log: [String: Any]?) -> String {
+        ["person_id", "org_id", "deal_id", "lead_id"].map { key in "\(key)=\(log?[key].map { "\($0)" } ?? "nil")" }.joined(separator: " ")
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func callLogsLinkTheRightPersonOrganizationDealOrLeadFromTheIndex() async throws {
+        try await withSandboxAndDirectory { dir, sandbox, environment in
+            let (seeded, _) = try await sandbox.request("POST", "/_sandbox/crm", json: Self.crm)
+            #expect(seeded == 200)
+            write(#"{"company_numbers": ["+49 30 1234500"], "matching": {"region": "DE"}}"#, to: "\(dir)/callrec.json")
+            let company = "+49 30 1234500"
+            // Local, national and international forms, with and without separators.
+            try call(dir, "deal", from: "0049 30 1234567", to: company, seconds: 2)
+            try call(dir, "deal-national", from: "(030) 123-45-67", to: company, seconds: 2.1)
+            try call(dir, "lead", from: "+49 (30) 765-4321", to: company, seconds: 2.2)
+            try call(dir, "person", from: "030 5555555", to: company, seconds: 2.3)
+            try call(dir, "switchboard", from: "+493099 99999", to: company, seconds: 2.4)
+            try call(dir, "shared", from: "+49 30 8888888", to: company, seconds: 2.5)
+            try call(dir, "outbound", from: company, to: "+49 30 5555555", seconds: 2.6)
+            try call(dir, "sidecar-ids", from: "030 1234567", to: company, seconds: 2.7, extra: #", "person_id": 9"#)
+            try call(dir, "unknown", from: "+49 30 1111111", to: company, seconds: 2.8)
+            try call(dir, "company-only", from: company, to: "201", seconds: 2.9)
+
+            let run = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json", "--json"],
+                                           environment: environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let logs = try await logsBySubject(sandbox)
+            let anna = "person_id=7 org_id=1 deal_id=12 lead_id=nil"
+            #expect(links(logs["deal"]) == anna, "the newest open deal of the person, never the won one")
+            #expect(links(logs["deal-national"]) == anna)
+            #expect(links(logs["lead"]) == "person_id=8 org_id=nil deal_id=nil lead_id=5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+            #expect(links(logs["person"]) == "person_id=9 org_id=nil deal_id=nil lead_id=nil")
+            #expect(links(logs["switchboard"]) == "person_id=nil org_id=1 deal_id=nil lead_id=nil", "a switchboard links the organization its persons share")
+            #expect(links(logs["shared"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "persons of different organizations: nobody")
+            #expect(links(logs["outbound"]) == "person_id=9 org_id=nil deal_id=nil lead_id=nil", "the called number of an outbound call")
+            #expect(links(logs["sidecar-ids"]) == "person_id=9 org_id=nil deal_id=nil lead_id=nil", "the sidecar's ids win")
+            #expect(links(logs["unknown"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil")
+            #expect(links(logs["company-only"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "the company's own number is never matched")
+
+            // The report says what each recording linked, and why.
+            let report = try files(run)
+            #expect((report["switchboard.wav"]?["match"] as? [String: Any])?["reason"] as? String == "shared_number_org", "\(report["switchboard.wav"] ?? [:])")
+            #expect((report["unknown.wav"]?["match"] as? [String: Any])?["reason"] as? String == "unknown_number")
+            #expect((report["sidecar-ids.wav"]?["match"] as? [String: Any])?["reason"] as? String == "sidecar_ids")
+
+            // Carla is deleted in the CRM and Anna merged into Bernd: after the next full pass
+            // (`callrec match --refresh full`; a worker's comes every full_pass) Carla's number
+            // links nobody and Anna's links Bernd.
+            let (deleted, _) = try await sandbox.request("DELETE", "/_sandbox/crm/persons/9")
+            #expect(deleted == 200)
+            let (merged, _) = try await sandbox.request("POST", "/_sandbox/crm/persons/7/merge", json: #"{"into": 8}"#)
+            #expect(merged == 200)
+            let before = try await runProcess(callrec, ["match", "030 5555555", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json"],
+                                              environment: environment)
+            #expect(before.status == 0, "the index still holds Carla until a full pass: \(before.stderr)")
+            let refreshed = try await runProcess(callrec, ["match", "030 5555555", "--refresh", "full", "--state", "\(dir)/state",
+                                                           "--config", "\(dir)/callrec.json"], environment: environment)
+            let explained = String(decoding: refreshed.stdout, as: UTF8.self)
+            #expect(refreshed.status == 1, "nothing linked after the pass: \(explained) \(refreshed.stderr)")
+            #expect(explained.contains("unknown_number"), "\(explained)")
+            try call(dir, "after-delete", from: "030 5555555", to: company, seconds: 3.1)
+            try call(dir, "after-merge", from: "030 1234567", to: company, seconds: 3.2)
+            let again = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json", "--json"],
+                                             environment: environment)
+            #expect(again.status == 0, "\(again.stderr)")
+            let after = try await logsBySubject(sandbox)
+            #expect(links(after["after-delete"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "a deleted person stops matching")
+            #expect(after["after-merge"]?["person_id"] as? Int == 8, "a merged person's number links the person it was merged into: \(links(after["after-merge"]))")
+        }
+    }
+}
