@@ -221,7 +221,8 @@ let package = Package(
         .executableTarget(
             name: "callrec-bench",
             dependencies: [
-                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources", "CallTesting",
+                "CallApp", "CallPipeline", "CallJobs", "CallAPI", "CallStore", "CallSources", "CallTesting", "CallMatch", "CallSandbox",
+                "CallStoreSQLite", "CallStorePostgres", "CallSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,5 @@
+import CallStore
+import CallStoreSQLite
 import CallTesting
 import Foundation
 import Testing
@@ -104,6 +106,45 @@ extension RegistrationProcessTests {
             let after = try await logsBySubject(sandbox)
             #expect(links(after["after-delete"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "a deleted person stops matching")
             #expect(after["after-merge"]?["person_id"] as? Int == 8, "a merged person's number links the person it was merged into: \(links(after["after-merge"]))")
+        }
+    }
+}
+
+extension RegistrationProcessTests {
+    /// The index's first build (a full pass: 40 pages of persons) `kill -9`ed part-way resumes
+    /// from the last page it committed: the next refresh asks for the pages left, not all again,
+    /// and the index ends with every person of the CRM.
+    @Test(.timeLimit(.minutes(5)))
+    func theIndexRefreshResumesWhereAKillNineStoppedIt() async throws {
+        try await withSandboxAndDirectory { dir, sandbox, environment in
+            let (generated, _) = try await sandbox.request("POST", "/_sandbox/crm/generate",
+                                                          json: #"{"persons": 20000, "organizations": 500, "deals": 800, "leads": 0, "users": 3, "seed": 7, "region": "DE"}"#)
+            #expect(generated == 200)
+            write(#"{"matching": {"region": "DE"}}"#, to: "\(dir)/callrec.json")
+            let match = ["match", "+49 30 1234567", "--refresh", "due", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json",
+                         "--log-level", "warning"]
+            // The full pass: 40 pages of persons (500 a page), 2 of open deals, 1 of leads, 1 of users.
+            let pages = 44
+            let before = try await sandbox.requestCount()
+            let victim = try startProcess(callrec, match, environment: environment, log: "\(dir)/killed.log")
+            let killedAt = await sandbox.kill(victim, atRequest: before + 12)
+            _ = try await waitForExit(victim, upTo: 60)
+            let killed = try #require(killedAt, "the refresh ended before the kill: \(String(decoding: FileManager.default.contents(atPath: "\(dir)/killed.log") ?? Data(), as: UTF8.self))") - before
+            #expect(killed < pages, "killed part-way (after \(killed) requests)")
+
+            let resumed = try await runProcess(callrec, match, environment: environment)
+            #expect(resumed.status == 1, "nothing linked for an unknown number: \(resumed.stderr)")
+            let total = try await sandbox.requestCount() - before
+            // At most the page in flight at the kill is asked for again.
+            #expect(total <= pages + 1, "\(total) requests for a \(pages)-page pass killed after \(killed): it started over")
+            #expect(total >= pages, "\(total)")
+
+            let store = try SQLiteStore(path: "\(dir)/state/callrec.sqlite")
+            let counts = try await store.crmCounts()
+            try await store.close()
+            #expect(counts[.person] == 20000, "\(counts)")
+            #expect(counts[.deal] == 800, "\(counts)")
+            #expect(counts[.user] == 3, "\(counts)")
         }
     }
 }

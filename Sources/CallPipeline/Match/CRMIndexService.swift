@@ -17,20 +17,22 @@ public final class CRMIndexService: Service, Sendable {
     let missed = WakeUp()
     /// When the last persons listing began (any mode), on `clock`.
     private let lastPersons = Mutex<AnyClock.Instant?>(nil)
-    private let pending = Mutex(false)
+    private let misses: Mutex<MissRefreshPolicy>
 
     /// After a failed refresh: 5 s, growing to 10 minutes.
     static let backoff = Backoff(base: .seconds(5), cap: .seconds(600), jitter: 0.5...1.0)
 
     public init(sync: CRMIndexSync, clock: AnyClock = .continuous, logger: Logger) {
         self.sync = sync
+        misses = Mutex(MissRefreshPolicy(settings: sync.settings))
         self.clock = clock
         self.logger = logger
     }
 
-    /// A lookup found nothing for a number: the next persons refresh may come early.
-    public func noteMiss() {
-        pending.withLock { $0 = true }
+    /// A lookup found nothing for `number`: the next persons refresh may come early
+    /// (``MissRefreshPolicy``).
+    public func noteMiss(_ number: String) {
+        misses.withLock { $0.noteMiss(number) }
         missed.signal()
     }
 
@@ -44,8 +46,7 @@ public final class CRMIndexService: Service, Sendable {
                     let now = sync.now()
                     if let mode = sync.due(states, at: now) {
                         try await run(mode)
-                    } else if pending.withLock({ $0 }), missAllowed() {
-                        pending.withLock { $0 = false }
+                    } else if misses.withLock({ $0.due(elapsed: sinceLastPersons()) }) {
                         try await run(.persons)
                     }
                     failures = 0
@@ -58,10 +59,7 @@ public final class CRMIndexService: Service, Sendable {
                     logger.error("CRM index refresh failed; the index keeps what it has", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
                 }
                 // A miss wakes the loop early; it only runs a refresh when one is allowed.
-                if pending.withLock({ $0 }) {
-                    let allowedIn = missWait()
-                    if allowedIn < wait { wait = allowedIn }
-                }
+                if let allowedIn = misses.withLock({ $0.wait(elapsed: sinceLastPersons()) }), allowedIn < wait { wait = max(allowedIn, .milliseconds(10)) }
                 await missed.wait(timeout: wait, clock: clock)
                 missed.reset()
             }
@@ -71,6 +69,9 @@ public final class CRMIndexService: Service, Sendable {
     private func run(_ mode: CRMIndexSync.Mode) async throws {
         lastPersons.withLock { $0 = clock.now }
         let report = try await sync.refresh(mode)
+        let policy = misses.withLock { $0 }
+        let found = try await policy.found(in: sync.store)
+        misses.withLock { $0.listed(found: found, missRefresh: mode == .persons) }
         logger.info("CRM index refreshed", metadata: [
             "mode": "\(mode.rawValue)", "pages": "\(report.pages)",
             "rows": "\(report.rows.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",
@@ -78,12 +79,8 @@ public final class CRMIndexService: Service, Sendable {
         ])
     }
 
-    private func missAllowed() -> Bool { missWait() <= .zero }
-
-    private func missWait() -> Duration {
-        guard let last = lastPersons.withLock({ $0 }) else { return .zero }
-        let elapsed = last.duration(to: clock.now)
-        return elapsed >= sync.settings.missRefresh ? .zero : sync.settings.missRefresh - elapsed
+    private func sinceLastPersons() -> Duration {
+        lastPersons.withLock { $0 }.map { $0.duration(to: clock.now) } ?? .seconds(1 << 40)
     }
 
     /// Until the next scheduled refresh (at least a second).

@@ -236,3 +236,52 @@ public struct CRMIndexSync: Sendable {
         CRMLead(id: l.id, title: l.title, personID: l.personID, orgID: l.orgID, archived: l.archived, updatedAt: l.updateTime)
     }
 }
+
+/// When a number the index did not know may bring a persons refresh forward: never sooner than
+/// `missRefresh` after the last persons listing, and each refresh that found none of the numbers
+/// missed since doubles that wait, up to the scheduled `refresh` (callers the CRM does not have,
+/// such as new prospects or spam, would otherwise buy a listing a minute all day). A refresh that
+/// found one of them (a person added for a caller) brings the wait back to `missRefresh`.
+public struct MissRefreshPolicy: Sendable {
+    public let minimum: Duration
+    public let maximum: Duration
+    /// The wait after a persons listing before a miss may refresh again.
+    public private(set) var interval: Duration
+    /// Numbers missed since the last persons listing.
+    public private(set) var pending: Set<String> = []
+
+    public init(settings: CRMIndexSettings) {
+        minimum = settings.missRefresh
+        maximum = max(settings.missRefresh, settings.refresh)
+        interval = settings.missRefresh
+    }
+
+    public mutating func noteMiss(_ number: String) { pending.insert(number) }
+
+    /// Whether a miss refresh may run `elapsed` after the last persons listing.
+    public func due(elapsed: Duration) -> Bool { !pending.isEmpty && elapsed >= interval }
+
+    /// How long until a miss refresh may run (nil: no miss pending).
+    public func wait(elapsed: Duration) -> Duration? {
+        guard !pending.isEmpty else { return nil }
+        return elapsed >= interval ? .zero : interval - elapsed
+    }
+
+    /// After a persons listing (a miss refresh or a scheduled one): `found` — the pending numbers
+    /// the index now has.
+    public mutating func listed(found: Int, missRefresh: Bool) {
+        if found > 0 {
+            interval = minimum
+        } else if missRefresh {
+            interval = min(maximum, interval * 2)
+        }
+        pending = []
+    }
+
+    /// The pending numbers the index has now (local lookups, no request).
+    public func found(in store: any CallStore) async throws -> Int {
+        var count = 0
+        for number in pending where try await !store.phoneCandidates(number).isEmpty { count += 1 }
+        return count
+    }
+}

@@ -39,7 +39,7 @@ public struct CallLinker: Sendable {
                 try await store.phoneCandidates($0)
             }
         }
-        if decision.reason == .unknownNumber || decision.reason == .createPerson { index?.noteMiss() }
+        if decision.reason == .unknownNumber || decision.reason == .createPerson, let number = decision.number { index?.noteMiss(number) }
         var (linked, applied) = draft.applying(decision)
         if applied.createPerson, let number = applied.number, let client, !draft.namesLinks {
             // The one request a match may make, and only when asked for.

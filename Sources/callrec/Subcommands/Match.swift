@@ -37,7 +37,7 @@ extension CallRecCommand {
             let match: NumberMatch
             if let refresh {
                 let mode = try NumberMatch.refreshMode(refresh)
-                match = try await withClients(config: config, pipedriveFor: "--refresh lists the CRM") { clients, store, logger in
+                match = try await withClients(config: config, pipedriveFor: "--refresh lists the CRM", creating: true) { clients, store, logger in
                     try await NumberMatch.refresh(mode, settings: settings, client: clients.pipedrive!, store: store, logger: logger)
                     return try await NumberMatch.explain(number, settings: settings, index: store)
                 }

@@ -13,7 +13,7 @@ struct CallRecBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "callrec-bench",
         abstract: "Benchmark plumbing for callrec (not for production use).",
-        subcommands: [BenchAPI.self, BenchMatch.self, BenchQueue.self, BenchReconcileSeed.self, BenchWorker.self, SeedSource.self, WatchOpens.self]
+        subcommands: [BenchAPI.self, BenchIndexDay.self, BenchMatch.self, BenchQueue.self, BenchReconcileSeed.self, BenchWorker.self, SeedSource.self, WatchOpens.self]
     )
 }
 
