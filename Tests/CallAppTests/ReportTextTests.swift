@@ -60,7 +60,8 @@ import Testing
                                  queues: ["upload": ["completed": 4, "available": 0]], due: 1, oldestAvailableSeconds: 2.34,
                                  nextRunAt: "2026-01-02T03:04:05Z",
                                  stuckDeletions: [StuckDeletion(key: "k", path: "a.wav", deletionID: "d1", reason: "asked", steps: [],
-                                                                next: ["callrec delete --recording k"])])
+                                                                next: ["callrec delete --recording k"])],
+                                 crmIndex: nil, matches: [])
         let lines = status.lines.map(\.text)
         #expect(lines.first == "store: sqlite:/s/callrec.sqlite")
         #expect(lines[1].hasPrefix("recordings: ") && lines[1].contains("uploaded 2"))

@@ -83,6 +83,13 @@ extension RegistrationProcessTests {
             #expect((report["unknown.wav"]?["match"] as? [String: Any])?["reason"] as? String == "unknown_number")
             #expect((report["sidecar-ids.wav"]?["match"] as? [String: Any])?["reason"] as? String == "sidecar_ids")
 
+            // `callrec status` shows the index and the latest matches.
+            let status = try await runProcess(callrec, ["status", "--state", "\(dir)/state", "--json"], environment: environment)
+            let statusDocument = try json(status)
+            #expect(((statusDocument["crm_index"] as? [String: Any])?["rows"] as? [String: Any])?["person"] as? Int == 7, "\(statusDocument)")
+            let reasons = (statusDocument["matches"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+            #expect(reasons.count == 10 && reasons.contains("shared_number_org") && reasons.contains("deal"), "\(reasons)")
+
             // Carla is deleted in the CRM and Anna merged into Bernd: after the next full pass
             // (`callrec match --refresh full`; a worker's comes every full_pass) Carla's number
             // links nobody and Anna's links Bernd.

@@ -137,6 +137,15 @@ extension StoreStatus {
         }
         if due > 0 { lines.append("oldest due job has waited \(String(format: "%.1f", oldestAvailableSeconds)) s") }
         if let nextRunAt { lines.append("next scheduled job: \(nextRunAt)") }
+        if let crmIndex {
+            let rows = ["person", "organization", "deal", "lead", "user"].map { "\($0)s \(crmIndex.rows[$0] ?? 0)" }.joined(separator: ", ")
+            lines.append("CRM index: \(rows); refreshed \(crmIndex.lastRefreshAt ?? "never"), full pass \(crmIndex.lastFullPassAt ?? "never")"
+                + (crmIndex.underWay.isEmpty ? "" : "; resumes: \(crmIndex.underWay.joined(separator: ", "))"))
+        }
+        if !matches.isEmpty {
+            lines.append("latest matches:")
+            lines += matches.map { "  \($0.key.prefix(12)) \($0.reason) \($0.linked.isEmpty ? "-" : $0.linked): \($0.explanation)" }
+        }
         if !stuckDeletions.isEmpty {
             lines.append("deletions stuck: \(stuckDeletions.count)")
             for stuck in stuckDeletions {

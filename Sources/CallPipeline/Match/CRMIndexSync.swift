@@ -125,6 +125,11 @@ public struct CRMIndexSync: Sendable {
         for kind in kinds(mode) {
             try Task.checkCancellation()
             var state = states[kind] ?? CRMSyncState(entity: kind)
+            // An incremental refresh skips a listing a miss refreshed within `refresh` (persons
+            // listed for a caller need not be listed again on the schedule).
+            if mode == .incremental, state.cursor == nil, let last = state.lastRefreshAt, now().timeIntervalSince(last) < settings.refresh.seconds {
+                continue
+            }
             try await list(kind, full: mode == .full, state: &state, report: &report)
             states[kind] = state
         }
@@ -241,7 +246,7 @@ public struct CRMIndexSync: Sendable {
 /// `missRefresh` after the last persons listing, and each refresh that found none of the numbers
 /// missed since doubles that wait, up to the scheduled `refresh` (callers the CRM does not have,
 /// such as new prospects or spam, would otherwise buy a listing a minute all day). A refresh that
-/// found one of them (a person added for a caller) brings the wait back to `missRefresh`.
+/// found one of them (a person added for a caller) halves the wait, down to `missRefresh`.
 public struct MissRefreshPolicy: Sendable {
     public let minimum: Duration
     public let maximum: Duration
@@ -271,7 +276,9 @@ public struct MissRefreshPolicy: Sendable {
     /// the index now has.
     public mutating func listed(found: Int, missRefresh: Bool) {
         if found > 0 {
-            interval = minimum
+            // Useful: sooner again (halving, not straight back to the minimum: one caller
+            // added to the CRM says little about the next).
+            interval = max(minimum, interval / 2)
         } else if missRefresh {
             interval = min(maximum, interval * 2)
         }
