@@ -11,6 +11,9 @@ public struct Sidecar: Sendable, Equatable {
     /// Deleted together with the call log.
     public var telnyxRecordingId: String?
     public var voipnowEvent: VoipNowEventReference?
+    /// The agent's e-mail: the call log's owner is the Pipedrive user with it (when the call log
+    /// names no `user_id`), from the CRM index's users.
+    public var agentEmail: String?
 
     public struct VoipNowEventReference: Sendable, Equatable {
         public var userId: String
@@ -19,7 +22,7 @@ public struct Sidecar: Sendable, Equatable {
         public var eventId: String
     }
 
-    static let fields = ["call_log", "call_log_id", "telnyx_recording_id", "voipnow_event"]
+    static let fields = ["call_log", "call_log_id", "telnyx_recording_id", "voipnow_event", "agent_email"]
 
     /// Parses and checks a sidecar document; every problem names its field.
     public static func parse(_ data: Data) -> (sidecar: Sidecar?, problems: [FieldProblem]) {
@@ -64,6 +67,11 @@ public struct Sidecar: Sendable, Equatable {
         case let s as String:
             problems.append(FieldProblem(field: "telnyx_recording_id", reason: TelnyxClient.recordingIDProblem(s) ?? ""))
         default: problems.append(FieldProblem(field: "telnyx_recording_id", reason: "must be a Telnyx recording id (a UUID)"))
+        }
+        switch object["agent_email"] {
+        case nil, is NSNull: break
+        case let s as String where s.contains("@") && !s.contains(where: \.isWhitespace): sidecar.agentEmail = s.lowercased()
+        default: problems.append(FieldProblem(field: "agent_email", reason: "must be an e-mail address (the call log's owner, matched against the Pipedrive users)"))
         }
         switch object["voipnow_event"] {
         case nil, is NSNull: break

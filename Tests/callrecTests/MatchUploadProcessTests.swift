@@ -22,7 +22,8 @@ extension RegistrationProcessTests {
            {"id": 11, "title": "Pilot", "person_id": 7, "org_id": 1, "status": "open", "update_time": "2026-12-01T10:00:00Z"},
            {"id": 12, "title": "Renewal", "person_id": 7, "org_id": 1, "status": "open", "update_time": "2026-12-05T10:00:00Z"},
            {"id": 13, "title": "Old", "person_id": 7, "org_id": 1, "status": "won", "update_time": "2026-12-06T10:00:00Z"}],
-         "leads": [{"id": "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "title": "Inbound", "person_id": 8}]}
+         "leads": [{"id": "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "title": "Inbound", "person_id": 8}],
+         "users": [{"id": 5, "name": "Anna Agent", "email": "Anna.Agent@acme.com"}, {"id": 6, "name": "Old Agent", "email": "old@acme.com", "active_flag": false}]}
         """
 
     /// One recording of an inbound (`from` the other party) or outbound call, its sidecar
@@ -60,6 +61,10 @@ extension RegistrationProcessTests {
             try call(dir, "sidecar-ids", from: "030 1234567", to: company, seconds: 2.7, extra: #", "person_id": 9"#)
             try call(dir, "unknown", from: "+49 30 1111111", to: company, seconds: 2.8)
             try call(dir, "company-only", from: company, to: "201", seconds: 2.9)
+            // The owner by the agent's e-mail (any case), from the index's users.
+            try SyntheticAudio.write(.speech(), seconds: 3.0, to: "\(dir)/in/owner.wav")
+            write(#"{"agent_email": "anna.agent@ACME.com", "call_log": {"outcome": "connected", "from_phone_number": "030 5555555", "to_phone_number": "\#(company)", "start_time": "2026-12-06 10:00:00", "subject": "owner"}}"#,
+                  to: "\(dir)/in/owner.json")
 
             let run = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json", "--json"],
                                            environment: environment)
@@ -76,6 +81,7 @@ extension RegistrationProcessTests {
             #expect(links(logs["sidecar-ids"]) == "person_id=9 org_id=nil deal_id=nil lead_id=nil", "the sidecar's ids win")
             #expect(links(logs["unknown"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil")
             #expect(links(logs["company-only"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "the company's own number is never matched")
+            #expect(logs["owner"]?["user_id"] as? Int == 5, "the agent's e-mail: \(logs["owner"] ?? [:])")
 
             // The report says what each recording linked, and why.
             let report = try files(run)
@@ -113,6 +119,19 @@ extension RegistrationProcessTests {
             let after = try await logsBySubject(sandbox)
             #expect(links(after["after-delete"]) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "a deleted person stops matching")
             #expect(after["after-merge"]?["person_id"] as? Int == 8, "a merged person's number links the person it was merged into: \(links(after["after-merge"]))")
+
+            // matching.unknown_numbers create_person: an unknown caller gets a person first.
+            write(#"{"company_numbers": ["+49 30 1234500"], "matching": {"region": "DE", "unknown_numbers": "create_person"}}"#, to: "\(dir)/create.json")
+            try call(dir, "new-caller", from: "+49 30 2222222", to: company, seconds: 3.3)
+            let third = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--config", "\(dir)/create.json", "--json"],
+                                             environment: environment)
+            #expect(third.status == 0, "\(third.stderr)")
+            let created = try #require(try await logsBySubject(sandbox)["new-caller"]?["person_id"] as? Int, "no person linked")
+            let (_, stats) = try await sandbox.request("GET", "/_sandbox/crm/stats")
+            #expect(stats["persons"] as? Int == 6, "7 seeded, 1 deleted, 1 merged away, 1 created: \(stats)")
+            let createdMatch = try await runProcess(callrec, ["match", "+49 30 2222222", "--refresh", "incremental", "--state", "\(dir)/state",
+                                                           "--config", "\(dir)/callrec.json", "--json"], environment: environment)
+            #expect((try json(createdMatch)["decision"] as? [String: Any])?["person_id"] as? Int == created, "\(createdMatch.stderr)")
         }
     }
 }

@@ -68,7 +68,7 @@ public final class CRMIndexService: Service, Sendable {
 
     private func run(_ mode: CRMIndexSync.Mode) async throws {
         lastPersons.withLock { $0 = clock.now }
-        let report = try await sync.refresh(mode)
+        let report = try await sync.refresh(mode, scheduled: true)
         let policy = misses.withLock { $0 }
         let found = try await policy.found(in: sync.store)
         misses.withLock { $0.listed(found: found, missRefresh: mode == .persons) }

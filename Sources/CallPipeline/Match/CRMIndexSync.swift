@@ -112,14 +112,15 @@ public struct CRMIndexSync: Sendable {
     @discardableResult
     public func refreshIfDue() async throws -> Report? {
         guard let mode = due(try await store.crmSyncStates(), at: now()) else { return nil }
-        let report = try await refresh(mode)
+        let report = try await refresh(mode, scheduled: true)
         logger.info("CRM index refreshed", metadata: ["mode": "\(mode.rawValue)", "pages": "\(report.pages)",
                                                       "rows": "\(report.rows.values.reduce(0, +))", "removed": "\(report.removed.values.reduce(0, +))"])
         return report
     }
 
-    /// Runs one refresh of `mode`: each kind's listing from where it stands.
-    public func refresh(_ mode: Mode) async throws -> Report {
+    /// Runs one refresh of `mode`: each kind's listing from where it stands. `scheduled`: an
+    /// incremental refresh skips a listing that ran within `refresh` (a miss listed the persons).
+    public func refresh(_ mode: Mode, scheduled: Bool = false) async throws -> Report {
         var report = Report(mode: mode)
         var states = try await store.crmSyncStates()
         for kind in kinds(mode) {
@@ -127,7 +128,7 @@ public struct CRMIndexSync: Sendable {
             var state = states[kind] ?? CRMSyncState(entity: kind)
             // An incremental refresh skips a listing a miss refreshed within `refresh` (persons
             // listed for a caller need not be listed again on the schedule).
-            if mode == .incremental, state.cursor == nil, let last = state.lastRefreshAt, now().timeIntervalSince(last) < settings.refresh.seconds {
+            if scheduled, mode == .incremental, state.cursor == nil, let last = state.lastRefreshAt, now().timeIntervalSince(last) < settings.refresh.seconds {
                 continue
             }
             try await list(kind, full: mode == .full, state: &state, report: &report)
@@ -222,7 +223,7 @@ public struct CRMIndexSync: Sendable {
         return raw.compactMap { phoneIndexKey($0, region: settings.region) }.filter { seen.insert($0).inserted }
     }
 
-    func person(_ p: PipedrivePerson) -> CRMPerson {
+    public func person(_ p: PipedrivePerson) -> CRMPerson {
         CRMPerson(id: p.id, name: p.name, orgID: p.orgID, ownerID: p.ownerID, phones: numbers(p.phones.map(\.value)), updatedAt: p.updateTime)
     }
 

@@ -22,7 +22,7 @@ public struct CallLinker: Sendable {
 
     /// What one recording's call links: the draft with the ids filled (a sidecar's own ids
     /// win), the decision, and the owner's.
-    public func link(_ draft: CallLogDraft, metadata: SourceMetadata?, store: any CallStore, client: PipedriveClient?,
+    public func link(_ draft: CallLogDraft, metadata: SourceMetadata?, agentEmail: String? = nil, store: any CallStore, client: PipedriveClient?,
                      logger: Logger) async throws -> (draft: CallLogDraft, decision: MatchDecision, owner: OwnerDecision?) {
         var decision: MatchDecision
         if settings.link == .none {
@@ -48,8 +48,21 @@ public struct CallLinker: Sendable {
             applied.personID = person.id
             applied.explanation = "\(number) → new person \(person.id) (no person or organization had the number; matching.unknown_numbers is create_person)"
             logger.info("created a person for an unknown number", metadata: ["person": "\(person.id)"])
+            // Into the index at once: the caller's next call links this person, not another new one.
+            if let state = try await store.crmSyncStates()[.person] {
+                try await store.applyCRMPage(CRMPage(sync: state, persons: [
+                    CRMPerson(id: person.id, name: person.name, orgID: person.orgID, ownerID: person.ownerID, phones: [number], updatedAt: person.updateTime),
+                ]))
+            }
         }
-        let owner: OwnerDecision? = nil
+        // The owner: the draft's user_id (the users map's, or the sidecar's), else the user with
+        // the agent's e-mail.
+        var owner: OwnerDecision?
+        if linked.userId == nil, let agentEmail {
+            let decided = try await PhoneMatcher.owner(mapped: nil, email: agentEmail) { try await store.crmUser(email: $0) }
+            linked = linked.applying(decided)
+            owner = decided
+        }
         return (linked, applied, owner)
     }
 

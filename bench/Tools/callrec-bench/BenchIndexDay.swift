@@ -127,7 +127,7 @@ struct BenchIndexDay: AsyncParsableCommand {
                 ran = .persons
             }
             if let mode = ran {
-                _ = try await sync.refresh(mode)
+                _ = try await sync.refresh(mode, scheduled: true)
                 lastPersons = m
                 misses.listed(found: try await misses.found(in: store), missRefresh: mode == .persons)
                 refreshes[mode, default: 0] += 1
