@@ -174,3 +174,26 @@ extension RegistrationProcessTests {
         }
     }
 }
+
+extension RegistrationProcessTests {
+    /// The worker links as `upload` does: `enqueue`, then `worker --until-idle --config` builds the
+    /// index before its first job and links each call log from it.
+    @Test(.timeLimit(.minutes(5)))
+    func theWorkerLinksFromTheIndexItBuildsBeforeItsFirstJob() async throws {
+        try await withSandboxAndDirectory { dir, sandbox, environment in
+            let (seeded, _) = try await sandbox.request("POST", "/_sandbox/crm", json: Self.crm)
+            #expect(seeded == 200)
+            write(#"{"company_numbers": ["+49 30 1234500"], "matching": {"region": "DE"}}"#, to: "\(dir)/callrec.json")
+            try call(dir, "deal", from: "0049 30 1234567", to: "+49 30 1234500", seconds: 2)
+            try call(dir, "lead", from: "+49 (30) 765-4321", to: "+49 30 1234500", seconds: 2.2)
+            let enqueue = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state"], environment: environment)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let worker = try await runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json",
+                                                        "--log-level", "warning"], environment: environment)
+            #expect(worker.status == 0, "\(worker.stderr)")
+            let logs = try await logsBySubject(sandbox)
+            #expect(links(logs["deal"]) == "person_id=7 org_id=1 deal_id=12 lead_id=nil")
+            #expect(links(logs["lead"]) == "person_id=8 org_id=nil deal_id=nil lead_id=5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+        }
+    }
+}
