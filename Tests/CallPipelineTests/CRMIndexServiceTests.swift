@@ -1,0 +1,94 @@
+import AsyncHTTPClient
+import CallAPI
+import CallPipeline
+import CallSandbox
+import CallStore
+import CallStoreSQLite
+import CallSupport
+import CallTesting
+import Foundation
+import Logging
+import Testing
+
+/// The worker's index refresh on a clock the test moves (issue 17): the first build at once, a
+/// miss brings the persons listing forward no sooner than `miss_refresh`, the schedule lists what
+/// is stale (the deals; not the persons a miss listed), and a full pass a day sweeps a deleted
+/// person. Against an in-process sandbox whose CRM times follow the same clock.
+@Suite struct CRMIndexServiceTests {
+    @Test(.timeLimit(.minutes(2)))
+    func theRefreshScheduleRunsOnItsClock() async throws {
+        let clock = ManualClock(start: Date(timeIntervalSince1970: 1_796_601_600))
+        var configuration = SandboxConfiguration.random()
+        configuration.burstPerTwoSeconds = 2_000
+        configuration.dailyTokens = 10_000_000
+        configuration.now = { clock.date }
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
+            try await store.migrate()
+            try await withRunningStore(store) { store in
+                try await withSandbox(configuration) { url, sandbox in
+                    let (seeded, _) = try await httpJSON("POST", url.absoluteString + "/_sandbox/crm", json: """
+                        {"persons": [{"id": 1, "name": "Ada", "phones": ["+49 30 1234567"]}, {"id": 2, "name": "Bob", "phones": ["+49 30 7654321"]}],
+                         "deals": [{"id": 5, "title": "Renewal", "person_id": 1, "status": "open"}]}
+                        """)
+                    #expect(seeded == 200)
+                    let http = HTTPClient.makeForAPIs()
+                    let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
+                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+                    let settings = CRMIndexSettings(region: "DE", refresh: .seconds(900), missRefresh: .seconds(60), fullPass: .seconds(86_400), leads: false)
+                    let sync = CRMIndexSync(store: store, client: client, settings: settings, now: { clock.date }, logger: Logger(label: "test"))
+                    let service = CRMIndexService(sync: sync, clock: AnyClock(clock), logger: Logger(label: "test"))
+                    let running = Task { try await service.run() }
+                    defer { running.cancel() }
+
+                    /// The requests of each route after the service sleeps again.
+                    func settled() async throws -> [String: Int] {
+                        #expect(await clock.waitForSleepers(1), "the service never went back to sleep")
+                        return ["persons": await sandbox.requestCount(route: "GET /api/v2/persons"),
+                                "deals": await sandbox.requestCount(route: "GET /api/v2/deals"),
+                                "users": await sandbox.requestCount(route: "GET /v1/users")]
+                    }
+                    // The first build, at once: persons, open deals, users (leads off).
+                    #expect(try await settled() == ["persons": 1, "deals": 1, "users": 1])
+                    #expect(try await store.phoneCandidates("+49301234567").openDeals.map(\.id) == [5])
+
+                    // Carla is added in the CRM; her number misses; the persons listing comes a
+                    // minute after the last, not before.
+                    _ = try await httpJSON("POST", url.absoluteString + "/_sandbox/crm",
+                                           json: #"{"persons": [{"id": 3, "name": "Carla", "phones": ["030 5555555"]}]}"#)
+                    service.noteMiss("+49305555555")
+                    clock.advance(by: .seconds(30))
+                    #expect(try await settled()["persons"] == 1, "no listing within miss_refresh")
+                    #expect(try await store.phoneCandidates("+49305555555").isEmpty)
+                    clock.advance(by: .seconds(30))
+                    #expect(try await settled() == ["persons": 2, "deals": 1, "users": 1])
+                    #expect(try await store.phoneCandidates("+49305555555").persons.map(\.id) == [3])
+
+                    // The schedule at 15 minutes lists the deals; the persons the miss listed a
+                    // minute in are fresh until 16 minutes.
+                    clock.advance(by: .seconds(840))
+                    #expect(try await settled() == ["persons": 2, "deals": 2, "users": 1])
+                    clock.advance(by: .seconds(60))
+                    #expect(try await settled() == ["persons": 3, "deals": 2, "users": 1])
+
+                    // Bob is deleted in the CRM: he matches until the full pass a day after the first.
+                    let (deleted, _) = try await httpJSON("DELETE", url.absoluteString + "/_sandbox/crm/persons/2")
+                    #expect(deleted == 200)
+                    while clock.date < Date(timeIntervalSince1970: 1_796_601_600 + 86_400 - 1) {
+                        clock.advance(by: .seconds(900))
+                        _ = try await settled()
+                        if clock.date < Date(timeIntervalSince1970: 1_796_601_600 + 86_400 - 1) {
+                            #expect(try await store.phoneCandidates("+49307654321").persons.map(\.id) == [2])
+                        }
+                    }
+                    clock.advance(by: .seconds(900))
+                    _ = try await settled()
+                    #expect(try await store.phoneCandidates("+49307654321").isEmpty, "the full pass swept the deleted person")
+                    #expect(await sandbox.requestCount(route: "GET /v1/users") == 2, "users are listed by full passes only")
+                    running.cancel()
+                    try? await http.shutdown()
+                }
+            }
+        }
+    }
+}
