@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CallAPI
+import CallMatch
 import CallPipeline
 import CallSandbox
 import CallStore
@@ -86,6 +87,47 @@ import Testing
                     #expect(try await store.phoneCandidates("+49307654321").isEmpty, "the full pass swept the deleted person")
                     #expect(await sandbox.requestCount(route: "GET /v1/users") == 2, "users are listed by full passes only")
                     running.cancel()
+                    try? await http.shutdown()
+                }
+            }
+        }
+    }
+
+    /// `unknown_numbers: create_person` creates one person per caller even when the create's
+    /// answer is lost: the next attempt finds the person the lost one made (one listing of the
+    /// persons updated since) instead of creating a second.
+    @Test(.timeLimit(.minutes(2)))
+    func aPersonForAnUnknownCallerIsCreatedOnceWhenTheAnswerIsLost() async throws {
+        var configuration = SandboxConfiguration.random()
+        configuration.burstPerTwoSeconds = 2_000
+        configuration.dailyTokens = 10_000_000
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
+            try await store.migrate()
+            try await withRunningStore(store) { store in
+                try await withSandbox(configuration) { url, sandbox in
+                    let http = HTTPClient.makeForAPIs()
+                    var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
+                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+                    let sync = CRMIndexSync(store: store, client: client, settings: CRMIndexSettings(region: "DE", leads: false), logger: Logger(label: "test"))
+                    _ = try await sync.refresh(.full)
+                    let linker = CallLinker(settings: MatchSettings(region: "DE", unknownNumbers: .createPerson))
+                    var draft = CallLogDraft(outcome: "connected", toPhoneNumber: "201", startTime: "2026-12-06 10:00:00")
+                    draft.fromPhoneNumber = "+49 30 2222222"
+                    // The first create lands, and its answer is lost on the way back.
+                    client.decorate = { name in name == "POST /api/v2/persons" ? [("x-sandbox-fault", "lost")] : [] }
+                    await #expect(throws: APIError.self) {
+                        _ = try await linker.link(draft, metadata: nil, key: "k1", actor: "test", store: store, client: client, logger: Logger(label: "test"))
+                    }
+                    client.decorate = nil
+                    let linked = try await linker.link(draft, metadata: nil, key: "k1", actor: "test", store: store, client: client, logger: Logger(label: "test"))
+                    #expect(await sandbox.requestCount(route: "POST /api/v2/persons") == 1, "one create, not two")
+                    let (_, stats) = try await httpJSON("GET", url.absoluteString + "/_sandbox/crm/stats")
+                    #expect(stats["persons"] as? Int == 1)
+                    let person = try #require(linked.draft.personId)
+                    #expect(linked.decision.personID == person)
+                    // And the index has it: the caller's next call links the same person.
+                    #expect(try await store.phoneCandidates("+49302222222").persons.map(\.id) == [person])
                     try? await http.shutdown()
                 }
             }

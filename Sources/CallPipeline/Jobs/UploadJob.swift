@@ -144,7 +144,7 @@ public struct UploadJobHandler: JobHandler {
         if let linker, let base = sidecar.callLog, sidecar.callLogId == nil, parts.contains(where: { $0.callLogID == nil }) {
             // Linked from the local index (no request), once per attempt that creates call logs;
             // the decision goes into the audit trail.
-            let linked = try await linker.link(base, metadata: SourceMetadata.parse(recording.metadata), agentEmail: sidecar.agentEmail, store: store,
+            let linked = try await linker.link(base, metadata: SourceMetadata.parse(recording.metadata), agentEmail: sidecar.agentEmail, key: key, actor: context.owner, store: store,
                                                client: client, logger: logger)
             sidecar.callLog = linked.draft
             try await store.commit([

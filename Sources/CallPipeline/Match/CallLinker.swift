@@ -22,7 +22,9 @@ public struct CallLinker: Sendable {
 
     /// What one recording's call links: the draft with the ids filled (a sidecar's own ids
     /// win), the decision, and the owner's.
-    public func link(_ draft: CallLogDraft, metadata: SourceMetadata?, agentEmail: String? = nil, store: any CallStore, client: PipedriveClient?,
+    /// `key` and `actor`: the recording and the worker, for the audit of a person created.
+    public func link(_ draft: CallLogDraft, metadata: SourceMetadata?, agentEmail: String? = nil, key: String = "", actor: String = "",
+                     store: any CallStore, client: PipedriveClient?,
                      logger: Logger) async throws -> (draft: CallLogDraft, decision: MatchDecision, owner: OwnerDecision?) {
         var decision: MatchDecision
         if settings.link == .none {
@@ -42,12 +44,10 @@ public struct CallLinker: Sendable {
         if decision.reason == .unknownNumber || decision.reason == .createPerson, let number = decision.number { index?.noteMiss(number) }
         var (linked, applied) = draft.applying(decision)
         if applied.createPerson, let number = applied.number, let client, !draft.namesLinks {
-            // The one request a match may make, and only when asked for.
-            let person = try await client.createPerson(name: "Caller \(number)", phone: number, ownerID: draft.userId)
+            let person = try await createPerson(number, owner: draft.userId, key: key, store: store, client: client, actor: actor, logger: logger)
             linked.personId = person.id
             applied.personID = person.id
             applied.explanation = "\(number) → new person \(person.id) (no person or organization had the number; matching.unknown_numbers is create_person)"
-            logger.info("created a person for an unknown number", metadata: ["person": "\(person.id)"])
             // Into the index at once: the caller's next call links this person, not another new one.
             if let state = try await store.crmSyncStates()[.person] {
                 try await store.applyCRMPage(CRMPage(sync: state, persons: [
@@ -64,6 +64,31 @@ public struct CallLinker: Sendable {
             owner = decided
         }
         return (linked, applied, owner)
+    }
+
+    /// A person for an unknown caller, exactly once: the intent is recorded (audit
+    /// `create_person`) before the POST; an attempt after one whose answer was lost first looks
+    /// for the person it may have made (persons updated since it was sent, one listing) before it
+    /// creates again.
+    func createPerson(_ number: String, owner: Int?, key: String, store: any CallStore, client: PipedriveClient, actor: String,
+                      logger: Logger) async throws -> PipedrivePerson {
+        let earlier = try await store.audit(key: key, limit: 200).filter { $0.action == "create_person" && $0.target == "phone:\(number)" }
+        if let sent = earlier.map(\.at).min() {
+            var cursor: String?
+            repeat {
+                let page = try await client.persons(cursor: cursor, updatedSince: sent.addingTimeInterval(-60))
+                if let found = page.items.first(where: { $0.phones.contains { phoneIndexKey($0.value, region: settings.region) == number } }) {
+                    logger.info("found the person an earlier attempt created", metadata: ["person": "\(found.id)"])
+                    return found
+                }
+                cursor = page.nextCursor
+            } while cursor != nil
+        }
+        try await store.commit([.audit(AuditEntry(recordingKey: key, action: "create_person", target: "phone:\(number)",
+                                                   detail: "POST /api/v2/persons for an unknown caller", actor: actor))])
+        let person = try await client.createPerson(name: "Caller \(number)", phone: number, ownerID: owner)
+        logger.info("created a person for an unknown number", metadata: ["person": "\(person.id)"])
+        return person
     }
 
     /// The audit row that records a decision (`match`), its target the ids linked.
