@@ -167,15 +167,23 @@ public final class PostgresStore: CallStore {
 
     /// Runs the pool and (once a wait asks for it) the listening connection until the task is
     /// cancelled, the group shuts down gracefully, or ``close()``. Once only.
+    /// A store closed before its run began (a one-shot command whose body ended before the
+    /// run's task started) has nothing to run: it returns.
     public func run() async throws {
-        let first = state.withLock { state -> Bool in
+        enum Start { case first, closedFirst, again }
+        let start = state.withLock { state -> Start in
             defer { state.ran = true }
-            guard !state.ran, !state.closed else { return false }
+            if state.ran { return .again }
+            if state.closed { return .closedFirst }
             state.running = true
-            return true
+            return .first
         }
-        guard first else {
-            throw StoreError(.invalid, "\(location): the store runs once (it ran, or it is closed)")
+        switch start {
+        case .first: break
+        case .closedFirst:
+            started.close()
+            return
+        case .again: throw StoreError(.invalid, "\(location): the store runs once (it ran, or it is closed)")
         }
         started.close()
         let client = self.client

@@ -60,6 +60,17 @@ struct PostgresSmokeTests {
         }
     }
 
+    /// A one-shot command whose body ends before its store's run task starts (`callrec match` on
+    /// a loaded machine) closes the store first: the run then has nothing to do and returns; it
+    /// used to throw "the store runs once", and the command failed after its work was done.
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available")) func aStoreClosedBeforeItsRunBeganRunsNothing() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_closed_first"))
+        let store = try PostgresStore(url: url)
+        try await store.close()
+        try await store.run()
+        await #expect(throws: StoreError.self) { try await store.run() }
+    }
+
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available")) func aSchemaFromANewerBuildIsRefused() async throws {
         try await withStore("newer") { store in
             try await store.client.query("INSERT INTO callrec_schema (version) VALUES (999)")

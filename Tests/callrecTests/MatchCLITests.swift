@@ -42,7 +42,9 @@ import Testing
     }
 
     func json(_ result: ProcessResult) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.stderr.suffix(2000))")
+        // An empty or broken answer says what the process said (status and stderr).
+        let object = try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+        return try #require(object, "exit \(result.status): \(result.stderr.suffix(2000))")
     }
 
     func decision(_ result: ProcessResult) throws -> [String: Any] {
