@@ -52,7 +52,11 @@ public struct UploadSession: Sendable {
                      progress: @escaping @Sendable (TranscodeBatch.Event) -> Void, runWorker: RunWorker) async throws -> Outcome {
         if let matching = options.matching {
             // The index as the run starts: built, or refreshed when due (no request otherwise).
-            try await CRMIndexSync(store: store, client: client, settings: matching.indexSettings, logger: logger).refreshIfDue()
+            do {
+                try await CRMIndexSync(store: store, client: client, settings: matching.indexSettings, logger: logger).refreshIfDue()
+            } catch {
+                logger.error("the CRM index could not be refreshed; uploads wait for a built index", metadata: ["error": "\(error)"])
+            }
         }
         let run = UploadRun(root: directory, store: store, spool: Spool(root: self.store.spoolDirectory), client: client,
                             options: options, logger: logger)

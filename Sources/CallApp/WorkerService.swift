@@ -136,10 +136,17 @@ public struct WorkerService: Sendable {
                     var uploads = UploadJobHandler(client: pipedrive)
                     if let matching, uploadSlots > 0 {
                         let sync = CRMIndexSync(store: store, client: pipedrive, settings: matching.indexSettings, logger: logger)
-                        // Built (or refreshed when due) before any job runs: no call log is made
-                        // while the index is empty. Then kept fresh beside the worker.
-                        try await sync.refreshIfDue()
-                        if !untilIdle { index = CRMIndexService(sync: sync, logger: logger) }
+                        if untilIdle {
+                            // One pass over the queue: the index as due first. A failure is the
+                            // index's, not the run's: the uploads wait for a built index.
+                            do { try await sync.refreshIfDue() } catch {
+                                logger.error("the CRM index could not be refreshed; uploads wait for a built index", metadata: ["error": "\(error)"])
+                            }
+                        } else {
+                            // Built and kept fresh beside the jobs; until its first build ends,
+                            // uploads wait (no call log is made from an empty index).
+                            index = CRMIndexService(sync: sync, logger: logger)
+                        }
                         uploads.linker = CallLinker(settings: matching, index: index)
                     }
                     handlers.append(uploads)

@@ -211,14 +211,14 @@ extension PostgresStore {
     }
 
     /// A CTE upserting `rows` into `table` by `id` (the first column): every other column takes
-    /// the row's value.
+    /// the row's value, but a row's pass never goes back (see SQLiteStore's).
     private static func upsert(_ name: String, _ table: String, from: String, _ columns: [(String, String)]) -> String {
         let names = columns.map(\.0)
         return """
             \(name) AS (
               INSERT INTO \(table) (\(names.joined(separator: ", ")))
               SELECT \(columns.map(\.1).joined(separator: ", ")) FROM \(from) ORDER BY n
-              ON CONFLICT (id) DO UPDATE SET \(names.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
+              ON CONFLICT (id) DO UPDATE SET \(names.dropFirst().map { $0 == "pass" ? "pass = GREATEST(\(table).pass, excluded.pass)" : "\($0) = excluded.\($0)" }.joined(separator: ", ")))
             """
     }
 

@@ -140,11 +140,13 @@ extension SQLiteStore {
 
     static func crmTable(_ kind: CRMEntityKind) -> String { "crm_" + kind.rawValue }
 
-    /// An upsert into `table` by `id` (the first column): every other column takes the row's value.
+    /// An upsert into `table` by `id` (the first column): every other column takes the row's value,
+    /// but a row's pass never goes back (a writer with an older state must not expose it to the
+    /// sweep of the pass under way).
     static func upsertSQL(_ table: String, _ columns: [String]) -> String {
         """
         INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))
-        ON CONFLICT (id) DO UPDATE SET \(columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
+        ON CONFLICT (id) DO UPDATE SET \(columns.dropFirst().map { $0 == "pass" ? "pass = max(pass, excluded.pass)" : "\($0) = excluded.\($0)" }.joined(separator: ", "))
         """
     }
 

@@ -133,4 +133,37 @@ import Testing
             }
         }
     }
+
+    /// A listing the account refuses (here the leads, failing every time) leaves the index built
+    /// from the others, and does not make every later refresh a new full pass.
+    @Test(.timeLimit(.minutes(2)))
+    func aRefusedOptionalListingDoesNotHoldTheIndexBack() async throws {
+        var configuration = SandboxConfiguration.random()
+        configuration.burstPerTwoSeconds = 2_000
+        configuration.dailyTokens = 10_000_000
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
+            try await store.migrate()
+            try await withRunningStore(store) { store in
+                try await withSandbox(configuration) { url, sandbox in
+                    _ = try await httpJSON("POST", url.absoluteString + "/_sandbox/crm", json: #"{"persons": [{"id": 1, "name": "Ada", "phones": ["+49 30 1234567"]}]}"#)
+                    let http = HTTPClient.makeForAPIs()
+                    var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
+                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+                    client.decorate = { name in name == "GET /leads" ? [("x-sandbox-fault", "500")] : [] }
+                    let sync = CRMIndexSync(store: store, client: client, settings: CRMIndexSettings(region: "DE"), logger: Logger(label: "test"))
+                    let report = try await sync.refresh(.full, scheduled: true)
+                    #expect(report.skipped.contains { $0.hasPrefix("lead:") }, "\(report.skipped)")
+                    let states = try await store.crmSyncStates()
+                    #expect(CRMIndexSync.isBuilt(states))
+                    #expect(sync.due(states, at: Date()) == nil, "nothing due: the leads do not force another full pass")
+                    #expect(try await store.phoneCandidates("+49301234567").persons.map(\.id) == [1])
+                    let persons = await sandbox.requestCount(route: "GET /api/v2/persons")
+                    _ = try await sync.refresh(.full, scheduled: true)
+                    #expect(await sandbox.requestCount(route: "GET /api/v2/persons") == persons, "a scheduled pass does not list fresh persons again")
+                    try? await http.shutdown()
+                }
+            }
+        }
+    }
 }

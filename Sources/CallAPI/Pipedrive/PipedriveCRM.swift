@@ -92,7 +92,7 @@ extension PipedriveClient {
     /// (only persons updated at or after it).
     public func persons(cursor: String?, updatedSince: Date? = nil, limit: Int = crmPageLimit) async throws -> CursorPage<PipedrivePerson> {
         let object = try await listV2("/api/v2/persons", cursor: cursor, updatedSince: updatedSince, limit: limit, extra: [])
-        return Self.cursorPage(object, what: "person") { item in
+        return Self.cursorPage(object, what: "person", given: cursor) { item in
             guard let id = Self.int(item["id"]) else { return nil }
             let phones = (item["phones"] as? [Any] ?? []).compactMap { entry -> PipedriveContactValue? in
                 guard let entry = entry as? [String: Any], let value = entry["value"] as? String,
@@ -107,7 +107,7 @@ extension PipedriveClient {
     /// One page of `GET /api/v2/organizations`.
     public func organizations(cursor: String?, updatedSince: Date? = nil, limit: Int = crmPageLimit) async throws -> CursorPage<PipedriveOrganization> {
         let object = try await listV2("/api/v2/organizations", cursor: cursor, updatedSince: updatedSince, limit: limit, extra: [])
-        return Self.cursorPage(object, what: "organization") { item in
+        return Self.cursorPage(object, what: "organization", given: cursor) { item in
             guard let id = Self.int(item["id"]) else { return nil }
             var custom: [String: String] = [:]
             for (key, value) in item["custom_fields"] as? [String: Any] ?? [:] {
@@ -127,7 +127,7 @@ extension PipedriveClient {
     public func deals(status: String?, cursor: String?, updatedSince: Date? = nil, limit: Int = crmPageLimit) async throws -> CursorPage<PipedriveDeal> {
         let object = try await listV2("/api/v2/deals", cursor: cursor, updatedSince: updatedSince, limit: limit,
                                       extra: status.map { [URLQueryItem(name: "status", value: $0)] } ?? [])
-        return Self.cursorPage(object, what: "deal") { item in
+        return Self.cursorPage(object, what: "deal", given: cursor) { item in
             guard let id = Self.int(item["id"]) else { return nil }
             return PipedriveDeal(id: id, title: item["title"] as? String ?? "", personID: Self.int(item["person_id"]), orgID: Self.int(item["org_id"]),
                                  status: item["status"] as? String ?? "open", updateTime: Self.time(item["update_time"]))
@@ -139,7 +139,7 @@ extension PipedriveClient {
         let limit = min(max(limit, 1), Self.crmPageLimit)
         let response = try await perform(.list, method: .GET, path: "/leads?start=\(max(start, 0))&limit=\(limit)&archived_status=not_archived",
                                          idempotent: true)
-        let object = response.json as? [String: Any] ?? [:]
+        let object = try Self.listing(response, "/v1/leads")
         var items: [PipedriveLead] = [], skipped: [String] = []
         for (n, entry) in (object["data"] as? [Any] ?? []).enumerated() {
             guard let item = entry as? [String: Any], let id = item["id"] as? String, !id.isEmpty else {
@@ -159,7 +159,7 @@ extension PipedriveClient {
     /// `GET /v1/users`: every user of the company (one page).
     public func users() async throws -> [PipedriveUser] {
         let response = try await perform(.list, method: .GET, path: "/users", idempotent: true)
-        return ((response.json as? [String: Any])?["data"] as? [Any] ?? []).compactMap { entry in
+        return (try Self.listing(response, "/v1/users")["data"] as? [Any] ?? []).compactMap { entry in
             guard let item = entry as? [String: Any], let id = Self.int(item["id"]) else { return nil }
             return PipedriveUser(id: id, name: item["name"] as? String ?? "", email: (item["email"] as? String ?? "").lowercased(),
                                  active: item["active_flag"] as? Bool ?? true)
@@ -195,10 +195,21 @@ extension PipedriveClient {
         // `+` of a time zone must travel encoded.
         let encoded = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
         let response = try await perform(.listV2, method: .GET, path: path + "?" + encoded, idempotent: true)
-        return response.json as? [String: Any] ?? [:]
+        return try Self.listing(response, path)
     }
 
-    private static func cursorPage<Item>(_ object: [String: Any], what: String, _ read: ([String: Any]) -> Item?) -> CursorPage<Item> {
+    /// A listing's answer: an object with a `data` array, else a transient error (a proxy's page,
+    /// a cut body). Taken as an empty last page, it would end a full pass early and its sweep
+    /// would remove every row not listed yet.
+    static func listing(_ response: APIResponse, _ path: String) throws -> [String: Any] {
+        guard let object = response.json as? [String: Any], object["data"] is [Any] || object["data"] is NSNull else {
+            throw APIError(.transient, api: .pipedrive, status: response.status, "GET \(path): the answer is not a listing (no data array)")
+        }
+        return object
+    }
+
+    /// `given`: the cursor the page was asked with (a server that hands it back again ends the listing).
+    private static func cursorPage<Item>(_ object: [String: Any], what: String, given: String?, _ read: ([String: Any]) -> Item?) -> CursorPage<Item> {
         var items: [Item] = [], skipped: [String] = []
         for (n, entry) in (object["data"] as? [Any] ?? []).enumerated() {
             if let item = entry as? [String: Any], let value = read(item) {
@@ -208,7 +219,7 @@ extension PipedriveClient {
             }
         }
         let next = (object["additional_data"] as? [String: Any])?["next_cursor"] as? String
-        return CursorPage(items: items, nextCursor: next.flatMap { $0.isEmpty ? nil : $0 }, skipped: skipped)
+        return CursorPage(items: items, nextCursor: next.flatMap { $0.isEmpty || $0 == given ? nil : $0 }, skipped: skipped)
     }
 
     /// An id as the API gives it: a number, or (v1 relations) an object with `value` or `id`.

@@ -67,11 +67,15 @@ public final class CRMIndexService: Service, Sendable {
     }
 
     private func run(_ mode: CRMIndexSync.Mode) async throws {
-        lastPersons.withLock { $0 = clock.now }
+        let began = clock.now
+        let before = misses.withLock { $0 }
         let report = try await sync.refresh(mode, scheduled: true)
-        let policy = misses.withLock { $0 }
-        let found = try await policy.found(in: sync.store)
-        misses.withLock { $0.listed(found: found, missRefresh: mode == .persons) }
+        // Only a listing of the persons settles misses (a scheduled one may have skipped them).
+        if report.rows[.person] != nil {
+            lastPersons.withLock { $0 = began }
+            let found = try await before.found(in: sync.store)
+            misses.withLock { $0.listed(found: found, missRefresh: mode == .persons, settled: before.pending) }
+        }
         logger.info("CRM index refreshed", metadata: [
             "mode": "\(mode.rawValue)", "pages": "\(report.pages)",
             "rows": "\(report.rows.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",

@@ -96,8 +96,11 @@ public struct CRMIndexSync: Sendable {
 
     /// Which refresh is due at `date`, if any: a full pass when none ended yet, one is under way,
     /// or the last is `fullPass` old; else an incremental one when the last is `refresh` old.
+    /// Only the kinds a match needs (persons, deals, and organizations when they hold numbers)
+    /// force a full pass: a listing the account refuses (leads, users) must not make every
+    /// retry a new full pass.
     public func due(_ states: [CRMEntityKind: CRMSyncState], at date: Date) -> Mode? {
-        let full = kinds(.full)
+        let full = kinds(.incremental)
         if full.contains(where: { states[$0]?.lastFullPassAt == nil }) { return .full }
         if full.contains(where: { states[$0].map { $0.full && $0.cursor != nil } ?? false }) { return .full }
         let oldestPass = full.compactMap { states[$0]?.lastFullPassAt }.min() ?? .distantPast
@@ -105,6 +108,11 @@ public struct CRMIndexSync: Sendable {
         let oldest = kinds(.incremental).compactMap { states[$0]?.lastRefreshAt }.min() ?? .distantPast
         if date.timeIntervalSince(oldest) >= settings.refresh.seconds { return .incremental }
         return nil
+    }
+
+    /// Whether the first build ended: persons and deals have been listed whole once.
+    public static func isBuilt(_ states: [CRMEntityKind: CRMSyncState]) -> Bool {
+        states[.person]?.lastFullPassAt != nil && states[.deal]?.lastFullPassAt != nil
     }
 
     /// The refresh that is due now, if any (a one-shot run's start; a worker's before it takes
@@ -131,7 +139,21 @@ public struct CRMIndexSync: Sendable {
             if scheduled, mode == .incremental, state.cursor == nil, let last = state.lastRefreshAt, now().timeIntervalSince(last) < settings.refresh.seconds {
                 continue
             }
-            try await list(kind, full: mode == .full, state: &state, report: &report)
+            // A scheduled full pass lists only the kinds whose pass is under way or old: a pass
+            // that failed at the deals does not list every person again when it is retried.
+            if scheduled, mode == .full, !(state.full && state.cursor != nil), let last = state.lastFullPassAt,
+               now().timeIntervalSince(last) < settings.fullPass.seconds {
+                continue
+            }
+            do {
+                try await list(kind, full: mode == .full, state: &state, report: &report)
+            } catch let error as APIError where [.lead, .user, .organization].contains(kind) && ![.rateLimited, .budgetSpent, .stopEverything, .credentialsRefused].contains(error.code) {
+                // A listing a match can do without (the account may not allow leads or users):
+                // the others go on; the next full pass tries it again.
+                report.skipped.append("\(kind.rawValue): \(error)")
+                logger.warning("CRM index: a listing failed; the index goes on without it", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
+                continue
+            }
             states[kind] = state
         }
         if !report.skipped.isEmpty {
@@ -196,7 +218,9 @@ public struct CRMIndexSync: Sendable {
             if next == nil {
                 // The listing's last page: the place is cleared with it.
                 page.sync.lastRefreshAt = startedAt
-                if let newest { page.sync.updatedSince = newest.addingTimeInterval(-settings.margin.seconds) }
+                // Never later than the listing's start: a row read early in a long listing and
+                // changed after its page must come in the next incremental one.
+                if let newest { page.sync.updatedSince = min(newest, startedAt).addingTimeInterval(-settings.margin.seconds) }
                 if !full { page.sync.full = false }
             }
             try await store.applyCRMPage(page)
@@ -274,8 +298,12 @@ public struct MissRefreshPolicy: Sendable {
     }
 
     /// After a persons listing (a miss refresh or a scheduled one): `found` — the pending numbers
-    /// the index now has.
-    public mutating func listed(found: Int, missRefresh: Bool) {
+    /// the index now has; `settled` — the misses noted before the listing began (those noted
+    /// during it stay pending; nil: all).
+    public mutating func listed(found: Int, missRefresh: Bool, settled: Set<String>? = nil) {
+        defer {
+            if let settled { pending.subtract(settled) } else { pending = [] }
+        }
         if found > 0 {
             // Useful: sooner again (halving, not straight back to the minimum: one caller
             // added to the CRM says little about the next).
@@ -283,7 +311,6 @@ public struct MissRefreshPolicy: Sendable {
         } else if missRefresh {
             interval = min(maximum, interval * 2)
         }
-        pending = []
     }
 
     /// The pending numbers the index has now (local lookups, no request).

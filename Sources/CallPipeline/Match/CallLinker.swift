@@ -1,4 +1,5 @@
 public import CallAPI
+import CallJobs
 public import CallMatch
 import CallSources
 public import CallStore
@@ -30,6 +31,12 @@ public struct CallLinker: Sendable {
         if settings.link == .none {
             decision = MatchDecision(number: nil, reason: .linkNone, explanation: "matching.link is none: nothing linked")
         } else {
+            // No call log from an empty index: it would link nobody, for good (callrec does
+            // not edit call logs).
+            guard CRMIndexSync.isBuilt(try await store.crmSyncStates()) else {
+                throw JobFailure(.snooze(.seconds(60)), code: "crm_index_building",
+                                 "the CRM index is not built yet (its first full pass has not ended): the call log waits for it")
+            }
             let direction: PhoneMatcher.Direction =
                 switch metadata?.facts?.direction {
                 case .inbound?: .inbound
@@ -44,7 +51,17 @@ public struct CallLinker: Sendable {
         if decision.reason == .unknownNumber || decision.reason == .createPerson, let number = decision.number { index?.noteMiss(number) }
         var (linked, applied) = draft.applying(decision)
         if applied.createPerson, let number = applied.number, let client, !draft.namesLinks {
-            let person = try await createPerson(number, owner: draft.userId, key: key, store: store, client: client, actor: actor, logger: logger)
+            let person: PipedrivePerson
+            do {
+                person = try await createPerson(number, owner: draft.userId, key: key, store: store, client: client, actor: actor, logger: logger)
+            } catch let error as APIError where error.code == .permanent || error.code == .configuration {
+                // Refused for good (no right to add persons, a rule of the account): the call log
+                // is made unlinked, and the decision says why.
+                logger.warning("a person for an unknown caller was refused; the call log is made unlinked", metadata: ["error": "\(error)"])
+                applied.createPerson = false
+                applied.explanation = "\(number) is unknown and creating a person for it was refused (\(error)): nothing linked"
+                return (linked, applied, nil)
+            }
             linked.personId = person.id
             applied.personID = person.id
             applied.explanation = "\(number) → new person \(person.id) (no person or organization had the number; matching.unknown_numbers is create_person)"
