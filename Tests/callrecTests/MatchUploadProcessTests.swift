@@ -96,6 +96,19 @@ extension RegistrationProcessTests {
             let reasons = (statusDocument["matches"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
             #expect(reasons.count == 10 && reasons.contains("shared_number_org") && reasons.contains("deal"), "\(reasons)")
 
+            // Anna's deal is deleted in the CRM; the index still holds it (no refresh yet): the
+            // create is refused for that deal, and the call log is made without the matched ids
+            // rather than fail the recording.
+            let (patched, _) = try await sandbox.request("PATCH", "/_sandbox/crm/deals/12", json: #"{"status": "deleted"}"#)
+            #expect(patched == 200)
+            try call(dir, "stale-deal", from: "030 1234567", to: company, seconds: 3.05)
+            let stale = try await runProcess(callrec, ["upload", "--settle", "0", "\(dir)/in", "--state", "\(dir)/state", "--config", "\(dir)/callrec.json", "--json"],
+                                             environment: environment)
+            #expect(stale.status == 0, "\(stale.stderr)")
+            let staleLog = try await logsBySubject(sandbox)["stale-deal"]
+            #expect(staleLog != nil && links(staleLog) == "person_id=nil org_id=nil deal_id=nil lead_id=nil", "\(links(staleLog))")
+            #expect((try files(stale)["stale-deal.wav"]?["match"] as? [String: Any])?["reason"] as? String == "match_refused")
+
             // Carla is deleted in the CRM and Anna merged into Bernd: after the next full pass
             // (`callrec match --refresh full`; a worker's comes every full_pass) Carla's number
             // links nobody and Anna's links Bernd.

@@ -141,12 +141,18 @@ public struct UploadJobHandler: JobHandler {
         guard !parts.isEmpty else {
             throw JobFailure(.permanent, code: "no_parts", "\(recording.path): transcoded without parts")
         }
+        // The draft before matching filled it, and whether matching filled it: a create refused
+        // for those ids (a person or deal deleted in the CRM since the index last listed it) is
+        // made again without them rather than fail the recording.
+        let unmatched = sidecar.callLog
+        var matchedLinks = false
         if let linker, let base = sidecar.callLog, sidecar.callLogId == nil, parts.contains(where: { $0.callLogID == nil }) {
             // Linked from the local index (no request), once per attempt that creates call logs;
             // the decision goes into the audit trail.
             let linked = try await linker.link(base, metadata: SourceMetadata.parse(recording.metadata), agentEmail: sidecar.agentEmail, key: key, actor: context.owner, store: store,
                                                client: client, logger: logger)
             sidecar.callLog = linked.draft
+            matchedLinks = linked.decision.linked && linked.decision.reason != .sidecarIDs
             try await store.commit([
                 .require(key: key, states: [.transcoded]),
                 .audit(CallLinker.audit(linked.decision, owner: linked.owner, key: key, actor: context.owner)),
@@ -181,8 +187,21 @@ public struct UploadJobHandler: JobHandler {
                     ])
                 }
                 if part.callLogID == nil {
-                    part = try await ensureCallLog(part, of: recording, sidecar: sidecar, partCount: parts.count, offset: offset,
-                                                   store: store, owner: context.owner, logger: logger)
+                    do {
+                        part = try await ensureCallLog(part, of: recording, sidecar: sidecar, partCount: parts.count, offset: offset,
+                                                       store: store, owner: context.owner, logger: logger)
+                    } catch let error as APIError where error.code == .permanent && matchedLinks {
+                        logger.warning("the call log was refused with the ids matching gave it; made without them", metadata: ["error": "\(error)"])
+                        sidecar.callLog = unmatched
+                        matchedLinks = false
+                        try await store.commit([
+                            .require(key: key, states: [.transcoded]),
+                            .audit(AuditEntry(recordingKey: key, action: "match", detail: "match_refused: Pipedrive refused the matched ids (\(error)); the call log is made unlinked",
+                                              actor: context.owner)),
+                        ])
+                        part = try await ensureCallLog(part, of: recording, sidecar: sidecar, partCount: parts.count, offset: offset,
+                                                       store: store, owner: context.owner, logger: logger)
+                    }
                 }
                 guard let callLogID = part.callLogID else { continue }
                 given = part.marker == nil ? callLogID : nil

@@ -182,6 +182,18 @@ struct CRMStore: Sendable {
     }
 
     static func notFound(_ kind: String, _ id: Int) -> APIError { APIError(.notFound, "no \(kind) \(id)") }
+
+    /// What `POST /v1/callLogs` refuses of the ids a call log links, once the CRM holds persons
+    /// (an account whose CRM the sandbox does not model links what it is told): a person,
+    /// organization or deal that is not there (deleted, merged away), or a lead that is not.
+    func refusal(person: Int?, organization: Int?, deal: Int?, lead: String?) -> String? {
+        guard !persons.isEmpty else { return nil }
+        if let person, persons[person] == nil { return "Person with ID \(person) not found." }
+        if let organization, !organizations.isEmpty, organizations[organization] == nil { return "Organization with ID \(organization) not found." }
+        if let deal, deals[deal] == nil || deals[deal]?.status == "deleted" { return "Deal with ID \(deal) not found." }
+        if let lead, leads[lead.lowercased()] == nil { return "Lead with ID \(lead) not found." }
+        return nil
+    }
 }
 
 /// What the sandbox's CRM holds (`GET /_sandbox/crm/stats`).

@@ -29,6 +29,7 @@ struct PipedriveRoutes {
             throw APIError(.badRequest, "Invalid JSON in the request body.")
         }
         let draft = try CallLogDraft.validate(json)
+        if let refusal = await core.state.crmRefusal(draft) { throw APIError(.badRequest, refusal) }
         let log = await core.state.createCallLog(draft)
         return .json(["success": true, "data": log.apiObject])
     }

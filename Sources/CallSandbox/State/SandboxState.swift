@@ -353,6 +353,11 @@ actor SandboxState {
 
     // MARK: Pipedrive call logs
 
+    /// Why the CRM refuses the ids `draft` links (nil: it does not).
+    func crmRefusal(_ draft: CallLogDraft) -> String? {
+        crm.refusal(person: draft.personId, organization: draft.orgId, deal: draft.dealId, lead: draft.leadId)
+    }
+
     func createCallLog(_ draft: CallLogDraft) -> SandboxCallLog {
         let activityId: Int
         if let given = draft.activityId {
