@@ -16,26 +16,42 @@ import Testing
 /// is stale (the deals; not the persons a miss listed), and a full pass a day sweeps a deleted
 /// person. Against an in-process sandbox whose CRM times follow the same clock.
 @Suite struct CRMIndexServiceTests {
-    @Test(.timeLimit(.minutes(2)))
-    func theRefreshScheduleRunsOnItsClock() async throws {
-        let clock = ManualClock(start: Date(timeIntervalSince1970: 1_796_601_600))
+    /// A fresh SQLite store and an in-process sandbox (its CRM's clock `now`, if given), and a
+    /// Pipedrive client for it, for `body`; the client's HTTP client is shut down after.
+    func withIndexFixture(now: (@Sendable () -> Date)? = nil,
+                          _ body: (any CallStore, Sandbox, URL, PipedriveClient) async throws -> Void) async throws {
         var configuration = SandboxConfiguration.random()
         configuration.burstPerTwoSeconds = 2_000
         configuration.dailyTokens = 10_000_000
-        configuration.now = { clock.date }
+        configuration.now = now
         try await withTemporaryDirectory { dir in
             let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
             try await store.migrate()
             try await withRunningStore(store) { store in
                 try await withSandbox(configuration) { url, sandbox in
+                    let http = HTTPClient.makeForAPIs()
+                    let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
+                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+                    do {
+                        try await body(store, sandbox, url, client)
+                    } catch {
+                        try? await http.shutdown()
+                        throw error
+                    }
+                    try? await http.shutdown()
+                }
+            }
+        }
+    }
+    @Test(.timeLimit(.minutes(2)))
+    func theRefreshScheduleRunsOnItsClock() async throws {
+        let clock = ManualClock(start: Date(timeIntervalSince1970: 1_796_601_600))
+        try await withIndexFixture(now: { clock.date }) { store, sandbox, url, client in
                     let (seeded, _) = try await httpJSON("POST", url.absoluteString + "/_sandbox/crm", json: """
                         {"persons": [{"id": 1, "name": "Ada", "phones": ["+49 30 1234567"]}, {"id": 2, "name": "Bob", "phones": ["+49 30 7654321"]}],
                          "deals": [{"id": 5, "title": "Renewal", "person_id": 1, "status": "open"}]}
                         """)
                     #expect(seeded == 200)
-                    let http = HTTPClient.makeForAPIs()
-                    let client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
-                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
                     let settings = CRMIndexSettings(region: "DE", refresh: .seconds(900), missRefresh: .seconds(60), fullPass: .seconds(86_400), leads: false)
                     let sync = CRMIndexSync(store: store, client: client, settings: settings, now: { clock.date }, logger: Logger(label: "test"))
                     let service = CRMIndexService(sync: sync, clock: AnyClock(clock), logger: Logger(label: "test"))
@@ -87,9 +103,6 @@ import Testing
                     #expect(try await store.phoneCandidates("+49307654321").isEmpty, "the full pass swept the deleted person")
                     #expect(await sandbox.requestCount(route: "GET /v1/users") == 2, "users are listed by full passes only")
                     running.cancel()
-                    try? await http.shutdown()
-                }
-            }
         }
     }
 
@@ -98,17 +111,8 @@ import Testing
     /// persons updated since) instead of creating a second.
     @Test(.timeLimit(.minutes(2)))
     func aPersonForAnUnknownCallerIsCreatedOnceWhenTheAnswerIsLost() async throws {
-        var configuration = SandboxConfiguration.random()
-        configuration.burstPerTwoSeconds = 2_000
-        configuration.dailyTokens = 10_000_000
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
-            try await store.migrate()
-            try await withRunningStore(store) { store in
-                try await withSandbox(configuration) { url, sandbox in
-                    let http = HTTPClient.makeForAPIs()
-                    var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
-                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+        try await withIndexFixture { store, sandbox, url, client in
+                    var client = client
                     let sync = CRMIndexSync(store: store, client: client, settings: CRMIndexSettings(region: "DE", leads: false), logger: Logger(label: "test"))
                     _ = try await sync.refresh(.full)
                     let linker = CallLinker(settings: MatchSettings(region: "DE", unknownNumbers: .createPerson))
@@ -128,9 +132,6 @@ import Testing
                     #expect(linked.decision.personID == person)
                     // And the index has it: the caller's next call links the same person.
                     #expect(try await store.phoneCandidates("+49302222222").persons.map(\.id) == [person])
-                    try? await http.shutdown()
-                }
-            }
         }
     }
 
@@ -138,18 +139,9 @@ import Testing
     /// from the others, and does not make every later refresh a new full pass.
     @Test(.timeLimit(.minutes(2)))
     func aRefusedOptionalListingDoesNotHoldTheIndexBack() async throws {
-        var configuration = SandboxConfiguration.random()
-        configuration.burstPerTwoSeconds = 2_000
-        configuration.dailyTokens = 10_000_000
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteStore(path: "\(dir)/callrec.sqlite")
-            try await store.migrate()
-            try await withRunningStore(store) { store in
-                try await withSandbox(configuration) { url, sandbox in
+        try await withIndexFixture { store, sandbox, url, client in
                     _ = try await httpJSON("POST", url.absoluteString + "/_sandbox/crm", json: #"{"persons": [{"id": 1, "name": "Ada", "phones": ["+49 30 1234567"]}]}"#)
-                    let http = HTTPClient.makeForAPIs()
-                    var client = PipedriveClient(baseURL: url.absoluteString + "/v1", token: Secret(configuration.pipedriveToken),
-                                                 limiter: PipedriveLimiter(burst: 2_000, dailyTokens: 10_000_000), httpClient: http, logger: Logger(label: "test"))
+                    var client = client
                     client.decorate = { name in name == "GET /leads" ? [("x-sandbox-fault", "500")] : [] }
                     let sync = CRMIndexSync(store: store, client: client, settings: CRMIndexSettings(region: "DE"), logger: Logger(label: "test"))
                     let report = try await sync.refresh(.full, scheduled: true)
@@ -161,9 +153,6 @@ import Testing
                     let persons = await sandbox.requestCount(route: "GET /api/v2/persons")
                     _ = try await sync.refresh(.full, scheduled: true)
                     #expect(await sandbox.requestCount(route: "GET /api/v2/persons") == persons, "a scheduled pass does not list fresh persons again")
-                    try? await http.shutdown()
-                }
-            }
         }
     }
 }
