@@ -1,3 +1,4 @@
+import CallPipeline
 public import CallStore
 import Foundation
 
@@ -78,10 +79,10 @@ public struct StoreStatus: Encodable, Sendable {
 
     static func recentMatches(_ store: any CallStore, limit: Int = 10) async throws -> [RecentMatch] {
         let time = ISO8601DateFormatter()
-        return try await store.audit(key: nil, limit: 5_000).reversed().filter { $0.action == "match" }.prefix(limit).compactMap { entry in
-            guard let key = entry.recordingKey, let detail = entry.detail, let colon = detail.firstIndex(of: ":") else { return nil }
-            return RecentMatch(key: key, at: time.string(from: entry.at), reason: String(detail[..<colon]), linked: entry.target ?? "",
-                               explanation: detail[detail.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        let matches = try await store.audit(key: nil, limit: 5_000).reversed().compactMap { entry -> RecentMatch? in
+            guard let key = entry.recordingKey, let match = FileReport.MatchReport(entry) else { return nil }
+            return RecentMatch(key: key, at: time.string(from: entry.at), reason: match.reason, linked: match.linked, explanation: match.explanation)
         }
+        return Array(matches.prefix(limit))
     }
 }

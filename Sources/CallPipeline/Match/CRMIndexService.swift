@@ -76,23 +76,16 @@ public final class CRMIndexService: Service, Sendable {
             let found = try await before.found(in: sync.store)
             misses.withLock { $0.listed(found: found, missRefresh: mode == .persons, settled: before.pending) }
         }
-        logger.info("CRM index refreshed", metadata: [
-            "mode": "\(mode.rawValue)", "pages": "\(report.pages)",
-            "rows": "\(report.rows.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",
-            "removed": "\(report.removed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))",
-        ])
     }
 
     private func sinceLastPersons() -> Duration {
         lastPersons.withLock { $0 }.map { $0.duration(to: clock.now) } ?? .seconds(1 << 40)
     }
 
-    /// Until the next scheduled refresh (at least a second).
+    /// Until the next scheduled refresh (at least a second): the schedule ``CRMIndexSync/due(_:at:)`` reads.
     func untilNext(_ states: [CRMEntityKind: CRMSyncState], now: Date) -> Duration {
-        let settings = sync.settings
-        let pass = sync.kinds(.full).compactMap { states[$0]?.lastFullPassAt }.min().map { $0.addingTimeInterval(settings.fullPass.seconds) } ?? now
-        let refresh = sync.kinds(.incremental).compactMap { states[$0]?.lastRefreshAt }.min().map { $0.addingTimeInterval(settings.refresh.seconds) } ?? now
-        let next = min(pass, refresh).timeIntervalSince(now)
-        return .milliseconds(Int64(max(1, next) * 1000))
+        let next = sync.schedule(states)
+        let seconds = min(next.fullPass ?? now, next.incremental).timeIntervalSince(now)
+        return .milliseconds(Int64(max(1, seconds) * 1000))
     }
 }

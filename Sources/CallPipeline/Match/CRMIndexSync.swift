@@ -94,20 +94,26 @@ public struct CRMIndexSync: Sendable {
         }
     }
 
+    /// When the schedule next calls for a full pass and for an incremental refresh: nil for a
+    /// full pass when none ended yet or one is under way (due now). Only the kinds a match needs
+    /// (persons, deals, and organizations when they hold numbers) count: a listing the account
+    /// refuses (leads, users) must not make every retry a new full pass.
+    func schedule(_ states: [CRMEntityKind: CRMSyncState]) -> (fullPass: Date?, incremental: Date) {
+        let needed = kinds(.incremental)
+        let built = needed.allSatisfy { states[$0]?.lastFullPassAt != nil }
+        let underWay = needed.contains { states[$0].map { $0.full && $0.cursor != nil } ?? false }
+        let oldestPass = needed.compactMap { states[$0]?.lastFullPassAt }.min() ?? .distantPast
+        let oldestRefresh = needed.compactMap { states[$0]?.lastRefreshAt }.min() ?? .distantPast
+        return (built && !underWay ? oldestPass.addingTimeInterval(settings.fullPass.seconds) : nil,
+                oldestRefresh.addingTimeInterval(settings.refresh.seconds))
+    }
+
     /// Which refresh is due at `date`, if any: a full pass when none ended yet, one is under way,
     /// or the last is `fullPass` old; else an incremental one when the last is `refresh` old.
-    /// Only the kinds a match needs (persons, deals, and organizations when they hold numbers)
-    /// force a full pass: a listing the account refuses (leads, users) must not make every
-    /// retry a new full pass.
     public func due(_ states: [CRMEntityKind: CRMSyncState], at date: Date) -> Mode? {
-        let full = kinds(.incremental)
-        if full.contains(where: { states[$0]?.lastFullPassAt == nil }) { return .full }
-        if full.contains(where: { states[$0].map { $0.full && $0.cursor != nil } ?? false }) { return .full }
-        let oldestPass = full.compactMap { states[$0]?.lastFullPassAt }.min() ?? .distantPast
-        if date.timeIntervalSince(oldestPass) >= settings.fullPass.seconds { return .full }
-        let oldest = kinds(.incremental).compactMap { states[$0]?.lastRefreshAt }.min() ?? .distantPast
-        if date.timeIntervalSince(oldest) >= settings.refresh.seconds { return .incremental }
-        return nil
+        let next = schedule(states)
+        guard let fullPass = next.fullPass, date < fullPass else { return .full }
+        return date >= next.incremental ? .incremental : nil
     }
 
     /// Whether the first build ended: persons and deals have been listed whole once.
@@ -120,10 +126,7 @@ public struct CRMIndexSync: Sendable {
     @discardableResult
     public func refreshIfDue() async throws -> Report? {
         guard let mode = due(try await store.crmSyncStates(), at: now()) else { return nil }
-        let report = try await refresh(mode, scheduled: true)
-        logger.info("CRM index refreshed", metadata: ["mode": "\(mode.rawValue)", "pages": "\(report.pages)",
-                                                      "rows": "\(report.rows.values.reduce(0, +))", "removed": "\(report.removed.values.reduce(0, +))"])
-        return report
+        return try await refresh(mode, scheduled: true)
     }
 
     /// Runs one refresh of `mode`: each kind's listing from where it stands. `scheduled`: an
@@ -159,6 +162,11 @@ public struct CRMIndexSync: Sendable {
         if !report.skipped.isEmpty {
             logger.warning("CRM index: some rows could not be read", metadata: ["skipped": "\(report.skipped.prefix(5))", "count": "\(report.skipped.count)"])
         }
+        func counts(_ values: [CRMEntityKind: Int]) -> Logger.MetadataValue {
+            "\(values.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ","))"
+        }
+        logger.info("CRM index refreshed", metadata: ["mode": "\(mode.rawValue)", "pages": "\(report.pages)",
+                                                      "rows": counts(report.rows), "removed": counts(report.removed)])
         return report
     }
 

@@ -37,13 +37,8 @@ public struct CallLinker: Sendable {
                 throw JobFailure(.snooze(.seconds(60)), code: "crm_index_building",
                                  "the CRM index is not built yet (its first full pass has not ended): the call log waits for it")
             }
-            let direction: PhoneMatcher.Direction =
-                switch metadata?.facts?.direction {
-                case .inbound?: .inbound
-                case .outbound?: .outbound
-                case .internal?: .internal
-                case nil: .unknown
-                }
+            // The source's direction (CallSources and CallMatch spell them alike), else unknown.
+            let direction = metadata?.facts.flatMap { PhoneMatcher.Direction(rawValue: $0.direction.rawValue) } ?? .unknown
             decision = try await PhoneMatcher.match(from: draft.fromPhoneNumber, to: draft.toPhoneNumber, direction: direction, settings: settings) {
                 try await store.phoneCandidates($0)
             }
