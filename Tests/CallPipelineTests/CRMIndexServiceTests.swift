@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CallAPI
+import CallJobs
 import CallMatch
 import CallPipeline
 import CallSandbox
@@ -153,6 +154,23 @@ import Testing
                     let persons = await sandbox.requestCount(route: "GET /api/v2/persons")
                     _ = try await sync.refresh(.full, scheduled: true)
                     #expect(await sandbox.requestCount(route: "GET /api/v2/persons") == persons, "a scheduled pass does not list fresh persons again")
+        }
+    }
+
+    /// A call log whose sidecar names its person links that person at once, before the index's
+    /// first build has ended (no lookup, nothing to wait for); one that names none waits.
+    @Test(.timeLimit(.minutes(2)))
+    func aSidecarsOwnIdsDoNotWaitForTheIndex() async throws {
+        try await withIndexFixture { store, _, _, client in
+            let linker = CallLinker(settings: MatchSettings(region: "DE"))
+            var draft = CallLogDraft(outcome: "connected", toPhoneNumber: "201", startTime: "2026-12-06 10:00:00")
+            draft.fromPhoneNumber = "+49 30 2222222"
+            await #expect(throws: JobFailure.self) {
+                _ = try await linker.link(draft, metadata: nil, store: store, client: client, logger: Logger(label: "test"))
+            }
+            draft.personId = 9
+            let linked = try await linker.link(draft, metadata: nil, store: store, client: client, logger: Logger(label: "test"))
+            #expect(linked.decision.reason == .sidecarIDs && linked.draft.personId == 9)
         }
     }
 }

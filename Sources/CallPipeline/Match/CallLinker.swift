@@ -28,7 +28,10 @@ public struct CallLinker: Sendable {
                      store: any CallStore, client: PipedriveClient?,
                      logger: Logger) async throws -> (draft: CallLogDraft, decision: MatchDecision, owner: OwnerDecision?) {
         var decision: MatchDecision
-        if settings.link == .none {
+        if draft.namesLinks {
+            // A sidecar's own ids win: nothing to look up, and nothing to wait for.
+            decision = draft.applying(MatchDecision(number: nil, reason: .sidecarIDs, explanation: "")).decision
+        } else if settings.link == .none {
             decision = MatchDecision(number: nil, reason: .linkNone, explanation: "matching.link is none: nothing linked")
         } else {
             // No call log from an empty index: it would link nobody, for good (callrec does
