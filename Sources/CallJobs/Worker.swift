@@ -313,7 +313,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
                         break
                     }
                     let pause = pause(queue, .claimFailed)
-                    logger.error("claim failed; trying again in \(Self.format(pause))", metadata: ["queue": "\(queue)", "error": "\(error)"])
+                    logger.error("claim failed; trying again in \(pause.shown)", metadata: ["queue": "\(queue)", "error": "\(error)"])
                     continue
                 }
                 for job in claimed {
@@ -429,12 +429,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
             return
         }
         let pause = pause(queue, .diskFull)
-        logger.error("the disk is full; the \(queue) queue pauses for \(Self.format(pause))", metadata: ["error": "\(failure.message)"])
-    }
-
-    /// `250 ms`, `2.5 s`.
-    static func format(_ duration: Duration) -> String {
-        duration < .seconds(1) ? "\(duration.milliseconds) ms" : String(format: "%.1f s", duration.seconds)
+        logger.error("the disk is full; the \(queue) queue pauses for \(pause.shown)", metadata: ["error": "\(failure.message)"])
     }
 
     // MARK: - Running one job
@@ -615,7 +610,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         }
         guard let oldest = stopped.map(\.1).max() else { return }
         for (task, _) in stopped { task.cancel() }
-        logger.error("the store has not renewed the lease of \(stopped.count) job(s) for \(Self.format(oldest)) (a lease lasts \(Self.format(configuration.leaseTTL))); stopped them before it runs out: another worker may run them")
+        logger.error("the store has not renewed the lease of \(stopped.count) job(s) for \(oldest.shown) (a lease lasts \(configuration.leaseTTL.shown)); stopped them before it runs out: another worker may run them")
     }
 
     /// Owners of running leases that are processes of this host which no longer exist (a
