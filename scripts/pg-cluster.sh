@@ -5,11 +5,19 @@
 #                                     127.0.0.1 port; prints one line on stdout:
 #                                     postgres://callrec@127.0.0.1:PORT/callrec_test
 #   scripts/pg-cluster.sh stop DIR    stops it (immediate) and removes DIR
+#   scripts/pg-cluster.sh down DIR [fast|immediate]
+#                                     stops the server (default fast), keeping the cluster
+#   scripts/pg-cluster.sh up DIR      starts it again, on the same port
+#   scripts/pg-cluster.sh restart DIR [fast|immediate]
+#                                     down, then up (as `pg_ctl restart -m MODE`)
 #   scripts/pg-cluster.sh available   exit 0 if the server binaries are installed, 1 if not
 #
 # Layout: DIR/data (cluster), DIR/sock (unix socket), DIR/log (server log). Built for speed, not
-# durability: fsync, synchronous_commit and full_page_writes are off (on with CALLREC_PG_DURABLE=1,
-# for benchmarks); trust auth, loopback only.
+# for surviving a crash of the machine: fsync and full_page_writes are off (on with
+# CALLREC_PG_DURABLE=1, for benchmarks). synchronous_commit stays on, so that a crash of the
+# server alone (`down DIR immediate`) keeps every acknowledged commit, as a real server does.
+# Trust auth, loopback only; CALLREC_PG_LISTEN="ADDR ..." adds addresses to listen on (a test
+# host in a network namespace), trusted too.
 # initdb and the server refuse to run as root: as root the cluster belongs to the `postgres`
 # system user (or `callrec-pg`, created when there is no `postgres`), and DIR's parent
 # directories must be searchable by that user (a directory under /tmp is).
@@ -105,6 +113,12 @@ host  all         all  ::1/128       trust
 local replication all                trust
 host  replication all  127.0.0.1/32  trust
 EOF
+  local extra listen="127.0.0.1"
+  for extra in ${CALLREC_PG_LISTEN:-}; do
+    [[ $extra =~ ^[0-9.]+$ ]] || die "CALLREC_PG_LISTEN: $extra is not an IPv4 address"
+    listen="$listen,$extra"
+    echo "host  all         all  $extra/24  trust" >>"$dir/data/pg_hba.conf"
+  done
   # CALLREC_PG_DURABLE=1 (the benchmarks): every commit flushed, as a real server does.
   local durable=off
   [[ ${CALLREC_PG_DURABLE:-} == 1 ]] && durable=on
@@ -120,10 +134,10 @@ min_wal_size = 1GB"
 
 # --- scripts/pg-cluster.sh: throwaway test cluster ---
 $diagnostics
-listen_addresses = '127.0.0.1'
+listen_addresses = '$listen'
 unix_socket_directories = '$dir/sock'
 fsync = $durable
-synchronous_commit = $durable
+synchronous_commit = on
 full_page_writes = $durable
 max_connections = 1000
 logging_collector = off
@@ -193,10 +207,44 @@ stop() {
   rm -rf "$dir"
 }
 
+# The cluster's owner and bindir, for down/up.
+cluster_of() {
+  local dir=$1
+  [[ -e $dir/$marker && -d $dir/data ]] || die "$dir is not a cluster made by pg-cluster.sh"
+  bindir=$(find_bindir) || die "PostgreSQL server binaries not found"
+  owner=""
+  if ((EUID == 0)); then
+    owner=$(stat -c %U "$dir/data")
+    [[ $owner != root ]] || owner=""
+  fi
+}
+
+down() {
+  local dir=$1 mode=${2:-fast} bindir
+  [[ $mode == fast || $mode == immediate || $mode == smart ]] || die "mode must be fast, immediate or smart"
+  cluster_of "$dir"
+  as_owner "$bindir/pg_ctl" stop -s -D "$dir/data" -m "$mode" -w -t 60 >&2
+}
+
+up() {
+  local dir=$1 bindir port i
+  cluster_of "$dir"
+  port=$(sed -n 's/^port = //p' "$dir/data/callrec-port.conf")
+  without_inherited_fds as_owner "$bindir/pg_ctl" start -s -D "$dir/data" -l "$dir/log" -w -t 60 >&2 || die "pg_ctl start failed (log: $dir/log)"
+  for ((i = 0; i < 300; i++)); do
+    "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -U "$superuser" && return 0
+    sleep 0.1
+  done
+  die "server did not become ready on port $port"
+}
+
 owner=""
 case "${1:-}" in
   start) [[ $# -eq 2 ]] || die "usage: $0 start DIR"; start "$2" ;;
   stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
   available) find_bindir >/dev/null ;;
+  down) [[ $# -ge 2 && $# -le 3 ]] || die "usage: $0 down DIR [fast|immediate]"; down "$2" "${3:-fast}" ;;
+  up) [[ $# -eq 2 ]] || die "usage: $0 up DIR"; up "$2" ;;
+  restart) [[ $# -ge 2 && $# -le 3 ]] || die "usage: $0 restart DIR [fast|immediate]"; down "$2" "${3:-fast}"; up "$2" ;;
   *) echo "usage: $0 start DIR | stop DIR | available" >&2; exit 2 ;;
 esac

@@ -28,11 +28,11 @@ extension PostgresStore {
             s.sql = "WITH " + ctes.joined(separator: ",\n") + "\nSELECT " + count
             removal = s
         }
-        let logger = self.logger
+        let logger = self.logger, cleanup = removal
         try await transaction("apply a CRM page") { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.crmLock))", logger: logger)
             _ = try await connection.query(rows.query, logger: logger).collect()
-            if let removal { _ = try await connection.query(removal.query, logger: logger).collect() }
+            if let cleanup { _ = try await connection.query(cleanup.query, logger: logger).collect() }
         }
     }
 
@@ -41,10 +41,10 @@ extension PostgresStore {
         var s = statement()
         let (ctes, count) = try Self.crmDeletions([(state.entity, .olderThan(state.pass))], &s)
         s.sql = "WITH " + (ctes + ["sync AS (\(Self.putSync(state, &s)))"]).joined(separator: ",\n") + "\nSELECT " + count
-        let logger = self.logger
+        let logger = self.logger, query = s.query
         let rows = try await transaction("finish a CRM full pass") { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.crmLock))", logger: logger)
-            return try await connection.query(s.query, logger: logger).collect()
+            return try await connection.query(query, logger: logger).collect()
         }
         return try decode("finish a CRM full pass") { try rows.first.map { Int(try $0.decode(Int64.self)) } ?? 0 }
     }

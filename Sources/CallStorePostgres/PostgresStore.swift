@@ -301,11 +301,20 @@ public final class PostgresStore: CallStore {
         }
     }
 
+    /// The longest one statement or transaction may go unanswered before it fails as
+    /// `unavailable` (and whoever asked retries): a pooled connection can die in a way nobody
+    /// notices (a server restarting under it was seen to leave a query waiting for good), and a
+    /// job must not wait on it forever.
+    static let callTimeout: Duration = .seconds(60)
+
     /// Runs one statement (its own transaction) and returns every row.
     func query(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try await checkRunning()
+        let client = self.client, logger = self.logger
         do {
-            return try await client.query(query, logger: logger).collect()
+            return try await withDeadline(Self.callTimeout, timedOut: { self.unanswered(what) }) {
+                try await client.query(query, logger: logger).collect()
+            }
         } catch {
             throw wrap(error, what)
         }
@@ -314,16 +323,22 @@ public final class PostgresStore: CallStore {
     /// Runs `body` in one transaction on one pooled connection: committed when it returns,
     /// rolled back when it throws.
     func transaction<T: Sendable>(_ what: String, readOnly: Bool = false,
-                                  _ body: (PostgresConnection) async throws -> T) async throws -> T {
+                                  _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await checkRunning()
-        let logger = self.logger
+        let client = self.client, logger = self.logger
         do {
-            return try await client.withConnection { connection in
-                try await Self.inTransaction(connection, readOnly: readOnly, logger: logger, body)
+            return try await withDeadline(Self.callTimeout, timedOut: { self.unanswered(what) }) {
+                try await client.withConnection { connection in
+                    try await Self.inTransaction(connection, readOnly: readOnly, logger: logger, body)
+                }
             }
         } catch {
             throw wrap(error, what)
         }
+    }
+
+    private func unanswered(_ what: String) -> StoreError {
+        StoreError(.unavailable, "\(location): \(what): no answer within \(Self.callTimeout.shown)")
     }
 
     nonisolated(nonsending) static func inTransaction<T>(_ connection: PostgresConnection, readOnly: Bool = false, logger: Logger,
