@@ -115,7 +115,9 @@ extension PostgresStore {
               RETURNING j.*)
             SELECT \(Self.jobColumns) FROM claimed ORDER BY priority, run_at, id
             """
-        let rows = try await query("claim", s.query)
+        // A claim answers in milliseconds: one that hangs (a connection that died unnoticed in a
+        // restart) gives way soon, so the queue is claimed from again at once.
+        let rows = try await query("claim", s.query, timeout: .seconds(10))
         return try decode("claim") { try rows.map(Self.job(from:)) }
     }
 

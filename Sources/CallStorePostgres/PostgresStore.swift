@@ -307,12 +307,13 @@ public final class PostgresStore: CallStore {
     /// job must not wait on it forever.
     static let callTimeout: Duration = .seconds(60)
 
-    /// Runs one statement (its own transaction) and returns every row.
-    func query(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
+    /// Runs one statement (its own transaction) and returns every row; one unanswered for
+    /// `timeout` fails as `unavailable`.
+    func query(_ what: String, _ query: PostgresQuery, timeout: Duration = callTimeout) async throws -> [PostgresRow] {
         try await checkRunning()
         let client = self.client, logger = self.logger
         do {
-            return try await withDeadline(Self.callTimeout, timedOut: { self.unanswered(what) }) {
+            return try await withDeadline(timeout, timedOut: { self.unanswered(what, timeout) }) {
                 try await client.query(query, logger: logger).collect()
             }
         } catch {
@@ -327,7 +328,7 @@ public final class PostgresStore: CallStore {
         try await checkRunning()
         let client = self.client, logger = self.logger
         do {
-            return try await withDeadline(Self.callTimeout, timedOut: { self.unanswered(what) }) {
+            return try await withDeadline(Self.callTimeout, timedOut: { self.unanswered(what, Self.callTimeout) }) {
                 try await client.withConnection { connection in
                     try await Self.inTransaction(connection, readOnly: readOnly, logger: logger, body)
                 }
@@ -337,8 +338,8 @@ public final class PostgresStore: CallStore {
         }
     }
 
-    private func unanswered(_ what: String) -> StoreError {
-        StoreError(.unavailable, "\(location): \(what): no answer within \(Self.callTimeout.shown)")
+    private func unanswered(_ what: String, _ timeout: Duration) -> StoreError {
+        StoreError(.unavailable, "\(location): \(what): no answer within \(timeout.shown)")
     }
 
     nonisolated(nonsending) static func inTransaction<T>(_ connection: PostgresConnection, readOnly: Bool = false, logger: Logger,

@@ -97,6 +97,10 @@ import FoundationNetworking
                 // 1: the fixture's bad inputs failed (in whichever worker ran them).
                 #expect([0, 1].contains(worker.terminationStatus), "worker \(name): \(Self.text("\(dir)/\(name).log").suffix(3000))")
                 let log = Self.text("\(dir)/\(name).log")
+                // What the outage cost (a statement that went unanswered, a create whose answer was lost).
+                for line in log.split(separator: "\n") where line.contains("no answer within") || line.contains("create_unsettled") {
+                    print("worker \(name): \(line.prefix(300))")
+                }
                 #expect(log.contains("the database does not answer"), "worker \(name) did not say the database went away")
                 #expect(log.contains("the database answers again, after"), "worker \(name) did not say the database came back")
             }
