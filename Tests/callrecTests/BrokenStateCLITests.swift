@@ -23,11 +23,14 @@ import Testing
             ["status"] + at,
             ["queue", "ls"] + at,
             ["queue", "retry", "1"] + at,
+            ["queue", "cancel", "1"] + at,
+            ["queue", "purge"] + at,
             ["match", "+4930123456", "--region", "DE"] + at,
             ["reconcile"] + at,
             ["delete", "--recording", "\(input)/call-0.wav"] + at,
             ["trash", "purge"] + at,
             ["spool", "prune"] + at,
+            ["telnyx", "backfill", "--since", "2026-11-01"] + at,
         ]
     }
 
@@ -39,6 +42,8 @@ import Testing
         environment["PGPASSWORD"] = password
         environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
         environment["PIPEDRIVE_API_URL"] = "http://127.0.0.1:\(try refusedLoopbackPort())/v1"
+        environment["TELNYX_API_KEY"] = "KEY0123456789ABCDEF"
+        environment["TELNYX_API_URL"] = "http://127.0.0.1:\(try refusedLoopbackPort())/v2"
         return environment
     }
 
