@@ -206,8 +206,7 @@ struct DiskFullProcessTests {
     func aSpoolThatFillsUnderARunningWorkerPausesItsTranscodesAndTheyResumeOnceSpaceIsFreed() async throws {
         try await withTemporaryDirectory { dir in
             let count = 6
-            try Self.makeCalls("\(dir)/in", count: count)
-            let (sandbox, environment) = try await Self.sandbox(callrec, dir: dir)
+            let (sandbox, environment) = try await Self.callsAndSandbox(callrec, dir: dir, count: count)
             defer { sandbox.terminate() }
             let state = "\(dir)/state"
             let enqueued = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state], environment: environment)
@@ -218,13 +217,10 @@ struct DiskFullProcessTests {
             defer { disk.close() }
             // Room for about two parts (each about 60 KB) of the six: the spool fills mid-run.
             let ballast = try disk.fill(spool, leaving: 150 << 10)
-            let log = "\(dir)/worker.log"
-            let worker = try disk.start(callrec, ["worker", "--state", state, "--concurrency", "2", "--upload-slots", "2", "--log-level", "info"],
-                                        environment: environment, log: log)
-            defer { worker.terminate() }
-            let paused = try await waitForText("the disk is full; the transcode queue pauses", inFile: log, timeout: .seconds(120))
-            let output = { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
-            #expect(paused, "\(output().suffix(3000))")
+            let worker = try WorkerRun(callrec, disk: disk, state: state, environment: environment, log: "\(dir)/worker.log")
+            defer { worker.process.terminate() }
+            let output = { worker.output }
+            #expect(try await worker.logs("the disk is full; the transcode queue pauses"), "\(output().suffix(3000))")
             #expect(output().contains("No space left on device: the disk holding \(spool)/"), "\(output().suffix(3000))")
 
             // While full: a transcode put off for the disk (its outcome is recorded just after
@@ -244,9 +240,7 @@ struct DiskFullProcessTests {
             try disk.free(ballast)
             let counts = try await Self.waitForUploads(store, count: count, timeout: .seconds(150))
             #expect(counts[.uploaded] == count, "\(counts): \(output().suffix(3000))")
-            kill(worker.processIdentifier, SIGTERM)
-            #expect(try await waitForExit(worker, upTo: 30))
-            #expect(worker.terminationStatus == 0, "\(output().suffix(2000))")
+            try await worker.stop()
 
             try await Self.checkAttachedOnce(sandbox, store: store, spool: disk.outside)
             for recording in try await store.recordings(RecordingQuery()) {
@@ -278,27 +272,24 @@ struct DiskFullProcessTests {
     func aDatabaseDiskThatFillsUnderARunningWorkerLosesNothingAndTheWorkResumesOnceSpaceIsFreed() async throws {
         try await withTemporaryDirectory { dir in
             let count = 6
-            try Self.makeCalls("\(dir)/in", count: count)
-            let (sandbox, environment) = try await Self.sandbox(callrec, dir: dir)
+            let (sandbox, environment) = try await Self.callsAndSandbox(callrec, dir: dir, count: count)
             defer { sandbox.terminate() }
             let state = "\(dir)/state"
             let disk = try SmallDisk([state: 4 << 20, "\(state)/spool": 8 << 20])
             defer { disk.close() }
             let enqueued = try disk.run(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state], environment: environment)
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
-            let log = "\(dir)/worker.log"
-            let worker = try disk.start(callrec, ["worker", "--state", state, "--concurrency", "2", "--upload-slots", "2", "--log-level", "info",
-                                                  "--lease-ttl", "6", "--rescue-interval", "1", "--poll-interval", "0.5"],
-                                        environment: environment, log: log)
-            defer { worker.terminate() }
-            let output = { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
+            // Short leases: a job whose outcome could not be recorded comes back soon.
+            let worker = try WorkerRun(callrec, disk: disk, state: state, environment: environment, log: "\(dir)/worker.log",
+                                       ["--lease-ttl", "6", "--rescue-interval", "1", "--poll-interval", "0.5"])
+            defer { worker.process.terminate() }
+            let output = { worker.output }
             // Once the worker has its database open, the database's disk fills.
-            #expect(try await waitForText("worker started", inFile: log, timeout: .seconds(60)), "\(output().suffix(3000))")
+            #expect(try await worker.logs("worker started"), "\(output().suffix(3000))")
             let ballast = try disk.fill(state)
-            let full = try await waitForText("the disk holding \(state)/callrec.sqlite is full (", inFile: log, timeout: .seconds(120))
-            #expect(full, "\(output().suffix(3000))")
+            #expect(try await worker.logs("the disk holding \(state)/callrec.sqlite is full ("), "\(output().suffix(3000))")
             #expect(output().contains("disk_full"), "\(output().suffix(3000))")
-            #expect(worker.isRunning, "the worker exited on a full disk: \(output().suffix(3000))")
+            #expect(worker.process.isRunning, "the worker exited on a full disk: \(output().suffix(3000))")
 
             try disk.free(ballast)
             // `callrec status` (in the namespace, beside the running worker), until every
@@ -312,9 +303,7 @@ struct DiskFullProcessTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(counts["uploaded"] as? Int == count, "\(counts): \(output().suffix(3000))")
-            kill(worker.processIdentifier, SIGTERM)
-            #expect(try await waitForExit(worker, upTo: 30))
-            #expect(worker.terminationStatus == 0, "\(output().suffix(2000))")
+            try await worker.stop()
 
             let store = try Self.copyLedger(disk, state: state, to: "\(dir)/ledger-final")
             try await Self.checkAttachedOnce(sandbox, store: store, spool: disk.outside)
@@ -346,6 +335,38 @@ struct DiskFullProcessTests {
             try disk.free(ballast)
             let again = try disk.run(callrec, upload, environment: environment)
             #expect(again.status == 0, "\(again.stderr.suffix(2000))")
+        }
+    }
+
+    /// `count` calls under `dir/in` (``makeCalls(_:from:count:seconds:)``) and a sandbox
+    /// (``sandbox(_:dir:)``).
+    static func callsAndSandbox(_ callrec: String, dir: String, count: Int) async throws -> (SandboxProcess, [String: String]) {
+        try makeCalls("\(dir)/in", count: count)
+        return try await sandbox(callrec, dir: dir)
+    }
+
+    /// A long-running `callrec worker` on `state` in the small disk's namespace (two transcode
+    /// and two upload slots, `info` logs in `log`).
+    struct WorkerRun {
+        let process: ChildProcess
+        let log: String
+
+        init(_ callrec: String, disk: SmallDisk, state: String, environment: [String: String], log: String, _ options: [String] = []) throws {
+            self.log = log
+            process = try disk.start(callrec, ["worker", "--state", state, "--concurrency", "2", "--upload-slots", "2", "--log-level", "info"] + options,
+                                     environment: environment, log: log)
+        }
+
+        var output: String { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
+
+        /// Whether the worker logs `text` within two minutes.
+        func logs(_ text: String) async throws -> Bool { try await waitForText(text, inFile: log, timeout: .seconds(120)) }
+
+        /// SIGTERM: the worker drains and ends with 0.
+        func stop() async throws {
+            kill(process.processIdentifier, SIGTERM)
+            #expect(try await waitForExit(process, upTo: 30))
+            #expect(process.terminationStatus == 0, "\(output.suffix(2000))")
         }
     }
 
