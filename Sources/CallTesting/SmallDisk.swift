@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Small tmpfs file systems for full-disk tests, mounted in a private mount namespace so that
 /// nothing outside the test sees them and nothing is left mounted when the test (or the test

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension TestPostgres {
     /// Runs `sql` with psql against `url` (ON_ERROR_STOP); its output (unaligned, tuples only).

@@ -94,7 +94,7 @@ import Testing
             // Bytes from a fixed generator: the same "random" file every run.
             var seed: UInt64 = 0x5EED_CA11
             let noise = Data((0..<(64 << 10)).map { _ in
-                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 return UInt8(truncatingIfNeeded: seed >> 56)
             })
             var damaged = goodBytes
