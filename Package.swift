@@ -326,7 +326,7 @@ let package = Package(
         .testTarget(
             name: "callrecTests",
             dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx",
-                           .product(name: "Crypto", package: "swift-crypto")],
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ],

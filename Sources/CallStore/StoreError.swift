@@ -13,6 +13,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let unavailable = Code(rawValue: "store_unavailable")
         /// The database URL or state directory is unusable.
         public static let configuration = Code(rawValue: "store_configuration")
+        /// The database file is not a usable database: empty, not SQLite, cut short or damaged.
+        /// Nothing was written to it; the message names it.
+        public static let corrupt = Code(rawValue: "store_corrupt")
+        /// The database file is another program's SQLite database, not callrec's. Nothing was
+        /// written to it; the message names it and some of its tables.
+        public static let foreign = Code(rawValue: "store_foreign")
         /// The schema on disk is newer than this build understands.
         public static let schemaTooNew = Code(rawValue: "store_schema_too_new")
         /// The disk holding the database is full: nothing was written, and nothing is lost; the

@@ -131,7 +131,7 @@ public final class PostgresStore: CallStore {
         do {
             connection = try await PostgresConnection.connect(configuration: directConfiguration, id: 0, logger: logger)
         } catch {
-            throw StoreError(.unavailable, "\(location): cannot connect: \(Self.describe(error))")
+            throw StoreError(.unavailable, "\(location): cannot connect: \(Self.describeConnect(error))")
         }
         do {
             let logger = self.logger
@@ -158,9 +158,15 @@ public final class PostgresStore: CallStore {
             if !applied.isEmpty {
                 logger.debug("migrated", metadata: ["store": "\(location)", "versions": "\(applied)"])
             }
+        } catch let error as StoreError {
+            try? await connection.close()
+            throw error
         } catch {
             try? await connection.close()
-            throw wrap(error, "migrate")
+            // Every migration runs in the one transaction: a failure rolls them all back.
+            var failure = (wrap(error, "migrate") as? StoreError) ?? StoreError(.unavailable, "\(location): migrate failed: \(error)")
+            if failure.code == .unavailable { failure.message += "; rolled back whole: the schema stands as it was, nothing half-migrated" }
+            throw failure
         }
         await warnIfCommitsMayBeLost(connection)
         try? await connection.close()
@@ -377,6 +383,23 @@ public final class PostgresStore: CallStore {
             return StoreError(.diskFull, "\(location): \(what) failed: the PostgreSQL server's disk is full (\(Self.describe(error)))")
         }
         return StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
+    }
+
+    /// Why a connection could not be made, with what to do where callrec knows it: a refused
+    /// password or none given, nothing listening. Never the password itself.
+    static func describeConnect(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if error.code == .authMechanismRequiresPassword {
+                return "the server asks for a password and none was given: set PGPASSWORD (or the password in CALLREC_DATABASE)"
+            }
+            if error.serverInfo?[.sqlState] == "28P01" {
+                return describe(error) + ": check PGPASSWORD (or the password in CALLREC_DATABASE)"
+            }
+            if error.code == .connectionError, String(reflecting: error).contains("Connection refused") {
+                return "connection refused: nothing listens there (is the server running, on that host and port?)"
+            }
+        }
+        return describe(error)
     }
 
     /// The server's message when there is one (PSQLError's description hides it), else the

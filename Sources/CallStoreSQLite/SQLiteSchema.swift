@@ -22,6 +22,9 @@ enum SQLiteSchema {
         return migrator
     }
 
+    /// The migrations this callrec knows, in order.
+    static let identifiers = migrator.migrations
+
     /// The local phone index of the CRM (issue 17; CRMIndex.swift): persons, organizations,
     /// deals, leads and users as the last listing saw them, each row stamped with the generation
     /// (`pass`) of the full pass that wrote it; every phone number in `crm_phone` (its primary key

@@ -24,7 +24,10 @@ public final class SQLiteStore: CallStore {
     public static let busyTimeout: TimeInterval = 10
 
     /// Opens (creating it and its directory when missing) the database at `path`. `now` is the
-    /// store's clock (the process's unless a test moves one by hand).
+    /// store's clock (the process's unless a test moves one by hand). A file there that is not
+    /// callrec's database (empty, not SQLite, cut short, damaged, another program's) is refused
+    /// untouched (``SQLiteFileCheck``); a new file that could not be set up (a full disk) is
+    /// removed again, so that no empty file stays behind to be refused next time.
     public init(path: String, logger: Logger = Logger(label: "callrec.store.sqlite"),
                 now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.location = "sqlite:" + path
@@ -43,6 +46,8 @@ public final class SQLiteStore: CallStore {
         config.foreignKeysEnabled = true
         config.journalMode = .wal
         checkpointer = WALCheckpointer(path: path, logger: logger)
+        let existed = FileManager.default.fileExists(atPath: path)
+        try SQLiteFileCheck.check(path: path, known: SQLiteSchema.identifiers)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             // WAL makes NORMAL safe against corruption; FULL keeps every commit across a power cut,
@@ -53,17 +58,26 @@ public final class SQLiteStore: CallStore {
             // The writer checkpoints only as a backstop; WALCheckpointer does it off the writer.
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)") }
         } catch {
+            if !existed { Self.removeIfEmpty(path) }
+            if let error = error as? DatabaseError, SQLiteFileCheck.isDamage(error) { throw SQLiteFileCheck.damaged(path, error) }
             throw Self.diskFull(error, path: path, "cannot open the SQLite database \(path)")
                 ?? StoreError(.unavailable, "cannot open the SQLite database \(path): \(Self.describe(error))")
         }
+    }
+
+    /// Removes the database file this process just created, and its WAL and shared-memory
+    /// files, when it holds nothing (SQLite had not written its first page).
+    private static func removeIfEmpty(_ path: String) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber
+        guard size?.int64Value == 0 else { return }
+        for suffix in ["-wal", "-shm", ""] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     // MARK: lifecycle
 
     public func migrate() async throws {
         let migrator = SQLiteSchema.migrator
-        let pool = self.pool
-        let location = self.location
+        let pool = self.pool, path = self.path
         // GRDB runs each migration in its own IMMEDIATE transaction but reads the applied ones
         // before: two processes migrating at once can both try the same migration, and the loser
         // fails ("table already exists"). It then finds the migration applied when it tries again.
@@ -73,7 +87,8 @@ public final class SQLiteStore: CallStore {
             do {
                 try await pool.read { db in
                     if try migrator.hasBeenSuperseded(db) {
-                        throw StoreError(.schemaTooNew, "\(location): the schema was migrated by a newer callrec (unknown migrations applied)")
+                        let unknown = try migrator.appliedIdentifiers(db).subtracting(SQLiteSchema.identifiers)
+                        throw SQLiteFileCheck.tooNew(path: path, unknown: Array(unknown), known: SQLiteSchema.identifiers)
                     }
                 }
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -87,8 +102,11 @@ public final class SQLiteStore: CallStore {
                 throw error
             } catch {
                 if let full = Self.diskFull(error, path: path, "\(location): migration failed") { throw full }
+                if let error = error as? DatabaseError, SQLiteFileCheck.isDamage(error) { throw wrap(error, "migration") }
                 if attempt >= 5 {
-                    throw StoreError(.unavailable, "\(location): migration failed: \(Self.describe(error))")
+                    // Each migration is one transaction: the one that failed left nothing behind.
+                    let applied = (try? await pool.read { try migrator.appliedMigrations($0) }) ?? []
+                    throw StoreError(.unavailable, "\(location): migration failed: \(Self.describe(error)); that migration was rolled back whole (the schema stands at \(applied.last ?? "none")), nothing half-migrated")
                 }
                 logger.debug("migration raced another process; trying again", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .milliseconds(50 * attempt))
@@ -149,6 +167,11 @@ public final class SQLiteStore: CallStore {
 
     private func wrap(_ error: any Error, _ what: String) -> any Error {
         if error is StoreError || error is CancellationError { return error }
+        if let error = error as? DatabaseError, SQLiteFileCheck.isDamage(error) {
+            var damaged = SQLiteFileCheck.damaged(path, error)
+            damaged.message = "\(location): \(what) failed: " + damaged.message
+            return damaged
+        }
         return Self.diskFull(error, path: path, "\(location): \(what) failed")
             ?? StoreError(.unavailable, "\(location): \(what) failed: \(Self.describe(error))")
     }

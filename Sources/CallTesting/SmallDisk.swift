@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Small tmpfs file systems for full-disk tests, mounted in a private mount namespace so that
 /// nothing outside the test sees them and nothing is left mounted when the test (or the test
@@ -24,13 +24,15 @@ public final class SmallDisk: @unchecked Sendable {
         return probe?.status == 0
     }()
 
-    /// Mounts a tmpfs of `bytes` at each path (directories that exist, or are made first).
+    /// Mounts a tmpfs of `bytes` at each path (directories that exist, or are made first), the
+    /// shorter paths first: a mount may lie inside another (the spool on a disk of its own
+    /// inside the state's).
     public init(_ mounts: [String: Int]) throws {
         guard let unshare = which("unshare") else { throw TestAudioError("unshare is not installed") }
         for path in mounts.keys { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         self.mounts = mounts
         let script = mounts.sorted { $0.key < $1.key }
-            .map { "mount -t tmpfs -o size=\($0.value) tmpfs '\($0.key)'" }
+            .map { "mkdir -p '\($0.key)' && mount -t tmpfs -o size=\($0.value) tmpfs '\($0.key)'" }
             .joined(separator: " && ") + " && echo ready && exec cat >/dev/null"
         holder = try ChildProcess(unshare, ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script],
                                   stdin: .pipe, stdout: .pipe, stderr: .standardOutput)

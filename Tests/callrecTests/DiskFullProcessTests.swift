@@ -173,4 +173,210 @@ struct DiskFullProcessTests {
             try await store.close()
         }
     }
+
+    /// The spool part at `path` (a path the test reaches) decodes whole: as long as the
+    /// recording it came from, `seconds`.
+    func expectDecodesWhole(_ path: String, seconds: Double) async throws {
+        let probe = try await runProcess(callrec, ["probe", path, "--json"])
+        let file = try #require((try Self.json(probe)["files"] as? [[String: Any]])?.first, "\(probe.stderr)")
+        let input = try #require(file["input"] as? [String: Any], "\(file)")
+        let decoded = Double(input["frames"] as? Int ?? 0) / Double(input["sample_rate"] as? Int ?? 1)
+        #expect(abs(decoded - seconds) < 0.1, "\(path): \(decoded) s decoded of \(seconds) s")
+    }
+
+    /// Waits, with a deadline, until the ledger (read through `store`) has `count` recordings
+    /// uploaded; the last counts seen.
+    static func waitForUploads(_ store: SQLiteStore, count: Int, timeout: Duration) async throws -> [RecordingState: Int] {
+        let deadline = ContinuousClock.now + timeout
+        var counts: [RecordingState: Int] = [:]
+        while ContinuousClock.now < deadline {
+            counts = try await store.recordingCounts()
+            if counts[.uploaded, default: 0] >= count { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return counts
+    }
+
+    /// A long-running `callrec worker` whose spool fills while it transcodes: the transcodes
+    /// that meet the full disk fail with `disk_full`, are put off (no attempt used, never
+    /// discarded) and the queue pauses, saying so in the log, naming the spool; no part file is
+    /// left half written and nothing partial reaches Pipedrive. Once space is freed the same
+    /// worker, never restarted, uploads every recording once, whole.
+    @Test(.timeLimit(.minutes(5)))
+    func aSpoolThatFillsUnderARunningWorkerPausesItsTranscodesAndTheyResumeOnceSpaceIsFreed() async throws {
+        try await withTemporaryDirectory { dir in
+            let count = 6
+            let (sandbox, environment) = try await Self.callsAndSandbox(callrec, dir: dir, count: count)
+            defer { sandbox.terminate() }
+            let state = "\(dir)/state"
+            let enqueued = try await runProcess(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state], environment: environment)
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+
+            let spool = "\(state)/spool"
+            let disk = try SmallDisk([spool: 1 << 20])
+            defer { disk.close() }
+            // Room for about two parts (each about 60 KB) of the six: the spool fills mid-run.
+            let ballast = try disk.fill(spool, leaving: 150 << 10)
+            let worker = try WorkerRun(callrec, disk: disk, state: state, environment: environment, log: "\(dir)/worker.log")
+            defer { worker.process.terminate() }
+            let output = { worker.output }
+            #expect(try await worker.logs("the disk is full; the transcode queue pauses"), "\(output().suffix(3000))")
+            #expect(output().contains("No space left on device: the disk holding \(spool)/"), "\(output().suffix(3000))")
+
+            // While full: a transcode put off for the disk (its outcome is recorded just after
+            // the log line), none failed for good.
+            let store = try SQLiteStore(path: "\(state)/callrec.sqlite")
+            var jobs: [Job] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                jobs = try await store.jobs(JobQuery(queue: "transcode"))
+                if jobs.contains(where: { $0.lastError?.hasPrefix("disk_full: ") == true }) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(jobs.contains { $0.lastError?.hasPrefix("disk_full: ") == true && $0.state == .available }, "\(jobs.map { "\($0.state) \($0.lastError ?? "")" })")
+            #expect(jobs.count == count && jobs.allSatisfy { $0.state != .discarded }, "\(jobs.map { "\($0.state) \($0.lastError ?? "")" })")
+            #expect(try await store.recordingCounts()[.failed, default: 0] == 0)
+
+            try disk.free(ballast)
+            let counts = try await Self.waitForUploads(store, count: count, timeout: .seconds(150))
+            #expect(counts[.uploaded] == count, "\(counts): \(output().suffix(3000))")
+            try await worker.stop()
+
+            try await Self.checkAttachedOnce(sandbox, store: store, spool: disk.outside)
+            for recording in try await store.recordings(RecordingQuery()) {
+                let seconds = 20 + Double(Int(recording.path.split(separator: "-").last?.split(separator: ".").first ?? "") ?? 0) * 0.01
+                for part in try await store.parts(key: recording.key) {
+                    try await expectDecodesWhole(disk.outside(part.spoolPath), seconds: seconds)
+                }
+            }
+            // Every transcode done in the end, none by more than one attempt of its own.
+            let done = try await store.jobs(JobQuery(queue: "transcode"))
+            #expect(done.allSatisfy { $0.state == .completed && $0.attempt <= 1 }, "\(done.map { "\($0.state) attempt \($0.attempt)" })")
+            // No part file (whole or half) but the ledger's.
+            var owned: Set<String> = []
+            for recording in try await store.recordings(RecordingQuery()) {
+                for part in try await store.parts(key: recording.key) { owned.insert(part.spoolPath) }
+            }
+            let files = try FileManager.default.subpathsOfDirectory(atPath: disk.outside(spool)).filter { $0.hasSuffix(".mp3") || $0.hasSuffix(".tmp") }
+            #expect(files.allSatisfy { owned.contains("\(spool)/\($0)") }, "\(files) vs \(owned)")
+            try await store.close()
+        }
+    }
+
+    /// The disk of a long-running worker's SQLite database fills while it works (the spool is
+    /// on a disk of its own here, so that it is the database that meets the full disk): its
+    /// writes fail with `disk_full` naming the database and its free space, and the worker says
+    /// so and goes on trying — no exit, no job failed for good; once space is freed, every
+    /// recording is uploaded once, whole, and the ledger agrees with Pipedrive.
+    @Test(.timeLimit(.minutes(5)))
+    func aDatabaseDiskThatFillsUnderARunningWorkerLosesNothingAndTheWorkResumesOnceSpaceIsFreed() async throws {
+        try await withTemporaryDirectory { dir in
+            let count = 6
+            let (sandbox, environment) = try await Self.callsAndSandbox(callrec, dir: dir, count: count)
+            defer { sandbox.terminate() }
+            let state = "\(dir)/state"
+            let disk = try SmallDisk([state: 4 << 20, "\(state)/spool": 8 << 20])
+            defer { disk.close() }
+            let enqueued = try disk.run(callrec, ["enqueue", "--settle", "0", "\(dir)/in", "--state", state], environment: environment)
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+            // Short leases: a job whose outcome could not be recorded comes back soon.
+            let worker = try WorkerRun(callrec, disk: disk, state: state, environment: environment, log: "\(dir)/worker.log",
+                                       ["--lease-ttl", "6", "--rescue-interval", "1", "--poll-interval", "0.5"])
+            defer { worker.process.terminate() }
+            let output = { worker.output }
+            // Once the worker has its database open, the database's disk fills.
+            #expect(try await worker.logs("worker started"), "\(output().suffix(3000))")
+            let ballast = try disk.fill(state)
+            #expect(try await worker.logs("the disk holding \(state)/callrec.sqlite is full ("), "\(output().suffix(3000))")
+            #expect(output().contains("disk_full"), "\(output().suffix(3000))")
+            #expect(worker.process.isRunning, "the worker exited on a full disk: \(output().suffix(3000))")
+
+            try disk.free(ballast)
+            // `callrec status` (in the namespace, beside the running worker), until every
+            // recording is uploaded.
+            let deadline = ContinuousClock.now + .seconds(150)
+            var counts: [String: Any] = [:]
+            while ContinuousClock.now < deadline {
+                let status = try disk.run(callrec, ["status", "--state", state, "--json"], environment: environment)
+                counts = (try? Self.json(status)["recordings"] as? [String: Any]) ?? [:]
+                if counts["uploaded"] as? Int == count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(counts["uploaded"] as? Int == count, "\(counts): \(output().suffix(3000))")
+            try await worker.stop()
+
+            let store = try Self.copyLedger(disk, state: state, to: "\(dir)/ledger-final")
+            try await Self.checkAttachedOnce(sandbox, store: store, spool: disk.outside)
+            let jobs = try await store.jobs(JobQuery())
+            #expect(jobs.allSatisfy { $0.state == .completed }, "\(jobs.map { "\($0.queue) \($0.state) \($0.lastError ?? "")" })")
+            try await store.close()
+        }
+    }
+
+    /// A state directory on a full disk before its database exists: the run stops with exit 4
+    /// and leaves no empty database file behind (one would be refused as not a database); with
+    /// space, the next run makes the database and uploads.
+    @Test(.timeLimit(.minutes(3)))
+    func aNewStateOnAFullDiskLeavesNoEmptyDatabaseBehind() async throws {
+        try await withTemporaryDirectory { dir in
+            try Self.makeCalls("\(dir)/in", count: 1, seconds: 4)
+            let (sandbox, environment) = try await Self.sandbox(callrec, dir: dir)
+            defer { sandbox.terminate() }
+            let state = "\(dir)/state"
+            let disk = try SmallDisk([state: 2 << 20])
+            defer { disk.close() }
+            let ballast = try disk.fill(state)
+            let upload = ["upload", "--settle", "0", "\(dir)/in", "--state", state]
+            let full = try disk.run(callrec, upload, environment: environment)
+            #expect(full.status == 4, "\(full.stderr.suffix(2000))")
+            #expect(full.stderr.contains("the disk holding \(state)/callrec.sqlite is full"), "\(full.stderr.suffix(2000))")
+            #expect(!FileManager.default.fileExists(atPath: disk.outside("\(state)/callrec.sqlite")), "an empty database file was left")
+
+            try disk.free(ballast)
+            let again = try disk.run(callrec, upload, environment: environment)
+            #expect(again.status == 0, "\(again.stderr.suffix(2000))")
+        }
+    }
+
+    /// `count` calls under `dir/in` (``makeCalls(_:from:count:seconds:)``) and a sandbox
+    /// (``sandbox(_:dir:)``).
+    static func callsAndSandbox(_ callrec: String, dir: String, count: Int) async throws -> (SandboxProcess, [String: String]) {
+        try makeCalls("\(dir)/in", count: count)
+        return try await sandbox(callrec, dir: dir)
+    }
+
+    /// A long-running `callrec worker` on `state` in the small disk's namespace (two transcode
+    /// and two upload slots, `info` logs in `log`).
+    struct WorkerRun {
+        let process: ChildProcess
+        let log: String
+
+        init(_ callrec: String, disk: SmallDisk, state: String, environment: [String: String], log: String, _ options: [String] = []) throws {
+            self.log = log
+            process = try disk.start(callrec, ["worker", "--state", state, "--concurrency", "2", "--upload-slots", "2", "--log-level", "info"] + options,
+                                     environment: environment, log: log)
+        }
+
+        var output: String { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
+
+        /// Whether the worker logs `text` within two minutes.
+        func logs(_ text: String) async throws -> Bool { try await waitForText(text, inFile: log, timeout: .seconds(120)) }
+
+        /// SIGTERM: the worker drains and ends with 0.
+        func stop() async throws {
+            kill(process.processIdentifier, SIGTERM)
+            #expect(try await waitForExit(process, upTo: 30))
+            #expect(process.terminationStatus == 0, "\(output.suffix(2000))")
+        }
+    }
+
+    /// A copy of the SQLite ledger under the small disk (SQLite resolves `/proc/<pid>/root` to
+    /// the test's own root: it cannot open the file where it is), opened.
+    static func copyLedger(_ disk: SmallDisk, state: String, to path: String) throws -> SQLiteStore {
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: disk.outside("\(state)/callrec.sqlite\(suffix)")) {
+            try? FileManager.default.removeItem(atPath: path + suffix)
+            try FileManager.default.copyItem(atPath: disk.outside("\(state)/callrec.sqlite\(suffix)"), toPath: path + suffix)
+        }
+        return try SQLiteStore(path: path)
+    }
 }
