@@ -19,8 +19,21 @@ enum SQLiteSchema {
         migrator.registerMigration("v5-crm-index") { db in
             try db.execute(sql: v5CRMIndex)
         }
+        migrator.registerMigration("v6-console") { db in
+            try db.execute(sql: v6Console)
+        }
         return migrator
     }
+
+    /// The console's reads (issue 19; ConsoleStore.swift): the recordings list newest first, by
+    /// state or by error code, with keyset pagination on (created_at, key); the throughput count
+    /// of recordings that reached a state since an instant.
+    static let v6Console = """
+        CREATE INDEX recording_created ON recording (created_at, key);
+        CREATE INDEX recording_state_created ON recording (state, created_at, key);
+        CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL;
+        CREATE INDEX recording_state_updated ON recording (state, updated_at);
+        """
 
     /// The local phone index of the CRM (issue 17; CRMIndex.swift): persons, organizations,
     /// deals, leads and users as the last listing saw them, each row stamped with the generation

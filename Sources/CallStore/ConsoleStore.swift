@@ -1,0 +1,84 @@
+public import Foundation
+
+/// What the operator's console reads beyond ``CallStore``: the recordings list with its filters
+/// and keyset pagination, failures by code, and throughput. Both backends conform; the indexes
+/// that keep these fast at a million recordings come with schema version 6.
+public protocol ConsoleStore: CallStore {
+    /// Recordings newest first (`created_at`, then key, both descending), strictly after
+    /// ``RecordingPageQuery/after``: a page costs the same at the millionth row as at the first.
+    func recordingPage(_ query: RecordingPageQuery) async throws -> [Recording]
+    /// Failed and skipped recordings per error code, most first (at most `limit` codes).
+    func failureCounts(limit: Int) async throws -> [FailureCount]
+    /// Recordings now in `state` whose last change came at or after `since` (`uploaded` since an
+    /// hour ago: the last hour's throughput).
+    func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int
+}
+
+/// Where a page of the recordings list starts: the last row of the previous page.
+public struct RecordingCursor: Sendable, Hashable, CustomStringConvertible {
+    public var createdAt: Date
+    public var key: String
+
+    public init(createdAt: Date, key: String) {
+        self.createdAt = createdAt
+        self.key = key
+    }
+
+    /// The cursor after `recording`.
+    public init(after recording: Recording) { self.init(createdAt: recording.createdAt, key: recording.key) }
+
+    /// `MILLIS.KEY`, as it goes into a link (``init(_:)`` reads it back).
+    public var description: String { "\(Int64((createdAt.timeIntervalSince1970 * 1000).rounded())).\(key)" }
+
+    /// Reads ``description``; nil for anything else.
+    public init?(_ text: String) {
+        guard let dot = text.firstIndex(of: "."), let ms = Int64(text[..<dot]) else { return nil }
+        let key = String(text[text.index(after: dot)...])
+        guard !key.isEmpty, key.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x20 }) else { return nil }
+        self.init(createdAt: Date(timeIntervalSince1970: Double(ms) / 1000), key: key)
+    }
+}
+
+/// Which recordings ``ConsoleStore/recordingPage(_:)`` lists. Every filter given must hold.
+public struct RecordingPageQuery: Sendable, Hashable {
+    public var states: Set<RecordingState>?
+    /// The recording's error code, exactly (`silence`, `one_way_audio`, `http_422` …).
+    public var errorCode: String?
+    /// Recordings whose source path starts with this (a source's directory).
+    public var pathPrefix: String?
+    /// Registered at or after this instant.
+    public var createdFrom: Date?
+    /// Registered before this instant.
+    public var createdBefore: Date?
+    /// Digits that must appear in the source path or the sidecar (a phone number as typed,
+    /// reduced to its digits by the caller).
+    public var digits: String?
+    /// Recordings with a part attached (or being attached) to this call log.
+    public var callLogID: String?
+    public var after: RecordingCursor?
+    public var limit: Int
+
+    public init(states: Set<RecordingState>? = nil, errorCode: String? = nil, pathPrefix: String? = nil, createdFrom: Date? = nil,
+                createdBefore: Date? = nil, digits: String? = nil, callLogID: String? = nil, after: RecordingCursor? = nil, limit: Int = 50) {
+        self.states = states
+        self.errorCode = errorCode
+        self.pathPrefix = pathPrefix
+        self.createdFrom = createdFrom
+        self.createdBefore = createdBefore
+        self.digits = digits
+        self.callLogID = callLogID
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// How many recordings ended with one error code.
+public struct FailureCount: Sendable, Hashable {
+    public var code: String
+    public var count: Int
+
+    public init(code: String, count: Int) {
+        self.code = code
+        self.count = count
+    }
+}

@@ -1,0 +1,68 @@
+public import CallStore
+public import Foundation
+import GRDB
+
+extension SQLiteStore: ConsoleStore {
+    public func recordingPage(_ query: RecordingPageQuery) async throws -> [Recording] {
+        guard query.limit > 0 else { return [] }
+        if let states = query.states, states.isEmpty { return [] }
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let states = query.states {
+            conditions.append("state IN (\(placeholders(states.count)))")
+            arguments += StatementArguments(states.map(\.rawValue).sorted())
+        }
+        if let code = query.errorCode {
+            conditions.append("error_code = ?")
+            arguments += [code]
+        }
+        if let prefix = query.pathPrefix {
+            conditions.append("substr(path, 1, ?) = ?")
+            arguments += [prefix.unicodeScalars.count, prefix]
+        }
+        if let from = query.createdFrom {
+            conditions.append("created_at >= ?")
+            arguments += [Millis.from(from)]
+        }
+        if let before = query.createdBefore {
+            conditions.append("created_at < ?")
+            arguments += [Millis.from(before)]
+        }
+        if let digits = query.digits, !digits.isEmpty {
+            conditions.append("(instr(path, ?) > 0 OR instr(coalesce(metadata, ''), ?) > 0)")
+            arguments += [digits, digits]
+        }
+        if let callLogID = query.callLogID {
+            conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = ?)")
+            arguments += [callLogID]
+        }
+        if let after = query.after {
+            // A row value: SQLite walks the (created_at, key) index backwards from the cursor.
+            conditions.append("(created_at, key) < (?, ?)")
+            arguments += [Millis.from(after.createdAt), after.key]
+        }
+        arguments += [query.limit]
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT * FROM recording \(whereClause) ORDER BY created_at DESC, key DESC LIMIT ?"
+        return try await read("recording page") { [arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.recording(from:))
+        }
+    }
+
+    public func failureCounts(limit: Int) async throws -> [FailureCount] {
+        try await read("failure counts") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT error_code, count(*) AS n FROM recording
+                WHERE state IN ('failed', 'skipped') AND error_code IS NOT NULL
+                GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?
+                """, arguments: [limit]).map { FailureCount(code: $0["error_code"], count: $0["n"]) }
+        }
+    }
+
+    public func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int {
+        try await read("recording count") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM recording WHERE state = ? AND updated_at >= ?",
+                             arguments: [state.rawValue, Millis.from(since)]) ?? 0
+        }
+    }
+}
