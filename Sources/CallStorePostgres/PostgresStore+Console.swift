@@ -13,7 +13,7 @@ extension PostgresStore: ConsoleStore {
         }
         if let code = query.errorCode { conditions.append("error_code = \(s.bind(code))") }
         if let prefix = query.pathPrefix {
-            conditions.append("substr(path, 1, \(s.bind(prefix.unicodeScalars.count))) = \(s.bind(prefix))")
+            conditions.append("starts_with(path, \(s.bind(prefix)))")
         }
         if let from = query.createdFrom { conditions.append("created_at >= (\(SQL.epochPlus)\(s.bind(SQL.ms(from))))") }
         if let before = query.createdBefore { conditions.append("created_at < (\(SQL.epochPlus)\(s.bind(SQL.ms(before))))") }
