@@ -193,7 +193,7 @@ let package = Package(
         .target(
             name: "CallConsole",
             dependencies: [
-                "CallStore", "CallPipeline", "CallJobs", "CallSupport",
+                "CallStore", "CallPipeline", "CallJobs", "CallAudio", "CallSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,3 +1,5 @@
+import CallAudio
+import CallPipeline
 import CallStore
 import Foundation
 import HTTPTypes
@@ -134,6 +136,8 @@ struct ConsolePages: Sendable {
         jobs.sort { $0.id > $1.id }
         let refs = try await store.providerRefs(key: key)
         let audit = try await store.audit(key: key, limit: 500)
+        let waveform = try await store.waveform(key: key)
+        let checks = parts.first.flatMap { Self.transcodeReport(partPath: $0.spoolPath) }
         let user = guardian.user(request) ?? ""
         let csrf = guardian.token(user: user)
         let back = "/console/recordings/\(key)"
@@ -167,8 +171,55 @@ struct ConsolePages: Sendable {
                  "detail": entry.detail ?? "", "actor": entry.actor]
             },
             "has_audit": !audit.isEmpty,
+            "waveform": waveform.map { Self.waveformObject($0, seconds: recording.seconds) } ?? false,
+            "warnings": (checks?.warnings ?? []).map { ["code": $0.code.rawValue, "message": $0.message] },
+            "has_warnings": !(checks?.warnings ?? []).isEmpty,
+            "stats": checks?.stats.map(Self.statsRows) ?? [],
+            "has_checks": checks != nil,
         ]
         return ConsoleHeaders.html(.ok, Templates.page("recording", title: "Recording \(key.prefix(12))", object))
+    }
+
+    // MARK: the transcode's findings
+
+    /// The report the transcode left beside the parts (`report.json` in the recording's spool
+    /// directory): its warnings and measurements. Nil once the spool is gone.
+    static func transcodeReport(partPath: String) -> FileReport? {
+        let path = ((partPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("report.json")
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(FileReport.self, from: data)
+    }
+
+    static func statsRows(_ stats: SignalStats) -> [[String: String]] {
+        func db(_ value: Float) -> String { String(format: "%.1f dBFS", value) }
+        func percent(_ value: Double) -> String { String(format: "%.0f %%", value * 100) }
+        var rows: [(String, String)] = [
+            ("peak", db(stats.peakdBFS)),
+            ("speech level", stats.activeLeveldBFS.map(db) ?? "no speech"),
+            ("noise floor", db(stats.noiseFloordBFS)),
+            ("speech-active", percent(stats.activeRatio)),
+        ]
+        if stats.channelActiveRatios.count > 1 {
+            rows.append(("speech-active per leg", stats.channelActiveRatios.map(percent).joined(separator: " / ")))
+        }
+        rows += [
+            ("longest silence", String(format: "%.1f s", stats.longestSilenceSeconds)),
+            ("clipped samples", String(stats.clippedSamples)),
+        ]
+        return rows.map { ["name": $0.0, "value": $0.1] }
+    }
+
+    /// The waveform as an SVG path drawn by the server (no script): one vertical stroke per
+    /// point, its height the level, mirrored around the middle line.
+    static func waveformObject(_ waveform: Waveform, seconds: Double?) -> [String: Any] {
+        var path = ""
+        for (x, level) in waveform.levels.enumerated() {
+            let half = max(0.5, Double(level) / 255 * 50)
+            path += String(format: "M%d %.1fV%.1f", x, 50 - half, 50 + half)
+        }
+        let total = seconds ?? waveform.secondsPerPoint * Double(waveform.levels.count)
+        return ["width": max(1, waveform.levels.count), "path": path, "points": waveform.levels.count,
+                "duration": String(format: "%.1f", total)]
     }
 
     // MARK: formatting

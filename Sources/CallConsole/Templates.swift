@@ -109,6 +109,15 @@ enum Templates {
         <tr><th>Last change</th><td>{{updated}}</td></tr>
         </table>
 
+        {{#waveform}}<h2>Waveform</h2>
+        <svg class="wave" viewBox="0 0 {{width}} 100" preserveAspectRatio="none" role="img" aria-label="loudness over {{duration}} s ({{points}} points)"><line x1="0" y1="50" x2="{{width}}" y2="50" stroke="#bbb" stroke-width="0.5" vector-effect="non-scaling-stroke"/><path d="{{path}}" stroke="#2a6fb0" stroke-width="1" vector-effect="non-scaling-stroke"/></svg>
+        <p class="muted">The whole call ({{duration}} s), loudest 20 ms of each slice; silence is the flat line.</p>{{/waveform}}
+
+        {{#has_checks}}<h2>Checks</h2>
+        {{^has_warnings}}<p>No warning.</p>{{/has_warnings}}
+        {{#has_warnings}}<ul class="warnings">{{#warnings}}<li><strong>{{code}}</strong> {{message}}</li>{{/warnings}}</ul>{{/has_warnings}}
+        <table>{{#stats}}<tr><th>{{name}}</th><td>{{value}}</td></tr>{{/stats}}</table>{{/has_checks}}
+
         <h2>Parts and call logs</h2>
         {{^parts}}<p class="muted">Not transcoded yet.</p>{{/parts}}
         {{#has_parts}}<table class="list"><thead><tr><th>#</th><th>State</th><th>Call log</th><th class="n">Seconds</th><th class="n">Bytes</th><th>Audio</th></tr></thead><tbody>
@@ -164,6 +173,7 @@ enum Templates {
         .error { color: #a00; } .notice { background: #e7f1ff; padding: .5em; }
         .filters label { margin-right: .8em; white-space: nowrap; }
         .actions form { display: inline; }
+        svg.wave { width: 100%; height: 120px; background: #fafafa; border: 1px solid #ddd; }
         pre { background: #f6f6f6; padding: .5em; overflow: auto; max-height: 20em; }
 
         """

@@ -12,6 +12,48 @@ public protocol ConsoleStore: CallStore {
     /// Recordings now in `state` whose last change came at or after `since` (`uploaded` since an
     /// hour ago: the last hour's throughput).
     func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int
+    /// The waveform the transcode kept (``LedgerOp/putWaveform(key:waveform:)``), or nil.
+    func waveform(key: String) async throws -> Waveform?
+}
+
+/// A recording's loudness over its whole length, small enough for a page (at most
+/// ``Waveform/maximumPoints`` points): each point the loudest 20 ms window of its span, as a
+/// level 0…255 over ``Waveform/floordB``…0 dBFS. Drawn from the envelope the decode pass computes
+/// (no second decode); kept in the ledger (table `recording_waveform`, migration v6), so it
+/// outlives the spool.
+public struct Waveform: Sendable, Hashable {
+    public static let maximumPoints = 1000
+    /// The level 0 stands for this and anything quieter.
+    public static let floordB: Float = -96
+
+    /// Seconds of audio each point covers.
+    public var secondsPerPoint: Double
+    public var levels: [UInt8]
+
+    public init(secondsPerPoint: Double, levels: [UInt8]) {
+        self.secondsPerPoint = secondsPerPoint
+        self.levels = levels
+    }
+
+    /// From windows of `windowSeconds` each, their energy in dBFS: at most ``maximumPoints``
+    /// points, each the loudest window of its span.
+    public init(windowSeconds: Double, decibels: [Float]) {
+        let perPoint = max(1, (decibels.count + Self.maximumPoints - 1) / Self.maximumPoints)
+        secondsPerPoint = windowSeconds * Double(perPoint)
+        levels = stride(from: 0, to: decibels.count, by: perPoint).map { start in
+            let loudest = decibels[start..<min(start + perPoint, decibels.count)].max() ?? Self.floordB
+            let scaled = (max(Self.floordB, min(0, loudest.isFinite ? loudest : Self.floordB)) - Self.floordB) / -Self.floordB * 255
+            return UInt8(scaled.rounded())
+        }
+    }
+
+    /// The levels as base64 (how the stores keep them).
+    public var encodedLevels: String { Data(levels).base64EncodedString() }
+
+    public init?(secondsPerPoint: Double, encodedLevels: String) {
+        guard let data = Data(base64Encoded: encodedLevels) else { return nil }
+        self.init(secondsPerPoint: secondsPerPoint, levels: Array(data))
+    }
 }
 
 /// Where a page of the recordings list starts: the last row of the previous page.

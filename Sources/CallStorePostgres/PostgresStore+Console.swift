@@ -1,5 +1,6 @@
 public import CallStore
 public import Foundation
+import Logging
 import PostgresNIO
 
 extension PostgresStore: ConsoleStore {
@@ -49,6 +50,25 @@ extension PostgresStore: ConsoleStore {
                 return FailureCount(code: code, count: n)
             }
         }
+    }
+
+    public func waveform(key: String) async throws -> Waveform? {
+        let rows = try await query("waveform", "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = \(key)")
+        return try decode("waveform") {
+            try rows.first.flatMap { row in
+                let (seconds, levels) = try row.decode((Double, String).self)
+                return Waveform(secondsPerPoint: seconds, encodedLevels: levels)
+            }
+        }
+    }
+
+    /// ``LedgerOp/putWaveform(key:waveform:)`` inside a commit.
+    static func applyWaveform(key: String, _ waveform: Waveform, _ connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("""
+            INSERT INTO recording_waveform (recording_key, seconds_per_point, levels)
+            VALUES (\(key), \(waveform.secondsPerPoint), \(waveform.encodedLevels))
+            ON CONFLICT (recording_key) DO UPDATE SET seconds_per_point = excluded.seconds_per_point, levels = excluded.levels
+            """, logger: logger).collect()
     }
 
     public func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int {

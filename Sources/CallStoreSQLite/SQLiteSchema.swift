@@ -27,12 +27,19 @@ enum SQLiteSchema {
 
     /// The console's reads (issue 19; ConsoleStore.swift): the recordings list newest first, by
     /// state or by error code, with keyset pagination on (created_at, key); the throughput count
-    /// of recordings that reached a state since an instant.
+    /// of recordings that reached a state since an instant; each recording's waveform (Waveform:
+    /// base64 levels).
     static let v6Console = """
         CREATE INDEX recording_created ON recording (created_at, key);
         CREATE INDEX recording_state_created ON recording (state, created_at, key);
         CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL;
         CREATE INDEX recording_state_updated ON recording (state, updated_at);
+
+        CREATE TABLE recording_waveform (
+          recording_key     TEXT PRIMARY KEY NOT NULL,
+          seconds_per_point REAL NOT NULL,
+          levels            TEXT NOT NULL
+        );
         """
 
     /// The local phone index of the CRM (issue 17; CRMIndex.swift): persons, organizations,

@@ -59,6 +59,21 @@ extension SQLiteStore: ConsoleStore {
         }
     }
 
+    public func waveform(key: String) async throws -> Waveform? {
+        try await read("waveform") { db in
+            try Row.fetchOne(db, sql: "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = ?", arguments: [key])
+                .flatMap { Waveform(secondsPerPoint: $0["seconds_per_point"], encodedLevels: $0["levels"]) }
+        }
+    }
+
+    /// ``LedgerOp/putWaveform(key:waveform:)`` inside a commit.
+    static func applyWaveform(key: String, _ waveform: Waveform, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO recording_waveform (recording_key, seconds_per_point, levels) VALUES (?, ?, ?)
+            ON CONFLICT (recording_key) DO UPDATE SET seconds_per_point = excluded.seconds_per_point, levels = excluded.levels
+            """, arguments: [key, waveform.secondsPerPoint, waveform.encodedLevels])
+    }
+
     public func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int {
         try await read("recording count") { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM recording WHERE state = ? AND updated_at >= ?",

@@ -92,6 +92,33 @@ struct ConsoleStoreTests {
         }
     }
 
+    @Test(arguments: backends)
+    func aWaveformIsKeptAndReplaced(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 2) { store async throws in
+            #expect(try await store.waveform(key: Self.key(1)) == nil)
+            let first = Waveform(secondsPerPoint: 0.04, levels: [0, 17, 255, 128])
+            try await store.commit([.putWaveform(key: Self.key(1), waveform: first)])
+            #expect(try await store.waveform(key: Self.key(1)) == first)
+            let second = Waveform(secondsPerPoint: 0.5, levels: Array(repeating: 9, count: 1000))
+            try await store.commit([.putWaveform(key: Self.key(1), waveform: second)])
+            #expect(try await store.waveform(key: Self.key(1)) == second)
+            #expect(try await store.waveform(key: Self.key(2)) == nil)
+        }
+    }
+
+    @Test func aWaveformKeepsTheLoudestWindowOfEachSpanInAtMostAThousandPoints() {
+        // 2,500 windows of 20 ms: 3 per point → 834 points of 60 ms.
+        let decibels = (0..<2500).map { i -> Float in i == 1234 ? 0 : (i < 1500 ? -20 : -200) }
+        let waveform = Waveform(windowSeconds: 0.02, decibels: decibels)
+        #expect(waveform.levels.count == 834)
+        #expect(abs(waveform.secondsPerPoint - 0.06) < 1e-9)
+        #expect(waveform.levels[411] == 255, "the one loud window wins its span")
+        #expect(waveform.levels[0] == UInt8(((76.0 / 96) * 255).rounded()))
+        #expect(waveform.levels[833] == 0, "below the floor is 0")
+        #expect(Waveform(windowSeconds: 0.02, decibels: [-10, .nan]).levels == [UInt8(((86.0 / 96) * 255).rounded()), 0])
+        #expect(Waveform(secondsPerPoint: 1, encodedLevels: waveform.encodedLevels) == Waveform(secondsPerPoint: 1, levels: waveform.levels))
+    }
+
     @Test func aCursorReadsBackWhatItWrites() {
         let cursor = RecordingCursor(createdAt: .fixture(12.5), key: Self.key(9))
         #expect(RecordingCursor(cursor.description) == cursor)

@@ -77,7 +77,11 @@ import Testing
         ops.append(.insertRecording(Recording(key: key(1000), path: "/pbx/hq/broken.wav", state: .failed, errorCode: "decode_failed",
                                               errorMessage: "the decoder gave up", createdAt: base, updatedAt: base)))
         ops.append(.insertRecording(Recording(key: key(1001), path: "/pbx/hq/waiting.wav", state: .transcoded, createdAt: base, updatedAt: base)))
+        ops.append(.putWaveform(key: key(1), waveform: Waveform(secondsPerPoint: 0.5, levels: [0, 255, 128])))
         try await store.commit(ops)
+        // The report the transcode leaves beside the parts.
+        try Data(#"{"path":"call-1.wav","status":"ok","warnings":[{"code":"one_way_audio","message":"leg 2 is silent for 97 % of the call"}],"stats":{"peak_dbfs":-3.5,"active_level_dbfs":-21,"noise_floor_dbfs":-62.5,"active_ratio":0.41,"channel_active_ratios":[0.8,0.03],"longest_silence_seconds":12.4,"clipped_samples":0,"nonfinite_samples":0,"dc_offset":0},"parts":[]}"#.utf8)
+            .write(to: URL(fileURLWithPath: "\(dir)/state/spool/report.json"))
         guard case .inserted(let transcode) = try await store.enqueue(NewJob(queue: "transcode", kind: "transcode", args: #"{"key":"\#(key(1000))"}"#,
                                                                              uniqueKey: "transcode:\(key(1000))", maxAttempts: 1)),
               case .inserted(let upload) = try await store.enqueue(NewJob(queue: "upload", kind: "upload", args: #"{"key":"\#(key(1001))"}"#,
@@ -215,6 +219,12 @@ import Testing
             #expect(tail.status == 206 && tail.headers["content-range"] == "bytes 9984-9999/10000" && tail.body == audio.suffix(16))
             let past = try console.request(path, headers: ["Range": "bytes=10000-"])
             #expect(past.status == 416 && past.headers["content-range"] == "bytes */10000")
+
+            // The page draws the kept waveform and says what the transcode found.
+            let page = try console.request("/console/recordings/\(Self.key(1))").text
+            #expect(page.contains(#"<svg class="wave" viewBox="0 0 3 100""#) && page.contains(#"d="M0 49.5V50.5M1 0.0V100.0M2 24.9V75.1""#), "\(page)")
+            #expect(page.contains("<strong>one_way_audio</strong> leg 2 is silent for 97 % of the call"))
+            #expect(page.contains("<th>speech-active per leg</th><td>80 % / 3 %</td>") && page.contains("<th>longest silence</th><td>12.4 s</td>"))
 
             // The page plays it; a part that is not there is a 404.
             #expect(try console.request("/console/recordings/\(Self.key(1))").text.contains(#"<audio controls preload="metadata" src="\#(path)">"#))
