@@ -1,7 +1,7 @@
 public import CallStore
 public import Foundation
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 public import Logging
 import NIOCore
 
