@@ -22,6 +22,7 @@ struct ConsolePages: Sendable {
         let failures = try await store.failureCounts(limit: 20)
         let hour = try await store.recordingCount(state: .uploaded, changedSince: now.addingTimeInterval(-3600))
         let day = try await store.recordingCount(state: .uploaded, changedSince: now.addingTimeInterval(-86400))
+        let sources = try await store.sourceActivity()
         let object: [String: Any] = [
             "readOnly": readOnly,
             "now": Self.time(now),
@@ -33,6 +34,8 @@ struct ConsolePages: Sendable {
             "uploadedDay": day,
             "failures": failures.map { ["code": $0.code, "count": $0.count] as [String: Any] },
             "has_failures": !failures.isEmpty,
+            "sources": sources.map { ["source": $0.source, "seen": Self.time($0.lastSeen), "ago": Self.age(now.timeIntervalSince($0.lastSeen))] },
+            "has_sources": !sources.isEmpty,
         ]
         return ConsoleHeaders.html(.ok, Templates.page("overview", title: "Overview", object))
     }

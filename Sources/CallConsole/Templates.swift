@@ -63,6 +63,11 @@ enum Templates {
         <tr><td>uploaded, last day</td><td class="n">{{uploadedDay}}</td></tr></table>
         </div>
         <div>
+        <h2>Sources</h2>
+        {{^has_sources}}<p class="muted">Nothing delivered yet.</p>{{/has_sources}}
+        {{#has_sources}}<table>{{#sources}}<tr><td>{{source}}</td><td>{{seen}}</td><td class="muted">{{ago}} ago</td></tr>{{/sources}}</table>{{/has_sources}}
+        </div>
+        <div>
         <h2>Failures by code</h2>
         {{^failures}}<p class="muted">None.</p>{{/failures}}
         {{#has_failures}}<table>{{#failures}}<tr><td><a href="/console/recordings?code={{code}}">{{code}}</a></td><td class="n">{{count}}</td></tr>{{/failures}}</table>{{/has_failures}}

@@ -12,6 +12,9 @@ public protocol ConsoleStore: CallStore {
     /// Recordings now in `state` whose last change came at or after `since` (`uploaded` since an
     /// hour ago: the last hour's throughput).
     func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int
+    /// When each source last delivered: every PBX kind whose files a scan registered (the last
+    /// file seen), and `telnyx` (the last webhook stored); by name.
+    func sourceActivity() async throws -> [SourceActivity]
     /// The waveform the transcode kept (``LedgerOp/putWaveform(key:waveform:)``), or nil.
     func waveform(key: String) async throws -> Waveform?
 }
@@ -111,6 +114,18 @@ public struct RecordingPageQuery: Sendable, Hashable {
         self.callLogID = callLogID
         self.after = after
         self.limit = limit
+    }
+}
+
+/// When a source last delivered.
+public struct SourceActivity: Sendable, Hashable {
+    /// `freepbx`, `3cx`, `fusionpbx`, `telnyx`.
+    public var source: String
+    public var lastSeen: Date
+
+    public init(source: String, lastSeen: Date) {
+        self.source = source
+        self.lastSeen = lastSeen
     }
 }
 

@@ -37,13 +37,15 @@ enum PostgresSchema {
 
     /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:
     /// the recordings list newest first, by state or by error code, with keyset pagination on
-    /// (created_at, key); the throughput count of recordings that reached a state since an instant;
+    /// (created_at, key); the throughput count of recordings that reached a state since an instant; when each source last delivered;
     /// each recording's waveform (Waveform: base64 levels).
     static let v6: [String] = [
         "CREATE INDEX recording_created ON recording (created_at, key)",
         "CREATE INDEX recording_state_created ON recording (state, created_at, key)",
         "CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL",
         "CREATE INDEX recording_state_updated ON recording (state, updated_at)",
+        "CREATE INDEX source_file_seen ON source_file (pbx, seen_at)",
+        "CREATE INDEX telnyx_event_received ON telnyx_event (received_at)",
         """
         CREATE TABLE recording_waveform (
           recording_key     TEXT COLLATE "C" PRIMARY KEY,

@@ -52,6 +52,20 @@ extension PostgresStore: ConsoleStore {
         }
     }
 
+    public func sourceActivity() async throws -> [SourceActivity] {
+        let rows = try await query("source activity", """
+            SELECT pbx, \(unescaped: SQL.ms("max(seen_at)")) FROM source_file GROUP BY pbx
+            UNION ALL
+            SELECT 'telnyx', \(unescaped: SQL.ms("max(received_at)")) FROM telnyx_event HAVING count(*) > 0
+            """)
+        return try decode("source activity") {
+            try rows.map { row in
+                let (source, ms) = try row.decode((String, Int64).self)
+                return SourceActivity(source: source, lastSeen: SQL.date(ms))
+            }.sorted { $0.source < $1.source }
+        }
+    }
+
     public func waveform(key: String) async throws -> Waveform? {
         let rows = try await query("waveform", "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = \(key)")
         return try decode("waveform") {

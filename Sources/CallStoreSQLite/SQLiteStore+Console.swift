@@ -59,6 +59,18 @@ extension SQLiteStore: ConsoleStore {
         }
     }
 
+    public func sourceActivity() async throws -> [SourceActivity] {
+        try await read("source activity") { db in
+            var activity = try Row.fetchAll(db, sql: "SELECT pbx, max(seen_at) AS seen FROM source_file GROUP BY pbx").map {
+                SourceActivity(source: $0["pbx"], lastSeen: Millis.date($0["seen"] as Int64))
+            }
+            if let seen = try Int64.fetchOne(db, sql: "SELECT max(received_at) FROM telnyx_event") {
+                activity.append(SourceActivity(source: "telnyx", lastSeen: Millis.date(seen)))
+            }
+            return activity.sorted { $0.source < $1.source }
+        }
+    }
+
     public func waveform(key: String) async throws -> Waveform? {
         try await read("waveform") { db in
             try Row.fetchOne(db, sql: "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = ?", arguments: [key])

@@ -119,6 +119,24 @@ struct ConsoleStoreTests {
         #expect(Waveform(secondsPerPoint: 1, encodedLevels: waveform.encodedLevels) == Waveform(secondsPerPoint: 1, levels: waveform.levels))
     }
 
+    @Test(arguments: backends)
+    func eachSourceSaysWhenItLastDelivered(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 1) { store async throws in
+            #expect(try await store.sourceActivity().isEmpty)
+            func file(_ path: String, _ pbx: String, _ seen: Double) -> SourceFile {
+                SourceFile(path: path, directory: "/pbx", pbx: pbx, device: 1, inode: 2, size: 3, modifiedNanos: 4, changedNanos: 5, verdict: "registered",
+                           seenAt: .fixture(seen))
+            }
+            try await store.commit([.putSourceFile(file("/pbx/a.wav", "freepbx", 10)), .putSourceFile(file("/pbx/b.wav", "freepbx", 30)),
+                                    .putSourceFile(file("/pbx/c.wav", "3cx", 20))])
+            #expect(try await store.sourceActivity() == [SourceActivity(source: "3cx", lastSeen: .fixture(20)),
+                                                         SourceActivity(source: "freepbx", lastSeen: .fixture(30))])
+            try await store.commit([.insertTelnyxEvents([TelnyxEventRow(id: "ev-1", type: "call.initiated", callSessionID: "s", callLegID: "l",
+                                                                        occurredAt: .fixture(1), receivedAt: .fixture(40), document: "{}")])])
+            #expect(try await store.sourceActivity().last == SourceActivity(source: "telnyx", lastSeen: .fixture(40)))
+        }
+    }
+
     @Test func aCursorReadsBackWhatItWrites() {
         let cursor = RecordingCursor(createdAt: .fixture(12.5), key: Self.key(9))
         #expect(RecordingCursor(cursor.description) == cursor)
