@@ -140,6 +140,7 @@ struct ConsolePages: Sendable {
         let refs = try await store.providerRefs(key: key)
         let audit = try await store.audit(key: key, limit: 500)
         let waveform = try await store.waveform(key: key)
+        let now = try await store.now()
         let checks = parts.first.flatMap { Self.transcodeReport(partPath: $0.spoolPath) }
         let user = guardian.user(request) ?? ""
         let csrf = guardian.token(user: user)
@@ -162,7 +163,8 @@ struct ConsolePages: Sendable {
             "jobs": jobs.map { job -> [String: Any] in
                 ["id": job.id, "kind": job.kind, "state": job.state.rawValue, "attempt": job.attempt, "maxAttempts": job.maxAttempts,
                  "runAt": Self.time(job.runAt), "lastError": job.lastError ?? "",
-                 "retry": !readOnly && job.state != .running && job.state != .completed,
+                 // What a retry changes: a finished job runs again, a waiting one runs now.
+                 "retry": !readOnly && (job.state == .discarded || job.state == .cancelled || job.state == .available && job.runAt > now),
                  "cancel": !readOnly && JobState.live.contains(job.state),
                  "csrf": csrf, "back": back]
             },

@@ -44,6 +44,7 @@ enum PostgresSchema {
         "CREATE INDEX recording_state_created ON recording (state, created_at, key)",
         "CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL",
         "CREATE INDEX recording_state_updated ON recording (state, updated_at)",
+        "CREATE INDEX recording_state_error ON recording (state, error_code)",
         "CREATE INDEX source_file_seen ON source_file (pbx, seen_at)",
         "CREATE INDEX telnyx_event_received ON telnyx_event (received_at)",
         """

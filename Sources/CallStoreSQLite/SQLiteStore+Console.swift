@@ -52,7 +52,7 @@ extension SQLiteStore: ConsoleStore {
     public func failureCounts(limit: Int) async throws -> [FailureCount] {
         try await read("failure counts") { db in
             try Row.fetchAll(db, sql: """
-                SELECT error_code, count(*) AS n FROM recording
+                SELECT error_code, count(*) AS n FROM recording INDEXED BY recording_state_error
                 WHERE state IN ('failed', 'skipped') AND error_code IS NOT NULL
                 GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?
                 """, arguments: [limit]).map { FailureCount(code: $0["error_code"], count: $0["n"]) }
