@@ -15,10 +15,17 @@ public enum ConsoleServer {
     /// of the JSON `--config` names (one line). Never from the command line. A usage error
     /// (exit 2) when neither gives one: a console is never served without a password.
     public static func password(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConsolePassword {
-        if let text = environment[passwordVariable], !text.isEmpty {
-            guard let password = ConsolePassword(text) else { throw AppError(.usage, "\(passwordVariable) is empty") }
-            return password
+        guard let password = try configuredPassword(config: config, environment: environment) else {
+            throw AppError(.usage, "the console needs a password: set \(passwordVariable), or name a file holding it with console.password_file in --config (never on the command line)")
         }
+        return password
+    }
+
+    /// The console's password when one is configured (`worker --listen` mounts the console only
+    /// then), nil when neither CALLREC_CONSOLE_PASSWORD nor `console.password_file` gives one; a
+    /// usage error for a file that cannot be read or holds more than one line.
+    public static func configuredPassword(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConsolePassword? {
+        if let text = environment[passwordVariable], let password = ConsolePassword(text) { return password }
         if let config, ConfigFile.isJSON(config), let file = try ConfigFile.load(config).consolePasswordFile {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw AppError(.usage, "console.password_file \(file): cannot read the file")
@@ -29,7 +36,7 @@ public enum ConsoleServer {
             }
             return password
         }
-        throw AppError(.usage, "the console needs a password: set \(passwordVariable), or name a file holding it with console.password_file in --config (never on the command line)")
+        return nil
     }
 
     /// Serves the console at `address` until SIGTERM/SIGINT; `onRunning` hears the URL once the

@@ -75,6 +75,12 @@ public struct Console: Sendable {
             try await ConsoleAudio.serve(request, context: context, store: store, key: context.parameters.require("key"),
                                          index: context.parameters.require("index", as: Int.self))
         }
+        group.get("recordings/:key/delete") { request, context in
+            try await pages.confirmDelete(request, key: context.parameters.require("key"))
+        }
+        group.post("recordings/:key/delete") { request, context in
+            try await actions.delete(request, key: context.parameters.require("key"))
+        }
         group.post("jobs/:id/:action") { request, context in
             try await actions.job(request, id: context.parameters.require("id", as: Int64.self), action: context.parameters.require("action"))
         }

@@ -181,8 +181,32 @@ struct ConsolePages: Sendable {
             "has_warnings": !(checks?.warnings ?? []).isEmpty,
             "stats": checks?.stats.map(Self.statsRows) ?? [],
             "has_checks": checks != nil,
+            "deletable": !readOnly && DeletionPlanner.deletableStates.contains(recording.state),
         ]
         return ConsoleHeaders.html(.ok, Templates.page("recording", title: "Recording \(key.prefix(12))", object))
+    }
+
+    // MARK: deleting
+
+    /// `GET /console/recordings/KEY/delete`: what a deletion would remove (and what it leaves,
+    /// and why), with the one button that registers it.
+    func confirmDelete(_ request: Request, key: String) async throws -> Response {
+        guard let recording = try await store.recording(key: key) else {
+            return ConsoleHeaders.message(.notFound, "No such recording", "The ledger has no recording \(key).")
+        }
+        guard !readOnly else {
+            return ConsoleHeaders.message(.forbidden, "Read-only console", "This console was started with --read-only: it changes nothing.")
+        }
+        let deletable = DeletionPlanner.deletableStates.contains(recording.state)
+        let steps = DeletionPlanner.steps(parts: try await store.parts(key: key), refs: try await store.providerRefs(key: key))
+        let object: [String: Any] = [
+            "key": key, "path": recording.path, "state": recording.state.rawValue, "deletable": deletable,
+            "steps": steps.map { step -> [String: Any] in
+                ["target": step.target, "goes": step.state == .pending, "state": step.state.rawValue, "detail": step.detail ?? ""]
+            },
+            "csrf": guardian.token(user: guardian.user(request) ?? ""),
+        ]
+        return ConsoleHeaders.html(.ok, Templates.page("delete", title: "Delete \(key.prefix(12))", object))
     }
 
     // MARK: the transcode's findings

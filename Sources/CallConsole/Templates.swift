@@ -6,7 +6,7 @@ import Mustache
 enum Templates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
-        for (name, text) in [("layout", layout), ("overview", overview), ("recordings", recordings), ("recording", recording), ("message", message)] {
+        for (name, text) in [("layout", layout), ("overview", overview), ("recordings", recordings), ("recording", recording), ("message", message), ("delete", delete)] {
             // The templates are literals of this file: a parse error is a programming error,
             // caught by every console test.
             do {
@@ -141,6 +141,8 @@ enum Templates {
         {{#has_refs}}<h2>Provider references</h2>
         <table class="list">{{#refs}}<tr><td>{{provider}}</td><td><code>{{reference}}</code></td><td>{{state}}</td></tr>{{/refs}}</table>{{/has_refs}}
 
+        {{#deletable}}<p><a class="danger" href="/console/recordings/{{key}}/delete">Delete everywhere…</a></p>{{/deletable}}
+
         {{#metadata}}<h2>Sidecar</h2><pre>{{metadata}}</pre>{{/metadata}}
 
         <h2>Audit trail</h2>
@@ -148,6 +150,21 @@ enum Templates {
         {{#has_audit}}<table class="list"><thead><tr><th>At (UTC)</th><th>Action</th><th>Target</th><th>HTTP</th><th>Detail</th><th>Who</th></tr></thead><tbody>
         {{#audit}}<tr><td>{{at}}</td><td>{{action}}</td><td>{{target}}</td><td>{{http}}</td><td>{{detail}}</td><td>{{actor}}</td></tr>
         {{/audit}}</tbody></table>{{/has_audit}}
+
+        """
+
+    static let delete = """
+        <h1>Delete a recording everywhere</h1>
+        <p class="path">{{path}}</p>
+        {{^deletable}}<p class="error">It is {{state}}: there is nothing to delete now.</p>{{/deletable}}
+        {{#deletable}}
+        <p>This goes, in this order, and cannot be undone (a tombstone keeps the same bytes from coming back):</p>
+        <table class="list"><thead><tr><th>What</th><th>Deletion</th></tr></thead><tbody>
+        {{#steps}}<tr><td><code>{{target}}</code></td><td>{{#goes}}<strong>deleted</strong>{{/goes}}{{^goes}}{{state}}: {{detail}}{{/goes}}</td></tr>
+        {{/steps}}</tbody></table>
+        <form method="post" action="/console/recordings/{{key}}/delete"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="confirm" value="yes"><button class="danger">Delete everywhere</button></form>
+        {{/deletable}}
+        <p><a href="/console/recordings/{{key}}">Back to the recording</a></p>
 
         """
 
@@ -178,6 +195,7 @@ enum Templates {
         .error { color: #a00; } .notice { background: #e7f1ff; padding: .5em; }
         .filters label { margin-right: .8em; white-space: nowrap; }
         .actions form { display: inline; }
+        .danger { color: #a00; } button.danger { color: #fff; background: #b00; border: 0; padding: .4em .8em; }
         svg.wave { width: 100%; height: 120px; background: #fafafa; border: 1px solid #ddd; }
         pre { background: #f6f6f6; padding: .5em; overflow: auto; max-height: 20em; }
 

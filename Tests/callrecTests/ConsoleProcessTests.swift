@@ -275,6 +275,37 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func deleteEverywhereListsWhatGoesThenRegistersTheDeletionAuditedWithWho() async throws {
+        try await withTemporaryDirectory { dir in
+            try await Self.seed(dir, audio: Data(repeating: 1, count: 10))
+            let console = try await start(dir)
+            defer { console.stop() }
+            let key = Self.key(1)
+            #expect(try console.request("/console/recordings/\(key)").text.contains(#"href="/console/recordings/\#(key)/delete""#))
+            let confirm = try console.request("/console/recordings/\(key)/delete", user: "bob")
+            #expect(confirm.status == 200)
+            #expect(confirm.text.contains("<code>pipedrive:cl-1</code></td><td><strong>deleted</strong>") && confirm.text.contains("<code>spool</code>"), "\(confirm.text)")
+            let token = try #require(Self.field("csrf", in: confirm.text))
+            let path = "/console/recordings/\(key)/delete"
+
+            #expect(try console.request(path, method: "POST", user: "bob", form: ["confirm": "yes"]).status == 403)
+            #expect(try console.request(path, method: "POST", user: "bob", form: ["csrf": token]).status == 400, "the confirmation's button says yes")
+            #expect(try await Self.read(dir) { try await $0.recording(key: key)?.state } == .uploaded)
+
+            let done = try console.request(path, method: "POST", user: "bob", form: ["csrf": token, "confirm": "yes"])
+            #expect(done.status == 303 && done.headers["location"]?.hasPrefix("/console/recordings/\(key)?notice=Deletion%20registered") == true, "\(done.headers)")
+            let (recording, deletions, jobs, audit) = try await Self.read(dir) { store in
+                (try await store.recording(key: key), try await store.openDeletions(), try await store.jobs(JobQuery(uniqueKey: "delete:\(key)")),
+                 try await store.audit(key: key, limit: 10))
+            }
+            #expect(recording?.state == .deleting)
+            #expect(deletions.map(\.recordingKey) == [key] && deletions.first?.steps.map(\.target) == ["pipedrive:cl-1", "spool"])
+            #expect(jobs.map(\.state) == [.available], "a worker carries it out")
+            #expect(audit.contains { $0.action == "delete_registered" && $0.actor == "console:bob" }, "\(audit)")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func aReadOnlyConsoleShowsNoActionAndRefusesThem() async throws {
         try await withTemporaryDirectory { dir in
             let jobs = try await Self.seed(dir)
@@ -282,7 +313,9 @@ import Testing
             defer { console.stop() }
             let page = try console.request("/console/recordings/\(Self.key(1000))")
             #expect(page.status == 200 && page.text.contains("read-only"))
-            #expect(!page.text.contains(#"method="post""#))
+            #expect(!page.text.contains(#"method="post""#) && !page.text.contains("/delete"))
+            #expect(try console.request("/console/recordings/\(Self.key(1))/delete").status == 403)
+            #expect(try console.request("/console/recordings/\(Self.key(1))/delete", method: "POST", form: ["csrf": "x", "confirm": "yes"]).status == 403)
             let refused = try console.request("/console/jobs/\(jobs.discarded)/retry", method: "POST", form: ["csrf": "anything"])
             #expect(refused.status == 403 && refused.text.contains("read-only"))
             #expect(try await Self.read(dir) { try await $0.job(id: jobs.discarded)?.state } == .discarded)
