@@ -82,8 +82,12 @@ public struct WorkerService: Sendable {
         if reconcileEvery != nil, environment.pipedriveToken == nil {
             throw AppError(.usage, "--reconcile-every needs PIPEDRIVE_API_TOKEN")
         }
-        // The webhook endpoint's key first: a bad one exits 2 before anything runs.
-        let verifier = try listen.map { _ in try Self.verifier(telnyx) }
+        // The webhook endpoint's key first: a bad one exits 2 before anything runs. Without one,
+        // --listen serves /healthz and /metrics, and the webhook endpoint answers 503.
+        let verifier = try listen.flatMap { _ in telnyx?.publicKey?.isEmpty == false ? try Self.verifier(telnyx) : nil }
+        if listen != nil, verifier == nil {
+            logger.notice("TELNYX_PUBLIC_KEY is not set: --listen serves /healthz and /metrics; POST \(WebhookServer.webhookPath) answers 503 until it is set")
+        }
         let registry = Self.registry
         if metrics != nil || listen != nil { Self.bootstrapMetrics() }
         // Queues asked for (slots > 0) that this worker cannot serve without credentials: work
@@ -174,8 +178,8 @@ public struct WorkerService: Sendable {
                 // The webhook server last: a group shuts down in reverse order, so it stops taking
                 // webhooks (503) and commits those it holds before the rest stops.
                 var webhooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
-                if let listen, let verifier, let telnyx {
-                    let intake = TelnyxIntake(store: store, settings: telnyx, spool: Spool(root: settings.spoolDirectory), logger: logger)
+                if let listen {
+                    let intake = TelnyxIntake(store: store, settings: telnyx ?? TelnyxSettings(), spool: Spool(root: settings.spoolDirectory), logger: logger)
                     webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
                                                                  registry: registry, logger: logger)))
                 }

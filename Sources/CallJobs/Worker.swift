@@ -14,6 +14,9 @@ import Synchronization
 /// - Every running job holds a lease that one heartbeat statement per interval extends; a job
 ///   whose lease was lost is cancelled at once (another worker owns it now), and every state
 ///   change is fenced by the lease's token.
+/// - A job whose lease the store has not renewed for 3/4 of its TTL (a database that does not
+///   answer: a restart, a partition) is cancelled before the lease runs out, so that this worker
+///   causes no side effect once another may own the job; its outcome is then not recorded.
 /// - A rescuer returns jobs of dead workers; a pruner deletes old finished rows.
 /// - Graceful shutdown (SIGTERM/SIGINT through swift-service-lifecycle) stops claiming, waits up
 ///   to ``WorkerConfiguration/shutdownGrace`` for running jobs, then cancels and *releases* them
@@ -46,6 +49,9 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         var kind: JobKind
         var lost = false
         var interrupted = false
+        /// When the store was last asked to extend the lease and did (the instant the request
+        /// left: the lease runs out no sooner than a TTL after it).
+        var renewedAt: C.Instant
     }
 
     private struct State {
@@ -154,6 +160,8 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { maintenance in
                 maintenance.addTask { await self.every(self.configuration.heartbeatInterval ?? self.configuration.leaseTTL / 3) { await self.heartbeat() } }
+                // Apart from the heartbeat, which may hang on a store that does not answer.
+                maintenance.addTask { await self.every(max(self.configuration.leaseTTL / 12, .milliseconds(10))) { self.stopUnrenewed() } }
                 maintenance.addTask { await self.every(self.configuration.rescueInterval, immediately: true) { await self.rescue() } }
                 maintenance.addTask { await self.every(self.configuration.pruneInterval) { await self.prune() } }
                 maintenance.addTask { await self.every(self.configuration.statsInterval, immediately: true) { await self.sampleStats() } }
@@ -291,6 +299,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
                     continue
                 }
                 let claimed: [Job]
+                let asked = clock.now
                 do {
                     claimed = try await store.claim(queue: queue.rawValue, limit: free, owner: configuration.owner, leaseTTL: configuration.leaseTTL)
                     state.withLock { $0.pauses[queue]?.claimFailures = 0 }
@@ -304,14 +313,14 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
                         break
                     }
                     let pause = pause(queue, .claimFailed)
-                    logger.error("claim failed; trying again in \(Self.format(pause))", metadata: ["queue": "\(queue)", "error": "\(error)"])
+                    logger.error("claim failed; trying again in \(pause.shown)", metadata: ["queue": "\(queue)", "error": "\(error)"])
                     continue
                 }
                 for job in claimed {
                     guard let lease = job.lease else { continue }
                     // Registered before the child starts, so the slot count and the heartbeat see it.
                     let task = makeTask(for: job)
-                    state.withLock { $0.running[lease] = Running(task: task, queue: queue, kind: job.jobKind) }
+                    state.withLock { $0.running[lease] = Running(task: task, queue: queue, kind: job.jobKind, renewedAt: asked) }
                     jobs.addTask { await self.finish(job, lease: lease, task: task) }
                 }
                 if claimed.isEmpty {
@@ -420,12 +429,7 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
             return
         }
         let pause = pause(queue, .diskFull)
-        logger.error("the disk is full; the \(queue) queue pauses for \(Self.format(pause))", metadata: ["error": "\(failure.message)"])
-    }
-
-    /// `250 ms`, `2.5 s`.
-    static func format(_ duration: Duration) -> String {
-        duration < .seconds(1) ? "\(duration.milliseconds) ms" : String(format: "%.1f s", duration.seconds)
+        logger.error("the disk is full; the \(queue) queue pauses for \(pause.shown)", metadata: ["error": "\(failure.message)"])
     }
 
     // MARK: - Running one job
@@ -560,9 +564,13 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
         }
         let store = self.store, ttl = configuration.leaseTTL
         do {
-            let held = try await Task { try await store.heartbeat(leases, leaseTTL: ttl) }.value
-            let now = clock.now
-            state.withLock { $0.lastHeartbeat = now }
+            // Walked away from when the worker stops: a store that does not answer must not hold it.
+            let held = try await Task { try await store.heartbeat(leases, leaseTTL: ttl) }.valueUnlessCancelled()
+            let answered = clock.now
+            state.withLock { state in
+                state.lastHeartbeat = answered
+                for lease in held where state.running[lease] != nil { state.running[lease]?.renewedAt = now }
+            }
             let lost = Set(leases).subtracting(held)
             guard !lost.isEmpty else { return }
             let tasks = state.withLock { state -> [Task<Void, any Error>] in
@@ -575,19 +583,34 @@ public final class Worker<C: Clock>: Service, Sendable where C.Duration == Durat
             }
             for task in tasks { task.cancel() }
             if !tasks.isEmpty { logger.warning("lost the lease of \(tasks.count) job(s); cancelled them") }
+        } catch is CancellationError {
+            return
         } catch {
             let now = clock.now
             let since = state.withLock { $0.lastHeartbeat.duration(to: now) }
             logger.error("heartbeat failed", metadata: ["error": "\(error)", "since_last": "\(since)"])
-            if since > ttl {
-                // Our leases have expired by now and may be someone else's: stop causing side effects.
-                let tasks = state.withLock { state -> [Task<Void, any Error>] in
-                    for lease in state.running.keys { state.running[lease]?.lost = true }
-                    return state.running.values.map(\.task)
-                }
-                for task in tasks { task.cancel() }
-            }
         }
+    }
+
+    /// Cancels the jobs whose leases the store has not renewed for 3/4 of the TTL: they run out
+    /// soon (or did), and another worker may then run the job; nothing this worker does for them
+    /// may reach an API or the store after that. Their outcome is not recorded (the rescuer
+    /// returns them), as for a lease found lost.
+    private func stopUnrenewed() {
+        let now = clock.now, limit = configuration.leaseTTL * 3 / 4
+        let stopped = state.withLock { state -> [(Task<Void, any Error>, Duration)] in
+            var stopped: [(Task<Void, any Error>, Duration)] = []
+            for (lease, running) in state.running where !running.lost {
+                let age = running.renewedAt.duration(to: now)
+                guard age > limit else { continue }
+                state.running[lease]?.lost = true
+                stopped.append((running.task, age))
+            }
+            return stopped
+        }
+        guard let oldest = stopped.map(\.1).max() else { return }
+        for (task, _) in stopped { task.cancel() }
+        logger.error("the store has not renewed the lease of \(stopped.count) job(s) for \(oldest.shown) (a lease lasts \(configuration.leaseTTL.shown)); stopped them before it runs out: another worker may run them")
     }
 
     /// Owners of running leases that are processes of this host which no longer exist (a

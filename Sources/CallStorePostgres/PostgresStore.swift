@@ -162,7 +162,17 @@ public final class PostgresStore: CallStore {
             try? await connection.close()
             throw wrap(error, "migrate")
         }
+        await warnIfCommitsMayBeLost(connection)
         try? await connection.close()
+    }
+
+    /// A server (or role) with `synchronous_commit = off` acknowledges commits it may lose in a
+    /// crash: callrec's record that it made a call log could vanish after the call log was made,
+    /// and the next attempt would make a second one. Said once, at start.
+    private func warnIfCommitsMayBeLost(_ connection: PostgresConnection) async {
+        guard let rows = try? await connection.query("SHOW synchronous_commit", logger: logger).collect(),
+              let value = try? rows.first?.decode(String.self), value == "off" else { return }
+        logger.warning("\(location): synchronous_commit is off: a crash of the server can lose commits it has acknowledged, and with them callrec's record of a call log it made (a second call log on the next attempt). Set it on for callrec's role: ALTER ROLE <role> SET synchronous_commit = on")
     }
 
     /// Runs the pool and (once a wait asks for it) the listening connection until the task is
@@ -238,11 +248,17 @@ public final class PostgresStore: CallStore {
         await wakeUps.waitUntilRequested()
         var reconnected = false
         var pause = Duration.seconds(1)
+        // Since when the database has not answered (one line when it goes, one when it is back).
+        var lostAt: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.channel) { notifications in
                         self.wakeUps.listenerStarted(reconnected: reconnected)
+                        if let since = lostAt {
+                            self.logger.notice("\(self.location): the database answers again, after \(since.duration(to: .now).shown)")
+                            lostAt = nil
+                        }
                         pause = .seconds(1)
                         for try await _ in notifications {
                             self.wakeUps.notified()
@@ -251,6 +267,10 @@ public final class PostgresStore: CallStore {
                 }
             } catch {
                 if Task.isCancelled { break }
+                if lostAt == nil {
+                    lostAt = .now
+                    logger.error("\(location): the database does not answer (\(Self.describe(error))); jobs wait, and callrec keeps reconnecting (the worker does not exit)")
+                }
                 logger.warning("the listening connection failed; listening again in \(pause)",
                                metadata: ["error": "\(Self.describe(error))"])
             }

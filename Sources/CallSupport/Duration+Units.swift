@@ -1,3 +1,5 @@
+import Foundation
+
 extension Duration {
     /// This duration in seconds, as a Double.
     public var seconds: Double {
@@ -9,5 +11,10 @@ extension Duration {
     public var milliseconds: Int64 {
         let (s, atto) = components
         return s * 1000 + atto / 1_000_000_000_000_000
+    }
+
+    /// `250 ms`, `2.5 s`: as messages show a wait or an age.
+    public var shown: String {
+        self < .seconds(1) ? "\(milliseconds) ms" : String(format: "%.1f s", seconds)
     }
 }

@@ -8,11 +8,14 @@ import Logging
 import Synchronization
 import Testing
 
-/// A real SQLite store whose claims can be made to fail (as on a full disk), and that counts
-/// claims and the worker's looks for work.
+/// A real SQLite store whose claims can be made to fail (as on a full disk) and whose heartbeats
+/// can be made to hang (as on a database behind a partition), and that counts claims and the
+/// worker's looks for work.
 final class FailingClaims: CallStore {
     let base: SQLiteStore
     let failure = Mutex<StoreError?>(nil)
+    /// Heartbeats wait until cancelled, never answering.
+    let heartbeatsHang = Atomic<Bool>(false)
     let claims = Atomic<Int>(0)
     let looks = Atomic<Int>(0)
 
@@ -38,7 +41,13 @@ final class FailingClaims: CallStore {
         if let error = failure.withLock({ $0 }) { throw error }
         return try await base.claim(queue: queue, limit: limit, owner: owner, leaseTTL: leaseTTL)
     }
-    func heartbeat(_ leases: [Lease], leaseTTL: Duration) async throws -> Set<Lease> { try await base.heartbeat(leases, leaseTTL: leaseTTL) }
+    func heartbeat(_ leases: [Lease], leaseTTL: Duration) async throws -> Set<Lease> {
+        if heartbeatsHang.load(ordering: .sequentiallyConsistent) {
+            // Not a wait for time to pass: a call that never answers, until it is cancelled.
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+        return try await base.heartbeat(leases, leaseTTL: leaseTTL)
+    }
     func complete(_ lease: Lease) async throws -> Bool { try await base.complete(lease) }
     func fail(_ lease: Lease, error: String, permanent: Bool, retryIn: Duration) async throws -> JobState? {
         try await base.fail(lease, error: error, permanent: permanent, retryIn: retryIn)

@@ -12,6 +12,9 @@ import Synchronization
 
 /// `worker --listen HOST:PORT`: `POST /webhooks/telnyx`, `GET /healthz` and `GET /metrics`.
 ///
+/// Without a Telnyx public key (no `verifier`) the webhook endpoint answers 503 naming what is
+/// missing (Telnyx keeps the event and delivers it again), and the rest is served as usual.
+///
 /// A webhook is answered in this order: a declared body over the limit → 413 before anything is
 /// read; the body collected up to the limit (413 when it goes over) → the signature checked
 /// (401/403, logged with the rejection's code and the peer, never the body) → the event parsed
@@ -27,7 +30,7 @@ public struct WebhookServer: Service {
     public static let webhookPath = "/webhooks/telnyx"
 
     let intake: TelnyxIntake
-    let verifier: WebhookVerifier
+    let verifier: WebhookVerifier?
     let address: ListenAddress
     let registry: PrometheusCollectorRegistry
     let logger: Logger
@@ -42,7 +45,7 @@ public struct WebhookServer: Service {
     ///   - batchLimit: events in one commit at most.
     ///   - now: the time signatures are checked against and events are received at.
     ///   - onRunning: hears the port once the server listens (the one the kernel picked for 0).
-    public init(intake: TelnyxIntake, verifier: WebhookVerifier, address: ListenAddress,
+    public init(intake: TelnyxIntake, verifier: WebhookVerifier?, address: ListenAddress,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger, backlog: Int = 10_000,
                 batchLimit: Int = 500, now: @escaping @Sendable () -> Date = { Date() },
                 onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
@@ -158,7 +161,7 @@ struct WebhookMetrics: Sendable {
 /// One webhook, from its bytes to its answer.
 struct WebhookHandler: Sendable {
     let intake: TelnyxIntake
-    let verifier: WebhookVerifier
+    let verifier: WebhookVerifier?
     let batcher: WebhookBatcher
     let metrics: WebhookMetrics
     let logger: Logger
@@ -178,6 +181,9 @@ struct WebhookHandler: Sendable {
     private func answer(_ request: Request, peer: String) async -> (HTTPResponse.Status, [String: any Sendable], String) {
         let limit = intake.settings.bodyLimit
         let tooLarge: (HTTPResponse.Status, [String: any Sendable], String) = (.contentTooLarge, ["error": "body: over \(limit) bytes"], "too_large")
+        guard let verifier else {
+            return (.serviceUnavailable, ["error": "Telnyx webhooks are not configured on this worker: set TELNYX_PUBLIC_KEY (or telnyx.public_key in --config)"], "unconfigured")
+        }
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit { return tooLarge }
         let buffer: ByteBuffer
         do {
