@@ -61,11 +61,15 @@ public struct Console: Sendable {
     public func register<Context: RequestContext>(on router: Router<Context>) {
         let pages = ConsolePages(store: store, readOnly: configuration.readOnly, guardian: guardian)
         let actions = ConsoleActions(store: store, readOnly: configuration.readOnly, guardian: guardian, logger: logger)
-        let group = router.group(RouterPath(stringLiteral: Self.prefix)).add(middleware: ConsoleAuthMiddleware<Context>(guardian: guardian))
+        let group = router.group(RouterPath(stringLiteral: Self.prefix)).add(middleware: ConsoleAuthMiddleware<Context>(guardian: guardian, logger: logger))
         group.get("/") { request, _ in try await pages.overview(request) }
         group.get("style.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: Templates.css)))
+        }
+        group.get("icon.svg") { _, _ in
+            Response(status: .ok, headers: [.contentType: "image/svg+xml", .cacheControl: "max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: Templates.icon)))
         }
         group.get("recordings") { request, _ in try await pages.recordings(request) }
         group.get("recordings/:key") { request, context in

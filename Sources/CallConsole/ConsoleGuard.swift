@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The console's locks: HTTP Basic against the password (any user name), and the CSRF token of
@@ -52,9 +53,11 @@ struct ConsoleGuard: Sendable {
     }
 }
 
-/// 401 with a Basic challenge for every console request without the password.
+/// 401 with a Basic challenge for every console request without the password; an error of a
+/// page (the store did not answer) logged and answered 500 with what it was.
 struct ConsoleAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let guardian: ConsoleGuard
+    let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard guardian.user(request) != nil else {
@@ -63,7 +66,14 @@ struct ConsoleAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.wwwAuthenticate] = #"Basic realm="callrec console", charset="UTF-8""#
             return response
         }
-        return try await next(request, context)
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            logger.warning("console: \(request.method) \(request.uri.path) failed: \(error)")
+            return ConsoleHeaders.message(.internalServerError, "The page could not be made", "\(error)")
+        }
     }
 }
 

@@ -32,6 +32,7 @@ enum Templates {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} · callrec</title>
         <link rel="stylesheet" href="/console/style.css">
+        <link rel="icon" href="/console/icon.svg">
         </head>
         <body>
         <header><a class="brand" href="/console/">callrec</a> <a href="/console/">Overview</a> <a href="/console/recordings">Recordings</a>{{#readOnly}} <span class="tag">read-only</span>{{/readOnly}}</header>
@@ -173,6 +174,12 @@ enum Templates {
         <p>{{text}}</p>
         <p><a href="/console/">Back to the overview</a></p>
 
+        """
+
+    /// The page icon (a browser asks for one; without it every page logs a 404).
+    static let icon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#243447"/>\
+        <path d="M3 8h2M6 5v6M9 3v10M12 6v4" stroke="#fff" stroke-width="1.5"/></svg>
         """
 
     /// The one stylesheet (`/console/style.css`): the pages carry no inline style, so the

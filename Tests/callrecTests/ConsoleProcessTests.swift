@@ -321,4 +321,43 @@ import Testing
             #expect(try await Self.read(dir) { try await $0.job(id: jobs.discarded)?.state } == .discarded)
         }
     }
+
+    // MARK: - In a real browser
+
+    /// Headless Chromium and its driver (Debian's chromium, chromium-driver) and Selenium (PyPI):
+    /// the browser test runs where they are installed, and shows as skipped elsewhere.
+    static let browserAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
+        && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
+        && (try? runProcessBlocking("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0
+
+    /// scripts/console-browser.py against a console over a recording the worker really
+    /// transcoded: pages without console errors, the audio loads and seeks, a retry without its
+    /// token refused and then done from its button; screenshots under .build/console-screenshots.
+    @Test(.timeLimit(.minutes(3)), .enabled(if: browserAvailable, "chromium, chromium-driver and selenium are not installed"))
+    func theConsoleWorksInARealBrowser() async throws {
+        try await withTemporaryDirectory { dir in
+            let jobs = try await Self.seed(dir)
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            try SyntheticAudio.write(.speech(talk: 7, pause: 3), seconds: 30, to: "\(dir)/in/call.wav")
+            _ = FileManager.default.createFile(atPath: "\(dir)/in/call.json", contents: Data(UploadFixtures.sidecar(index: 1).utf8))
+            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/state", "--settle", "0"])
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            _ = try await runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--upload-slots", "0", "--delete-slots", "0", "--fetch-slots", "0"])
+            let transcoded = try #require(try await Self.read(dir) { try await $0.recordingPage(RecordingPageQuery(states: [.transcoded])) }.first)
+
+            let console = try await start(dir)
+            defer { console.stop() }
+            let shots = URL(fileURLWithPath: callrec).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("console-screenshots").path
+            try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("scripts/console-browser.py").path
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALLREC_CONSOLE_PASSWORD"] = Self.password
+            let browser = try await runProcess("/usr/bin/env", ["python3", script, "http://127.0.0.1:\(console.port)", transcoded.key, Self.key(1000), shots],
+                                               environment: environment)
+            #expect(browser.status == 0, "\(browser.stderr)")
+            #expect(try await Self.read(dir) { try await $0.job(id: jobs.discarded)?.state } == .available, "the browser's retry reached the database")
+            #expect(FileManager.default.fileExists(atPath: "\(shots)/overview.png") && FileManager.default.fileExists(atPath: "\(shots)/recording.png"))
+        }
+    }
 }
