@@ -21,6 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def fail(message):
@@ -50,6 +51,15 @@ def main():
             token = base64.b64encode(f"{user}:{secret}".encode()).decode()
             driver.execute_cdp_cmd("Network.enable", {})
             driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+
+        def click_and_wait(selector, text):
+            """Clicks the button and waits (20 s at most) for the page the form leads to: a click
+            returns before its navigation has happened."""
+            driver.find_element(By.CSS_SELECTOR, selector).click()
+            try:
+                WebDriverWait(driver, 20).until(lambda d: text in d.page_source)
+            except Exception:  # noqa: BLE001 - a timeout says the same as a wrong page
+                fail(f"after the click, no '{text}' in: {driver.page_source[:800]}")
 
         def no_errors(where):
             # Reading the log empties it: each page's errors are its own.
@@ -97,15 +107,11 @@ def main():
 
         driver.get(f"{base}/console/recordings/{retry_key}")
         driver.execute_script("document.querySelectorAll('form[action$=\"/retry\"] input[name=csrf]').forEach(e => e.remove())")
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/retry'] button").click()
-        if "<h1>Refused</h1>" not in driver.page_source:
-            fail(f"a retry without its CSRF token was not refused: {driver.page_source[:500]}")
+        click_and_wait("form[action$='/retry'] button", "<h1>Refused</h1>")
         driver.get_log("browser")  # the 403 is logged as a failed load: expected here
 
         driver.get(f"{base}/console/recordings/{retry_key}")
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/retry'] button").click()
-        if "will run again" not in driver.page_source:
-            fail(f"the retry did not say it was done: {driver.page_source[:800]}")
+        click_and_wait("form[action$='/retry'] button", "will run again")
         no_errors("the page after the retry")
         result["retried"] = True
     finally:
