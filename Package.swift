@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "callrec-pbx-sim", targets: ["callrec-pbx-sim"]),
         .executable(name: "callrec-webhook-load", targets: ["callrec-webhook-load"]),
         .library(name: "CallApp", targets: ["CallApp"]),
+        .library(name: "CallConsole", targets: ["CallConsole"]),
         .library(name: "CallAudio", targets: ["CallAudio"]),
         .library(name: "CallAPI", targets: ["CallAPI"]),
         .library(name: "CallJobs", targets: ["CallJobs"]),
@@ -52,6 +53,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // C libraries, through system-library targets: a modulemap and a one-include shim each.
@@ -186,13 +188,27 @@ let package = Package(
         // test support: synthetic audio, fixtures, process helpers
         .target(name: "CallTesting", dependencies: ["CallAudio", "CallSupport", "CCallSndFile", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimisedInDebug),
+        // the operator's console: server-side rendered pages over the ledger and the queue (Mustache
+        // templates compiled in, no external assets), its audio endpoint and its audited actions
+        .target(
+            name: "CallConsole",
+            dependencies: [
+                "CallStore", "CallPipeline", "CallJobs", "CallAudio", "CallSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // what the commands do, composed from the layers below: opening the store, the API
         // clients, the upload run, deletions, reconcile passes, the worker and its services
         .target(
             name: "CallApp",
             dependencies: [
                 "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallStoreSQLite", "CallStorePostgres",
-                "CallSources", "CallPhone", "CallTelnyx", "CallMatch",
+                "CallSources", "CallPhone", "CallTelnyx", "CallMatch", "CallConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -211,6 +227,7 @@ let package = Package(
             name: "callrec",
             dependencies: [
                 "CallApp", "CallPipeline", "CallJobs", "CallAudio", "CallAPI", "CallSandbox", "CallStore", "CallSources", "CallTelnyx", "CallMatch",
+                "CallConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -112,8 +112,10 @@ enum RecordingTranscode {
                             sampleRate: part.sampleRate, channels: part.channels, sha256: part.sha256,
                             cut: p.cut.rawValue, callLogId: nil)
         }
-        return FileReport(path: shown, key: key, status: .ok, error: nil, warnings: warnings, input: info,
-                          stats: analysis.stats, parts: parts)
+        var report = FileReport(path: shown, key: key, status: .ok, error: nil, warnings: warnings, input: info,
+                                stats: analysis.stats, parts: parts)
+        report.waveform = Waveform(windowSeconds: Double(envelope.windowFrames) / Double(info.sampleRate), decibels: envelope.values)
+        return report
     }
 
     /// The error's message; for a full disk, with the space left on the disk of `output`.

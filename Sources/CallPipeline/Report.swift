@@ -113,6 +113,9 @@ public struct FileReport: Sendable, Codable {
     public var waitsUntil: Date?
     /// What the call log was linked to from the CRM index, and why (absent without matching).
     public var match: MatchReport?
+    /// The recording's loudness over its length, from the decode pass's envelope (a transcoded
+    /// file only; the ledger keeps it, reports do not print it).
+    public var waveform: Waveform?
 
     /// A recording's match as its audit trail holds it (`match`).
     public struct MatchReport: Sendable, Codable, Equatable {

@@ -304,6 +304,8 @@ public enum LedgerOp: Sendable, Hashable {
     /// decided inside the commit, with no read before it (the webhook's hot path). Enqueues
     /// inside it return no result.
     indirect case unlessKnown(key: String, ops: [LedgerOp])
+    /// Inserts or replaces the recording's waveform (the console draws it).
+    case putWaveform(key: String, waveform: Waveform)
     /// Makes due now the waiting jobs of the recordings the stored `call.recording.saved` events
     /// of these call sessions announced (unique key: `uniqueKeyPrefix` + recording key), keeping
     /// their attempts: a call event wakes the recordings that wait for it.

@@ -32,6 +32,28 @@ enum PostgresSchema {
         Migration(version: 3, statements: v3),
         Migration(version: 4, statements: v4),
         Migration(version: 5, statements: v5),
+        Migration(version: 6, statements: v6),
+    ]
+
+    /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:
+    /// the recordings list newest first, by state or by error code, with keyset pagination on
+    /// (created_at, key); the throughput count of recordings that reached a state since an instant; when each source last delivered;
+    /// each recording's waveform (Waveform: base64 levels).
+    static let v6: [String] = [
+        "CREATE INDEX recording_created ON recording (created_at, key)",
+        "CREATE INDEX recording_state_created ON recording (state, created_at, key)",
+        "CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL",
+        "CREATE INDEX recording_state_updated ON recording (state, updated_at)",
+        "CREATE INDEX recording_state_error ON recording (state, error_code)",
+        "CREATE INDEX source_file_seen ON source_file (pbx, seen_at)",
+        "CREATE INDEX telnyx_event_received ON telnyx_event (received_at)",
+        """
+        CREATE TABLE recording_waveform (
+          recording_key     TEXT COLLATE "C" PRIMARY KEY,
+          seconds_per_point DOUBLE PRECISION NOT NULL,
+          levels            TEXT             NOT NULL
+        )
+        """,
     ]
 
     /// The local phone index of the CRM (issue 17; CRMIndex.swift), the same tables and indexes

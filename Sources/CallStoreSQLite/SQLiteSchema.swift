@@ -19,11 +19,36 @@ enum SQLiteSchema {
         migrator.registerMigration("v5-crm-index") { db in
             try db.execute(sql: v5CRMIndex)
         }
+        migrator.registerMigration("v6-console") { db in
+            try db.execute(sql: v6Console)
+        }
         return migrator
     }
 
     /// The migrations this callrec knows, in order.
     static let identifiers = migrator.migrations
+
+    /// The console's reads (issue 19; ConsoleStore.swift), measured at a million recordings: the
+    /// recordings list newest first, by state or by error code, with keyset pagination on
+    /// (created_at, key); the throughput count of recordings that reached a state since an
+    /// instant; failures by code (`recording_state_error`, read covering with `INDEXED BY`: the
+    /// planner prefers the error index, then reads every row); when each source last delivered;
+    /// each recording's waveform (Waveform: base64 levels).
+    static let v6Console = """
+        CREATE INDEX recording_created ON recording (created_at, key);
+        CREATE INDEX recording_state_created ON recording (state, created_at, key);
+        CREATE INDEX recording_error_created ON recording (error_code, created_at, key) WHERE error_code IS NOT NULL;
+        CREATE INDEX recording_state_updated ON recording (state, updated_at);
+        CREATE INDEX recording_state_error ON recording (state, error_code);
+        CREATE INDEX source_file_seen ON source_file (pbx, seen_at);
+        CREATE INDEX telnyx_event_received ON telnyx_event (received_at);
+
+        CREATE TABLE recording_waveform (
+          recording_key     TEXT PRIMARY KEY NOT NULL,
+          seconds_per_point REAL NOT NULL,
+          levels            TEXT NOT NULL
+        );
+        """
 
     /// The local phone index of the CRM (issue 17; CRMIndex.swift): persons, organizations,
     /// deals, leads and users as the last listing saw them, each row stamped with the generation

@@ -38,6 +38,21 @@ public func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
 /// closed by the server after the answer): the body, or nil when it failed. For a thread of its
 /// own that must not wait for the test's async tasks (a parallel suite can starve them).
 public func blockingLoopbackGET(port: Int, _ path: String, headers: [String: String] = [:]) -> Data? {
+    blockingLoopbackRequest(port: port, "GET", path, headers: headers)?.body
+}
+
+/// An HTTP answer as it came over the wire: nothing followed, nothing decoded.
+public struct LoopbackResponse: Sendable {
+    public var status: Int
+    /// Header names in lower case.
+    public var headers: [String: String]
+    public var body: Data
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// One blocking request on a loopback HTTP server at `port` (HTTP/1.0, the connection closed by
+/// the server after the answer; a redirect is returned, not followed); nil when it failed.
+public func blockingLoopbackRequest(port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: Data = Data()) -> LoopbackResponse? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -51,9 +66,13 @@ public func blockingLoopbackGET(port: Int, _ path: String, headers: [String: Str
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
     guard connected else { return nil }
-    let request = "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\n" + headers.map { "\($0): \($1)\r\n" }.joined() + "Connection: close\r\n\r\n"
-    let sent = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
-    guard sent == request.utf8.count else { return nil }
+    var headers = headers
+    if !body.isEmpty || method == "POST" { headers["Content-Length"] = String(body.count) }
+    var request = Data(("\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\n" + headers.map { "\($0): \($1)\r\n" }.joined()
+        + "Connection: close\r\n\r\n").utf8)
+    request.append(body)
+    let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    guard sent == request.count else { return nil }
     var response = Data()
     var buffer = [UInt8](repeating: 0, count: 64 << 10)
     while true {
@@ -63,5 +82,13 @@ public func blockingLoopbackGET(port: Int, _ path: String, headers: [String: Str
         response.append(contentsOf: buffer[0..<n])
     }
     guard let end = response.range(of: Data("\r\n\r\n".utf8)) else { return nil }
-    return response.subdata(in: end.upperBound..<response.endIndex)
+    let head = String(decoding: response.subdata(in: response.startIndex..<end.lowerBound), as: UTF8.self).components(separatedBy: "\r\n")
+    let statusLine = head.first?.split(separator: " ") ?? []
+    guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
+    var fields: [String: String] = [:]
+    for line in head.dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return LoopbackResponse(status: status, headers: fields, body: response.subdata(in: end.upperBound..<response.endIndex))
 }

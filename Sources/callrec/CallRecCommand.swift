@@ -20,7 +20,7 @@ struct CallRecCommand: AsyncParsableCommand {
             spool): nothing was lost, free space and run again.
             """,
         version: "callrec 0.1.0 (\(libsndfileVersion), LAME \(lameVersion))",
-        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, TelnyxCommand.self, Match.self]
+        subcommands: [Probe.self, Transcode.self, Upload.self, Enqueue.self, Worker.self, Queue.self, Status.self, Delete.self, Reconcile.self, Trash.self, SpoolCommand.self, Sandbox.self, TelnyxCommand.self, Match.self, ConsoleCommand.self]
     )
 
     /// Parses, runs, and maps errors to the documented exit codes (argument-parser's default for

@@ -420,7 +420,9 @@ struct SourceLedgerTests {
                  try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'recording' AND sql IS NOT NULL ORDER BY name"))
             }
             #expect(violations == 0)
-            #expect(indexes == ["recording_path", "recording_state"])
+            // v3's rebuilt table has its indexes again; v6 (the console's) adds its own.
+            #expect(indexes == ["recording_created", "recording_error_created", "recording_path", "recording_state", "recording_state_created",
+                                "recording_state_error", "recording_state_updated"])
             // The parts still belong to their recording: one with no recording is refused.
             await #expect(throws: StoreError.self) {
                 try await store.commit([.replaceParts(key: LedgerTests.key(9), parts: [LedgerTests.part(LedgerTests.key(9), 1)])])

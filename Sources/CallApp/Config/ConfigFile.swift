@@ -25,6 +25,8 @@ public struct ConfigFile: Sendable {
     public var state: String? { document.state.map { resolved($0) } }
     /// `users`: extension → Pipedrive user id.
     public var users: [String: Int] { document.users ?? [:] }
+    /// `console.password_file`: the file holding the console's password (resolved).
+    public var consolePasswordFile: String? { document.console?.passwordFile.map { resolved($0) } }
 
     /// Whether `path` is a JSON config: its first character that is not blank and not on a
     /// `#` or `//` comment line is `{` (anything else is the KEY=VALUE file of DESIGN §7).
@@ -328,9 +330,10 @@ struct ConfigDocument: ConfigSection {
     var sources: [SourceEntry]?
     var matching: MatchingSection?
     var companyNumbers: [String]?
+    var console: ConsoleSection?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case pipedrive, telnyx, voipnow, database, state, users, defaults, sources, matching
+        case pipedrive, telnyx, voipnow, database, state, users, defaults, sources, matching, console
         case companyNumbers = "company_numbers"
     }
     static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -347,6 +350,17 @@ struct ConfigDocument: ConfigSection {
         sources = try c.decodeIfPresent([Checked<SourceEntry>].self, forKey: .sources)?.map(\.value)
         matching = try c.decodeIfPresent(Checked<MatchingSection>.self, forKey: .matching)?.value
         companyNumbers = try c.decodeIfPresent(TextList.self, forKey: .companyNumbers)?.items
+        console = try c.decodeIfPresent(Checked<ConsoleSection>.self, forKey: .console)?.value
+    }
+}
+
+/// `console`: the operator's console (`password_file`; the password itself never in the file).
+struct ConsoleSection: ConfigSection {
+    var passwordFile: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case passwordFile = "password_file" }
+    static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+    static var secrets: [String: String] {
+        ["password": "put the password in a file and name it with console.password_file, or set CALLREC_CONSOLE_PASSWORD"]
     }
 }
 

@@ -148,6 +148,7 @@ public struct TranscodeJobHandler: JobHandler {
             .setRecordingAudio(key: key, partCount: parts.count, seconds: seconds),
             .setRecordingState(key: key, state: .transcoded),
         ]
+        if let waveform = report.waveform { ops.append(.putWaveform(key: key, waveform: waveform)) }
         // A PBX call log whose length is the audio's: decided again now that it is known.
         if let source, let refined = CallResolution.withAudio(source, seconds: seconds) {
             ops.append(.setRecordingMetadata(key: key, metadata: refined.text))

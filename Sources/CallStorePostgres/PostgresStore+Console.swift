@@ -1,0 +1,97 @@
+public import CallStore
+public import Foundation
+import Logging
+import PostgresNIO
+
+extension PostgresStore: ConsoleStore {
+    public func recordingPage(_ query: RecordingPageQuery) async throws -> [Recording] {
+        guard query.limit > 0 else { return [] }
+        if let states = query.states, states.isEmpty { return [] }
+        var s = statement()
+        var conditions: [String] = []
+        if let states = query.states {
+            conditions.append("state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])")
+        }
+        if let code = query.errorCode { conditions.append("error_code = \(s.bind(code))") }
+        if let prefix = query.pathPrefix {
+            conditions.append("starts_with(path, \(s.bind(prefix)))")
+        }
+        if let from = query.createdFrom { conditions.append("created_at >= (\(SQL.epochPlus)\(s.bind(SQL.ms(from))))") }
+        if let before = query.createdBefore { conditions.append("created_at < (\(SQL.epochPlus)\(s.bind(SQL.ms(before))))") }
+        if let digits = query.digits, !digits.isEmpty {
+            let bound = s.bind(digits)
+            conditions.append("(strpos(path, \(bound)) > 0 OR strpos(coalesce(metadata, ''), \(bound)) > 0)")
+        }
+        if let callLogID = query.callLogID {
+            conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = \(s.bind(callLogID)))")
+        }
+        if let after = query.after {
+            //: a row comparison: the (created_at, key) index read backwards from the cursor.
+            conditions.append("(created_at, key) < ((\(SQL.epochPlus)\(s.bind(SQL.ms(after.createdAt)))), \(s.bind(after.key)))")
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        s.sql = """
+            SELECT \(Self.recordingColumns) FROM recording \(whereClause)
+            ORDER BY created_at DESC, key DESC LIMIT \(s.bind(query.limit))
+            """
+        let rows = try await self.query("recording page", s.query)
+        return try decode("recording page") { try rows.map(Self.recording(from:)) }
+    }
+
+    public func failureCounts(limit: Int) async throws -> [FailureCount] {
+        let rows = try await query("failure counts", """
+            SELECT error_code, count(*)::int8 AS n FROM recording
+            WHERE state IN ('failed', 'skipped') AND error_code IS NOT NULL
+            GROUP BY error_code ORDER BY n DESC, error_code LIMIT \(limit)
+            """)
+        return try decode("failure counts") {
+            try rows.map { row in
+                let (code, n) = try row.decode((String, Int).self)
+                return FailureCount(code: code, count: n)
+            }
+        }
+    }
+
+    public func sourceActivity() async throws -> [SourceActivity] {
+        let rows = try await query("source activity", """
+            SELECT pbx, \(unescaped: SQL.ms("max(seen_at)")) FROM source_file GROUP BY pbx
+            UNION ALL
+            SELECT 'telnyx', \(unescaped: SQL.ms("max(received_at)")) FROM telnyx_event HAVING count(*) > 0
+            """)
+        return try decode("source activity") {
+            try rows.map { row in
+                let (source, ms) = try row.decode((String, Int64).self)
+                return SourceActivity(source: source, lastSeen: SQL.date(ms))
+            }.sorted { $0.source < $1.source }
+        }
+    }
+
+    public func waveform(key: String) async throws -> Waveform? {
+        let rows = try await query("waveform", "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = \(key)")
+        return try decode("waveform") {
+            try rows.first.flatMap { row in
+                let (seconds, levels) = try row.decode((Double, String).self)
+                return Waveform(secondsPerPoint: seconds, encodedLevels: levels)
+            }
+        }
+    }
+
+    /// ``LedgerOp/putWaveform(key:waveform:)`` inside a commit.
+    static func applyWaveform(key: String, _ waveform: Waveform, _ connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("""
+            INSERT INTO recording_waveform (recording_key, seconds_per_point, levels)
+            VALUES (\(key), \(waveform.secondsPerPoint), \(waveform.encodedLevels))
+            ON CONFLICT (recording_key) DO UPDATE SET seconds_per_point = excluded.seconds_per_point, levels = excluded.levels
+            """, logger: logger).collect()
+    }
+
+    public func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int {
+        var s = statement()
+        s.sql = """
+            SELECT count(*)::int8 FROM recording
+            WHERE state = \(s.bind(state.rawValue)) AND updated_at >= (\(SQL.epochPlus)\(s.bind(SQL.ms(since))))
+            """
+        let rows = try await query("recording count", s.query)
+        return try decode("recording count") { try rows.first?.decode(Int.self) ?? 0 }
+    }
+}

@@ -1,0 +1,95 @@
+public import CallStore
+public import Foundation
+import GRDB
+
+extension SQLiteStore: ConsoleStore {
+    public func recordingPage(_ query: RecordingPageQuery) async throws -> [Recording] {
+        guard query.limit > 0 else { return [] }
+        if let states = query.states, states.isEmpty { return [] }
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let states = query.states {
+            conditions.append("state IN (\(placeholders(states.count)))")
+            arguments += StatementArguments(states.map(\.rawValue).sorted())
+        }
+        if let code = query.errorCode {
+            conditions.append("error_code = ?")
+            arguments += [code]
+        }
+        if let prefix = query.pathPrefix {
+            conditions.append("substr(path, 1, ?) = ?")
+            arguments += [prefix.unicodeScalars.count, prefix]
+        }
+        if let from = query.createdFrom {
+            conditions.append("created_at >= ?")
+            arguments += [Millis.from(from)]
+        }
+        if let before = query.createdBefore {
+            conditions.append("created_at < ?")
+            arguments += [Millis.from(before)]
+        }
+        if let digits = query.digits, !digits.isEmpty {
+            conditions.append("(instr(path, ?) > 0 OR instr(coalesce(metadata, ''), ?) > 0)")
+            arguments += [digits, digits]
+        }
+        if let callLogID = query.callLogID {
+            conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = ?)")
+            arguments += [callLogID]
+        }
+        if let after = query.after {
+            // A row value: SQLite walks the (created_at, key) index backwards from the cursor.
+            conditions.append("(created_at, key) < (?, ?)")
+            arguments += [Millis.from(after.createdAt), after.key]
+        }
+        arguments += [query.limit]
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT * FROM recording \(whereClause) ORDER BY created_at DESC, key DESC LIMIT ?"
+        return try await read("recording page") { [arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.recording(from:))
+        }
+    }
+
+    public func failureCounts(limit: Int) async throws -> [FailureCount] {
+        try await read("failure counts") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT error_code, count(*) AS n FROM recording INDEXED BY recording_state_error
+                WHERE state IN ('failed', 'skipped') AND error_code IS NOT NULL
+                GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?
+                """, arguments: [limit]).map { FailureCount(code: $0["error_code"], count: $0["n"]) }
+        }
+    }
+
+    public func sourceActivity() async throws -> [SourceActivity] {
+        try await read("source activity") { db in
+            var activity = try Row.fetchAll(db, sql: "SELECT pbx, max(seen_at) AS seen FROM source_file GROUP BY pbx").map {
+                SourceActivity(source: $0["pbx"], lastSeen: Millis.date($0["seen"] as Int64))
+            }
+            if let seen = try Int64.fetchOne(db, sql: "SELECT max(received_at) FROM telnyx_event") {
+                activity.append(SourceActivity(source: "telnyx", lastSeen: Millis.date(seen)))
+            }
+            return activity.sorted { $0.source < $1.source }
+        }
+    }
+
+    public func waveform(key: String) async throws -> Waveform? {
+        try await read("waveform") { db in
+            try Row.fetchOne(db, sql: "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = ?", arguments: [key])
+                .flatMap { Waveform(secondsPerPoint: $0["seconds_per_point"], encodedLevels: $0["levels"]) }
+        }
+    }
+
+    /// ``LedgerOp/putWaveform(key:waveform:)`` inside a commit.
+    static func applyWaveform(key: String, _ waveform: Waveform, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO recording_waveform (recording_key, seconds_per_point, levels) VALUES (?, ?, ?)
+            ON CONFLICT (recording_key) DO UPDATE SET seconds_per_point = excluded.seconds_per_point, levels = excluded.levels
+            """, arguments: [key, waveform.secondsPerPoint, waveform.encodedLevels])
+    }
+
+    public func recordingCount(state: RecordingState, changedSince since: Date) async throws -> Int {
+        try await read("recording count") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM recording WHERE state = ? AND updated_at >= ?",
+                             arguments: [state.rawValue, Millis.from(since)]) ?? 0
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import CallStore
+import Foundation
+import Testing
+
+/// The console's reads (ConsoleStore), on every backend: the list newest first with keyset
+/// pagination and its filters, failures by code, throughput.
+@Suite(.timeLimit(.minutes(2)))
+struct ConsoleStoreTests {
+    static func key(_ n: Int) -> String { String(format: "%064x", n) }
+
+    /// Recording `n`, registered at fixture(n / 2) (so that pairs share a millisecond and the
+    /// key breaks the tie), the even ones failed.
+    static func recording(_ n: Int) -> Recording {
+        Recording(key: key(n), path: "/pbx/\(n % 3 == 0 ? "hq" : "branch")/2026/out-+4420794601\(String(format: "%02d", n)).wav",
+                  metadata: n == 7 ? #"{"call_log":{"to_phone_number":"+15550107777"}}"# : nil,
+                  state: n % 2 == 0 ? .failed : .uploaded, errorCode: n % 2 == 0 ? (n % 4 == 0 ? "silence" : "one_way_audio") : nil,
+                  createdAt: .fixture(Double(n / 2)), updatedAt: .fixture(Double(n)))
+    }
+
+    static func store(_ backend: Backend, count: Int, _ body: (any ConsoleStore) async throws -> Void) async throws {
+        try await withStore(backend) { store in
+            let console = try #require(store as? any ConsoleStore)
+            try await store.commit((1...count).map { .insertRecording(recording($0)) })
+            try await body(console)
+        }
+    }
+
+    /// Every page of `query`, following the cursor of each page's last row.
+    static func allPages(_ store: any ConsoleStore, _ query: RecordingPageQuery) async throws -> [[String]] {
+        var pages: [[String]] = []
+        var query = query
+        while pages.count < 100 {
+            let page = try await store.recordingPage(query)
+            if page.isEmpty { break }
+            pages.append(page.map(\.key))
+            query.after = RecordingCursor(after: page[page.count - 1])
+        }
+        return pages
+    }
+
+    @Test(arguments: backends)
+    func pagesWalkEveryRecordingOnceNewestFirstThroughTiesOfTheSameMillisecond(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 25) { store async throws in
+            let pages = try await Self.allPages(store, RecordingPageQuery(limit: 4))
+            #expect(pages.count == 7)
+            #expect(pages.dropLast().allSatisfy { $0.count == 4 })
+            // Newest first; among equal times (2 and 3 share one) the greater key first.
+            let expected = (1...25).sorted { (a: Int, b: Int) in a / 2 != b / 2 ? a / 2 > b / 2 : a > b }.map(Self.key)
+            #expect(pages.flatMap { $0 } == expected)
+        }
+    }
+
+    @Test(arguments: backends)
+    func filtersNarrowTheListAndKeepPaging(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 25) { store async throws in
+            let keys = { (query: RecordingPageQuery) async throws -> Set<String> in
+                Set(try await Self.allPages(store, query).flatMap { $0 })
+            }
+            #expect(try await keys(RecordingPageQuery(states: [.failed], limit: 3)) == Set((1...25).filter { $0 % 2 == 0 }.map(Self.key)))
+            #expect(try await keys(RecordingPageQuery(errorCode: "silence", limit: 2)) == Set([4, 8, 12, 16, 20, 24].map(Self.key)))
+            #expect(try await keys(RecordingPageQuery(pathPrefix: "/pbx/hq/", limit: 2)) == Set([3, 6, 9, 12, 15, 18, 21, 24].map(Self.key)))
+            // Registered within [fixture(3), fixture(5)): recordings 6…9.
+            #expect(try await keys(RecordingPageQuery(createdFrom: .fixture(3), createdBefore: .fixture(5))) == Set((6...9).map(Self.key)))
+            // Digits of the number in the path, and in the sidecar.
+            #expect(try await keys(RecordingPageQuery(digits: "079460113")) == [Self.key(13)])
+            #expect(try await keys(RecordingPageQuery(digits: "5550107777")) == [Self.key(7)])
+            #expect(try await keys(RecordingPageQuery(states: [.uploaded], errorCode: "silence")).isEmpty)
+            #expect(try await store.recordingPage(RecordingPageQuery(states: [])).isEmpty)
+        }
+    }
+
+    @Test(arguments: backends)
+    func aCallLogIDFindsItsRecording(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 5) { store async throws in
+            let part = Part(recordingKey: Self.key(3), index: 1, spoolPath: "/spool/3/1.mp3", bytes: 10, seconds: 1, sha256: String(repeating: "ab", count: 32),
+                            state: .attached, callLogID: "cl-42", callLogOrigin: .created)
+            try await store.commit([.replaceParts(key: Self.key(3), parts: [part])])
+            #expect(try await store.recordingPage(RecordingPageQuery(callLogID: "cl-42")).map(\.key) == [Self.key(3)])
+            #expect(try await store.recordingPage(RecordingPageQuery(callLogID: "cl-43")).isEmpty)
+        }
+    }
+
+    @Test(arguments: backends)
+    func failuresByCodeAndThroughput(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 10) { store async throws in
+            // Failed: 2, 4, 6, 8, 10 → silence 4, 8; one_way_audio 2, 6, 10.
+            #expect(try await store.failureCounts(limit: 10) == [FailureCount(code: "one_way_audio", count: 3), FailureCount(code: "silence", count: 2)])
+            #expect(try await store.failureCounts(limit: 1).count == 1)
+            // Uploaded (odd) and changed at fixture(n): since fixture(5) → 5, 7, 9.
+            #expect(try await store.recordingCount(state: .uploaded, changedSince: .fixture(5)) == 3)
+            #expect(try await store.recordingCount(state: .uploaded, changedSince: .fixture(100)) == 0)
+        }
+    }
+
+    @Test(arguments: backends)
+    func aWaveformIsKeptAndReplaced(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 2) { store async throws in
+            #expect(try await store.waveform(key: Self.key(1)) == nil)
+            let first = Waveform(secondsPerPoint: 0.04, levels: [0, 17, 255, 128])
+            try await store.commit([.putWaveform(key: Self.key(1), waveform: first)])
+            #expect(try await store.waveform(key: Self.key(1)) == first)
+            let second = Waveform(secondsPerPoint: 0.5, levels: Array(repeating: 9, count: 1000))
+            try await store.commit([.putWaveform(key: Self.key(1), waveform: second)])
+            #expect(try await store.waveform(key: Self.key(1)) == second)
+            #expect(try await store.waveform(key: Self.key(2)) == nil)
+        }
+    }
+
+    @Test func aWaveformKeepsTheLoudestWindowOfEachSpanInAtMostAThousandPoints() {
+        // 2,500 windows of 20 ms: 3 per point → 834 points of 60 ms.
+        let decibels = (0..<2500).map { i -> Float in i == 1234 ? 0 : (i < 1500 ? -20 : -200) }
+        let waveform = Waveform(windowSeconds: 0.02, decibels: decibels)
+        #expect(waveform.levels.count == 834)
+        #expect(abs(waveform.secondsPerPoint - 0.06) < 1e-9)
+        #expect(waveform.levels[411] == 255, "the one loud window wins its span")
+        #expect(waveform.levels[0] == UInt8(((76.0 / 96) * 255).rounded()))
+        #expect(waveform.levels[833] == 0, "below the floor is 0")
+        #expect(Waveform(windowSeconds: 0.02, decibels: [-10, .nan]).levels == [UInt8(((86.0 / 96) * 255).rounded()), 0])
+        #expect(Waveform(secondsPerPoint: 1, encodedLevels: waveform.encodedLevels) == Waveform(secondsPerPoint: 1, levels: waveform.levels))
+    }
+
+    @Test(arguments: backends)
+    func eachSourceSaysWhenItLastDelivered(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 1) { store async throws in
+            #expect(try await store.sourceActivity().isEmpty)
+            func file(_ path: String, _ pbx: String, _ seen: Double) -> SourceFile {
+                SourceFile(path: path, directory: "/pbx", pbx: pbx, device: 1, inode: 2, size: 3, modifiedNanos: 4, changedNanos: 5, verdict: "registered",
+                           seenAt: .fixture(seen))
+            }
+            try await store.commit([.putSourceFile(file("/pbx/a.wav", "freepbx", 10)), .putSourceFile(file("/pbx/b.wav", "freepbx", 30)),
+                                    .putSourceFile(file("/pbx/c.wav", "3cx", 20))])
+            #expect(try await store.sourceActivity() == [SourceActivity(source: "3cx", lastSeen: .fixture(20)),
+                                                         SourceActivity(source: "freepbx", lastSeen: .fixture(30))])
+            try await store.commit([.insertTelnyxEvents([TelnyxEventRow(id: "ev-1", type: "call.initiated", callSessionID: "s", callLegID: "l",
+                                                                        occurredAt: .fixture(1), receivedAt: .fixture(40), document: "{}")])])
+            #expect(try await store.sourceActivity().last == SourceActivity(source: "telnyx", lastSeen: .fixture(40)))
+        }
+    }
+
+    @Test func aCursorReadsBackWhatItWrites() {
+        let cursor = RecordingCursor(createdAt: .fixture(12.5), key: Self.key(9))
+        #expect(RecordingCursor(cursor.description) == cursor)
+        #expect(RecordingCursor("nonsense") == nil)
+        #expect(RecordingCursor("12.") == nil)
+        #expect(RecordingCursor("12.a b") == nil)
+    }
+}
