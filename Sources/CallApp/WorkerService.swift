@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import CallAPI
 public import CallAudio
+public import CallConsole
 public import CallJobs
 public import CallMatch
 public import CallPipeline
@@ -47,6 +48,9 @@ public struct WorkerService: Sendable {
     /// Serve the Telnyx webhook endpoint, /healthz and /metrics here (`--listen HOST:PORT`; port
     /// 0: a free one, logged). Needs ``telnyx``'s public key.
     public var listen: (address: String, port: Int)?
+    /// With ``listen``: serve the operator's console there too (`CALLREC_CONSOLE_PASSWORD` or
+    /// `console.password_file`; nil: no console).
+    public var consolePassword: ConsolePassword?
     /// The Telnyx source (webhooks verified with its public key; recordings fetched and logged).
     public var telnyx: TelnyxSettings?
     /// Slots of the fetch queue (Telnyx downloads: network-bound).
@@ -180,8 +184,9 @@ public struct WorkerService: Sendable {
                 var webhooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
                 if let listen {
                     let intake = TelnyxIntake(store: store, settings: telnyx ?? TelnyxSettings(), spool: Spool(root: settings.spoolDirectory), logger: logger)
+                    let console = try consolePassword.map { try Console(store: store, configuration: ConsoleConfiguration(password: $0), logger: logger) }
                     webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
-                                                                 registry: registry, logger: logger)))
+                                                                 registry: registry, logger: logger, console: console)))
                 }
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)

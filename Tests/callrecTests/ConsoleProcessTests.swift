@@ -164,6 +164,36 @@ import Testing
         }
     }
 
+    /// `worker --listen` serves the console beside /healthz when a password is configured, with
+    /// the same password rule; without one it serves no console.
+    @Test(.timeLimit(.minutes(2)))
+    func theWorkersListenerServesTheConsoleWhenAPasswordIsSet() async throws {
+        try await withTemporaryDirectory { dir in
+            try await Self.seed(dir)
+            for withPassword in [true, false] {
+                let log = "\(dir)/worker-\(withPassword).log"
+                var environment = ProcessInfo.processInfo.environment
+                environment["CALLREC_CONSOLE_PASSWORD"] = withPassword ? Self.password : nil
+                environment["TELNYX_PUBLIC_KEY"] = nil
+                let worker = try startProcess(callrec, ["worker", "--state", "\(dir)/state", "--listen", "127.0.0.1:0", "--concurrency", "1"],
+                                              environment: environment, log: log)
+                defer { worker.terminate() }
+                #expect(try await waitForText("webhooks served at http://127.0.0.1:", inFile: log))
+                let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+                let port = try #require(text.firstMatch(of: /webhooks served at http:\/\/127\.0\.0\.1:([0-9]+)/).flatMap { Int($0.1) })
+                let console = Console(process: worker, log: log, port: port)
+                #expect(try console.request("/healthz", user: nil).status == 200)
+                if withPassword {
+                    #expect(try console.request("/console/", user: nil).status == 401)
+                    let overview = try console.request("/console/")
+                    #expect(overview.status == 200 && overview.text.contains("silence"), "\(overview.status) \(overview.text.prefix(500))")
+                } else {
+                    #expect(try console.request("/console/").status == 404)
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func theListPagesThroughEveryRecordingOnceAndFilters() async throws {
         try await withTemporaryDirectory { dir in

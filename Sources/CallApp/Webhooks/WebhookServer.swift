@@ -1,3 +1,4 @@
+public import CallConsole
 public import CallPipeline
 import CallStore
 public import CallTelnyx
@@ -10,7 +11,8 @@ public import Prometheus
 public import ServiceLifecycle
 import Synchronization
 
-/// `worker --listen HOST:PORT`: `POST /webhooks/telnyx`, `GET /healthz` and `GET /metrics`.
+/// `worker --listen HOST:PORT`: `POST /webhooks/telnyx`, `GET /healthz`, `GET /metrics` and,
+/// with a console password, the operator's console under `/console/`.
 ///
 /// Without a Telnyx public key (no `verifier`) the webhook endpoint answers 503 naming what is
 /// missing (Telnyx keeps the event and delivers it again), and the rest is served as usual.
@@ -37,6 +39,8 @@ public struct WebhookServer: Service {
     let batcher: WebhookBatcher
     let now: @Sendable () -> Date
     let onRunning: @Sendable (Int) async -> Void
+    /// The operator's console, served under `/console/` beside the rest (nil: none).
+    let console: Console?
 
     /// - Parameters:
     ///   - registry: what `/metrics` shows (the worker's: its jobs' metrics too); the webhook
@@ -48,7 +52,7 @@ public struct WebhookServer: Service {
     public init(intake: TelnyxIntake, verifier: WebhookVerifier?, address: ListenAddress,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger, backlog: Int = 10_000,
                 batchLimit: Int = 500, now: @escaping @Sendable () -> Date = { Date() },
-                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }, console: Console? = nil) {
         self.intake = intake
         self.verifier = verifier
         self.address = address
@@ -56,6 +60,7 @@ public struct WebhookServer: Service {
         self.logger = logger
         self.now = now
         self.onRunning = onRunning
+        self.console = console
         batcher = WebhookBatcher(backlog: backlog, batchLimit: batchLimit) { [intake, now] events in
             try await intake.accept(events, receivedAt: now())
         }
@@ -110,6 +115,7 @@ public struct WebhookServer: Service {
         }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in MetricsServer.response(registry) }
+        console?.register(on: router)
         var quiet = logger
         quiet.logLevel = .warning
         let address = self.address, logger = self.logger, onRunning = self.onRunning

@@ -294,6 +294,8 @@ extension CallRecCommand {
             service.metrics = metricsPort.map { (address: metricsAddress, port: $0) }
             service.spoolRetention = try retention.retention()
             service.reconcileEvery = reconcileEvery.flatMap(parseAge)
+            // The console rides on --listen when a password is configured.
+            service.consolePassword = try ConsoleServer.configuredPassword(config: config)
             service.settings = try transcode.settings()
             service.validation = validation.configuration()
             var request = source.request
