@@ -5,7 +5,8 @@
 set -euo pipefail
 
 build_packages=(libsndfile1-dev libmp3lame-dev libsoxr-dev libphonenumber-dev tzdata pkg-config)
-test_packages=(ffmpeg mp3val mpg123 sox libsox-fmt-mp3 espeak-ng lame time gcc make hyperfine curl python3 postgresql postgresql-client)
+test_packages=(ffmpeg mp3val mpg123 sox libsox-fmt-mp3 espeak-ng lame time gcc make hyperfine curl python3 python3-pip postgresql postgresql-client
+  iproute2 chromium chromium-driver)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--test" ]] && packages+=("${test_packages[@]}")
@@ -25,6 +26,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The console's browser test drives chromium through Selenium (PyPI).
+if [[ "${1:-}" == "--test" ]] && ! python3 -c 'import selenium' 2>/dev/null; then
+  echo "setup: installing selenium (pip)" >&2
+  python3 -m pip install -q selenium 2>/dev/null || python3 -m pip install -q --break-system-packages selenium
 fi
 
 if ! command -v swift >/dev/null; then
