@@ -272,7 +272,8 @@ public final class PostgresStore: CallStore {
                     }
                 }
             } catch {
-                if Task.isCancelled { break }
+                // A store closing ends its listener: that is no outage.
+                if Task.isCancelled || state.withLock({ $0.closed }) { break }
                 if lostAt == nil {
                     lostAt = .now
                     logger.error("\(location): the database does not answer (\(Self.describe(error))); jobs wait, and callrec keeps reconnecting (the worker does not exit)")
