@@ -3,7 +3,7 @@
 # SwiftPM's fuzzer sanitizer, Swift's address sanitizer and coverage instrumentation into its own
 # scratch path .build-fuzz, so callrec's .build is never touched).
 #
-#   scripts/fuzz.sh [--runs N] [--no-build] [SECONDS] [NAME...]
+#   scripts/fuzz.sh [--runs N] [--no-build] [--out DIR] [SECONDS] [NAME...]
 #
 # Runs each harness (all, or the NAMEs: sidecar cdr names container mpeg telnyx multipart) for
 # SECONDS (default 60; 0 with --runs: no time limit) on its committed seeds (fuzz/corpus/NAME/)
@@ -11,17 +11,21 @@
 # executions, executions per second, crashes. Exits 1 on any crash, timeout or sanitizer report,
 # leaving the input under .build-fuzz/crashes/NAME/ and libFuzzer's output in
 # .build-fuzz/logs/NAME.log. A crash replays with: .build-fuzz/release/FuzzNAME FILE
-# Long runs: nice -n 10 scripts/fuzz.sh --runs 10000000 0 cdr
+# --out DIR keeps corpus, crashes and logs under DIR instead, and runs copies of the harnesses
+# there, so a rebuild meanwhile cannot touch a long run:
+#   nice -n 10 scripts/fuzz.sh --runs 10000000 --out .build-fuzz/long 0 cdr
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=""
 build=1
+out=.build-fuzz
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --no-build) build=""; shift ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --out) out=$2; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) break ;;
   esac
 done
@@ -58,6 +62,11 @@ if [[ -n $build ]]; then
   fi
 fi
 bin=$(swift build "${flags[@]}" --show-bin-path)
+if [[ $out != .build-fuzz ]]; then
+  mkdir -p "$out/bin"
+  for name in "${names[@]}"; do cp "$bin/$(target "$name")" "$out/bin/"; done
+  bin=$out/bin
+fi
 
 limits=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 [[ -n $runs ]] && limits+=("-runs=$runs")
@@ -72,8 +81,8 @@ failed=0
 printf '%-10s %14s %10s %8s\n' harness executions exec/s crashes
 for name in "${names[@]}"; do
   exe="$bin/$(target "$name")"
-  work=.build-fuzz/corpus/$name crashes=.build-fuzz/crashes/$name log=.build-fuzz/logs/$name.log
-  mkdir -p "$work" "$crashes"
+  work=$out/corpus/$name crashes=$out/crashes/$name log=$out/logs/$name.log
+  mkdir -p "$work" "$crashes" "$out/logs"
   dict=()
   [[ -f fuzz/dict/$name.dict ]] && dict=("-dict=fuzz/dict/$name.dict")
   status=0
