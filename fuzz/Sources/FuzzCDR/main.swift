@@ -16,11 +16,11 @@ public func fuzzCDR(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
     // CSV records: one read of the whole file against reads of 16 to 32 bytes.
     let big = records(path, chunkSize: size + 16), small = records(path, chunkSize: 16 + size % 17)
-    precondition(big == small, "the CSV records depend on the reader's chunk size")
+    check(big == small, "the CSV records depend on the reader's chunk size")
 
     let whole: CDRChunk
     do { whole = try CDRFile.read(path: path, from: 0, kind: nil, header: nil) } catch {
-        precondition(error.code == CDRError.unknownKind, "unexpected \(error.code)")
+        check(error.code == CDRError.unknownKind, "unexpected \(error.code)")
         return 0
     }
     var offset: Int64 = 0, kind: CDRKind?, header: [String]?
@@ -28,14 +28,14 @@ public func fuzzCDR(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     while true {
         let chunk: CDRChunk
         do { chunk = try CDRFile.read(path: path, from: offset, kind: kind, header: header, maxBytes: step) } catch {
-            preconditionFailure("a tailed read failed where the whole read did not: \(error)")
+            fatalError("a tailed read failed where the whole read did not: \(error)")
         }
         rows += chunk.rows
         problems += chunk.problems
         guard chunk.nextOffset != offset else { break }
         (offset, kind, header) = (chunk.nextOffset, chunk.kind, chunk.header)
     }
-    precondition(rows == whole.rows && problems == whole.problems, "tailed reads differ from one whole read")
+    check(rows == whole.rows && problems == whole.problems, "tailed reads differ from one whole read")
 
     for row in whole.rows.prefix(3) {
         var local: LocalDateTime?
@@ -49,7 +49,7 @@ public func fuzzCDR(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 }
 
 func records(_ path: String, chunkSize: Int) -> [CSVRecord] {
-    guard let reader = try? CSVReader(path: path, chunkSize: chunkSize) else { preconditionFailure("cannot open \(path)") }
+    guard let reader = try? CSVReader(path: path, chunkSize: chunkSize) else { fatalError("cannot open \(path)") }
     var all: [CSVRecord] = []
     while let record = try? reader.next() { all.append(record) }
     return all

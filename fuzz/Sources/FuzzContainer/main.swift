@@ -12,11 +12,11 @@ public func fuzzContainer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = HeaderReaders.container(Array(file.prefix(16)))
     _ = WAVHeader.unfinished(path: path)
     guard let read = try? HeaderReaders.salvage(path: path, block: 1 + Int(selector)) else {
-        preconditionFailure("cannot read the scratch file")
+        fatalError("cannot read the scratch file")
     }
-    precondition(read.bytes.count == file.count, "the patched view is \(read.bytes.count) bytes, the file \(file.count)")
+    check(read.bytes.count == file.count, "the patched view is \(read.bytes.count) bytes, the file \(file.count)")
     for (index, byte) in read.bytes.enumerated() where byte != file[index] {
-        precondition(read.patches.contains { Int($0.offset) <= index && index < Int($0.offset) + $0.bytes.count },
+        check(read.patches.contains { Int($0.offset) <= index && index < Int($0.offset) + $0.bytes.count },
                      "byte \(index) changed outside the patches")
     }
     return 0

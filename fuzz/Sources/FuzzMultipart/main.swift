@@ -14,6 +14,6 @@ public func fuzzMultipart(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let whole = MultipartParsing.parse(body, boundary: boundary, pieces: [])
     let pieces = [1, 2, 3, 5, 8, 13].map { $0 + newline % 7 }
     let fed = MultipartParsing.parse(body, boundary: boundary, pieces: pieces)
-    precondition(whole == fed, "the parts depend on how the body was cut into pieces")
+    check(whole == fed, "the parts depend on how the body was cut into pieces")
     return 0
 }

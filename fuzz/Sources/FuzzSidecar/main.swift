@@ -9,10 +9,10 @@ public func fuzzSidecar(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = FuzzInput(data, size)
     let (sidecar, problems) = Sidecar.parse(Data(input.bytes))
     if let sidecar {
-        precondition(problems.isEmpty, "a sidecar with problems")
+        check(problems.isEmpty, "a sidecar with problems")
         _ = sidecar.declaredCallSeconds
     } else {
-        precondition(!problems.isEmpty, "no sidecar and no problem")
+        check(!problems.isEmpty, "no sidecar and no problem")
     }
     return 0
 }

@@ -14,12 +14,12 @@ public enum ScratchFile {
     public static func holding(_ bytes: UnsafeRawBufferPointer) -> String {
         let path = made ?? make()
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        precondition(fd >= 0, "cannot write the scratch file \(path)")
+        check(fd >= 0, "cannot write the scratch file \(path)")
         var done = 0
         while done < bytes.count {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0, errno == EINTR { continue }
-            precondition(n > 0, "cannot write the scratch file \(path)")
+            check(n > 0, "cannot write the scratch file \(path)")
             done += n
         }
         close(fd)
@@ -49,4 +49,10 @@ public struct FuzzInput {
         guard let first = bytes.first else { return (0, bytes) }
         return (first, UnsafeRawBufferPointer(rebasing: bytes[1...]))
     }
+}
+
+/// Stops the harness with `message` when `condition` fails: libFuzzer keeps the input as a crash.
+/// (`precondition` drops its message in an optimised build.)
+public func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
 }
