@@ -38,6 +38,8 @@ let package = Package(
         .library(name: "CallMatch", targets: ["CallMatch"]),
         .library(name: "CallSources", targets: ["CallSources"]),
         .library(name: "CallTelnyx", targets: ["CallTelnyx"]),
+        // fuzz/ only (the multipart parser's harness): the API emulator, not for applications
+        .library(name: "CallSandbox", targets: ["CallSandbox"]),
         // Synthetic audio and helpers for tests and for bench/ (not for applications).
         .library(name: "CallTesting", targets: ["CallTesting"]),
     ],

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 paths=()
-for p in Sources Tests Package.swift bench/Package.swift bench/Benchmarks bench/Tools; do
+for p in Sources Tests Package.swift bench/Package.swift bench/Benchmarks bench/Tools fuzz/Package.swift fuzz/Sources; do
   [[ -e $p ]] && paths+=("$p")
 done
 if [[ "${1:-}" == "--fix" ]]; then

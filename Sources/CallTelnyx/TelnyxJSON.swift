@@ -71,7 +71,10 @@ private struct SpanScanner {
             skipSpace()
             let start = at
             guard value() else { return nil }
-            // A key written with escapes is not recognised: the caller falls back.
+            // A key written with escapes (`"d\u0061ta"`) may be `key` too, and JSONSerialization
+            // keeps the last of equal keys: with one anywhere, which member it read is unknown, so
+            // none is returned (the caller writes the object it read again).
+            if bytes[name].contains(UInt8(ascii: "\\")) { return nil }
             if bytes[name].elementsEqual(key) { found = start..<at }
             skipSpace()
             if peek == UInt8(ascii: ",") { at += 1 } else { return peek == UInt8(ascii: "}") ? found : nil }

@@ -47,6 +47,18 @@ import Testing
         #expect(utf16.id == "e3" && utf16.document == #"{"event_type":"call.answered","id":"e3"}"#)
     }
 
+    /// Found by fuzz/ (FuzzTelnyx): `data` twice, the second written with escapes. JSONSerialization
+    /// reads the last; the document was the first's text, so the ledger kept another event's
+    /// document than the one handled.
+    @Test func aDataKeyRepeatedWithEscapesGivesTheDocumentOfTheEventRead() throws {
+        for body in [#"{"data":{"id":"A","event_type":"call.hangup"},"d\u0061ta":{"id":"B","event_type":"call.hangup"}}"#,
+                     #"{"data":{"id":"A","event_type":"call.hangup"},"meta":{"d\u0061ta":1},"data":{"id":"B","event_type":"call.hangup"}}"#] {
+            let event = try TelnyxEvent.parse(Array(body.utf8))
+            #expect(event.id == "B")
+            #expect(try TelnyxEvent.parse(document: event.document) == event, "\(event.document)")
+        }
+    }
+
     @Test func everyRefusalNamesItsField() {
         func refusal(_ body: String) -> String {
             do {
