@@ -71,6 +71,14 @@ if [[ -n "${CI:-}" ]]; then
   fi
 fi
 
+# Fuzzing (issue 18): every parser of untrusted bytes under libFuzzer + AddressSanitizer, 20 s each.
+# The fuzz package builds into .build-fuzz (long the first time), never touching .build.
+echo "== scripts/fuzz.sh 20" >&2
+if ! scripts/fuzz.sh 20; then
+  echo "== fuzzing FAILED (inputs under .build-fuzz/crashes/NAME/, logs under .build-fuzz/logs/)" >&2
+  exit 1
+fi
+
 if [[ "${CALLREC_SKIP_BENCH:-}" != "1" ]]; then
   echo "== benchmark (short): callrec vs C reference, lame, ffmpeg, sox" >&2
   # callrec and callrec-bench (the benchmarks' plumbing) were built above, with the tests.
