@@ -150,13 +150,17 @@ import Testing
     func aMigrationThatFailsOnSQLiteLeavesTheSchemaAsItWas() async throws {
         try await withTemporaryDirectory { dir in
             let database = try await makeGoodState(dir)
-            // The database as the callrec before the CRM index (v5) left it, and a table in v5's way.
+            // The database as the callrec before the CRM index (v5) left it (so without v6's console
+            // indexes either), and a table in v5's way.
             let queue = try DatabaseQueue(path: database)
             try await queue.write { db in
                 try db.execute(sql: """
                     DROP TABLE crm_phone; DROP TABLE crm_sync; DROP TABLE crm_user; DROP TABLE crm_lead; DROP TABLE crm_deal;
                     DROP TABLE crm_organization; DROP TABLE crm_person;
-                    DELETE FROM grdb_migrations WHERE identifier = 'v5-crm-index';
+                    DROP TABLE recording_waveform; DROP INDEX recording_created; DROP INDEX recording_state_created;
+                    DROP INDEX recording_error_created; DROP INDEX recording_state_updated; DROP INDEX recording_state_error;
+                    DROP INDEX source_file_seen; DROP INDEX telnyx_event_received;
+                    DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console');
                     CREATE TABLE crm_sync (mine TEXT);
                     """)
             }
