@@ -6,12 +6,8 @@ import PostgresNIO
 extension PostgresStore: ConsoleStore {
     public func recordingPage(_ query: RecordingPageQuery) async throws -> [Recording] {
         guard query.limit > 0 else { return [] }
-        if let states = query.states, states.isEmpty { return [] }
         var s = statement()
-        var conditions: [String] = []
-        if let states = query.states {
-            conditions.append("state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])")
-        }
+        guard var conditions = try Self.stateConditions(query.states, &s) else { return [] }
         if let code = query.errorCode { conditions.append("error_code = \(s.bind(code))") }
         if let prefix = query.pathPrefix {
             conditions.append("starts_with(path, \(s.bind(prefix)))")

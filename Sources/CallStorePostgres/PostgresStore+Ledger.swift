@@ -290,14 +290,17 @@ extension PostgresStore {
         return try decode("recording") { try rows.first.map(Self.recording(from:)) }
     }
 
+    /// The condition on `states` (none: any state), bound into `s`; nil when no state can match.
+    static func stateConditions(_ states: Set<RecordingState>?, _ s: inout Statement) throws -> [String]? {
+        guard let states else { return [] }
+        if states.isEmpty { return nil }
+        return ["state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])"]
+    }
+
     public func recordings(_ query: RecordingQuery) async throws -> [Recording] {
         guard query.limit > 0 else { return [] }
-        if let states = query.states, states.isEmpty { return [] }
         var s = statement()
-        var conditions: [String] = []
-        if let states = query.states {
-            conditions.append("state = ANY(\(try s.bind(array: states.map(\.rawValue).sorted()))::text[])")
-        }
+        guard var conditions = try Self.stateConditions(query.states, &s) else { return [] }
         if let path = query.path { conditions.append("path = \(s.bind(path))") }
         if let after = query.afterKey { conditions.append("key > \(s.bind(after))") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")

@@ -49,6 +49,26 @@ import FoundationNetworking
         return false
     }
 
+    /// `count` calls (and the fixture's bad inputs) under `dir/in`, a sandbox whose requests all
+    /// take `delay` s (so that the faults fall in the middle of the work), and the calls enqueued
+    /// on `database`; the environment the workers take and how many recordings should upload.
+    func setUp(_ dir: String, database: String, count: Int, delay: Double, sandboxArguments: [String] = []) async throws
+        -> (environment: [String: String], sandbox: SandboxProcess, expected: Int) {
+        let expected = try UploadFixtures.makeDirectory(dir, count: count, longCalls: 0)
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLREC_DATABASE"] = database
+        environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
+        environment["PIPEDRIVE_BURST"] = "500"
+        environment["TELNYX_PUBLIC_KEY"] = nil
+        let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment, faults: "slow=1,delay=\(delay)",
+                                                     arguments: sandboxArguments)
+        environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
+        try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
+        let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
+        #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
+        return (environment, sandbox, expected)
+    }
+
     static func text(_ path: String) -> String {
         String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     }
@@ -58,19 +78,8 @@ import FoundationNetworking
         let server = try PrivatePostgres()
         defer { server.close() }
         try await withTemporaryDirectory { dir in
-            let expected = try UploadFixtures.makeDirectory(dir, count: 40, longCalls: 0)
-            var environment = ProcessInfo.processInfo.environment
-            environment["CALLREC_DATABASE"] = server.url
-            environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
-            environment["PIPEDRIVE_BURST"] = "500"
-            environment["TELNYX_PUBLIC_KEY"] = nil
-            // Every request takes 0.2 s, so that the restarts fall in the middle of the work.
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment, faults: "slow=1,delay=0.2")
+            let (environment, sandbox, expected) = try await setUp(dir, database: server.url, count: 40, delay: 0.2)
             defer { sandbox.terminate() }
-            environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
-            try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
-            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
-            #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
             let flags = Self.flags(ttl: 20)
             let a = try startProcess(callrec, flags + ["--state", "\(dir)/a", "--listen", "127.0.0.1:0"], environment: environment, log: "\(dir)/a.log")
             let b = try startProcess(callrec, flags + ["--state", "\(dir)/b"], environment: environment, log: "\(dir)/b.log")
@@ -120,19 +129,10 @@ import FoundationNetworking
         let server = try PrivatePostgres(listen: [host.databaseAddress])
         defer { server.close() }
         try await withTemporaryDirectory { dir in
-            let expected = try UploadFixtures.makeDirectory(dir, count: 24, longCalls: 0)
-            var environment = ProcessInfo.processInfo.environment
-            environment["CALLREC_DATABASE"] = server.url
-            environment["PIPEDRIVE_API_TOKEN"] = "0123456789abcdef0123456789abcdef01234567"
-            environment["PIPEDRIVE_BURST"] = "500"
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: environment, faults: "slow=1,delay=0.3",
-                                                         arguments: ["--host", "0.0.0.0"])
+            let (environment, sandbox, expected) = try await setUp(dir, database: server.url, count: 24, delay: 0.3,
+                                                                   sandboxArguments: ["--host", "0.0.0.0"])
             defer { sandbox.terminate() }
             let sandboxPort = try #require(URLComponents(string: sandbox.base)?.port)
-            environment["PIPEDRIVE_API_URL"] = sandbox.base + "/v1"
-            try await sandbox.seedCallLog(UploadFixtures.existingCallLog)
-            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--settle", "0", "--state", "\(dir)/e"], environment: environment)
-            #expect(enqueue.status == 1, "three bad inputs: \(enqueue.stderr)")
 
             // Worker b lives on the test host: the database and the sandbox by their addresses there.
             let flags = Self.flags(ttl: 6)
