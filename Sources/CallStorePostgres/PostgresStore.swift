@@ -312,7 +312,7 @@ public final class PostgresStore: CallStore {
     /// `unavailable` (and whoever asked retries): a pooled connection can die in a way nobody
     /// notices (a server restarting under it was seen to leave a query waiting for good), and a
     /// job must not wait on it forever.
-    static let callTimeout: Duration = .seconds(60)
+    static let callTimeout: Duration = .seconds(30)
 
     /// Runs one statement (its own transaction) and returns every row; one unanswered for
     /// `timeout` fails as `unavailable`.
