@@ -159,7 +159,7 @@ restart() {
 }
 
 partition() {
-  local hold=$((15 + RANDOM % 26)) owner="" jobs="" t_cut id taken finished
+  local hold=$((15 + RANDOM % 26)) owner="" jobs="" t_cut id taken
   # The cut falls while worker b holds jobs (what is measured is their takeover).
   partitions=$((partitions + 1)); batch "partition-$partitions" 12
   for _ in $(seq 200); do

@@ -23,13 +23,14 @@ public final class TestHost: @unchecked Sendable {
 
     /// Whether namespaces can be made here (root, `ip`).
     public static let isAvailable: Bool = {
-        guard getuid() == 0, let ip = which("ip") ?? ["/usr/sbin/ip", "/sbin/ip"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return false }
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: ip) else { return false }
         let name = "crp-\(getpid() % 100_000)"
         guard (try? runProcessBlocking(ip, ["netns", "add", name]))?.status == 0 else { return false }
         _ = try? runProcessBlocking(ip, ["netns", "del", name])
         return true
     }()
 
+    /// `ip` from PATH, else from sbin (a test runner's PATH may lack it).
     static let ip: String = which("ip") ?? (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip")
 
     public init() throws {
