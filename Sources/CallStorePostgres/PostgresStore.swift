@@ -314,6 +314,9 @@ public final class PostgresStore: CallStore {
     /// job must not wait on it forever.
     static let callTimeout: Duration = .seconds(30)
 
+    /// How long the server lets one of callrec's transactions idle before it ends it.
+    static let idleInTransactionTimeout: Duration = .seconds(10)
+
     /// Runs one statement (its own transaction) and returns every row; one unanswered for
     /// `timeout` fails as `unavailable`.
     func query(_ what: String, _ query: PostgresQuery, timeout: Duration = callTimeout) async throws -> [PostgresRow] {
@@ -352,6 +355,11 @@ public final class PostgresStore: CallStore {
     nonisolated(nonsending) static func inTransaction<T>(_ connection: PostgresConnection, readOnly: Bool = false, logger: Logger,
                                  _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+        // A client cut off mid-transaction (a partition) would leave the server holding this
+        // transaction's row locks until TCP gives up on it (hours), and every other worker waiting
+        // on those rows: the server ends it once it idles this long. Per transaction (SET LOCAL),
+        // as PgBouncer's transaction mode allows; callrec's statements follow each other at once.
+        try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL idle_in_transaction_session_timeout = '\(Self.idleInTransactionTimeout.milliseconds)ms'"), logger: logger)
         let value: T
         do {
             value = try await body(connection)

@@ -63,6 +63,19 @@ struct PostgresSmokeTests {
     /// A one-shot command whose body ends before its store's run task starts (`callrec match` on
     /// a loaded machine) closes the store first: the run then has nothing to do and returns; it
     /// used to throw "the store runs once", and the command failed after its work was done.
+    /// A transaction of callrec's that stops talking (its worker cut off by a partition) is ended
+    /// by the server after 10 s, so its row locks do not hold the other workers for hours.
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available")) func theServerEndsATransactionLeftIdle() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "idle"))
+        try await withRunningStore(try PostgresStore(url: url)) { store in
+            let store = try #require(store as? PostgresStore)
+            let setting = try await store.transaction("show") { connection in
+                try await connection.query("SHOW idle_in_transaction_session_timeout", logger: Logger(label: "test")).collect().first?.decode(String.self)
+            }
+            #expect(setting == "10s")
+        }
+    }
+
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available")) func aStoreClosedBeforeItsRunBeganRunsNothing() async throws {
         let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_closed_first"))
         let store = try PostgresStore(url: url)
