@@ -57,7 +57,8 @@ public enum CDRFile {
     public static func read(path: String, from offset: Int64, kind: CDRKind?, header: [String]?,
                             maxBytes: Int = 4 << 20) throws(CDRError) -> CDRChunk
     {
-        let reader = try CSVReader(path: path, offset: offset)
+        // A short read (a tail of a few new lines) need not allocate the reader's 1 MiB chunk.
+        let reader = try CSVReader(path: path, offset: offset, chunkSize: min(1 << 20, max(4 << 10, maxBytes)))
         var kind = offset == 0 ? nil : kind
         var header = kind?.hasHeader == true ? header : nil
         var pending: CSVRecord?
@@ -74,7 +75,7 @@ public enum CDRFile {
             }
         } else if kind == nil || (kind!.hasHeader && header == nil) {
             // The kind or header of a file read from the middle: its first line says.
-            guard let first = try CSVReader(path: path).next() else {
+            guard let first = try CSVReader(path: path, chunkSize: 64 << 10).next() else {
                 throw CDRError(code: CDRError.unreadable, file: path, reason: "is shorter than the \(offset) bytes already read")
             }
             kind = try CDRColumns.detect(first.fields, path: path)
