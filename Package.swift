@@ -343,6 +343,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CallConsoleTests",
+            dependencies: ["CallConsole", "CallStore", "CallStoreSQLite", "CallTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "callrecTests",
             dependencies: ["CallTesting", "CallAudio", "CallStore", "CallStoreSQLite", "CallStorePostgres", "CallTelnyx",
                            .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],

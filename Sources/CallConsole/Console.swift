@@ -59,7 +59,8 @@ public struct Console: Sendable {
     /// Adds the console's routes (`/console/…`) to `router`, behind the password. The router's
     /// other routes (webhooks, `/healthz`, `/metrics`) are left as they are.
     public func register<Context: RequestContext>(on router: Router<Context>) {
-        let pages = ConsolePages(store: store, readOnly: configuration.readOnly, guardian: guardian)
+        let pages = ConsolePages(store: store, readOnly: configuration.readOnly, guardian: guardian,
+                                 counter: OverviewCounter(store: store, clock: ContinuousClock()))
         let actions = ConsoleActions(store: store, readOnly: configuration.readOnly, guardian: guardian, logger: logger)
         let group = router.group(RouterPath(stringLiteral: Self.prefix)).add(middleware: ConsoleAuthMiddleware<Context>(guardian: guardian, logger: logger))
         group.get("/") { request, _ in try await pages.overview(request) }

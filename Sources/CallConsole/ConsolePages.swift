@@ -1,6 +1,7 @@
 import CallAudio
 import CallPipeline
 import CallStore
+import CallSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,32 +11,29 @@ struct ConsolePages: Sendable {
     let store: any ConsoleStore
     let readOnly: Bool
     let guardian: ConsoleGuard
+    let counter: OverviewCounter<ContinuousClock>
 
     static let pageSize = 50
 
     // MARK: overview
 
     func overview(_ request: Request) async throws -> Response {
-        let now = try await store.now()
-        let recordings = try await store.recordingCounts()
-        let queue = try await store.queueStats()
-        let failures = try await store.failureCounts(limit: 20)
-        let hour = try await store.recordingCount(state: .uploaded, changedSince: now.addingTimeInterval(-3600))
-        let day = try await store.recordingCount(state: .uploaded, changedSince: now.addingTimeInterval(-86400))
-        let sources = try await store.sourceActivity()
+        let answer = try await counter.counts()
+        let counts = answer.counts, now = counts.at, queue = counts.queue
         let object: [String: Any] = [
             "readOnly": readOnly,
             "now": Self.time(now),
-            "recordings": RecordingState.allCases.map { ["state": $0.rawValue, "count": recordings[$0] ?? 0] as [String: Any] },
+            "counted": answer.age.map { "counted \(Self.age($0.seconds)) ago (a count of this ledger takes a while: it is redone in the background while the page is watched)" } ?? false,
+            "recordings": RecordingState.allCases.map { ["state": $0.rawValue, "count": counts.recordings[$0] ?? 0] as [String: Any] },
             "jobs": JobState.allCases.map { ["state": $0.rawValue, "count": queue[$0]] as [String: Any] },
             "due": queue.due,
             "oldestDue": queue.oldestDueSeconds.map(Self.age) ?? "none waiting",
-            "uploadedHour": hour,
-            "uploadedDay": day,
-            "failures": failures.map { ["code": $0.code, "count": $0.count] as [String: Any] },
-            "has_failures": !failures.isEmpty,
-            "sources": sources.map { ["source": $0.source, "seen": Self.time($0.lastSeen), "ago": Self.age(now.timeIntervalSince($0.lastSeen))] },
-            "has_sources": !sources.isEmpty,
+            "uploadedHour": counts.uploadedHour,
+            "uploadedDay": counts.uploadedDay,
+            "failures": counts.failures.map { ["code": $0.code, "count": $0.count] as [String: Any] },
+            "has_failures": !counts.failures.isEmpty,
+            "sources": counts.sources.map { ["source": $0.source, "seen": Self.time($0.lastSeen), "ago": Self.age(now.timeIntervalSince($0.lastSeen))] },
+            "has_sources": !counts.sources.isEmpty,
         ]
         return ConsoleHeaders.html(.ok, Templates.page("overview", title: "Overview", object))
     }

@@ -46,7 +46,7 @@ enum Templates {
 
     static let overview = """
         <h1>Overview</h1>
-        <p class="muted">As of {{now}} (the store's clock).</p>
+        <p class="muted">As of {{now}} (the store's clock){{#counted}}: {{counted}}{{/counted}}.</p>
         <section class="grid">
         <div>
         <h2>Recordings</h2>

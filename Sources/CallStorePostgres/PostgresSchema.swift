@@ -1,3 +1,5 @@
+import CallStore
+
 /// The PostgreSQL schema, as numbered migrations recorded in `callrec_schema`.
 ///
 /// ``PostgresStore/migrate()`` applies them in one transaction under an advisory lock, so that
@@ -33,6 +35,20 @@ enum PostgresSchema {
         Migration(version: 4, statements: v4),
         Migration(version: 5, statements: v5),
         Migration(version: 6, statements: v6),
+        Migration(version: 7, statements: v7),
+    ]
+
+    /// The phone numbers each recording is found by (RecordingNumbers.swift), reversed, as in the
+    /// SQLite schema; the recordings there are get theirs from the same digit runs.
+    static let v7: [String] = [
+        """
+        CREATE TABLE recording_number (
+          reversed      TEXT COLLATE "C" NOT NULL,
+          recording_key TEXT COLLATE "C" NOT NULL,
+          PRIMARY KEY (reversed, recording_key)
+        )
+        """,
+        RecordingNumbers.backfillPostgresSQL,
     ]
 
     /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:

@@ -15,8 +15,14 @@ extension PostgresStore: ConsoleStore {
         if let from = query.createdFrom { conditions.append("created_at >= (\(SQL.epochPlus)\(s.bind(SQL.ms(from))))") }
         if let before = query.createdBefore { conditions.append("created_at < (\(SQL.epochPlus)\(s.bind(SQL.ms(before))))") }
         if let digits = query.digits, !digits.isEmpty {
-            let bound = s.bind(digits)
-            conditions.append("(strpos(path, \(bound)) > 0 OR strpos(coalesce(metadata, ''), \(bound)) > 0)")
+            // The numbers ending with the digits (RecordingNumbers): a range of recording_number's
+            // key, then each recording by its key.
+            let lookup = RecordingNumbers.lookup(digits)
+            conditions.append("""
+                key IN (SELECT recording_key FROM recording_number
+                        WHERE (reversed >= \(s.bind(lookup.prefix)) AND reversed < \(s.bind(lookup.upper)))
+                           OR reversed = ANY(\(s.bind(lookup.exact))::text[]))
+                """)
         }
         if let callLogID = query.callLogID {
             conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = \(s.bind(callLogID)))")

@@ -69,14 +69,18 @@ extension PostgresStore {
                 """
             // A concurrent insert of the same key waits for the other transaction, then inserts
             // nothing: for a registration that is a conflict.
-            if try await rows(s.query).isEmpty, exclusive {
-                throw StoreError(.conflict, "recording \(r.key) exists already")
+            if try await rows(s.query).isEmpty {
+                if exclusive { throw StoreError(.conflict, "recording \(r.key) exists already") }
+            } else {
+                try await db.insertNumbers(key: r.key, RecordingNumbers.reversed(path: r.path, metadata: r.metadata))
             }
 
         case .setRecordingMetadata(let key, let metadata):
+            let before = try await db.numbers(key: key)
             try await update("""
                 UPDATE recording SET metadata = \(metadata), updated_at = \(now: offset) WHERE key = \(key) RETURNING 1
                 """, "recording \(key)")
+            try await db.renumber(key: key, before: before)
 
         case .setRecordingState(let key, let state, let errorCode, let errorMessage):
             try await update("""
@@ -243,7 +247,7 @@ extension PostgresStore {
     }
 
     /// The connection of a commit, with the helpers of its ops.
-    private struct LedgerConnection {
+    struct LedgerConnection {
         let connection: PostgresConnection
         let logger: Logger
 
@@ -260,6 +264,33 @@ extension PostgresStore {
             if try await rows("SELECT 1 FROM recording WHERE key = \(key)").isEmpty {
                 throw StoreError(.notFound, "recording \(key) does not exist")
             }
+        }
+
+        /// The numbers of recording `key` as its row stands (RecordingNumbers; none when it does
+        /// not exist).
+        func numbers(key: String) async throws -> Set<String> {
+            guard let row = try await rows("SELECT path, metadata FROM recording WHERE key = \(key)").first else { return [] }
+            let (path, metadata) = try row.decode((String, String?).self)
+            return RecordingNumbers.reversed(path: path, metadata: metadata)
+        }
+
+        func insertNumbers(key: String, _ numbers: Set<String>) async throws {
+            guard !numbers.isEmpty else { return }
+            _ = try await rows("""
+                INSERT INTO recording_number (reversed, recording_key) SELECT unnest(\(numbers.sorted())::text[]), \(key)
+                ON CONFLICT DO NOTHING
+                """)
+        }
+
+        /// After a change of the path or the sidecar: the numbers that went are removed, the new
+        /// ones added.
+        func renumber(key: String, before: Set<String>) async throws {
+            let after = try await numbers(key: key)
+            let gone = before.subtracting(after).sorted()
+            if !gone.isEmpty {
+                _ = try await rows("DELETE FROM recording_number WHERE recording_key = \(key) AND reversed = ANY(\(gone)::text[])")
+            }
+            try await insertNumbers(key: key, after.subtracting(before))
         }
     }
 

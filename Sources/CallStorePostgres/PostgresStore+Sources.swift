@@ -37,11 +37,14 @@ extension PostgresStore {
             _ = try await rows(s.query)
 
         case .setRecordingPath(let key, let path):
+            let db = LedgerConnection(connection: connection, logger: logger)
+            let before = try await db.numbers(key: key)
             if try await rows("""
                 UPDATE recording SET path = \(path), updated_at = \(now: offset) WHERE key = \(key) RETURNING 1
                 """).isEmpty {
                 throw StoreError(.notFound, "recording \(key) does not exist")
             }
+            try await db.renumber(key: key, before: before)
 
         case .insertCDRRows(let all):
             // One INSERT … SELECT FROM unnest(arrays) per batch; a NULL key travels as '' (the

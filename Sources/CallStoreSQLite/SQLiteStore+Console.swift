@@ -29,8 +29,14 @@ extension SQLiteStore: ConsoleStore {
             arguments += [Millis.from(before)]
         }
         if let digits = query.digits, !digits.isEmpty {
-            conditions.append("(instr(path, ?) > 0 OR instr(coalesce(metadata, ''), ?) > 0)")
-            arguments += [digits, digits]
+            // The numbers ending with the digits (RecordingNumbers): a range of recording_number's
+            // key, then each recording by its key.
+            let lookup = RecordingNumbers.lookup(digits)
+            conditions.append("""
+                key IN (SELECT recording_key FROM recording_number
+                        WHERE (reversed >= ? AND reversed < ?)\(lookup.exact.isEmpty ? "" : " OR reversed IN (\(placeholders(lookup.exact.count)))"))
+                """)
+            arguments += StatementArguments([lookup.prefix, lookup.upper] + lookup.exact)
         }
         if let callLogID = query.callLogID {
             conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = ?)")

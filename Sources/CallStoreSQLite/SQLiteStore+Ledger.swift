@@ -51,6 +51,7 @@ extension SQLiteStore {
                 ON CONFLICT (key) DO NOTHING
                 """, arguments: [r.key, r.path, r.metadata, r.state.rawValue, r.errorCode, r.errorMessage, r.partCount,
                                  r.seconds, Millis.from(r.createdAt), Millis.from(r.updatedAt)])
+            if db.changesCount > 0 { try insertNumbers(key: r.key, RecordingNumbers.reversed(path: r.path, metadata: r.metadata), db) }
 
         case .registerRecording(let r):
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM recording WHERE key = ?)", arguments: [r.key]) ?? false {
@@ -59,8 +60,10 @@ extension SQLiteStore {
             _ = try apply(.insertRecording(r), db, now: now)
 
         case .setRecordingMetadata(let key, let metadata):
+            let before = try numbers(key: key, db)
             try db.execute(sql: "UPDATE recording SET metadata = ?, updated_at = ? WHERE key = ?", arguments: [metadata, now, key])
             try expectChange(db, "recording \(key)")
+            try renumber(key: key, before: before, db)
 
         case .setRecordingState(let key, let state, let errorCode, let errorMessage):
             try db.execute(sql: "UPDATE recording SET state = ?, error_code = ?, error_message = ?, updated_at = ? WHERE key = ?",
@@ -334,5 +337,29 @@ extension SQLiteStore {
         }
         return Deletion(id: id, recordingKey: row["recording_key"], reason: row["reason"], steps: steps,
                         createdAt: Millis.date(row["created_at"] as Int64), finishedAt: Millis.date(row["finished_at"] as Int64?))
+    }
+}
+
+// MARK: phone numbers (RecordingNumbers)
+
+extension SQLiteStore {
+    /// The numbers of recording `key` as its row stands (none when it does not exist).
+    static func numbers(key: String, _ db: Database) throws -> Set<String> {
+        guard let row = try Row.fetchOne(db, sql: "SELECT path, metadata FROM recording WHERE key = ?", arguments: [key]) else { return [] }
+        return RecordingNumbers.reversed(path: row["path"], metadata: row["metadata"])
+    }
+
+    static func insertNumbers(key: String, _ numbers: Set<String>, _ db: Database) throws {
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO recording_number (reversed, recording_key) VALUES (?, ?)")
+        for number in numbers { try insert.execute(arguments: [number, key]) }
+    }
+
+    /// After a change of the path or the sidecar: the numbers that went are removed, the new
+    /// ones added.
+    static func renumber(key: String, before: Set<String>, _ db: Database) throws {
+        let after = try numbers(key: key, db)
+        let delete = try db.cachedStatement(sql: "DELETE FROM recording_number WHERE reversed = ? AND recording_key = ?")
+        for number in before.subtracting(after) { try delete.execute(arguments: [number, key]) }
+        try insertNumbers(key: key, after.subtracting(before), db)
     }
 }

@@ -23,8 +23,10 @@ extension SQLiteStore {
                                  Millis.from(file.seenAt)])
 
         case .setRecordingPath(let key, let path):
+            let before = try numbers(key: key, db)
             try db.execute(sql: "UPDATE recording SET path = ?, updated_at = ? WHERE key = ?", arguments: [path, now, key])
             if db.changesCount == 0 { throw StoreError(.notFound, "recording \(key) does not exist") }
+            try renumber(key: key, before: before, db)
 
         case .insertCDRRows(let rows):
             let insert = try db.cachedStatement(sql: """

@@ -1,4 +1,6 @@
 import CallStore
+import CallStorePostgres
+import CallTesting
 import Foundation
 import Testing
 
@@ -66,6 +68,65 @@ struct ConsoleStoreTests {
             #expect(try await keys(RecordingPageQuery(digits: "5550107777")) == [Self.key(7)])
             #expect(try await keys(RecordingPageQuery(states: [.uploaded], errorCode: "silence")).isEmpty)
             #expect(try await store.recordingPage(RecordingPageQuery(states: [])).isEmpty)
+        }
+    }
+
+    /// The phone filter finds the recordings with a number that ends with the digits given
+    /// (RecordingNumbers): in the path or the sidecar, typed with or without a country or trunk
+    /// prefix, and a short local number that the digits end with; never a number of a recording's
+    /// old path or sidecar.
+    @Test(arguments: backends)
+    func aPhoneNumberFindsTheRecordingsWithANumberEndingWithIt(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let console = try #require(store as? any ConsoleStore)
+            let recordings = [
+                Recording(key: Self.key(1), path: "/pbx/2026/03/04/in-442079460123-101-20260304-101530-1772637330.12.wav"),
+                Recording(key: Self.key(2), path: "/pbx/2026/03/04/out-02079460123-102.wav"),
+                Recording(key: Self.key(3), path: "/pbx/in-5550123-103.wav"),
+                Recording(key: Self.key(4), path: "/sidecars/call-4.wav", metadata: #"{"call_log":{"to_phone_number":"+16175551000"}}"#),
+                // Too long to be a number (21 digits), and digits that are not ASCII.
+                Recording(key: Self.key(5), path: "/pbx/x-207946012300000000000-\u{0662}\u{0660}\u{0667}\u{0669}\u{0664}\u{0666}\u{0660}.wav"),
+            ]
+            try await store.commit(recordings.map { .registerRecording($0) })
+            let found = { (digits: String) async throws -> Set<String> in
+                Set(try await console.recordingPage(RecordingPageQuery(digits: digits, limit: 10)).map(\.key))
+            }
+            #expect(try await found("079460123") == [Self.key(1), Self.key(2)])
+            #expect(try await found("2079460123") == [Self.key(1), Self.key(2)])
+            #expect(try await found("442079460123") == [Self.key(1)])
+            #expect(try await found("75550123") == [Self.key(3)])  // a local number within the digits
+            #expect(try await found("6175551000") == [Self.key(4)])
+            #expect(try await found("0794601") == [])  // not the end of a number
+            #expect(try await found("20794601230000") == [])
+
+            // A mended sidecar and a converted file take their old numbers with them.
+            try await store.commit([.setRecordingMetadata(key: Self.key(4), metadata: #"{"call_log":{"to_phone_number":"+16175552000"}}"#),
+                                    .setRecordingPath(key: Self.key(3), path: "/pbx/in-5559999-103.mp3")])
+            #expect(try await found("6175551000").isEmpty)
+            #expect(try await found("6175552000") == [Self.key(4)])
+            #expect(try await found("5550123").isEmpty)
+            #expect(try await found("5559999") == [Self.key(3)])
+        }
+    }
+
+    /// PostgreSQL's migration v7 gives the recordings it finds the numbers a commit would have
+    /// given them (its SQL reads the digit runs as RecordingNumbers does in Swift).
+    @Test func postgresBackfillReadsTheNumbersAsACommitDoes() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "numbers"), "PostgreSQL is not installed (scripts/setup.sh --test installs it)")
+        let store = try PostgresStore(url: url)
+        try await store.migrate()
+        try await withRunningStore(store) { store in
+            let texts = ["/pbx/in-442079460123-101-20260304-101530-1772637330.12.wav", "/x/1234567-123456-123456789012345-1234567890123456.wav",
+                         "/x/\u{0662}\u{0660}\u{0667}\u{0669}\u{0664}\u{0666}\u{0660}1234567.wav", "/x/a9876543b.wav", "/x/0000000"]
+            try await store.commit(texts.enumerated().map { n, path in
+                .registerRecording(Recording(key: Self.key(n), path: path, metadata: n == 1 ? #"{"to":"+15550107777","n":12345678}"# : nil))
+            })
+            let table = "SELECT recording_key || ' ' || reversed FROM recording_number ORDER BY 1"
+            let committed = try TestPostgres.psql(url, table)
+            #expect(committed.split(separator: "\n").count == 10)
+            _ = try TestPostgres.psql(url, "DELETE FROM recording_number")
+            _ = try TestPostgres.psql(url, RecordingNumbers.backfillPostgresSQL)
+            #expect(try TestPostgres.psql(url, table) == committed)
         }
     }
 

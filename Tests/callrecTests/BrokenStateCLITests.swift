@@ -159,8 +159,8 @@ import Testing
                     DROP TABLE crm_organization; DROP TABLE crm_person;
                     DROP TABLE recording_waveform; DROP INDEX recording_created; DROP INDEX recording_state_created;
                     DROP INDEX recording_error_created; DROP INDEX recording_state_updated; DROP INDEX recording_state_error;
-                    DROP INDEX source_file_seen; DROP INDEX telnyx_event_received;
-                    DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console');
+                    DROP INDEX source_file_seen; DROP INDEX telnyx_event_received; DROP TABLE recording_number;
+                    DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console', 'v7-recording-numbers');
                     CREATE TABLE crm_sync (mine TEXT);
                     """)
             }
