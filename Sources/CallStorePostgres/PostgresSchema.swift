@@ -33,6 +33,30 @@ enum PostgresSchema {
         Migration(version: 4, statements: v4),
         Migration(version: 5, statements: v5),
         Migration(version: 6, statements: v6),
+        Migration(version: 7, statements: v7),
+    ]
+
+    /// The console's Pipedrive spend and warning filter, as in the SQLite schema: the tokens every
+    /// worker sharing the account booked per budget day (PipedriveSpend), and each recording's
+    /// warning codes, keyed by code first.
+    static let v7: [String] = [
+        """
+        CREATE TABLE pipedrive_spend (
+          budget_day   BIGINT      PRIMARY KEY,
+          tokens       BIGINT      NOT NULL,
+          daily_tokens BIGINT      NOT NULL,
+          resets_at    TIMESTAMPTZ NOT NULL,
+          updated_at   TIMESTAMPTZ NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE recording_warning (
+          code          TEXT COLLATE "C" NOT NULL,
+          recording_key TEXT COLLATE "C" NOT NULL,
+          PRIMARY KEY (code, recording_key)
+        )
+        """,
+        "CREATE INDEX recording_warning_key ON recording_warning (recording_key)",
     ]
 
     /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:

@@ -22,11 +22,33 @@ enum SQLiteSchema {
         migrator.registerMigration("v6-console") { db in
             try db.execute(sql: v6Console)
         }
+        migrator.registerMigration("v7-console-spend-warnings") { db in
+            try db.execute(sql: v7SpendWarnings)
+        }
         return migrator
     }
 
     /// The migrations this callrec knows, in order.
     static let identifiers = migrator.migrations
+
+    /// The console's Pipedrive spend and warning filter (issue 19; ConsoleStore.swift): the tokens
+    /// every process sharing the account booked per budget day (PipedriveSpend), and each
+    /// recording's warning codes, keyed by code first (the list's filter reads one code's keys).
+    static let v7SpendWarnings = """
+        CREATE TABLE pipedrive_spend (
+          budget_day   INTEGER PRIMARY KEY NOT NULL,
+          tokens       INTEGER NOT NULL,
+          daily_tokens INTEGER NOT NULL,
+          resets_at    INTEGER NOT NULL,
+          updated_at   INTEGER NOT NULL
+        );
+        CREATE TABLE recording_warning (
+          code          TEXT NOT NULL,
+          recording_key TEXT NOT NULL,
+          PRIMARY KEY (code, recording_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX recording_warning_key ON recording_warning (recording_key);
+        """
 
     /// The console's reads (issue 19; ConsoleStore.swift), measured at a million recordings: the
     /// recordings list newest first, by state or by error code, with keyset pagination on
