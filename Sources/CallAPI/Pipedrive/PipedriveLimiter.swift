@@ -65,6 +65,8 @@ public actor PipedriveLimiter {
     private var reserved = 0
     private var reservations: [String: Int] = [:]
     private var budgetDay: Int64?
+    /// Booked tokens by budget day, not yet handed to ``takeUnrecordedSpend()``.
+    private var unrecorded: [Int64: Int] = [:]
     /// The requests of the current window. A slot is dated by when its answer arrived — after
     /// the server counted the request — so however latency varies, a new request cannot reach the
     /// server inside the old one's window. Until the answer arrives the slot cannot expire.
@@ -142,6 +144,37 @@ public actor PipedriveLimiter {
     private func book(_ cost: Int) {
         counters.tokensSpent += cost
         dayTokens = max(0, dayTokens + cost)
+        unrecorded[budgetDay ?? budgetDayNow, default: 0] += cost
+    }
+
+    /// Tokens booked (less those given back) in one budget day that ``takeUnrecordedSpend()``
+    /// has not handed out yet.
+    public struct DaySpend: Sendable, Hashable {
+        /// Days since the epoch, each starting at ``budgetReset``.
+        public var budgetDay: Int64
+        public var tokens: Int
+        /// When that budget day ends.
+        public var resetsAt: Date
+        /// The daily budget this limiter keeps to.
+        public var dailyTokens: Int
+    }
+
+    /// What was booked since the last call, by budget day (oldest first), and forgets it: the
+    /// caller adds it to the spend every process sharing the account records
+    /// (CallStore's `pipedrive_spend`), and gives it back with ``restoreUnrecordedSpend(_:)`` if
+    /// that write fails.
+    public func takeUnrecordedSpend() -> [DaySpend] {
+        defer { unrecorded.removeAll() }
+        return unrecorded.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
+            DaySpend(budgetDay: $0.key, tokens: $0.value, resetsAt: Date(timeIntervalSince1970: Double($0.key + 1) * 86_400 + budgetReset.seconds),
+                     dailyTokens: dailyTokens)
+        }
+    }
+
+    /// Spend ``takeUnrecordedSpend()`` handed out that could not be recorded: handed out again
+    /// next time.
+    public func restoreUnrecordedSpend(_ spend: [DaySpend]) {
+        for day in spend { unrecorded[day.budgetDay, default: 0] += day.tokens }
     }
 
     /// Sets `tokens` of today's budget aside for a request that must follow `operation` (a
