@@ -20,22 +20,38 @@ public struct PipedriveSpendRecorder: Sendable {
         self.logger = logger
     }
 
-    /// Adds what was booked since the last flush.
+    /// Adds what was booked since the last flush, then tells the limiter what every process
+    /// sharing the account has spent today (``PipedriveLimiter/shared(budgetDay:total:)``).
     public func flush() async {
         let spend = await limiter.takeUnrecordedSpend()
-        guard !spend.isEmpty else { return }
+        if !spend.isEmpty {
+            do {
+                try await store.commit(spend.map {
+                    .addPipedriveSpend(budgetDay: $0.budgetDay, tokens: $0.tokens, dailyTokens: $0.dailyTokens, resetsAt: $0.resetsAt)
+                })
+            } catch {
+                await limiter.restoreUnrecordedSpend(spend)
+                logger.warning("the Pipedrive spend could not be recorded; it is tried again", metadata: ["error": "\(error)"])
+            }
+        }
+        await share()
+    }
+
+    /// Tells the limiter the latest shared count (nothing when it cannot be read: the limiter
+    /// keeps its own count).
+    func share() async {
+        guard let store = store as? any ConsoleStore else { return }
         do {
-            try await store.commit(spend.map {
-                .addPipedriveSpend(budgetDay: $0.budgetDay, tokens: $0.tokens, dailyTokens: $0.dailyTokens, resetsAt: $0.resetsAt)
-            })
+            if let latest = try await store.pipedriveSpend() { await limiter.shared(budgetDay: latest.budgetDay, total: latest.tokens) }
         } catch {
-            await limiter.restoreUnrecordedSpend(spend)
-            logger.warning("the Pipedrive spend could not be recorded; it is tried again", metadata: ["error": "\(error)"])
+            logger.debug("the shared Pipedrive spend could not be read", metadata: ["error": "\(error)"])
         }
     }
 
     /// `body`, with a flush every `interval` while it runs and one when it ends (however it ends).
     public func recording<T>(every interval: Duration = .seconds(5), _ body: () async throws -> T) async throws -> T {
+        // What the other processes spent today counts from the first request.
+        await share()
         let flusher = Task {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { break }

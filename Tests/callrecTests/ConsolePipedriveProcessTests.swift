@@ -70,6 +70,34 @@ import Testing
         }
     }
 
+    /// Processes sharing one account (one ledger) share its daily budget: what one recorded counts
+    /// against the next one's from its first request, and nothing goes out past it.
+    @Test(.timeLimit(.minutes(5)))
+    func processesSharingAnAccountShareItsDailyBudget() async throws {
+        try await withTemporaryDirectory { dir in
+            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: deletes.environment())
+            defer { sandbox.terminate() }
+            var environment = deletes.environment(base: sandbox.base)
+            environment["PIPEDRIVE_DAILY_TOKENS"] = "30"
+            try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
+            _ = try await deletes.seed(3, parts: 1, base: sandbox.base, state: "\(dir)/state")
+
+            // One listing page: 20 of the 30 tokens.
+            let first = try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--json"], environment: environment)
+            #expect(first.status == 0, "\(first.stderr)")
+            #expect(try await Self.sandboxTokens(sandbox) == 20)
+
+            // The next process alone would have 30 for its 20; with the first one's spend it has 10.
+            let second = try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--json"], environment: environment)
+            let report = try #require(try JSONSerialization.jsonObject(with: second.stdout) as? [String: Any])["report"] as? [String: Any]
+            let abort = try #require(report?["abort"] as? [String: Any], "\(second.stdout) \(second.stderr)")
+            let message = abort["message"] as? String ?? ""
+            #expect(message.contains("budget_spent") || message.contains("daily token budget is spent"), "\(message)")
+            #expect(message.contains("20 more by other processes sharing the account"), "\(message)")
+            #expect(try await Self.sandboxTokens(sandbox) == 20, "no request went out past the shared budget")
+        }
+    }
+
     @Test(.timeLimit(.minutes(5)))
     func aReconcilePlanIsShownThenAppliedExactlyAndAuditedWithWho() async throws {
         try await withTemporaryDirectory { dir in
