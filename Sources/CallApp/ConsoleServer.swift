@@ -1,5 +1,5 @@
-public import CallConsole
 public import CallAPI
+public import CallConsole
 import CallPipeline
 public import CallStore
 public import Foundation
