@@ -33,14 +33,21 @@ import Testing
         html.components(separatedBy: "<tr>").first { $0.contains(">\(path)</a>") }
     }
 
-    @Test(.timeLimit(.minutes(5)))
-    func theOverviewShowsTodaysTokensAsTheSandboxCountedThem() async throws {
+    /// A `callrec sandbox` process with `count` uploaded recordings seeded in it and in the
+    /// state under `dir/state` (DeleteCLITests.seed); `body(dir, sandbox, environment, seeded)`.
+    func withSeededSandbox(_ count: Int, _ body: (String, SandboxProcess, [String: String], [DeleteCLITests.Seeded]) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: deletes.environment())
             defer { sandbox.terminate() }
-            let environment = deletes.environment(base: sandbox.base)
             try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
-            _ = try await deletes.seed(3, parts: 1, base: sandbox.base, state: "\(dir)/state")
+            let seeded = try await deletes.seed(count, parts: 1, base: sandbox.base, state: "\(dir)/state")
+            try await body(dir, sandbox, deletes.environment(base: sandbox.base), seeded)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func theOverviewShowsTodaysTokensAsTheSandboxCountedThem() async throws {
+        try await withSeededSandbox(3) { dir, sandbox, environment, _ in
 
             let before = try await consoles.start(dir, name: "before", environment: environment)
             #expect(try before.request("/console/").text.contains("No Pipedrive request recorded yet."))
@@ -74,13 +81,9 @@ import Testing
     /// against the next one's from its first request, and nothing goes out past it.
     @Test(.timeLimit(.minutes(5)))
     func processesSharingAnAccountShareItsDailyBudget() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: deletes.environment())
-            defer { sandbox.terminate() }
-            var environment = deletes.environment(base: sandbox.base)
+        try await withSeededSandbox(3) { dir, sandbox, environment, _ in
+            var environment = environment
             environment["PIPEDRIVE_DAILY_TOKENS"] = "30"
-            try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
-            _ = try await deletes.seed(3, parts: 1, base: sandbox.base, state: "\(dir)/state")
 
             // One listing page: 20 of the 30 tokens.
             let first = try await runProcess(callrec, ["reconcile", "--state", "\(dir)/state", "--json"], environment: environment)
@@ -100,12 +103,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(5)))
     func aReconcilePlanIsShownThenAppliedExactlyAndAuditedWithWho() async throws {
-        try await withTemporaryDirectory { dir in
-            let sandbox = try await SandboxProcess.start(callrec, dir: dir, environment: deletes.environment())
-            defer { sandbox.terminate() }
-            let environment = deletes.environment(base: sandbox.base)
-            try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
-            let seeded = try await deletes.seed(6, parts: 1, base: sandbox.base, state: "\(dir)/state")
+        try await withSeededSandbox(6) { dir, sandbox, environment, seeded in
             func deleteBehindCallrecsBack(_ r: DeleteCLITests.Seeded) async throws {
                 let (status, _) = try await sandbox.request("DELETE", "/v1/callLogs/\(r.callLogIDs[0])", headers: ["x-api-token": DeleteCLITests.pipedriveToken])
                 #expect(status == 200)
