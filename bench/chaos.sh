@@ -42,7 +42,7 @@ done
 for tool in ip sox psql python3 curl; do command -v $tool >/dev/null || { echo "chaos: $tool is missing (scripts/setup.sh --test)" >&2; exit 2; }; done
 bin=$(readlink -f "$bin")
 RANDOM=$seed
-echo "chaos: seed $seed (replay with --seed $seed), ${minutes} min${only:+, only $only}${events:+, at most $events events}" >&2
+echo "chaos: seed $seed (replay with --seed $seed), ${minutes} min${only:+, only $only}$( ((events > 0)) && echo ", at most $events events")" >&2
 
 work=$(mktemp -d /tmp/callrec-chaos.XXXXXX)
 chmod 755 "$work"
@@ -172,15 +172,26 @@ partition() {
   ip rule add from "$db_ip" to "$b_ip" blackhole
   t_cut=$(now)
   log_event "partition of worker b for ${hold}s; it held jobs: ${jobs:-none}"
-  local left=" $jobs "
+  # The takeover is timed by the database's own clock: the rescue writes its instant into the
+  # job's error history (the polling below only notices it, a few tenths of a second later).
+  local left=" $jobs " facts expires rescued
   while (($(python3 -c "print(int($(now) - $t_cut < $hold))"))) || [[ -n ${left// /} ]]; do
     for id in $left; do
-      if [[ $(sql "SELECT state <> 'running' OR lease_owner <> '$owner' FROM queue_job WHERE id = $id") == t ]]; then
+      facts=$(sql "SELECT (state <> 'running' OR lease_owner IS DISTINCT FROM '$owner')::text || ' ' ||
+                     coalesce((SELECT max((e->>'at')::int8) FROM jsonb_array_elements(errors) e
+                               WHERE e->>'kind' = 'rescued' AND (e->>'at')::int8 >= ${t_cut%.*}000)::text, '-')
+                   FROM queue_job WHERE id = $id")
+      [[ ${facts%% *} == true ]] || continue
+      rescued=${facts#* }
+      if [[ $rescued == - ]]; then
         taken=$(elapsed "$t_cut" "$(now)")
+        log_event "  job $id left worker b ${taken}s after the cut without a rescue (it finished before the cut took hold)"
+      else
+        taken=$(python3 -c "print(f'{$rescued / 1000 - $t_cut:.1f}')")
         echo "$taken" >>"$work/takeover.txt"
         log_event "  job $id taken from worker b ${taken}s after the cut (lease TTL 10 s + rescue interval 1 s)"
-        left=${left// $id / }
       fi
+      left=${left// $id / }
     done
     (($(python3 -c "print(int($(now) - $t_cut > 120))"))) && { log_event "  jobs still held 120 s after the cut: $left"; break; }
     sleep 0.2

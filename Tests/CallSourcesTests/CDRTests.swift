@@ -87,6 +87,23 @@ import Testing
         #expect(chunk.rows[6].recordingStem == nil && chunk.rows[6].disposition == "NO ANSWER")
     }
 
+    /// Header names and values are trimmed of spaces, tabs and the other Unicode space
+    /// separators (a no-break space from a spreadsheet), as Foundation's `.whitespaces` trims.
+    @Test func headerNamesAndValuesLoseTheirBlanks() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/cdr.csv"
+            let header = Self.freepbxHeader.split(separator: ",").map { "\u{00A0}\t\($0) \u{3000}" }.joined(separator: ",")
+            try Data((header + "\n" + Self.freepbxRow + "\n").utf8).write(to: URL(fileURLWithPath: path))
+            let chunk = try CDRFile.read(path: path, from: 0, kind: nil, header: nil)
+            #expect(chunk.kind == .freepbxCDR && chunk.problems.isEmpty)
+            #expect(chunk.header?.first == "calldate")
+            #expect(chunk.rows.first?.uniqueid == "1772637330.12" && chunk.rows.first?.billsec == 120)
+        }
+    }
+
+    static let freepbxHeader = "calldate,clid,src,dst,disposition,duration,billsec,uniqueid,linkedid,recordingfile,did,cnum"
+    static let freepbxRow = "2026-03-04 10:15:30,\"Doe\" <6175550199>,6175550199,101,ANSWERED,125,\u{2007}120\t,1772637330.12,1772637330.12,in-1.wav,2125550100,6175550199"
+
     @Test func fusionPBXExport() throws {
         let chunk = try Self.read("fusionpbx/cdr/fusionpbx-cdr.csv")
         #expect(chunk.kind == .fusionpbxCDR && chunk.problems.isEmpty)

@@ -20,7 +20,7 @@ struct CDRColumns {
 
     /// Header names as compared: trimmed, lower case.
     static func names(_ fields: [String]) -> [String] {
-        fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        fields.map { $0.trimmingBlanks.lowercased() }
     }
 
     /// The kind a file's first record says: a header naming a kind's required columns, or a
@@ -96,7 +96,7 @@ struct CDRColumns {
         for (name, value) in zip(names, record.fields) where fields[name] == nil { fields[name] = value }
         var row = CDRRow(kind: kind, rowKey: rowKey(record.raw), disposition: "", fields: fields)
         let text = { (name: String) -> String? in
-            guard let value = fields[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            guard let value = fields[name]?.trimmingBlanks, !value.isEmpty else { return nil }
             return value
         }
         let time = { (name: String) -> Result<CDRTime?, CDRError> in
@@ -272,5 +272,17 @@ enum CDRTimeText {
             offset = (hours * 3_600 + minutes * 60) * (sign == "-" ? -1 : 1)
         }
         return .instant(Date(timeIntervalSince1970: Double(local.naiveSeconds - offset) + fraction))
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (what `trimmingCharacters(in: .whitespaces)`
+    /// removes: Unicode's space separators and the tab), without bridging to NSString.
+    var trimmingBlanks: String {
+        func space(_ scalar: Unicode.Scalar) -> Bool { scalar == "\t" || scalar.properties.generalCategory == .spaceSeparator }
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !space($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !space($0) })!
+        return String(String.UnicodeScalarView(scalars[first...last]))
     }
 }

@@ -17,9 +17,10 @@ public struct CSVRecord: Sendable, Hashable {
 /// skipped; blank lines are skipped. A last line without its line end is never returned: a writer
 /// may still be appending it, so it is left for the next read.
 public final class CSVReader {
-    private let handle: FileHandle
+    private let descriptor: Int32
     private let path: String
-    private let chunkSize: Int
+    /// What one read(2) asks for; the buffer it reads into is allocated once.
+    private var scratch: [UInt8]
     private var buffer: [UInt8] = []
     /// The file offset of `buffer[0]`.
     private var bufferOffset: Int64
@@ -27,19 +28,22 @@ public final class CSVReader {
     private var atEnd = false
 
     public init(path: String, offset: Int64 = 0, chunkSize: Int = 1 << 20) throws(CDRError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
             throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be opened: \(String(cString: strerror(errno)))")
         }
-        do { try handle.seek(toOffset: UInt64(max(0, offset))) } catch {
-            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot seek to byte \(offset): \(error)")
+        guard lseek(descriptor, off_t(max(0, offset)), SEEK_SET) >= 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot seek to byte \(offset): \(reason)")
         }
-        self.handle = handle
+        self.descriptor = descriptor
         self.path = path
-        self.chunkSize = max(16, chunkSize)
+        self.scratch = [UInt8](repeating: 0, count: max(16, chunkSize))
         self.bufferOffset = max(0, offset)
     }
 
-    deinit { try? handle.close() }
+    deinit { close(descriptor) }
 
     /// The next complete record, or nil at the end (or before a last line still being written).
     public func next() throws(CDRError) -> CSVRecord? {
@@ -47,7 +51,7 @@ public final class CSVReader {
             if bufferOffset == 0, position == 0, buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF {
                 position = 3
             }
-            if let (fields, contentEnd, end) = CSV.record(in: buffer, from: position) {
+            if CSV.recordEnds(in: buffer, from: position), let (fields, contentEnd, end) = CSV.record(in: buffer, from: position) {
                 let start = position
                 position = end
                 let raw = Array(buffer[start..<contentEnd])
@@ -65,20 +69,63 @@ public final class CSVReader {
             bufferOffset += Int64(position)
             position = 0
         }
-        let data: Data?
-        do { data = try handle.read(upToCount: chunkSize) } catch {
-            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be read: \(error)")
+        let count = scratch.count
+        var got: Int
+        repeat {
+            got = scratch.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, count) }
+        } while got < 0 && errno == EINTR
+        guard got >= 0 else {
+            throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
         }
-        guard let data, !data.isEmpty else {
+        guard got > 0 else {
             atEnd = true
             return
         }
-        buffer.append(contentsOf: data)
+        buffer.append(contentsOf: scratch[0..<got])
     }
 }
 
 enum CSV {
     static let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+
+    /// Whether a whole record starts at `start` (what ``record(in:from:)`` would find, without
+    /// building its fields: a record still arriving is scanned once a read, and cheaply).
+    static func recordEnds(in bytes: [UInt8], from start: Int) -> Bool {
+        var inQuotes = false, atFieldStart = true
+        var i = start
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            if inQuotes {
+                if byte == quote {
+                    guard i + 1 < count else { return false }
+                    if bytes[i + 1] == quote {
+                        i += 2
+                    } else {
+                        inQuotes = false
+                        i += 1
+                    }
+                    continue
+                }
+                i += 1
+                continue
+            }
+            switch byte {
+            case quote where atFieldStart:
+                inQuotes = true
+                atFieldStart = false
+            case comma: atFieldStart = true
+            case newline: return true
+            case cr:
+                guard i + 1 < count else { return false }
+                if bytes[i + 1] == newline { return true }
+                atFieldStart = false
+            default: atFieldStart = false
+            }
+            i += 1
+        }
+        return false
+    }
 
     /// The record starting at `start`: its fields, where its content ends (before CR LF) and where
     /// the next record starts; nil when the buffer holds no complete record yet.
