@@ -77,6 +77,30 @@ import Testing
         }
     }
 
+    /// A worker's uploads (the upload path's spend, recorded as it goes and at its end) show on
+    /// the overview as the sandbox counted them.
+    @Test(.timeLimit(.minutes(5)))
+    func aWorkersUploadsShowOnTheOverviewAsTheSandboxCountedThem() async throws {
+        try await withSeededSandbox(1) { dir, sandbox, environment, _ in
+            try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+            for i in 1...2 {
+                try SyntheticAudio.write(.speech(), seconds: 4 + Double(i), to: "\(dir)/in/call-\(i).wav")
+                _ = FileManager.default.createFile(atPath: "\(dir)/in/call-\(i).json", contents: Data(UploadFixtures.sidecar(index: i).utf8))
+            }
+            let enqueue = try await runProcess(callrec, ["enqueue", "\(dir)/in", "--state", "\(dir)/state", "--settle", "0"], environment: environment)
+            #expect(enqueue.status == 0, "\(enqueue.stderr)")
+            let worker = try await runProcess(callrec, ["worker", "--until-idle", "--state", "\(dir)/state", "--delete-slots", "0", "--fetch-slots", "0"],
+                                              environment: environment)
+            #expect(worker.status == 0, "\(worker.stderr)")
+            let counted = try await Self.sandboxTokens(sandbox)
+            #expect(counted >= 40, "two creates and two uploads at least")
+            let console = try await consoles.start(dir, environment: environment)
+            defer { console.stop() }
+            let tokens = try #require(Self.overviewTokens(try console.request("/console/").text))
+            #expect(tokens.spent == counted, "\(tokens) vs \(counted)")
+        }
+    }
+
     /// Processes sharing one account (one ledger) share its daily budget: what one recorded counts
     /// against the next one's from its first request, and nothing goes out past it.
     @Test(.timeLimit(.minutes(5)))
