@@ -7,6 +7,7 @@ The password comes from CALLREC_CONSOLE_PASSWORD (never argv). Checks, each fail
 (exit 1) with what it saw:
   - a wrong password shows nothing of the console (401);
   - the overview and a recording's page load with no console error, and are photographed;
+  - the list filtered by a warning code and the reconcile page load with no console error;
   - the audio element loads the spool's MP3 and seeks to its middle (HTTP Range);
   - a retry whose CSRF token was taken out of the form is refused (403);
   - the retry button then works: the page comes back saying the job will run again.
@@ -104,6 +105,17 @@ def main():
         if not driver.find_elements(By.CSS_SELECTOR, "svg.wave path"):
             fail("the recording page has no waveform")
         driver.save_screenshot(os.path.join(shots, "recording.png"))
+
+        # The list with the warning filter, and the reconcile page (no Pipedrive credentials
+        # here: it says so, with no form) load clean.
+        driver.get(f"{base}/console/recordings?warning=one_way_audio")
+        if 'name="warning"' not in driver.page_source:
+            fail(f"the list has no warning filter: {driver.page_source[:500]}")
+        no_errors("the list filtered by warning")
+        driver.get(f"{base}/console/reconcile")
+        if "<h1>Reconcile</h1>" not in driver.page_source:
+            fail(f"the reconcile page did not load: {driver.page_source[:500]}")
+        no_errors("the reconcile page")
 
         driver.get(f"{base}/console/recordings/{retry_key}")
         driver.execute_script("document.querySelectorAll('form[action$=\"/retry\"] input[name=csrf]').forEach(e => e.remove())")

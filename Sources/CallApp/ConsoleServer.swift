@@ -1,5 +1,7 @@
+public import CallAPI
 public import CallConsole
-import CallStore
+import CallPipeline
+public import CallStore
 public import Foundation
 import Hummingbird
 public import Logging
@@ -39,18 +41,51 @@ public enum ConsoleServer {
         return nil
     }
 
+    /// The console's configuration with what the API environment gives: links into Pipedrive's
+    /// web app (``PipedriveWebLinks``; `PIPEDRIVE_WEB_URL`), and with Pipedrive credentials the
+    /// reconcile page's passes (their spend recorded at once, for the overview).
+    public static func configuration(_ configuration: ConsoleConfiguration, clients: APIClients, store: any CallStore, logger: Logger,
+                                      environment: [String: String] = ProcessInfo.processInfo.environment) -> ConsoleConfiguration {
+        var configuration = configuration
+        configuration.pipedriveWebURL = PipedriveWebLinks.base(apiURL: clients.environment.pipedriveURL, configured: environment[PipedriveWebLinks.variable])
+        if let pipedrive = clients.pipedrive {
+            let recorder = PipedriveSpendRecorder(limiter: pipedrive.limiter, store: store, logger: logger)
+            configuration.reconcile = { options, actor in
+                let report = try await ReconcileRun.pass(store: store, clients: clients, options: options, logger: logger, actor: actor)
+                await recorder.flush()
+                return report
+            }
+        }
+        return configuration
+    }
+
     /// Serves the console at `address` until SIGTERM/SIGINT; `onRunning` hears the URL once the
-    /// server listens (the port the kernel picked for 0).
-    public static func serve(store settings: StoreSettings, address: ListenAddress, configuration: ConsoleConfiguration, logger: Logger,
-                             onRunning: @escaping @Sendable (String) -> Void) async throws {
+    /// server listens (the port the kernel picked for 0). With `apiEnvironment`, the API clients
+    /// it configures serve the reconcile page and the links (``configuration(_:clients:store:logger:environment:)``).
+    public static func serve(store settings: StoreSettings, address: ListenAddress, configuration: ConsoleConfiguration, apiEnvironment: APIEnvironment? = nil,
+                             logger: Logger, onRunning: @escaping @Sendable (String) -> Void) async throws {
         let store = try await settings.open(logger: logger)
-        let console: Console
         do {
-            console = try Console(store: store, configuration: configuration, logger: logger)
+            if let apiEnvironment {
+                try await APIClients.with(environment: apiEnvironment, logger: logger) { clients in
+                    try await clients.recordingPipedriveSpend(to: store, logger: logger) {
+                        try await serve(store: store, address: address, configuration: Self.configuration(configuration, clients: clients, store: store, logger: logger),
+                                        logger: logger, onRunning: onRunning)
+                    }
+                }
+            } else {
+                try await serve(store: store, address: address, configuration: configuration, logger: logger, onRunning: onRunning)
+            }
         } catch {
             try? await store.close()
             throw error
         }
+        try? await store.close()
+    }
+
+    private static func serve(store: any CallStore, address: ListenAddress, configuration: ConsoleConfiguration, logger: Logger,
+                              onRunning: @escaping @Sendable (String) -> Void) async throws {
+        let console = try Console(store: store, configuration: configuration, logger: logger)
         let router = Router()
         console.register(on: router)
         router.get("/") { _, _ in Response.redirect(to: "\(Console.prefix)/") }
@@ -67,9 +102,7 @@ public enum ConsoleServer {
         do {
             try await group.run()
         } catch {
-            try? await store.close()
             throw WebhookServer.listenError(error, address: address) ?? error
         }
-        try? await store.close()
     }
 }

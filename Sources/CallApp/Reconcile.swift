@@ -58,9 +58,10 @@ public enum ReconcileRun {
     /// One pass with `clients` (also what `worker --reconcile-every` runs). `refused` hears of a
     /// credential the Telnyx inventory met refused (a warning in the report; the Pipedrive
     /// client keeps its own).
-    public static func pass(store: any CallStore, clients: APIClients, options: Reconciler.Options, logger: Logger,
+    /// `actor`: who the deletions' audit names (default: this process).
+    public static func pass(store: any CallStore, clients: APIClients, options: Reconciler.Options, logger: Logger, actor: String? = nil,
                             refused: (@Sendable (APIError) -> Void)? = nil) async throws -> ReconcileReport {
-        var reconciler = Reconciler(store: store, directory: clients.apis, planner: DeletionPlanner(store: store, actor: WorkerConfiguration.defaultOwner()),
+        var reconciler = Reconciler(store: store, directory: clients.apis, planner: DeletionPlanner(store: store, actor: actor ?? WorkerConfiguration.defaultOwner()),
                                     options: options, logger: logger)
         if let telnyx = clients.apis.telnyx {
             reconciler.providerInventory = {

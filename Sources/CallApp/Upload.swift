@@ -43,7 +43,9 @@ public struct UploadSession: Sendable {
         return try await APIClients.with(environment: environment, logger: logger) { clients in
             guard let client = clients.pipedrive else { throw AppError(.usage, "PIPEDRIVE_API_TOKEN is not set") }
             return try await self.store.withStore(creating: true, logger: logger) { store in
-                try await run(store: store, client: client, started: started, logger: logger, progress: progress, runWorker: runWorker)
+                try await clients.recordingPipedriveSpend(to: store, logger: logger) {
+                    try await run(store: store, client: client, started: started, logger: logger, progress: progress, runWorker: runWorker)
+                }
             }
         }
     }

@@ -184,7 +184,10 @@ public struct WorkerService: Sendable {
                 var webhooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
                 if let listen {
                     let intake = TelnyxIntake(store: store, settings: telnyx ?? TelnyxSettings(), spool: Spool(root: settings.spoolDirectory), logger: logger)
-                    let console = try consolePassword.map { try Console(store: store, configuration: ConsoleConfiguration(password: $0), logger: logger) }
+                    let console = try consolePassword.map {
+                        try Console(store: store, configuration: ConsoleServer.configuration(ConsoleConfiguration(password: $0), clients: clients, store: store, logger: logger),
+                                    logger: logger)
+                    }
                     webhooks.append(.init(service: WebhookServer(intake: intake, verifier: verifier, address: ListenAddress(host: listen.address, port: listen.port),
                                                                  registry: registry, logger: logger, console: console)))
                 }
@@ -192,7 +195,10 @@ public struct WorkerService: Sendable {
                     services: services(worker: worker, store: store, settings: settings, clients: clients, registry: registry, logger: logger)
                         + (untilIdle ? [] : watches.map { .init(service: $0) }) + (index.map { [.init(service: $0)] } ?? []) + webhooks,
                     logger: logger))
-                try await runHandlingSignals(group, worker: worker, first: first, again: again)
+                // The Pipedrive spend goes to the ledger as it happens (the console's overview).
+                try await clients.recordingPipedriveSpend(to: store, logger: logger) {
+                    try await runHandlingSignals(group, worker: worker, first: first, again: again)
+                }
                 var lines: [String] = []
                 if untilIdle, worker.summary.halted == nil, !unserved.isEmpty {
                     let stats = try? await store.queueStats()

@@ -1,3 +1,4 @@
+public import CallPipeline
 public import CallStore
 public import Foundation
 import HTTPTypes
@@ -11,12 +12,25 @@ public struct ConsoleConfiguration: Sendable {
     public var password: ConsolePassword
     /// Pages only: every action answers 403 and no page shows an action's button.
     public var readOnly: Bool
+    /// Pipedrive's web app (`https://COMPANY.pipedrive.com`, ``PipedriveWebLinks/base(apiURL:configured:)``):
+    /// a recording's page links the deal, person, organization or lead its call logs went to.
+    /// Nil: no links (the page says why).
+    public var pipedriveWebURL: String?
+    /// Runs a reconcile pass with Pipedrive (CallApp gives one when PIPEDRIVE_API_TOKEN is set);
+    /// nil: the reconcile page says it cannot.
+    public var reconcile: ConsoleReconcile?
 
-    public init(password: ConsolePassword, readOnly: Bool = false) {
+    public init(password: ConsolePassword, readOnly: Bool = false, pipedriveWebURL: String? = nil, reconcile: ConsoleReconcile? = nil) {
         self.password = password
         self.readOnly = readOnly
+        self.pipedriveWebURL = pipedriveWebURL
+        self.reconcile = reconcile
     }
 }
+
+/// One reconcile pass with these options, its deletions audited as the given actor
+/// (`console:USER`).
+public typealias ConsoleReconcile = @Sendable (_ options: Reconciler.Options, _ actor: String) async throws -> ReconcileReport
 
 /// The console's password, kept out of descriptions (logs, errors).
 public struct ConsolePassword: Sendable, CustomStringConvertible {
@@ -44,6 +58,8 @@ public struct Console: Sendable {
     let configuration: ConsoleConfiguration
     let guardian: ConsoleGuard
     let logger: Logger
+    /// The reconcile plans shown and not yet applied.
+    let plans = ReconcilePlans()
 
     /// Fails when `store` cannot answer the console's reads (a store of neither backend).
     public init(store: any CallStore, configuration: ConsoleConfiguration, logger: Logger) throws {
@@ -60,8 +76,10 @@ public struct Console: Sendable {
     /// other routes (webhooks, `/healthz`, `/metrics`) are left as they are.
     public func register<Context: RequestContext>(on router: Router<Context>) {
         let pages = ConsolePages(store: store, readOnly: configuration.readOnly, guardian: guardian,
-                                 counter: OverviewCounter(store: store, clock: ContinuousClock()))
-        let actions = ConsoleActions(store: store, readOnly: configuration.readOnly, guardian: guardian, logger: logger)
+                                 counter: OverviewCounter(store: store, clock: ContinuousClock()),
+                                 pipedriveWebURL: configuration.pipedriveWebURL, canReconcile: configuration.reconcile != nil)
+        let actions = ConsoleActions(store: store, readOnly: configuration.readOnly, guardian: guardian, logger: logger,
+                                     reconcile: configuration.reconcile, plans: plans)
         let group = router.group(RouterPath(stringLiteral: Self.prefix)).add(middleware: ConsoleAuthMiddleware<Context>(guardian: guardian, logger: logger))
         group.get("/") { request, _ in try await pages.overview(request) }
         group.get("style.css") { _, _ in
@@ -86,6 +104,9 @@ public struct Console: Sendable {
         group.post("recordings/:key/delete") { request, context in
             try await actions.delete(request, key: context.parameters.require("key"))
         }
+        group.get("reconcile") { request, _ in try await pages.reconcile(request) }
+        group.post("reconcile/plan") { request, _ in try await actions.reconcilePlan(request) }
+        group.post("reconcile/apply") { request, _ in try await actions.reconcileApply(request) }
         group.post("jobs/:id/:action") { request, context in
             try await actions.job(request, id: context.parameters.require("id", as: Int64.self), action: context.parameters.require("action"))
         }

@@ -13,6 +13,8 @@ struct ConsoleActions: Sendable {
     let readOnly: Bool
     let guardian: ConsoleGuard
     let logger: Logger
+    let reconcile: ConsoleReconcile?
+    let plans: ReconcilePlans
 
     /// A form's body at most (a token and a path).
     static let bodyLimit = 16 * 1024
@@ -87,7 +89,7 @@ struct ConsoleActions: Sendable {
 
     /// The checks every action passes: not read-only, the form's CSRF token is the user's, not
     /// posted by a page of another site. The user and the form, or the refusal to answer.
-    private func admit(_ request: Request, _ what: String) async throws -> Result<(String, [String: String]), Refusal> {
+    func admit(_ request: Request, _ what: String) async throws -> Result<(String, [String: String]), Refusal> {
         guard !readOnly else {
             return .failure(Refusal(response: ConsoleHeaders.message(.forbidden, "Read-only console", "This console was started with --read-only: it changes nothing.")))
         }

@@ -12,6 +12,10 @@ struct ConsolePages: Sendable {
     let readOnly: Bool
     let guardian: ConsoleGuard
     let counter: OverviewCounter<ContinuousClock>
+    /// Pipedrive's web app, for links (nil: none).
+    var pipedriveWebURL: String?
+    /// Whether a reconcile pass can run (Pipedrive credentials are set).
+    var canReconcile = false
 
     static let pageSize = 50
 
@@ -20,7 +24,10 @@ struct ConsolePages: Sendable {
     func overview(_ request: Request) async throws -> Response {
         let answer = try await counter.counts()
         let counts = answer.counts, now = counts.at, queue = counts.queue
+        // A single row: read for every page (the spend moves every few seconds).
+        let spend = try await store.pipedriveSpend()
         let object: [String: Any] = [
+            "tokens": spend.map { Self.tokensObject($0, now: now) } ?? false,
             "readOnly": readOnly,
             "now": Self.time(now),
             "counted": answer.age.map { "counted \(Self.age($0.seconds)) ago (a count of this ledger takes a while: it is redone in the background while the page is watched)" } ?? false,
@@ -36,6 +43,20 @@ struct ConsolePages: Sendable {
             "has_sources": !counts.sources.isEmpty,
         ]
         return ConsoleHeaders.html(.ok, Templates.page("overview", title: "Overview", object))
+    }
+
+    /// Today's Pipedrive tokens: spent, left, and when the budget renews. A spend recorded for
+    /// a budget day that has ended means nothing was spent since: the next reset is a whole
+    /// number of days later.
+    static func tokensObject(_ spend: PipedriveSpend, now: Date) -> [String: Any] {
+        var resets = spend.resetsAt
+        var spent = spend.tokens
+        if resets <= now {
+            spent = 0
+            resets = resets.addingTimeInterval(((now.timeIntervalSince(resets) / 86400).rounded(.down) + 1) * 86400)
+        }
+        return ["spent": spent, "left": max(0, spend.dailyTokens - spent), "budget": spend.dailyTokens,
+                "resets": time(resets), "resetsIn": age(resets.timeIntervalSince(now)), "recorded": time(spend.updatedAt)]
     }
 
     // MARK: recordings list
@@ -57,6 +78,7 @@ struct ConsolePages: Sendable {
                 if let state = RecordingState(rawValue: state) { query.states = [state] } else { problem = "state \(state): not a recording state" }
             }
             query.errorCode = value("code")
+            query.warningCode = value("warning")
             query.pathPrefix = value("source")
             if let from = value("from") {
                 if let day = Self.day(from) { query.createdFrom = day } else { problem = "from \(from): not a date (YYYY-MM-DD)" }
@@ -108,7 +130,7 @@ struct ConsolePages: Sendable {
         let object: [String: Any] = [
             "readOnly": readOnly,
             "states": RecordingState.allCases.map { ["name": $0.rawValue, "selected": given["state"] == $0.rawValue] as [String: Any] },
-            "code": given["code"] ?? "", "source": given["source"] ?? "", "from": given["from"] ?? "", "to": given["to"] ?? "",
+            "code": given["code"] ?? "", "warning": given["warning"] ?? "", "source": given["source"] ?? "", "from": given["from"] ?? "", "to": given["to"] ?? "",
             "phone": given["phone"] ?? "", "callLog": given["call_log"] ?? "",
             "problem": filters.problem ?? false,
             "rows": rows.map { recording -> [String: Any] in
@@ -138,7 +160,11 @@ struct ConsolePages: Sendable {
         let refs = try await store.providerRefs(key: key)
         let audit = try await store.audit(key: key, limit: 500)
         let waveform = try await store.waveform(key: key)
+        let warningCodes = try await store.warnings(key: key)
         let now = try await store.now()
+        let match = audit.first { $0.action == "match" }
+        let records = Self.linkedRecords(match: match, metadata: recording.metadata)
+        let web = pipedriveWebURL
         let checks = parts.first.flatMap { Self.transcodeReport(partPath: $0.spoolPath) }
         let user = guardian.user(request) ?? ""
         let csrf = guardian.token(user: user)
@@ -158,6 +184,18 @@ struct ConsolePages: Sendable {
                  "audio": "/console/recordings/\(key)/parts/\(part.index)/audio"]
             },
             "has_parts": !parts.isEmpty,
+            // Pipedrive's web app has no page for one call log: it shows in the timeline of the
+            // records it is linked to, which the page links.
+            "records": records.map { record -> [String: Any] in
+                ["kind": record.kind, "id": record.id, "link": web.flatMap { PipedriveWebLinks.link($0, kind: record.kind, id: record.id) } ?? false]
+            },
+            "has_records": !records.isEmpty,
+            "noWebURL": web == nil && !records.isEmpty,
+            "match": match.map { entry -> [String: Any] in
+                ["at": Self.time(entry.at), "detail": entry.detail ?? "", "actor": entry.actor, "target": entry.target ?? "no record linked"]
+            } ?? false,
+            "warningCodes": warningCodes,
+            "has_warningCodes": !warningCodes.isEmpty && checks == nil,
             "jobs": jobs.map { job -> [String: Any] in
                 ["id": job.id, "kind": job.kind, "state": job.state.rawValue, "attempt": job.attempt, "maxAttempts": job.maxAttempts,
                  "runAt": Self.time(job.runAt), "lastError": job.lastError ?? "",
@@ -182,6 +220,53 @@ struct ConsolePages: Sendable {
             "deletable": !readOnly && DeletionPlanner.deletableStates.contains(recording.state),
         ]
         return ConsoleHeaders.html(.ok, Templates.page("recording", title: "Recording \(key.prefix(12))", object))
+    }
+
+    /// The Pipedrive records a recording's call logs are linked to: the match's decision (its
+    /// audit target, `deal:1,person:2`), else the ids the sidecar's call log names.
+    static func linkedRecords(match: AuditEntry?, metadata: String?) -> [(kind: String, id: String)] {
+        if let target = match?.target, !target.isEmpty {
+            return target.split(separator: ",").compactMap { pair in
+                let halves = pair.split(separator: ":", maxSplits: 1)
+                return halves.count == 2 ? (String(halves[0]), String(halves[1])) : nil
+            }
+        }
+        guard let data = metadata?.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let callLog = object["call_log"] as? [String: Any] else { return [] }
+        return [("deal", "deal_id"), ("lead", "lead_id"), ("person", "person_id"), ("organization", "org_id")].compactMap { kind, field in
+            switch callLog[field] {
+            case let number as NSNumber: return (kind, number.stringValue)
+            case let text as String where !text.isEmpty: return (kind, text)
+            default: return nil
+            }
+        }
+    }
+
+    // MARK: reconcile
+
+    /// `GET /console/reconcile`: what a pass does, and the button that plans one.
+    func reconcile(_ request: Request) async throws -> Response {
+        let object = Self.reconcileObject(nil, notice: nil, planID: nil, csrf: guardian.token(user: guardian.user(request) ?? ""),
+                                          canRun: canReconcile, readOnly: readOnly)
+        return ConsoleHeaders.html(.ok, Templates.page("reconcile", title: "Reconcile", object))
+    }
+
+    static func reconcileObject(_ report: ReconcileReport?, notice: String?, planID: String?, csrf: String, canRun: Bool, readOnly: Bool) -> [String: Any] {
+        var object: [String: Any] = ["readOnly": readOnly, "canRun": canRun && !readOnly, "notConfigured": !canRun, "csrf": csrf,
+                                     "notice": notice ?? false, "planID": planID ?? false]
+        guard let report else { return object }
+        object["report"] = [
+            "outcome": report.outcome.rawValue, "mode": report.mode,
+            "abort": report.abort.map { ["code": $0.code, "message": $0.message] } ?? false,
+            "lines": report.recordings.map { line -> [String: Any] in
+                ["key": line.key, "path": line.path, "action": line.action, "result": line.result ?? "",
+                 "findings": line.findings.map { "\($0.code): \($0.detail)" }.joined(separator: "; "),
+                 "targets": line.targets.joined(separator: ", ")]
+            },
+            "has_lines": !report.recordings.isEmpty,
+            "warnings": report.warnings,
+        ] as [String: Any]
+        return object
     }
 
     // MARK: deleting

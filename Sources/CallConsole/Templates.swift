@@ -6,7 +6,7 @@ import Mustache
 enum Templates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
-        for (name, text) in [("layout", layout), ("overview", overview), ("recordings", recordings), ("recording", recording), ("message", message), ("delete", delete)] {
+        for (name, text) in [("layout", layout), ("overview", overview), ("recordings", recordings), ("recording", recording), ("message", message), ("delete", delete), ("reconcile", reconcile)] {
             // The templates are literals of this file: a parse error is a programming error,
             // caught by every console test.
             do {
@@ -35,7 +35,7 @@ enum Templates {
         <link rel="icon" href="/console/icon.svg">
         </head>
         <body>
-        <header><a class="brand" href="/console/">callrec</a> <a href="/console/">Overview</a> <a href="/console/recordings">Recordings</a>{{#readOnly}} <span class="tag">read-only</span>{{/readOnly}}</header>
+        <header><a class="brand" href="/console/">callrec</a> <a href="/console/">Overview</a> <a href="/console/recordings">Recordings</a> <a href="/console/reconcile">Reconcile</a>{{#readOnly}} <span class="tag">read-only</span>{{/readOnly}}</header>
         <main>
         {{{body}}}
         </main>
@@ -64,6 +64,16 @@ enum Templates {
         <tr><td>uploaded, last day</td><td class="n">{{uploadedDay}}</td></tr></table>
         </div>
         <div>
+        <h2>Pipedrive tokens today</h2>
+        {{^tokens}}<p class="muted">No Pipedrive request recorded yet.</p>{{/tokens}}
+        {{#tokens}}<table class="tokens"><tr><td>spent</td><td class="n">{{spent}}</td></tr>
+        <tr><td>left</td><td class="n">{{left}}</td></tr>
+        <tr><td>daily budget</td><td class="n">{{budget}}</td></tr>
+        <tr><td>resets at</td><td class="n">{{resets}} UTC</td></tr>
+        <tr><td>resets in</td><td class="n">{{resetsIn}}</td></tr></table>
+        <p class="muted">Every process's spend as recorded in the ledger (last at {{recorded}}).</p>{{/tokens}}
+        </div>
+        <div>
         <h2>Sources</h2>
         {{^has_sources}}<p class="muted">Nothing delivered yet.</p>{{/has_sources}}
         {{#has_sources}}<table>{{#sources}}<tr><td>{{source}}</td><td>{{seen}}</td><td class="muted">{{ago}} ago</td></tr>{{/sources}}</table>{{/has_sources}}
@@ -82,6 +92,7 @@ enum Templates {
         <form class="filters" method="get" action="/console/recordings">
         <label>State <select name="state"><option value="">any</option>{{#states}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/states}}</select></label>
         <label>Error code <input name="code" value="{{code}}" size="14"></label>
+        <label>Warning code <input name="warning" value="{{warning}}" size="14"></label>
         <label>Source path starts with <input name="source" value="{{source}}" size="20"></label>
         <label>From <input name="from" type="date" value="{{from}}"></label>
         <label>To <input name="to" type="date" value="{{to}}"></label>
@@ -119,6 +130,10 @@ enum Templates {
         <svg class="wave" viewBox="0 0 {{width}} 100" preserveAspectRatio="none" role="img" aria-label="loudness over {{duration}} s ({{points}} points)"><line x1="0" y1="50" x2="{{width}}" y2="50" stroke="#bbb" stroke-width="0.5" vector-effect="non-scaling-stroke"/><path d="{{path}}" stroke="#2a6fb0" stroke-width="1" vector-effect="non-scaling-stroke"/></svg>
         <p class="muted">The whole call ({{duration}} s), loudest 20 ms of each slice; silence is the flat line.</p>{{/waveform}}
 
+        {{#has_warningCodes}}<h2>Checks</h2>
+        <ul class="warnings">{{#warningCodes}}<li><strong>{{.}}</strong></li>{{/warningCodes}}</ul>
+        <p class="muted">The transcode's report (its messages and measurements) left with the spool.</p>{{/has_warningCodes}}
+
         {{#has_checks}}<h2>Checks</h2>
         {{^has_warnings}}<p>No warning.</p>{{/has_warnings}}
         {{#has_warnings}}<ul class="warnings">{{#warnings}}<li><strong>{{code}}</strong> {{message}}</li>{{/warnings}}</ul>{{/has_warnings}}
@@ -129,6 +144,13 @@ enum Templates {
         {{#has_parts}}<table class="list"><thead><tr><th>#</th><th>State</th><th>Call log</th><th class="n">Seconds</th><th class="n">Bytes</th><th>Audio</th></tr></thead><tbody>
         {{#parts}}<tr><td>{{index}}</td><td>{{state}}</td><td>{{callLog}}{{#origin}} <span class="muted">({{origin}})</span>{{/origin}}</td><td class="n">{{seconds}}</td><td class="n">{{bytes}}</td><td><audio controls preload="metadata" src="{{audio}}"></audio></td></tr>
         {{/parts}}</tbody></table>{{/has_parts}}
+
+        {{#has_records}}<h2>In Pipedrive</h2>
+        <p>The call logs are linked to: {{#records}}<span class="record">{{#link}}<a href="{{link}}" rel="noreferrer">{{kind}} {{id}}</a>{{/link}}{{^link}}{{kind}} {{id}}{{/link}}</span> {{/records}}</p>
+        {{#noWebURL}}<p class="muted">No links: the Pipedrive API URL names no company domain (set PIPEDRIVE_WEB_URL to https://COMPANY.pipedrive.com).</p>{{/noWebURL}}{{/has_records}}
+
+        {{#match}}<h2>Match</h2>
+        <table class="facts"><tr><th>Linked</th><td>{{target}}</td></tr><tr><th>Why</th><td>{{detail}}</td></tr><tr><th>Decided</th><td>{{at}} by {{actor}}</td></tr></table>{{/match}}
 
         <h2>Jobs</h2>
         {{^jobs}}<p class="muted">None.</p>{{/jobs}}
@@ -166,6 +188,24 @@ enum Templates {
         <form method="post" action="/console/recordings/{{key}}/delete"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="confirm" value="yes"><button class="danger">Delete everywhere</button></form>
         {{/deletable}}
         <p><a href="/console/recordings/{{key}}">Back to the recording</a></p>
+
+        """
+
+    static let reconcile = """
+        <h1>Reconcile</h1>
+        <p>A pass lists Pipedrive's call logs, confirms each one the ledger knows but the listing lacks (only a 404 or 410 is evidence), and plans the deletion of their recordings everywhere. Planning deletes nothing; applying deletes exactly the plan shown, or nothing if a new pass finds another one.</p>
+        {{#notConfigured}}<p class="error">PIPEDRIVE_API_TOKEN is not set where the console runs: reconcile cannot run here.</p>{{/notConfigured}}
+        {{#notice}}<p class="notice">{{notice}}</p>{{/notice}}
+        {{#report}}
+        {{#abort}}<p class="error"><strong>{{code}}</strong> {{message}}</p>{{/abort}}
+        {{#warnings}}<p class="muted">{{.}}</p>{{/warnings}}
+        {{#has_lines}}<table class="list"><thead><tr><th>Recording</th><th>Action</th><th>Goes</th><th>Findings</th><th>Result</th></tr></thead><tbody>
+        {{#lines}}<tr><td><a href="/console/recordings/{{key}}">{{path}}</a></td><td>{{action}}</td><td>{{targets}}</td><td>{{findings}}</td><td>{{result}}</td></tr>
+        {{/lines}}</tbody></table>{{/has_lines}}
+        {{^has_lines}}<p>Nothing to report: every call log the ledger knows is in Pipedrive.</p>{{/has_lines}}
+        {{/report}}
+        {{#planID}}<form method="post" action="/console/reconcile/apply"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="plan" value="{{planID}}"><button class="danger">Apply this plan</button></form>{{/planID}}
+        {{#canRun}}<form method="post" action="/console/reconcile/plan"><input type="hidden" name="csrf" value="{{csrf}}"><label>At most <input name="max_delete" type="number" min="0" size="6"> recordings deleted (empty: the default cap, 20 or 5 % of the uploaded, whichever is smaller)</label> <button>Plan a reconcile pass</button></form>{{/canRun}}
 
         """
 

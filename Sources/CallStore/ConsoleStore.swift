@@ -17,6 +17,34 @@ public protocol ConsoleStore: CallStore {
     func sourceActivity() async throws -> [SourceActivity]
     /// The waveform the transcode kept (``LedgerOp/putWaveform(key:waveform:)``), or nil.
     func waveform(key: String) async throws -> Waveform?
+    /// The recording's warning codes (``LedgerOp/putWarnings(key:codes:)``), sorted.
+    func warnings(key: String) async throws -> [String]
+    /// The Pipedrive spend of the latest budget day any process recorded
+    /// (``LedgerOp/addPipedriveSpend(budgetDay:tokens:dailyTokens:resetsAt:)``), or nil: none yet.
+    func pipedriveSpend() async throws -> PipedriveSpend?
+}
+
+/// What the processes sharing one Pipedrive account spent in one budget day (table
+/// `pipedrive_spend`, migration v7): each adds the tokens its limiter booked, a few seconds at a
+/// time, so the console shows today's spend of every worker together.
+public struct PipedriveSpend: Sendable, Hashable {
+    /// Days since the epoch, each starting at the budget's reset (`PIPEDRIVE_BUDGET_RESET`).
+    public var budgetDay: Int64
+    public var tokens: Int
+    /// The daily budget (`PIPEDRIVE_DAILY_TOKENS`) of the process that recorded last.
+    public var dailyTokens: Int
+    /// When this budget day ends and the budget renews.
+    public var resetsAt: Date
+    /// When a process last added to it.
+    public var updatedAt: Date
+
+    public init(budgetDay: Int64, tokens: Int, dailyTokens: Int, resetsAt: Date, updatedAt: Date) {
+        self.budgetDay = budgetDay
+        self.tokens = tokens
+        self.dailyTokens = dailyTokens
+        self.resetsAt = resetsAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// A recording's loudness over its whole length, small enough for a page (at most
@@ -89,6 +117,8 @@ public struct RecordingPageQuery: Sendable, Hashable {
     public var states: Set<RecordingState>?
     /// The recording's error code, exactly (`silence`, `one_way_audio`, `http_422` …).
     public var errorCode: String?
+    /// Recordings whose transcode warned with this code (``LedgerOp/putWarnings(key:codes:)``).
+    public var warningCode: String?
     /// Recordings whose source path starts with this (a source's directory).
     public var pathPrefix: String?
     /// Registered at or after this instant.
@@ -103,10 +133,12 @@ public struct RecordingPageQuery: Sendable, Hashable {
     public var after: RecordingCursor?
     public var limit: Int
 
-    public init(states: Set<RecordingState>? = nil, errorCode: String? = nil, pathPrefix: String? = nil, createdFrom: Date? = nil,
-                createdBefore: Date? = nil, digits: String? = nil, callLogID: String? = nil, after: RecordingCursor? = nil, limit: Int = 50) {
+    public init(states: Set<RecordingState>? = nil, errorCode: String? = nil, warningCode: String? = nil, pathPrefix: String? = nil,
+                createdFrom: Date? = nil, createdBefore: Date? = nil, digits: String? = nil, callLogID: String? = nil, after: RecordingCursor? = nil,
+                limit: Int = 50) {
         self.states = states
         self.errorCode = errorCode
+        self.warningCode = warningCode
         self.pathPrefix = pathPrefix
         self.createdFrom = createdFrom
         self.createdBefore = createdBefore

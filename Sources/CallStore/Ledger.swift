@@ -306,6 +306,12 @@ public enum LedgerOp: Sendable, Hashable {
     indirect case unlessKnown(key: String, ops: [LedgerOp])
     /// Inserts or replaces the recording's waveform (the console draws it).
     case putWaveform(key: String, waveform: Waveform)
+    /// Replaces the recording's warning codes (`one_way_audio`, `clipping` …: what its transcode
+    /// found; the console's list filters on them).
+    case putWarnings(key: String, codes: [String])
+    /// Adds `tokens` (negative: given back) to what the processes sharing one Pipedrive account
+    /// spent in one budget day, and records that day's budget and reset (the console shows them).
+    case addPipedriveSpend(budgetDay: Int64, tokens: Int, dailyTokens: Int, resetsAt: Date)
     /// Makes due now the waiting jobs of the recordings the stored `call.recording.saved` events
     /// of these call sessions announced (unique key: `uniqueKeyPrefix` + recording key), keeping
     /// their attempts: a call event wakes the recordings that wait for it.

@@ -36,11 +36,35 @@ enum PostgresSchema {
         Migration(version: 5, statements: v5),
         Migration(version: 6, statements: v6),
         Migration(version: 7, statements: v7),
+        Migration(version: 8, statements: v8),
+    ]
+
+    /// The console's Pipedrive spend and warning filter, as in the SQLite schema: the tokens every
+    /// worker sharing the account booked per budget day (PipedriveSpend), and each recording's
+    /// warning codes, keyed by code first.
+    static let v7: [String] = [
+        """
+        CREATE TABLE pipedrive_spend (
+          budget_day   BIGINT      PRIMARY KEY,
+          tokens       BIGINT      NOT NULL,
+          daily_tokens BIGINT      NOT NULL,
+          resets_at    TIMESTAMPTZ NOT NULL,
+          updated_at   TIMESTAMPTZ NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE recording_warning (
+          code          TEXT COLLATE "C" NOT NULL,
+          recording_key TEXT COLLATE "C" NOT NULL,
+          PRIMARY KEY (code, recording_key)
+        )
+        """,
+        "CREATE INDEX recording_warning_key ON recording_warning (recording_key)",
     ]
 
     /// The phone numbers each recording is found by (RecordingNumbers.swift), reversed, as in the
     /// SQLite schema; the recordings there are get theirs from the same digit runs.
-    static let v7: [String] = [
+    static let v8: [String] = [
         """
         CREATE TABLE recording_number (
           reversed      TEXT COLLATE "C" NOT NULL,

@@ -9,6 +9,9 @@ extension PostgresStore: ConsoleStore {
         var s = statement()
         guard var conditions = try Self.stateConditions(query.states, &s) else { return [] }
         if let code = query.errorCode { conditions.append("error_code = \(s.bind(code))") }
+        if let code = query.warningCode {
+            conditions.append("key IN (SELECT recording_key FROM recording_warning WHERE code = \(s.bind(code)))")
+        }
         if let prefix = query.pathPrefix {
             conditions.append("starts_with(path, \(s.bind(prefix)))")
         }
@@ -75,6 +78,51 @@ extension PostgresStore: ConsoleStore {
                 let (seconds, levels) = try row.decode((Double, String).self)
                 return Waveform(secondsPerPoint: seconds, encodedLevels: levels)
             }
+        }
+    }
+
+    public func warnings(key: String) async throws -> [String] {
+        let rows = try await query("warnings", "SELECT code FROM recording_warning WHERE recording_key = \(key) ORDER BY code")
+        return try decode("warnings") { try rows.map { try $0.decode(String.self) } }
+    }
+
+    public func pipedriveSpend() async throws -> PipedriveSpend? {
+        let rows = try await query("pipedrive spend", """
+            SELECT budget_day, greatest(0, tokens), daily_tokens, \(unescaped: SQL.ms("resets_at")), \(unescaped: SQL.ms("updated_at"))
+            FROM pipedrive_spend ORDER BY budget_day DESC LIMIT 1
+            """)
+        return try decode("pipedrive spend") {
+            try rows.first.map { row in
+                let (day, tokens, daily, resets, updated) = try row.decode((Int64, Int, Int, Int64, Int64).self)
+                return PipedriveSpend(budgetDay: day, tokens: tokens, dailyTokens: daily, resetsAt: SQL.date(resets), updatedAt: SQL.date(updated))
+            }
+        }
+    }
+
+    /// ``LedgerOp/putWarnings(key:codes:)`` and ``LedgerOp/addPipedriveSpend(budgetDay:tokens:dailyTokens:resetsAt:)``
+    /// inside a commit.
+    static func applyConsole(_ op: LedgerOp, _ connection: PostgresConnection, offset: Int64, logger: Logger) async throws {
+        switch op {
+        case .putWarnings(let key, let codes):
+            _ = try await connection.query("DELETE FROM recording_warning WHERE recording_key = \(key)", logger: logger).collect()
+            let codes = Set(codes).sorted()
+            if !codes.isEmpty {
+                _ = try await connection.query("""
+                    INSERT INTO recording_warning (code, recording_key) SELECT unnest(\(codes)::text[]), \(key)
+                    """, logger: logger).collect()
+            }
+        case .addPipedriveSpend(let day, let tokens, let dailyTokens, let resetsAt):
+            var s = Statement(offset: offset)
+            s.sql = """
+                INSERT INTO pipedrive_spend (budget_day, tokens, daily_tokens, resets_at, updated_at)
+                VALUES (\(s.bind(day)), \(s.bind(Int64(tokens))), \(s.bind(Int64(dailyTokens))),
+                        (\(SQL.epochPlus)\(s.bind(SQL.ms(resetsAt)))), \(s.now()))
+                ON CONFLICT (budget_day) DO UPDATE SET tokens = greatest(0, pipedrive_spend.tokens + excluded.tokens),
+                  daily_tokens = excluded.daily_tokens, resets_at = excluded.resets_at, updated_at = excluded.updated_at
+                """
+            _ = try await connection.query(s.query, logger: logger).collect()
+        default:
+            preconditionFailure("not a console op: \(op)")
         }
     }
 

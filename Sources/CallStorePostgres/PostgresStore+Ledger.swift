@@ -235,6 +235,8 @@ extension PostgresStore {
             try await applyTelnyx(op, connection, offset: offset, logger: logger)
         case .putWaveform(let key, let waveform):
             try await applyWaveform(key: key, waveform, connection, logger: logger)
+        case .putWarnings, .addPipedriveSpend:
+            try await applyConsole(op, connection, offset: offset, logger: logger)
         case .unlessKnown(let key, let ops):
             let known = try await rows("""
                 SELECT 1 FROM recording WHERE key = \(key) UNION ALL SELECT 1 FROM tombstone WHERE key = \(key) LIMIT 1

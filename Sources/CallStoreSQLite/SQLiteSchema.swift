@@ -23,8 +23,11 @@ enum SQLiteSchema {
         migrator.registerMigration("v6-console") { db in
             try db.execute(sql: v6Console)
         }
-        migrator.registerMigration("v7-recording-numbers") { db in
-            try db.execute(sql: v7RecordingNumbers)
+        migrator.registerMigration("v7-console-spend-warnings") { db in
+            try db.execute(sql: v7SpendWarnings)
+        }
+        migrator.registerMigration("v8-recording-numbers") { db in
+            try db.execute(sql: v8RecordingNumbers)
             // The recordings there are: their numbers, as a commit would have written them.
             let recordings = try Row.fetchCursor(db, sql: "SELECT key, path, metadata FROM recording")
             while let row = try recordings.next() {
@@ -37,10 +40,29 @@ enum SQLiteSchema {
     /// The migrations this callrec knows, in order.
     static let identifiers = migrator.migrations
 
+    /// The console's Pipedrive spend and warning filter (issue 19; ConsoleStore.swift): the tokens
+    /// every process sharing the account booked per budget day (PipedriveSpend), and each
+    /// recording's warning codes, keyed by code first (the list's filter reads one code's keys).
+    static let v7SpendWarnings = """
+        CREATE TABLE pipedrive_spend (
+          budget_day   INTEGER PRIMARY KEY NOT NULL,
+          tokens       INTEGER NOT NULL,
+          daily_tokens INTEGER NOT NULL,
+          resets_at    INTEGER NOT NULL,
+          updated_at   INTEGER NOT NULL
+        );
+        CREATE TABLE recording_warning (
+          code          TEXT NOT NULL,
+          recording_key TEXT NOT NULL,
+          PRIMARY KEY (code, recording_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX recording_warning_key ON recording_warning (recording_key);
+        """
+
     /// The phone numbers each recording is found by (RecordingNumbers.swift), reversed: the
     /// console's phone filter reads the numbers ending with the digits typed as one range of the
     /// primary key, not a scan of every path and sidecar (200 ms at a million recordings).
-    static let v7RecordingNumbers = """
+    static let v8RecordingNumbers = """
         CREATE TABLE recording_number (
           reversed      TEXT NOT NULL,
           recording_key TEXT NOT NULL,

@@ -16,6 +16,10 @@ extension SQLiteStore: ConsoleStore {
             conditions.append("error_code = ?")
             arguments += [code]
         }
+        if let code = query.warningCode {
+            conditions.append("key IN (SELECT recording_key FROM recording_warning WHERE code = ?)")
+            arguments += [code]
+        }
         if let prefix = query.pathPrefix {
             conditions.append("substr(path, 1, ?) = ?")
             arguments += [prefix.unicodeScalars.count, prefix]
@@ -81,6 +85,41 @@ extension SQLiteStore: ConsoleStore {
         try await read("waveform") { db in
             try Row.fetchOne(db, sql: "SELECT seconds_per_point, levels FROM recording_waveform WHERE recording_key = ?", arguments: [key])
                 .flatMap { Waveform(secondsPerPoint: $0["seconds_per_point"], encodedLevels: $0["levels"]) }
+        }
+    }
+
+    public func warnings(key: String) async throws -> [String] {
+        try await read("warnings") { db in
+            try String.fetchAll(db, sql: "SELECT code FROM recording_warning WHERE recording_key = ? ORDER BY code", arguments: [key])
+        }
+    }
+
+    public func pipedriveSpend() async throws -> PipedriveSpend? {
+        try await read("pipedrive spend") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM pipedrive_spend ORDER BY budget_day DESC LIMIT 1").map { row in
+                PipedriveSpend(budgetDay: row["budget_day"], tokens: max(0, row["tokens"] as Int), dailyTokens: row["daily_tokens"],
+                               resetsAt: Millis.date(row["resets_at"] as Int64), updatedAt: Millis.date(row["updated_at"] as Int64))
+            }
+        }
+    }
+
+    /// ``LedgerOp/putWarnings(key:codes:)`` and ``LedgerOp/addPipedriveSpend(budgetDay:tokens:dailyTokens:resetsAt:)``
+    /// inside a commit.
+    static func applyConsole(_ op: LedgerOp, _ db: Database, now: Int64) throws {
+        switch op {
+        case .putWarnings(let key, let codes):
+            try db.execute(sql: "DELETE FROM recording_warning WHERE recording_key = ?", arguments: [key])
+            for code in Set(codes) {
+                try db.execute(sql: "INSERT INTO recording_warning (code, recording_key) VALUES (?, ?)", arguments: [code, key])
+            }
+        case .addPipedriveSpend(let day, let tokens, let dailyTokens, let resetsAt):
+            try db.execute(sql: """
+                INSERT INTO pipedrive_spend (budget_day, tokens, daily_tokens, resets_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (budget_day) DO UPDATE SET tokens = max(0, tokens + excluded.tokens), daily_tokens = excluded.daily_tokens,
+                  resets_at = excluded.resets_at, updated_at = excluded.updated_at
+                """, arguments: [day, tokens, dailyTokens, Millis.from(resetsAt), now])
+        default:
+            preconditionFailure("not a console op: \(op)")
         }
     }
 

@@ -175,6 +175,8 @@ extension SQLiteStore {
             try applyTelnyx(op, db, now: now)
         case .putWaveform(let key, let waveform):
             try applyWaveform(key: key, waveform, db)
+        case .putWarnings, .addPipedriveSpend:
+            try applyConsole(op, db, now: now)
         case .unlessKnown(let key, let ops):
             let known = try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM recording WHERE key = ?) OR EXISTS (SELECT 1 FROM tombstone WHERE key = ?)

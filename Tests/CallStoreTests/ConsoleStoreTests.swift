@@ -198,6 +198,49 @@ struct ConsoleStoreTests {
         }
     }
 
+    @Test(arguments: backends)
+    func theWarningFilterListsTheRecordingsWhoseTranscodeWarnedSoPageByPage(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 25) { store async throws in
+            // Every third recording warned of one-way audio; 5 and 10 of clipping too.
+            var ops: [LedgerOp] = stride(from: 3, through: 25, by: 3).map { .putWarnings(key: Self.key($0), codes: ["one_way_audio"]) }
+            ops += [.putWarnings(key: Self.key(5), codes: ["clipping", "clipping"]), .putWarnings(key: Self.key(10), codes: ["clipping", "silence_gap"])]
+            try await store.commit(ops)
+            let keys = { (query: RecordingPageQuery) async throws -> [String] in try await Self.allPages(store, query).flatMap { $0 } }
+            let oneWay = try await keys(RecordingPageQuery(warningCode: "one_way_audio", limit: 2))
+            #expect(oneWay == stride(from: 3, through: 25, by: 3).map(Self.key).reversed())
+            #expect(Set(try await keys(RecordingPageQuery(warningCode: "clipping", limit: 1))) == [Self.key(5), Self.key(10)])
+            #expect(try await keys(RecordingPageQuery(states: [.failed], warningCode: "clipping")) == [Self.key(10)])
+            #expect(try await keys(RecordingPageQuery(warningCode: "hard_cut")).isEmpty)
+            #expect(try await store.warnings(key: Self.key(10)) == ["clipping", "silence_gap"])
+            #expect(try await store.warnings(key: Self.key(5)) == ["clipping"])
+            // A second transcode's findings replace the first's.
+            try await store.commit([.putWarnings(key: Self.key(10), codes: [])])
+            #expect(try await store.warnings(key: Self.key(10)).isEmpty)
+            #expect(try await keys(RecordingPageQuery(warningCode: "clipping")) == [Self.key(5)])
+        }
+    }
+
+    @Test(arguments: backends)
+    func thePipedriveSpendAddsUpWhatEveryProcessBookedPerBudgetDay(_ backend: Backend) async throws {
+        try await Self.store(backend, count: 1) { store async throws in
+            #expect(try await store.pipedriveSpend() == nil)
+            let reset = Date.fixture(86400)
+            // Two workers add to day 100; a 429 gives tokens back.
+            try await store.commit([.addPipedriveSpend(budgetDay: 100, tokens: 30, dailyTokens: 30000, resetsAt: reset)])
+            try await store.commit([.addPipedriveSpend(budgetDay: 100, tokens: 20, dailyTokens: 30000, resetsAt: reset),
+                                    .addPipedriveSpend(budgetDay: 100, tokens: -10, dailyTokens: 30000, resetsAt: reset)])
+            let today = try #require(try await store.pipedriveSpend())
+            #expect(today.budgetDay == 100 && today.tokens == 40 && today.dailyTokens == 30000 && today.resetsAt == reset)
+            // The next day is the latest: its own count.
+            try await store.commit([.addPipedriveSpend(budgetDay: 101, tokens: 12, dailyTokens: 60000, resetsAt: reset.addingTimeInterval(86400))])
+            let next = try #require(try await store.pipedriveSpend())
+            #expect(next.budgetDay == 101 && next.tokens == 12 && next.dailyTokens == 60000 && next.resetsAt == reset.addingTimeInterval(86400))
+            // Never below zero (a refund after the day's first record).
+            try await store.commit([.addPipedriveSpend(budgetDay: 101, tokens: -50, dailyTokens: 60000, resetsAt: reset.addingTimeInterval(86400))])
+            #expect(try await store.pipedriveSpend()?.tokens == 0)
+        }
+    }
+
     @Test func aCursorReadsBackWhatItWrites() {
         let cursor = RecordingCursor(createdAt: .fixture(12.5), key: Self.key(9))
         #expect(RecordingCursor(cursor.description) == cursor)

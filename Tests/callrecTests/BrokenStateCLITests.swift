@@ -151,7 +151,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             let database = try await makeGoodState(dir)
             // The database as the callrec before the CRM index (v5) left it (so without v6's console
-            // indexes either), and a table in v5's way.
+            // indexes and v7's tables either), and a table in v5's way.
             let queue = try DatabaseQueue(path: database)
             try await queue.write { db in
                 try db.execute(sql: """
@@ -159,8 +159,9 @@ import Testing
                     DROP TABLE crm_organization; DROP TABLE crm_person;
                     DROP TABLE recording_waveform; DROP INDEX recording_created; DROP INDEX recording_state_created;
                     DROP INDEX recording_error_created; DROP INDEX recording_state_updated; DROP INDEX recording_state_error;
-                    DROP INDEX source_file_seen; DROP INDEX telnyx_event_received; DROP TABLE recording_number;
-                    DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console', 'v7-recording-numbers');
+                    DROP INDEX source_file_seen; DROP INDEX telnyx_event_received;
+                    DROP TABLE pipedrive_spend; DROP TABLE recording_warning; DROP TABLE recording_number;
+                    DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console', 'v7-console-spend-warnings', 'v8-recording-numbers');
                     CREATE TABLE crm_sync (mine TEXT);
                     """)
             }

@@ -33,9 +33,10 @@ import Testing
         }
     }
 
-    func start(_ dir: String, _ extra: [String] = [], name: String = "console") async throws -> Console {
+    /// `environment`: the process's (default: this one's), with the password added.
+    func start(_ dir: String, _ extra: [String] = [], name: String = "console", environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> Console {
         let log = "\(dir)/\(name).log"
-        var environment = ProcessInfo.processInfo.environment
+        var environment = environment
         environment["CALLREC_CONSOLE_PASSWORD"] = Self.password
         let process = try startProcess(callrec, ["console", "--listen", "127.0.0.1:0", "--state", "\(dir)/state"] + extra, environment: environment, log: log)
         let deadline = ContinuousClock.now + .seconds(60)
@@ -349,6 +350,10 @@ import Testing
             let refused = try console.request("/console/jobs/\(jobs.discarded)/retry", method: "POST", form: ["csrf": "anything"])
             #expect(refused.status == 403 && refused.text.contains("read-only"))
             #expect(try await Self.read(dir) { try await $0.job(id: jobs.discarded)?.state } == .discarded)
+            // No reconcile either.
+            let reconcile = try console.request("/console/reconcile")
+            #expect(reconcile.status == 200 && !reconcile.text.contains(#"method="post""#))
+            #expect(try console.request("/console/reconcile/plan", method: "POST", form: ["csrf": "x"]).status == 403)
         }
     }
 

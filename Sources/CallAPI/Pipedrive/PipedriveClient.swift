@@ -18,7 +18,7 @@ import NIOHTTP1
 public struct PipedriveClient: Sendable {
     public let baseURL: String
     let token: Secret
-    let limiter: PipedriveLimiter
+    public let limiter: PipedriveLimiter
     let transport: Transport
     /// Retries of transient failures and of connections that could not be made (tests shorten it).
     /// Its waits, like every wait of this credential's traffic, are on the limiter's clock.

@@ -65,6 +65,14 @@ public actor PipedriveLimiter {
     private var reserved = 0
     private var reservations: [String: Int] = [:]
     private var budgetDay: Int64?
+    /// Booked tokens by budget day, not yet handed to ``takeUnrecordedSpend()``.
+    private var unrecorded: [Int64: Int] = [:]
+    /// Booked tokens by budget day handed out (recorded in the shared count).
+    private var recorded: [Int64: Int] = [:]
+    /// What the other processes sharing the account booked in budget day `othersDay`, as the
+    /// shared count last said (``shared(budgetDay:total:)``).
+    private var othersTokens = 0
+    private var othersDay: Int64?
     /// The requests of the current window. A slot is dated by when its answer arrived — after
     /// the server counted the request — so however latency varies, a new request cannot reach the
     /// server inside the old one's window. Until the answer arrives the slot cannot expire.
@@ -142,7 +150,56 @@ public actor PipedriveLimiter {
     private func book(_ cost: Int) {
         counters.tokensSpent += cost
         dayTokens = max(0, dayTokens + cost)
+        unrecorded[budgetDay ?? budgetDayNow, default: 0] += cost
     }
+
+    /// Tokens booked (less those given back) in one budget day that ``takeUnrecordedSpend()``
+    /// has not handed out yet.
+    public struct DaySpend: Sendable, Hashable {
+        /// Days since the epoch, each starting at ``budgetReset``.
+        public var budgetDay: Int64
+        public var tokens: Int
+        /// When that budget day ends.
+        public var resetsAt: Date
+        /// The daily budget this limiter keeps to.
+        public var dailyTokens: Int
+    }
+
+    /// What was booked since the last call, by budget day (oldest first), and forgets it: the
+    /// caller adds it to the spend every process sharing the account records
+    /// (CallStore's `pipedrive_spend`), and gives it back with ``restoreUnrecordedSpend(_:)`` if
+    /// that write fails.
+    public func takeUnrecordedSpend() -> [DaySpend] {
+        defer {
+            for (day, tokens) in unrecorded { recorded[day, default: 0] += tokens }
+            unrecorded.removeAll()
+        }
+        return unrecorded.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
+            DaySpend(budgetDay: $0.key, tokens: $0.value, resetsAt: Date(timeIntervalSince1970: Double($0.key + 1) * 86_400 + budgetReset.seconds),
+                     dailyTokens: dailyTokens)
+        }
+    }
+
+    /// Spend ``takeUnrecordedSpend()`` handed out that could not be recorded: handed out again
+    /// next time.
+    public func restoreUnrecordedSpend(_ spend: [DaySpend]) {
+        for day in spend {
+            unrecorded[day.budgetDay, default: 0] += day.tokens
+            recorded[day.budgetDay, default: 0] -= day.tokens
+        }
+    }
+
+    /// The shared count of budget day `budgetDay` (every process's recorded spend, this one's
+    /// included) is `total`: what the others booked counts against this limiter's budget too,
+    /// so that workers sharing an account stop together when it is spent (up to the spend of
+    /// the seconds between two recordings).
+    public func shared(budgetDay: Int64, total: Int) {
+        othersDay = budgetDay
+        othersTokens = max(0, total - (recorded[budgetDay] ?? 0))
+    }
+
+    /// Today's tokens booked by the other processes sharing the account, as last told.
+    private var othersToday: Int { othersDay != nil && othersDay == budgetDay ? othersTokens : 0 }
 
     /// Sets `tokens` of today's budget aside for a request that must follow `operation` (a
     /// create's upload: a call log is only made when its audio can follow the same day). Throws
@@ -166,7 +223,8 @@ public actor PipedriveLimiter {
 
     private func budgetSpent() -> APIError {
         let reset = nextBudgetReset
-        let what = spentDay == budgetDay ? spentReason ?? "" : "\(dayTokens) of \(dailyTokens) tokens used, \(reserved) set aside for uploads"
+        let others = othersToday > 0 ? " (\(othersToday) more by other processes sharing the account)" : ""
+        let what = spentDay == budgetDay ? spentReason ?? "" : "\(dayTokens) of \(dailyTokens) tokens used\(others), \(reserved) set aside for uploads"
         return APIError(.budgetSpent, api: .pipedrive,
                         "the daily token budget is spent (\(what)); it renews at \(ISO8601DateFormatter().string(from: reset)) (PIPEDRIVE_BUDGET_RESET)",
                         retryAfter: .seconds(max(1, reset.timeIntervalSince(now()).rounded(.up))), retryAt: reset)
@@ -174,7 +232,7 @@ public actor PipedriveLimiter {
 
     /// Whether the budget is known spent for today: by the count, or by the server's 429s.
     private func spent(adding tokens: Int) -> Bool {
-        spentDay == budgetDay || dayTokens + tokens > dailyTokens
+        spentDay == budgetDay || dayTokens + othersToday + tokens > dailyTokens
     }
 
     /// Waits until a request may go out, and books its tokens. Throws `stop_everything` when the

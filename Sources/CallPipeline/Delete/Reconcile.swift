@@ -44,6 +44,9 @@ public struct Reconciler: Sendable {
         public var pageSize = 50
         /// A listing that has not ended after this many pages aborts the pass.
         public var maxPages = 20_000
+        /// The recordings a plan shown earlier would delete (the console applies what it showed):
+        /// a pass that finds any other set aborts with `plan_changed` and deletes nothing.
+        public var expectedPlan: Set<String>?
 
         public init() {}
 
@@ -191,6 +194,11 @@ public struct Reconciler: Sendable {
                 overCap.formUnion(evidence.keys)
                 throw Aborted(problem: .init(code: "mass_delete_cap", message: Self.overCap(evidence.count, cap: cap, apply: options.apply,
                                                                                              what: "would be deleted")))
+            }
+            if let expected = options.expectedPlan, Set(evidence.keys) != expected {
+                let added = Set(evidence.keys).subtracting(expected).count, gone = expected.subtracting(evidence.keys).count
+                throw Aborted(problem: .init(code: "plan_changed", message:
+                    "the plan changed since it was shown (\(added) recording(s) more, \(gone) no longer planned); nothing deleted: plan again and look before applying"))
             }
         } catch let aborted as Aborted {
             report.abort = aborted.problem

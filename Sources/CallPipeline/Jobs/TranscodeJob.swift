@@ -149,6 +149,8 @@ public struct TranscodeJobHandler: JobHandler {
             .setRecordingState(key: key, state: .transcoded),
         ]
         if let waveform = report.waveform { ops.append(.putWaveform(key: key, waveform: waveform)) }
+        // What the checks found, kept past the spool (the console's list filters on it).
+        ops.append(.putWarnings(key: key, codes: report.warnings.map(\.code.rawValue)))
         // A PBX call log whose length is the audio's: decided again now that it is known.
         if let source, let refined = CallResolution.withAudio(source, seconds: seconds) {
             ops.append(.setRecordingMetadata(key: key, metadata: refined.text))

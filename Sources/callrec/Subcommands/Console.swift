@@ -11,8 +11,11 @@ struct ConsoleCommand: AsyncParsableCommand {
         discussion: """
             Pages under /console/: the overview (recordings and jobs by state, throughput, failures by code), the recordings list \
             (filters by state, error code, source path, dates, phone number and call-log id; newest first, page by page), and each \
-            recording's page (its facts, parts and call logs, an audio player on the spool's MP3, its jobs and its audit trail). \
-            Retry and cancel act on a recording's jobs; each is audited with the HTTP user name. Every page needs the password \
+            recording's page (its facts, parts and call logs with links into Pipedrive, the match, an audio player on the spool's MP3, \
+            its jobs and its audit trail). Retry and cancel act on a recording's jobs, delete removes a recording everywhere, and \
+            reconcile plans a pass with Pipedrive and applies exactly the plan shown; each is audited with the HTTP user name. \
+            Reconcile and the overview's token count use the Pipedrive settings (PIPEDRIVE_API_TOKEN, PIPEDRIVE_API_URL; \
+            PIPEDRIVE_WEB_URL for links when the API URL is the generic api.pipedrive.com). Every page needs the password \
             (HTTP Basic, any user name): CALLREC_CONSOLE_PASSWORD, or the file console.password_file of --config names; never the \
             command line. --read-only shows and changes nothing. Bound to 127.0.0.1 unless --listen says otherwise: put it behind a \
             reverse proxy that terminates TLS before serving it beyond this machine.
@@ -43,7 +46,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         let logger = global.makeLogger()
         let configuration = ConsoleConfiguration(password: try ConsoleServer.password(config: config), readOnly: readOnly)
         try await ConsoleServer.serve(store: try store.settings(config: config), address: try listenAddress(), configuration: configuration,
-                                      logger: logger) { url in
+                                      apiEnvironment: try APIClients.environment(config: config), logger: logger) { url in
             standardError("console served at \(url)\(readOnly ? " (read-only)" : "")")
         }
     }

@@ -150,7 +150,9 @@ extension StoreCommand {
         let environment = try APIClients.environment(config: config)
         if let reason, environment.pipedriveToken == nil { throw ValidationError("PIPEDRIVE_API_TOKEN is not set: \(reason)") }
         return try await APIClients.with(environment: environment, logger: logger) { clients in
-            try await store.settings(config: configFile).withStore(creating: creating, logger: logger) { try await body(clients, $0, logger) }
+            try await store.settings(config: configFile).withStore(creating: creating, logger: logger) { store in
+                try await clients.recordingPipedriveSpend(to: store, logger: logger) { try await body(clients, store, logger) }
+            }
         }
     }
 }
