@@ -6,15 +6,15 @@
 #   bench/console.sh [--rows N] [--requests N] [--store sqlite|postgres|both] [--callrec PATH]
 #
 # - Makes a ledger of N recordings (default 1,000,000) as a year of a busy PBX leaves it: 90 %
-#   uploaded with their parts and call logs, failures under five codes, deletions, a few pending;
-#   a source file each (FreePBX), three audit lines each, 50,000 finished jobs and the waveforms
-#   of the recordings the pages open. Written with SQL (generate_series / a recursive CTE) into
+#   uploaded with their parts and call logs, failures under five codes, warnings on 2 %,
+#   deletions, a few pending; a source file each (FreePBX), three audit lines each and 50,000
+#   finished jobs. Written with SQL (generate_series / a recursive CTE) into
 #   the schema callrec made (`callrec status` migrates it), so seeding takes seconds, not hours.
 # - Starts `callrec console` on it (a loopback port, a password from the environment) and asks
 #   each page --requests times (default 200) over one keep-alive connection, timing each answer
 #   whole: overview; the list's first page, its next pages (following the cursor), filtered by
-#   state, by error code, by phone number and by call-log id; a recording's page; the delete
-#   confirmation. Prints p50 / p95 / max per page and the overview's size.
+#   state, error code, warning code, source, one day, phone number and call-log id; a recording's
+#   page; the delete confirmation; the reconcile page. Prints p50 / p95 / max per page and the overview's size.
 # PostgreSQL: CALLREC_BENCH_POSTGRES_URL (a database of its own: the tables are dropped), else a
 # throwaway cluster (scripts/pg-cluster.sh). Needs python3, and psql for PostgreSQL.
 set -euo pipefail
@@ -87,6 +87,8 @@ INSERT INTO audit (at, recording_key, action, target, http_status, detail, actor
 SELECT $updated, $key, 'create_call_log', 'pipedrive', 201, NULL, 'worker' FROM $series WHERE $uploaded;
 INSERT INTO audit (at, recording_key, action, target, http_status, detail, actor)
 SELECT $updated, $key, 'attach_recording', 'pipedrive', 200, NULL, 'worker' FROM $series WHERE $uploaded;
+INSERT INTO recording_warning (code, recording_key)
+SELECT CASE WHEN i % 3 = 0 THEN 'one_way_audio' ELSE 'clipping' END, $key FROM $series WHERE i % 50 = 1;
 INSERT INTO queue_job (queue, kind, args, unique_key, state, run_at, created_at, updated_at, finalized_at, attempt)
 SELECT 'default', 'upload', '{}', 'upload:' || $key, 'completed', $updated, $created, $updated, $updated, 1
 FROM $series WHERE i > $rows - 50000;
@@ -122,7 +124,7 @@ def report(name, times, goal):
     times = sorted(times)
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
     verdict = "ok" if p(0.95) <= goal else "MISSED"
-    print(f"  {label:8} {name:28} p50 {p(0.5):7.1f} ms  p95 {p(0.95):7.1f} ms  max {times[-1]:7.1f} ms  (goal p95 <= {goal} ms: {verdict})")
+    print(f"  {label:8} {name:30} p50 {p(0.5):7.1f} ms  p95 {p(0.95):7.1f} ms  max {times[-1]:7.1f} ms  (goal p95 <= {goal} ms: {verdict})")
 
 get("/")  # the first answer opens the store's connections
 pages = {
@@ -132,6 +134,10 @@ pages = {
     "list by code silence": lambda i: "/recordings?code=silence",
     "list by phone (as typed)": lambda i: "/recordings?phone=" + urllib.parse.quote(f"(617) 555-{1000 + (i * 37) % 9000}"),
     "list by call log": lambda i: f"/recordings?call_log={100000 + (i * 4999) % 900000}",
+    "list by warning one_way_audio": lambda i: "/recordings?warning=one_way_audio",
+    "list by source": lambda i: "/recordings?source=" + urllib.parse.quote("/var/spool/asterisk/monitor/"),
+    "list by date (one day)": lambda i: f"/recordings?from=2026-{1 + i % 9:02d}-{1 + i % 28:02d}&to=2026-{1 + i % 9:02d}-{1 + i % 28:02d}",
+    "reconcile page": lambda i: "/reconcile",
     "recording page": lambda i: "/recordings/" + keys[i % len(keys)],
     "delete confirmation": lambda i: "/recordings/" + keys[i % len(keys)] + "/delete",
 }
