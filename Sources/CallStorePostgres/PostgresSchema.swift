@@ -41,7 +41,8 @@ enum PostgresSchema {
 
     /// The console's Pipedrive spend and warning filter, as in the SQLite schema: the tokens every
     /// worker sharing the account booked per budget day (PipedriveSpend), and each recording's
-    /// warning codes, keyed by code first.
+    /// warning codes, keyed by code first, with the recording's `created_at` (the list walks one
+    /// code's recordings newest first).
     static let v7: [String] = [
         """
         CREATE TABLE pipedrive_spend (
@@ -54,16 +55,19 @@ enum PostgresSchema {
         """,
         """
         CREATE TABLE recording_warning (
-          code          TEXT COLLATE "C" NOT NULL,
-          recording_key TEXT COLLATE "C" NOT NULL,
+          code              TEXT COLLATE "C" NOT NULL,
+          recording_key     TEXT COLLATE "C" NOT NULL,
+          recording_created TIMESTAMPTZ      NOT NULL,
           PRIMARY KEY (code, recording_key)
         )
         """,
         "CREATE INDEX recording_warning_key ON recording_warning (recording_key)",
+        "CREATE INDEX recording_warning_created ON recording_warning (code, recording_created, recording_key)",
     ]
 
     /// The phone numbers each recording is found by (RecordingNumbers.swift), reversed, as in the
-    /// SQLite schema; the recordings there are get theirs from the same digit runs.
+    /// SQLite schema; the recordings there are get theirs from the same digit runs. And a
+    /// recording's jobs by their unique key, whatever their state (a recording's page).
     static let v8: [String] = [
         """
         CREATE TABLE recording_number (
@@ -73,6 +77,7 @@ enum PostgresSchema {
         )
         """,
         RecordingNumbers.backfillPostgresSQL,
+        "CREATE INDEX queue_job_unique_key ON queue_job (unique_key) WHERE unique_key IS NOT NULL",
     ]
 
     /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:

@@ -9,9 +9,6 @@ extension PostgresStore: ConsoleStore {
         var s = statement()
         guard var conditions = try Self.stateConditions(query.states, &s) else { return [] }
         if let code = query.errorCode { conditions.append("error_code = \(s.bind(code))") }
-        if let code = query.warningCode {
-            conditions.append("key IN (SELECT recording_key FROM recording_warning WHERE code = \(s.bind(code)))")
-        }
         if let prefix = query.pathPrefix {
             conditions.append("starts_with(path, \(s.bind(prefix)))")
         }
@@ -30,14 +27,23 @@ extension PostgresStore: ConsoleStore {
         if let callLogID = query.callLogID {
             conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = \(s.bind(callLogID)))")
         }
+        // By a warning code: that code's recordings newest first, from recording_warning's copy
+        // of (created_at, key), each joined to its recording.
+        var from = "recording", order = "created_at DESC, key DESC", cursor = "(created_at, key)"
+        if let code = query.warningCode {
+            from = "recording_warning w JOIN recording ON recording.key = w.recording_key"
+            order = "w.recording_created DESC, w.recording_key DESC"
+            cursor = "(w.recording_created, w.recording_key)"
+            conditions.append("w.code = \(s.bind(code))")
+        }
         if let after = query.after {
             //: a row comparison: the (created_at, key) index read backwards from the cursor.
-            conditions.append("(created_at, key) < ((\(SQL.epochPlus)\(s.bind(SQL.ms(after.createdAt)))), \(s.bind(after.key)))")
+            conditions.append("\(cursor) < ((\(SQL.epochPlus)\(s.bind(SQL.ms(after.createdAt)))), \(s.bind(after.key)))")
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         s.sql = """
-            SELECT \(Self.recordingColumns) FROM recording \(whereClause)
-            ORDER BY created_at DESC, key DESC LIMIT \(s.bind(query.limit))
+            SELECT \(Self.recordingColumns) FROM \(from) \(whereClause)
+            ORDER BY \(order) LIMIT \(s.bind(query.limit))
             """
         let rows = try await self.query("recording page", s.query)
         return try decode("recording page") { try rows.map(Self.recording(from:)) }
@@ -108,7 +114,8 @@ extension PostgresStore: ConsoleStore {
             let codes = Set(codes).sorted()
             if !codes.isEmpty {
                 _ = try await connection.query("""
-                    INSERT INTO recording_warning (code, recording_key) SELECT unnest(\(codes)::text[]), \(key)
+                    INSERT INTO recording_warning (code, recording_key, recording_created)
+                    SELECT unnest(\(codes)::text[]), key, created_at FROM recording WHERE key = \(key)
                     """, logger: logger).collect()
             }
         case .addPipedriveSpend(let day, let tokens, let dailyTokens, let resetsAt):

@@ -16,10 +16,6 @@ extension SQLiteStore: ConsoleStore {
             conditions.append("error_code = ?")
             arguments += [code]
         }
-        if let code = query.warningCode {
-            conditions.append("key IN (SELECT recording_key FROM recording_warning WHERE code = ?)")
-            arguments += [code]
-        }
         if let prefix = query.pathPrefix {
             conditions.append("substr(path, 1, ?) = ?")
             arguments += [prefix.unicodeScalars.count, prefix]
@@ -46,14 +42,24 @@ extension SQLiteStore: ConsoleStore {
             conditions.append("key IN (SELECT recording_key FROM part WHERE call_log_id = ?)")
             arguments += [callLogID]
         }
+        // By a warning code: that code's recordings newest first, from recording_warning's copy
+        // of (created_at, key), each joined to its recording (CROSS JOIN: in that order).
+        var from = "recording", order = "created_at DESC, key DESC", cursor = "(created_at, key)"
+        if let code = query.warningCode {
+            from = "recording_warning w CROSS JOIN recording ON recording.key = w.recording_key"
+            order = "w.recording_created DESC, w.recording_key DESC"
+            cursor = "(w.recording_created, w.recording_key)"
+            conditions.append("w.code = ?")
+            arguments += [code]
+        }
         if let after = query.after {
             // A row value: SQLite walks the (created_at, key) index backwards from the cursor.
-            conditions.append("(created_at, key) < (?, ?)")
+            conditions.append("\(cursor) < (?, ?)")
             arguments += [Millis.from(after.createdAt), after.key]
         }
         arguments += [query.limit]
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM recording \(whereClause) ORDER BY created_at DESC, key DESC LIMIT ?"
+        let sql = "SELECT recording.* FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
         return try await read("recording page") { [arguments] db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.recording(from:))
         }
@@ -110,7 +116,9 @@ extension SQLiteStore: ConsoleStore {
         case .putWarnings(let key, let codes):
             try db.execute(sql: "DELETE FROM recording_warning WHERE recording_key = ?", arguments: [key])
             for code in Set(codes) {
-                try db.execute(sql: "INSERT INTO recording_warning (code, recording_key) VALUES (?, ?)", arguments: [code, key])
+                try db.execute(sql: """
+                    INSERT INTO recording_warning (code, recording_key, recording_created) SELECT ?, key, created_at FROM recording WHERE key = ?
+                    """, arguments: [code, key])
             }
         case .addPipedriveSpend(let day, let tokens, let dailyTokens, let resetsAt):
             try db.execute(sql: """

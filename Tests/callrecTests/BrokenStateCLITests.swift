@@ -160,7 +160,7 @@ import Testing
                     DROP TABLE recording_waveform; DROP INDEX recording_created; DROP INDEX recording_state_created;
                     DROP INDEX recording_error_created; DROP INDEX recording_state_updated; DROP INDEX recording_state_error;
                     DROP INDEX source_file_seen; DROP INDEX telnyx_event_received;
-                    DROP TABLE pipedrive_spend; DROP TABLE recording_warning; DROP TABLE recording_number;
+                    DROP TABLE pipedrive_spend; DROP TABLE recording_warning; DROP TABLE recording_number; DROP INDEX queue_job_unique_key;
                     DELETE FROM grdb_migrations WHERE identifier IN ('v5-crm-index', 'v6-console', 'v7-console-spend-warnings', 'v8-recording-numbers');
                     CREATE TABLE crm_sync (mine TEXT);
                     """)
