@@ -124,7 +124,7 @@ def report(name, times, goal, rows=None):
     times = sorted(times)
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
     verdict = "ok" if p(0.95) <= goal else "MISSED"
-    found = f"  rows {rows:3}" if rows is not None else ""
+    found = f"  rows {rows:5.1f}" if rows is not None else ""
     print(f"  {label:8} {name:30} p50 {p(0.5):7.1f} ms  p95 {p(0.95):7.1f} ms  max {times[-1]:7.1f} ms  (goal p95 <= {goal} ms: {verdict}){found}")
 
 get("/")  # the first answer opens the store's connections
@@ -149,7 +149,7 @@ for name, path in pages.items():
         times.append(elapsed)
         rows += len(re.findall(rb'<td><a href="/console/recordings/[0-9a-f]+">', body))
     # Rows: the recordings a list page showed, on average (a filter that finds nothing is no test).
-    report(name, times, 50, rows // requests if name.startswith("list") else None)
+    report(name, times, 50, rows / requests if name.startswith("list") else None)
 
 # The list's next pages: follow the cursor from the first page, as a person paging would.
 times, path = [], "/recordings"
