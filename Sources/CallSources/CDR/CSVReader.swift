@@ -91,45 +91,17 @@ enum CSV {
     /// Whether a whole record starts at `start` (what ``record(in:from:)`` would find, without
     /// building its fields: a record still arriving is scanned once a read, and cheaply).
     static func recordEnds(in bytes: [UInt8], from start: Int) -> Bool {
-        var inQuotes = false, atFieldStart = true
-        var i = start
-        let count = bytes.count
-        while i < count {
-            let byte = bytes[i]
-            if inQuotes {
-                if byte == quote {
-                    guard i + 1 < count else { return false }
-                    if bytes[i + 1] == quote {
-                        i += 2
-                    } else {
-                        inQuotes = false
-                        i += 1
-                    }
-                    continue
-                }
-                i += 1
-                continue
-            }
-            switch byte {
-            case quote where atFieldStart:
-                inQuotes = true
-                atFieldStart = false
-            case comma: atFieldStart = true
-            case newline: return true
-            case cr:
-                guard i + 1 < count else { return false }
-                if bytes[i + 1] == newline { return true }
-                atFieldStart = false
-            default: atFieldStart = false
-            }
-            i += 1
-        }
-        return false
+        scan(bytes, from: start, building: false) != nil
     }
 
     /// The record starting at `start`: its fields, where its content ends (before CR LF) and where
     /// the next record starts; nil when the buffer holds no complete record yet.
     static func record(in bytes: [UInt8], from start: Int) -> (fields: [String], contentEnd: Int, end: Int)? {
+        scan(bytes, from: start, building: true)
+    }
+
+    /// ``record(in:from:)``; without `building`, only where the record ends (no fields).
+    private static func scan(_ bytes: [UInt8], from start: Int, building: Bool) -> (fields: [String], contentEnd: Int, end: Int)? {
         var fields: [String] = []
         var field: [UInt8] = []
         var inQuotes = false, atFieldStart = true
@@ -141,7 +113,7 @@ enum CSV {
                 if byte == quote {
                     guard i + 1 < count else { return nil }  // a doubled quote or the closing one: wait to see
                     if bytes[i + 1] == quote {
-                        field.append(quote)
+                        if building { field.append(quote) }
                         i += 2
                     } else {
                         inQuotes = false
@@ -149,7 +121,7 @@ enum CSV {
                     }
                     continue
                 }
-                field.append(byte)
+                if building { field.append(byte) }
                 i += 1
                 continue
             }
@@ -158,22 +130,24 @@ enum CSV {
                 inQuotes = true
                 atFieldStart = false
             case comma:
-                fields.append(String(decoding: field, as: UTF8.self))
-                field.removeAll(keepingCapacity: true)
+                if building {
+                    fields.append(String(decoding: field, as: UTF8.self))
+                    field.removeAll(keepingCapacity: true)
+                }
                 atFieldStart = true
             case newline:
-                fields.append(String(decoding: field, as: UTF8.self))
+                if building { fields.append(String(decoding: field, as: UTF8.self)) }
                 return (fields, i, i + 1)
             case cr:
                 guard i + 1 < count else { return nil }
                 if bytes[i + 1] == newline {
-                    fields.append(String(decoding: field, as: UTF8.self))
+                    if building { fields.append(String(decoding: field, as: UTF8.self)) }
                     return (fields, i, i + 2)
                 }
-                field.append(byte)
+                if building { field.append(byte) }
                 atFieldStart = false
             default:
-                field.append(byte)
+                if building { field.append(byte) }
                 atFieldStart = false
             }
             i += 1
