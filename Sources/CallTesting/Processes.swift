@@ -118,6 +118,19 @@ public func liveIDs(_ key: String, _ state: [String: Any]) -> Set<String> {
     Set((state[key] as? [[String: Any]] ?? []).filter { ($0["deleted"] as? Bool) != true }.compactMap { $0["id"] as? String })
 }
 
+/// `GET url` (a `/healthz`) until it answers 200, for at most `timeout`; the last answer. A probe
+/// gives the store a second, which a loaded CI machine's store may miss: a load balancer asks
+/// again, and so does this.
+@discardableResult
+public func waitForHealthy(_ url: String, timeout: Duration = .seconds(60)) async throws -> (Int, [String: Any]) {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let answer = try await httpJSON("GET", url)
+        if answer.0 == 200 || ContinuousClock.now > deadline { return answer }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
 /// One HTTP request; the status and the body parsed as a JSON object (empty when it is not one).
 @discardableResult
 public func httpJSON(_ method: String, _ url: String, json: String? = nil, headers: [String: String] = [:]) async throws -> (Int, [String: Any]) {

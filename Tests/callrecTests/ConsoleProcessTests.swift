@@ -183,7 +183,7 @@ import Testing
                 let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
                 let port = try #require(text.firstMatch(of: /webhooks served at http:\/\/127\.0\.0\.1:([0-9]+)/).flatMap { Int($0.1) })
                 let console = Console(process: worker, log: log, port: port)
-                #expect(try console.request("/healthz", user: nil).status == 200)
+                #expect(try await waitForHealthy("http://127.0.0.1:\(port)/healthz").0 == 200)
                 if withPassword {
                     #expect(try console.request("/console/", user: nil).status == 401)
                     let overview = try console.request("/console/")

@@ -349,7 +349,7 @@ import FoundationNetworking
             let jobs = try await status(dir)["jobs"] as? [String: Int] ?? [:]
             #expect(jobs.values.reduce(0, +) == 0, "\(jobs)")
 
-            let (health, healthBody) = try await httpJSON("GET", origin + "/healthz")
+            let (health, healthBody) = try await waitForHealthy(origin + "/healthz")
             #expect(health == 200, "\(healthBody)")
             let (metrics, _) = try await URLSession.shared.data(from: URL(string: origin + "/metrics")!)
             let text = String(decoding: metrics, as: UTF8.self)

@@ -38,6 +38,8 @@ public struct WebhookServer: Service {
     let logger: Logger
     let batcher: WebhookBatcher
     let now: @Sendable () -> Date
+    /// How long `/healthz` waits for the store's answer before it says 503.
+    let healthTimeout: Duration
     let onRunning: @Sendable (Int) async -> Void
     /// The operator's console, served under `/console/` beside the rest (nil: none).
     let console: Console?
@@ -48,10 +50,12 @@ public struct WebhookServer: Service {
     ///   - backlog: events waiting for their commit before a request is refused (503).
     ///   - batchLimit: events in one commit at most.
     ///   - now: the time signatures are checked against and events are received at.
+    ///   - healthTimeout: how long `/healthz` waits for the store (a second: what a load
+    ///     balancer's probe allows; tests on a loaded machine give it longer).
     ///   - onRunning: hears the port once the server listens (the one the kernel picked for 0).
     public init(intake: TelnyxIntake, verifier: WebhookVerifier?, address: ListenAddress,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger, backlog: Int = 10_000,
-                batchLimit: Int = 500, now: @escaping @Sendable () -> Date = { Date() },
+                batchLimit: Int = 500, now: @escaping @Sendable () -> Date = { Date() }, healthTimeout: Duration = .seconds(1),
                 onRunning: @escaping @Sendable (Int) async -> Void = { _ in }, console: Console? = nil) {
         self.intake = intake
         self.verifier = verifier
@@ -59,6 +63,7 @@ public struct WebhookServer: Service {
         self.registry = registry
         self.logger = logger
         self.now = now
+        self.healthTimeout = healthTimeout
         self.onRunning = onRunning
         self.console = console
         batcher = WebhookBatcher(backlog: backlog, batchLimit: batchLimit) { [intake, now] events in
@@ -106,7 +111,7 @@ public struct WebhookServer: Service {
 
     private func application(metrics: WebhookMetrics) -> some ApplicationProtocol {
         let router = Router(context: WebhookRequestContext.self)
-        let handler = WebhookHandler(intake: intake, verifier: verifier, batcher: batcher, metrics: metrics, logger: logger, now: now)
+        let handler = WebhookHandler(intake: intake, verifier: verifier, batcher: batcher, metrics: metrics, logger: logger, now: now, healthTimeout: healthTimeout)
         router.post(RouterPath(stringLiteral: Self.webhookPath)) { request, context -> Response in
             await handler.receive(request, peer: context.peer)
         }
@@ -172,6 +177,7 @@ struct WebhookHandler: Sendable {
     let metrics: WebhookMetrics
     let logger: Logger
     let now: @Sendable () -> Date
+    let healthTimeout: Duration
 
     static let signature = HTTPField.Name(WebhookVerifier.signatureHeader)!
     static let timestamp = HTTPField.Name(WebhookVerifier.timestampHeader)!
@@ -225,9 +231,9 @@ struct WebhookHandler: Sendable {
     }
 
     /// 200 when the store answers a read of the event table (a primary-key lookup: what every
-    /// webhook's commit needs) within a second, else 503.
+    /// webhook's commit needs) within `healthTimeout` (a second by default), else 503.
     func health() async -> Response {
-        let store = intake.store
+        let store = intake.store, timeout = healthTimeout
         // Not a task group: a store that hangs must not hold the answer past its second.
         let once = Once()
         let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
@@ -242,7 +248,7 @@ struct WebhookHandler: Sendable {
                 if once.first() { continuation.resume(returning: ok) }
             }
             Task {
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: timeout)
                 if once.first() { continuation.resume(returning: false) }
             }
         }
