@@ -59,4 +59,23 @@ import Testing
             }
         }
     }
+
+    /// The reader sizes its read buffer to the file at open: rows a writer appends after that
+    /// (a CDR being written while a tailer reads it) are all read, whatever their size.
+    @Test func rowsAppendedAfterTheReaderOpenedAreRead() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/growing.csv"
+            try Data("a,b\n".utf8).write(to: URL(fileURLWithPath: path))
+            let reader = try CSVReader(path: path, chunkSize: 64 << 10)
+            #expect(try reader.next()?.fields == ["a", "b"])
+            let rows = (0..<5000).map { "row\($0),\(String(repeating: "x", count: $0 % 97))\n" }
+            let handle = try #require(FileHandle(forWritingAtPath: path))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(rows.joined().utf8))
+            try handle.close()
+            var read: [String] = []
+            while let record = try reader.next() { read.append(record.fields[0]) }
+            #expect(read == (0..<5000).map { "row\($0)" })
+        }
+    }
 }

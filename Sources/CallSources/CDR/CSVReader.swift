@@ -19,8 +19,10 @@ public struct CSVRecord: Sendable, Hashable {
 public final class CSVReader {
     private let descriptor: Int32
     private let path: String
-    /// What one read(2) asks for; the buffer it reads into is allocated once.
+    /// What one read(2) reads into: sized to what the file held at open (a small CDR or a tail
+    /// of a few rows does not pay for a whole chunk), grown up to `chunkSize` while reads fill it.
     private var scratch: [UInt8]
+    private let chunkSize: Int
     private var buffer: [UInt8] = []
     /// The file offset of `buffer[0]`.
     private var bufferOffset: Int64
@@ -32,6 +34,7 @@ public final class CSVReader {
         guard descriptor >= 0 else {
             throw CDRError(code: CDRError.unreadable, file: path, reason: "cannot be opened: \(String(cString: strerror(errno)))")
         }
+        let size = Int64(lseek(descriptor, 0, SEEK_END))
         guard lseek(descriptor, off_t(max(0, offset)), SEEK_SET) >= 0 else {
             let reason = String(cString: strerror(errno))
             close(descriptor)
@@ -39,7 +42,10 @@ public final class CSVReader {
         }
         self.descriptor = descriptor
         self.path = path
-        self.scratch = [UInt8](repeating: 0, count: max(16, chunkSize))
+        self.chunkSize = max(16, chunkSize)
+        let remaining = size >= 0 ? max(0, size - max(0, offset)) : Int64(chunkSize)
+        // A byte more than the file holds: a read of the whole file leaves room, and grows nothing.
+        self.scratch = [UInt8](repeating: 0, count: Int(min(Int64(self.chunkSize), max(16, remaining + 1))))
         self.bufferOffset = max(0, offset)
     }
 
@@ -82,6 +88,8 @@ public final class CSVReader {
             return
         }
         buffer.append(contentsOf: scratch[0..<got])
+        // A file that grew since it was opened: read it in larger pieces, up to the chunk size.
+        if got == count, count < chunkSize { scratch = [UInt8](repeating: 0, count: min(chunkSize, count * 2)) }
     }
 }
 
