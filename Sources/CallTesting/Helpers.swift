@@ -4,8 +4,23 @@ public import Foundation
 public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {
     let path = NSTemporaryDirectory() + "callrec-test-" + UUID().uuidString
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: path) }
+    defer { removeTemporaryDirectory(path) }
     return try await body(path)
+}
+
+/// Removes a test's directory. A process the test has just stopped may still be writing into it
+/// (a worker's last log lines, a sandbox's state), and the removal then fails on a directory that
+/// is no longer empty: it is tried again in the background until it goes (for a minute at most).
+private func removeTemporaryDirectory(_ path: String) {
+    let files = FileManager.default
+    if (try? files.removeItem(atPath: path)) != nil, !files.fileExists(atPath: path) { return }
+    Task.detached {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while FileManager.default.fileExists(atPath: path), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(200))
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
 }
 
 /// Result of running a program.
