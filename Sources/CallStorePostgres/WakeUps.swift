@@ -15,8 +15,9 @@ import Synchronization
 final class WakeUps: Sendable {
     /// Notifications (and reconnections of the listener).
     private let work = WakeUp()
-    /// The listener is listening (the first wait of a store waits for it).
-    private let up = WakeUp()
+    /// The listener is listening (the first wait of a store waits for it). A state, not an
+    /// event: every wait that saw it unset before the listener came up must get through.
+    private let up = WakeUp(keepsSignal: true)
     /// A waiter asked for the listener: it starts on the first wait, not before.
     private let requested = WakeUp()
     private let state = Mutex(State())

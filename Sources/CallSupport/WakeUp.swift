@@ -7,6 +7,11 @@ import Synchronization
 /// count), so that the next ``wait()`` returns at once: a task that found nothing to do and is
 /// about to wait does not miss the signal that came in between. Each wait ends exactly once (a
 /// signal, its task's cancellation, its timeout, or ``close()``) and leaves no entry behind.
+///
+/// A wake-up that `keepsSignal` stands for a state rather than an event ("the listener is up"):
+/// its signal lets every later wait through, not just the next one, until ``reset()``. (With one
+/// flag that the first wait takes, the other tasks that had seen the state unset just before it
+/// was set waited for a signal that had come already.)
 public final class WakeUp: Sendable {
     private struct State {
         var pending = false
@@ -16,8 +21,13 @@ public final class WakeUp: Sendable {
     }
 
     private let state = Mutex(State())
+    private let keepsSignal: Bool
 
-    public init() {}
+    /// - Parameter keepsSignal: a signal stays until ``reset()`` (every wait returns at once
+    ///   meanwhile) instead of being taken by the next wait.
+    public init(keepsSignal: Bool = false) {
+        self.keepsSignal = keepsSignal
+    }
 
     /// Waits in progress (for tests of leaks).
     public var waiting: Int { state.withLock { $0.waiters.count } }
@@ -25,17 +35,15 @@ public final class WakeUp: Sendable {
     /// Wakes every waiting task, or the next wait when none waits.
     public func signal() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            if state.waiters.isEmpty {
-                state.pending = true
-                return []
-            }
+            if state.waiters.isEmpty || keepsSignal { state.pending = true }
+            if state.waiters.isEmpty { return [] }
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.resume() }
     }
 
-    /// Forgets a signal no one waited for.
+    /// Forgets a signal no one waited for (or, when it `keepsSignal`, the state it stood for).
     public func reset() {
         state.withLock { $0.pending = false }
     }
@@ -63,7 +71,7 @@ public final class WakeUp: Sendable {
                 let resumeNow = state.withLock { state -> Bool in
                     if state.closed || Task.isCancelled { return true }
                     if state.pending {
-                        state.pending = false
+                        if !keepsSignal { state.pending = false }
                         return true
                     }
                     state.waiters[id] = continuation
