@@ -5,12 +5,12 @@ import Testing
 /// lets every wait through until it is reset.
 @Suite struct WakeUpTests {
     /// An event: a signal no one waited for is kept for the next wait only.
-    @Test(.timeLimit(.minutes(1))) func anEventsSignalIsTakenByTheNextWait() async {
+    @Test(.timeLimit(.minutes(1))) func anEventsSignalIsTakenByTheNextWait() async throws {
         let wake = WakeUp()
         wake.signal()
         await wake.wait()  // returns at once: the kept signal
         let waiter = Task { await wake.wait() }
-        while wake.waiting < 1 { await Task.yield() }
+        try await untilWaits(wake, count: 1)
         #expect(wake.waiting == 1, "the signal was taken: the second wait waits")
         wake.signal()
         await waiter.value
@@ -21,7 +21,7 @@ import Testing
     /// for its signal. When the state was set between a wait's check and its registration, that
     /// wait must not wait for a signal that came already. With one flag that the first wait took,
     /// 19 of 20 such waits sat to their timeout (CI: `waitsLeaveNoWaiterBehind`, "1 of 20 waiters").
-    @Test(.timeLimit(.minutes(1))) func aStatesSignalLetsEveryLaterWaitThroughUntilReset() async {
+    @Test(.timeLimit(.minutes(1))) func aStatesSignalLetsEveryLaterWaitThroughUntilReset() async throws {
         let up = WakeUp(keepsSignal: true)
         up.signal()
         await withTaskGroup(of: Void.self) { group in
@@ -32,9 +32,16 @@ import Testing
         // every one of them.
         up.reset()
         let waiters = (0..<5).map { _ in Task { await up.wait() } }
-        while up.waiting < 5 { await Task.yield() }
+        try await untilWaits(up, count: 5)
         up.signal()
         for waiter in waiters { await waiter.value }
         #expect(up.waiting == 0)
+    }
+
+    /// Until `count` waits are registered, for 30 s at most (a short sleep, not a spin that
+    /// holds one of the cooperative pool's two threads).
+    func untilWaits(_ wake: WakeUp, count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while wake.waiting < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
     }
 }
