@@ -67,7 +67,7 @@ TELNYX_PUBLIC_KEY=$("$load" --key-file "$work/key" --print-public-key)
 run() {
   local label=$1 log="$work/worker-$1.log" url=""
   "$bin" worker --listen 127.0.0.1:0 --fetch-slots 0 --concurrency 0 --upload-slots 0 --state "$work/state-$label" \
-    --log-level notice >"$log" 2>&1 &
+    --log-level "${CALLREC_BENCH_LOG_LEVEL:-notice}" >"$log" 2>&1 &
   worker=$!
   for _ in $(seq 600); do
     url=$(grep -o 'webhooks served at http://[^ ]*/webhooks/telnyx' "$log" 2>/dev/null | head -1 | sed 's/webhooks served at //') || true

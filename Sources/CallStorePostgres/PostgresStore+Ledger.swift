@@ -10,6 +10,11 @@ extension PostgresStore {
     public func commit(_ ops: [LedgerOp]) async throws -> [EnqueueResult] {
         guard !ops.isEmpty else { return [] }
         for case .enqueue(let job) in ops { try job.validate() }
+        // The webhook's batch: one statement, no transaction block (PostgresStore+Webhooks).
+        if let webhook = WebhookCommit(ops) {
+            try await commitWebhook(webhook)
+            return []
+        }
         let logger = self.logger
         let offset = self.offset
         return try await transaction("commit") { connection -> [EnqueueResult] in

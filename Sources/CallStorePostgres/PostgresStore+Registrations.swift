@@ -61,15 +61,39 @@ extension PostgresStore {
             if registration.recording != nil { known.insert(registration.key) }
         }
         s = Statement(offset: offset)
+        let (inserts, jobs) = try registrationInserts(applied, insertedOnly: false, &s)
+        guard !inserts.isEmpty else { return }
+        // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
+        s.sql = "WITH " + inserts.joined(separator: ",\n") + "\n"
+            + (jobs ? "SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM jobs) AS q" : "SELECT 1")
+        _ = try await connection.query(s.query, logger: logger).collect()
+    }
+
+    /// The CTEs that register `applied` (each one multi-row INSERT per kind: `recordings`
+    /// returning the keys it inserted, `refs`, `audits`, and `jobs` returning their queues), and
+    /// whether there is a `jobs` CTE.
+    ///
+    /// - Parameters:
+    ///   - insertedOnly: false: every registration applies (the caller decided which keys the
+    ///     ledger knows). True (every registration has its recording, one per key): the
+    ///     statement decides: a tombstoned key inserts nothing, and the references, audit rows and
+    ///     jobs of a key go in only when its recording did (not for a key the ledger knows).
+    ///   - first: a CTE the recordings' insert runs after (its name), so that every statement
+    ///     of this shape takes its locks in the same order.
+    static func registrationInserts(_ applied: [Registration], insertedOnly: Bool, after first: String? = nil,
+                                    _ s: inout Statement) throws -> (ctes: [String], jobs: Bool) {
         var inserts: [String] = []
+        // Only the rows of keys whose recording this statement inserted.
+        func owned(_ owner: String) -> String { insertedOnly ? "WHERE \(owner) IN (SELECT key FROM recordings)" : "" }
 
         // In key order, before the jobs (below): concurrent commits of overlapping batches take
         // the keys' locks in the same order, recordings first, and never deadlock.
         let recordings = applied.compactMap(\.recording).sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         if !recordings.isEmpty {
             var rows = UnnestRows()
+            let key = try rows.column(recordings.map(\.key), "text", &s)
             let columns = [
-                try rows.column(recordings.map(\.key), "text", &s), try rows.column(recordings.map(\.path), "text", &s),
+                key, try rows.column(recordings.map(\.path), "text", &s),
                 try rows.column(recordings.map(\.metadata), "text", nilAs: "", &s),
                 try rows.column(recordings.map(\.state.rawValue), "text", &s),
                 try rows.column(recordings.map(\.errorCode), "text", nilAs: "", &s),
@@ -79,79 +103,84 @@ extension PostgresStore {
                 SQL.epochPlus + (try rows.column(recordings.map { SQL.ms($0.createdAt) }, "int8", &s)),
                 SQL.epochPlus + (try rows.column(recordings.map { SQL.ms($0.updatedAt) }, "int8", &s)),
             ]
+            var conditions: [String] = []
+            if let first { conditions.append("(SELECT count(*) FROM \(first)) >= 0") }
+            if insertedOnly { conditions.append("NOT EXISTS (SELECT 1 FROM tombstone WHERE tombstone.key = \(key))") }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             inserts.append("""
                 recordings AS (
                   INSERT INTO recording (key, path, metadata, state, error_code, error_message, part_count, seconds,
                                          created_at, updated_at)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
-                  ON CONFLICT (key) DO NOTHING RETURNING 1)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(filter) ORDER BY n
+                  ON CONFLICT (key) DO NOTHING RETURNING key)
                 """)
         }
 
         let refs = applied.flatMap(\.refs)
         if !refs.isEmpty {
             var rows = UnnestRows()
+            let key = try rows.column(refs.map(\.recordingKey), "text", &s)
             let columns = [
-                try rows.column(refs.map(\.recordingKey), "text", &s), try rows.column(refs.map(\.provider), "text", &s),
+                key, try rows.column(refs.map(\.provider), "text", &s),
                 try rows.column(refs.map(\.reference), "text", &s), try rows.column(refs.map(\.state), "text", &s),
             ]
             inserts.append("""
                 refs AS (
                   INSERT INTO provider_ref (recording_key, provider, reference, state)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(owned(key)) ORDER BY n
                   ON CONFLICT (recording_key, provider) DO UPDATE SET reference = excluded.reference, state = excluded.state)
                 """)
         }
 
-        let audits = applied.flatMap(\.audits)
+        let audits = applied.flatMap { registration in registration.audits.map { (registration.key, $0) } }
         if !audits.isEmpty {
             var rows = UnnestRows()
             let columns = [
-                SQL.epochPlus + (try rows.column(audits.map { SQL.ms($0.at) }, "int8", &s)),
-                try rows.column(audits.map(\.recordingKey), "text", nilAs: "", &s),
-                try rows.column(audits.map(\.action), "text", &s),
-                try rows.column(audits.map(\.target), "text", nilAs: "", &s),
-                try rows.column(audits.map { $0.httpStatus.map(Int64.init) }, "int8", nilAs: 0, &s),
-                try rows.column(audits.map(\.detail), "text", nilAs: "", &s),
-                try rows.column(audits.map(\.actor), "text", &s),
+                SQL.epochPlus + (try rows.column(audits.map { SQL.ms($0.1.at) }, "int8", &s)),
+                try rows.column(audits.map(\.1.recordingKey), "text", nilAs: "", &s),
+                try rows.column(audits.map(\.1.action), "text", &s),
+                try rows.column(audits.map(\.1.target), "text", nilAs: "", &s),
+                try rows.column(audits.map { $0.1.httpStatus.map(Int64.init) }, "int8", nilAs: 0, &s),
+                try rows.column(audits.map(\.1.detail), "text", nilAs: "", &s),
+                try rows.column(audits.map(\.1.actor), "text", &s),
             ]
+            let filter = insertedOnly ? owned(try rows.column(audits.map(\.0), "text", &s)) : ""
             inserts.append("""
                 audits AS (
                   INSERT INTO audit (at, recording_key, action, target, http_status, detail, actor)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) ORDER BY n)
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(filter) ORDER BY n)
                 """)
         }
 
-        let jobs = applied.flatMap(\.jobs)
-        var notify = "SELECT 1"
+        let jobs = applied.flatMap { registration in registration.jobs.map { (registration.key, $0) } }
         if !jobs.isEmpty {
             // Valid jobs only (Registration): a unique key is never empty, so '' stands for none.
             var rows = UnnestRows()
-            let delays = try rows.column(jobs.map { SQL.ms($0.delay) }, "int8", &s)
+            let delays = try rows.column(jobs.map { SQL.ms($0.1.delay) }, "int8", &s)
             let columns = [
-                try rows.column(jobs.map(\.queue), "text", &s), try rows.column(jobs.map(\.kind), "text", &s),
-                try rows.column(jobs.map(\.args), "text", &s),
-                "NULLIF(\(try rows.column(jobs.map { $0.uniqueKey ?? "" }, "text", &s)), '')",
-                try rows.column(jobs.map { Int64($0.priority) }, "int8", &s),
-                try rows.column(jobs.map { SQL.int32($0.maxAttempts) }, "int8", &s),
+                try rows.column(jobs.map(\.1.queue), "text", &s), try rows.column(jobs.map(\.1.kind), "text", &s),
+                try rows.column(jobs.map(\.1.args), "text", &s),
+                "NULLIF(\(try rows.column(jobs.map { $0.1.uniqueKey ?? "" }, "text", &s)), '')",
+                try rows.column(jobs.map { Int64($0.1.priority) }, "int8", &s),
+                try rows.column(jobs.map { SQL.int32($0.1.maxAttempts) }, "int8", &s),
                 s.now(plus: delays), s.now(), s.now(),
             ]
             // The main query reads `jobs`, so it runs first, the CTEs it does not read after
             // it: reading `recordings` (a one-time filter) makes that insert run to its end first.
-            let after = recordings.isEmpty ? "" : "WHERE (SELECT count(*) FROM recordings) >= 0"
+            let filter = if insertedOnly {
+                owned(try rows.column(jobs.map(\.0), "text", &s))
+            } else {
+                recordings.isEmpty ? "" : "WHERE (SELECT count(*) FROM recordings) >= 0"
+            }
             inserts.append("""
                 jobs AS (
                   INSERT INTO queue_job (queue, kind, args, unique_key, priority, max_attempts, run_at, created_at, updated_at)
-                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(after) ORDER BY n
+                  SELECT \(columns.joined(separator: ", ")) FROM \(rows.from) \(filter) ORDER BY n
                   ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available','running') DO NOTHING
                   RETURNING queue)
                 """)
-            notify = "SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM jobs) AS q"
         }
-        guard !inserts.isEmpty else { return }
-        // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
-        s.sql = "WITH " + inserts.joined(separator: ",\n") + "\n" + notify
-        _ = try await connection.query(s.query, logger: logger).collect()
+        return (inserts, !jobs.isEmpty)
     }
 }
 

@@ -114,13 +114,22 @@ extension PostgresStore {
     /// `text[]` expression of `s`), keeping their attempts; their queues' listeners wake when the
     /// commit lands.
     static func wakeJobs(uniqueKeys: String, _ s: inout Statement) -> String {
+        """
+        WITH woken AS (\(wakeUpdate(uniqueKeys: uniqueKeys, &s)))
+        SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM woken) AS q
+        """
+    }
+
+    /// The UPDATE of ``wakeJobs(uniqueKeys:_:)`` (`RETURNING queue`), for a statement that
+    /// notifies itself.
+    /// `first` names a CTE of that statement that this update runs after.
+    static func wakeUpdate(uniqueKeys: String, after first: String? = nil, _ s: inout Statement) -> String {
         let now = s.now()
+        let after = first.map { " AND (SELECT count(*) FROM \($0)) >= 0" } ?? ""
         return """
-            WITH woken AS (
-              UPDATE queue_job SET run_at = \(now), updated_at = \(now)
-              WHERE unique_key = ANY(\(uniqueKeys)) AND state = 'available' AND run_at > \(now)
-              RETURNING queue)
-            SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM woken) AS q
+            UPDATE queue_job SET run_at = \(now), updated_at = \(now)
+            WHERE unique_key = ANY(\(uniqueKeys)) AND state = 'available' AND run_at > \(now)\(after)
+            RETURNING queue
             """
     }
 

@@ -5,11 +5,12 @@ import PostgresNIO
 
 // Telnyx webhook events (issue 16); the table of migration v4.
 extension PostgresStore {
-    /// Applies one Telnyx op inside the commit's transaction: the webhook's hot path, so the
-    /// whole batch is ONE statement (INSERT … SELECT FROM unnest(arrays)). The batch is first
-    /// reduced to the first row of each id (a second delivery in the same batch leaves the first,
-    /// as one in an earlier commit does) and sorted by id: concurrent commits of overlapping
-    /// batches then take the ids' locks in the same order and never deadlock.
+    /// Applies one Telnyx op inside a commit's transaction, each one statement however many
+    /// rows (a commit of the webhook's shape puts them all in one: PostgresStore+Webhooks).
+    /// The events are first reduced to the first row of each id (a second delivery in the same
+    /// batch leaves the first, as one in an earlier commit does) and sorted by id: concurrent
+    /// commits of overlapping batches then take the ids' locks in the same order and never
+    /// deadlock.
     static func applyTelnyx(_ op: LedgerOp, _ connection: PostgresConnection, offset: Int64, logger: Logger) async throws {
         if case .wakeTelnyxSessions(let sessions, let prefix) = op {
             let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
@@ -21,12 +22,20 @@ extension PostgresStore {
         guard case .insertTelnyxEvents(let all) = op else {
             throw StoreError(.invalid, "\(op) is not an op of the Telnyx ledger")
         }
+        var s = Statement(offset: 0)
+        guard let insert = try insertEvents(all, &s) else { return }
+        s.sql = insert
+        _ = try await connection.query(s.query, logger: logger).collect()
+    }
+
+    /// The INSERT of `.insertTelnyxEvents` (nil: no rows): ONE statement (INSERT … SELECT FROM
+    /// unnest(arrays)) however many rows.
+    static func insertEvents(_ all: [TelnyxEventRow], _ s: inout Statement) throws -> String? {
         var seen = Set<String>()
         let rows = all.filter { seen.insert($0.id).inserted }.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
-        guard !rows.isEmpty else { return }
+        guard !rows.isEmpty else { return nil }
         // The arrays carry no NULLs: an absent session or leg travels as '' (stored as NULL), an
         // absent time as 0 with `timed` false.
-        var s = Statement(offset: 0)
         let ids = try s.bind(array: rows.map(\.id)), types = try s.bind(array: rows.map(\.type))
         let sessions = try s.bind(array: rows.map { $0.callSessionID ?? "" })
         let legs = try s.bind(array: rows.map { $0.callLegID ?? "" })
@@ -35,7 +44,7 @@ extension PostgresStore {
         let received = try s.bind(array: rows.map { SQL.ms($0.receivedAt) })
         let documents = try s.bind(array: rows.map(\.document))
         let recordings = try s.bind(array: rows.map { $0.recordingKey ?? "" })
-        s.sql = """
+        return """
             INSERT INTO telnyx_event (event_id, event_type, call_session_id, call_leg_id, occurred_at, received_at, document, recording_key)
             SELECT i, t, NULLIF(se, ''), NULLIF(l, ''), CASE WHEN timed THEN \(SQL.epochPlus)o END, \(SQL.epochPlus)r, d, NULLIF(k, '')
             FROM unnest(\(ids)::text[], \(types)::text[], \(sessions)::text[], \(legs)::text[], \(timed)::bool[],
@@ -44,20 +53,27 @@ extension PostgresStore {
             ORDER BY n
             ON CONFLICT (event_id) DO NOTHING
             """
-        _ = try await connection.query(s.query, logger: logger).collect()
     }
 
     /// `.wakeTelnyxSessions` as one statement (the keys are read inside it), as `.wakeJobs` of
-    /// those keys would. The keys take the default collation, the unique key index's
-    /// (recording_key's "C" would win the comparison and leave the index out).
+    /// those keys would.
     static func wakeSessions(_ sessions: [String], uniqueKeyPrefix: String, offset: Int64) throws -> Statement {
         var s = Statement(offset: offset)
+        s.sql = wakeJobs(uniqueKeys: try sessionKeys(sessions, uniqueKeyPrefix: uniqueKeyPrefix, &s), &s)
+        return s
+    }
+
+    /// The unique keys of the jobs of the recordings that the stored events of `sessions`
+    /// announced (a `text[]` expression of `s`), plus `also` (keys the caller knows, such as
+    /// those its own statement stores). The keys take the default collation, the unique key
+    /// index's (recording_key's "C" would win the comparison and leave the index out).
+    static func sessionKeys(_ sessions: [String], uniqueKeyPrefix: String, also: [String] = [], _ s: inout Statement) throws -> String {
         let sessions = try s.bind(array: sessions), prefix = s.bind(uniqueKeyPrefix)
-        s.sql = wakeJobs(uniqueKeys: """
+        let keys = """
             ARRAY(SELECT (\(prefix)::text || recording_key) COLLATE "default" FROM telnyx_event
                   WHERE call_session_id = ANY(\(sessions)::text[]) AND recording_key IS NOT NULL)
-            """, &s)
-        return s
+            """
+        return also.isEmpty ? keys : "(\(keys) || \(try s.bind(array: also))::text[])"
     }
 
     static let telnyxEventColumns = """

@@ -232,6 +232,8 @@ import Testing
             let sum = try #require(Self.sample("callrec_webhook_batch_size_sum", in: metrics))
             #expect(sum == Double(bodies.count))
             #expect(count < sum, "\(Int(count)) commits for \(Int(sum)) events")
+            // Each commit is timed: as many commit times as batches.
+            #expect(Self.sample("callrec_webhook_commit_seconds_count", in: metrics) == count)
             #expect(metrics.contains(#"callrec_webhook_requests_total{result="stored"} \#(bodies.count)"#), "\(metrics)")
             #expect(metrics.contains("callrec_webhook_answer_seconds_bucket"))
         }

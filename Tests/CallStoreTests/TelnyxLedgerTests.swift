@@ -337,6 +337,35 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// A webhook batch that announces a recording the ledger knows already (registered by a
+    /// backfill, with no event of its own, and waiting for its call's events) together with its
+    /// call's hangup: the known recording is left as it is (no second job or audit row), and the
+    /// hangup wakes its waiting job through the batch's own recording event.
+    @Test(arguments: backends)
+    func aBatchThatAnnouncesAKnownRecordingWithItsHangupWakesItsWaitingJob(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            func register(_ key: String, metadata: String) -> [LedgerOp] {
+                [.insertRecording(Recording(key: key, path: "/spool/telnyx/\(key).mp3", metadata: metadata)),
+                 .enqueue(NewJob(queue: "telnyx", kind: "telnyx_fetch", args: #"{"key":"\#(key)"}"#, uniqueKey: "fetch:\(key)",
+                                 delay: .seconds(3_600))),
+                 .audit(AuditEntry(recordingKey: key, action: "telnyx_registered", actor: "test"))]
+            }
+            try await store.commit(register("k1", metadata: "backfill"))
+            #expect(try await store.claim(queue: "telnyx", limit: 10, owner: "test", leaseTTL: .seconds(60)).isEmpty)
+
+            var saved = Self.event("ev-saved", "call.recording.saved", at: 60)
+            saved.recordingKey = "k1"
+            let hangup = Self.event("ev-hangup", "call.hangup", at: 61)
+            try await store.commit([.insertTelnyxEvents([saved, hangup]), .unlessKnown(key: "k1", ops: register("k1", metadata: "webhook")),
+                                    .wakeTelnyxSessions(["s1"], uniqueKeyPrefix: "fetch:")])
+            #expect(try await store.recording(key: "k1")?.metadata == "backfill")
+            #expect(try await store.audit(key: "k1", limit: 10).count == 1)
+            let claimed = try await store.claim(queue: "telnyx", limit: 10, owner: "test", leaseTTL: .seconds(60))
+            #expect(claimed.map(\.uniqueKey) == ["fetch:k1"])
+            #expect(try await store.telnyxEvent(id: "ev-saved")?.recordingKey == "k1")
+        }
+    }
+
     /// A registration the set-based path does not take (other ops inside it) applies op by op in
     /// its place in the run: a key registered before it is known to it, and the registrations
     /// after it see what it did. A provider reference before its recording fails the commit as

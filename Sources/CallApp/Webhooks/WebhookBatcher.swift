@@ -71,8 +71,9 @@ final class WebhookBatcher: Sendable {
     }
 
     /// The writer: commits batches until closed and drained, or cancelled (events still
-    /// waiting are then refused). `onBatch` hears each batch's size and whether it committed.
-    func run(onBatch: @Sendable (Int, Bool) -> Void = { _, _ in }) async {
+    /// waiting are then refused). `onBatch` hears each batch's size, whether it committed, and
+    /// how long its commit took.
+    func run(onBatch: @Sendable (Int, Bool, Duration) -> Void = { _, _, _ in }) async {
         while true {
             let (batch, done) = state.withLock { state -> ([Waiting], Bool) in
                 let batch = Array(state.queue.prefix(batchLimit))
@@ -88,12 +89,13 @@ final class WebhookBatcher: Sendable {
                 }
                 continue
             }
+            let started = ContinuousClock.now
             do {
                 try await commit(batch.map(\.event))
-                onBatch(batch.count, true)
+                onBatch(batch.count, true, ContinuousClock.now - started)
                 for waiting in batch { waiting.continuation.resume() }
             } catch {
-                onBatch(batch.count, false)
+                onBatch(batch.count, false, ContinuousClock.now - started)
                 let refusal = Refusal(code: .store, description: "\(error)")
                 for waiting in batch { waiting.continuation.resume(throwing: refusal) }
             }

@@ -1,6 +1,7 @@
 public import CallConsole
 public import CallPipeline
 import CallStore
+import CallSupport
 public import CallTelnyx
 public import Foundation
 import HTTPTypes
@@ -73,10 +74,12 @@ public struct WebhookServer: Service {
 
     public func run() async throws {
         let metrics = WebhookMetrics(registry: registry)
-        let batcher = self.batcher
+        let batcher = self.batcher, logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                await batcher.run { size, _ in metrics.batchSize.record(Double(size)) }
+                await batcher.run { size, committed, elapsed in
+                    metrics.committed(size, ok: committed, after: elapsed, logger: logger)
+                }
             }
             // A graceful shutdown refuses what comes after it; the HTTP server (which hears it
             // too) finishes the requests it has, whose events the writer still commits.
@@ -150,16 +153,33 @@ struct WebhookMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let answer: DurationHistogram
     let batchSize: ValueHistogram
+    let commit: DurationHistogram
+    /// A commit slower than this is logged (debug): a webhook waits for its batch's commit.
+    static let slowCommit: Duration = .milliseconds(40)
+    static let buckets: [Duration] = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                                      .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5)]
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         answer = registry.makeDurationHistogram(
             name: "callrec_webhook_answer_seconds",
-            buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-                      .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5)],
+            buckets: Self.buckets,
             help: "Seconds from a webhook's arrival to its answer")
         batchSize = registry.makeValueHistogram(name: "callrec_webhook_batch_size", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
                                                 help: "Events committed together (group commit)")
+        commit = registry.makeDurationHistogram(
+            name: "callrec_webhook_commit_seconds",
+            buckets: Self.buckets,
+            help: "Seconds one group commit of webhook events took (its events' answers wait for it)")
+    }
+
+    /// One group commit: its size and time, and a debug line when it was slow.
+    func committed(_ size: Int, ok: Bool, after elapsed: Duration, logger: Logger) {
+        batchSize.record(Double(size))
+        commit.record(elapsed)
+        if elapsed > Self.slowCommit {
+            logger.debug("webhook commit slow", metadata: ["events": "\(size)", "ms": "\(elapsed.milliseconds)", "committed": "\(ok)"])
+        }
     }
 
     /// `stored`, `too_large`, `malformed`, `unavailable`, or the signature rejection's code.

@@ -1,0 +1,82 @@
+import CallStore
+import Logging
+import PostgresNIO
+
+// The webhook's commit (issue 16, goal G2): a batch of verified Telnyx events, the recordings
+// they announce and the call sessions they wake, as ONE statement outside a transaction block.
+// Op by op it took seven round trips (BEGIN, the transaction's timeout, the events, which keys
+// the ledger knows, the registrations, the wake-up, COMMIT); on a machine whose cores the
+// senders, the worker and the server share, each round trip waits for both processes to be
+// scheduled, and every webhook of the batch waits for all of them.
+extension PostgresStore {
+    /// A commit of the webhook's shape: `.insertTelnyxEvents`, then registrations
+    /// (``LedgerOp/unlessKnown(key:ops:)`` that the set-based path takes, each with its
+    /// recording), then at most one `.wakeTelnyxSessions`. Anything else is nil: the commit
+    /// takes the transaction path.
+    struct WebhookCommit {
+        var events: [TelnyxEventRow] = []
+        /// One per key, the first of the batch's (a later one of a key the first registered is
+        /// known to it, as op by op).
+        var registrations: [Registration] = []
+        var sessions: [String] = []
+        var uniqueKeyPrefix = ""
+
+        init?(_ ops: [LedgerOp]) {
+            var keys = Set<String>(), woken = false
+            for op in ops {
+                switch op {
+                case .insertTelnyxEvents(let rows) where registrations.isEmpty && !woken:
+                    events += rows
+                case .unlessKnown where !woken:
+                    guard let registration = Registration(op), registration.recording != nil else { return nil }
+                    if keys.insert(registration.key).inserted { registrations.append(registration) }
+                case .wakeTelnyxSessions(let sessions, let prefix) where !woken:
+                    self.sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+                    uniqueKeyPrefix = prefix
+                    woken = true
+                default:
+                    return nil
+                }
+            }
+        }
+
+        /// The statement (nil: nothing to do). Its CTEs run in one order whatever the batch (the
+        /// events, the recordings after them, the jobs of those inserted, then the wake-up), so
+        /// concurrent commits of overlapping batches take their locks in the same order. Each
+        /// sees the ledger as it was before the statement: the wake-up adds the keys of the
+        /// batch's own recording events of its sessions, which the events' insert does not show
+        /// it (a new job is due at once; one of a known recording may wait for these events).
+        func statement(offset: Int64) throws -> Statement? {
+            var s = Statement(offset: offset)
+            var ctes: [String] = []
+            let insert = try PostgresStore.insertEvents(events, &s)
+            if let insert { ctes.append("events AS (\(insert) RETURNING 1)") }
+            let first = insert == nil ? nil : "events"
+            let (registrations, jobs) = try PostgresStore.registrationInserts(self.registrations, insertedOnly: true, after: first, &s)
+            ctes += registrations
+            var queues = jobs ? ["SELECT queue FROM jobs"] : []
+            if !sessions.isEmpty {
+                let wanted = Set(sessions)
+                let own = Set(events.compactMap { event in
+                    event.recordingKey.flatMap { key in event.callSessionID.flatMap { wanted.contains($0) ? uniqueKeyPrefix + key : nil } }
+                })
+                let keys = try PostgresStore.sessionKeys(sessions, uniqueKeyPrefix: uniqueKeyPrefix, also: own.sorted(), &s)
+                ctes.append("woken AS (\(PostgresStore.wakeUpdate(uniqueKeys: keys, after: first, &s)))")
+                queues.append("SELECT queue FROM woken")
+            }
+            guard !ctes.isEmpty else { return nil }
+            // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
+            let notify = queues.isEmpty ? "SELECT 1"
+                : "SELECT pg_notify(\(s.bind(PostgresStore.channel)), queue) FROM (\(queues.joined(separator: " UNION "))) AS q"
+            s.sql = "WITH " + ctes.joined(separator: ",\n") + "\n" + notify
+            return s
+        }
+    }
+
+    /// Applies a commit of the webhook's shape as one statement on a pooled connection (atomic:
+    /// one statement is one transaction).
+    func commitWebhook(_ commit: WebhookCommit) async throws {
+        guard let statement = try commit.statement(offset: offset) else { return }
+        _ = try await query("webhook commit", statement.query)
+    }
+}
