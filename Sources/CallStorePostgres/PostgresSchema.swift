@@ -37,6 +37,7 @@ enum PostgresSchema {
         Migration(version: 6, statements: v6),
         Migration(version: 7, statements: v7),
         Migration(version: 8, statements: v8),
+        Migration(version: 9, statements: v9),
     ]
 
     /// The console's Pipedrive spend and warning filter, as in the SQLite schema: the tokens every
@@ -78,6 +79,14 @@ enum PostgresSchema {
         """,
         RecordingNumbers.backfillPostgresSQL,
         "CREATE INDEX queue_job_unique_key ON queue_job (unique_key) WHERE unique_key IS NOT NULL",
+    ]
+
+    /// The numbers of the recordings that webhooks registered since v8: the set-based
+    /// registrations wrote no `recording_number` rows before this version, so the console's
+    /// phone filter did not find them. The v8 backfill again (one pass over the recordings), a
+    /// number already there left as it is.
+    static let v9: [String] = [
+        RecordingNumbers.backfillPostgresSQL + "\nON CONFLICT DO NOTHING",
     ]
 
     /// The console's reads (issue 19; ConsoleStore.swift), the same indexes as the SQLite schema:

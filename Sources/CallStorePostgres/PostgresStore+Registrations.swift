@@ -2,9 +2,11 @@ import CallStore
 import Logging
 import PostgresNIO
 
-// The webhook's registrations (`.unlessKnown`), applied set-based: a batch of 500 Telnyx events
+// Registrations (`.unlessKnown`), applied set-based: a webhook batch of 500 Telnyx events
 // carries about 125 of them, and one statement per inner op (5–6 round trips per recording, on
-// one connection) held the webhook's commits far behind its requests.
+// one connection) held the webhook's commits far behind its requests. A commit of the webhook's
+// shape puts them in its one statement (PostgresStore+Webhooks); a run of them in any other
+// commit takes ``PostgresStore/applyRegistrations(_:_:offset:logger:)``.
 extension PostgresStore {
     /// One ``LedgerOp/unlessKnown(key:ops:)`` whose inner ops the set-based path applies as the
     /// per-op path would: at most one `.insertRecording` of its own key, `.putProviderRef`s of
@@ -116,6 +118,22 @@ extension PostgresStore {
                 """)
         }
 
+        // The phone numbers the recordings are found by (RecordingNumbers), of those inserted
+        // (a key the ledger knew keeps its own), as `.insertRecording` op by op writes them.
+        let numbers = recordings.flatMap { recording in
+            RecordingNumbers.reversed(path: recording.path, metadata: recording.metadata).sorted().map { (recording.key, $0) }
+        }
+        if !numbers.isEmpty {
+            var rows = UnnestRows()
+            let key = try rows.column(numbers.map(\.0), "text", &s), reversed = try rows.column(numbers.map(\.1), "text", &s)
+            inserts.append("""
+                numbers AS (
+                  INSERT INTO recording_number (reversed, recording_key)
+                  SELECT \(reversed), \(key) FROM \(rows.from) WHERE \(key) IN (SELECT key FROM recordings) ORDER BY n
+                  ON CONFLICT DO NOTHING)
+                """)
+        }
+
         let refs = applied.flatMap(\.refs)
         if !refs.isEmpty {
             var rows = UnnestRows()
@@ -166,7 +184,8 @@ extension PostgresStore {
                 s.now(plus: delays), s.now(), s.now(),
             ]
             // The main query reads `jobs`, so it runs first, the CTEs it does not read after
-            // it: reading `recordings` (a one-time filter) makes that insert run to its end first.
+            // it: reading `recordings` (a one-time filter, or the keys it inserted) makes that
+            // insert run to its end first.
             let filter = if insertedOnly {
                 owned(try rows.column(jobs.map(\.0), "text", &s))
             } else {

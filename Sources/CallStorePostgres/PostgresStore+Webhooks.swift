@@ -28,7 +28,10 @@ extension PostgresStore {
                 case .insertTelnyxEvents(let rows) where registrations.isEmpty && !woken:
                     events += rows
                 case .unlessKnown where !woken:
-                    guard let registration = Registration(op), registration.recording != nil else { return nil }
+                    // A delayed job takes the transaction path: this statement's wake-up does not
+                    // see the jobs it inserts (their own batch's call events would not wake them).
+                    guard let registration = Registration(op), registration.recording != nil,
+                          registration.jobs.allSatisfy({ $0.delay <= .zero }) else { return nil }
                     if keys.insert(registration.key).inserted { registrations.append(registration) }
                 case .wakeTelnyxSessions(let sessions, let prefix) where !woken:
                     self.sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
@@ -41,7 +44,8 @@ extension PostgresStore {
         }
 
         /// The statement (nil: nothing to do). Its CTEs run in one order whatever the batch (the
-        /// events, the recordings after them, the jobs of those inserted, then the wake-up), so
+        /// events, the recordings after them, the jobs of those inserted, the wake-up, then the
+        /// references, audit rows and numbers of those inserted, which the query does not read), so
         /// concurrent commits of overlapping batches take their locks in the same order. Each
         /// sees the ledger as it was before the statement: the wake-up adds the keys of the
         /// batch's own recording events of its sessions, which the events' insert does not show
@@ -54,6 +58,8 @@ extension PostgresStore {
             let first = insert == nil ? nil : "events"
             let (registrations, jobs) = try PostgresStore.registrationInserts(self.registrations, insertedOnly: true, after: first, &s)
             ctes += registrations
+            // The wake-up runs after the inserts it follows in the list (which the others read).
+            let last = jobs ? "jobs" : registrations.isEmpty ? first : "recordings"
             var queues = jobs ? ["SELECT queue FROM jobs"] : []
             if !sessions.isEmpty {
                 let wanted = Set(sessions)
@@ -61,7 +67,7 @@ extension PostgresStore {
                     event.recordingKey.flatMap { key in event.callSessionID.flatMap { wanted.contains($0) ? uniqueKeyPrefix + key : nil } }
                 })
                 let keys = try PostgresStore.sessionKeys(sessions, uniqueKeyPrefix: uniqueKeyPrefix, also: own.sorted(), &s)
-                ctes.append("woken AS (\(PostgresStore.wakeUpdate(uniqueKeys: keys, after: first, &s)))")
+                ctes.append("woken AS (\(PostgresStore.wakeUpdate(uniqueKeys: keys, after: last, &s)))")
                 queues.append("SELECT queue FROM woken")
             }
             guard !ctes.isEmpty else { return nil }

@@ -259,6 +259,37 @@ struct TelnyxLedgerTests {
         }
     }
 
+    /// A v8 ledger's recordings that webhooks registered without their numbers (the set-based
+    /// registrations wrote none before v9) are found by their numbers after the upgrade; a
+    /// number already there stays once.
+    @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
+    func aVersion8LedgerGainsTheNumbersOfItsWebhookRecordings() async throws {
+        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v8"), "PostgreSQL is not installed")
+        let store = try PostgresStore(url: url)
+        try await withRunningStore(store) { _ in
+            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
+            for migration in PostgresSchema.migrations where migration.version <= 8 {
+                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
+                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
+            }
+            // As v8's webhook commit left them: a recording without its numbers, and one with.
+            try await store.client.query("""
+                INSERT INTO recording (key, path, metadata, state, part_count, created_at, updated_at)
+                VALUES ('w1', '/spool/telnyx/w1.mp3', '{"from":"+14155550101"}', 'pending', 0, now(), now()),
+                       ('p1', '/pbx/4155550102.wav', NULL, 'pending', 0, now(), now())
+                """)
+            try await store.client.query("INSERT INTO recording_number (reversed, recording_key) VALUES ('2010555514', 'p1')")
+            try await store.migrate()
+            let found = { (digits: String) async throws -> [String] in
+                try await store.recordingPage(RecordingPageQuery(digits: digits)).map(\.key)
+            }
+            #expect(try await found("4155550101") == ["w1"])
+            #expect(try await found("4155550102") == ["p1"])
+            let rows = try await store.client.query("SELECT count(*)::int8 FROM recording_number WHERE recording_key = 'p1'").collect()
+            #expect(try rows.first?.decode(Int64.self) == 1)
+        }
+    }
+
     // MARK: the webhook's commit: registrations and wake-ups decided inside it
 
     /// `unlessKnown` applies its ops only for a key the ledger has neither as a recording nor as
@@ -363,6 +394,58 @@ struct TelnyxLedgerTests {
             let claimed = try await store.claim(queue: "telnyx", limit: 10, owner: "test", leaseTTL: .seconds(60))
             #expect(claimed.map(\.uniqueKey) == ["fetch:k1"])
             #expect(try await store.telnyxEvent(id: "ev-saved")?.recordingKey == "k1")
+        }
+    }
+
+    /// A batch that registers a recording whose fetch job waits (delayed) together with its
+    /// call's hangup: the hangup wakes the job it registers (PostgreSQL commits such a batch in a
+    /// transaction: one statement's wake-up would not see the jobs it inserts).
+    @Test(arguments: backends)
+    func aHangupWakesTheDelayedJobItsOwnBatchRegisters(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            var saved = Self.event("ev-saved", "call.recording.saved", at: 60)
+            saved.recordingKey = "k2"
+            let hangup = Self.event("ev-hangup", "call.hangup", at: 61)
+            try await store.commit([
+                .insertTelnyxEvents([saved, hangup]),
+                .unlessKnown(key: "k2", ops: [
+                    .insertRecording(Recording(key: "k2", path: "/spool/telnyx/k2.mp3", metadata: "webhook")),
+                    .enqueue(NewJob(queue: "telnyx", kind: "telnyx_fetch", args: #"{"key":"k2"}"#, uniqueKey: "fetch:k2", delay: .seconds(3_600))),
+                ]),
+                .wakeTelnyxSessions(["s1"], uniqueKeyPrefix: "fetch:"),
+            ])
+            let claimed = try await store.claim(queue: "telnyx", limit: 10, owner: "test", leaseTTL: .seconds(60))
+            #expect(claimed.map(\.uniqueKey) == ["fetch:k2"])
+        }
+    }
+
+    /// The phone numbers of a recording that a batch registers find it in the console (a run of
+    /// 7 to 15 digits in its path or metadata), in a commit of the webhook's shape and in one
+    /// with other ops; a key the ledger knew (or had deleted) gains none of the batch's numbers.
+    @Test(arguments: backends)
+    func theNumbersOfARegisteredRecordingFindIt(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let console = try #require(store as? any ConsoleStore)
+            func register(_ key: String, number: String) -> LedgerOp {
+                .unlessKnown(key: key, ops: [
+                    .insertRecording(Recording(key: key, path: "/spool/telnyx/\(key).mp3", metadata: #"{"from":"\#(number)"}"#)),
+                    .enqueue(NewJob(queue: "telnyx", kind: "telnyx_fetch", args: "{}", uniqueKey: "fetch:\(key)")),
+                ])
+            }
+            try await store.commit([.insertRecording(Recording(key: "known", path: "/old.mp3", metadata: nil)),
+                                    .tombstone(Tombstone(key: "gone", path: "/gone.mp3", reason: "deleted"))])
+            // The webhook's shape.
+            try await store.commit([.insertTelnyxEvents([Self.event("ev-1")]), register("w1", number: "+14155550101"),
+                                    register("known", number: "+14155550102"), register("gone", number: "+14155550103")])
+            // Another shape: the registrations beside another op.
+            try await store.commit([register("t1", number: "+14155550104"), .audit(AuditEntry(recordingKey: nil, action: "test", actor: "test"))])
+            func found(_ digits: String) async throws -> [String] {
+                try await console.recordingPage(RecordingPageQuery(digits: digits)).map(\.key)
+            }
+            #expect(try await found("4155550101") == ["w1"])
+            #expect(try await found("4155550102").isEmpty)
+            #expect(try await found("4155550103").isEmpty)
+            #expect(try await found("4155550104") == ["t1"])
         }
     }
 
