@@ -65,9 +65,7 @@ extension PostgresStore {
         s = Statement(offset: offset)
         let (inserts, jobs) = try registrationInserts(applied, insertedOnly: false, &s)
         guard !inserts.isEmpty else { return }
-        // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
-        s.sql = "WITH " + inserts.joined(separator: ",\n") + "\n"
-            + (jobs ? "SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM jobs) AS q" : "SELECT 1")
+        s.sql = Statement.with(inserts, s.notify(queuesOf: jobs ? ["jobs"] : []))
         _ = try await connection.query(s.query, logger: logger).collect()
     }
 

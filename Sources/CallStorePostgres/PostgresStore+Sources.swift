@@ -114,10 +114,7 @@ extension PostgresStore {
     /// `text[]` expression of `s`), keeping their attempts; their queues' listeners wake when the
     /// commit lands.
     static func wakeJobs(uniqueKeys: String, _ s: inout Statement) -> String {
-        """
-        WITH woken AS (\(wakeUpdate(uniqueKeys: uniqueKeys, &s)))
-        SELECT pg_notify(\(s.bind(channel)), queue) FROM (SELECT DISTINCT queue FROM woken) AS q
-        """
+        Statement.with(["woken AS (\(wakeUpdate(uniqueKeys: uniqueKeys, &s)))"], s.notify(queuesOf: ["woken"]))
     }
 
     /// The UPDATE of ``wakeJobs(uniqueKeys:_:)`` (`RETURNING queue`), for a statement that

@@ -60,7 +60,7 @@ extension PostgresStore {
             ctes += registrations
             // The wake-up runs after the inserts it follows in the list (which the others read).
             let last = jobs ? "jobs" : registrations.isEmpty ? first : "recordings"
-            var queues = jobs ? ["SELECT queue FROM jobs"] : []
+            var queues = jobs ? ["jobs"] : []
             if !sessions.isEmpty {
                 let wanted = Set(sessions)
                 let own = Set(events.compactMap { event in
@@ -68,13 +68,10 @@ extension PostgresStore {
                 })
                 let keys = try PostgresStore.sessionKeys(sessions, uniqueKeyPrefix: uniqueKeyPrefix, also: own.sorted(), &s)
                 ctes.append("woken AS (\(PostgresStore.wakeUpdate(uniqueKeys: keys, after: last, &s)))")
-                queues.append("SELECT queue FROM woken")
+                queues.append("woken")
             }
             guard !ctes.isEmpty else { return nil }
-            // Every data-modifying CTE runs once, to the end, whether or not the query reads it.
-            let notify = queues.isEmpty ? "SELECT 1"
-                : "SELECT pg_notify(\(s.bind(PostgresStore.channel)), queue) FROM (\(queues.joined(separator: " UNION "))) AS q"
-            s.sql = "WITH " + ctes.joined(separator: ",\n") + "\n" + notify
+            s.sql = Statement.with(ctes, s.notify(queuesOf: queues))
             return s
         }
     }

@@ -42,6 +42,22 @@ struct Statement {
     mutating func now(plus ms: String) -> String { "(\(now()) + INTERVAL '1 millisecond' * \(ms))" }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
+
+    /// A main query that notifies each distinct queue the CTEs `sources` return (`RETURNING
+    /// queue`) once on ``PostgresStore/channel`` (`SELECT 1` when there are none).
+    mutating func notify(queuesOf sources: [String]) -> String {
+        guard !sources.isEmpty else { return "SELECT 1" }
+        // UNION removes the duplicates of several sources; one source needs DISTINCT.
+        let queues = sources.count == 1 ? "SELECT DISTINCT queue FROM \(sources[0])"
+            : sources.map { "SELECT queue FROM \($0)" }.joined(separator: " UNION ")
+        return "SELECT pg_notify(\(bind(PostgresStore.channel)), queue) FROM (\(queues)) AS q"
+    }
+
+    /// `WITH` the CTEs (each `name AS (…)`), then `main`. Every data-modifying CTE runs once, to
+    /// the end, whether or not the query reads it.
+    static func with(_ ctes: [String], _ main: String) -> String {
+        "WITH " + ctes.joined(separator: ",\n") + "\n" + main
+    }
 }
 
 extension PostgresQuery.StringInterpolation {

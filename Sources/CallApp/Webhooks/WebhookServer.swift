@@ -165,6 +165,8 @@ struct WebhookMetrics: Sendable {
             name: "callrec_webhook_answer_seconds",
             buckets: Self.buckets,
             help: "Seconds from a webhook's arrival to its answer")
+        stored = registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", Self.stored)],
+                                      help: "Webhooks answered, by result")
         batchSize = registry.makeValueHistogram(name: "callrec_webhook_batch_size", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
                                                 help: "Events committed together (group commit)")
         commit = registry.makeDurationHistogram(
@@ -184,8 +186,17 @@ struct WebhookMetrics: Sendable {
 
     /// `stored`, `too_large`, `malformed`, `unavailable`, or the signature rejection's code.
     func answered(_ result: String, after elapsed: Duration) {
-        registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", result)], help: "Webhooks answered, by result").increment()
+        // Thousands a second are `stored`: its counter is made once, the rarer ones when they come.
+        let counter = result == Self.stored ? stored : requests(result)
+        counter.increment()
         answer.record(elapsed)
+    }
+
+    static let stored = "stored"
+    let stored: Counter
+
+    private func requests(_ result: String) -> Counter {
+        registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", result)], help: "Webhooks answered, by result")
     }
 }
 
@@ -207,8 +218,12 @@ struct WebhookHandler: Sendable {
         let started = ContinuousClock.now
         let (status, body, result) = await answer(request, peer: peer)
         metrics.answered(result, after: ContinuousClock.now - started)
-        return Self.json(status, body)
+        // The answer of nearly every webhook, encoded once.
+        guard result == WebhookMetrics.stored else { return Self.json(status, body) }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: Self.storedBody))
     }
+
+    static let storedBody = ByteBuffer(bytes: json(["stored": true]))
 
     private func answer(_ request: Request, peer: String) async -> (HTTPResponse.Status, [String: any Sendable], String) {
         let limit = intake.settings.bodyLimit
@@ -247,7 +262,7 @@ struct WebhookHandler: Sendable {
             logger.warning("webhook not stored (503, Telnyx delivers it again): \(error)", metadata: ["event": "\(event.id)"])
             return (.serviceUnavailable, ["error": "not stored: \(error)"], "unavailable")
         }
-        return (.ok, ["stored": true], "stored")
+        return (.ok, ["stored": true], WebhookMetrics.stored)
     }
 
     /// 200 when the store answers a read of the event table (a primary-key lookup: what every
@@ -276,8 +291,11 @@ struct WebhookHandler: Sendable {
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: any Sendable]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json(object))))
+    }
+
+    static func json(_ object: [String: any Sendable]) -> Data {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }
 }
 
