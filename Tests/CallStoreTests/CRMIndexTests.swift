@@ -273,14 +273,7 @@ struct CRMIndexTests {
 
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
     func aVersion4DatabaseUpgradesInPostgres() async throws {
-        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v4"), "PostgreSQL is not installed")
-        let store = try PostgresStore(url: url)
-        try await withRunningStore(store) { _ in
-            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
-            for migration in PostgresSchema.migrations where migration.version <= 4 {
-                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
-                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
-            }
+        try await withPostgresAtVersion(4, prefix: "pg_v4") { store in
             let r = LedgerTests.recording(1)
             try await store.commit([.insertRecording(r)])
             await #expect(throws: StoreError.self) { try await store.crmCounts() }

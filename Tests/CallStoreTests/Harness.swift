@@ -1,6 +1,7 @@
 import CallStore
 import CallTesting
 import Foundation
+import PostgresNIO
 import Testing
 
 @testable import CallStorePostgres
@@ -237,4 +238,19 @@ func waiting(_ store: any CallStore) -> Int {
     if let sqlite = store as? SQLiteStore { return sqlite.signal.waiting }
     if let postgres = store as? PostgresStore { return postgres.wakeUps.listening ? postgres.wakeUps.waitingForWork : 0 }
     return 0
+}
+
+/// A fresh PostgreSQL database migrated up to `version` only (the SQL of those migrations, as a
+/// ledger of that version was made), with a running store on it: the upgrade tests' start.
+func withPostgresAtVersion(_ version: Int, prefix: String, _ body: (PostgresStore) async throws -> Void) async throws {
+    let url = try #require(try TestPostgres.freshDatabase(prefix: prefix), "PostgreSQL is not installed")
+    let store = try PostgresStore(url: url)
+    try await withRunningStore(store) { _ in
+        try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
+        for migration in PostgresSchema.migrations where migration.version <= version {
+            for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
+            try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
+        }
+        try await body(store)
+    }
 }

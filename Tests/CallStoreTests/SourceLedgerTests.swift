@@ -444,14 +444,7 @@ struct SourceLedgerTests {
 
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
     func aVersion2LedgerUpgradesInPostgres() async throws {
-        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v2"), "PostgreSQL is not installed")
-        let store = try PostgresStore(url: url)
-        try await withRunningStore(store) { _ in
-            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
-            for migration in PostgresSchema.migrations where migration.version <= 2 {
-                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
-                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
-            }
+        try await withPostgresAtVersion(2, prefix: "pg_v2") { store in
             let key = String(repeating: "a", count: 64)
             try await store.client.query("""
                 INSERT INTO recording (key, path, state, part_count, created_at, updated_at)

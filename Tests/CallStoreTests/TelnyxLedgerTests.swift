@@ -221,14 +221,7 @@ struct TelnyxLedgerTests {
 
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
     func aVersion3LedgerUpgradesInPostgres() async throws {
-        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v3"), "PostgreSQL is not installed")
-        let store = try PostgresStore(url: url)
-        try await withRunningStore(store) { _ in
-            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
-            for migration in PostgresSchema.migrations where migration.version <= 3 {
-                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
-                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
-            }
+        try await withPostgresAtVersion(3, prefix: "pg_v3") { store in
             let r = LedgerTests.recording(1, state: .skipped)
             // The recording as v3 wrote it (today's commit also writes tables of later versions).
             try await store.client.query("""
@@ -264,14 +257,7 @@ struct TelnyxLedgerTests {
     /// number already there stays once.
     @Test(.enabled(if: postgresAvailable, "PostgreSQL is not available"))
     func aVersion8LedgerGainsTheNumbersOfItsWebhookRecordings() async throws {
-        let url = try #require(try TestPostgres.freshDatabase(prefix: "pg_v8"), "PostgreSQL is not installed")
-        let store = try PostgresStore(url: url)
-        try await withRunningStore(store) { _ in
-            try await store.client.query(PostgresQuery(unsafeSQL: PostgresSchema.versionTable))
-            for migration in PostgresSchema.migrations where migration.version <= 8 {
-                for statement in migration.statements { try await store.client.query(PostgresQuery(unsafeSQL: statement)) }
-                try await store.client.query("INSERT INTO callrec_schema (version) VALUES (\(migration.version))")
-            }
+        try await withPostgresAtVersion(8, prefix: "pg_v8") { store in
             // As v8's webhook commit left them: a recording without its numbers, and one with.
             try await store.client.query("""
                 INSERT INTO recording (key, path, metadata, state, part_count, created_at, updated_at)
