@@ -9,6 +9,7 @@
 #   goal: 2,000 events/s with p99 <= 50 ms, on SQLite and on PostgreSQL (a throwaway cluster,
 #   scripts/pg-cluster.sh with fsync on, unless CALLREC_BENCH_POSTGRES_URL), every answer a 2xx.
 # Smoke test: bench/webhooks.sh --rate 200 --seconds 5 --warmup 1
+# CALLREC_BENCH_LOG_LEVEL=debug: the worker's log (kept with --keep) names each commit over 40 ms.
 # Usage: bench/webhooks.sh [--rate N] [--seconds S] [--warmup S] [--connections N] [--backends sqlite,postgres]
 #                          [--no-build] [--callrec PATH] [--load PATH] [--keep]
 set -euo pipefail

@@ -83,8 +83,11 @@ extension PostgresStore {
     static func registrationInserts(_ applied: [Registration], insertedOnly: Bool, after first: String? = nil,
                                     _ s: inout Statement) throws -> (ctes: [String], jobs: Bool) {
         var inserts: [String] = []
-        // Only the rows of keys whose recording this statement inserted.
-        func owned(_ owner: String) -> String { insertedOnly ? "WHERE \(owner) IN (SELECT key FROM recordings)" : "" }
+        // Only the rows of keys whose recording this statement inserted (`owner`: their key
+        // column, made only then).
+        func owned(_ owner: @autoclosure () throws -> String) rethrows -> String {
+            insertedOnly ? "WHERE \(try owner()) IN (SELECT key FROM recordings)" : ""
+        }
 
         // In key order, before the jobs (below): concurrent commits of overlapping batches take
         // the keys' locks in the same order, recordings first, and never deadlock.
@@ -104,7 +107,7 @@ extension PostgresStore {
                 SQL.epochPlus + (try rows.column(recordings.map { SQL.ms($0.updatedAt) }, "int8", &s)),
             ]
             var conditions: [String] = []
-            if let first { conditions.append("(SELECT count(*) FROM \(first)) >= 0") }
+            if let first { conditions.append(Statement.after(first)) }
             if insertedOnly { conditions.append("NOT EXISTS (SELECT 1 FROM tombstone WHERE tombstone.key = \(key))") }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             inserts.append("""
@@ -160,7 +163,7 @@ extension PostgresStore {
                 try rows.column(audits.map(\.1.detail), "text", nilAs: "", &s),
                 try rows.column(audits.map(\.1.actor), "text", &s),
             ]
-            let filter = insertedOnly ? owned(try rows.column(audits.map(\.0), "text", &s)) : ""
+            let filter = try owned(try rows.column(audits.map(\.0), "text", &s))
             inserts.append("""
                 audits AS (
                   INSERT INTO audit (at, recording_key, action, target, http_status, detail, actor)
@@ -185,9 +188,9 @@ extension PostgresStore {
             // it: reading `recordings` (a one-time filter, or the keys it inserted) makes that
             // insert run to its end first.
             let filter = if insertedOnly {
-                owned(try rows.column(jobs.map(\.0), "text", &s))
+                try owned(try rows.column(jobs.map(\.0), "text", &s))
             } else {
-                recordings.isEmpty ? "" : "WHERE (SELECT count(*) FROM recordings) >= 0"
+                recordings.isEmpty ? "" : "WHERE " + Statement.after("recordings")
             }
             inserts.append("""
                 jobs AS (

@@ -118,11 +118,10 @@ extension PostgresStore {
     }
 
     /// The UPDATE of ``wakeJobs(uniqueKeys:_:)`` (`RETURNING queue`), for a statement that
-    /// notifies itself.
-    /// `first` names a CTE of that statement that this update runs after.
+    /// notifies itself; `first` names a CTE of that statement that this update runs after.
     static func wakeUpdate(uniqueKeys: String, after first: String? = nil, _ s: inout Statement) -> String {
         let now = s.now()
-        let after = first.map { " AND (SELECT count(*) FROM \($0)) >= 0" } ?? ""
+        let after = first.map { " AND " + Statement.after($0) } ?? ""
         return """
             UPDATE queue_job SET run_at = \(now), updated_at = \(now)
             WHERE unique_key = ANY(\(uniqueKeys)) AND state = 'available' AND run_at > \(now)\(after)

@@ -13,7 +13,7 @@ extension PostgresStore {
     /// deadlock.
     static func applyTelnyx(_ op: LedgerOp, _ connection: PostgresConnection, offset: Int64, logger: Logger) async throws {
         if case .wakeTelnyxSessions(let sessions, let prefix) = op {
-            let sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+            let sessions = sessionsToWake(sessions)
             guard !sessions.isEmpty else { return }
             _ = try await connection.query(try wakeSessions(sessions, uniqueKeyPrefix: prefix, offset: offset).query,
                                            logger: logger).collect()
@@ -54,6 +54,9 @@ extension PostgresStore {
             ON CONFLICT (event_id) DO NOTHING
             """
     }
+
+    /// The sessions of `.wakeTelnyxSessions`, once each (none empty), in order.
+    static func sessionsToWake(_ sessions: [String]) -> [String] { Array(Set(sessions.filter { !$0.isEmpty })).sorted() }
 
     /// `.wakeTelnyxSessions` as one statement (the keys are read inside it), as `.wakeJobs` of
     /// those keys would.

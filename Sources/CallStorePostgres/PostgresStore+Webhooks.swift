@@ -34,7 +34,7 @@ extension PostgresStore {
                           registration.jobs.allSatisfy({ $0.delay <= .zero }) else { return nil }
                     if keys.insert(registration.key).inserted { registrations.append(registration) }
                 case .wakeTelnyxSessions(let sessions, let prefix) where !woken:
-                    self.sessions = Array(Set(sessions.filter { !$0.isEmpty })).sorted()
+                    self.sessions = PostgresStore.sessionsToWake(sessions)
                     uniqueKeyPrefix = prefix
                     woken = true
                 default:

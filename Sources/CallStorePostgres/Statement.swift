@@ -53,6 +53,11 @@ struct Statement {
         return "SELECT pg_notify(\(bind(PostgresStore.channel)), queue) FROM (\(queues)) AS q"
     }
 
+    /// A condition that holds always and makes the statement's step that has it run after the
+    /// CTE `name` has run to its end (a one-time read of it): the order in which a statement of
+    /// several data-modifying CTEs takes its locks.
+    static func after(_ name: String) -> String { "(SELECT count(*) FROM \(name)) >= 0" }
+
     /// `WITH` the CTEs (each `name AS (…)`), then `main`. Every data-modifying CTE runs once, to
     /// the end, whether or not the query reads it.
     static func with(_ ctes: [String], _ main: String) -> String {

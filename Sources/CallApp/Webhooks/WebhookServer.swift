@@ -154,6 +154,9 @@ struct WebhookMetrics: Sendable {
     let answer: DurationHistogram
     let batchSize: ValueHistogram
     let commit: DurationHistogram
+    /// `callrec_webhook_requests_total{result="stored"}`.
+    let stored: Counter
+    static let storedResult = "stored"
     /// A commit slower than this is logged (debug): a webhook waits for its batch's commit.
     static let slowCommit: Duration = .milliseconds(40)
     static let buckets: [Duration] = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
@@ -165,7 +168,7 @@ struct WebhookMetrics: Sendable {
             name: "callrec_webhook_answer_seconds",
             buckets: Self.buckets,
             help: "Seconds from a webhook's arrival to its answer")
-        stored = registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", Self.stored)],
+        stored = registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", Self.storedResult)],
                                       help: "Webhooks answered, by result")
         batchSize = registry.makeValueHistogram(name: "callrec_webhook_batch_size", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
                                                 help: "Events committed together (group commit)")
@@ -187,13 +190,10 @@ struct WebhookMetrics: Sendable {
     /// `stored`, `too_large`, `malformed`, `unavailable`, or the signature rejection's code.
     func answered(_ result: String, after elapsed: Duration) {
         // Thousands a second are `stored`: its counter is made once, the rarer ones when they come.
-        let counter = result == Self.stored ? stored : requests(result)
+        let counter = result == Self.storedResult ? stored : requests(result)
         counter.increment()
         answer.record(elapsed)
     }
-
-    static let stored = "stored"
-    let stored: Counter
 
     private func requests(_ result: String) -> Counter {
         registry.makeCounter(name: "callrec_webhook_requests_total", labels: [("result", result)], help: "Webhooks answered, by result")
@@ -219,7 +219,7 @@ struct WebhookHandler: Sendable {
         let (status, body, result) = await answer(request, peer: peer)
         metrics.answered(result, after: ContinuousClock.now - started)
         // The answer of nearly every webhook, encoded once.
-        guard result == WebhookMetrics.stored else { return Self.json(status, body) }
+        guard result == WebhookMetrics.storedResult else { return Self.json(status, body) }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: Self.storedBody))
     }
 
@@ -262,7 +262,7 @@ struct WebhookHandler: Sendable {
             logger.warning("webhook not stored (503, Telnyx delivers it again): \(error)", metadata: ["event": "\(event.id)"])
             return (.serviceUnavailable, ["error": "not stored: \(error)"], "unavailable")
         }
-        return (.ok, ["stored": true], WebhookMetrics.stored)
+        return (.ok, ["stored": true], WebhookMetrics.storedResult)
     }
 
     /// 200 when the store answers a read of the event table (a primary-key lookup: what every
